@@ -1,0 +1,32 @@
+// main.c — the deepc program: one verb per stage of a model's life,
+// dispatched through a {name, function, help} table.
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+
+static const dc_verb verbs[] = {
+    {"train", cmd_train, "train a model (built-in name or architecture file) on a data set"},
+    {"eval", cmd_eval, "accuracy, loss and confusion matrix of a model on a data set"},
+    {"predict", cmd_predict, "top-k classes with probabilities for images (PNG, PGM/PPM)"},
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: deepc VERB [options]   (deepc VERB --help for a verb's options)\n\nverbs:\n");
+    for (const dc_verb *v = verbs; v->name; v++) fprintf(f, "  %-10s %s\n", v->name, v->help);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (const dc_verb *v = verbs; v->name; v++)
+        if (!strcmp(v->name, argv[1])) return v->fn(argc - 1, argv + 1);
+    fprintf(stderr, "deepc: unknown verb '%s' (known: train, eval, predict; see deepc --help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,324 @@
+// train.c — `deepc train`: builds or resumes a model, trains it, writes the
+// checkpoint atomically after every epoch, prints one line per epoch (or one
+// JSON object per line with --json) and the final test accuracy.
+#define _POSIX_C_SOURCE 200809L
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "cli.h"
+#include "core/core.h"
+
+typedef struct train_opts {
+    const char *model, *data, *out, *resume, *optim, *sched, *arch_out;
+    int epochs, batch, threads, step_size, warmup, limit, test_limit;
+    float lr, momentum, wd, beta1, beta2, eps, gamma, min_lr, clip, val_split;
+    float rotate, scale, translate;
+    bool nesterov, hflip, json, quiet;
+    uint64_t seed;
+    char store[8][512]; // strings restored from a checkpoint's config
+    int n_store;
+} train_opts;
+
+static const char *optim_names[] = {"sgd", "adam", "adamw"};
+static const char *sched_names[] = {"constant", "step", "cosine"};
+
+static int lookup(const char *v, const char *const *names, int n) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v, names[i])) return i;
+    return -1;
+}
+
+// The run's options as JSON: stored in the model, used as defaults on resume.
+static char *opts_to_json(const train_opts *o) {
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddStringToObject(j, "model", o->model);
+    cJSON_AddStringToObject(j, "data", o->data);
+    cJSON_AddNumberToObject(j, "epochs", o->epochs);
+    cJSON_AddNumberToObject(j, "batch", o->batch);
+    cJSON_AddStringToObject(j, "optim", o->optim);
+    cJSON_AddNumberToObject(j, "lr", o->lr);
+    cJSON_AddNumberToObject(j, "momentum", o->momentum);
+    cJSON_AddBoolToObject(j, "nesterov", o->nesterov);
+    cJSON_AddNumberToObject(j, "weight_decay", o->wd);
+    cJSON_AddNumberToObject(j, "beta1", o->beta1);
+    cJSON_AddNumberToObject(j, "beta2", o->beta2);
+    cJSON_AddNumberToObject(j, "eps", o->eps);
+    cJSON_AddStringToObject(j, "sched", o->sched);
+    cJSON_AddNumberToObject(j, "step_size", o->step_size);
+    cJSON_AddNumberToObject(j, "gamma", o->gamma);
+    cJSON_AddNumberToObject(j, "min_lr", o->min_lr);
+    cJSON_AddNumberToObject(j, "warmup", o->warmup);
+    cJSON_AddNumberToObject(j, "clip", o->clip);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    cJSON_AddStringToObject(j, "seed", seed);
+    cJSON_AddNumberToObject(j, "threads", o->threads);
+    cJSON_AddNumberToObject(j, "val_split", o->val_split);
+    cJSON_AddNumberToObject(j, "rotate", o->rotate);
+    cJSON_AddNumberToObject(j, "scale", o->scale);
+    cJSON_AddNumberToObject(j, "translate", o->translate);
+    cJSON_AddBoolToObject(j, "hflip", o->hflip);
+    cJSON_AddNumberToObject(j, "limit", o->limit);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+// Fills options not given on the command line from a stored config.
+static bool opts_from_json(train_opts *o, const dc_opt *opts, const char *json, const char *path) {
+    cJSON *j = cJSON_Parse(json);
+    if (!cJSON_IsObject(j)) {
+        fprintf(stderr, "deepc train: %s: __metadata__ deepc.train_config is not a JSON object\n", path);
+        cJSON_Delete(j);
+        return false;
+    }
+    for (const dc_opt *d = opts; d->name; d++) {
+        if (d->seen) continue;
+        char key[64];
+        snprintf(key, sizeof key, "%s", d->name);
+        for (char *p = key; *p; p++)
+            if (*p == '-') *p = '_';
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+        if (!v) continue;
+        if (d->type == OPT_INT && cJSON_IsNumber(v)) *(int *)d->dst = v->valueint;
+        else if (d->type == OPT_FLOAT && cJSON_IsNumber(v)) *(float *)d->dst = (float)v->valuedouble;
+        else if (d->type == OPT_FLAG && cJSON_IsBool(v)) *(bool *)d->dst = cJSON_IsTrue(v);
+        else if (d->type == OPT_U64 && cJSON_IsString(v)) *(uint64_t *)d->dst = strtoull(v->valuestring, NULL, 10);
+        else if (d->type == OPT_STR && cJSON_IsString(v)) {
+            // the strings outlive the JSON: copy them into the options' own store
+            if (o->n_store < 8) {
+                snprintf(o->store[o->n_store], sizeof o->store[0], "%s", v->valuestring);
+                *(const char **)d->dst = o->store[o->n_store++];
+            }
+        }
+    }
+    cJSON_Delete(j);
+    return true;
+}
+
+typedef struct cb_state {
+    bool json, quiet;
+    dc_progress bar;
+} cb_state;
+
+static void on_event(const dc_train_event *ev, void *user) {
+    cb_state *s = user;
+    if (ev->kind == DC_EVENT_STEP) {
+        char extra[96];
+        snprintf(extra, sizeof extra, "loss %.4f acc %.2f%%", ev->train_loss, 100 * ev->train_acc);
+        char label[32];
+        snprintf(label, sizeof label, "epoch %d/%d", ev->epoch, ev->epochs);
+        progress_update(&s->bar, label, ev->step, ev->steps, extra);
+        return;
+    }
+    progress_clear(&s->bar);
+    s->bar.t0 = 0;
+    if (s->json) {
+        printf("{\"event\":\"epoch\",\"epoch\":%d,\"epochs\":%d,\"train_loss\":%.6f,\"train_acc\":%.6f,"
+               "\"test_acc\":%.6f,\"seconds\":%.3f,\"lr\":%.6g}\n",
+               ev->epoch, ev->epochs, ev->train_loss, ev->train_acc, ev->test_acc, ev->seconds, ev->lr);
+    } else if (!s->quiet) {
+        printf("epoch %3d/%d  loss %.4f  train acc %6.2f%%", ev->epoch, ev->epochs, ev->train_loss,
+               100 * ev->train_acc);
+        if (ev->test_acc >= 0) printf("  held-out acc %6.2f%%", 100 * ev->test_acc);
+        printf("  lr %.3g  %.2f s\n", ev->lr, ev->seconds);
+    }
+    fflush(stdout);
+}
+
+int cmd_train(int argc, char **argv) {
+    train_opts o = {.model = "lenet5", .data = "fashion-mnist", .out = NULL, .optim = "sgd",
+                    .sched = "constant", .epochs = 10, .batch = 64, .threads = 0, .step_size = 1,
+                    .lr = 0.001f, .momentum = 0.9f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                    .gamma = 0.1f, .seed = 1};
+    dc_opt opts[] = {
+        {"model", OPT_STR, &o.model, "built-in (lenet5, mlp) or architecture file [lenet5]"},
+        {"data", OPT_STR, &o.data, "fashion-mnist, mnist, or a folder of MNIST-format IDX files [fashion-mnist]"},
+        {"epochs", OPT_INT, &o.epochs, "total epochs (a resumed run continues up to this) [10]"},
+        {"batch", OPT_INT, &o.batch, "mini-batch size [64]"},
+        {"optim", OPT_STR, &o.optim, "sgd, adam or adamw [sgd]"},
+        {"lr", OPT_FLOAT, &o.lr, "learning rate [0.001]"},
+        {"momentum", OPT_FLOAT, &o.momentum, "SGD momentum [0.9]"},
+        {"nesterov", OPT_FLAG, &o.nesterov, "Nesterov momentum"},
+        {"weight-decay", OPT_FLOAT, &o.wd, "L2 penalty (decoupled for adamw) [0]"},
+        {"beta1", OPT_FLOAT, &o.beta1, "Adam beta1 [0.9]"},
+        {"beta2", OPT_FLOAT, &o.beta2, "Adam beta2 [0.999]"},
+        {"eps", OPT_FLOAT, &o.eps, "Adam epsilon [1e-8]"},
+        {"sched", OPT_STR, &o.sched, "learning-rate schedule: constant, step, cosine [constant]"},
+        {"step-size", OPT_INT, &o.step_size, "step schedule: epochs between decays [1]"},
+        {"gamma", OPT_FLOAT, &o.gamma, "step schedule: decay factor [0.1]"},
+        {"min-lr", OPT_FLOAT, &o.min_lr, "cosine schedule: final learning rate [0]"},
+        {"warmup", OPT_INT, &o.warmup, "epochs of linear warmup (per step) [0]"},
+        {"clip", OPT_FLOAT, &o.clip, "clip the global gradient norm to this (0: off) [0]"},
+        {"seed", OPT_U64, &o.seed, "random seed (init, shuffle, augmentation, dropout) [1]"},
+        {"threads", OPT_INT, &o.threads, "threads (0: all cores) [0]"},
+        {"val-split", OPT_FLOAT, &o.val_split, "hold out this fraction of the training set for validation [0]"},
+        {"rotate", OPT_FLOAT, &o.rotate, "augmentation: max rotation in degrees [0]"},
+        {"scale", OPT_FLOAT, &o.scale, "augmentation: max relative scale change [0]"},
+        {"translate", OPT_FLOAT, &o.translate, "augmentation: max shift in pixels [0]"},
+        {"hflip", OPT_FLAG, &o.hflip, "augmentation: random horizontal flips"},
+        {"limit", OPT_INT, &o.limit, "use only the first N training samples (0: all)"},
+        {"test-limit", OPT_INT, &o.test_limit, "use only the first N test samples (0: all)"},
+        {"out", OPT_STR, &o.out, "checkpoint to write after every epoch [model.safetensors]"},
+        {"resume", OPT_STR, &o.resume, "continue training from this checkpoint"},
+        {"json", OPT_FLAG, &o.json, "machine-readable output: one JSON object per line"},
+        {"quiet", OPT_FLAG, &o.quiet, "print only the final result"},
+        {NULL, 0, NULL, NULL, false},
+    };
+    const char *pos[1];
+    int n_pos;
+    bool help;
+    if (!cli_parse(argc, argv, opts, pos, 0, &n_pos, &help, "train")) {
+        if (help) {
+            cli_usage("train", "[options]", opts);
+            return 0;
+        }
+        return 2;
+    }
+    dc_error err;
+    dc_model *m = NULL;
+    if (o.resume) {
+        if (dc_model_load(&m, o.resume, &err)) return cli_fail("train", &err);
+        const char *cfg = dc_model_info(m, "train_config");
+        if (cfg && !opts_from_json(&o, opts, cfg, o.resume)) {
+            dc_model_free(m);
+            return 1;
+        }
+        if (!o.out) o.out = o.resume;
+    }
+    if (!o.out) o.out = "model.safetensors";
+    int ok = 1;
+#define BAD(...) do { fprintf(stderr, "deepc train: " __VA_ARGS__); fprintf(stderr, "\n"); ok = 0; } while (0)
+    int optim = lookup(o.optim, optim_names, 3), sched = lookup(o.sched, sched_names, 3);
+    if (optim < 0) BAD("--optim '%s': expected sgd, adam or adamw", o.optim);
+    else if (sched < 0) BAD("--sched '%s': expected constant, step or cosine", o.sched);
+    else if (o.epochs < 1 || o.epochs > 100000) BAD("--epochs %d: expected 1..100000", o.epochs);
+    else if (o.batch < 1 || o.batch > 65536) BAD("--batch %d: expected 1..65536", o.batch);
+    else if (!(o.lr > 0)) BAD("--lr %g: must be > 0", o.lr);
+    else if (o.momentum < 0 || o.momentum >= 1) BAD("--momentum %g: expected [0, 1)", o.momentum);
+    else if (o.nesterov && (optim != 0 || o.momentum <= 0)) BAD("--nesterov needs --optim sgd and --momentum > 0");
+    else if (o.wd < 0) BAD("--weight-decay %g: must be >= 0", o.wd);
+    else if (o.threads < 0 || o.threads > 1024) BAD("--threads %d: expected 0..1024", o.threads);
+    else if (o.val_split < 0 || o.val_split >= 1) BAD("--val-split %g: expected [0, 1)", o.val_split);
+    else if (o.step_size < 1) BAD("--step-size %d: must be >= 1", o.step_size);
+    else if (o.warmup < 0 || o.warmup >= o.epochs) BAD("--warmup %d: expected 0..epochs-1", o.warmup);
+    else if (o.clip < 0) BAD("--clip %g: must be >= 0", o.clip);
+    else if (o.rotate < 0 || o.rotate > 180 || o.scale < 0 || o.scale >= 1 || o.translate < 0)
+        BAD("augmentation: --rotate in [0,180], --scale in [0,1), --translate >= 0");
+    else if (o.limit < 0 || o.test_limit < 0) BAD("--limit/--test-limit must be >= 0");
+    else if (o.resume && dc_model_epochs_done(m) >= o.epochs)
+        BAD("%s has already trained %d epochs; pass --epochs N with N > %d to continue", o.resume,
+            dc_model_epochs_done(m), dc_model_epochs_done(m));
+    if (!ok) {
+        dc_model_free(m);
+        return 2;
+    }
+    dc_dataset train, test, val;
+    memset(&val, 0, sizeof val);
+    if (dc_data_open(&train, &test, o.data, &err)) {
+        dc_model_free(m);
+        return cli_fail("train", &err);
+    }
+    if (o.limit > 0) dc_dataset_truncate(&train, o.limit);
+    if (o.test_limit > 0) dc_dataset_truncate(&test, o.test_limit);
+    int rc = 0;
+    if (o.val_split > 0 && dc_dataset_split(&train, &val, o.val_split, o.seed, &err)) {
+        rc = cli_fail("train", &err);
+        goto out;
+    }
+    if (!m) {
+        if (dc_model_create(&m, o.model, train.c, train.h, train.w, train.n_classes, &err)) {
+            rc = cli_fail("train", &err);
+            goto out;
+        }
+        if (cli_is_fashion(o.data) && dc_model_num_classes(m) == 10)
+            dc_model_set_class_names(m, dc_fashion_classes, 10, &err);
+        dc_model_set_normalisation(m, &train);
+        dc_rng rng = dc_rng_stream(o.seed, 0, 0);
+        dc_model_init_params(m, &rng);
+        char *cfg = opts_to_json(&o);
+        if (cfg) dc_model_set_info(m, "train_config", cfg, &err);
+        time_t now = time(NULL);
+        char prov[1024], when[64];
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+        snprintf(prov, sizeof prov, "{\"tool\":\"deepc\",\"data\":\"%s\",\"train_samples\":%d,\"started\":\"%s\"}",
+                 train.source, train.n, when);
+        for (char *p = prov; *p; p++)
+            if (*p == '\\') *p = '/';
+        dc_model_set_info(m, "provenance", prov, &err);
+        free(cfg);
+    } else {
+        int c, h, w;
+        dc_model_input_shape(m, &c, &h, &w);
+        if (c != train.c || h != train.h || w != train.w) {
+            fprintf(stderr, "deepc train: %s expects %dx%dx%d images but %s has %dx%dx%d\n", o.resume, c, h, w,
+                    train.source, train.c, train.h, train.w);
+            rc = 1;
+            goto out;
+        }
+        char *cfg = opts_to_json(&o);
+        if (cfg) dc_model_set_info(m, "train_config", cfg, &err);
+        free(cfg);
+    }
+    if (!o.json && !o.quiet) {
+        char table[8192];
+        dc_model_summary(m, table, sizeof table);
+        printf("%s", table);
+        printf("data: %s — %d train, %d %s, %d classes, %dx%dx%d\n", train.source, train.n,
+               val.n ? val.n : test.n, val.n ? "validation" : "test", train.n_classes, train.c, train.h, train.w);
+        if (o.resume) printf("resuming from %s after epoch %d\n", o.resume, dc_model_epochs_done(m));
+        fflush(stdout);
+    }
+    dc_train_config cfg = dc_train_config_default();
+    cfg.epochs = o.epochs;
+    cfg.batch = o.batch;
+    cfg.optim = (dc_optim_kind)optim;
+    cfg.lr = o.lr;
+    cfg.momentum = optim == 0 ? o.momentum : 0;
+    cfg.nesterov = o.nesterov;
+    cfg.weight_decay = o.wd;
+    cfg.beta1 = o.beta1;
+    cfg.beta2 = o.beta2;
+    cfg.eps = o.eps;
+    cfg.sched = (dc_sched_kind)sched;
+    cfg.step_size = o.step_size;
+    cfg.gamma = o.gamma;
+    cfg.min_lr = o.min_lr;
+    cfg.warmup_epochs = o.warmup;
+    cfg.clip_norm = o.clip;
+    cfg.seed = o.seed;
+    cfg.nthreads = o.threads;
+    cfg.augment = (dc_augment){.rotate_deg = o.rotate, .scale = o.scale, .translate = o.translate, .hflip = o.hflip};
+    cfg.checkpoint = o.out;
+    cb_state cbs = {.json = o.json, .quiet = o.quiet};
+    progress_init(&cbs.bar, "batches", !o.json && !o.quiet);
+    double t0 = dc_now_seconds();
+    if (dc_train(m, &train, val.n ? &val : &test, &cfg, on_event, &cbs, &err)) {
+        progress_clear(&cbs.bar);
+        rc = cli_fail("train", &err);
+        goto out;
+    }
+    double secs = dc_now_seconds() - t0;
+    dc_eval_result r;
+    if (dc_evaluate(m, &test, 1000, o.threads, &r, &err)) {
+        rc = cli_fail("train", &err);
+        goto out;
+    }
+    if (o.json)
+        printf("{\"event\":\"done\",\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"n\":%d,\"seconds\":%.3f,\"out\":\"%s\"}\n",
+               r.accuracy, r.loss, r.n, secs, o.out);
+    else
+        printf("test accuracy: %.2f%% (%lld/%d), loss %.4f — trained in %.1f s, saved %s\n", 100 * r.accuracy,
+               (long long)llround(r.accuracy * r.n), r.n, r.loss, secs, o.out);
+    dc_eval_result_free(&r);
+out:
+    dc_model_free(m);
+    dc_dataset_free(&train);
+    dc_dataset_free(&test);
+    dc_dataset_free(&val);
+    return rc;
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The one install-and-build script: README, scripts/*.sh and .ci/run call it.
+#   bash scripts/setup.sh            install build deps + Fashion-MNIST, build into build/
+#   DEEPC_BENCH=1 bash scripts/setup.sh   also PyTorch (Debian's python3-torch) for bench/ and fixtures
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libcjson-dev dataset-fashion-mnist)
+if [ "${DEEPC_BENCH:-0}" = 1 ]; then pkgs+=(python3-torch python3-numpy hyperfine); fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+echo "setup: built build/deepc and the tests" >&2

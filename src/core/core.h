@@ -1,0 +1,41 @@
+// core.h — internal helpers shared by every module: error filling, checked
+// allocation, atomic file writing, timing.
+#ifndef DC_CORE_H
+#define DC_CORE_H
+
+#include "deepc.h"
+#include <stdio.h>
+#include <stdlib.h>
+
+// Fills err (may be NULL) with a printf-style message and returns st.
+dc_status dc_fail(dc_error *err, dc_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+// Programmer-error check that stays on in release builds.
+#define DC_ASSERT(cond)                                                        \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__,         \
+                    __LINE__, #cond);                                          \
+            abort();                                                           \
+        }                                                                      \
+    } while (0)
+
+// 64-byte aligned allocation (AVX-friendly); free with dc_free. Zeroed.
+void *dc_alloc(size_t bytes);
+void dc_free(void *p);
+
+// Writes `len` bytes to path atomically: path.tmp.<pid> then rename().
+// Parts is a list of (ptr, len) pairs written in order.
+typedef struct dc_buf { const void *ptr; size_t len; } dc_buf;
+dc_status dc_write_atomic(const char *path, const dc_buf *parts, int n_parts,
+                          dc_error *err);
+
+// Reads a whole file (max_bytes guards against absurd sizes).
+dc_status dc_read_file(const char *path, uint8_t **data, size_t *len,
+                       size_t max_bytes, dc_error *err);
+
+double dc_now_seconds(void); // monotonic clock
+int dc_default_threads(void); // number of cores (OpenMP max threads)
+
+#endif

@@ -1,0 +1,248 @@
+// model_io.c — a model is one safetensors file: the parameter tensors under
+// PyTorch-style names ("conv1.weight", "fc1.bias", ...), the optimizer state
+// as flat tensors ("optim.buf1", "optim.buf2"), and everything else in
+// __metadata__ as strings (JSON where structured):
+//   deepc.arch        canonical text architecture (README: "Model files")
+//   deepc.input       "C,H,W"
+//   deepc.classes     JSON array of class names
+//   deepc.norm        {"mean":m,"std":s} of [0,1] pixels (printed %.9g: exact)
+//   deepc.epochs_done epochs trained so far
+//   deepc.optim       {"kind","step","momentum","nesterov","weight_decay","beta1","beta2","eps"}
+//   deepc.train_config, deepc.history, deepc.provenance  JSON, informative
+// A file written by PyTorch with the same tensor names and metadata loads.
+#define _POSIX_C_SOURCE 200809L
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "io/safetensors.h"
+#include "model/model.h"
+
+static const char *optim_names[] = {"sgd", "adam", "adamw"};
+
+dc_status dc_model_save(const dc_model *m, const char *path, dc_error *err) {
+    dc_st_writer w;
+    dc_st_writer_init(&w);
+    char name[300];
+    for (int i = 0; i < m->n_layers; i++) {
+        const dc_layer *l = &m->layers[i];
+        if (l->w_n) {
+            int64_t shape[4];
+            for (int k = 0; k < l->w_rank; k++) shape[k] = l->w_shape[k];
+            snprintf(name, sizeof name, "%s.weight", l->name);
+            dc_st_add(&w, name, DC_ST_F32, l->w_rank, shape, m->params + l->w_off);
+        }
+        if (l->b_n) {
+            int64_t shape[1] = {(int64_t)l->b_n};
+            snprintf(name, sizeof name, "%s.bias", l->name);
+            dc_st_add(&w, name, DC_ST_F32, 1, shape, m->params + l->b_off);
+        }
+    }
+    char buf[512];
+    if (m->has_optim) {
+        int64_t shape[1] = {(int64_t)m->n_params};
+        dc_st_add(&w, "optim.buf1", DC_ST_F32, 1, shape, m->optim.buf1);
+        if (m->optim.buf2) dc_st_add(&w, "optim.buf2", DC_ST_F32, 1, shape, m->optim.buf2);
+        snprintf(buf, sizeof buf,
+                 "{\"kind\":\"%s\",\"step\":%lld,\"momentum\":%.9g,\"nesterov\":%s,\"weight_decay\":%.9g,"
+                 "\"beta1\":%.9g,\"beta2\":%.9g,\"eps\":%.9g}",
+                 optim_names[m->optim.kind], (long long)m->optim.step, m->optim.momentum,
+                 m->optim.nesterov ? "true" : "false", m->optim.weight_decay, m->optim.beta1,
+                 m->optim.beta2, m->optim.eps);
+        dc_st_add_meta(&w, "deepc.optim", buf);
+    }
+    dc_st_add_meta(&w, "format", "pt");
+    dc_st_add_meta(&w, "deepc.version", "1");
+    dc_st_add_meta(&w, "deepc.arch", m->arch_text);
+    snprintf(buf, sizeof buf, "%d,%d,%d", m->in_c, m->in_h, m->in_w);
+    dc_st_add_meta(&w, "deepc.input", buf);
+    cJSON *classes = cJSON_CreateArray();
+    for (int i = 0; classes && i < m->n_classes; i++)
+        cJSON_AddItemToArray(classes, cJSON_CreateString(m->class_names[i]));
+    char *cls = classes ? cJSON_PrintUnformatted(classes) : NULL;
+    cJSON_Delete(classes);
+    if (cls) dc_st_add_meta(&w, "deepc.classes", cls);
+    free(cls);
+    snprintf(buf, sizeof buf, "{\"mean\":%.9g,\"std\":%.9g}", m->norm_mean, m->norm_std);
+    dc_st_add_meta(&w, "deepc.norm", buf);
+    snprintf(buf, sizeof buf, "%d", m->epochs_done);
+    dc_st_add_meta(&w, "deepc.epochs_done", buf);
+    if (m->train_config_json) dc_st_add_meta(&w, "deepc.train_config", m->train_config_json);
+    if (m->history_json) dc_st_add_meta(&w, "deepc.history", m->history_json);
+    if (m->provenance_json) dc_st_add_meta(&w, "deepc.provenance", m->provenance_json);
+    dc_status st = cls ? dc_st_write(&w, path, err) : dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
+    dc_st_writer_free(&w);
+    return st;
+}
+
+static dc_status need_meta(const dc_st_file *f, const char *key, const char **out, dc_error *err) {
+    *out = dc_st_meta(f, key);
+    if (!*out)
+        return dc_fail(err, DC_ERR_FORMAT,
+                       "%s: __metadata__ has no \"%s\": not a deepc model file (see README, 'Model files')",
+                       f->path, key);
+    return DC_OK;
+}
+
+static dc_status json_number(const cJSON *obj, const char *key, double *out, const char *path,
+                             const char *field, dc_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+        return dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ %s.%s: expected a number", path, field, key);
+    *out = v->valuedouble;
+    return DC_OK;
+}
+
+static char *dup_meta(const dc_st_file *f, const char *key) {
+    const char *v = dc_st_meta(f, key);
+    return v ? strdup(v) : NULL;
+}
+
+dc_status dc_model_load(dc_model **out, const char *path, dc_error *err) {
+    *out = NULL;
+    dc_st_file f;
+    dc_status st = dc_st_read(&f, path, err);
+    if (st) return st;
+    dc_model *m = NULL;
+    cJSON *j = NULL;
+    const char *arch, *input, *v;
+    int c, h, w;
+    char tail;
+    if ((st = need_meta(&f, "deepc.arch", &arch, err))) goto done;
+    if ((st = need_meta(&f, "deepc.input", &input, err))) goto done;
+    if (sscanf(input, "%d,%d,%d%c", &c, &h, &w, &tail) != 3 || c < 1 || h < 1 || w < 1 ||
+        c > 4096 || h > 65536 || w > 65536) {
+        st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.input='%s': expected C,H,W", path, input);
+        goto done;
+    }
+    int n_classes = 0;
+    if ((v = dc_st_meta(&f, "deepc.classes"))) {
+        j = cJSON_Parse(v);
+        if (!cJSON_IsArray(j) || cJSON_GetArraySize(j) < 2) {
+            st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.classes: expected a JSON array of at least 2 names", path);
+            goto done;
+        }
+        n_classes = cJSON_GetArraySize(j);
+    }
+    char origin[600];
+    snprintf(origin, sizeof origin, "%s: deepc.arch", path);
+    if ((st = dc_model_parse(&m, arch, origin, c, h, w, n_classes, err))) goto done;
+    if (j) {
+        for (int i = 0; i < n_classes; i++) {
+            const cJSON *s = cJSON_GetArrayItem(j, i);
+            if (!cJSON_IsString(s)) {
+                st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.classes[%d]: expected a string", path, i);
+                goto done;
+            }
+            free(m->class_names[i]);
+            if (!(m->class_names[i] = strdup(s->valuestring))) {
+                st = dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
+                goto done;
+            }
+        }
+        cJSON_Delete(j);
+        j = NULL;
+    }
+    // parameters
+    char name[300];
+    for (int i = 0; i < m->n_layers; i++) {
+        const dc_layer *l = &m->layers[i];
+        const dc_st_tensor *t;
+        if (l->w_n) {
+            int64_t shape[4];
+            for (int k = 0; k < l->w_rank; k++) shape[k] = l->w_shape[k];
+            snprintf(name, sizeof name, "%s.weight", l->name);
+            if ((st = dc_st_expect(&f, name, DC_ST_F32, l->w_rank, shape, &t, err))) goto done;
+            memcpy(m->params + l->w_off, t->data, t->nbytes);
+        }
+        if (l->b_n) {
+            int64_t shape[1] = {(int64_t)l->b_n};
+            snprintf(name, sizeof name, "%s.bias", l->name);
+            if ((st = dc_st_expect(&f, name, DC_ST_F32, 1, shape, &t, err))) goto done;
+            memcpy(m->params + l->b_off, t->data, t->nbytes);
+        }
+    }
+    for (size_t i = 0; i < m->n_params; i++)
+        if (!isfinite(m->params[i])) {
+            st = dc_fail(err, DC_ERR_FORMAT, "%s: parameter %zu is not finite (NaN/Inf): the model is corrupt", path, i);
+            goto done;
+        }
+    // normalisation
+    if ((v = dc_st_meta(&f, "deepc.norm"))) {
+        j = cJSON_Parse(v);
+        double mean, sd;
+        if (!cJSON_IsObject(j)) {
+            st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.norm: expected a JSON object", path);
+            goto done;
+        }
+        if ((st = json_number(j, "mean", &mean, path, "deepc.norm", err))) goto done;
+        if ((st = json_number(j, "std", &sd, path, "deepc.norm", err))) goto done;
+        if (!(sd > 0)) {
+            st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.norm.std=%g must be > 0", path, sd);
+            goto done;
+        }
+        m->norm_mean = (float)mean;
+        m->norm_std = (float)sd;
+        cJSON_Delete(j);
+        j = NULL;
+    }
+    if ((v = dc_st_meta(&f, "deepc.epochs_done"))) {
+        char *end;
+        long e = strtol(v, &end, 10);
+        if (end == v || *end || e < 0 || e > 1000000) {
+            st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.epochs_done='%s': expected a count", path, v);
+            goto done;
+        }
+        m->epochs_done = (int)e;
+    }
+    // optimizer state
+    if ((v = dc_st_meta(&f, "deepc.optim"))) {
+        j = cJSON_Parse(v);
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+        int k = -1;
+        for (int i = 0; i < 3 && cJSON_IsString(kind); i++)
+            if (!strcmp(kind->valuestring, optim_names[i])) k = i;
+        if (!cJSON_IsObject(j) || k < 0) {
+            st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.optim: expected an object with kind sgd/adam/adamw", path);
+            goto done;
+        }
+        double step, mom, wd, b1, b2, eps;
+        if ((st = json_number(j, "step", &step, path, "deepc.optim", err)) ||
+            (st = json_number(j, "momentum", &mom, path, "deepc.optim", err)) ||
+            (st = json_number(j, "weight_decay", &wd, path, "deepc.optim", err)) ||
+            (st = json_number(j, "beta1", &b1, path, "deepc.optim", err)) ||
+            (st = json_number(j, "beta2", &b2, path, "deepc.optim", err)) ||
+            (st = json_number(j, "eps", &eps, path, "deepc.optim", err)))
+            goto done;
+        bool nesterov = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "nesterov"));
+        snprintf(origin, sizeof origin, "%s: deepc.optim", path);
+        if ((st = dc_optim_init(&m->optim, (dc_optim_kind)k, (float)mom, nesterov, (float)wd, (float)b1,
+                                (float)b2, (float)eps, m->n_params, err)))
+            goto done;
+        m->has_optim = true;
+        m->optim.step = (int64_t)step;
+        const dc_st_tensor *t;
+        int64_t shape[1] = {(int64_t)m->n_params};
+        if ((st = dc_st_expect(&f, "optim.buf1", DC_ST_F32, 1, shape, &t, err))) goto done;
+        memcpy(m->optim.buf1, t->data, t->nbytes);
+        if (m->optim.buf2) {
+            if ((st = dc_st_expect(&f, "optim.buf2", DC_ST_F32, 1, shape, &t, err))) goto done;
+            memcpy(m->optim.buf2, t->data, t->nbytes);
+        }
+        cJSON_Delete(j);
+        j = NULL;
+    }
+    m->train_config_json = dup_meta(&f, "deepc.train_config");
+    m->history_json = dup_meta(&f, "deepc.history");
+    m->provenance_json = dup_meta(&f, "deepc.provenance");
+done:
+    cJSON_Delete(j);
+    dc_st_free(&f);
+    if (st) {
+        dc_model_free(m);
+        return st;
+    }
+    *out = m;
+    return DC_OK;
+}

@@ -1,0 +1,485 @@
+// gemm.c — single-precision GEMM: C (M,N) = beta*C + op(A) (M,K) * op(B) (K,N).
+//
+// Contract (see kernels.h): row-major, beta is exactly 0 or 1, beta == 0 never
+// reads C (NaNs in C are ignored). Results are deterministic: every element of
+// C is computed by one fixed sequence of float operations that depends only on
+// (trans_a, trans_b, M, N, K) and the CPU's instruction set, never on which
+// tile, thread or edge case computed it. That is what lets dc_gemm_mt return
+// the same bits as dc_gemm for any thread count.
+//
+// Legend: M rows of C, N columns of C, K the summed dimension. A tile of C is
+// MR x NR; KC is the k-block length.
+//
+// Three kernels, chosen per call by gemm_plan() from the whole problem:
+//  - TILE: a 6x16 register-blocked microkernel (12 ymm accumulators, 2 B
+//    vectors, 1 broadcast of A per row and k). A is never packed: it is read
+//    by broadcasts straight from memory through a (row stride, k stride) pair,
+//    which handles op(A) = A and A^T alike. B rows of 16 floats are read
+//    either straight from op(B) (trans_b false: rows of B are contiguous) or
+//    from a KC x 16 micro-panel packed on the stack (trans_b true, where the
+//    16 columns of op(B) are strided). Our shapes are small (K <= 784, M <=
+//    150), so packing B costs as much as it saves unless it is a transpose;
+//    see the table in bench/bench_gemm.c. Each element of C: acc = 0; for k in
+//    the KC block, acc = fma(a_ik, b_kj, acc); then C = acc (first block and
+//    beta 0) or C = C + acc.
+//  - DOT: for trans_b true with A not transposed both operands are contiguous
+//    along k (weight gradients, FC forward), so a 3x4 tile of C is computed as
+//    12 dot products vectorised along k, with no packing at all. Each element:
+//    8 lane sums over k = l (mod 8) with fma, reduced by the fixed tree
+//    ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then C = s or C + s.
+//  - PORTABLE: a blocked plain-C 4x16 kernel with a packed B panel, written so
+//    -O3 auto-vectorises it with SSE2; used when the CPU lacks AVX2 or FMA.
+// The AVX2/FMA kernels are compiled with __attribute__((target("avx2,fma")))
+// and selected at run time, so the library builds with plain -O3.
+//
+// No heap allocation: the only buffer is a KC x NR packed panel on the stack.
+#include <stdint.h>
+#include <string.h>
+#include <immintrin.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "kernels/kernels.h"
+
+#define MR 6    // rows of the AVX tile
+#define NR 16   // columns of the AVX and portable tiles (two ymm vectors)
+#define KC 256  // k block: a 256 x 16 B panel is 16 KiB, half of L1d
+#define MC 240  // rows of A per pass over a B panel: 240 x 256 floats = 240 KiB in L2
+#define PR 4    // rows of the portable tile
+#define DM 3    // DOT tile rows
+#define DN 4    // DOT tile columns (one 128-bit store per row)
+
+// Kernel choice. Exposed (not in kernels.h) through dc_gemm_path so tests can
+// run every kernel on every shape and benches can compare them.
+enum {
+    GEMM_AUTO = 0,
+    GEMM_PORTABLE = 1,
+    GEMM_TILE_DIRECT = 2, // TILE reading rows of B in place (trans_b false only)
+    GEMM_TILE_PACKED = 3, // TILE with B packed into KC x 16 panels
+    GEMM_DOT = 4,         // DOT (trans_a false, trans_b true only)
+};
+
+typedef struct gemm_args {
+    bool ta, tb;
+    int M, N, K;
+    const float *A;
+    ptrdiff_t lda;
+    const float *B;
+    ptrdiff_t ldb;
+    bool beta1; // beta == 1: add to C; otherwise overwrite C without reading it
+    float *C;
+    ptrdiff_t ldc;
+} gemm_args;
+
+static int imin(int a, int b) { return a < b ? a : b; }
+
+// ----------------------------------------------------------------------------
+// Reference
+
+void dc_gemm_ref(bool trans_a, bool trans_b, int M, int N, int K,
+                 const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc) {
+    // op(A) is (M,K), op(B) is (K,N), C is (M,N). Accumulates in double so
+    // the judge is more accurate than the judged.
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double s = 0.0;
+            for (int k = 0; k < K; k++) {
+                double a = trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                double b = trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                s += a * b;
+            }
+            float *c = &C[(size_t)i * ldc + j];
+            *c = beta != 0.0f ? (float)((double)*c + s) : (float)s;
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// Portable kernel (no intrinsics). The j loops have constant trip count NR so
+// GCC vectorises them; the k order per element is fixed as in TILE.
+
+// buf (kc,NR) = op(B)[pc:pc+kc, jc:jc+nr], zero padded to NR columns.
+static void pack_b_portable(float *buf, const gemm_args *g, int pc, int jc, int kc, int nr) {
+    for (int k = 0; k < kc; k++) {
+        float *dst = buf + (size_t)k * NR;
+        for (int j = 0; j < nr; j++)
+            dst[j] = g->tb ? g->B[(size_t)(jc + j) * g->ldb + pc + k]
+                           : g->B[(size_t)(pc + k) * g->ldb + jc + j];
+        for (int j = nr; j < NR; j++) dst[j] = 0.0f;
+    }
+}
+
+static void gemm_portable(const gemm_args *g) {
+    float buf[KC * NR];
+    const ptrdiff_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
+    for (int pc = 0; pc < g->K; pc += KC) {
+        const int kc = imin(KC, g->K - pc);
+        const bool add = g->beta1 || pc > 0;
+        for (int jc = 0; jc < g->N; jc += NR) {
+            const int nr = imin(NR, g->N - jc);
+            pack_b_portable(buf, g, pc, jc, kc, nr);
+            for (int ir = 0; ir < g->M; ir += PR) {
+                const int mr = imin(PR, g->M - ir);
+                const float *a = g->A + ir * rsa + pc * csa;
+                float acc[PR][NR];
+                memset(acc, 0, sizeof acc);
+                for (int k = 0; k < kc; k++) {
+                    const float *b = buf + (size_t)k * NR;
+                    for (int i = 0; i < PR; i++) {
+                        // rows past mr multiply by 0 and are never stored
+                        const float ai = i < mr ? a[i * rsa + k * csa] : 0.0f;
+                        for (int j = 0; j < NR; j++) acc[i][j] += ai * b[j];
+                    }
+                }
+                for (int i = 0; i < mr; i++) {
+                    float *c = g->C + (size_t)(ir + i) * g->ldc + jc;
+                    for (int j = 0; j < nr; j++) c[j] = add ? c[j] + acc[i][j] : acc[i][j];
+                }
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// AVX2 + FMA kernels
+
+#define AVX __attribute__((target("avx2,fma")))
+#define AVX_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+
+// Lane mask with the first n (1..8) lanes on.
+AVX_INLINE __m256i mask8(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// TILE microkernel, specialised at each call site on constant mr (1..6), nv
+// (1 or 2 vectors of 8 columns), masked (the last vector is partial) and ta.
+// a points at op(A)[0][0] of the tile, b at row 0 of a k x 16 block of op(B)
+// with row stride ldb, c at the tile of C.
+AVX_INLINE void tile_kernel(const int mr, const int nv, const bool masked, const bool ta,
+                            int kc, const float *a, ptrdiff_t lda, const float *b,
+                            ptrdiff_t ldb, float *c, ptrdiff_t ldc, bool add, __m256i mask) {
+    const ptrdiff_t rsa = ta ? 1 : lda, csa = ta ? lda : 1;
+    __m256 acc[MR][2];
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < nv; v++) acc[i][v] = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m256 b0, b1 = _mm256_setzero_ps();
+        if (nv == 1) {
+            b0 = masked ? _mm256_maskload_ps(b, mask) : _mm256_loadu_ps(b);
+        } else {
+            b0 = _mm256_loadu_ps(b);
+            b1 = masked ? _mm256_maskload_ps(b + 8, mask) : _mm256_loadu_ps(b + 8);
+        }
+        for (int i = 0; i < mr; i++) {
+            const __m256 ai = _mm256_broadcast_ss(a + i * rsa);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            if (nv == 2) acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += csa;
+        b += ldb;
+    }
+    for (int i = 0; i < mr; i++) {
+        for (int v = 0; v < nv; v++) {
+            float *cp = c + i * ldc + 8 * v;
+            const bool mv = masked && v == nv - 1;
+            __m256 r = acc[i][v];
+            if (add) r = _mm256_add_ps(mv ? _mm256_maskload_ps(cp, mask) : _mm256_loadu_ps(cp), r);
+            if (mv)
+                _mm256_maskstore_ps(cp, mask, r);
+            else
+                _mm256_storeu_ps(cp, r);
+        }
+    }
+}
+
+#define TILE_CASE(MRV, NV, MASKED)                                                      \
+    case MRV:                                                                           \
+        if (ta)                                                                         \
+            tile_kernel(MRV, NV, MASKED, true, kc, a, lda, b, ldb, c, ldc, add, mask);  \
+        else                                                                            \
+            tile_kernel(MRV, NV, MASKED, false, kc, a, lda, b, ldb, c, ldc, add, mask); \
+        break;
+#define TILE_SWITCH(NV, MASKED)                                                         \
+    switch (mr) {                                                                       \
+        TILE_CASE(1, NV, MASKED)                                                        \
+        TILE_CASE(2, NV, MASKED)                                                        \
+        TILE_CASE(3, NV, MASKED)                                                        \
+        TILE_CASE(4, NV, MASKED)                                                        \
+        TILE_CASE(5, NV, MASKED)                                                        \
+        default: TILE_CASE(6, NV, MASKED)                                               \
+    }
+
+// One tile of mr (1..6) rows and nr (1..16) columns.
+AVX static void tile_dispatch(int mr, int nr, bool ta, int kc, const float *a, ptrdiff_t lda,
+                              const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                              bool add) {
+    const int nv = nr > 8 ? 2 : 1;
+    const bool masked = nr != 8 * nv;
+    const __m256i mask = mask8(nr - 8 * (nv - 1));
+    if (nv == 2 && !masked) {
+        TILE_SWITCH(2, false)
+    } else if (nv == 2) {
+        TILE_SWITCH(2, true)
+    } else if (!masked) {
+        TILE_SWITCH(1, false)
+    } else {
+        TILE_SWITCH(1, true)
+    }
+}
+
+// 8x8 transpose of r[0..7] in place.
+AVX_INLINE void transpose8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// buf (kc,NR) = op(B)[pc:pc+kc, jc:jc+nr]. Columns nr..15 are left as they
+// are: the kernel masks them out. Pure copies, so no rounding is involved.
+AVX static void pack_b_avx(float *buf, const gemm_args *g, int pc, int jc, int kc, int nr) {
+    if (!g->tb) {
+        for (int k = 0; k < kc; k++)
+            memcpy(buf + (size_t)k * NR, g->B + (size_t)(pc + k) * g->ldb + jc,
+                   sizeof(float) * (size_t)nr);
+        return;
+    }
+    // op(B)[k][j] = B[j][k]: transpose 8x8 blocks, scalar for the ragged rest.
+    for (int jb = 0; jb < nr; jb += 8) {
+        const float *src = g->B + (size_t)(jc + jb) * g->ldb + pc;
+        if (jb + 8 <= nr) {
+            int k = 0;
+            for (; k + 8 <= kc; k += 8) {
+                __m256 r[8];
+                for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(src + (size_t)j * g->ldb + k);
+                transpose8(r);
+                for (int kk = 0; kk < 8; kk++) _mm256_storeu_ps(buf + (size_t)(k + kk) * NR + jb, r[kk]);
+            }
+            for (; k < kc; k++)
+                for (int j = 0; j < 8; j++) buf[(size_t)k * NR + jb + j] = src[(size_t)j * g->ldb + k];
+        } else {
+            for (int k = 0; k < kc; k++)
+                for (int j = 0; j < nr - jb; j++) buf[(size_t)k * NR + jb + j] = src[(size_t)j * g->ldb + k];
+        }
+    }
+}
+
+AVX static void gemm_tile(const gemm_args *g, bool pack) {
+    __attribute__((aligned(64))) float buf[KC * NR];
+    const ptrdiff_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
+    for (int pc = 0; pc < g->K; pc += KC) {
+        const int kc = imin(KC, g->K - pc);
+        const bool add = g->beta1 || pc > 0;
+        for (int ic = 0; ic < g->M; ic += MC) {
+            const int mc = imin(MC, g->M - ic);
+            for (int jc = 0; jc < g->N; jc += NR) {
+                const int nr = imin(NR, g->N - jc);
+                const float *b;
+                ptrdiff_t ldb;
+                if (pack) {
+                    pack_b_avx(buf, g, pc, jc, kc, nr);
+                    b = buf;
+                    ldb = NR;
+                } else {
+                    b = g->B + (size_t)pc * g->ldb + jc;
+                    ldb = g->ldb;
+                }
+                for (int ir = 0; ir < mc; ir += MR) {
+                    const int mr = imin(MR, mc - ir);
+                    tile_dispatch(mr, nr, g->ta, kc, g->A + (ic + ir) * rsa + pc * csa, g->lda,
+                                  b, ldb, g->C + (size_t)(ic + ir) * g->ldc + jc, g->ldc, add);
+                }
+            }
+        }
+    }
+}
+
+// Sums of four 8-lane vectors, each by the tree ((0+1)+(2+3))+((4+5)+(6+7)).
+AVX_INLINE __m128 reduce4(__m256 a, __m256 b, __m256 c, __m256 d) {
+    const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+// DOT microkernel: tile of mr (1..3) x nr (1..4) with a pointing at row 0 of
+// A (k contiguous), b at row 0 of B (op(B) column j is row j of B).
+AVX_INLINE void dot_kernel(const int mr, const int nr, int K, const float *a, ptrdiff_t lda,
+                           const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, bool add,
+                           __m256i kmask, __m128i cmask) {
+    __m256 acc[DM][DN];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < DN; j++) acc[i][j] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 8 <= K; k += 8) {
+        __m256 av[DM];
+        for (int i = 0; i < mr; i++) av[i] = _mm256_loadu_ps(a + i * lda + k);
+        for (int j = 0; j < nr; j++) {
+            const __m256 bv = _mm256_loadu_ps(b + j * ldb + k);
+            for (int i = 0; i < mr; i++) acc[i][j] = _mm256_fmadd_ps(av[i], bv, acc[i][j]);
+        }
+    }
+    if (k < K) { // ragged end: masked-out lanes load 0 and add 0*0
+        __m256 av[DM];
+        for (int i = 0; i < mr; i++) av[i] = _mm256_maskload_ps(a + i * lda + k, kmask);
+        for (int j = 0; j < nr; j++) {
+            const __m256 bv = _mm256_maskload_ps(b + j * ldb + k, kmask);
+            for (int i = 0; i < mr; i++) acc[i][j] = _mm256_fmadd_ps(av[i], bv, acc[i][j]);
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        __m128 s = reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+        float *cp = c + i * ldc;
+        if (nr == DN) {
+            if (add) s = _mm_add_ps(_mm_loadu_ps(cp), s);
+            _mm_storeu_ps(cp, s);
+        } else {
+            if (add) s = _mm_add_ps(_mm_maskload_ps(cp, cmask), s);
+            _mm_maskstore_ps(cp, cmask, s);
+        }
+    }
+}
+
+#define DOT_CASE(MRV, NRV)                                                          \
+    case (MRV) * 8 + (NRV):                                                         \
+        dot_kernel(MRV, NRV, K, a, lda, b, ldb, c, ldc, add, kmask, cmask);         \
+        break;
+
+AVX static void dot_dispatch(int mr, int nr, int K, const float *a, ptrdiff_t lda,
+                             const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                             bool add, __m256i kmask) {
+    const __m128i cmask = _mm256_castsi256_si128(mask8(nr));
+    switch (mr * 8 + nr) {
+        DOT_CASE(1, 1) DOT_CASE(1, 2) DOT_CASE(1, 3) DOT_CASE(1, 4)
+        DOT_CASE(2, 1) DOT_CASE(2, 2) DOT_CASE(2, 3) DOT_CASE(2, 4)
+        DOT_CASE(3, 1) DOT_CASE(3, 2) DOT_CASE(3, 3)
+        default: DOT_CASE(3, 4)
+    }
+}
+
+AVX static void gemm_dot(const gemm_args *g) {
+    // A is (M,K) and B is (N,K), both contiguous along k.
+    const __m256i kmask = mask8(g->K % 8 ? g->K % 8 : 8);
+    for (int jc = 0; jc < g->N; jc += DN) {
+        const int nr = imin(DN, g->N - jc);
+        for (int ic = 0; ic < g->M; ic += DM) {
+            const int mr = imin(DM, g->M - ic);
+            dot_dispatch(mr, nr, g->K, g->A + (size_t)ic * g->lda, g->lda,
+                         g->B + (size_t)jc * g->ldb, g->ldb,
+                         g->C + (size_t)ic * g->ldc + jc, g->ldc, g->beta1, kmask);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// Planning and dispatch
+
+static bool have_avx2_fma(void) {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+// The kernel for the whole problem. It must depend only on the whole problem
+// (never on a thread's share of it) so every thread count gives the same bits.
+static int gemm_plan(int path, const gemm_args *g) {
+    if (!have_avx2_fma()) return GEMM_PORTABLE;
+    if (path == GEMM_TILE_DIRECT && g->tb) path = GEMM_AUTO;
+    if (path == GEMM_DOT && (g->ta || !g->tb)) path = GEMM_AUTO;
+    if (path != GEMM_AUTO) return path;
+    if (!g->tb) return GEMM_TILE_DIRECT;
+    if (!g->ta && g->M < 32) return GEMM_DOT;
+    return GEMM_TILE_PACKED;
+}
+
+// Runs kernel `path` on g (which may be a block of a larger problem).
+static void gemm_run(int path, const gemm_args *g) {
+    if (g->M <= 0 || g->N <= 0) return;
+    if (g->K <= 0) { // C = beta*C + (empty sum)
+        if (!g->beta1)
+            for (int i = 0; i < g->M; i++)
+                memset(g->C + (size_t)i * g->ldc, 0, sizeof(float) * (size_t)g->N);
+        return;
+    }
+    switch (path) {
+    case GEMM_TILE_DIRECT: gemm_tile(g, false); break;
+    case GEMM_TILE_PACKED: gemm_tile(g, true); break;
+    case GEMM_DOT: gemm_dot(g); break;
+    default: gemm_portable(g); break;
+    }
+}
+
+static gemm_args make_args(bool trans_a, bool trans_b, int M, int N, int K, const float *A,
+                           int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    gemm_args g = {trans_a, trans_b, M, N, K, A, lda, B, ldb, beta != 0.0f, C, ldc};
+    return g;
+}
+
+// Like dc_gemm with the kernel forced (0 auto, 1 portable, 2 tile with B in
+// place, 3 tile with B packed, 4 dot); a kernel that does not apply to the
+// trans flags, or an AVX2 kernel on a CPU without AVX2+FMA, falls back to
+// auto. For tests and benches; not part of kernels.h.
+void dc_gemm_path(int path, bool trans_a, bool trans_b, int M, int N, int K,
+                  const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc);
+void dc_gemm_path(int path, bool trans_a, bool trans_b, int M, int N, int K,
+                  const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc) {
+    const gemm_args g = make_args(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    gemm_run(path == GEMM_PORTABLE ? GEMM_PORTABLE : gemm_plan(path, &g), &g);
+}
+
+void dc_gemm(bool trans_a, bool trans_b, int M, int N, int K,
+             const float *A, int lda, const float *B, int ldb,
+             float beta, float *C, int ldc) {
+    // op(A) is (M,K), op(B) is (K,N), C is (M,N)
+    const gemm_args g = make_args(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    gemm_run(gemm_plan(GEMM_AUTO, &g), &g);
+}
+
+void dc_gemm_mt(int nthreads, bool trans_a, bool trans_b, int M, int N, int K,
+                const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc) {
+    // op(A) is (M,K), op(B) is (K,N), C is (M,N)
+    const gemm_args g = make_args(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    const int path = gemm_plan(GEMM_AUTO, &g);
+    // Columns in blocks of whole 16-wide tiles when there are enough of them,
+    // else rows in blocks of 12 (a multiple of every kernel's tile height).
+    const bool by_cols = (N + NR - 1) / NR >= nthreads;
+    const int unit = by_cols ? NR : 12;
+    const int units = ((by_cols ? N : M) + unit - 1) / unit;
+    if (nthreads <= 1 || units < 2) {
+        gemm_run(path, &g);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nthreads)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+    for (int t = 0, nt = nthreads; t < nt; t++) {
+#endif
+        const int lo = imin(by_cols ? N : M, (int)((long)units * t / nt) * unit);
+        const int hi = imin(by_cols ? N : M, (int)((long)units * (t + 1) / nt) * unit);
+        gemm_args s = g;
+        if (by_cols) { // op(B) columns [lo,hi) and the same columns of C
+            s.N = hi - lo;
+            s.B = g.tb ? g.B + (size_t)lo * g.ldb : g.B + lo;
+            s.C = g.C + lo;
+        } else { // op(A) rows [lo,hi) and the same rows of C
+            s.M = hi - lo;
+            s.A = g.ta ? g.A + lo : g.A + (size_t)lo * g.lda;
+            s.C = g.C + (size_t)lo * g.ldc;
+        }
+        gemm_run(path, &s);
+    }
+}

@@ -1,0 +1,117 @@
+// optim.c — SGD, Adam, AdamW over flat vectors; gradient clipping; learning
+// rate schedules. The arithmetic follows torch.optim (1.13, single-tensor
+// path) operation by operation so recipes and fixtures carry over.
+#include <math.h>
+#include <string.h>
+#include "core/core.h"
+#include "optim/optim.h"
+
+dc_status dc_optim_init(dc_optim *o, dc_optim_kind kind, float momentum,
+                        bool nesterov, float weight_decay, float beta1,
+                        float beta2, float eps, size_t n, dc_error *err) {
+    memset(o, 0, sizeof *o);
+    if (momentum < 0 || weight_decay < 0 || eps < 0 || beta1 < 0 || beta1 >= 1 ||
+        beta2 < 0 || beta2 >= 1)
+        return dc_fail(err, DC_ERR_ARG,
+                       "optimizer: momentum, weight decay and eps must be >= 0 and betas in [0,1)");
+    if (nesterov && (kind != DC_OPTIM_SGD || momentum <= 0))
+        return dc_fail(err, DC_ERR_ARG, "optimizer: Nesterov needs SGD with momentum > 0");
+    o->kind = kind;
+    o->momentum = momentum;
+    o->nesterov = nesterov;
+    o->weight_decay = weight_decay;
+    o->beta1 = beta1;
+    o->beta2 = beta2;
+    o->eps = eps;
+    o->n = n;
+    o->buf1 = dc_alloc(sizeof(float) * n);
+    if (kind != DC_OPTIM_SGD) o->buf2 = dc_alloc(sizeof(float) * n);
+    if (!o->buf1 || (kind != DC_OPTIM_SGD && !o->buf2)) {
+        dc_optim_free(o);
+        return dc_fail(err, DC_ERR_NOMEM, "optimizer: out of memory for %zu state values", n);
+    }
+    return DC_OK;
+}
+
+void dc_optim_free(dc_optim *o) {
+    dc_free(o->buf1);
+    dc_free(o->buf2);
+    o->buf1 = o->buf2 = NULL;
+}
+
+static void sgd_step(dc_optim *o, float *p, const float *g, float lr) {
+    const float mu = o->momentum, wd = o->weight_decay;
+    const bool first = o->step == 0;
+    float *buf = o->buf1;
+    for (size_t i = 0; i < o->n; i++) {
+        float d = g[i];
+        if (wd != 0.0f) d = d + wd * p[i];
+        if (mu != 0.0f) {
+            buf[i] = first ? d : mu * buf[i] + d;
+            d = o->nesterov ? d + mu * buf[i] : buf[i];
+        }
+        p[i] = p[i] - lr * d;
+    }
+}
+
+static void adam_step(dc_optim *o, float *p, const float *g, float lr) {
+    const float b1 = o->beta1, b2 = o->beta2, wd = o->weight_decay;
+    const int64_t t = o->step + 1;
+    // torch computes the bias corrections in Python floats (double)
+    const double bc1 = 1.0 - pow((double)b1, (double)t);
+    const double bc2 = 1.0 - pow((double)b2, (double)t);
+    const float step_size = (float)(lr / bc1);
+    const float bc2_sqrt = (float)sqrt(bc2);
+    float *m = o->buf1, *v = o->buf2;
+    const bool decoupled = o->kind == DC_OPTIM_ADAMW;
+    for (size_t i = 0; i < o->n; i++) {
+        float d = g[i];
+        if (decoupled) p[i] = p[i] * (1.0f - lr * wd);
+        else if (wd != 0.0f) d = d + wd * p[i];
+        m[i] = m[i] + (d - m[i]) * (1.0f - b1); // torch: exp_avg.lerp_(grad, 1-beta1)
+        v[i] = v[i] * b2 + (1.0f - b2) * d * d;
+        float denom = sqrtf(v[i]) / bc2_sqrt + o->eps;
+        p[i] = p[i] - step_size * (m[i] / denom);
+    }
+}
+
+void dc_optim_step(dc_optim *o, float *params, const float *grads, float lr) {
+    if (o->kind == DC_OPTIM_SGD) sgd_step(o, params, grads, lr);
+    else adam_step(o, params, grads, lr);
+    o->step++;
+}
+
+double dc_clip_grad_norm(float *grads, size_t n, float max_norm) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)grads[i] * grads[i];
+    double norm = sqrt(s);
+    if (max_norm > 0 && norm > max_norm) {
+        float c = (float)(max_norm / (norm + 1e-6));
+        for (size_t i = 0; i < n; i++) grads[i] *= c;
+    }
+    return norm;
+}
+
+double dc_schedule_lr(const dc_train_config *cfg, int epoch, int step,
+                      int steps_per_epoch) {
+    const double base = cfg->lr;
+    const long s = (long)epoch * steps_per_epoch + step;        // global step
+    const long warm = (long)cfg->warmup_epochs * steps_per_epoch;
+    if (warm > 0 && s < warm) return base * (double)(s + 1) / (double)warm;
+    switch (cfg->sched) {
+    case DC_SCHED_CONSTANT:
+        return base;
+    case DC_SCHED_STEP: {
+        int k = cfg->step_size > 0 ? epoch / cfg->step_size : 0;
+        return base * pow((double)cfg->gamma, (double)k);
+    }
+    case DC_SCHED_COSINE: {
+        long total = (long)cfg->epochs * steps_per_epoch - warm;
+        long t = s - warm;
+        if (total <= 0) return base;
+        double c = 0.5 * (1.0 + cos(3.141592653589793 * (double)t / (double)total));
+        return cfg->min_lr + (base - cfg->min_lr) * c;
+    }
+    }
+    return base;
+}

@@ -1,0 +1,231 @@
+// train.c — the training loop and evaluation.
+//
+// Reproducibility: every random draw of epoch e comes from a stream derived
+// from (seed, purpose, e) — the shuffle, the augmentation and the dropout
+// masks — so a run resumed at an epoch boundary draws exactly what the
+// uninterrupted run would have, and only the optimizer state and the epoch
+// counter need to be saved (they live in the model file).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/core.h"
+#include "data/data.h"
+#include "layers/layers.h"
+#include "model/model.h"
+#include "optim/optim.h"
+
+enum { STREAM_SHUFFLE = 1, STREAM_AUGMENT = 2, STREAM_DROPOUT = 3 };
+
+dc_train_config dc_train_config_default(void) {
+    dc_train_config c;
+    memset(&c, 0, sizeof c);
+    c.epochs = 10;
+    c.batch = 64;
+    c.optim = DC_OPTIM_SGD;
+    c.lr = 0.001f;
+    c.momentum = 0.9f;
+    c.beta1 = 0.9f;
+    c.beta2 = 0.999f;
+    c.eps = 1e-8f;
+    c.sched = DC_SCHED_CONSTANT;
+    c.step_size = 1;
+    c.gamma = 0.1f;
+    c.seed = 1;
+    c.eval_batch = 1000;
+    return c;
+}
+
+static bool augment_on(const dc_augment *a) {
+    return a->rotate_deg > 0 || a->scale > 0 || a->translate > 0 || a->hflip;
+}
+
+dc_status dc_evaluate(dc_model *m, const dc_dataset *ds, int batch, int nthreads,
+                      dc_eval_result *r, dc_error *err) {
+    memset(r, 0, sizeof *r);
+    if (ds->c != m->in_c || ds->h != m->in_h || ds->w != m->in_w)
+        return dc_fail(err, DC_ERR_SHAPE, "%s: images are %dx%dx%d but the model expects %dx%dx%d",
+                       ds->source, ds->c, ds->h, ds->w, m->in_c, m->in_h, m->in_w);
+    dc_status st = dc_dataset_check_labels(ds, m->n_classes, err);
+    if (st) return st;
+    if (batch < 1) batch = 1000;
+    if (batch > ds->n) batch = ds->n;
+    if (nthreads <= 0) nthreads = dc_default_threads();
+    const int C = m->n_classes;
+    r->n = ds->n;
+    r->n_classes = C;
+    r->confusion = calloc((size_t)C * C, sizeof(int64_t));
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)batch);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)batch);
+    dc_runtime rt;
+    memset(&rt, 0, sizeof rt);
+    if (!r->confusion || !idx || !y) st = dc_fail(err, DC_ERR_NOMEM, "evaluate: out of memory");
+    if (!st) st = dc_runtime_init(&rt, m, batch, false, err);
+    int64_t correct = 0;
+    double loss = 0.0;
+    for (int start = 0; !st && start < ds->n; start += batch) {
+        int n = ds->n - start < batch ? ds->n - start : batch;
+        for (int i = 0; i < n; i++) idx[i] = start + i;
+        dc_batch_gather(rt.acts[0], y, ds, idx, n, m->norm_mean, m->norm_std);
+        float *logits = dc_runtime_forward(&rt, m, n, nthreads, NULL);
+        loss += dc_softmax_xent_forward(rt.probs, logits, y, NULL, n, C) * n;
+        for (int i = 0; i < n; i++) {
+            const float *p = rt.probs + (size_t)i * C;
+            int best = 0;
+            for (int k = 1; k < C; k++)
+                if (p[k] > p[best]) best = k;
+            correct += best == y[i];
+            r->confusion[(size_t)y[i] * C + best]++;
+        }
+    }
+    dc_runtime_free(&rt);
+    free(idx);
+    free(y);
+    if (st) {
+        dc_eval_result_free(r);
+        return st;
+    }
+    r->accuracy = ds->n ? (double)correct / ds->n : 0.0;
+    r->loss = ds->n ? loss / ds->n : 0.0;
+    return DC_OK;
+}
+
+void dc_eval_result_free(dc_eval_result *r) {
+    free(r->confusion);
+    r->confusion = NULL;
+}
+
+// Appends one epoch record to the model's JSON history array.
+static void history_append(dc_model *m, int epoch, double loss, double acc, double test_acc,
+                           double secs, double lr) {
+    char rec[256];
+    snprintf(rec, sizeof rec,
+             "{\"epoch\":%d,\"train_loss\":%.6g,\"train_acc\":%.6g,\"test_acc\":%.6g,\"seconds\":%.4g,\"lr\":%.6g}",
+             epoch, loss, acc, test_acc, secs, lr);
+    size_t old = m->history_json ? strlen(m->history_json) : 0;
+    char *h = realloc(m->history_json, old + strlen(rec) + 4);
+    if (!h) return; // history is informative; losing a record is not fatal
+    if (old < 2) {
+        snprintf(h, strlen(rec) + 4, "[%s]", rec);
+    } else {
+        h[old - 1] = 0; // drop ']'
+        strcat(h, ",");
+        strcat(h, rec);
+        strcat(h, "]");
+    }
+    m->history_json = h;
+}
+
+dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldout,
+                   const dc_train_config *cfg, dc_train_callback cb, void *user,
+                   dc_error *err) {
+    if (train->c != m->in_c || train->h != m->in_h || train->w != m->in_w)
+        return dc_fail(err, DC_ERR_SHAPE, "%s: images are %dx%dx%d but the model expects %dx%dx%d",
+                       train->source, train->c, train->h, train->w, m->in_c, m->in_h, m->in_w);
+    dc_status st = dc_dataset_check_labels(train, m->n_classes, err);
+    if (st) return st;
+    if (cfg->batch < 1 || cfg->batch > 1 << 20)
+        return dc_fail(err, DC_ERR_ARG, "--batch %d: must be between 1 and 1048576", cfg->batch);
+    if (cfg->epochs < 0) return dc_fail(err, DC_ERR_ARG, "--epochs %d: must be >= 0", cfg->epochs);
+    if (!(cfg->lr > 0) || !isfinite(cfg->lr))
+        return dc_fail(err, DC_ERR_ARG, "--lr %g: must be a positive number", cfg->lr);
+    if (!m->has_optim) {
+        st = dc_optim_init(&m->optim, cfg->optim, cfg->momentum, cfg->nesterov, cfg->weight_decay,
+                           cfg->beta1, cfg->beta2, cfg->eps, m->n_params, err);
+        if (st) return st;
+        m->has_optim = true;
+    } else if (m->optim.kind != cfg->optim) {
+        return dc_fail(err, DC_ERR_ARG, "resume: the checkpoint's optimizer state is for a different optimizer than requested");
+    }
+    const int nthreads = cfg->nthreads > 0 ? cfg->nthreads : dc_default_threads();
+    const int B = cfg->batch < train->n ? cfg->batch : train->n;
+    const int steps = (train->n + B - 1) / B; // last partial batch kept (drop_last=False)
+    const int C = m->n_classes;
+    const size_t in_size = (size_t)m->in_c * m->in_h * m->in_w;
+    const float fill = (0.0f - m->norm_mean) / m->norm_std;
+    int32_t *perm = malloc(sizeof(int32_t) * (size_t)train->n);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)B);
+    float *dlogits = dc_alloc(sizeof(float) * (size_t)B * C);
+    dc_runtime rt;
+    memset(&rt, 0, sizeof rt);
+    if (!perm || !y || !dlogits) st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
+    if (!st) st = dc_runtime_init(&rt, m, B, true, err);
+    double last_good_lr = cfg->lr;
+    while (!st && m->epochs_done < cfg->epochs) {
+        const int epoch = m->epochs_done; // 0-based
+        double t0 = dc_now_seconds();
+        for (int i = 0; i < train->n; i++) perm[i] = i;
+        dc_rng shuf = dc_rng_stream(cfg->seed, STREAM_SHUFFLE, (uint64_t)epoch);
+        dc_rng aug = dc_rng_stream(cfg->seed, STREAM_AUGMENT, (uint64_t)epoch);
+        dc_rng drop = dc_rng_stream(cfg->seed, STREAM_DROPOUT, (uint64_t)epoch);
+        dc_rng_shuffle_i32(&shuf, perm, (size_t)train->n);
+        double loss_sum = 0.0;
+        int64_t correct = 0, seen = 0;
+        double lr = cfg->lr;
+        for (int s = 0; s < steps && !st; s++) {
+            int start = s * B;
+            int n = train->n - start < B ? train->n - start : B;
+            dc_batch_gather(rt.acts[0], y, train, perm + start, n, m->norm_mean, m->norm_std);
+            if (augment_on(&cfg->augment))
+                dc_augment_batch(rt.acts[0], n, m->in_c, m->in_h, m->in_w, &cfg->augment, fill, &aug);
+            memset(m->grads, 0, sizeof(float) * m->n_params);
+            float *logits = dc_runtime_forward(&rt, m, n, nthreads, &drop);
+            double loss = dc_softmax_xent_forward(rt.probs, logits, y, NULL, n, C);
+            if (!isfinite(loss)) {
+                st = dc_fail(err, DC_ERR_NUMERIC,
+                             "training diverged: loss is %s at epoch %d step %d (global step %ld); last good learning rate %g — try a smaller --lr or --clip",
+                             isnan(loss) ? "NaN" : "Inf", epoch + 1, s + 1, (long)epoch * steps + s + 1,
+                             last_good_lr);
+                break;
+            }
+            for (int i = 0; i < n; i++) {
+                const float *p = rt.probs + (size_t)i * C;
+                int best = 0;
+                for (int k = 1; k < C; k++)
+                    if (p[k] > p[best]) best = k;
+                correct += best == y[i];
+            }
+            loss_sum += loss * n;
+            seen += n;
+            dc_softmax_xent_backward(dlogits, rt.probs, y, NULL, n, C);
+            dc_runtime_backward(&rt, m, n, nthreads, dlogits, NULL);
+            if (cfg->clip_norm > 0) dc_clip_grad_norm(m->grads, m->n_params, cfg->clip_norm);
+            lr = dc_schedule_lr(cfg, epoch, s, steps);
+            dc_optim_step(&m->optim, m->params, m->grads, (float)lr);
+            last_good_lr = lr;
+            if (cb && (s % 16 == 15 || s == steps - 1)) {
+                dc_train_event ev = {.kind = DC_EVENT_STEP, .epoch = epoch + 1, .epochs = cfg->epochs,
+                                     .step = s + 1, .steps = steps, .train_loss = loss_sum / seen,
+                                     .train_acc = (double)correct / seen, .test_acc = -1,
+                                     .seconds = dc_now_seconds() - t0, .lr = lr};
+                cb(&ev, user);
+            }
+        }
+        if (st) break;
+        double secs = dc_now_seconds() - t0;
+        double test_acc = -1;
+        if (heldout && heldout->n > 0) {
+            dc_eval_result r;
+            st = dc_evaluate(m, heldout, cfg->eval_batch, nthreads, &r, err);
+            if (st) break;
+            test_acc = r.accuracy;
+            dc_eval_result_free(&r);
+        }
+        m->epochs_done++;
+        history_append(m, m->epochs_done, loss_sum / seen, (double)correct / seen, test_acc, secs, lr);
+        if (cb) {
+            dc_train_event ev = {.kind = DC_EVENT_EPOCH, .epoch = epoch + 1, .epochs = cfg->epochs,
+                                 .step = steps, .steps = steps, .train_loss = loss_sum / seen,
+                                 .train_acc = (double)correct / seen, .test_acc = test_acc,
+                                 .seconds = secs, .lr = lr};
+            cb(&ev, user);
+        }
+        if (cfg->checkpoint) st = dc_model_save(m, cfg->checkpoint, err);
+    }
+    (void)in_size;
+    dc_runtime_free(&rt);
+    free(perm);
+    free(y);
+    dc_free(dlogits);
+    return st;
+}

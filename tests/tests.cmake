@@ -1,0 +1,22 @@
+# Every tests/test_*.c is one executable and one CTest test. A test exits
+# non-zero on any failure and prints its own "N passed, N failed" line.
+file(GLOB DEEPC_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/test_*.c)
+foreach(src ${DEEPC_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src} ${CMAKE_SOURCE_DIR}/tests/harness.c)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
+  target_link_libraries(${name} PRIVATE deepc_static)
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES
+    ENVIRONMENT "DEEPC_SOURCE_DIR=${CMAKE_SOURCE_DIR};DEEPC_BIN=$<TARGET_FILE:deepc>;OMP_NUM_THREADS=2"
+    TIMEOUT 300)
+endforeach()
+# CLI end-to-end tests are shell scripts.
+file(GLOB DEEPC_SH_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cli_*.sh)
+foreach(src ${DEEPC_SH_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME ${name} COMMAND bash ${src})
+  set_tests_properties(${name} PROPERTIES
+    ENVIRONMENT "DEEPC_SOURCE_DIR=${CMAKE_SOURCE_DIR};DEEPC_BIN=$<TARGET_FILE:deepc>"
+    TIMEOUT 300)
+endforeach()
