@@ -168,9 +168,11 @@ def xent_case(name, seed, N, C, weighted):
     logits[1, :] = -50.0
     logits[1, 7] = 50.0
     logits[2, 0] = -50.0
-    logits.requires_grad_()
+    logits[3, 5] = 120.0              # exp(120) overflows float32 without the max shift
     labels = torch.randint(0, C, (N,))
     labels[1] = 2                     # label far below the max: loss 100
+    logits[4, labels[4]] = -120.0     # its probability underflows to 0: log p via lse
+    logits.requires_grad_()
     wts = torch.rand(N) * 2 if weighted else None
     per = F.cross_entropy(logits, labels, reduction="none")
     loss = (per * wts).sum() / N if weighted else per.mean()
@@ -337,20 +339,21 @@ def lenet_case(name, seed):
     names = [k for k, _ in model.named_parameters()]
     t = [("hyper", [0.05, 0.9]), ("input", x1), ("labels", y1),
          ("input2", x2), ("labels2", y2)]
-    t += [(k, v) for k, v in model.named_parameters()]
+    # clone: the optimizer updates parameters (and zero_grad the grads) in place
+    t += [(k, v.detach().clone()) for k, v in model.named_parameters()]
     opt.zero_grad()
     loss = F.cross_entropy(model(x1), y1)
     loss.backward()
     t.append(("loss", loss.detach().reshape(1)))
-    t += [("grad." + k, v.grad) for k, v in model.named_parameters()]
+    t += [("grad." + k, v.grad.detach().clone()) for k, v in model.named_parameters()]
     opt.step()
-    t += [("after1." + k, v) for k, v in model.named_parameters()]
+    t += [("after1." + k, v.detach().clone()) for k, v in model.named_parameters()]
     opt.zero_grad()
     loss2 = F.cross_entropy(model(x2), y2)
     loss2.backward()
     opt.step()
     t.append(("loss2", loss2.detach().reshape(1)))
-    t += [("after2." + k, v) for k, v in model.named_parameters()]
+    t += [("after2." + k, v.detach().clone()) for k, v in model.named_parameters()]
     assert names == ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
                      "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
                      "fc3.weight", "fc3.bias"]

@@ -81,6 +81,10 @@ static dc_status gz_stream_status(gzFile f, const char *path, int gz,
                                   dc_error *err) {
     int errnum = Z_OK;
     const char *zmsg = gzerror(f, &errnum);
+    // zlib prefixes its message with the path; ours already starts with it.
+    size_t plen = strlen(path);
+    if (zmsg && strncmp(zmsg, path, plen) == 0 && strncmp(zmsg + plen, ": ", 2) == 0)
+        zmsg += plen + 2;
     switch (errnum) {
     case Z_OK:
     case Z_STREAM_END:

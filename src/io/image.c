@@ -338,8 +338,8 @@ dc_status dc_image_load(uint8_t **px, const char *path, int c, int h, int w, dc_
         st = decode_pnm(&im, buf, len, path, err);
     } else {
         char hex[3 * 8 + 1] = "";
-        for (size_t i = 0; i < len && i < 8; i++)
-            snprintf(hex + 3 * i, sizeof hex - 3 * i, "%s%02x", i ? " " : "", buf[i]);
+        for (size_t i = 0, o = 0; i < len && i < 8; i++)
+            o += (size_t)snprintf(hex + o, sizeof hex - o, "%s%02x", i ? " " : "", buf[i]);
         const char *hint = "";
         if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff) hint = " (this is JPEG: convert it to PNG)";
         else if (len >= 2 && buf[0] == 'P' && (buf[1] == '1' || buf[1] == '4')) hint = " (a PBM bitmap: convert it to PGM)";

@@ -57,6 +57,7 @@ enum {
     GEMM_TILE_DIRECT = 2, // TILE reading rows of B in place (trans_b false only)
     GEMM_TILE_PACKED = 3, // TILE with B packed into KC x 16 panels
     GEMM_DOT = 4,         // DOT (trans_a false, trans_b true only)
+    GEMM_TILE_T = 5,      // TILE on C^T = B A^T, A^T packed (trans_a false, trans_b true only)
 };
 
 typedef struct gemm_args {
@@ -153,17 +154,23 @@ AVX_INLINE __m256i mask8(int n) {
 }
 
 // TILE microkernel, specialised at each call site on constant mr (1..6), nv
-// (1 or 2 vectors of 8 columns), masked (the last vector is partial) and ta.
-// a points at op(A)[0][0] of the tile, b at row 0 of a k x 16 block of op(B)
-// with row stride ldb, c at the tile of C.
+// (1 or 2 vectors of 8 columns), masked (the last vector is partial), ta and
+// ts. a points at op(A)[0][0] of the tile, b at row 0 of a k x 16 block of
+// op(B) with row stride ldb, c at the tile of C. With ts (transposed store)
+// the tile is of C^T: tile element (i,j) goes to c[j*ldc + i].
 AVX_INLINE void tile_kernel(const int mr, const int nv, const bool masked, const bool ta,
-                            int kc, const float *a, ptrdiff_t lda, const float *b,
-                            ptrdiff_t ldb, float *c, ptrdiff_t ldc, bool add, __m256i mask) {
+                            const bool ts, int kc, const float *a, ptrdiff_t lda,
+                            const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                            bool add, int nr) {
     const ptrdiff_t rsa = ta ? 1 : lda, csa = ta ? lda : 1;
+    const __m256i mask = mask8(nr - 8 * (nv - 1));
     __m256 acc[MR][2];
     for (int i = 0; i < mr; i++)
         for (int v = 0; v < nv; v++) acc[i][v] = _mm256_setzero_ps();
     for (int k = 0; k < kc; k++) {
+#ifdef PF_DIST
+        _mm_prefetch((const char *)(b + PF_DIST), _MM_HINT_T0);
+#endif
         __m256 b0, b1 = _mm256_setzero_ps();
         if (nv == 1) {
             b0 = masked ? _mm256_maskload_ps(b, mask) : _mm256_loadu_ps(b);
@@ -179,6 +186,21 @@ AVX_INLINE void tile_kernel(const int mr, const int nv, const bool masked, const
         a += csa;
         b += ldb;
     }
+    if (ts) {
+        // Through a small buffer: C^T columns are strided. The scalar add is
+        // the same IEEE operation as the vector add of the normal store.
+        __attribute__((aligned(32))) float t[MR][NR];
+        for (int i = 0; i < mr; i++)
+            for (int v = 0; v < nv; v++) _mm256_store_ps(&t[i][8 * v], acc[i][v]);
+        for (int j = 0; j < nr; j++) {
+            float *cp = c + j * ldc;
+            if (add)
+                for (int i = 0; i < mr; i++) cp[i] += t[i][j];
+            else
+                for (int i = 0; i < mr; i++) cp[i] = t[i][j];
+        }
+        return;
+    }
     for (int i = 0; i < mr; i++) {
         for (int v = 0; v < nv; v++) {
             float *cp = c + i * ldc + 8 * v;
@@ -193,39 +215,52 @@ AVX_INLINE void tile_kernel(const int mr, const int nv, const bool masked, const
     }
 }
 
-#define TILE_CASE(MRV, NV, MASKED)                                                      \
-    case MRV:                                                                           \
-        if (ta)                                                                         \
-            tile_kernel(MRV, NV, MASKED, true, kc, a, lda, b, ldb, c, ldc, add, mask);  \
-        else                                                                            \
-            tile_kernel(MRV, NV, MASKED, false, kc, a, lda, b, ldb, c, ldc, add, mask); \
-        break;
-#define TILE_SWITCH(NV, MASKED)                                                         \
-    switch (mr) {                                                                       \
-        TILE_CASE(1, NV, MASKED)                                                        \
-        TILE_CASE(2, NV, MASKED)                                                        \
-        TILE_CASE(3, NV, MASKED)                                                        \
-        TILE_CASE(4, NV, MASKED)                                                        \
-        TILE_CASE(5, NV, MASKED)                                                        \
-        default: TILE_CASE(6, NV, MASKED)                                               \
+// All mc rows of one column panel (nr columns) in tiles of MR rows, the
+// ragged last tile through a switch. Specialised on nv, masked, ta, ts.
+AVX_INLINE void panel_rows(const int nv, const bool masked, const bool ta, const bool ts,
+                           int mc, int nr, int kc, const float *a, ptrdiff_t lda,
+                           const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, bool add) {
+    const ptrdiff_t rsa = ta ? 1 : lda;
+    const ptrdiff_t rsc = ts ? 1 : ldc; // step in C between tile rows
+    int ir = 0;
+    for (; ir + MR <= mc; ir += MR)
+        tile_kernel(MR, nv, masked, ta, ts, kc, a + ir * rsa, lda, b, ldb, c + ir * rsc, ldc,
+                    add, nr);
+    a += ir * rsa;
+    c += ir * rsc;
+    switch (mc - ir) {
+    case 1: tile_kernel(1, nv, masked, ta, ts, kc, a, lda, b, ldb, c, ldc, add, nr); break;
+    case 2: tile_kernel(2, nv, masked, ta, ts, kc, a, lda, b, ldb, c, ldc, add, nr); break;
+    case 3: tile_kernel(3, nv, masked, ta, ts, kc, a, lda, b, ldb, c, ldc, add, nr); break;
+    case 4: tile_kernel(4, nv, masked, ta, ts, kc, a, lda, b, ldb, c, ldc, add, nr); break;
+    case 5: tile_kernel(5, nv, masked, ta, ts, kc, a, lda, b, ldb, c, ldc, add, nr); break;
+    default: break;
     }
+}
 
-// One tile of mr (1..6) rows and nr (1..16) columns.
-AVX static void tile_dispatch(int mr, int nr, bool ta, int kc, const float *a, ptrdiff_t lda,
-                              const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                              bool add) {
-    const int nv = nr > 8 ? 2 : 1;
-    const bool masked = nr != 8 * nv;
-    const __m256i mask = mask8(nr - 8 * (nv - 1));
-    if (nv == 2 && !masked) {
-        TILE_SWITCH(2, false)
-    } else if (nv == 2) {
-        TILE_SWITCH(2, true)
-    } else if (!masked) {
-        TILE_SWITCH(1, false)
-    } else {
-        TILE_SWITCH(1, true)
-    }
+#define PANEL_TA_TS(NV, MASKED)                                                           \
+    do {                                                                                  \
+        if (ts)                                                                           \
+            panel_rows(NV, MASKED, false, true, mc, nr, kc, a, lda, b, ldb, c, ldc, add); \
+        else if (ta)                                                                      \
+            panel_rows(NV, MASKED, true, false, mc, nr, kc, a, lda, b, ldb, c, ldc, add); \
+        else                                                                              \
+            panel_rows(NV, MASKED, false, false, mc, nr, kc, a, lda, b, ldb, c, ldc, add); \
+    } while (0)
+
+// One column panel: mc rows, nr (1..16) columns. ts implies !ta (the only
+// transposed-store use is trans_a false, trans_b true, see gemm_plan).
+AVX static void panel_dispatch(int mc, int nr, bool ta, bool ts, int kc, const float *a,
+                               ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
+                               ptrdiff_t ldc, bool add) {
+    if (nr == 16)
+        PANEL_TA_TS(2, false);
+    else if (nr > 8)
+        PANEL_TA_TS(2, true);
+    else if (nr == 8)
+        PANEL_TA_TS(1, false);
+    else
+        PANEL_TA_TS(1, true);
 }
 
 // 8x8 transpose of r[0..7] in place.
@@ -277,9 +312,12 @@ AVX static void pack_b_avx(float *buf, const gemm_args *g, int pc, int jc, int k
     }
 }
 
-AVX static void gemm_tile(const gemm_args *g, bool pack) {
+// TILE driver. g is the problem as the kernel sees it; with ts it is the
+// transposed problem C^T = op(B)^T op(A)^T and C is written transposed.
+AVX static void gemm_tile(const gemm_args *g, bool pack, bool ts) {
     __attribute__((aligned(64))) float buf[KC * NR];
     const ptrdiff_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
+    const ptrdiff_t rsc = ts ? 1 : g->ldc, csc = ts ? g->ldc : 1; // C strides as seen
     for (int pc = 0; pc < g->K; pc += KC) {
         const int kc = imin(KC, g->K - pc);
         const bool add = g->beta1 || pc > 0;
@@ -297,11 +335,8 @@ AVX static void gemm_tile(const gemm_args *g, bool pack) {
                     b = g->B + (size_t)pc * g->ldb + jc;
                     ldb = g->ldb;
                 }
-                for (int ir = 0; ir < mc; ir += MR) {
-                    const int mr = imin(MR, mc - ir);
-                    tile_dispatch(mr, nr, g->ta, kc, g->A + (ic + ir) * rsa + pc * csa, g->lda,
-                                  b, ldb, g->C + (size_t)(ic + ir) * g->ldc + jc, g->ldc, add);
-                }
+                panel_dispatch(mc, nr, g->ta, ts, kc, g->A + ic * rsa + pc * csa, g->lda, b, ldb,
+                               g->C + ic * rsc + jc * csc, g->ldc, add);
             }
         }
     }
@@ -394,10 +429,10 @@ static bool have_avx2_fma(void) {
 static int gemm_plan(int path, const gemm_args *g) {
     if (!have_avx2_fma()) return GEMM_PORTABLE;
     if (path == GEMM_TILE_DIRECT && g->tb) path = GEMM_AUTO;
-    if (path == GEMM_DOT && (g->ta || !g->tb)) path = GEMM_AUTO;
+    if ((path == GEMM_DOT || path == GEMM_TILE_T) && (g->ta || !g->tb)) path = GEMM_AUTO;
     if (path != GEMM_AUTO) return path;
     if (!g->tb) return GEMM_TILE_DIRECT;
-    if (!g->ta && g->M < 32) return GEMM_DOT;
+    if (!g->ta) return g->M <= 8 ? GEMM_DOT : GEMM_TILE_T;
     return GEMM_TILE_PACKED;
 }
 
@@ -411,8 +446,14 @@ static void gemm_run(int path, const gemm_args *g) {
         return;
     }
     switch (path) {
-    case GEMM_TILE_DIRECT: gemm_tile(g, false); break;
-    case GEMM_TILE_PACKED: gemm_tile(g, true); break;
+    case GEMM_TILE_DIRECT: gemm_tile(g, false, false); break;
+    case GEMM_TILE_PACKED: gemm_tile(g, true, false); break;
+    case GEMM_TILE_T: { // op(A) = A, op(B) = B^T: C^T (N,M) = B (N,K) * A^T (K,M)
+        const gemm_args t = {false, true, g->N, g->M, g->K, g->B, g->ldb, g->A, g->lda,
+                             g->beta1, g->C, g->ldc};
+        gemm_tile(&t, true, true);
+        break;
+    }
     case GEMM_DOT: gemm_dot(g); break;
     default: gemm_portable(g); break;
     }
@@ -425,7 +466,7 @@ static gemm_args make_args(bool trans_a, bool trans_b, int M, int N, int K, cons
 }
 
 // Like dc_gemm with the kernel forced (0 auto, 1 portable, 2 tile with B in
-// place, 3 tile with B packed, 4 dot); a kernel that does not apply to the
+// place, 3 tile with B packed, 4 dot, 5 tile on C^T); a kernel that does not apply to the
 // trans flags, or an AVX2 kernel on a CPU without AVX2+FMA, falls back to
 // auto. For tests and benches; not part of kernels.h.
 void dc_gemm_path(int path, bool trans_a, bool trans_b, int M, int N, int K,

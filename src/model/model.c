@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 #include "core/core.h"
 #include "layers/layers.h"
 #include "model/model.h"
@@ -503,11 +504,13 @@ void dc_model_normalise(const dc_model *m, float *x, const uint8_t *px, size_t c
 // Runtime: activations and caches for up to max_n samples
 
 dc_status dc_runtime_init(dc_runtime *rt, const dc_model *m, int max_n, bool train,
-                          dc_error *err) {
+                          int nthreads, dc_error *err) {
     memset(rt, 0, sizeof *rt);
     rt->m = m;
     rt->max_n = max_n;
     rt->train = train;
+    if (nthreads <= 0) nthreads = dc_default_threads();
+    rt->nthreads = nthreads > max_n ? max_n : nthreads;
     rt->acts = calloc((size_t)m->n_layers + 1, sizeof(float *));
     rt->caches = calloc((size_t)m->n_layers, sizeof(void *));
     if (!rt->acts || !rt->caches) goto nomem;
@@ -519,12 +522,16 @@ dc_status dc_runtime_init(dc_runtime *rt, const dc_model *m, int max_n, bool tra
         if (o > biggest) biggest = o;
         if (!(rt->acts[i + 1] = dc_alloc(sizeof(float) * max_n * o))) goto nomem;
         size_t cb = l->ops->cache_bytes(l, max_n);
-        if (cb && train && !(rt->caches[i] = dc_alloc(cb))) goto nomem;
-        if (cb && !train && !strcmp(l->ops->kind, "maxpool") && !(rt->caches[i] = dc_alloc(cb))) goto nomem;
+        if (cb && !(rt->caches[i] = dc_alloc(cb))) goto nomem;
     }
+    rt->biggest = biggest;
     if (train) {
         for (int k = 0; k < 2; k++)
             if (!(rt->gbuf[k] = dc_alloc(sizeof(float) * max_n * biggest))) goto nomem;
+        if (!(rt->dlogits = dc_alloc(sizeof(float) * max_n * m->n_classes))) goto nomem;
+        if (rt->nthreads > 1 &&
+            !(rt->tgrads = dc_alloc(sizeof(float) * (size_t)(rt->nthreads - 1) * m->n_params)))
+            goto nomem;
     }
     if (!(rt->probs = dc_alloc(sizeof(float) * max_n * m->n_classes))) goto nomem;
     return DC_OK;
@@ -543,36 +550,144 @@ void dc_runtime_free(dc_runtime *rt) {
     dc_free(rt->gbuf[0]);
     dc_free(rt->gbuf[1]);
     dc_free(rt->probs);
+    dc_free(rt->dlogits);
+    dc_free(rt->tgrads);
     memset(rt, 0, sizeof *rt);
 }
 
-float *dc_runtime_forward(dc_runtime *rt, dc_model *m, int n, int nthreads, dc_rng *rng) {
-    DC_ASSERT(n >= 1 && n <= rt->max_n);
-    for (int i = 0; i < m->n_layers; i++) {
-        const dc_layer *l = &m->layers[i];
-        dc_layer_io io = {.N = n, .nthreads = nthreads, .train = rt->train, .x = rt->acts[i],
-                          .y = rt->acts[i + 1], .params = m->params, .grads = m->grads,
-                          .cache = rt->caches[i], .rng = rng};
-        l->ops->forward(l, &io);
-    }
-    return rt->acts[m->n_layers];
+static void slice(int n, int t, int T, int *lo, int *hi) {
+    *lo = (int)((long)n * t / T);
+    *hi = (int)((long)n * (t + 1) / T);
 }
 
-void dc_runtime_backward(dc_runtime *rt, dc_model *m, int n, int nthreads,
-                         const float *dlogits, float *dinput) {
-    DC_ASSERT(rt->train);
-    const float *dy = dlogits;
+// Forward of samples [lo, hi) through every layer, single-threaded.
+static void forward_slice(dc_runtime *rt, dc_model *m, int lo, int hi, dc_rng *rng) {
+    for (int i = 0; i < m->n_layers; i++) {
+        const dc_layer *l = &m->layers[i];
+        dc_layer_io io = {.N = hi - lo, .nthreads = 1, .train = rt->train,
+                          .x = rt->acts[i] + (size_t)lo * dc_layer_in_size(l),
+                          .y = rt->acts[i + 1] + (size_t)lo * dc_layer_out_size(l),
+                          .params = m->params, .grads = m->grads,
+                          .cache = rt->caches[i] ? (char *)rt->caches[i] + l->ops->cache_bytes(l, lo) : NULL,
+                          .rng = rng};
+        l->ops->forward(l, &io);
+    }
+}
+
+// Backward of samples [lo, hi) from dlogits, weight gradients into grads.
+static void backward_slice(dc_runtime *rt, dc_model *m, int lo, int hi, const float *dlogits,
+                           float *dinput, float *grads) {
+    const float *dy = dlogits + (size_t)lo * m->n_classes;
     int cur = 0;
     for (int i = m->n_layers - 1; i >= 0; i--) {
         const dc_layer *l = &m->layers[i];
-        float *dx = i > 0 ? rt->gbuf[cur] : dinput;
-        dc_layer_io io = {.N = n, .nthreads = nthreads, .train = true, .x = rt->acts[i],
-                          .y = rt->acts[i + 1], .dx = dx, .dy = dy, .params = m->params,
-                          .grads = m->grads, .cache = rt->caches[i], .rng = NULL};
+        size_t isz = dc_layer_in_size(l);
+        // each thread's part of gbuf starts at lo * biggest, whatever the layer,
+        // so threads working on different layers never overlap
+        float *dx = i > 0 ? rt->gbuf[cur] + (size_t)lo * rt->biggest
+                          : (dinput ? dinput + (size_t)lo * isz : NULL);
+        dc_layer_io io = {.N = hi - lo, .nthreads = 1, .train = true,
+                          .x = rt->acts[i] + (size_t)lo * isz,
+                          .y = rt->acts[i + 1] + (size_t)lo * dc_layer_out_size(l),
+                          .dx = dx, .dy = dy, .params = m->params, .grads = grads,
+                          .cache = rt->caches[i] ? (char *)rt->caches[i] + l->ops->cache_bytes(l, lo) : NULL,
+                          .rng = NULL};
         l->ops->backward(l, &io);
         dy = dx;
         cur ^= 1;
     }
+}
+
+static dc_rng thread_rng(uint64_t base, int t) { return dc_rng_stream(base, (uint64_t)t, 0x64726f70); }
+
+float *dc_runtime_forward(dc_runtime *rt, dc_model *m, int n, dc_rng *rng) {
+    DC_ASSERT(n >= 1 && n <= rt->max_n);
+    const int T = rt->nthreads < n ? rt->nthreads : n;
+    const uint64_t base = rng ? dc_rng_u64(rng) : 0;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        int t = omp_get_thread_num(), lo, hi;
+        slice(n, t, T, &lo, &hi);
+        dc_rng r = thread_rng(base, t);
+        forward_slice(rt, m, lo, hi, &r);
+    }
+    return rt->acts[m->n_layers];
+}
+
+// Grads of threads 1..T-1 are added into m->grads in thread order; the
+// parameter range is split across threads (each element summed in one order).
+static void reduce_grads(dc_runtime *rt, dc_model *m, int t, int T) {
+    if (T < 2) return;
+    int lo, hi;
+    slice((int)m->n_params, t, T, &lo, &hi);
+    for (int k = 1; k < T; k++) {
+        const float *g = rt->tgrads + (size_t)(k - 1) * m->n_params;
+        for (int j = lo; j < hi; j++) m->grads[j] += g[j];
+    }
+}
+
+static float *grads_of(dc_runtime *rt, dc_model *m, int t) {
+    if (t == 0) return m->grads;
+    float *g = rt->tgrads + (size_t)(t - 1) * m->n_params;
+    memset(g, 0, sizeof(float) * m->n_params);
+    return g;
+}
+
+void dc_runtime_backward(dc_runtime *rt, dc_model *m, int n, const float *dlogits,
+                         float *dinput) {
+    DC_ASSERT(rt->train && n >= 1 && n <= rt->max_n);
+    const int T = rt->nthreads < n ? rt->nthreads : n;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        int t = omp_get_thread_num(), lo, hi;
+        slice(n, t, T, &lo, &hi);
+        backward_slice(rt, m, lo, hi, dlogits, dinput, grads_of(rt, m, t));
+#pragma omp barrier
+        reduce_grads(rt, m, t, T);
+    }
+}
+
+double dc_runtime_train_step(dc_runtime *rt, dc_model *m, int n, const int32_t *labels,
+                             const float *weights, dc_rng *rng, float *dinput) {
+    DC_ASSERT(rt->train && n >= 1 && n <= rt->max_n);
+    const int T = rt->nthreads < n ? rt->nthreads : n;
+    const int C = m->n_classes;
+    const uint64_t base = rng ? dc_rng_u64(rng) : 0;
+    double loss = 0.0;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        int t = omp_get_thread_num(), lo, hi;
+        slice(n, t, T, &lo, &hi);
+        dc_rng r = thread_rng(base, t);
+        forward_slice(rt, m, lo, hi, &r);
+        // softmax and its gradient are per sample; only the 1/n scale is global
+        const float *logits = rt->acts[m->n_layers] + (size_t)lo * C;
+        float *probs = rt->probs + (size_t)lo * C;
+        dc_softmax_xent_forward(probs, logits, labels + lo, weights ? weights + lo : NULL, hi - lo, C);
+        const float invn = 1.0f / (float)n;
+        for (int i = lo; i < hi; i++) {
+            float s = (weights ? weights[i] : 1.0f) * invn;
+            const float *p = rt->probs + (size_t)i * C;
+            float *d = rt->dlogits + (size_t)i * C;
+            for (int k = 0; k < C; k++) d[k] = p[k] * s;
+            d[labels[i]] -= s;
+        }
+        backward_slice(rt, m, lo, hi, rt->dlogits, dinput, grads_of(rt, m, t));
+#pragma omp barrier
+        reduce_grads(rt, m, t, T);
+    }
+    // the loss in sample order, in double: independent of the thread count
+    for (int i = 0; i < n; i++) {
+        const float *z = rt->acts[m->n_layers] + (size_t)i * C;
+        float mx = z[0];
+        for (int k = 1; k < C; k++)
+            if (z[k] > mx) mx = z[k];
+        double s = 0.0;
+        for (int k = 0; k < C; k++) s += exp((double)z[k] - mx);
+        double l = -((double)z[labels[i]] - mx - log(s));
+        loss += weights ? weights[i] * l : l;
+    }
+    return loss / n;
 }
 
 dc_status dc_model_predict(dc_model *m, const float *x, int n, float *probs, int nthreads,
@@ -583,7 +698,7 @@ dc_status dc_model_predict(dc_model *m, const float *x, int n, float *probs, int
         if (m->infer_rt) dc_runtime_free(m->infer_rt);
         else if (!(m->infer_rt = calloc(1, sizeof(dc_runtime))))
             return dc_fail(err, DC_ERR_NOMEM, "predict: out of memory");
-        dc_status st = dc_runtime_init(m->infer_rt, m, n, false, err);
+        dc_status st = dc_runtime_init(m->infer_rt, m, n, false, nthreads, err);
         if (st) {
             free(m->infer_rt);
             m->infer_rt = NULL;
@@ -592,7 +707,7 @@ dc_status dc_model_predict(dc_model *m, const float *x, int n, float *probs, int
     }
     dc_runtime *rt = m->infer_rt;
     memcpy(rt->acts[0], x, sizeof(float) * (size_t)n * m->in_c * m->in_h * m->in_w);
-    float *logits = dc_runtime_forward(rt, m, n, nthreads, NULL);
+    float *logits = dc_runtime_forward(rt, m, n, NULL);
     dc_softmax_xent_forward(probs, logits, NULL, NULL, n, m->n_classes);
     return DC_OK;
 }

@@ -86,27 +86,43 @@ static inline size_t dc_layer_in_size(const dc_layer *l) {
 }
 
 // Activation buffers and caches for a batch of up to max_n samples.
+//
+// Threading: a batch is split into contiguous sample slices, one per thread,
+// and each thread runs the whole network over its slice inside one parallel
+// region (data parallelism within the batch, like MPI ranks in one process).
+// Thread 0 accumulates weight gradients into m->grads, thread t > 0 into its
+// own buffer; the buffers are then added in thread order, so a given thread
+// count always gives the same bits.
 typedef struct dc_runtime {
     const dc_model *m;
     int max_n;
+    int nthreads;        // threads used (>= 1)
     bool train;
-    float **acts;        // (n_layers+1): acts[0] input, acts[i+1] layer i output
-    void **caches;       // (n_layers)
-    float *gbuf[2];      // ping-pong activation-gradient buffers
+    float **acts;        // (n_layers+1): acts[0] input, acts[i+1] layer i output, (max_n, size)
+    void **caches;       // (n_layers): per-layer forward caches, linear in samples
+    float *gbuf[2];      // ping-pong activation-gradient buffers (max_n, biggest)
+    size_t biggest;      // largest per-sample activation size of any layer
     float *probs;        // (max_n, n_classes)
+    float *dlogits;      // (max_n, n_classes)
+    float *tgrads;       // (nthreads-1, n_params) private gradients of threads 1..T-1
 } dc_runtime;
 
 dc_status dc_runtime_init(dc_runtime *rt, const dc_model *m, int max_n,
-                          bool train, dc_error *err);
+                          bool train, int nthreads, dc_error *err);
 void dc_runtime_free(dc_runtime *rt);
 // Runs acts[0] (n samples, already filled) through the network; returns the
-// logits (acts[n_layers]).
-float *dc_runtime_forward(dc_runtime *rt, dc_model *m, int n, int nthreads,
-                          dc_rng *rng);
+// logits (acts[n_layers]). rng (may be NULL in eval mode) seeds dropout.
+float *dc_runtime_forward(dc_runtime *rt, dc_model *m, int n, dc_rng *rng);
 // Backward from dlogits (n, n_classes); accumulates into m->grads. dinput
 // (n, input) receives the gradient with respect to the input, or is NULL.
-void dc_runtime_backward(dc_runtime *rt, dc_model *m, int n, int nthreads,
+void dc_runtime_backward(dc_runtime *rt, dc_model *m, int n,
                          const float *dlogits, float *dinput);
+// One training step's forward, softmax cross-entropy and backward in a single
+// parallel region. labels (n); weights (n) or NULL. Fills rt->probs, adds the
+// gradient of the mean loss into m->grads, returns the mean loss.
+double dc_runtime_train_step(dc_runtime *rt, dc_model *m, int n,
+                             const int32_t *labels, const float *weights,
+                             dc_rng *rng, float *dinput);
 
 // Allocates an empty model (used by the parser and the loader).
 dc_model *dc_model_alloc(void);

@@ -60,14 +60,14 @@ dc_status dc_evaluate(dc_model *m, const dc_dataset *ds, int batch, int nthreads
     dc_runtime rt;
     memset(&rt, 0, sizeof rt);
     if (!r->confusion || !idx || !y) st = dc_fail(err, DC_ERR_NOMEM, "evaluate: out of memory");
-    if (!st) st = dc_runtime_init(&rt, m, batch, false, err);
+    if (!st) st = dc_runtime_init(&rt, m, batch, false, nthreads, err);
     int64_t correct = 0;
     double loss = 0.0;
     for (int start = 0; !st && start < ds->n; start += batch) {
         int n = ds->n - start < batch ? ds->n - start : batch;
         for (int i = 0; i < n; i++) idx[i] = start + i;
         dc_batch_gather(rt.acts[0], y, ds, idx, n, m->norm_mean, m->norm_std);
-        float *logits = dc_runtime_forward(&rt, m, n, nthreads, NULL);
+        float *logits = dc_runtime_forward(&rt, m, n, NULL);
         loss += dc_softmax_xent_forward(rt.probs, logits, y, NULL, n, C) * n;
         for (int i = 0; i < n; i++) {
             const float *p = rt.probs + (size_t)i * C;
@@ -145,11 +145,10 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     const float fill = (0.0f - m->norm_mean) / m->norm_std;
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)train->n);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)B);
-    float *dlogits = dc_alloc(sizeof(float) * (size_t)B * C);
     dc_runtime rt;
     memset(&rt, 0, sizeof rt);
-    if (!perm || !y || !dlogits) st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
-    if (!st) st = dc_runtime_init(&rt, m, B, true, err);
+    if (!perm || !y) st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
+    if (!st) st = dc_runtime_init(&rt, m, B, true, nthreads, err);
     double last_good_lr = cfg->lr;
     while (!st && m->epochs_done < cfg->epochs) {
         const int epoch = m->epochs_done; // 0-based
@@ -169,8 +168,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
             if (augment_on(&cfg->augment))
                 dc_augment_batch(rt.acts[0], n, m->in_c, m->in_h, m->in_w, &cfg->augment, fill, &aug);
             memset(m->grads, 0, sizeof(float) * m->n_params);
-            float *logits = dc_runtime_forward(&rt, m, n, nthreads, &drop);
-            double loss = dc_softmax_xent_forward(rt.probs, logits, y, NULL, n, C);
+            double loss = dc_runtime_train_step(&rt, m, n, y, NULL, &drop, NULL);
             if (!isfinite(loss)) {
                 st = dc_fail(err, DC_ERR_NUMERIC,
                              "training diverged: loss is %s at epoch %d step %d (global step %ld); last good learning rate %g — try a smaller --lr or --clip",
@@ -187,8 +185,6 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
             }
             loss_sum += loss * n;
             seen += n;
-            dc_softmax_xent_backward(dlogits, rt.probs, y, NULL, n, C);
-            dc_runtime_backward(&rt, m, n, nthreads, dlogits, NULL);
             if (cfg->clip_norm > 0) dc_clip_grad_norm(m->grads, m->n_params, cfg->clip_norm);
             lr = dc_schedule_lr(cfg, epoch, s, steps);
             dc_optim_step(&m->optim, m->params, m->grads, (float)lr);
@@ -226,6 +222,5 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     dc_runtime_free(&rt);
     free(perm);
     free(y);
-    dc_free(dlogits);
     return st;
 }
