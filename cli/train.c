@@ -3,6 +3,7 @@
 // JSON object per line with --json) and the final test accuracy.
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +217,19 @@ int cmd_train(int argc, char **argv) {
     if (!ok) {
         dc_model_free(m);
         return 2;
+    }
+    {
+        // fail now, not after the first epoch, if the checkpoint cannot be written
+        char probe[4096];
+        snprintf(probe, sizeof probe, "%s.probe", o.out);
+        FILE *f = fopen(probe, "wb");
+        if (!f) {
+            fprintf(stderr, "deepc train: --out %s: cannot write there (%s)\n", o.out, strerror(errno));
+            dc_model_free(m);
+            return 1;
+        }
+        fclose(f);
+        remove(probe);
     }
     dc_dataset train, test, val;
     memset(&val, 0, sizeof val);
