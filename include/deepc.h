@@ -6,26 +6,45 @@
 // one-line message that names the file/field and what was expected.
 // The library never prints; progress goes through a callback.
 //
-// Worked example (compiled by the build as tests/test_header_example.c, so it
-// cannot drift):
+// Worked example. The build cuts the lines between the markers out of this
+// header and compiles and runs them as tests/test_header_example.c, so the
+// example cannot drift from the API:
 //
+// BEGIN EXAMPLE
 //   dc_error err;
 //   dc_dataset train, test;
-//   if (dc_data_open(&train, &test, "fashion-mnist", &err)) { puts(err.msg); return 1; }
+//   if (dc_data_open(&train, &test, "fashion-mnist", &err)) {
+//       fprintf(stderr, "%s\n", err.msg);
+//       return 1;
+//   }
+//   dc_dataset_truncate(&train, 6000); // a quick run; drop this for all 60k
 //   dc_model *m = NULL;
-//   if (dc_model_builtin(&m, "lenet5", train.c, train.h, train.w, train.n_classes, &err)) { ... }
+//   if (dc_model_builtin(&m, "lenet5", train.c, train.h, train.w, train.n_classes, &err)) {
+//       fprintf(stderr, "%s\n", err.msg);
+//       return 1;
+//   }
 //   dc_model_set_normalisation(m, &train);
-//   dc_rng rng; dc_rng_seed(&rng, 1);
+//   dc_rng rng;
+//   dc_rng_seed(&rng, 1);
 //   dc_model_init_params(m, &rng);
 //   dc_train_config cfg = dc_train_config_default();
 //   cfg.epochs = 1;
-//   if (dc_train(m, &train, &test, &cfg, NULL, NULL, &err)) { ... }
+//   cfg.lr = 0.01f;
+//   if (dc_train(m, &train, NULL, &cfg, NULL, NULL, &err)) {
+//       fprintf(stderr, "%s\n", err.msg);
+//       return 1;
+//   }
 //   dc_eval_result r;
-//   dc_evaluate(m, &test, 1000, 0, &r, &err);
-//   printf("accuracy %.4f\n", r.accuracy);
+//   if (dc_evaluate(m, &test, 1000, 0, &r, &err)) {
+//       fprintf(stderr, "%s\n", err.msg);
+//       return 1;
+//   }
+//   printf("accuracy %.4f on %d test images\n", r.accuracy, r.n);
 //   dc_eval_result_free(&r);
-//   dc_model_save(m, "lenet5.safetensors", &err);
-//   dc_model_free(m); dc_dataset_free(&train); dc_dataset_free(&test);
+//   dc_model_free(m);
+//   dc_dataset_free(&train);
+//   dc_dataset_free(&test);
+// END EXAMPLE
 //
 // Shape legend used throughout: N batch, C channels, H height, W width,
 // OC output channels, K kernel size, I input features, O output features.

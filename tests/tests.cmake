@@ -1,10 +1,21 @@
+# The worked example at the top of include/deepc.h, cut out between its
+# BEGIN/END EXAMPLE markers, becomes the body of tests/test_header_example.c.
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/include/deepc.h)
+file(READ ${CMAKE_SOURCE_DIR}/include/deepc.h DEEPC_HEADER)
+string(REGEX MATCH "// BEGIN EXAMPLE\n(.*)// END EXAMPLE" _unused "${DEEPC_HEADER}")
+if(NOT CMAKE_MATCH_1)
+  message(FATAL_ERROR "include/deepc.h: no BEGIN/END EXAMPLE block")
+endif()
+string(REGEX REPLACE "//   " "" DEEPC_EXAMPLE "${CMAKE_MATCH_1}")
+file(WRITE ${CMAKE_BINARY_DIR}/generated/header_example.inc "${DEEPC_EXAMPLE}")
+
 # Every tests/test_*.c is one executable and one CTest test. A test exits
 # non-zero on any failure and prints its own "N passed, N failed" line.
 file(GLOB DEEPC_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/test_*.c)
 foreach(src ${DEEPC_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src} ${CMAKE_SOURCE_DIR}/tests/harness.c)
-  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests ${CMAKE_BINARY_DIR}/generated)
   target_link_libraries(${name} PRIVATE deepc_static)
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES

@@ -168,9 +168,10 @@ AVX_INLINE void tile_kernel(const int mr, const int nv, const bool masked, const
     for (int i = 0; i < mr; i++)
         for (int v = 0; v < nv; v++) acc[i][v] = _mm256_setzero_ps();
     for (int k = 0; k < kc; k++) {
-#ifdef PF_DIST
-        _mm_prefetch((const char *)(b + PF_DIST), _MM_HINT_T0);
-#endif
+        // Direct B: the next tile's line of this row (B is L2-resident; the
+        // hardware prefetcher does not follow kc interleaved streams).
+        // Packed B: a later row of the L1-resident panel, harmless.
+        _mm_prefetch((const char *)(b + NR), _MM_HINT_T0);
         __m256 b0, b1 = _mm256_setzero_ps();
         if (nv == 1) {
             b0 = masked ? _mm256_maskload_ps(b, mask) : _mm256_loadu_ps(b);
