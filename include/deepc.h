@@ -218,6 +218,8 @@ typedef struct dc_train_config {
     dc_augment augment;
     const char *checkpoint; // if set, written atomically after every epoch
     int eval_batch;
+    const float *sample_weights; // (train->n) per-sample loss weights, or NULL
+                                 // (loss = sum(w_i l_i) / batch; e.g. reweighing)
 } dc_train_config;
 
 dc_train_config dc_train_config_default(void);

@@ -27,7 +27,7 @@
 //    12 dot products vectorised along k, with no packing at all. Each element:
 //    8 lane sums over k = l (mod 8) with fma, reduced by the fixed tree
 //    ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then C = s or C + s.
-//  - PORTABLE: a blocked plain-C 4x16 kernel with a packed B panel, written so
+//  - PORTABLE: a blocked plain-C 4x8 kernel with a packed B panel, written so
 //    -O3 auto-vectorises it with SSE2; used when the CPU lacks AVX2 or FMA.
 // The AVX2/FMA kernels are compiled with __attribute__((target("avx2,fma")))
 // and selected at run time, so the library builds with plain -O3.
@@ -42,10 +42,11 @@
 #include "kernels/kernels.h"
 
 #define MR 6    // rows of the AVX tile
-#define NR 16   // columns of the AVX and portable tiles (two ymm vectors)
+#define NR 16   // columns of the AVX tile (two ymm vectors)
 #define KC 256  // k block: a 256 x 16 B panel is 16 KiB, half of L1d
 #define MC 240  // rows of A per pass over a B panel: 240 x 256 floats = 240 KiB in L2
 #define PR 4    // rows of the portable tile
+#define PNR 8   // columns of the portable tile
 #define DM 3    // DOT tile rows
 #define DN 4    // DOT tile columns (one 128-bit store per row)
 
@@ -97,45 +98,77 @@ void dc_gemm_ref(bool trans_a, bool trans_b, int M, int N, int K,
 }
 
 // ----------------------------------------------------------------------------
-// Portable kernel (no intrinsics). The j loops have constant trip count NR so
-// GCC vectorises them; the k order per element is fixed as in TILE.
+// Portable kernel (no intrinsics): a 4x8 tile over packed A (kc x 4) and
+// packed B (kc x 8) panels, so every stride is a constant and GCC keeps the
+// 32 sums in 8 SSE registers and vectorises the j loops. B is packed 64
+// columns (8 panels) at a time so each packed A tile serves 8 panels. The k
+// order per element is fixed as in TILE.
 
-// buf (kc,NR) = op(B)[pc:pc+kc, jc:jc+nr], zero padded to NR columns.
-static void pack_b_portable(float *buf, const gemm_args *g, int pc, int jc, int kc, int nr) {
-    for (int k = 0; k < kc; k++) {
-        float *dst = buf + (size_t)k * NR;
-        for (int j = 0; j < nr; j++)
-            dst[j] = g->tb ? g->B[(size_t)(jc + j) * g->ldb + pc + k]
-                           : g->B[(size_t)(pc + k) * g->ldb + jc + j];
-        for (int j = nr; j < NR; j++) dst[j] = 0.0f;
+#define PNB 64 // columns of B packed per pass
+
+// buf = op(B)[pc:pc+kc, jc:jc+nc] as ceil(nc/PNR) panels of (kc,PNR), zero padded.
+static void pack_b_portable(float *buf, const gemm_args *g, int pc, int jc, int kc, int nc) {
+    for (int jp = 0; jp < nc; jp += PNR) {
+        float *panel = buf + (size_t)jp * kc;
+        for (int k = 0; k < kc; k++) {
+            for (int j = 0; j < PNR; j++) {
+                const int col = jc + jp + j;
+                panel[(size_t)k * PNR + j] =
+                    jp + j >= nc ? 0.0f
+                    : g->tb      ? g->B[(size_t)col * g->ldb + pc + k]
+                                 : g->B[(size_t)(pc + k) * g->ldb + col];
+            }
+        }
     }
 }
 
+// buf (kc,PR) = op(A)[ir:ir+mr, pc:pc+kc] transposed, rows past mr zero.
+static void pack_a_portable(float *buf, const gemm_args *g, int ir, int pc, int mr, int kc) {
+    for (int k = 0; k < kc; k++)
+        for (int i = 0; i < PR; i++)
+            buf[(size_t)k * PR + i] = i >= mr  ? 0.0f
+                                      : g->ta ? g->A[(size_t)(pc + k) * g->lda + ir + i]
+                                              : g->A[(size_t)(ir + i) * g->lda + pc + k];
+}
+
+// acc (PR,PNR) = sum over kc of the packed A tile times the packed B panel.
+// One named array per row: GCC keeps each in two SSE registers.
+static void portable_tile(int kc, const float *a, const float *b, float acc[PR][PNR]) {
+    float s0[PNR] = {0}, s1[PNR] = {0}, s2[PNR] = {0}, s3[PNR] = {0};
+    for (int k = 0; k < kc; k++) {
+        const float *bk = b + (size_t)k * PNR, *ak = a + (size_t)k * PR;
+        for (int j = 0; j < PNR; j++) {
+            s0[j] += ak[0] * bk[j];
+            s1[j] += ak[1] * bk[j];
+            s2[j] += ak[2] * bk[j];
+            s3[j] += ak[3] * bk[j];
+        }
+    }
+    memcpy(acc[0], s0, sizeof s0);
+    memcpy(acc[1], s1, sizeof s1);
+    memcpy(acc[2], s2, sizeof s2);
+    memcpy(acc[3], s3, sizeof s3);
+}
+
 static void gemm_portable(const gemm_args *g) {
-    float buf[KC * NR];
-    const ptrdiff_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
+    float bbuf[KC * PNB], abuf[KC * PR];
     for (int pc = 0; pc < g->K; pc += KC) {
         const int kc = imin(KC, g->K - pc);
         const bool add = g->beta1 || pc > 0;
-        for (int jc = 0; jc < g->N; jc += NR) {
-            const int nr = imin(NR, g->N - jc);
-            pack_b_portable(buf, g, pc, jc, kc, nr);
+        for (int jc = 0; jc < g->N; jc += PNB) {
+            const int nc = imin(PNB, g->N - jc);
+            pack_b_portable(bbuf, g, pc, jc, kc, nc);
             for (int ir = 0; ir < g->M; ir += PR) {
                 const int mr = imin(PR, g->M - ir);
-                const float *a = g->A + ir * rsa + pc * csa;
-                float acc[PR][NR];
-                memset(acc, 0, sizeof acc);
-                for (int k = 0; k < kc; k++) {
-                    const float *b = buf + (size_t)k * NR;
-                    for (int i = 0; i < PR; i++) {
-                        // rows past mr multiply by 0 and are never stored
-                        const float ai = i < mr ? a[i * rsa + k * csa] : 0.0f;
-                        for (int j = 0; j < NR; j++) acc[i][j] += ai * b[j];
+                pack_a_portable(abuf, g, ir, pc, mr, kc);
+                for (int jp = 0; jp < nc; jp += PNR) {
+                    const int nr = imin(PNR, nc - jp);
+                    float acc[PR][PNR];
+                    portable_tile(kc, abuf, bbuf + (size_t)jp * kc, acc);
+                    for (int i = 0; i < mr; i++) {
+                        float *c = g->C + (size_t)(ir + i) * g->ldc + jc + jp;
+                        for (int j = 0; j < nr; j++) c[j] = add ? c[j] + acc[i][j] : acc[i][j];
                     }
-                }
-                for (int i = 0; i < mr; i++) {
-                    float *c = g->C + (size_t)(ir + i) * g->ldc + jc;
-                    for (int j = 0; j < nr; j++) c[j] = add ? c[j] + acc[i][j] : acc[i][j];
                 }
             }
         }
@@ -496,6 +529,7 @@ void dc_gemm_mt(int nthreads, bool trans_a, bool trans_b, int M, int N, int K,
     const int path = gemm_plan(GEMM_AUTO, &g);
     // Columns in blocks of whole 16-wide tiles when there are enough of them,
     // else rows in blocks of 12 (a multiple of every kernel's tile height).
+// (Block edges only affect speed: no kernel's result depends on them.)
     const bool by_cols = (N + NR - 1) / NR >= nthreads;
     const int unit = by_cols ? NR : 12;
     const int units = ((by_cols ? N : M) + unit - 1) / unit;

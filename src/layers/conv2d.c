@@ -1,14 +1,23 @@
-// conv2d.c — 2-D convolution through im2col + GEMM, one sample at a time.
+// conv2d.c — 2-D convolution layer: splits the batch over threads, owns the
+// scratch memory, and runs one of the kernels in src/kernels/conv_kernels.h:
+// the AVX2 "sample lanes" direct convolution when the CPU has AVX2+FMA, else
+// im2col + GEMM one sample at a time.
 //
-// Threads split the batch into contiguous blocks of samples. Each thread owns
-// an im2col buffer and, in backward, its own partial weight/bias gradient;
-// the partials are then added in thread order, so results are the same bits
-// run to run for a given thread count. Per-sample GEMMs are small (conv1 of
-// LeNet-5 is 6x784x25) which is why the GEMM is our own (see gemm.c).
+// Threads take contiguous blocks of samples. In backward each thread
+// accumulates its own partial weight/bias gradient (zeroed), and the partials
+// are added to dw/db in thread order, so results are the same bits run to
+// run for a given thread count. With one thread the kernel adds into dw/db
+// directly, which is the same arithmetic (dw + (0 + s) == dw + s).
+//
+// Scratch: one allocation per call, sized by the kernel for one thread times
+// the thread count (tens to hundreds of KiB for LeNet-5), freed on return;
+// the kernels themselves never allocate. Allocation failure is fatal
+// (DC_ASSERT): the layer functions return nothing, and the sizes are small
+// next to the activations the caller already holds.
 #include <string.h>
 #include <omp.h>
 #include "core/core.h"
-#include "kernels/kernels.h"
+#include "kernels/conv_kernels.h"
 #include "layers/layers.h"
 
 static void sample_range(int N, int t, int T, int *lo, int *hi) {
@@ -16,95 +25,80 @@ static void sample_range(int N, int t, int T, int *lo, int *hi) {
     *hi = (int)((long)N * (t + 1) / T);
 }
 
+static dc_conv_shape make_shape(int C, int H, int W, int OC, int K, int stride, int pad) {
+    dc_conv_shape s = {.C = C, .H = H, .W = W, .OC = OC, .K = K, .stride = stride, .pad = pad,
+                       .OH = dc_conv_out(H, K, stride, pad), .OW = dc_conv_out(W, K, stride, pad)};
+    return s;
+}
+
+// Per-thread float counts rounded to 16 floats (64 bytes) so each thread's
+// block stays aligned.
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
 void dc_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                        int N, int C, int H, int W, int OC, int K, int stride,
                        int pad, int nthreads) {
     // x is (N,C,H,W), w is (OC,C,K,K), b is (OC), y is (N,OC,OH,OW)
-    const int OH = dc_conv_out(H, K, stride, pad), OW = dc_conv_out(W, K, stride, pad);
-    const int CKK = C * K * K, P = OH * OW;
-    const bool direct = (K == 1 && stride == 1 && pad == 0); // col == x
-    int T = nthreads < 1 ? 1 : (nthreads > N ? N : nthreads);
-    float *cols = direct ? NULL : dc_alloc(sizeof(float) * (size_t)T * CKK * P);
-    DC_ASSERT(direct || cols);
+    const dc_conv_shape s = make_shape(C, H, W, OC, K, stride, pad);
+    const bool lanes = dc_conv_lanes_available();
+    const int T = nthreads < 1 ? 1 : (nthreads > N ? N : nthreads);
+    const size_t per = round16(lanes ? dc_conv_lanes_forward_floats(&s)
+                                     : dc_conv_im2col_forward_floats(&s));
+    float *scratch = per ? dc_alloc(sizeof(float) * per * T) : NULL;
+    DC_ASSERT(!per || scratch);
+    const size_t xs = (size_t)C * H * W, ys = (size_t)OC * s.OH * s.OW;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         int t = omp_get_thread_num(), lo, hi;
         sample_range(N, t, T, &lo, &hi);
-        float *col = direct ? NULL : cols + (size_t)t * CKK * P;
-        for (int n = lo; n < hi; n++) {
-            const float *xn = x + (size_t)n * C * H * W;
-            float *yn = y + (size_t)n * OC * P;
-            if (!direct) dc_im2col(col, xn, C, H, W, K, stride, pad, OH, OW);
-            dc_gemm(false, false, OC, P, CKK, w, CKK, direct ? xn : col, P, 0.0f, yn, P);
-            if (b)
-                for (int oc = 0; oc < OC; oc++) {
-                    float bv = b[oc];
-                    float *r = yn + (size_t)oc * P;
-                    for (int p = 0; p < P; p++) r[p] += bv;
-                }
+        float *sc = scratch ? scratch + per * t : NULL;
+        if (hi > lo) {
+            if (lanes)
+                dc_conv_lanes_forward(y + lo * ys, x + lo * xs, w, b, hi - lo, &s, sc);
+            else
+                dc_conv_im2col_forward(y + lo * ys, x + lo * xs, w, b, hi - lo, &s, sc);
         }
     }
-    dc_free(cols);
+    dc_free(scratch);
 }
 
 void dc_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
                         const float *x, const float *w, int N, int C, int H,
                         int W, int OC, int K, int stride, int pad, int nthreads) {
     // dy is (N,OC,OH,OW), x and dx are (N,C,H,W), w and dw are (OC,C,K,K)
-    const int OH = dc_conv_out(H, K, stride, pad), OW = dc_conv_out(W, K, stride, pad);
-    const int CKK = C * K * K, P = OH * OW;
-    const bool direct = (K == 1 && stride == 1 && pad == 0);
-    int T = nthreads < 1 ? 1 : (nthreads > N ? N : nthreads);
-    // per thread: col (CKK,P), dcol (CKK,P), dw partial (OC,CKK), db partial (OC)
-    size_t per = (size_t)2 * CKK * P + (size_t)OC * CKK + OC;
-    per = (per + 15) & ~(size_t)15;
+    const dc_conv_shape s = make_shape(C, H, W, OC, K, stride, pad);
+    const bool lanes = dc_conv_lanes_available();
+    const int T = nthreads < 1 ? 1 : (nthreads > N ? N : nthreads);
+    const size_t nw = (size_t)OC * C * K * K;
+    // per thread: kernel scratch, then (T > 1) a partial dw (OC,CKK) and db (OC)
+    const size_t kern = round16(lanes ? dc_conv_lanes_backward_floats(&s, dx != NULL)
+                                      : dc_conv_im2col_backward_floats(&s));
+    const size_t per = kern + (T > 1 ? round16(nw + OC) : 0);
     float *scratch = dc_alloc(sizeof(float) * per * T);
     DC_ASSERT(scratch);
+    const size_t xs = (size_t)C * H * W, ys = (size_t)OC * s.OH * s.OW;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         int t = omp_get_thread_num(), lo, hi;
         sample_range(N, t, T, &lo, &hi);
-        float *col = scratch + per * t;
-        float *dcol = col + (size_t)CKK * P;
-        float *dwt = dcol + (size_t)CKK * P;
-        float *dbt = dwt + (size_t)OC * CKK;
-        for (int n = lo; n < hi; n++) {
-            const float *xn = x + (size_t)n * C * H * W;
-            const float *dyn = dy + (size_t)n * OC * P;
-            const float *cn = xn;
-            if (!direct) {
-                dc_im2col(col, xn, C, H, W, K, stride, pad, OH, OW);
-                cn = col;
-            }
-            // dw (OC,CKK) += dy_n (OC,P) * col^T (P,CKK)
-            dc_gemm(false, true, OC, CKK, P, dyn, P, cn, P, 1.0f, dwt, CKK);
-            if (db)
-                for (int oc = 0; oc < OC; oc++) {
-                    const float *r = dyn + (size_t)oc * P;
-                    float s = 0.0f;
-                    for (int p = 0; p < P; p++) s += r[p];
-                    dbt[oc] += s;
-                }
-            if (dx) {
-                float *dxn = dx + (size_t)n * C * H * W;
-                if (direct) {
-                    // dx_n (C,P) = w^T (C,OC) * dy_n (OC,P)
-                    dc_gemm(true, false, CKK, P, OC, w, CKK, dyn, P, 0.0f, dxn, P);
-                } else {
-                    dc_gemm(true, false, CKK, P, OC, w, CKK, dyn, P, 0.0f, dcol, P);
-                    memset(dxn, 0, sizeof(float) * (size_t)C * H * W);
-                    dc_col2im(dxn, dcol, C, H, W, K, stride, pad, OH, OW);
-                }
-            }
+        float *sc = scratch + per * t;
+        float *dwt = T > 1 ? sc + kern : dw; // dc_alloc zeroed the partials
+        float *dbt = T > 1 ? (db ? dwt + nw : NULL) : db;
+        float *dxt = dx ? dx + lo * xs : NULL;
+        if (hi > lo) {
+            if (lanes)
+                dc_conv_lanes_backward(dxt, dwt, dbt, dy + lo * ys, x + lo * xs, w, hi - lo, &s, sc);
+            else
+                dc_conv_im2col_backward(dxt, dwt, dbt, dy + lo * ys, x + lo * xs, w, hi - lo, &s, sc);
         }
     }
     // Reduce the partials in thread order: deterministic for a given T.
-    for (int t = 0; t < T; t++) {
-        const float *dwt = scratch + per * t + (size_t)2 * CKK * P;
-        const float *dbt = dwt + (size_t)OC * CKK;
-        for (size_t i = 0; i < (size_t)OC * CKK; i++) dw[i] += dwt[i];
-        if (db)
-            for (int oc = 0; oc < OC; oc++) db[oc] += dbt[oc];
-    }
+    if (T > 1)
+        for (int t = 0; t < T; t++) {
+            const float *dwt = scratch + per * t + kern, *dbt = dwt + nw;
+            for (size_t i = 0; i < nw; i++) dw[i] += dwt[i];
+            if (db)
+                for (int oc = 0; oc < OC; oc++) db[oc] += dbt[oc];
+        }
     dc_free(scratch);
 }

@@ -576,11 +576,14 @@ static void forward_slice(dc_runtime *rt, dc_model *m, int lo, int hi, dc_rng *r
 
 // Backward of samples [lo, hi) from dlogits, weight gradients into grads.
 static void backward_slice(dc_runtime *rt, dc_model *m, int lo, int hi, const float *dlogits,
-                           float *dinput, float *grads) {
+                           float *dinput, float *grads, int cap_layer, float *cap) {
     const float *dy = dlogits + (size_t)lo * m->n_classes;
     int cur = 0;
     for (int i = m->n_layers - 1; i >= 0; i--) {
         const dc_layer *l = &m->layers[i];
+        if (i == cap_layer && cap)
+            memcpy(cap + (size_t)lo * dc_layer_out_size(l), dy,
+                   sizeof(float) * (size_t)(hi - lo) * dc_layer_out_size(l));
         size_t isz = dc_layer_in_size(l);
         // each thread's part of gbuf starts at lo * biggest, whatever the layer,
         // so threads working on different layers never overlap
@@ -635,13 +638,18 @@ static float *grads_of(dc_runtime *rt, dc_model *m, int t) {
 
 void dc_runtime_backward(dc_runtime *rt, dc_model *m, int n, const float *dlogits,
                          float *dinput) {
+    dc_runtime_backward_capture(rt, m, n, dlogits, dinput, -1, NULL);
+}
+
+void dc_runtime_backward_capture(dc_runtime *rt, dc_model *m, int n, const float *dlogits,
+                                 float *dinput, int layer, float *dlayer_out) {
     DC_ASSERT(rt->train && n >= 1 && n <= rt->max_n);
     const int T = rt->nthreads < n ? rt->nthreads : n;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         int t = omp_get_thread_num(), lo, hi;
         slice(n, t, T, &lo, &hi);
-        backward_slice(rt, m, lo, hi, dlogits, dinput, grads_of(rt, m, t));
+        backward_slice(rt, m, lo, hi, dlogits, dinput, grads_of(rt, m, t), layer, dlayer_out);
 #pragma omp barrier
         reduce_grads(rt, m, t, T);
     }
@@ -672,7 +680,7 @@ double dc_runtime_train_step(dc_runtime *rt, dc_model *m, int n, const int32_t *
             for (int k = 0; k < C; k++) d[k] = p[k] * s;
             d[labels[i]] -= s;
         }
-        backward_slice(rt, m, lo, hi, rt->dlogits, dinput, grads_of(rt, m, t));
+        backward_slice(rt, m, lo, hi, rt->dlogits, dinput, grads_of(rt, m, t), -1, NULL);
 #pragma omp barrier
         reduce_grads(rt, m, t, T);
     }

@@ -117,6 +117,11 @@ float *dc_runtime_forward(dc_runtime *rt, dc_model *m, int n, dc_rng *rng);
 // (n, input) receives the gradient with respect to the input, or is NULL.
 void dc_runtime_backward(dc_runtime *rt, dc_model *m, int n,
                          const float *dlogits, float *dinput);
+// The same, and also copies the gradient with respect to the output of layer
+// `layer` (n, out_size of that layer) into dlayer_out (Grad-CAM needs it).
+void dc_runtime_backward_capture(dc_runtime *rt, dc_model *m, int n,
+                                 const float *dlogits, float *dinput, int layer,
+                                 float *dlayer_out);
 // One training step's forward, softmax cross-entropy and backward in a single
 // parallel region. labels (n); weights (n) or NULL. Fills rt->probs, adds the
 // gradient of the mean loss into m->grads, returns the mean loss.

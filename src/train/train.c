@@ -145,9 +145,10 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     const float fill = (0.0f - m->norm_mean) / m->norm_std;
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)train->n);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)B);
+    float *wts = cfg->sample_weights ? malloc(sizeof(float) * (size_t)B) : NULL;
     dc_runtime rt;
     memset(&rt, 0, sizeof rt);
-    if (!perm || !y) st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
+    if (!perm || !y || (cfg->sample_weights && !wts)) st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
     if (!st) st = dc_runtime_init(&rt, m, B, true, nthreads, err);
     double last_good_lr = cfg->lr;
     while (!st && m->epochs_done < cfg->epochs) {
@@ -168,7 +169,9 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
             if (augment_on(&cfg->augment))
                 dc_augment_batch(rt.acts[0], n, m->in_c, m->in_h, m->in_w, &cfg->augment, fill, &aug);
             memset(m->grads, 0, sizeof(float) * m->n_params);
-            double loss = dc_runtime_train_step(&rt, m, n, y, NULL, &drop, NULL);
+            if (wts)
+                for (int i = 0; i < n; i++) wts[i] = cfg->sample_weights[perm[start + i]];
+            double loss = dc_runtime_train_step(&rt, m, n, y, wts, &drop, NULL);
             if (!isfinite(loss)) {
                 st = dc_fail(err, DC_ERR_NUMERIC,
                              "training diverged: loss is %s at epoch %d step %d (global step %ld); last good learning rate %g — try a smaller --lr or --clip",
@@ -222,5 +225,6 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     dc_runtime_free(&rt);
     free(perm);
     free(y);
+    free(wts);
     return st;
 }

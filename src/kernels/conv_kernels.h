@@ -1,0 +1,82 @@
+// conv_kernels.h — convolution and pooling kernels behind src/layers/conv2d.c
+// and src/layers/pool.c. Like kernels.h they know nothing of layers or
+// threads: each call is single-threaded over a contiguous block of N samples,
+// and the layer splits the batch. Every fast kernel has a plain one beside it
+// that tests/test_conv_kernels.c compares it with on awkward shapes.
+//
+// Legend: N samples, C input channels, H,W input height/width, OC output
+// channels, K square kernel size, OH,OW output height/width. Tensors are
+// contiguous NCHW; weights are (OC,C,K,K).
+//
+// Convolution has two implementations with the same contract:
+//  - lanes (conv_lanes.c, AVX2+FMA): eight samples ride in the eight lanes of
+//    a vector. Every output is computed by the same sequence of float
+//    operations whatever the shape, stride or padding, with no lane wasted on
+//    ragged widths, and a sample's forward result does not depend on which
+//    other samples share its batch. Only when dc_conv_lanes_available().
+//  - im2col (conv_im2col.c, portable): one sample at a time, unfold with
+//    dc_im2col and multiply with dc_gemm. The path for CPUs without AVX2.
+// Both take a caller-owned scratch buffer of the size their *_floats function
+// gives (32-byte aligned, contents on entry do not matter), so the kernels
+// never allocate.
+//
+// Backward *accumulates* into dw (and db when not NULL) and *overwrites* dx
+// (when not NULL). Results are deterministic: a fixed operation order that
+// depends only on the shape and N.
+#ifndef DC_CONV_KERNELS_H
+#define DC_CONV_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct dc_conv_shape {
+    int C, H, W;     // input channels, height, width
+    int OC, K;       // output channels, square kernel size
+    int stride, pad; // stride >= 1, zero padding >= 0 on every side
+    int OH, OW;      // output height, width: (H + 2 pad - K) / stride + 1
+} dc_conv_shape;
+
+// True when the CPU has AVX2 and FMA (checked at run time; the library is
+// built with plain -O3).
+bool dc_conv_lanes_available(void);
+
+// Scratch sizes in floats. backward_floats depends on whether dx is wanted.
+size_t dc_conv_lanes_forward_floats(const dc_conv_shape *s);
+size_t dc_conv_lanes_backward_floats(const dc_conv_shape *s, bool want_dx);
+// x (N,C,H,W), w (OC,C,K,K), b (OC) or NULL, y (N,OC,OH,OW)
+void dc_conv_lanes_forward(float *y, const float *x, const float *w, const float *b, int N,
+                           const dc_conv_shape *s, float *scratch);
+// dy (N,OC,OH,OW); dx (N,C,H,W) or NULL; dw (OC,C,K,K) +=; db (OC) += or NULL
+void dc_conv_lanes_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                            const float *w, int N, const dc_conv_shape *s, float *scratch);
+
+size_t dc_conv_im2col_forward_floats(const dc_conv_shape *s);
+size_t dc_conv_im2col_backward_floats(const dc_conv_shape *s);
+void dc_conv_im2col_forward(float *y, const float *x, const float *w, const float *b, int N,
+                            const dc_conv_shape *s, float *scratch);
+void dc_conv_im2col_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                             const float *w, int N, const dc_conv_shape *s, float *scratch);
+
+// ----------------------------------------------------------------------------
+// Max pooling, no padding, OH = (H-K)/stride + 1. argmax is the flat index
+// into the sample's (H,W) plane of the first maximum in scan order, a NaN
+// taking over from anything before it (PyTorch's CPU rule). Backward
+// overwrites dx (N,C,H,W) with zeros and each dy routed to its argmax.
+
+// Any K and stride: the plain loops, and the reference for the fast kernel.
+void dc_maxpool_ref_forward(float *y, int32_t *argmax, const float *x, int N, int C, int H,
+                            int W, int K, int stride);
+void dc_maxpool_ref_backward(float *dx, const float *dy, const int32_t *argmax, int N, int C,
+                             int H, int W, int K, int stride);
+// K = 2, stride = 2 only (the common case): non-overlapping windows, so
+// backward writes every dx value once instead of zeroing and scattering.
+// Vectorised with AVX2 when available, same results as the reference bit for
+// bit (no arithmetic but comparisons; backward adds +0 so that -0 gradients
+// come out +0, as from 0 + dy).
+void dc_maxpool_2x2_forward(float *y, int32_t *argmax, const float *x, int N, int C, int H,
+                            int W);
+void dc_maxpool_2x2_backward(float *dx, const float *dy, const int32_t *argmax, int N, int C,
+                             int H, int W);
+
+#endif
