@@ -39,12 +39,12 @@ const dc_opt *cli_find(const dc_opt *opts, const char *name);
 
 // stderr progress bar with rate and ETA, only when stderr is a terminal.
 typedef struct dc_progress {
-    bool enabled;
-    double t0;
-    const char *unit;
+    bool enabled;      // stderr is a terminal and the caller allows it
+    const char *unit;  // e.g. "batches"
 } dc_progress;
 void progress_init(dc_progress *p, const char *unit, bool allow);
-void progress_update(dc_progress *p, const char *label, long done, long total, const char *extra);
+void progress_update(dc_progress *p, const char *label, long done, long total,
+                     double elapsed, const char *extra);
 void progress_clear(dc_progress *p);
 
 // Fashion-MNIST's ten class names, used when the data set is Fashion-MNIST.

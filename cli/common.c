@@ -141,18 +141,14 @@ void cli_usage(const char *verb, const char *synopsis, const dc_opt *opts) {
 
 void progress_init(dc_progress *p, const char *unit, bool allow) {
     p->enabled = allow && isatty(STDERR_FILENO);
-    p->t0 = 0;
     p->unit = unit;
 }
 
-void progress_update(dc_progress *p, const char *label, long done, long total, const char *extra) {
+void progress_update(dc_progress *p, const char *label, long done, long total, double elapsed,
+                     const char *extra) {
+    // elapsed: seconds since the work started, as measured by the caller
     if (!p->enabled || total <= 0) return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double now = ts.tv_sec + 1e-9 * ts.tv_nsec;
-    if (done <= 0 || p->t0 == 0) p->t0 = now;
-    double el = now - p->t0;
-    double rate = el > 0 ? done / el : 0;
+    double rate = elapsed > 0 ? done / elapsed : 0;
     double eta = rate > 0 ? (total - done) / rate : 0;
     int width = 30, fill = (int)((double)done / total * width);
     char bar[64];

@@ -113,11 +113,10 @@ static void on_event(const dc_train_event *ev, void *user) {
         snprintf(extra, sizeof extra, "loss %.4f acc %.2f%%", ev->train_loss, 100 * ev->train_acc);
         char label[32];
         snprintf(label, sizeof label, "epoch %d/%d", ev->epoch, ev->epochs);
-        progress_update(&s->bar, label, ev->step, ev->steps, extra);
+        progress_update(&s->bar, label, ev->step, ev->steps, ev->seconds, extra);
         return;
     }
     progress_clear(&s->bar);
-    s->bar.t0 = 0;
     if (s->json) {
         printf("{\"event\":\"epoch\",\"epoch\":%d,\"epochs\":%d,\"train_loss\":%.6f,\"train_acc\":%.6f,"
                "\"test_acc\":%.6f,\"seconds\":%.3f,\"lr\":%.6g}\n",
