@@ -11,6 +11,13 @@
 #include <time.h>
 #include "cli.h"
 #include "core/core.h"
+#include "dist/dist.h"
+#if __has_include("privacy/rdp.h") // TEMPORARY while the accountant lands
+#include "privacy/rdp.h"
+#else
+static double dc_rdp_epsilon(double q, double s, long t, double d, double *o) { (void)q; (void)s; (void)t; (void)d; *o = 0; return -1; }
+static int dc_rdp_solve_sigma(double q, long t, double d, double e, double *s, dc_error *err) { (void)q; (void)t; (void)d; (void)e; (void)s; return dc_fail(err, DC_ERR_UNSUPPORTED, "accountant not built"); }
+#endif
 
 typedef struct train_opts {
     const char *model, *data, *out, *resume, *optim, *sched, *arch_out;
@@ -19,6 +26,9 @@ typedef struct train_opts {
     float rotate, scale, translate;
     bool nesterov, hflip, json, quiet;
     uint64_t seed;
+    bool dp;                       // DP-SGD
+    float noise, target_eps, delta;
+    uint64_t dp_seed;
     char store[8][512]; // strings restored from a checkpoint's config
     int n_store;
 } train_opts;
@@ -64,20 +74,25 @@ static char *opts_to_json(const train_opts *o) {
     cJSON_AddNumberToObject(j, "translate", o->translate);
     cJSON_AddBoolToObject(j, "hflip", o->hflip);
     cJSON_AddNumberToObject(j, "limit", o->limit);
+    if (o->dp) { // the noise multiplier actually used (solved from --target-epsilon if given)
+        cJSON_AddBoolToObject(j, "dp", o->dp);
+        cJSON_AddNumberToObject(j, "noise", o->noise);
+        cJSON_AddNumberToObject(j, "delta", o->delta);
+    }
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
 }
 
 // Fills options not given on the command line from a stored config.
-static bool opts_from_json(train_opts *o, const dc_opt *opts, const char *json, const char *path) {
+static bool opts_from_json(train_opts *o, dc_opt *opts, const char *json, const char *path) {
     cJSON *j = cJSON_Parse(json);
     if (!cJSON_IsObject(j)) {
         fprintf(stderr, "deepc train: %s: __metadata__ deepc.train_config is not a JSON object\n", path);
         cJSON_Delete(j);
         return false;
     }
-    for (const dc_opt *d = opts; d->name; d++) {
+    for (dc_opt *d = opts; d->name; d++) {
         if (d->seen) continue;
         char key[64];
         snprintf(key, sizeof key, "%s", d->name);
@@ -85,6 +100,7 @@ static bool opts_from_json(train_opts *o, const dc_opt *opts, const char *json, 
             if (*p == '-') *p = '_';
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
         if (!v) continue;
+        d->seen = true; // restored: counts as given
         if (d->type == OPT_INT && cJSON_IsNumber(v)) *(int *)d->dst = v->valueint;
         else if (d->type == OPT_FLOAT && cJSON_IsNumber(v)) *(float *)d->dst = (float)v->valuedouble;
         else if (d->type == OPT_FLAG && cJSON_IsBool(v)) *(bool *)d->dst = cJSON_IsTrue(v);
@@ -119,22 +135,24 @@ static void on_event(const dc_train_event *ev, void *user) {
     progress_clear(&s->bar);
     if (s->json) {
         printf("{\"event\":\"epoch\",\"epoch\":%d,\"epochs\":%d,\"train_loss\":%.6f,\"train_acc\":%.6f,"
-               "\"test_acc\":%.6f,\"seconds\":%.3f,\"lr\":%.6g}\n",
-               ev->epoch, ev->epochs, ev->train_loss, ev->train_acc, ev->test_acc, ev->seconds, ev->lr);
+               "\"test_acc\":%.6f,\"seconds\":%.3f,\"lr\":%.6g,\"epsilon\":%.6g}\n",
+               ev->epoch, ev->epochs, ev->train_loss, ev->train_acc, ev->test_acc, ev->seconds, ev->lr,
+               ev->epsilon);
     } else if (!s->quiet) {
         printf("epoch %3d/%d  loss %.4f  train acc %6.2f%%", ev->epoch, ev->epochs, ev->train_loss,
                100 * ev->train_acc);
         if (ev->test_acc >= 0) printf("  held-out acc %6.2f%%", 100 * ev->test_acc);
+        if (ev->epsilon >= 0) printf("  eps %.3f", ev->epsilon);
         printf("  lr %.3g  %.2f s\n", ev->lr, ev->seconds);
     }
     fflush(stdout);
 }
 
-int cmd_train(int argc, char **argv) {
+static int train_main(int argc, char **argv, const dc_comm *comm) {
     train_opts o = {.model = "lenet5", .data = "fashion-mnist", .out = NULL, .optim = "sgd",
                     .sched = "constant", .epochs = 10, .batch = 64, .threads = 0, .step_size = 1,
                     .lr = 0.001f, .momentum = 0.9f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                    .gamma = 0.1f, .seed = 1};
+                    .gamma = 0.1f, .seed = 1, .delta = 1e-5f};
     dc_opt opts[] = {
         {"model", OPT_STR, &o.model, "built-in (lenet5, mlp) or architecture file [lenet5]"},
         {"data", OPT_STR, &o.data, "fashion-mnist, mnist, or a folder of MNIST-format IDX files [fashion-mnist]"},
@@ -153,7 +171,12 @@ int cmd_train(int argc, char **argv) {
         {"gamma", OPT_FLOAT, &o.gamma, "step schedule: decay factor [0.1]"},
         {"min-lr", OPT_FLOAT, &o.min_lr, "cosine schedule: final learning rate [0]"},
         {"warmup", OPT_INT, &o.warmup, "epochs of linear warmup (per step) [0]"},
-        {"clip", OPT_FLOAT, &o.clip, "clip the global gradient norm to this (0: off) [0]"},
+        {"clip", OPT_FLOAT, &o.clip, "clip the global gradient norm to this (0: off); with --dp: the per-sample norm [0; --dp: 1]"},
+        {"dp", OPT_FLAG, &o.dp, "DP-SGD: Poisson lots, per-sample clipping, Gaussian noise, RDP accounting"},
+        {"noise", OPT_FLOAT, &o.noise, "DP-SGD noise multiplier sigma (or give --target-epsilon)"},
+        {"target-epsilon", OPT_FLOAT, &o.target_eps, "DP-SGD: solve sigma so that training ends at this epsilon"},
+        {"delta", OPT_FLOAT, &o.delta, "DP-SGD: delta of the (epsilon, delta) guarantee [1e-5]"},
+        {"dp-seed", OPT_U64, &o.dp_seed, "DP-SGD: reproducible noise and sampling from this seed (tests; not secret)"},
         {"seed", OPT_U64, &o.seed, "random seed (init, shuffle, augmentation, dropout) [1]"},
         {"threads", OPT_INT, &o.threads, "threads (0: all cores) [0]"},
         {"val-split", OPT_FLOAT, &o.val_split, "hold out this fraction of the training set for validation [0]"},
@@ -181,6 +204,18 @@ int cmd_train(int argc, char **argv) {
     }
     dc_error err;
     dc_model *m = NULL;
+    const bool root = comm->rank == 0;
+    if (!root) { // one voice: rank 0 prints and writes
+        o.quiet = true;
+        o.json = false;
+    }
+    if (comm->size > 1 && !cli_find(opts, "threads")->seen) {
+        // share the cores among the ranks on this machine
+        const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+        int ls = local ? atoi(local) : comm->size;
+        int t = dc_default_threads() / (ls > 0 ? ls : 1);
+        o.threads = t > 0 ? t : 1;
+    }
     if (o.resume) {
         if (dc_model_load(&m, o.resume, &err)) return cli_fail("train", &err);
         const char *cfg = dc_model_info(m, "train_config");
@@ -210,6 +245,14 @@ int cmd_train(int argc, char **argv) {
     else if (o.rotate < 0 || o.rotate > 180 || o.scale < 0 || o.scale >= 1 || o.translate < 0)
         BAD("augmentation: --rotate in [0,180], --scale in [0,1), --translate >= 0");
     else if (o.limit < 0 || o.test_limit < 0) BAD("--limit/--test-limit must be >= 0");
+    else if (!o.dp && (cli_find(opts, "noise")->seen || cli_find(opts, "target-epsilon")->seen ||
+                       cli_find(opts, "dp-seed")->seen))
+        BAD("--noise, --target-epsilon and --dp-seed need --dp");
+    else if (o.dp && cli_find(opts, "noise")->seen == cli_find(opts, "target-epsilon")->seen)
+        BAD("--dp needs exactly one of --noise SIGMA and --target-epsilon EPS");
+    else if (o.dp && (o.noise < 0 || (cli_find(opts, "target-epsilon")->seen && !(o.target_eps > 0))))
+        BAD("--noise must be >= 0 and --target-epsilon > 0");
+    else if (o.dp && !(o.delta > 0 && o.delta < 1)) BAD("--delta %g: expected (0, 1)", o.delta);
     else if (o.resume && dc_model_epochs_done(m) >= o.epochs)
         BAD("%s has already trained %d epochs; pass --epochs N with N > %d to continue", o.resume,
             dc_model_epochs_done(m), dc_model_epochs_done(m));
@@ -217,7 +260,7 @@ int cmd_train(int argc, char **argv) {
         dc_model_free(m);
         return 2;
     }
-    {
+    if (root) {
         // fail now, not after the first epoch, if the checkpoint cannot be written
         char probe[4096];
         snprintf(probe, sizeof probe, "%s.probe", o.out);
@@ -307,6 +350,38 @@ int cmd_train(int argc, char **argv) {
     cfg.nthreads = o.threads;
     cfg.augment = (dc_augment){.rotate_deg = o.rotate, .scale = o.scale, .translate = o.translate, .hflip = o.hflip};
     cfg.checkpoint = o.out;
+    cfg.comm = comm;
+    if (o.dp) {
+        cfg.dp.enabled = true;
+        cfg.dp.clip = cli_find(opts, "clip")->seen ? o.clip : 1.0f;
+        cfg.clip_norm = 0; // --clip means the per-sample clip under --dp
+        cfg.dp.delta = o.delta;
+        cfg.dp.seeded = cli_find(opts, "dp-seed")->seen;
+        cfg.dp.seed = o.dp_seed;
+        int bsz = o.batch < train.n ? o.batch : train.n;
+        double q = (double)bsz / train.n;
+        long total = (long)o.epochs * lround(1.0 / q);
+        if (cli_find(opts, "target-epsilon")->seen) {
+            double sigma = 0;
+            if (dc_rdp_solve_sigma(q, total, o.delta, o.target_eps, &sigma, &err)) {
+                rc = cli_fail("train", &err);
+                goto out;
+            }
+            cfg.dp.sigma = (float)sigma; // float, as stored for --resume
+            // record the sigma used, so --resume continues with the same noise
+            o.noise = (float)sigma;
+            o.target_eps = 0;
+            char *js = opts_to_json(&o);
+            if (js) dc_model_set_info(m, "train_config", js, &err);
+            free(js);
+        } else {
+            cfg.dp.sigma = o.noise;
+        }
+        if (!o.json && !o.quiet)
+            printf("DP-SGD: sample rate %.5f, %ld steps, clip %g, noise multiplier %.4f, delta %g%s\n", q, total,
+                   cfg.dp.clip, cfg.dp.sigma, o.delta,
+                   cfg.dp.seeded ? " (seeded noise: reproducible, not secret)" : "");
+    }
     cb_state cbs = {.json = o.json, .quiet = o.quiet};
     progress_init(&cbs.bar, "batches", !o.json && !o.quiet);
     double t0 = dc_now_seconds();
@@ -316,6 +391,7 @@ int cmd_train(int argc, char **argv) {
         goto out;
     }
     double secs = dc_now_seconds() - t0;
+    if (!root) goto out;
     dc_eval_result r;
     if (dc_evaluate(m, &test, 1000, o.threads, &r, &err)) {
         rc = cli_fail("train", &err);
@@ -333,5 +409,22 @@ out:
     dc_dataset_free(&train);
     dc_dataset_free(&test);
     dc_dataset_free(&val);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv) {
+    dc_comm comm = {.rank = 0, .size = 1};
+    const bool mpi = dc_mpi_launched();
+    if (mpi) {
+        dc_error err;
+        if (dc_mpi_init(&argc, &argv, &comm, &err)) return cli_fail("train", &err);
+        if (comm.rank == 0 && comm.size > 1)
+            fprintf(stderr, "deepc train: data-parallel over %d MPI ranks\n", comm.size);
+    }
+    int rc = train_main(argc, argv, &comm);
+    if (mpi) {
+        if (rc != 0 && comm.size > 1) dc_mpi_abort(rc); // do not leave ranks waiting
+        dc_mpi_finalize(&comm);
+    }
     return rc;
 }

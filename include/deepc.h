@@ -177,7 +177,8 @@ void dc_model_get_normalisation(const dc_model *m, float *mean, float *std);
 const char *dc_model_arch_text(const dc_model *m);
 // Free-form JSON records kept in the model file: "train_config" (the run's
 // options, used as defaults by --resume), "provenance", "history" (per-epoch
-// records, appended by dc_train). NULL when absent.
+// records, appended by dc_train), "privacy" (DP-SGD: epsilon, delta, sigma,
+// clip, sample rate, steps, accountant, noise source). NULL when absent.
 const char *dc_model_info(const dc_model *m, const char *key);
 dc_status dc_model_set_info(dc_model *m, const char *key, const char *json,
                             dc_error *err);
@@ -194,6 +195,16 @@ dc_status dc_model_predict(dc_model *m, const float *x, int n, float *probs,
 
 // ---------------------------------------------------------------------------
 // Training
+
+// A communicator for data-parallel training across processes: the library
+// stays free of any transport; src/dist/mpi.c provides one over MPI.
+typedef struct dc_comm {
+    int rank, size;  // this process and how many take part
+    void *ctx;       // the transport's state
+    // Sums v (n values) over all ranks in place; every rank gets the same bits.
+    dc_status (*allreduce_sum)(void *ctx, float *v, size_t n, dc_error *err);
+    dc_status (*allreduce_sum_f64)(void *ctx, double *v, size_t n, dc_error *err);
+} dc_comm;
 
 typedef enum dc_optim_kind { DC_OPTIM_SGD, DC_OPTIM_ADAM, DC_OPTIM_ADAMW } dc_optim_kind;
 typedef enum dc_sched_kind { DC_SCHED_CONSTANT, DC_SCHED_STEP, DC_SCHED_COSINE } dc_sched_kind;
@@ -220,6 +231,25 @@ typedef struct dc_train_config {
     int eval_batch;
     const float *sample_weights; // (train->n) per-sample loss weights, or NULL
                                  // (loss = sum(w_i l_i) / batch; e.g. reweighing)
+    // Synchronous data-parallel SGD when comm is set and comm->size > 1: each
+    // rank computes the gradient of its contiguous share of every global batch
+    // (`batch` is the global batch), the flat gradient is all-reduced, and
+    // every rank applies the same update. Only rank 0 evaluates and saves.
+    const dc_comm *comm;
+    // DP-SGD (Abadi et al. 2016) when dp.enabled: each step's lot is a
+    // Poisson sample (rate batch/n) of the training set, every per-sample
+    // gradient is clipped to L2 norm dp.clip, Gaussian noise of standard
+    // deviation dp.sigma*dp.clip is added to the sum, which is divided by the
+    // expected lot size. Noise and sampling come from ChaCha20 keyed by the OS,
+    // or by dp.seed when dp.seeded (reproducible; recorded in the model).
+    struct {
+        bool enabled;
+        float clip;      // per-sample clipping norm C
+        double sigma;    // noise multiplier
+        double delta;    // the delta that epsilon is reported for
+        bool seeded;
+        uint64_t seed;
+    } dp;
 } dc_train_config;
 
 dc_train_config dc_train_config_default(void);
@@ -234,6 +264,7 @@ typedef struct dc_train_event {
     double test_acc;          // epoch events: held-out accuracy (-1 if none)
     double seconds;           // epoch events: wall time of the epoch
     double lr;
+    double epsilon;           // DP-SGD: epsilon spent so far at cfg.dp.delta (-1: not DP)
 } dc_train_event;
 typedef void (*dc_train_callback)(const dc_train_event *ev, void *user);
 

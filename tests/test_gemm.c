@@ -217,7 +217,13 @@ static void test_blocking(dc_rng *rng) {
                            n % 5, (float)bi};
                 run_case(&c, rng);
             }
-    printf("  blocking (K > 256, M > 240): %d cases, %s\n", n, dc_tc.failed == before ? "ok" : "FAIL");
+    // ldb a multiple of 1024 floats: B is packed even when not transposed.
+    for (int ta = 0; ta < 2; ta++, n++) {
+        gcase c = {ta, false, 13, 1000, 70, 1, 24, 2, (float)ta};
+        run_case(&c, rng);
+    }
+    printf("  blocking (K > 256, M > 240, ldb 1024): %d cases, %s\n", n,
+           dc_tc.failed == before ? "ok" : "FAIL");
 }
 
 static void test_real_shapes(dc_rng *rng) {

@@ -31,3 +31,6 @@ foreach(src ${DEEPC_SH_TESTS})
     ENVIRONMENT "DEEPC_SOURCE_DIR=${CMAKE_SOURCE_DIR};DEEPC_BIN=$<TARGET_FILE:deepc>"
     TIMEOUT 300)
 endforeach()
+# Test tools (not tests themselves).
+add_executable(model_diff ${CMAKE_SOURCE_DIR}/tests/tools/model_diff.c)
+target_link_libraries(model_diff PRIVATE deepc_static)

@@ -10,29 +10,41 @@
 // Legend: M rows of C, N columns of C, K the summed dimension. A tile of C is
 // MR x NR; KC is the k-block length.
 //
-// Three kernels, chosen per call by gemm_plan() from the whole problem:
+// Kernels, one chosen per call by gemm_plan() from the whole problem:
 //  - TILE: a 6x16 register-blocked microkernel (12 ymm accumulators, 2 B
 //    vectors, 1 broadcast of A per row and k). A is never packed: it is read
 //    by broadcasts straight from memory through a (row stride, k stride) pair,
-//    which handles op(A) = A and A^T alike. B rows of 16 floats are read
-//    either straight from op(B) (trans_b false: rows of B are contiguous) or
-//    from a KC x 16 micro-panel packed on the stack (trans_b true, where the
-//    16 columns of op(B) are strided). Our shapes are small (K <= 784, M <=
-//    150), so packing B costs as much as it saves unless it is a transpose;
-//    see the table in bench/bench_gemm.c. Each element of C: acc = 0; for k in
-//    the KC block, acc = fma(a_ik, b_kj, acc); then C = acc (first block and
-//    beta 0) or C = C + acc.
-//  - DOT: for trans_b true with A not transposed both operands are contiguous
-//    along k (weight gradients, FC forward), so a 3x4 tile of C is computed as
-//    12 dot products vectorised along k, with no packing at all. Each element:
-//    8 lane sums over k = l (mod 8) with fma, reduced by the fixed tree
-//    ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then C = s or C + s.
-//  - PORTABLE: a blocked plain-C 4x8 kernel with a packed B panel, written so
+//    which handles op(A) = A and A^T alike. Rows of 16 floats of op(B) are
+//    read in place when trans_b is false (rows of B are contiguous: no
+//    packing, which for our small shapes costs more than it saves), or from a
+//    KC x 16 panel packed (transposed) on the stack when trans_b is true.
+//    Used for NN and TN (in place; packed when ldb is a multiple of 4 KiB)
+//    and TT (packed).
+//  - TILE on C^T: for NT with M > 8 (FC forward, conv2 weight
+//    gradients) C^T = B A^T is computed with the same microkernel reading B in
+//    place and A^T packed, and the tile is stored transposed. Packing A^T
+//    (M x K) instead of B^T (N x K) is cheaper for our shapes and M = 16 fills
+//    exactly one 16-wide panel.
+//  - DOT: for NT with M <= 8 (conv1 weight gradient, 6 x 25 x 784) a 16-wide
+//    panel would be mostly empty; instead a 3x4 tile of C is computed as 12
+//    dot products vectorised along k (both operands are contiguous along k),
+//    with no packing at all.
+//  - PORTABLE: a blocked plain-C 4x8 kernel with packed panels, written so
 //    -O3 auto-vectorises it with SSE2; used when the CPU lacks AVX2 or FMA.
 // The AVX2/FMA kernels are compiled with __attribute__((target("avx2,fma")))
-// and selected at run time, so the library builds with plain -O3.
+// and selected at run time, so the library builds with plain -O3. Measured
+// speeds of each kernel on our shapes: bench/bench_gemm.c.
 //
-// No heap allocation: the only buffer is a KC x NR packed panel on the stack.
+// Sum order per element of C (what the bit-identity rests on):
+//  - TILE (both forms): acc = 0; for k in a KC block, acc = fma(a_ik, b_kj,
+//    acc); then C = acc (first block and beta 0) or C = C + acc. fma is
+//    symmetric in its two factors, so C^T tiles give the same bits.
+//  - DOT: 8 lane sums over k = l (mod 8) with fma (a ragged end adds 0*0),
+//    reduced by the fixed tree ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then
+//    C = s or C + s.
+//  - PORTABLE: as TILE with separate multiply and add.
+//
+// No heap allocation: the packed panels (at most 68 KiB) live on the stack.
 #include <stdint.h>
 #include <string.h>
 #include <immintrin.h>
@@ -321,9 +333,15 @@ AVX_INLINE void transpose8(__m256 r[8]) {
 // are: the kernel masks them out. Pure copies, so no rounding is involved.
 AVX static void pack_b_avx(float *buf, const gemm_args *g, int pc, int jc, int kc, int nr) {
     if (!g->tb) {
-        for (int k = 0; k < kc; k++)
-            memcpy(buf + (size_t)k * NR, g->B + (size_t)(pc + k) * g->ldb + jc,
-                   sizeof(float) * (size_t)nr);
+        const float *src = g->B + (size_t)pc * g->ldb + jc;
+        for (int k = 0; k < kc; k++, src += g->ldb) {
+            if (nr == NR) {
+                _mm256_storeu_ps(buf + (size_t)k * NR, _mm256_loadu_ps(src));
+                _mm256_storeu_ps(buf + (size_t)k * NR + 8, _mm256_loadu_ps(src + 8));
+            } else {
+                memcpy(buf + (size_t)k * NR, src, sizeof(float) * (size_t)nr);
+            }
+        }
         return;
     }
     // op(B)[k][j] = B[j][k]: transpose 8x8 blocks, scalar for the ragged rest.
@@ -462,10 +480,15 @@ static bool have_avx2_fma(void) {
 // (never on a thread's share of it) so every thread count gives the same bits.
 static int gemm_plan(int path, const gemm_args *g) {
     if (!have_avx2_fma()) return GEMM_PORTABLE;
+    if (path < GEMM_AUTO || path > GEMM_TILE_T) path = GEMM_AUTO;
     if (path == GEMM_TILE_DIRECT && g->tb) path = GEMM_AUTO;
     if ((path == GEMM_DOT || path == GEMM_TILE_T) && (g->ta || !g->tb)) path = GEMM_AUTO;
     if (path != GEMM_AUTO) return path;
-    if (!g->tb) return GEMM_TILE_DIRECT;
+    // Rows of B 4 KiB apart all fall in one L1 set: read in place, a KC x 16
+    // panel would thrash, so pack it (measured: 50 -> 80 GFLOP/s at
+    // 240x1024x512 with ldb 1024). Otherwise in place: it wins clearly for
+    // small M (conv1 forward 77 vs 55) and ties within noise for M >= 64.
+    if (!g->tb) return g->ldb % 1024 == 0 && g->K > 64 ? GEMM_TILE_PACKED : GEMM_TILE_DIRECT;
     if (!g->ta) return g->M <= 8 ? GEMM_DOT : GEMM_TILE_T;
     return GEMM_TILE_PACKED;
 }
@@ -500,9 +523,10 @@ static gemm_args make_args(bool trans_a, bool trans_b, int M, int N, int K, cons
 }
 
 // Like dc_gemm with the kernel forced (0 auto, 1 portable, 2 tile with B in
-// place, 3 tile with B packed, 4 dot, 5 tile on C^T); a kernel that does not apply to the
-// trans flags, or an AVX2 kernel on a CPU without AVX2+FMA, falls back to
-// auto. For tests and benches; not part of kernels.h.
+// place, 3 tile with B packed, 4 dot, 5 tile on C^T); a kernel that does not
+// apply to the trans flags, an unknown number, or an AVX2 kernel on a CPU
+// without AVX2+FMA falls back to auto. For tests and benches; not declared in
+// kernels.h (tests/test_gemm.c and bench/bench_gemm.c declare it).
 void dc_gemm_path(int path, bool trans_a, bool trans_b, int M, int N, int K,
                   const float *A, int lda, const float *B, int ldb,
                   float beta, float *C, int ldc);
@@ -529,7 +553,7 @@ void dc_gemm_mt(int nthreads, bool trans_a, bool trans_b, int M, int N, int K,
     const int path = gemm_plan(GEMM_AUTO, &g);
     // Columns in blocks of whole 16-wide tiles when there are enough of them,
     // else rows in blocks of 12 (a multiple of every kernel's tile height).
-// (Block edges only affect speed: no kernel's result depends on them.)
+    // Block edges only affect speed: no kernel's result depends on them.
     const bool by_cols = (N + NR - 1) / NR >= nthreads;
     const int unit = by_cols ? NR : 12;
     const int units = ((by_cols ? N : M) + unit - 1) / unit;

@@ -52,7 +52,7 @@ void dc_sigmoid_backward(float *dx, const float *dy, const float *y, size_t n);
 // x (N,I), w (O,I), b (O) or NULL, y (N,O): y = x w^T + b
 void dc_linear_forward(float *y, const float *x, const float *w, const float *b,
                        int N, int I, int O, int nthreads);
-// dy (N,O); dx (N,I) or NULL; dw (O,I) +=; db (O) += or NULL
+// dy (N,O); dx (N,I) or NULL; dw (O,I) += or NULL; db (O) += or NULL
 void dc_linear_backward(float *dx, float *dw, float *db, const float *dy,
                         const float *x, const float *w, int N, int I, int O,
                         int nthreads);
@@ -75,5 +75,17 @@ double dc_softmax_xent_forward(float *probs, const float *logits,
 void dc_softmax_xent_backward(float *dlogits, const float *probs,
                               const int32_t *labels, const float *weights,
                               int N, int C);
+
+// Per-sample squared L2 norms of the parameter gradients (DP-SGD clipping):
+// sq[n] += ||dW_n||^2 (+ ||db_n||^2 when bias) for each sample n, where dW_n
+// is what sample n alone would contribute to backward's dw. Inputs as in the
+// matching backward. Linear layers use ||dy_n x_n^T||^2 = ||dy_n||^2 ||x_n||^2
+// (no per-sample matrix is formed); convolutions form each sample's dW with
+// one GEMM (the same work backward does for that sample).
+void dc_linear_sample_sqnorm(double *sq, const float *dy, const float *x, int N,
+                             int I, int O, bool bias);
+void dc_conv2d_sample_sqnorm(double *sq, const float *dy, const float *x, int N,
+                             int C, int H, int W, int OC, int K, int stride,
+                             int pad, bool bias);
 
 #endif

@@ -19,7 +19,8 @@ void dc_linear_backward(float *dx, float *dw, float *db, const float *dy,
                         const float *x, const float *w, int N, int I, int O,
                         int nthreads) {
     // dy is (N,O); dw (O,I) += dy^T x; db (O) += column sums; dx (N,I) = dy w
-    dc_gemm_mt(nthreads, true, false, O, I, N, dy, O, x, I, 1.0f, dw, I);
+    // (dw may be NULL: DP-SGD's norm pass needs only dx)
+    if (dw) dc_gemm_mt(nthreads, true, false, O, I, N, dy, O, x, I, 1.0f, dw, I);
     if (db)
         for (int n = 0; n < N; n++) {
             const float *r = dy + (size_t)n * O;

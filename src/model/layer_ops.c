@@ -9,6 +9,7 @@
 #define B(io, l) ((l)->b_n ? (io)->params + (l)->b_off : NULL)
 #define DW(io, l) ((io)->grads + (l)->w_off)
 #define DB(io, l) ((l)->b_n ? (io)->grads + (l)->b_off : NULL)
+#define PER_SAMPLE(fn) .sample_sqnorm = fn
 
 static size_t no_cache(const dc_layer *l, int N) { return 0; }
 
@@ -49,8 +50,15 @@ static void conv_backward(const dc_layer *l, dc_layer_io *io) {
                        l->in_h, l->in_w, c->out, c->k, c->stride, c->pad, io->nthreads);
 }
 
+static void conv_sqnorm(const dc_layer *l, dc_layer_io *io, double *sq) {
+    const dc_conv_cfg *c = &l->cfg.conv;
+    dc_conv2d_sample_sqnorm(sq, io->dy, io->x, io->N, l->in_c, l->in_h, l->in_w, c->out, c->k,
+                            c->stride, c->pad, c->bias);
+}
+
 static const dc_layer_ops conv_ops = {"conv2d", "in, out, k, stride, pad, bias, name",
-                                      conv_infer, no_cache, conv_forward, conv_backward};
+                                      conv_infer, no_cache, conv_forward, conv_backward,
+                                      PER_SAMPLE(conv_sqnorm)};
 
 // ---------------------------------------------------------------------------
 // pooling
@@ -173,8 +181,12 @@ static void linear_backward(const dc_layer *l, dc_layer_io *io) {
                        l->cfg.linear.out, io->nthreads);
 }
 
+static void linear_sqnorm(const dc_layer *l, dc_layer_io *io, double *sq) {
+    dc_linear_sample_sqnorm(sq, io->dy, io->x, io->N, l->in_c, l->cfg.linear.out, l->cfg.linear.bias);
+}
+
 static const dc_layer_ops linear_ops = {"linear", "in, out, bias, name", linear_infer, no_cache,
-                                        linear_forward, linear_backward};
+                                        linear_forward, linear_backward, PER_SAMPLE(linear_sqnorm)};
 
 // ---------------------------------------------------------------------------
 // dropout

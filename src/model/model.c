@@ -40,6 +40,7 @@ void dc_model_free(dc_model *m) {
     free(m->train_config_json);
     free(m->history_json);
     free(m->provenance_json);
+    free(m->privacy_json);
     if (m->infer_rt) {
         dc_runtime_free(m->infer_rt);
         free(m->infer_rt);
@@ -389,6 +390,7 @@ static char **info_slot(const dc_model *m, const char *key) {
     if (!strcmp(key, "train_config")) return &mm->train_config_json;
     if (!strcmp(key, "provenance")) return &mm->provenance_json;
     if (!strcmp(key, "history")) return &mm->history_json;
+    if (!strcmp(key, "privacy")) return &mm->privacy_json;
     return NULL;
 }
 
@@ -399,7 +401,7 @@ const char *dc_model_info(const dc_model *m, const char *key) {
 
 dc_status dc_model_set_info(dc_model *m, const char *key, const char *json, dc_error *err) {
     char **slot = info_slot(m, key);
-    if (!slot) return dc_fail(err, DC_ERR_ARG, "model info: unknown key '%s' (train_config, provenance, history)", key);
+    if (!slot) return dc_fail(err, DC_ERR_ARG, "model info: unknown key '%s' (train_config, provenance, history, privacy)", key);
     char *copy = json ? strdup(json) : NULL;
     if (json && !copy) return dc_fail(err, DC_ERR_NOMEM, "model info: out of memory");
     free(*slot);
@@ -552,6 +554,8 @@ void dc_runtime_free(dc_runtime *rt) {
     dc_free(rt->probs);
     dc_free(rt->dlogits);
     dc_free(rt->tgrads);
+    dc_free(rt->sgrads);
+    free(rt->sq);
     memset(rt, 0, sizeof *rt);
 }
 
@@ -655,13 +659,31 @@ void dc_runtime_backward_capture(dc_runtime *rt, dc_model *m, int n, const float
     }
 }
 
+// Mean (weighted) cross-entropy of the logits in acts[n_layers], summed in
+// sample order in double, so it does not depend on the thread count.
+static double batch_loss(const dc_runtime *rt, const dc_model *m, int n, const int32_t *labels,
+                         const float *weights) {
+    const int C = m->n_classes;
+    double loss = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *z = rt->acts[m->n_layers] + (size_t)i * C;
+        float mx = z[0];
+        for (int k = 1; k < C; k++)
+            if (z[k] > mx) mx = z[k];
+        double s = 0.0;
+        for (int k = 0; k < C; k++) s += exp((double)z[k] - mx);
+        double l = -((double)z[labels[i]] - mx - log(s));
+        loss += weights ? weights[i] * l : l;
+    }
+    return loss / n;
+}
+
 double dc_runtime_train_step(dc_runtime *rt, dc_model *m, int n, const int32_t *labels,
                              const float *weights, dc_rng *rng, float *dinput) {
     DC_ASSERT(rt->train && n >= 1 && n <= rt->max_n);
     const int T = rt->nthreads < n ? rt->nthreads : n;
     const int C = m->n_classes;
     const uint64_t base = rng ? dc_rng_u64(rng) : 0;
-    double loss = 0.0;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         int t = omp_get_thread_num(), lo, hi;
@@ -684,18 +706,75 @@ double dc_runtime_train_step(dc_runtime *rt, dc_model *m, int n, const int32_t *
 #pragma omp barrier
         reduce_grads(rt, m, t, T);
     }
-    // the loss in sample order, in double: independent of the thread count
-    for (int i = 0; i < n; i++) {
-        const float *z = rt->acts[m->n_layers] + (size_t)i * C;
-        float mx = z[0];
-        for (int k = 1; k < C; k++)
-            if (z[k] > mx) mx = z[k];
-        double s = 0.0;
-        for (int k = 0; k < C; k++) s += exp((double)z[k] - mx);
-        double l = -((double)z[labels[i]] - mx - log(s));
-        loss += weights ? weights[i] * l : l;
+    return batch_loss(rt, m, n, labels, weights);
+}
+
+// DP-SGD's first pass over a slice: per-sample squared norms of every
+// parameterised layer's gradient, propagating dx as usual; the weight
+// gradients land in a scratch buffer and are discarded.
+static void norm_slice(dc_runtime *rt, dc_model *m, int lo, int hi, const float *dlogits,
+                       float *scratch, double *sq) {
+    const float *dy = dlogits + (size_t)lo * m->n_classes;
+    int cur = 0;
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        const dc_layer *l = &m->layers[i];
+        size_t isz = dc_layer_in_size(l);
+        float *dx = i > 0 ? rt->gbuf[cur] + (size_t)lo * rt->biggest : NULL;
+        dc_layer_io io = {.N = hi - lo, .nthreads = 1, .train = true,
+                          .x = rt->acts[i] + (size_t)lo * isz,
+                          .y = rt->acts[i + 1] + (size_t)lo * dc_layer_out_size(l),
+                          .dx = dx, .dy = dy, .params = m->params, .grads = scratch,
+                          .cache = rt->caches[i] ? (char *)rt->caches[i] + l->ops->cache_bytes(l, lo) : NULL,
+                          .rng = NULL};
+        if (l->ops->sample_sqnorm) l->ops->sample_sqnorm(l, &io, sq + lo);
+        if (i > 0) l->ops->backward(l, &io);
+        dy = dx;
+        cur ^= 1;
     }
-    return loss / n;
+}
+
+double dc_runtime_dp_step(dc_runtime *rt, dc_model *m, int n, const int32_t *labels, float clip,
+                          double *sq_out, int *n_clipped) {
+    DC_ASSERT(rt->train && n >= 1 && n <= rt->max_n);
+    const int T = rt->nthreads < n ? rt->nthreads : n;
+    const int C = m->n_classes;
+    if (!rt->sgrads) rt->sgrads = dc_alloc(sizeof(float) * (size_t)rt->nthreads * m->n_params);
+    if (!rt->sq) rt->sq = malloc(sizeof(double) * (size_t)rt->max_n);
+    DC_ASSERT(rt->sgrads && rt->sq);
+    double *sq = rt->sq;
+    int clipped = 0;
+#pragma omp parallel num_threads(T) if (T > 1) reduction(+ : clipped)
+    {
+        int t = omp_get_thread_num(), lo, hi;
+        slice(n, t, T, &lo, &hi);
+        forward_slice(rt, m, lo, hi, NULL);
+        dc_softmax_xent_forward(rt->probs + (size_t)lo * C, rt->acts[m->n_layers] + (size_t)lo * C,
+                                labels + lo, NULL, hi - lo, C);
+        // per-sample loss gradients (no 1/n: each sample is clipped alone)
+        for (int i = lo; i < hi; i++) {
+            const float *p = rt->probs + (size_t)i * C;
+            float *d = rt->dlogits + (size_t)i * C;
+            for (int k = 0; k < C; k++) d[k] = p[k];
+            d[labels[i]] -= 1.0f;
+            sq[i] = 0.0;
+        }
+        norm_slice(rt, m, lo, hi, rt->dlogits, rt->sgrads + (size_t)t * m->n_params, sq);
+        // Opacus's rule: factor = min(1, C / (norm + 1e-6))
+        for (int i = lo; i < hi; i++) {
+            double f = (double)clip / (sqrt(sq[i]) + 1e-6);
+            if (f < 1.0) {
+                clipped++;
+                float *d = rt->dlogits + (size_t)i * C;
+                for (int k = 0; k < C; k++) d[k] = (float)(d[k] * f);
+            }
+        }
+        backward_slice(rt, m, lo, hi, rt->dlogits, NULL, grads_of(rt, m, t), -1, NULL);
+#pragma omp barrier
+        reduce_grads(rt, m, t, T);
+    }
+    if (sq_out) memcpy(sq_out, sq, sizeof(double) * (size_t)n);
+    if (n_clipped) *n_clipped = clipped;
+    return batch_loss(rt, m, n, labels, NULL);
 }
 
 dc_status dc_model_predict(dc_model *m, const float *x, int n, float *probs, int nthreads,

@@ -53,6 +53,9 @@ struct dc_layer_ops {
     size_t (*cache_bytes)(const dc_layer *l, int N);
     void (*forward)(const dc_layer *l, dc_layer_io *io);
     void (*backward)(const dc_layer *l, dc_layer_io *io);
+    // Per-sample squared gradient norms into sq (N) (DP-SGD); NULL for
+    // layers without parameters. Reads io->x and io->dy.
+    void (*sample_sqnorm)(const dc_layer *l, dc_layer_io *io, double *sq);
 };
 
 extern const dc_layer_ops *const dc_layer_kinds[]; // NULL-terminated table
@@ -75,6 +78,7 @@ struct dc_model {
     char *train_config_json;    // config of the run that wrote the state
     char *history_json;         // per-epoch history array
     char *provenance_json;      // data set, seed, threads, version, times
+    char *privacy_json;         // DP-SGD accounting (epsilon, delta, sigma, ...)
     struct dc_runtime *infer_rt;// cached inference buffers for dc_model_predict
 };
 
@@ -105,6 +109,8 @@ typedef struct dc_runtime {
     float *probs;        // (max_n, n_classes)
     float *dlogits;      // (max_n, n_classes)
     float *tgrads;       // (nthreads-1, n_params) private gradients of threads 1..T-1
+    float *sgrads;       // (nthreads, n_params) scratch for DP's norm pass, lazily
+    double *sq;          // (max_n) per-sample squared norms, lazily
 } dc_runtime;
 
 dc_status dc_runtime_init(dc_runtime *rt, const dc_model *m, int max_n,
@@ -128,6 +134,16 @@ void dc_runtime_backward_capture(dc_runtime *rt, dc_model *m, int n,
 double dc_runtime_train_step(dc_runtime *rt, dc_model *m, int n,
                              const int32_t *labels, const float *weights,
                              dc_rng *rng, float *dinput);
+
+// DP-SGD's clipped step over n samples (Abadi et al. 2016): forward, each
+// sample's gradient norm (first backward pass, sq_out (n) receives the
+// squared norms if not NULL), then the batched backward of the loss
+// gradients scaled by min(1, clip/norm): m->grads receives the SUM over the
+// samples of their clipped gradients (no 1/n, no noise: the caller adds
+// noise and divides by the expected lot size). Returns the mean loss.
+double dc_runtime_dp_step(dc_runtime *rt, dc_model *m, int n,
+                          const int32_t *labels, float clip, double *sq_out,
+                          int *n_clipped);
 
 // Allocates an empty model (used by the parser and the loader).
 dc_model *dc_model_alloc(void);

@@ -1,0 +1,20 @@
+// nompi.c — what the build has when MPI was not found: the CLI can say so
+// instead of failing to link. (CMake compiles this or mpi.c, never both.)
+#include "core/core.h"
+#include "dist/dist.h"
+
+bool dc_mpi_available(void) { return false; }
+
+bool dc_mpi_launched(void) { return false; }
+
+dc_status dc_mpi_init(int *argc, char ***argv, dc_comm *comm, dc_error *err) {
+    (void)argc;
+    (void)argv;
+    (void)comm;
+    return dc_fail(err, DC_ERR_UNSUPPORTED,
+                   "this deepc was built without MPI: install libopenmpi-dev and rebuild (scripts/setup.sh does)");
+}
+
+void dc_mpi_finalize(dc_comm *comm) { (void)comm; }
+
+void dc_mpi_abort(int code) { exit(code); }
