@@ -78,6 +78,8 @@ def main():
     ap.add_argument("--infer1", type=int, default=2000,
                     help="single images timed at batch 1")
     ap.add_argument("--data", default=DATA_DIR)
+    ap.add_argument("--limit", type=int, default=0,
+                    help="use only the first N training images (smoke tests)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -89,12 +91,29 @@ def main():
     xte = read_idx(f"{d}/t10k-images-idx3-ubyte.gz", 0x803)
     yte = read_idx(f"{d}/t10k-labels-idx1-ubyte.gz", 0x801)
     # Normalise with the training set's mean/std of [0,1] pixels, as deepc does.
-    xtr_f = xtr.astype(np.float32) / 255.0
-    mean, std = float(xtr_f.mean(dtype=np.float64)), float(xtr_f.std(dtype=np.float64))
-    Xtr = torch.from_numpy((xtr_f - mean) / std).float().unsqueeze(1).contiguous()
-    Xte = torch.from_numpy((xte.astype(np.float32) / 255.0 - mean) / std).float().unsqueeze(1).contiguous()
+    # Mean/std from a histogram of the bytes (as deepc computes them), and
+    # the conversion in place, so the peak RSS holds one float copy of each
+    # set and no float64 temporaries.
+    hist = np.bincount(xtr.reshape(-1), minlength=256).astype(np.float64)
+    v = np.arange(256) / 255.0
+    cnt = hist.sum()
+    mean = float((hist * v).sum() / cnt)
+    std = float(np.sqrt((hist * v * v).sum() / cnt - mean * mean))
+    xtr_f = xtr.astype(np.float32)
+    xtr_f /= 255.0
+    xtr_f -= mean
+    xtr_f /= std
+    xte_f = xte.astype(np.float32)
+    xte_f /= 255.0
+    xte_f -= mean
+    xte_f /= std
+    del xtr, xte
+    Xtr = torch.from_numpy(xtr_f).unsqueeze(1)  # shares memory, (N,1,28,28)
+    Xte = torch.from_numpy(xte_f).unsqueeze(1)
     Ytr = torch.from_numpy(ytr.astype(np.int64))
     Yte = torch.from_numpy(yte.astype(np.int64))
+    if a.limit > 0:
+        Xtr, Ytr = Xtr[:a.limit].contiguous(), Ytr[:a.limit].contiguous()
     n = Xtr.shape[0]
 
     model = LeNet5()
@@ -148,7 +167,7 @@ def main():
             best = min(best, time.perf_counter() - t0)
         ips1000 = Xte.shape[0] / best
 
-    emit({"event": "done", "test_accuracy": acc, "threads": a.threads,
+    emit({"event": "done", "test_accuracy": acc, "threads": a.threads, "n_train": n,
           "infer_b1_ips": round(ips1, 1), "infer_b1000_ips": round(ips1000, 1),
           "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
           "torch": torch.__version__,

@@ -18,6 +18,11 @@ typedef struct dc_verb {
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+int cmd_visualize(int argc, char **argv);
+int cmd_federate(int argc, char **argv);
+int cmd_privacy(int argc, char **argv);
 
 // Options: "--name value" or "--name=value"; flags take no value.
 typedef enum { OPT_FLAG, OPT_INT, OPT_FLOAT, OPT_STR, OPT_U64 } dc_opt_type;

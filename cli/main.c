@@ -8,6 +8,11 @@ static const dc_verb verbs[] = {
     {"train", cmd_train, "train a model (built-in name or architecture file) on a data set"},
     {"eval", cmd_eval, "accuracy, loss and confusion matrix of a model on a data set"},
     {"predict", cmd_predict, "top-k classes with probabilities for images (PNG, PGM/PPM)"},
+    {"audit", cmd_audit, "fairness audit: per-group rates, demographic parity, equalized odds (CSV or built-in groups)"},
+    {"federate", cmd_federate, "federated learning (FedAvg/FedProx/FedSGD, secure aggregation, client DP; MPI)"},
+    {"explain", cmd_explain, "attribution heatmap (saliency, ig, gradcam, occlusion, lime, kernelshap) for one image"},
+    {"visualize", cmd_visualize, "feature maps of every layer and first-layer filters as PNG grids"},
+    {"privacy", cmd_privacy, "epsilon of DP-SGD (RDP accountant), or the noise a target epsilon needs"},
     {NULL, NULL, NULL},
 };
 
@@ -27,6 +32,11 @@ int main(int argc, char **argv) {
     }
     for (const dc_verb *v = verbs; v->name; v++)
         if (!strcmp(v->name, argv[1])) return v->fn(argc - 1, argv + 1);
-    fprintf(stderr, "deepc: unknown verb '%s' (known: train, eval, predict; see deepc --help)\n", argv[1]);
+    char known[256] = "";
+    for (const dc_verb *v = verbs; v->name; v++) {
+        strcat(known, v == verbs ? "" : ", ");
+        strcat(known, v->name);
+    }
+    fprintf(stderr, "deepc: unknown verb '%s' (known: %s; see deepc --help)\n", argv[1], known);
     return 2;
 }

@@ -12,12 +12,6 @@
 #include "cli.h"
 #include "core/core.h"
 #include "dist/dist.h"
-#if __has_include("privacy/rdp.h") // TEMPORARY while the accountant lands
-#include "privacy/rdp.h"
-#else
-static double dc_rdp_epsilon(double q, double s, long t, double d, double *o) { (void)q; (void)s; (void)t; (void)d; *o = 0; return -1; }
-static int dc_rdp_solve_sigma(double q, long t, double d, double e, double *s, dc_error *err) { (void)q; (void)t; (void)d; (void)e; (void)s; return dc_fail(err, DC_ERR_UNSUPPORTED, "accountant not built"); }
-#endif
 
 typedef struct train_opts {
     const char *model, *data, *out, *resume, *optim, *sched, *arch_out;
@@ -74,6 +68,7 @@ static char *opts_to_json(const train_opts *o) {
     cJSON_AddNumberToObject(j, "translate", o->translate);
     cJSON_AddBoolToObject(j, "hflip", o->hflip);
     cJSON_AddNumberToObject(j, "limit", o->limit);
+    cJSON_AddNumberToObject(j, "test_limit", o->test_limit);
     if (o->dp) { // the noise multiplier actually used (solved from --target-epsilon if given)
         cJSON_AddBoolToObject(j, "dp", o->dp);
         cJSON_AddNumberToObject(j, "noise", o->noise);
@@ -137,7 +132,7 @@ static void on_event(const dc_train_event *ev, void *user) {
         printf("{\"event\":\"epoch\",\"epoch\":%d,\"epochs\":%d,\"train_loss\":%.6f,\"train_acc\":%.6f,"
                "\"test_acc\":%.6f,\"seconds\":%.3f,\"lr\":%.6g,\"epsilon\":%.6g}\n",
                ev->epoch, ev->epochs, ev->train_loss, ev->train_acc, ev->test_acc, ev->seconds, ev->lr,
-               ev->epsilon);
+               isfinite(ev->epsilon) ? ev->epsilon : -1.0); // -1: not DP, or unbounded (sigma 0)
     } else if (!s->quiet) {
         printf("epoch %3d/%d  loss %.4f  train acc %6.2f%%", ev->epoch, ev->epochs, ev->train_loss,
                100 * ev->train_acc);
@@ -153,6 +148,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
                     .sched = "constant", .epochs = 10, .batch = 64, .threads = 0, .step_size = 1,
                     .lr = 0.001f, .momentum = 0.9f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                     .gamma = 0.1f, .seed = 1, .delta = 1e-5f};
+    const char *reweight = NULL; // --reweight FILE: groups of the training samples
     dc_opt opts[] = {
         {"model", OPT_STR, &o.model, "built-in (lenet5, mlp) or architecture file [lenet5]"},
         {"data", OPT_STR, &o.data, "fashion-mnist, mnist, or a folder of MNIST-format IDX files [fashion-mnist]"},
@@ -184,6 +180,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         {"scale", OPT_FLOAT, &o.scale, "augmentation: max relative scale change [0]"},
         {"translate", OPT_FLOAT, &o.translate, "augmentation: max shift in pixels [0]"},
         {"hflip", OPT_FLAG, &o.hflip, "augmentation: random horizontal flips"},
+        {"reweight", OPT_STR, &reweight, "reweighing for fairness: CSV of \"index,group\" per training sample (Kamiran & Calders)"},
         {"limit", OPT_INT, &o.limit, "use only the first N training samples (0: all)"},
         {"test-limit", OPT_INT, &o.test_limit, "use only the first N test samples (0: all)"},
         {"out", OPT_STR, &o.out, "checkpoint to write after every epoch [model.safetensors]"},
@@ -282,6 +279,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     if (o.limit > 0) dc_dataset_truncate(&train, o.limit);
     if (o.test_limit > 0) dc_dataset_truncate(&test, o.test_limit);
     int rc = 0;
+    float *rw = NULL; // --reweight sample weights
     if (o.val_split > 0 && dc_dataset_split(&train, &val, o.val_split, o.seed, &err)) {
         rc = cli_fail("train", &err);
         goto out;
@@ -382,6 +380,30 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
                    cfg.dp.clip, cfg.dp.sigma, o.delta,
                    cfg.dp.seeded ? " (seeded noise: reproducible, not secret)" : "");
     }
+    if (reweight) { // w(g,y) = P(g)P(y)/P(g,y) over the training samples, as loaded
+        dc_groups g;
+        if (o.val_split > 0) {
+            fprintf(stderr, "deepc train: --reweight needs the training samples in file order: drop --val-split\n");
+            rc = 2;
+            goto out;
+        }
+        if (dc_groups_read_csv(&g, reweight, train.n, &err)) {
+            rc = cli_fail("train", &err);
+            goto out;
+        }
+        if (!(rw = malloc(sizeof(float) * (size_t)train.n))) dc_fail(&err, DC_ERR_NOMEM, "--reweight: out of memory");
+        if (!rw || dc_reweigh_weights(rw, &g, train.labels, train.n_classes, &err)) {
+            dc_groups_free(&g);
+            rc = cli_fail("train", &err);
+            goto out;
+        }
+        float lo = rw[0], hi = rw[0];
+        for (int i = 1; i < train.n; i++) lo = rw[i] < lo ? rw[i] : lo, hi = rw[i] > hi ? rw[i] : hi;
+        if (!o.json && !o.quiet)
+            printf("reweighing: %d groups from %s, sample weights %.3f..%.3f\n", g.n_groups, reweight, lo, hi);
+        dc_groups_free(&g);
+        cfg.sample_weights = rw;
+    }
     cb_state cbs = {.json = o.json, .quiet = o.quiet};
     progress_init(&cbs.bar, "batches", !o.json && !o.quiet);
     double t0 = dc_now_seconds();
@@ -405,6 +427,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
                (long long)llround(r.accuracy * r.n), r.n, r.loss, secs, o.out);
     dc_eval_result_free(&r);
 out:
+    free(rw);
     dc_model_free(m);
     dc_dataset_free(&train);
     dc_dataset_free(&test);

@@ -204,6 +204,10 @@ typedef struct dc_comm {
     // Sums v (n values) over all ranks in place; every rank gets the same bits.
     dc_status (*allreduce_sum)(void *ctx, float *v, size_t n, dc_error *err);
     dc_status (*allreduce_sum_f64)(void *ctx, double *v, size_t n, dc_error *err);
+    // Point to point and broadcast (federated learning over ranks).
+    dc_status (*send)(void *ctx, int dest, const float *v, size_t n, dc_error *err);
+    dc_status (*recv)(void *ctx, int src, float *v, size_t n, dc_error *err);
+    dc_status (*bcast)(void *ctx, float *v, size_t n, int root, dc_error *err);
 } dc_comm;
 
 typedef enum dc_optim_kind { DC_OPTIM_SGD, DC_OPTIM_ADAM, DC_OPTIM_ADAMW } dc_optim_kind;
@@ -301,6 +305,440 @@ dc_status dc_model_load(dc_model **m, const char *path, dc_error *err);
 // resized (bilinear) to h x w. px is (c, h, w) bytes, owned by the caller.
 dc_status dc_image_load(uint8_t **px, const char *path, int c, int h, int w,
                         dc_error *err);
+
+// ===========================================================================
+// Explanations: attributions, faithfulness scores, feature maps (issue 3)
+//
+// Attribution methods for one input of a model, each batched through the
+// model's own forward/backward (a LeNet-5 explanation takes milliseconds) and
+// seeded where it draws random numbers. Gradient methods use the gradient of
+// the target LOGIT (so they equal torch.autograd.grad of that logit);
+// perturbation methods explain the target softmax PROBABILITY unless
+// cfg.output says DC_EXPLAIN_OUT_LOGIT. Inputs are normalised model inputs
+// (dc_model_normalise); attributions are in the same (C,H,W) grid.
+//
+//   dc_explainer *ex;
+//   dc_explainer_new(&ex, m, 256, 0, &err);        // batch rows, threads
+//   dc_explain_config cfg = dc_explain_config_default();
+//   cfg.method = DC_EXPLAIN_IG;                    // cfg.target = -1: predicted class
+//   dc_explanation e;
+//   dc_explain(ex, x, &cfg, &e, &err);             // e.attr is (e.c, e.h, e.w)
+//   dc_explanation_write_png(&e, m, x, 8, "ig.png", &err);
+//   dc_explanation_write_npy(&e, "ig.npy", &err);
+//   dc_explanation_free(&e);
+//   dc_explainer_free(ex);
+
+typedef enum dc_explain_method {
+    DC_EXPLAIN_SALIENCY,   // |d logit/dx|, max over channels: (H,W)
+    DC_EXPLAIN_GRADXINPUT, // x * d logit/dx: (C,H,W)
+    DC_EXPLAIN_IG,         // integrated gradients from a baseline: (C,H,W)
+    DC_EXPLAIN_GRADCAM,    // Grad-CAM on a conv layer, bilinear upsampled: (H,W)
+    DC_EXPLAIN_OCCLUSION,  // drop of the target output under a sliding patch: (H,W)
+    DC_EXPLAIN_LIME,       // weighted ridge regression over superpixels: (H,W)
+    DC_EXPLAIN_KERNELSHAP, // Shapley values of superpixels (Kernel SHAP): (H,W)
+} dc_explain_method;
+#define DC_EXPLAIN_N_METHODS 7
+
+// "saliency", "gradxinput", "ig", "gradcam", "occlusion", "lime", "kernelshap".
+const char *dc_explain_method_name(dc_explain_method method);
+dc_status dc_explain_method_parse(dc_explain_method *method, const char *name,
+                                  dc_error *err);
+
+typedef enum dc_explain_baseline_kind {
+    DC_EXPLAIN_BASE_BLACK,  // pixel value 0 everywhere (normalised: -mean/std)
+    DC_EXPLAIN_BASE_BLUR,   // the input under a Gaussian blur, sigma = max(H,W)/10 px
+    DC_EXPLAIN_BASE_CUSTOM, // cfg.baseline_x
+} dc_explain_baseline_kind;
+
+typedef enum dc_explain_output {
+    DC_EXPLAIN_OUT_PROB,  // softmax probability of the target class
+    DC_EXPLAIN_OUT_LOGIT, // the target logit
+} dc_explain_output;
+
+typedef struct dc_explain_config {
+    dc_explain_method method;
+    int target;                 // class to explain; -1: the predicted class
+    dc_explain_baseline_kind baseline; // IG path start; LIME/SHAP "off" value [black]
+    const float *baseline_x;    // (C,H,W) normalised input, for BASE_CUSTOM
+    int steps;                  // IG: points on the path (midpoint rule) [64]
+    const char *layer;          // Grad-CAM: layer name; NULL: the last conv2d
+    int window, stride;         // occlusion: square patch side, step [4, 2]
+    float fill;                 // occlusion: occluded value, normalised units [0]
+    bool fill_black;            // occlusion: fill with black instead of `fill`
+    const char *segments;       // LIME/SHAP superpixels "grid:K" (KxK cells)
+                                // or "slic:N" (about N, k-means) ["grid:4"]
+    int samples;                // LIME samples / SHAP coalitions [1000]
+    float kernel_width;         // LIME: kernel width on cosine distance [0.25]
+    float ridge_alpha;          // LIME: ridge penalty [1]
+    dc_explain_output output;   // occlusion/LIME/SHAP: what is explained [prob]
+    uint64_t seed;              // LIME/SHAP draws [0]
+} dc_explain_config;
+
+dc_explain_config dc_explain_config_default(void);
+
+typedef struct dc_explanation {
+    dc_explain_method method;
+    int target;           // the class explained
+    int predicted;        // the model's top class for the input
+    float prob;           // softmax probability of `target` at the input
+    int c, h, w;          // attribution shape; c == 1 for (H,W) maps
+    float *attr;          // (c, h, w), owned
+    double f_input;       // IG/SHAP/LIME: explained output at the input
+    double f_baseline;    // IG/SHAP: explained output at the baseline
+    double attr_sum;      // IG: sum of attr; SHAP: sum of feature_attr
+                          // (both ~ f_input - f_baseline: completeness)
+    int n_features;       // LIME/SHAP: superpixels (0 otherwise)
+    int32_t *segments;    // (h, w) superpixel of each pixel, owned, or NULL
+    float *feature_attr;  // (n_features) LIME coefficient / Shapley value, owned
+                          // (attr paints feature_attr[j] / pixels of j on
+                          // superpixel j, so the map sums like the features)
+    double intercept;     // LIME: intercept of the fit
+    double score;         // LIME: weighted R^2 of the fit
+    int evaluations;      // model inputs run (forward rows) for this result
+    char layer[32];       // Grad-CAM: the layer used
+} dc_explanation;
+
+// An explainer owns the activation buffers for `batch` rows (at least 1;
+// 256 suits LeNet-5) and runs with nthreads (<= 0: all cores). It uses the
+// model's gradient buffer as scratch (left zeroed); the model must outlive it.
+typedef struct dc_explainer dc_explainer;
+dc_status dc_explainer_new(dc_explainer **ex, dc_model *m, int batch,
+                           int nthreads, dc_error *err);
+void dc_explainer_free(dc_explainer *ex);
+
+// Explains x (C,H,W normalised). On failure *e is empty (safe to free).
+dc_status dc_explain(dc_explainer *ex, const float *x,
+                     const dc_explain_config *cfg, dc_explanation *e,
+                     dc_error *err);
+void dc_explanation_free(dc_explanation *e);
+
+// The baseline cfg describes, for input x: b is (C,H,W) floats out.
+dc_status dc_explain_baseline(dc_explainer *ex, const float *x,
+                              const dc_explain_config *cfg, float *b,
+                              dc_error *err);
+
+// Deletion / insertion (Petsiuk et al. 2018, RISE): pixels are ranked by the
+// attribution (summed over channels), then in `steps` equal steps set to the
+// baseline in that order (deletion) or copied from x into the baseline
+// (insertion), measuring the target probability. Areas are under the curve
+// of probability against the fraction of pixels changed, trapezoid rule.
+// baseline (C,H,W) or NULL for black. All 2*(steps+1) images are batched.
+typedef struct dc_faithfulness {
+    int steps;
+    double deletion_auc;  // lower is better
+    double insertion_auc; // higher is better
+    float *deletion;      // (steps+1) probabilities, owned
+    float *insertion;     // (steps+1), owned
+} dc_faithfulness;
+dc_status dc_explain_faithfulness(dc_explainer *ex, const float *x,
+                                  const dc_explanation *e,
+                                  const float *baseline, int steps,
+                                  dc_faithfulness *f, dc_error *err);
+void dc_faithfulness_free(dc_faithfulness *f);
+
+// The heatmap over the input as an RGB PNG, both upscaled `scale` times
+// (nearest): the input in gray, positive attributions in red and negative in
+// blue, opacity |a| / (99.5th percentile of |a|). Written atomically.
+dc_status dc_explanation_write_png(const dc_explanation *e, const dc_model *m,
+                                   const float *x, int scale, const char *path,
+                                   dc_error *err);
+// The raw attributions as NumPy float32: (C,H,W) for gradxinput and ig
+// (even when C is 1), (H,W) for the other methods.
+dc_status dc_explanation_write_npy(const dc_explanation *e, const char *path,
+                                   dc_error *err);
+
+// Feature maps: runs x (C,H,W normalised) through m and writes into dir
+// (created if missing): input.png, one grid per layer "NN_NAME.png" (every
+// channel of that layer's output as a tile, one gray scale per layer; vector
+// outputs as a grid of cells) and "filters_NAME.png" for the first layer with
+// weights (conv: every filter as a KxK tile; linear: every unit's weights in
+// the input's shape). *n_files (may be NULL) receives how many were written.
+dc_status dc_visualize(dc_model *m, const float *x, const char *dir,
+                       int *n_files, dc_error *err);
+
+// NumPy .npy arrays: read float32/float64/uint8, C order, converted to float;
+// write float32 little-endian (atomically).
+#define DC_NPY_MAX_RANK 8
+typedef struct dc_npy {
+    int rank;
+    int64_t shape[DC_NPY_MAX_RANK];
+    char dtype[4];  // "f4", "f8" or "u1": the type in the file
+    size_t n;       // product of shape
+    float *data;    // (n) values, owned
+} dc_npy;
+dc_status dc_npy_read(dc_npy *a, const char *path, dc_error *err);
+void dc_npy_free(dc_npy *a);
+dc_status dc_npy_write_f32(const char *path, const float *data, int rank,
+                           const int64_t *shape, dc_error *err);
+
+// ===========================================================================
+// Privacy accountant: Rényi DP of the sampled Gaussian mechanism (issue 4)
+//
+// The epsilon that DP-SGD spends: each step samples a lot with probability q
+// per example (Poisson), and adds N(0, (sigma*C)^2) noise to the sum of
+// gradients clipped to norm C. Its Rényi DP at order alpha (Mironov, Talwar &
+// Zhang 2019, "Rényi Differential Privacy of the Sampled Gaussian
+// Mechanism") is computed per step and composes linearly over steps; the
+// (epsilon, delta) guarantee is the minimum over a list of orders of a
+// conversion of the total. The formulas, orders and rounding follow Opacus
+// (opacus/accountants/analysis/rdp.py, RDPAccountant) and TF Privacy
+// (rdp_accountant.py) in double precision; tests/test_rdp.c checks them
+// against published values and a Python reference table.
+//
+// Two conversions RDP -> (epsilon, delta):
+//   DC_RDP_IMPROVED (the default, what Opacus and dp_accounting report):
+//     eps = rdp - (log(delta) + log(alpha))/(alpha-1) + log((alpha-1)/alpha)
+//     (Balle et al. 2020, "Hypothesis testing interpretations and Rényi DP",
+//     Theorem 21);
+//   DC_RDP_CLASSIC (Mironov 2017, Prop. 3; TF Privacy before 2020, e.g. the
+//     "epsilon = 2.92" of its MNIST tutorial):
+//     eps = rdp + log(1/delta)/(alpha-1).
+// Epsilon is never negative (clamped at 0, as dp_accounting does) and is 0
+// when nothing was spent (q == 0 or steps == 0).
+
+#define DC_RDP_MAX_ORDERS 256
+#define DC_RDP_N_DEFAULT_ORDERS 151 // 1.1, 1.2, ..., 10.9, then 12, 13, ..., 63
+#define DC_RDP_SIGMA_MAX 1e4        // the solver gives up above this sigma
+
+typedef enum dc_rdp_conversion {
+    DC_RDP_IMPROVED = 0, // Balle et al. 2020 (Opacus, dp_accounting): default
+    DC_RDP_CLASSIC,      // Mironov 2017 (TF Privacy before 2020)
+} dc_rdp_conversion;
+
+// The accountant of one (q, sigma) setting: the RDP of a single step at each
+// order, computed once; epsilon after any number of steps is then a scaling
+// and a minimum (O(n_orders)), e.g. once per epoch during training.
+typedef struct dc_rdp {
+    double q;                         // sample rate in [0, 1]
+    double sigma;                     // noise multiplier (std / clip norm), >= 0
+    int n_orders;                     // 1..DC_RDP_MAX_ORDERS
+    double orders[DC_RDP_MAX_ORDERS]; // (n_orders) RDP orders, each > 1
+    double step[DC_RDP_MAX_ORDERS];   // (n_orders) RDP of one step at each order;
+                                      // +INFINITY: not computable, left out
+} dc_rdp;
+
+// Fills orders (room for DC_RDP_MAX_ORDERS) with Opacus's DEFAULT_ALPHAS,
+// [1 + x/10 for x in 1..99] + [12..63]; returns their count (151).
+int dc_rdp_default_orders(double *orders);
+
+// orders == NULL (n_orders ignored) means the default orders. Fails with
+// DC_ERR_ARG on q outside [0, 1], sigma < 0, NaN, or orders <= 1.
+dc_status dc_rdp_init(dc_rdp *r, double q, double sigma, const double *orders,
+                      int n_orders, dc_error *err);
+
+// Epsilon at delta after `steps` (>= 0) steps of r's mechanism, minimised
+// over r's orders; *best_order (may be NULL) receives the minimising order
+// (0 when epsilon is 0 because nothing was spent, or infinite). Returns NaN
+// for delta outside (0, 1) or steps < 0, +INFINITY when sigma == 0 < q.
+double dc_rdp_epsilon_after(const dc_rdp *r, long steps, double delta,
+                            dc_rdp_conversion conv, double *best_order);
+
+// The conversion alone, for RDP vectors composed by the caller (e.g. the sum
+// of several dc_rdp steps vectors scaled by their step counts): rdp and
+// orders are (n) arrays. Same return convention as dc_rdp_epsilon_after.
+double dc_rdp_to_epsilon(const double *orders, const double *rdp, int n,
+                         double delta, dc_rdp_conversion conv,
+                         double *best_order);
+
+// One call: epsilon (improved conversion, default orders) of `steps` steps of
+// DP-SGD with sample rate q and noise multiplier sigma, at delta. Returns NaN
+// on bad arguments (q outside [0,1], sigma < 0, steps < 0, delta outside
+// (0,1)). Opacus users: steps = int(epochs / q), q = batch / n.
+double dc_rdp_epsilon(double q, double sigma, long steps, double delta,
+                      double *best_order);
+
+// The smallest noise multiplier whose epsilon after `steps` steps at delta
+// is <= target_eps (improved conversion, default orders): bisection, since
+// epsilon decreases in sigma, to 1e-6 relative; *sigma is the upper end, so
+// dc_rdp_epsilon(q, *sigma, ...) <= target_eps always holds. Needs q in
+// (0, 1], steps >= 1, delta in (0, 1), target_eps > 0. Fails (DC_ERR_ARG,
+// the message says why) when the target cannot be met with sigma <=
+// DC_RDP_SIGMA_MAX: the orders bound epsilon below (about 0.1 at delta 1e-5
+// with the default orders, however large sigma is).
+dc_status dc_rdp_solve_sigma(double q, long steps, double delta,
+                             double target_eps, double *sigma, dc_error *err);
+
+// ===========================================================================
+// Evaluation metrics and fairness audit (issue 3)
+//
+// Metrics are computed from softmax probabilities and true labels, so they
+// work for any model or even for predictions made elsewhere. The fairness
+// audit compares one-vs-rest rates of the predictions across groups of
+// samples named in a CSV file ("index,group" per line) or by a built-in rule,
+// with the definitions of Fairlearn's demographic_parity_difference/_ratio and
+// equalized_odds_difference applied per class and aggregated by the worst
+// class. Reweighing (Kamiran & Calders 2012) turns the groups of the training
+// set into per-sample loss weights for dc_train_config.sample_weights.
+//
+//   float *probs = malloc(sizeof(float) * test.n * C);
+//   double loss;
+//   dc_model_predict_dataset(m, &test, 1000, 0, probs, &loss, &err);
+//   dc_metrics mt;
+//   dc_metrics_compute(&mt, probs, test.labels, test.n, C, 5, 15, &err);
+//   dc_groups g;
+//   dc_groups_open(&g, "groups.csv", &test, &err); // or "builtin:brightness"
+//   int32_t *pred = ...argmax of probs...;
+//   dc_fairness f;
+//   dc_fairness_thresholds thr = dc_fairness_thresholds_default();
+//   dc_fairness_compute(&f, pred, test.labels, &g, C, &thr, &err);
+//   ... dc_fairness_free(&f); dc_groups_free(&g); dc_metrics_free(&mt);
+
+// Runs m over every sample of ds in batches of `batch` (nthreads <= 0: all
+// cores). probs is (ds->n, n_classes) softmax outputs, caller-allocated;
+// *loss (may be NULL) receives the mean cross-entropy computed from the
+// logits, exactly as dc_evaluate computes it.
+dc_status dc_model_predict_dataset(dc_model *m, const dc_dataset *ds, int batch,
+                                   int nthreads, float *probs, double *loss,
+                                   dc_error *err);
+
+// Classification metrics of n predictions over C classes. The predicted class
+// is the most probable one, the lowest index on ties (as dc_evaluate).
+typedef struct dc_metrics {
+    int n, n_classes;
+    double accuracy;          // top-1, 0..1
+    int top_k;                // the k of top_k_accuracy (clamped to C)
+    double top_k_accuracy;    // true class among the k most probable (ties:
+                              // lower index ranks first, so k=1 == accuracy)
+    double loss;              // mean -ln p(true class), p floored at FLT_MIN
+    int64_t *confusion;       // (C, C) counts [true][predicted], owned
+    int64_t *support;         // (C) samples of each true class, owned
+    int64_t *predicted;       // (C) predictions of each class, owned
+    double *precision;        // (C), owned; 0 when the class is never predicted
+    double *recall;           // (C), owned; 0 when the class has no samples
+    double *f1;               // (C), owned; 0 when precision + recall == 0
+    // Averages as scikit-learn's classification_report (zero_division=0):
+    // macro over the classes that occur in the labels or the predictions,
+    // weighted by support.
+    int n_present;            // classes in the macro average
+    double macro_precision, macro_recall, macro_f1;
+    double weighted_precision, weighted_recall, weighted_f1;
+    // Calibration: confidence = max probability, n_bins equal-width bins,
+    // bin b holds (b/B, (b+1)/B] (bin 0 also 0). ECE = sum_b |B_b|/n
+    // |acc(B_b) - conf(B_b)| (Guo et al. 2017); MCE the largest bin gap.
+    int n_bins;
+    double ece, mce;
+    int64_t *bin_count;       // (n_bins), owned
+    double *bin_confidence;   // (n_bins) mean confidence, 0 for an empty bin
+    double *bin_accuracy;     // (n_bins) accuracy, 0 for an empty bin
+} dc_metrics;
+
+// probs (n, C) rows of probabilities, labels (n) in [0, C). top_k >= 1,
+// n_bins >= 1 (15 is the usual choice). On failure *mt is empty.
+dc_status dc_metrics_compute(dc_metrics *mt, const float *probs,
+                             const int32_t *labels, int n, int C, int top_k,
+                             int n_bins, dc_error *err);
+void dc_metrics_free(dc_metrics *mt);
+
+typedef struct dc_confusion_pair {
+    int true_class, pred_class;
+    int64_t count;
+} dc_confusion_pair;
+// The (at most k) largest off-diagonal cells of the confusion matrix, largest
+// first (ties: smaller true class, then smaller predicted class), skipping
+// empty cells. Returns how many were written into out (k entries).
+int dc_metrics_most_confused(const dc_metrics *mt, dc_confusion_pair *out,
+                             int k);
+
+// Groups of samples. Group labels are strings; groups are numbered in
+// strcmp order of their labels.
+typedef struct dc_groups {
+    int n;                 // samples: group[i] is sample i's group
+    int n_groups;
+    char **names;          // (n_groups) labels, owned
+    int32_t *group;        // (n) group index of each sample, owned
+    char origin[512];      // the file or built-in rule (for messages)
+} dc_groups;
+
+// Reads a groups CSV for a set of n samples: one line "index,group" per
+// sample (an optional first line "index,group" is a header; \r\n and a last
+// line without a newline are fine). The group is the rest of the line after
+// the first comma, trimmed of spaces; it must not be empty. Every index in
+// [0, n) must appear exactly once. Errors name "path:line".
+dc_status dc_groups_read_csv(dc_groups *g, const char *path, int n,
+                             dc_error *err);
+// The same over text in memory; origin names it in messages.
+dc_status dc_groups_parse_csv(dc_groups *g, const char *text, size_t len,
+                              const char *origin, int n, dc_error *err);
+// Built-in groupings for data sets without group labels:
+//   "brightness": "bright" when the image's mean pixel value is above the
+//                 median of the data set's image means, else "dark";
+//   "parity":     "even" / "odd" sample index (a control: no real
+//                 difference between the groups is expected).
+dc_status dc_groups_builtin(dc_groups *g, const char *name,
+                            const dc_dataset *ds, dc_error *err);
+// "builtin:NAME" or a CSV path, for the samples of ds.
+dc_status dc_groups_open(dc_groups *g, const char *spec, const dc_dataset *ds,
+                         dc_error *err);
+void dc_groups_free(dc_groups *g);
+
+// Reweighing (Kamiran & Calders 2012): w (g->n) receives
+// w_i = P(g_i) P(y_i) / P(g_i, y_i) = n_g n_y / (n n_gy), estimated on these
+// samples; labels (g->n) in [0, n_classes). Group-label combinations that are
+// rarer than independence predicts are weighted up. The mean weight is 1.
+dc_status dc_reweigh_weights(float *w, const dc_groups *g,
+                             const int32_t *labels, int n_classes,
+                             dc_error *err);
+
+// Flag limits: a class (and the overall figure) is flagged when its
+// demographic-parity difference > dp_difference, its equalized-odds
+// difference > eo_difference, or its demographic-parity ratio < dp_ratio.
+typedef struct dc_fairness_thresholds {
+    double dp_difference;  // [0.1]
+    double eo_difference;  // [0.1]
+    double dp_ratio;       // [0.8] (the "four-fifths rule")
+} dc_fairness_thresholds;
+dc_fairness_thresholds dc_fairness_thresholds_default(void);
+
+#define DC_FAIR_FLAG_DP_DIFF 1u  // demographic-parity difference too large
+#define DC_FAIR_FLAG_DP_RATIO 2u // demographic-parity ratio too small
+#define DC_FAIR_FLAG_EO_DIFF 4u  // equalized-odds difference too large
+
+// One-vs-rest fairness figures. For class c and group g: selection rate
+// P(pred=c | g), TPR P(pred=c | y=c, g), FPR P(pred=c | y!=c, g). A rate
+// with an empty denominator (no sample of class c in g for TPR, no sample of
+// another class for FPR) is undefined: NaN here, null in JSON, and skipped
+// when differences are taken (Fairlearn would count it as 0 instead). Per
+// class: dp difference = max - min selection rate over groups, dp ratio =
+// min / max (1 when no group selects c), tpr/fpr difference = max - min over
+// the groups where defined (0 with one such group, NaN with none),
+// eo difference = max(tpr difference, fpr difference). Overall figures are
+// the worst class: max differences, min ratio.
+typedef struct dc_fairness {
+    int n, n_classes, n_groups;
+    dc_fairness_thresholds thr;
+    double accuracy;           // over all n samples
+    int64_t *group_n;          // (G) samples per group, owned
+    double *group_accuracy;    // (G), owned
+    int64_t *positives;        // (G, C) samples of class c in group g, owned
+    double *selection_rate;    // (G, C), owned
+    double *tpr;               // (G, C), owned, NaN where undefined
+    double *fpr;               // (G, C), owned, NaN where undefined
+    double *dp_difference_c;   // (C), owned
+    double *dp_ratio_c;        // (C), owned
+    double *tpr_difference_c;  // (C), owned, NaN where undefined
+    double *fpr_difference_c;  // (C), owned, NaN where undefined
+    double *eo_difference_c;   // (C), owned, NaN where undefined
+    unsigned *flags_c;         // (C) DC_FAIR_FLAG_* bits, owned
+    double dp_difference;      // max over classes
+    int dp_difference_class;   // the class attaining it
+    double dp_ratio;           // min over classes
+    int dp_ratio_class;
+    double eo_difference;      // max over classes with a defined value (NaN: none)
+    int eo_difference_class;   // -1 when none
+    double worst_group_accuracy;
+    int worst_group;           // lowest accuracy (first in group order on ties)
+    double accuracy_difference; // best - worst group accuracy
+    unsigned flags;            // DC_FAIR_FLAG_* of the overall figures
+} dc_fairness;
+
+// pred and labels are (g->n) classes in [0, n_classes); thr NULL: defaults.
+// On failure *f is empty.
+dc_status dc_fairness_compute(dc_fairness *f, const int32_t *pred,
+                              const int32_t *labels, const dc_groups *g,
+                              int n_classes,
+                              const dc_fairness_thresholds *thr,
+                              dc_error *err);
+void dc_fairness_free(dc_fairness *f);
 
 #ifdef __cplusplus
 }

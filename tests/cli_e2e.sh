@@ -59,8 +59,9 @@ grep -q "resuming" "$T/out" && ok || bad "resume says so"
 expect_ok "train 2 straight" "$BIN" train $SMALL --epochs 2 --seed 5 --lr 0.01 --out "$T/s.safetensors"
 "$BIN" eval "$T/r.safetensors" --data $DATA --limit 1000 --json > "$T/e1"
 "$BIN" eval "$T/s.safetensors" --data $DATA --limit 1000 --json > "$T/e2"
-sed 's/"model":"[^"]*"//' "$T/e1" > "$T/e1n"; sed 's/"model":"[^"]*"//' "$T/e2" > "$T/e2n"
-cmp -s "$T/e1n" "$T/e2n" && ok || bad "resumed and straight runs differ: $(cat "$T/e1") vs $(cat "$T/e2")"
+# the same weights give the same accuracy and loss to the last printed digit
+key() { grep -o '"accuracy":[0-9.]*,"loss":[0-9.e-]*' "$1"; }
+[ -n "$(key "$T/e1")" ] && [ "$(key "$T/e1")" = "$(key "$T/e2")" ] && ok || bad "resumed and straight runs differ: $(key "$T/e1") vs $(key "$T/e2")"
 expect_err "resume past the end" "already trained" "$BIN" train --resume "$T/s.safetensors" --epochs 2
 
 # bad inputs

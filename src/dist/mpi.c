@@ -5,6 +5,9 @@
 #include "core/core.h"
 #include "dist/dist.h"
 
+// MPI counts are int: large vectors go in chunks of 2^30 values.
+#define CHUNK ((size_t)1 << 30)
+
 static dc_status mpi_error(dc_error *err, int rc, const char *what) {
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
@@ -14,9 +17,8 @@ static dc_status mpi_error(dc_error *err, int rc, const char *what) {
 
 static dc_status allreduce_f32(void *ctx, float *v, size_t n, dc_error *err) {
     (void)ctx;
-    // counts are int in MPI: go in chunks
-    for (size_t off = 0; off < n; off += (size_t)1 << 30) {
-        int cnt = (int)(n - off < ((size_t)1 << 30) ? n - off : ((size_t)1 << 30));
+    for (size_t off = 0; off < n; off += CHUNK) {
+        int cnt = (int)(n - off < CHUNK ? n - off : CHUNK);
         int rc = MPI_Allreduce(MPI_IN_PLACE, v + off, cnt, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
         if (rc != MPI_SUCCESS) return mpi_error(err, rc, "all-reduce");
     }
@@ -27,6 +29,36 @@ static dc_status allreduce_f64(void *ctx, double *v, size_t n, dc_error *err) {
     (void)ctx;
     int rc = MPI_Allreduce(MPI_IN_PLACE, v, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     return rc == MPI_SUCCESS ? DC_OK : mpi_error(err, rc, "all-reduce");
+}
+
+static dc_status send_f32(void *ctx, int dest, const float *v, size_t n, dc_error *err) {
+    (void)ctx;
+    for (size_t off = 0; off < n; off += CHUNK) {
+        int cnt = (int)(n - off < CHUNK ? n - off : CHUNK);
+        int rc = MPI_Send(v + off, cnt, MPI_FLOAT, dest, 0, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return mpi_error(err, rc, "send");
+    }
+    return DC_OK;
+}
+
+static dc_status recv_f32(void *ctx, int src, float *v, size_t n, dc_error *err) {
+    (void)ctx;
+    for (size_t off = 0; off < n; off += CHUNK) {
+        int cnt = (int)(n - off < CHUNK ? n - off : CHUNK);
+        int rc = MPI_Recv(v + off, cnt, MPI_FLOAT, src, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) return mpi_error(err, rc, "receive");
+    }
+    return DC_OK;
+}
+
+static dc_status bcast_f32(void *ctx, float *v, size_t n, int root, dc_error *err) {
+    (void)ctx;
+    for (size_t off = 0; off < n; off += CHUNK) {
+        int cnt = (int)(n - off < CHUNK ? n - off : CHUNK);
+        int rc = MPI_Bcast(v + off, cnt, MPI_FLOAT, root, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return mpi_error(err, rc, "broadcast");
+    }
+    return DC_OK;
 }
 
 bool dc_mpi_available(void) { return true; }
@@ -45,6 +77,9 @@ dc_status dc_mpi_init(int *argc, char ***argv, dc_comm *comm, dc_error *err) {
     comm->ctx = NULL;
     comm->allreduce_sum = allreduce_f32;
     comm->allreduce_sum_f64 = allreduce_f64;
+    comm->send = send_f32;
+    comm->recv = recv_f32;
+    comm->bcast = bcast_f32;
     return DC_OK;
 }
 

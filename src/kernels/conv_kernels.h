@@ -71,12 +71,18 @@ void dc_maxpool_ref_backward(float *dx, const float *dy, const int32_t *argmax, 
                              int H, int W, int K, int stride);
 // K = 2, stride = 2 only (the common case): non-overlapping windows, so
 // backward writes every dx value once instead of zeroing and scattering.
-// Vectorised with AVX2 when available, same results as the reference bit for
+// Vectorised with AVX2 when available. Same results as the reference bit for
 // bit (no arithmetic but comparisons; backward adds +0 so that -0 gradients
 // come out +0, as from 0 + dy).
 void dc_maxpool_2x2_forward(float *y, int32_t *argmax, const float *x, int N, int C, int H,
                             int W);
 void dc_maxpool_2x2_backward(float *dx, const float *dy, const int32_t *argmax, int N, int C,
                              int H, int W);
+// The same in plain C: what the two above run on CPUs without AVX2 (exposed
+// so the tests can reach it on any CPU).
+void dc_maxpool_2x2_forward_plain(float *y, int32_t *argmax, const float *x, int N, int C, int H,
+                                  int W);
+void dc_maxpool_2x2_backward_plain(float *dx, const float *dy, const int32_t *argmax, int N,
+                                   int C, int H, int W);
 
 #endif

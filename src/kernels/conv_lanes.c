@@ -25,15 +25,25 @@
 // ymm registers), R along the dimension whose scalars are broadcast (output
 // channels, or input channels for dx) and S along the one that is loaded
 // (output positions, or taps for dw). R and S are compile-time constants in
-// each instance (see the *_SWITCH macros), chosen per call by pick_r().
+// each instance (see RS_SWITCH), chosen per call by pick_rs() from a small
+// cost model. The R x S loops carry `#pragma GCC unroll`: without it GCC
+// keeps the accumulator array in memory and stores it on every step.
 //
 // Determinism and accuracy: every output lane is computed by a fixed
-// sequence — y: acc = b (or 0), then acc = fma(w, x, acc) over taps in
-// (c, ki, kj) order; dw: per lane, fma over groups, then positions in (oh,
-// ow) order, then the 8 lanes summed by the tree ((0+1)+(2+3))+((4+5)+(6+7))
-// and added to dw; dx: for each position (oh, ow) in order, each tap
-// (ki, kj) adds fma over oc. The order depends only on the shape and N, and
-// a sample's y does not depend on its lane or on the other samples.
+// sequence that depends only on the shape and N, never on the lane, so a
+// sample's y does not depend on the other samples in its batch.
+//   y:  acc = b (or 0), then acc = fma(w, x, acc) over taps in (c, ki, kj)
+//       order.
+//   dw: per lane and register block, fma from zero over a chunk of >= 64
+//       output positions in (oh, ow) order, added to the running lane sum
+//       (groups in order, chunks in order); at the end the 8 lanes are summed
+//       by the tree ((0+1)+(2+3))+((4+5)+(6+7)) and added to dw. db likewise
+//       with four interleaved running sums per group.
+//   dx: for each output position (oh, ow) in order and each tap (ki, kj), the
+//       sum over oc is formed from zero by fma and added to dx.
+// Short chains onto a running total keep the rounding error near that of a
+// blocked GEMM; a single FMA chain over the thousands of positions of a
+// batch measured 4x worse against a float64 reference.
 #include <string.h>
 #include <immintrin.h>
 #include "kernels/conv_kernels.h"
@@ -41,6 +51,7 @@
 #define AVX __attribute__((target("avx2,fma")))
 #define AVX_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 #define L 8 // lanes
+#define UNROLL _Pragma("GCC unroll 12")
 
 bool dc_conv_lanes_available(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -66,13 +77,37 @@ size_t dc_conv_lanes_backward_floats(const dc_conv_shape *s, bool want_dx) {
     return n;
 }
 
-// Output channels per register block: a divisor of OC when one fits, so no
-// narrow remainder block is needed (6 -> 3, 16 -> 4).
-static int pick_r(int n) {
-    if (n % 4 == 0) return 4;
-    if (n % 3 == 0) return 3;
-    if (n % 2 == 0) return 2;
-    return n < 4 ? n : 4; // odd: blocks of 4 and a remainder
+// Register block shape for an M x Nn grid of accumulators (M along the
+// broadcast dimension, Nn along the loaded one), each block doing `steps`
+// inner steps. Estimated cycles per step of an R x S block: the FMAs (2 per
+// cycle) but at least the FMA latency (4 cycles: fewer than 8 independent
+// chains stall), plus half a cycle per load (R + S of them), because on
+// Zen 3 the 4x3 and 3x4 blocks (7 loads per 12 FMAs) measure faster than 6x2
+// and 2x6 (8 loads) although all should be FMA-bound. Each block also pays
+// a fixed cost for its accumulators and the call. The shape with the least
+// total over all blocks, remainder blocks included, wins.
+static double block_cycles(int R, int S, int steps) {
+    const double f = R * S / 2.0;
+    return ((f > 4.0 ? f : 4.0) + 0.5 * (R + S)) * steps + R * S + 20.0;
+}
+
+static int max_s(int R) { return R >= 5 ? 2 : 12 / R; }
+
+static void pick_rs(int M, int Nn, int steps, int *R_out, int *S_out) {
+    double best = -1.0;
+    for (int R = 1; R <= 6 && R <= M; R++)
+        for (int S = 1; S <= max_s(R) && S <= Nn; S++) {
+            const int mf = M / R, mr = M % R, nf = Nn / S, nr = Nn % S; // full, remainder
+            double cost = (double)mf * nf * block_cycles(R, S, steps);
+            if (nr) cost += mf * block_cycles(R, nr, steps);
+            if (mr) cost += nf * block_cycles(mr, S, steps);
+            if (mr && nr) cost += block_cycles(mr, nr, steps);
+            if (best < 0.0 || cost < best) {
+                best = cost;
+                *R_out = R;
+                *S_out = S;
+            }
+        }
 }
 
 // ----------------------------------------------------------------------------
@@ -110,10 +145,10 @@ AVX_INLINE void rows_to_lanes(float *dst, const float *src, size_t ns, int nv, i
     }
     for (int j0 = 0;;) {
         __m256 r[8];
-        for (int n = 0; n < L; n++)
+        UNROLL for (int n = 0; n < L; n++)
             r[n] = n < nv ? _mm256_loadu_ps(src + n * ns + j0) : _mm256_setzero_ps();
         transpose8(r);
-        for (int j = 0; j < 8; j++) _mm256_store_ps(dst + (size_t)(j0 + j) * L, r[j]);
+        UNROLL for (int j = 0; j < L; j++) _mm256_store_ps(dst + (size_t)(j0 + j) * L, r[j]);
         if (j0 + 8 >= len) break;
         j0 = j0 + 16 <= len ? j0 + 8 : len - 8;
     }
@@ -128,9 +163,10 @@ AVX_INLINE void lanes_to_rows(float *dst, size_t ns, const float *src, int nv, i
     }
     for (int j0 = 0;;) {
         __m256 r[8];
-        for (int j = 0; j < 8; j++) r[j] = _mm256_load_ps(src + (size_t)(j0 + j) * L);
+        UNROLL for (int j = 0; j < L; j++) r[j] = _mm256_load_ps(src + (size_t)(j0 + j) * L);
         transpose8(r);
-        for (int n = 0; n < nv; n++) _mm256_storeu_ps(dst + n * ns + j0, r[n]);
+        UNROLL for (int n = 0; n < L; n++)
+            if (n < nv) _mm256_storeu_ps(dst + n * ns + j0, r[n]);
         if (j0 + 8 >= len) break;
         j0 = j0 + 16 <= len ? j0 + 8 : len - 8;
     }
@@ -148,54 +184,10 @@ AVX_INLINE void load_input(float *xt, const float *x, int nv, const dc_conv_shap
 }
 
 // ----------------------------------------------------------------------------
-// Forward: a block of R output channels x S output positions of one row.
-// xp points at xt (0, oh*stride, ow0*stride); xs is the step between
-// positions (stride * 8 floats); wt at (tap 0, oc0); out at yr (oc0, ow0).
+// Register-block instances. Each *_block below is always_inline and written
+// for constant R and S; RS_SWITCH instantiates it for R in 1..6 and S in
+// 1..max_s(R), so that the accumulators live in registers.
 
-AVX_INLINE void fwd_block(const int R, const int S, const float *xp, ptrdiff_t xs,
-                          const float *wt, int OC, int C, int K, ptrdiff_t rowf,
-                          ptrdiff_t chf, const float *bias, float *out, ptrdiff_t ocf) {
-    __m256 acc[12];
-    for (int r = 0; r < R; r++) {
-        const __m256 b0 = bias ? _mm256_broadcast_ss(bias + r) : _mm256_setzero_ps();
-        for (int s = 0; s < S; s++) acc[r * S + s] = b0;
-    }
-    for (int c = 0; c < C; c++) {
-        for (int ki = 0; ki < K; ki++) {
-            const float *xr = xp + c * chf + ki * rowf;
-            for (int kj = 0; kj < K; kj++, wt += OC) {
-                const float *xk = xr + kj * L;
-                if (R >= S) { // S inputs in registers, one broadcast at a time
-                    __m256 xv[12];
-                    for (int s = 0; s < S; s++) xv[s] = _mm256_load_ps(xk + s * xs);
-                    for (int r = 0; r < R; r++) {
-                        const __m256 wv = _mm256_broadcast_ss(wt + r);
-                        for (int s = 0; s < S; s++)
-                            acc[r * S + s] = _mm256_fmadd_ps(wv, xv[s], acc[r * S + s]);
-                    }
-                } else { // R weights in registers, one input at a time
-                    __m256 wv[12];
-                    for (int r = 0; r < R; r++) wv[r] = _mm256_broadcast_ss(wt + r);
-                    for (int s = 0; s < S; s++) {
-                        const __m256 xv = _mm256_load_ps(xk + s * xs);
-                        for (int r = 0; r < R; r++)
-                            acc[r * S + s] = _mm256_fmadd_ps(wv[r], xv, acc[r * S + s]);
-                    }
-                }
-            }
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int s = 0; s < S; s++) _mm256_store_ps(out + r * ocf + s * L, acc[r * S + s]);
-}
-
-// Instances for R in 1..4 and S in 1..12/R; stride 1 gets its own so the
-// position step is a constant.
-#define FWD_CALL(RV, SV)                                                                    \
-    if (st1)                                                                                \
-        fwd_block(RV, SV, xp, L, wt, OC, C, K, rowf, chf, bias, out, ocf);                  \
-    else                                                                                    \
-        fwd_block(RV, SV, xp, xs, wt, OC, C, K, rowf, chf, bias, out, ocf);
 #define S_CASES_12(RV, MAC)                                                                  \
     switch (S) {                                                                            \
     case 1: MAC(RV, 1) break;  case 2: MAC(RV, 2) break;  case 3: MAC(RV, 3) break;          \
@@ -217,15 +209,75 @@ AVX_INLINE void fwd_block(const int R, const int S, const float *xp, ptrdiff_t x
     switch (S) {                                                                            \
     case 1: MAC(RV, 1) break; case 2: MAC(RV, 2) break; default: MAC(RV, 3) break;           \
     }
+#define S_CASES_2(RV, MAC)                                                                   \
+    switch (S) {                                                                            \
+    case 1: MAC(RV, 1) break; default: MAC(RV, 2) break;                                    \
+    }
 #define RS_SWITCH(MAC)                                                                       \
     switch (R) {                                                                            \
     case 1: S_CASES_12(1, MAC) break;                                                       \
     case 2: S_CASES_6(2, MAC) break;                                                        \
     case 3: S_CASES_4(3, MAC) break;                                                        \
-    default: S_CASES_3(4, MAC) break;                                                       \
+    case 4: S_CASES_3(4, MAC) break;                                                        \
+    case 5: S_CASES_2(5, MAC) break;                                                        \
+    default: S_CASES_2(6, MAC) break;                                                       \
     }
 
-AVX static void fwd_dispatch(int R, int S, bool st1, const float *xp, ptrdiff_t xs,
+// ----------------------------------------------------------------------------
+// Forward: nb blocks side by side along a row, each of R output channels x S
+// output positions. xp points at xt (0, oh*stride, ow0*stride); xs is the
+// step between positions (stride * 8 floats); wt at (tap 0, oc0); out at yr
+// (oc0, ow0), ocf floats between its channels.
+
+AVX_INLINE void fwd_block(const int R, const int S, int nb, const float *xp, ptrdiff_t xs,
+                          const float *wt0, int OC, int C, int K, ptrdiff_t rowf,
+                          ptrdiff_t chf, const float *bias, float *out, ptrdiff_t ocf) {
+    for (int bk = 0; bk < nb; bk++, xp += S * xs, out += S * L) {
+        __m256 acc[12];
+        const float *wt = wt0;
+        UNROLL for (int r = 0; r < R; r++) {
+            const __m256 b0 = bias ? _mm256_broadcast_ss(bias + r) : _mm256_setzero_ps();
+            UNROLL for (int s = 0; s < S; s++) acc[r * S + s] = b0;
+        }
+        for (int c = 0; c < C; c++) {
+            for (int ki = 0; ki < K; ki++) {
+                const float *xr = xp + c * chf + ki * rowf;
+                for (int kj = 0; kj < K; kj++, wt += OC) {
+                    const float *xk = xr + kj * L;
+                    if (R >= S) { // S inputs in registers, one broadcast at a time
+                        __m256 xv[12];
+                        UNROLL for (int s = 0; s < S; s++) xv[s] = _mm256_load_ps(xk + s * xs);
+                        UNROLL for (int r = 0; r < R; r++) {
+                            const __m256 wv = _mm256_broadcast_ss(wt + r);
+                            UNROLL for (int s = 0; s < S; s++)
+                                acc[r * S + s] = _mm256_fmadd_ps(wv, xv[s], acc[r * S + s]);
+                        }
+                    } else { // R weights in registers, one input at a time
+                        __m256 wv[12];
+                        UNROLL for (int r = 0; r < R; r++) wv[r] = _mm256_broadcast_ss(wt + r);
+                        UNROLL for (int s = 0; s < S; s++) {
+                            const __m256 xv = _mm256_load_ps(xk + s * xs);
+                            UNROLL for (int r = 0; r < R; r++)
+                                acc[r * S + s] = _mm256_fmadd_ps(wv[r], xv, acc[r * S + s]);
+                        }
+                    }
+                }
+            }
+        }
+        UNROLL for (int r = 0; r < R; r++)
+            UNROLL for (int s = 0; s < S; s++)
+                _mm256_store_ps(out + r * ocf + s * L, acc[r * S + s]);
+    }
+}
+
+// Stride 1 gets its own instances so the position step is a constant.
+#define FWD_CALL(RV, SV)                                                                    \
+    if (st1)                                                                                \
+        fwd_block(RV, SV, nb, xp, L, wt, OC, C, K, rowf, chf, bias, out, ocf);              \
+    else                                                                                    \
+        fwd_block(RV, SV, nb, xp, xs, wt, OC, C, K, rowf, chf, bias, out, ocf);
+
+AVX static void fwd_dispatch(int R, int S, int nb, bool st1, const float *xp, ptrdiff_t xs,
                              const float *wt, int OC, int C, int K, ptrdiff_t rowf,
                              ptrdiff_t chf, const float *bias, float *out, ptrdiff_t ocf) {
     RS_SWITCH(FWD_CALL)
@@ -242,7 +294,9 @@ AVX void dc_conv_lanes_forward(float *y, const float *x, const float *w, const f
         for (int t = 0; t < CKK; t++) wt[(size_t)t * OC + oc] = w[(size_t)oc * CKK + t];
     const ptrdiff_t rowf = (ptrdiff_t)Wp * L, chf = (ptrdiff_t)Hp * Wp * L, xs = (ptrdiff_t)st * L;
     const ptrdiff_t ocf = (ptrdiff_t)OW * L;
-    const int R0 = pick_r(OC), S0 = 12 / R0 > OW ? OW : 12 / R0;
+    int R0, S0;
+    pick_rs(OC, OW, CKK, &R0, &S0);
+    const int nfull = OW / S0, Srem = OW % S0;
     const size_t ys = (size_t)OC * OH * OW; // floats per sample of y
     for (int n0 = 0; n0 < N; n0 += L) {
         const int nv = N - n0 < L ? N - n0 : L;
@@ -251,12 +305,14 @@ AVX void dc_conv_lanes_forward(float *y, const float *x, const float *w, const f
             const float *xrow = xt + (size_t)oh * st * rowf;
             for (int oc0 = 0; oc0 < OC; oc0 += R0) {
                 const int R = OC - oc0 < R0 ? OC - oc0 : R0;
-                for (int ow0 = 0; ow0 < OW; ow0 += S0) {
-                    const int S = OW - ow0 < S0 ? OW - ow0 : S0;
-                    fwd_dispatch(R, S, st == 1, xrow + (size_t)ow0 * st * L, xs, wt + oc0, OC, C,
-                                 K, rowf, chf, b ? b + oc0 : NULL,
-                                 yr + ((size_t)oc0 * OW + ow0) * L, ocf);
-                }
+                const float *bias = b ? b + oc0 : NULL;
+                float *out = yr + (size_t)oc0 * OW * L;
+                fwd_dispatch(R, S0, nfull, st == 1, xrow, xs, wt + oc0, OC, C, K, rowf, chf,
+                             bias, out, ocf);
+                if (Srem)
+                    fwd_dispatch(R, Srem, 1, st == 1, xrow + (size_t)nfull * S0 * st * L, xs,
+                                 wt + oc0, OC, C, K, rowf, chf, bias,
+                                 out + (size_t)nfull * S0 * L, ocf);
             }
             float *yrow = y + (size_t)n0 * ys + (size_t)oh * OW;
             for (int oc = 0; oc < OC; oc++)
@@ -267,106 +323,126 @@ AVX void dc_conv_lanes_forward(float *y, const float *x, const float *w, const f
 
 // ----------------------------------------------------------------------------
 // Weight gradient: a block of R output channels x S taps, summed over every
-// output position of the group. dyp points at dyt (oc0, 0, 0); xp[t] at xt
-// (tap origin of tap t); acc lives in dwa (oc0, tap0) between groups.
+// output position of the group. dyp points at dyt (oc0, 0, 0), ocf floats
+// between its channels; xp[t] at xt (tap origin of tap t); the running sums
+// live in dwa (oc0, tap0), accf floats between its channels. The positions
+// go in chunks of `chunk` output rows, each summed from zero in registers
+// and then added to dwa, so no lane's sum is one long chain of thousands of
+// FMAs (whose rounding error would grow with the chain).
 
 AVX_INLINE void dw_block(const int R, const int S, const float *dyp, ptrdiff_t ocf,
-                         const float *const *xp, int OH, int OW, ptrdiff_t xs, ptrdiff_t rows,
-                         float *acc_mem, ptrdiff_t accf) {
-    __m256 acc[12];
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < S; t++) acc[r * S + t] = _mm256_load_ps(acc_mem + r * accf + t * L);
+                         const float *const *xp, int OH, int OW, int chunk, ptrdiff_t xs,
+                         ptrdiff_t rows, float *acc_mem, ptrdiff_t accf) {
     const float *xq[12];
-    for (int t = 0; t < S; t++) xq[t] = xp[t];
-    for (int oh = 0; oh < OH; oh++) {
-        for (int ow = 0; ow < OW; ow++) {
-            const ptrdiff_t xo = ow * xs;
-            if (R >= S) {
-                __m256 xv[12];
-                for (int t = 0; t < S; t++) xv[t] = _mm256_load_ps(xq[t] + xo);
-                for (int r = 0; r < R; r++) {
-                    const __m256 g = _mm256_load_ps(dyp + r * ocf);
-                    for (int t = 0; t < S; t++)
-                        acc[r * S + t] = _mm256_fmadd_ps(g, xv[t], acc[r * S + t]);
+    UNROLL for (int t = 0; t < S; t++) xq[t] = xp[t];
+    for (int oh0 = 0; oh0 < OH; oh0 += chunk) {
+        const int oh1 = OH - oh0 < chunk ? OH : oh0 + chunk;
+        __m256 acc[12];
+        UNROLL for (int i = 0; i < R * S; i++) acc[i] = _mm256_setzero_ps();
+        for (int oh = oh0; oh < oh1; oh++) {
+            for (int ow = 0; ow < OW; ow++) {
+                const ptrdiff_t xo = ow * xs;
+                if (R >= S) {
+                    __m256 xv[12];
+                    UNROLL for (int t = 0; t < S; t++) xv[t] = _mm256_load_ps(xq[t] + xo);
+                    UNROLL for (int r = 0; r < R; r++) {
+                        const __m256 g = _mm256_load_ps(dyp + r * ocf);
+                        UNROLL for (int t = 0; t < S; t++)
+                            acc[r * S + t] = _mm256_fmadd_ps(g, xv[t], acc[r * S + t]);
+                    }
+                } else {
+                    __m256 g[12];
+                    UNROLL for (int r = 0; r < R; r++) g[r] = _mm256_load_ps(dyp + r * ocf);
+                    UNROLL for (int t = 0; t < S; t++) {
+                        const __m256 xv = _mm256_load_ps(xq[t] + xo);
+                        UNROLL for (int r = 0; r < R; r++)
+                            acc[r * S + t] = _mm256_fmadd_ps(g[r], xv, acc[r * S + t]);
+                    }
                 }
-            } else {
-                __m256 g[12];
-                for (int r = 0; r < R; r++) g[r] = _mm256_load_ps(dyp + r * ocf);
-                for (int t = 0; t < S; t++) {
-                    const __m256 xv = _mm256_load_ps(xq[t] + xo);
-                    for (int r = 0; r < R; r++)
-                        acc[r * S + t] = _mm256_fmadd_ps(g[r], xv, acc[r * S + t]);
-                }
+                dyp += L;
             }
-            dyp += L;
+            UNROLL for (int t = 0; t < S; t++) xq[t] += rows;
         }
-        for (int t = 0; t < S; t++) xq[t] += rows;
+        UNROLL for (int r = 0; r < R; r++)
+            UNROLL for (int t = 0; t < S; t++) {
+                float *m = acc_mem + r * accf + t * L;
+                _mm256_store_ps(m, _mm256_add_ps(_mm256_load_ps(m), acc[r * S + t]));
+            }
     }
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < S; t++) _mm256_store_ps(acc_mem + r * accf + t * L, acc[r * S + t]);
 }
 
 #define DW_CALL(RV, SV)                                                                     \
     if (st1)                                                                                \
-        dw_block(RV, SV, dyp, ocf, xp, OH, OW, L, rows, acc_mem, accf);                     \
+        dw_block(RV, SV, dyp, ocf, xp, OH, OW, chunk, L, rows, acc_mem, accf);              \
     else                                                                                    \
-        dw_block(RV, SV, dyp, ocf, xp, OH, OW, xs, rows, acc_mem, accf);
+        dw_block(RV, SV, dyp, ocf, xp, OH, OW, chunk, xs, rows, acc_mem, accf);
 
 AVX static void dw_dispatch(int R, int S, bool st1, const float *dyp, ptrdiff_t ocf,
-                            const float *const *xp, int OH, int OW, ptrdiff_t xs,
+                            const float *const *xp, int OH, int OW, int chunk, ptrdiff_t xs,
                             ptrdiff_t rows, float *acc_mem, ptrdiff_t accf) {
     RS_SWITCH(DW_CALL)
 }
 
 // ----------------------------------------------------------------------------
 // Input gradient: a block of R input channels x S output positions of one
-// row, for one tap (ki, kj): dxt (c0+r, oh*st+ki, (ow0+s)*st+kj) +=
-// sum over oc of wd (ki,kj, oc, c0+r) * dyt (oc, oh, ow0+s). Distinct
-// positions hit distinct dxt entries, so the block can hold them in
-// registers. dxp points at dxt (c0, oh*st+ki, ow0*st+kj); dyp at dyt (0, oh,
-// ow0); wd at (ki,kj, 0, c0).
+// row, for each tap (ki, kj) in turn: dxt (c0+r, oh*st+ki, (ow0+s)*st+kj) +=
+// sum over oc of wd (ki,kj, oc, c0+r) * dyt (oc, oh, ow0+s), the sum formed
+// from zero and then added (not chained onto the running total). Distinct
+// positions hit distinct dxt entries, so a block can hold them in registers.
+// dxp points at dxt (c0, oh*st, ow0*st), chf floats between its channels and
+// rowf between its rows; dyp at dyt (0, oh, ow0), ocf floats between its
+// channels; wd at (tap 0, oc 0, c0).
 
-AVX_INLINE void dx_block(const int R, const int S, float *dxp, ptrdiff_t chf, ptrdiff_t xs,
-                         const float *dyp, ptrdiff_t ocf, const float *wd, int OC, int C) {
-    __m256 acc[12];
-    for (int r = 0; r < R; r++)
-        for (int s = 0; s < S; s++) acc[r * S + s] = _mm256_load_ps(dxp + r * chf + s * xs);
-    for (int oc = 0; oc < OC; oc++, wd += C, dyp += ocf) {
-        if (R >= S) {
-            __m256 g[12];
-            for (int s = 0; s < S; s++) g[s] = _mm256_load_ps(dyp + s * L);
-            for (int r = 0; r < R; r++) {
-                const __m256 wv = _mm256_broadcast_ss(wd + r);
-                for (int s = 0; s < S; s++)
-                    acc[r * S + s] = _mm256_fmadd_ps(wv, g[s], acc[r * S + s]);
+AVX_INLINE void dx_block(const int R, const int S, float *dxp, ptrdiff_t chf, ptrdiff_t rowf,
+                         ptrdiff_t xs, int K, const float *dyp0, ptrdiff_t ocf, const float *wd,
+                         int OC, int C) {
+    for (int ki = 0; ki < K; ki++)
+        for (int kj = 0; kj < K; kj++) {
+            float *dp = dxp + ki * rowf + kj * L;
+            const float *dyp = dyp0;
+            __m256 acc[12];
+            UNROLL for (int i = 0; i < R * S; i++) acc[i] = _mm256_setzero_ps();
+            for (int oc = 0; oc < OC; oc++, wd += C, dyp += ocf) {
+                if (R >= S) {
+                    __m256 g[12];
+                    UNROLL for (int s = 0; s < S; s++) g[s] = _mm256_load_ps(dyp + s * L);
+                    UNROLL for (int r = 0; r < R; r++) {
+                        const __m256 wv = _mm256_broadcast_ss(wd + r);
+                        UNROLL for (int s = 0; s < S; s++)
+                            acc[r * S + s] = _mm256_fmadd_ps(wv, g[s], acc[r * S + s]);
+                    }
+                } else {
+                    __m256 wv[12];
+                    UNROLL for (int r = 0; r < R; r++) wv[r] = _mm256_broadcast_ss(wd + r);
+                    UNROLL for (int s = 0; s < S; s++) {
+                        const __m256 g = _mm256_load_ps(dyp + s * L);
+                        UNROLL for (int r = 0; r < R; r++)
+                            acc[r * S + s] = _mm256_fmadd_ps(wv[r], g, acc[r * S + s]);
+                    }
+                }
             }
-        } else {
-            __m256 wv[12];
-            for (int r = 0; r < R; r++) wv[r] = _mm256_broadcast_ss(wd + r);
-            for (int s = 0; s < S; s++) {
-                const __m256 g = _mm256_load_ps(dyp + s * L);
-                for (int r = 0; r < R; r++)
-                    acc[r * S + s] = _mm256_fmadd_ps(wv[r], g, acc[r * S + s]);
-            }
+            UNROLL for (int r = 0; r < R; r++)
+                UNROLL for (int s = 0; s < S; s++) {
+                    float *m = dp + r * chf + s * xs;
+                    _mm256_store_ps(m, _mm256_add_ps(_mm256_load_ps(m), acc[r * S + s]));
+                }
         }
-    }
-    for (int r = 0; r < R; r++)
-        for (int s = 0; s < S; s++) _mm256_store_ps(dxp + r * chf + s * xs, acc[r * S + s]);
 }
 
 #define DX_CALL(RV, SV)                                                                     \
     if (st1)                                                                                \
-        dx_block(RV, SV, dxp, chf, L, dyp, ocf, wd, OC, C);                                 \
+        dx_block(RV, SV, dxp, chf, rowf, L, K, dyp, ocf, wd, OC, C);                        \
     else                                                                                    \
-        dx_block(RV, SV, dxp, chf, xs, dyp, ocf, wd, OC, C);
+        dx_block(RV, SV, dxp, chf, rowf, xs, K, dyp, ocf, wd, OC, C);
 
-AVX static void dx_dispatch(int R, int S, bool st1, float *dxp, ptrdiff_t chf, ptrdiff_t xs,
-                            const float *dyp, ptrdiff_t ocf, const float *wd, int OC, int C) {
+AVX static void dx_dispatch(int R, int S, bool st1, float *dxp, ptrdiff_t chf, ptrdiff_t rowf,
+                            ptrdiff_t xs, int K, const float *dyp, ptrdiff_t ocf,
+                            const float *wd, int OC, int C) {
     RS_SWITCH(DX_CALL)
 }
 
 // Sum of the 8 lanes by the tree ((0+1)+(2+3))+((4+5)+(6+7)).
-AVX_INLINE float hsum8(const float *v) {
+static float hsum8(const float *v) {
     return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
@@ -390,22 +466,33 @@ AVX void dc_conv_lanes_backward(float *dx, float *dw, float *db, const float *dy
 
     const ptrdiff_t rowf = (ptrdiff_t)Wp * L, chf = (ptrdiff_t)Hp * Wp * L, xs = (ptrdiff_t)st * L;
     const ptrdiff_t ocf = (ptrdiff_t)P * L; // dyt channel stride
-    const int Rw = pick_r(OC), Sw = 12 / Rw > CKK ? CKK : 12 / Rw; // dw: oc x taps
-    const int Rx = pick_r(C), Sx = 12 / Rx > OW ? OW : 12 / Rx;    // dx: c x positions
+    int Rw, Sw, Rx, Sx;
+    pick_rs(OC, CKK, P, &Rw, &Sw); // dw: oc x taps, P steps
+    pick_rs(C, OW, OC * K * K, &Rx, &Sx); // dx: c x positions, OC steps per tap
+    const int chunk = (64 + OW - 1) / OW;  // dw: rows per partial sum, >= 64 positions
     const size_t xsz = (size_t)C * H * W, ysz = (size_t)OC * P;
 
     for (int n0 = 0; n0 < N; n0 += L) {
         const int nv = N - n0 < L ? N - n0 : L;
         load_input(xt, x + (size_t)n0 * xsz, nv, s);
-        for (int oc = 0; oc < OC; oc++) // dyt (oc, p) = dy of the group, P at a time
+        for (int oc = 0; oc < OC; oc++) // a channel's P outputs are contiguous: one long row
             rows_to_lanes(dyt + (size_t)oc * P * L, dy + (size_t)n0 * ysz + (size_t)oc * P, ysz,
                           nv, P);
         if (db)
             for (int oc = 0; oc < OC; oc++) {
-                __m256 a = _mm256_load_ps(dba + oc * L);
+                // four running sums (p mod 4) so the adds do not wait on each other
                 const float *g = dyt + (size_t)oc * P * L;
-                for (int p = 0; p < P; p++) a = _mm256_add_ps(a, _mm256_load_ps(g + (size_t)p * L));
-                _mm256_store_ps(dba + oc * L, a);
+                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+                int p = 0;
+                for (; p + 4 <= P; p += 4) {
+                    a0 = _mm256_add_ps(a0, _mm256_load_ps(g + (size_t)p * L));
+                    a1 = _mm256_add_ps(a1, _mm256_load_ps(g + (size_t)(p + 1) * L));
+                    a2 = _mm256_add_ps(a2, _mm256_load_ps(g + (size_t)(p + 2) * L));
+                    a3 = _mm256_add_ps(a3, _mm256_load_ps(g + (size_t)(p + 3) * L));
+                }
+                for (; p < P; p++) a0 = _mm256_add_ps(a0, _mm256_load_ps(g + (size_t)p * L));
+                const __m256 sum = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+                _mm256_store_ps(dba + oc * L, _mm256_add_ps(_mm256_load_ps(dba + oc * L), sum));
             }
         // dw: for each block of taps, the tap origins in xt
         for (int t0 = 0; t0 < CKK; t0 += Sw) {
@@ -417,7 +504,7 @@ AVX void dc_conv_lanes_backward(float *dx, float *dw, float *db, const float *dy
             }
             for (int oc0 = 0; oc0 < OC; oc0 += Rw) {
                 const int R = OC - oc0 < Rw ? OC - oc0 : Rw;
-                dw_dispatch(R, S, st == 1, dyt + (size_t)oc0 * P * L, ocf, xp, OH, OW, xs,
+                dw_dispatch(R, S, st == 1, dyt + (size_t)oc0 * P * L, ocf, xp, OH, OW, chunk, xs,
                             (ptrdiff_t)st * rowf, dwa + ((size_t)oc0 * CKK + t0) * L,
                             (ptrdiff_t)CKK * L);
             }
@@ -428,15 +515,11 @@ AVX void dc_conv_lanes_backward(float *dx, float *dw, float *db, const float *dy
             for (int ow0 = 0; ow0 < OW; ow0 += Sx) {
                 const int S = OW - ow0 < Sx ? OW - ow0 : Sx;
                 const float *dyp = dyt + ((size_t)oh * OW + ow0) * L;
-                for (int ki = 0; ki < K; ki++)
-                    for (int kj = 0; kj < K; kj++)
-                        for (int c0 = 0; c0 < C; c0 += Rx) {
-                            const int R = C - c0 < Rx ? C - c0 : Rx;
-                            float *dxp = dxt + c0 * chf + (oh * st + ki) * rowf +
-                                         ((ptrdiff_t)ow0 * st + kj) * L;
-                            dx_dispatch(R, S, st == 1, dxp, chf, xs, dyp, ocf,
-                                        wd + ((size_t)(ki * K + kj) * OC) * C + c0, OC, C);
-                        }
+                for (int c0 = 0; c0 < C; c0 += Rx) {
+                    const int R = C - c0 < Rx ? C - c0 : Rx;
+                    float *dxp = dxt + c0 * chf + oh * st * rowf + (ptrdiff_t)ow0 * st * L;
+                    dx_dispatch(R, S, st == 1, dxp, chf, rowf, xs, K, dyp, ocf, wd + c0, OC, C);
+                }
             }
         for (int c = 0; c < C; c++)
             for (int h = 0; h < H; h++)

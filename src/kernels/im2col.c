@@ -1,8 +1,9 @@
 // im2col.c — unfold one image into columns so a convolution becomes a GEMM,
 // and fold the column gradient back. Plain loops with a contiguous fast path
 // for stride 1 (the common case): each (c, ki, kj) row of col is OH copies of
-// a shifted input row segment, clipped by zero padding.
-#include <string.h>
+// a shifted input row segment, clipped by zero padding. Used by the portable
+// convolution path (conv_im2col.c) and per-sample gradient norms; on AVX2
+// CPUs the convolution layer itself runs conv_lanes.c instead.
 #include "kernels/kernels.h"
 
 void dc_im2col(float *col, const float *x, int C, int H, int W, int K,
@@ -21,14 +22,16 @@ void dc_im2col(float *col, const float *x, int C, int H, int W, int K,
                     float *out = row + (size_t)oh * OW;
                     int ih = oh * stride - pad + ki;
                     if (ih < 0 || ih >= H) {
-                        memset(out, 0, sizeof(float) * (size_t)OW);
+                        for (int ow = 0; ow < OW; ow++) out[ow] = 0.0f;
                         continue;
                     }
                     const float *xr = xc + (size_t)ih * W;
                     for (int ow = 0; ow < ow_lo; ow++) out[ow] = 0.0f;
                     if (stride == 1) {
-                        int iw0 = ow_lo - pad + kj;
-                        memcpy(out + ow_lo, xr + iw0, sizeof(float) * (size_t)(ow_hi - ow_lo));
+                        // a loop, not memcpy: rows are a few dozen floats, and
+                        // the library call costs more than the copy
+                        const float *src = xr + (ow_lo - pad + kj);
+                        for (int ow = ow_lo; ow < ow_hi; ow++) out[ow] = src[ow - ow_lo];
                     } else {
                         for (int ow = ow_lo; ow < ow_hi; ow++)
                             out[ow] = xr[ow * stride - pad + kj];

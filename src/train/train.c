@@ -16,12 +16,6 @@
 #include "model/model.h"
 #include "optim/optim.h"
 #include "privacy/csprng.h"
-#if __has_include("privacy/rdp.h") // TEMPORARY while the accountant lands
-#include "privacy/rdp.h"
-#else
-static double dc_rdp_epsilon(double q, double s, long t, double d, double *o) { (void)q; (void)s; (void)t; (void)d; *o = 0; return -1; }
-static int dc_rdp_solve_sigma(double q, long t, double d, double e, double *s, dc_error *err) { (void)q; (void)t; (void)d; (void)e; (void)s; return dc_fail(err, DC_ERR_UNSUPPORTED, "accountant not built"); }
-#endif
 
 enum { STREAM_SHUFFLE = 1, STREAM_AUGMENT = 2, STREAM_DROPOUT = 3 };
 
@@ -305,14 +299,17 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
             long total_steps = (long)m->epochs_done * steps;
             double order = 0;
             eps = dc_rdp_epsilon(q, cfg->dp.sigma, total_steps, cfg->dp.delta, &order);
-            char rec[768];
+            char rec[768], epsbuf[32];
+            // JSON has no infinity: sigma = 0 spends an unbounded epsilon
+            if (isfinite(eps)) snprintf(epsbuf, sizeof epsbuf, "%.6g", eps);
+            else snprintf(epsbuf, sizeof epsbuf, "null");
             snprintf(rec, sizeof rec,
                      "{\"mechanism\":\"DP-SGD (Poisson sampling, per-sample clipping, Gaussian noise)\","
-                     "\"epsilon\":%.6g,\"delta\":%.6g,\"sigma\":%.9g,\"clip\":%.9g,\"sample_rate\":%.9g,"
+                     "\"epsilon\":%s,\"delta\":%.6g,\"sigma\":%.9g,\"clip\":%.9g,\"sample_rate\":%.9g,"
                      "\"steps\":%ld,\"expected_lot\":%d,\"rdp_order\":%.6g,"
                      "\"accountant\":\"RDP of the sampled Gaussian mechanism (Mironov, Talwar, Zhang 2019)\","
                      "\"noise\":\"%s\",\"clipped_fraction_last_epoch\":%.4f}",
-                     eps, cfg->dp.delta, cfg->dp.sigma, cfg->dp.clip, q, total_steps, B, order,
+                     epsbuf, cfg->dp.delta, cfg->dp.sigma, cfg->dp.clip, q, total_steps, B, order,
                      cfg->dp.seeded ? "ChaCha20 keyed by --dp-seed (reproducible, NOT secret)"
                                     : "ChaCha20 keyed by the OS (randombytes)",
                      (double)clipped / seen);

@@ -1,0 +1,240 @@
+// federate.c — `deepc federate`: federated learning simulated in one process,
+// or over MPI ranks (`mpirun -n K deepc federate ...`: rank 0 is the server,
+// every other rank hosts clients). One line (or JSON object) per round.
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "core/core.h"
+#include "dist/dist.h"
+#include "federated/fed.h"
+
+typedef struct fed_cb {
+    bool json;
+    double elapsed;
+    long bytes;
+} fed_cb;
+
+static void on_round(const dc_fed_round *r, void *user) {
+    fed_cb *s = user;
+    s->elapsed += r->seconds;
+    s->bytes += (long)(r->bytes_down + r->bytes_up);
+    if (s->json) {
+        printf("{\"event\":\"round\",\"round\":%d,\"rounds\":%d,\"selected\":%d,\"dropped\":%d,\"test_acc\":%.6f,"
+               "\"test_loss\":%.6f,\"bytes_down\":%.0f,\"bytes_up\":%.0f,\"seconds\":%.4f,\"elapsed\":%.3f,\"epsilon\":%.6g}\n",
+               r->round, r->rounds, r->selected, r->dropped, r->test_acc, r->test_loss, r->bytes_down,
+               r->bytes_up, r->seconds, s->elapsed, isfinite(r->epsilon) ? r->epsilon : -1.0);
+    } else {
+        printf("round %4d/%d  clients %d", r->round, r->rounds, r->selected);
+        if (r->dropped) printf(" (-%d dropped)", r->dropped);
+        if (r->test_acc >= 0) printf("  test acc %6.2f%%", 100 * r->test_acc);
+        printf("  %.2f MB  %.2f s", (r->bytes_down + r->bytes_up) / 1e6, r->seconds);
+        if (r->epsilon >= 0) printf("  eps %.3f", r->epsilon);
+        printf("\n");
+    }
+    fflush(stdout);
+}
+
+static bool parse_split(const char *v, dc_fed_config *c) {
+    char *end;
+    if (!strcmp(v, "iid")) {
+        c->split = DC_SPLIT_IID;
+        return true;
+    }
+    if (!strncmp(v, "shards:", 7)) {
+        long k = strtol(v + 7, &end, 10);
+        if (end == v + 7 || *end || k < 1 || k > 100000) return false;
+        c->split = DC_SPLIT_SHARDS;
+        c->shards = (int)k;
+        return true;
+    }
+    if (!strncmp(v, "dirichlet:", 10)) {
+        double a = strtod(v + 10, &end);
+        if (end == v + 10 || *end || !(a > 0) || !isfinite(a)) return false;
+        c->split = DC_SPLIT_DIRICHLET;
+        c->alpha = a;
+        return true;
+    }
+    return false;
+}
+
+static int federate_main(int argc, char **argv, const dc_comm *comm) {
+    dc_fed_config c = dc_fed_config_default();
+    const char *model = "lenet5", *data = "fashion-mnist", *out = "fl.safetensors", *split = "iid",
+               *algorithm = "fedavg";
+    int limit = 0, test_limit = 0;
+    float fraction = 0.1f, target_eps = 0, noise = 0, delta = 1e-5f, dropout = 0;
+    bool json = false;
+    dc_opt opts[] = {
+        {"model", OPT_STR, &model, "built-in (lenet5, mlp) or architecture file [lenet5]"},
+        {"data", OPT_STR, &data, "fashion-mnist, mnist, or a folder of MNIST-format IDX files [fashion-mnist]"},
+        {"clients", OPT_INT, &c.clients, "number of clients K [100]"},
+        {"split", OPT_STR, &split, "iid, shards:S (sort by label, S shards each), dirichlet:ALPHA [iid]"},
+        {"fraction", OPT_FLOAT, &fraction, "fraction C of clients per round [0.1]"},
+        {"local-epochs", OPT_INT, &c.local_epochs, "local epochs E [5]"},
+        {"local-batch", OPT_INT, &c.local_batch, "local batch B [10]"},
+        {"rounds", OPT_INT, &c.rounds, "communication rounds [50]"},
+        {"algorithm", OPT_STR, &algorithm, "fedavg, fedprox or fedsgd [fedavg]"},
+        {"mu", OPT_FLOAT, &c.mu, "FedProx proximal weight [0]"},
+        {"lr", OPT_FLOAT, &c.lr, "client learning rate [0.05]"},
+        {"server-lr", OPT_FLOAT, &c.server_lr, "server learning rate [1]"},
+        {"server-momentum", OPT_FLOAT, &c.server_momentum, "server momentum [0]"},
+        {"seed", OPT_U64, &c.seed, "seed for the split, client sampling and local shuffles [1]"},
+        {"threads", OPT_INT, &c.nthreads, "threads per process (0: all cores) [0]"},
+        {"eval-every", OPT_INT, &c.eval_every, "evaluate on the test set every N rounds [1]"},
+        {"secure-agg", OPT_FLAG, &c.secure_agg, "secure aggregation: the server sees only masked updates"},
+        {"dropout", OPT_FLOAT, &dropout, "with --secure-agg: fraction of selected clients that drop out [0]"},
+        {"client-dp", OPT_FLAG, &c.client_dp, "client-level DP (DP-FedAvg): clip updates, noise the sum"},
+        {"clip", OPT_FLOAT, &c.dp_clip, "client-level DP: update clip norm S [1]"},
+        {"noise", OPT_FLOAT, &noise, "client-level DP: noise multiplier (or --target-epsilon)"},
+        {"target-epsilon", OPT_FLOAT, &target_eps, "client-level DP: solve the noise for this epsilon"},
+        {"delta", OPT_FLOAT, &delta, "client-level DP: delta [1e-5]"},
+        {"dp-seed", OPT_U64, &c.dp_seed, "client-level DP: reproducible noise (tests; not secret)"},
+        {"limit", OPT_INT, &limit, "use only the first N training samples (0: all)"},
+        {"test-limit", OPT_INT, &test_limit, "use only the first N test samples (0: all)"},
+        {"out", OPT_STR, &out, "model file to write at the end [fl.safetensors]"},
+        {"json", OPT_FLAG, &json, "one JSON object per round"},
+        {NULL, 0, NULL, NULL, false},
+    };
+    const char *pos[1];
+    int n_pos;
+    bool help;
+    if (!cli_parse(argc, argv, opts, pos, 0, &n_pos, &help, "federate")) {
+        if (help) {
+            cli_usage("federate", "[options]", opts);
+            return 0;
+        }
+        return 2;
+    }
+    const bool root = comm->rank == 0;
+    if (!root) json = false;
+#define BAD(...) do { if (root) { fprintf(stderr, "deepc federate: " __VA_ARGS__); fprintf(stderr, "\n"); } return 2; } while (0)
+    if (!parse_split(split, &c)) BAD("--split '%s': expected iid, shards:S or dirichlet:ALPHA", split);
+    if (!strcmp(algorithm, "fedavg")) c.algorithm = DC_FED_AVG;
+    else if (!strcmp(algorithm, "fedprox")) c.algorithm = DC_FED_PROX;
+    else if (!strcmp(algorithm, "fedsgd")) c.algorithm = DC_FED_SGD;
+    else BAD("--algorithm '%s': expected fedavg, fedprox or fedsgd", algorithm);
+    if (c.algorithm == DC_FED_PROX && !cli_find(opts, "mu")->seen) c.mu = 0.01f;
+    if (c.algorithm != DC_FED_PROX && c.mu != 0) BAD("--mu needs --algorithm fedprox");
+    if (c.clients < 1 || c.rounds < 1 || c.local_epochs < 1 || c.local_batch < 1)
+        BAD("--clients, --rounds, --local-epochs and --local-batch must be >= 1");
+    if (!(fraction > 0 && fraction <= 1)) BAD("--fraction %g: expected (0, 1]", fraction);
+    if (c.nthreads < 0 || limit < 0 || test_limit < 0) BAD("--threads, --limit, --test-limit must be >= 0");
+    if (dropout && !c.secure_agg) BAD("--dropout needs --secure-agg");
+    if (!(dropout >= 0 && dropout < 1)) BAD("--dropout %g: expected [0, 1)", dropout);
+    bool noise_given = cli_find(opts, "noise")->seen, target_given = cli_find(opts, "target-epsilon")->seen;
+    if (!c.client_dp && (noise_given || target_given || cli_find(opts, "dp-seed")->seen))
+        BAD("--noise, --target-epsilon and --dp-seed need --client-dp");
+    if (c.client_dp && noise_given == target_given) BAD("--client-dp needs exactly one of --noise and --target-epsilon");
+    if (c.client_dp && (!(c.dp_clip > 0) || noise < 0 || !(delta > 0 && delta < 1) || (target_given && !(target_eps > 0))))
+        BAD("--client-dp: --clip > 0, --noise >= 0, --target-epsilon > 0, --delta in (0,1)");
+    if (comm->size > 1 && comm->size - 1 > c.clients) BAD("%d client ranks for only %d clients", comm->size - 1, c.clients);
+    c.fraction = fraction;
+    c.dropout = dropout;
+    c.dp_delta = delta;
+    c.dp_seeded = cli_find(opts, "dp-seed")->seen;
+    c.comm = comm;
+    if (comm->size > 1 && !cli_find(opts, "threads")->seen) c.nthreads = 1;
+    dc_error err;
+    if (c.client_dp) {
+        if (target_given) {
+            double sigma;
+            if (dc_rdp_solve_sigma(c.fraction, c.rounds, delta, target_eps, &sigma, &err)) return cli_fail("federate", &err);
+            c.dp_sigma = sigma;
+        } else {
+            c.dp_sigma = noise;
+        }
+    }
+    dc_dataset train, test;
+    if (dc_data_open(&train, &test, data, &err)) return cli_fail("federate", &err);
+    if (limit > 0) dc_dataset_truncate(&train, limit);
+    if (test_limit > 0) dc_dataset_truncate(&test, test_limit);
+    dc_model *m = NULL;
+    int rc = 0;
+    if (dc_model_create(&m, model, train.c, train.h, train.w, train.n_classes, &err)) {
+        rc = cli_fail("federate", &err);
+        goto done;
+    }
+    if (cli_is_fashion(data) && dc_model_num_classes(m) == 10) dc_model_set_class_names(m, dc_fashion_classes, 10, &err);
+    // the normalisation is computed on the pooled training set: a real
+    // deployment would agree on it (or on fixed constants) beforehand
+    dc_model_set_normalisation(m, &train);
+    dc_rng rng = dc_rng_stream(c.seed, 0, 0);
+    dc_model_init_params(m, &rng);
+    if (root && !json) {
+        printf("federated %s: %d clients, split %s, C=%g, E=%d, B=%d, %d rounds, client lr %g%s%s\n", algorithm,
+               c.clients, split, c.fraction, c.local_epochs, c.local_batch, c.rounds, c.lr,
+               c.secure_agg ? ", secure aggregation" : "", c.client_dp ? ", client-level DP" : "");
+        if (c.client_dp) printf("client-level DP: clip %g, noise multiplier %.4f, delta %g\n", c.dp_clip, c.dp_sigma, delta);
+        if (comm->size > 1) printf("over MPI: rank 0 serves, %d ranks host the clients\n", comm->size - 1);
+        fflush(stdout);
+    }
+    fed_cb s = {.json = json};
+    if (dc_federate(m, &train, &test, &c, on_round, &s, &err)) {
+        rc = cli_fail("federate", &err);
+        goto done;
+    }
+    if (root) {
+        char cfg[1024];
+        snprintf(cfg, sizeof cfg,
+                 "{\"mode\":\"federated\",\"algorithm\":\"%s\",\"clients\":%d,\"split\":\"%s\",\"fraction\":%g,"
+                 "\"local_epochs\":%d,\"local_batch\":%d,\"rounds\":%d,\"lr\":%g,\"mu\":%g,\"server_lr\":%g,"
+                 "\"server_momentum\":%g,\"seed\":%llu,\"secure_agg\":%s,\"dropout\":%g,\"client_dp\":%s,"
+                 "\"clip\":%g,\"noise\":%g,\"delta\":%g,\"ranks\":%d}",
+                 algorithm, c.clients, split, c.fraction, c.local_epochs, c.local_batch, c.rounds, c.lr, c.mu,
+                 c.server_lr, c.server_momentum, (unsigned long long)c.seed, c.secure_agg ? "true" : "false",
+                 c.dropout, c.client_dp ? "true" : "false", c.dp_clip, c.dp_sigma, c.dp_delta, comm->size);
+        dc_model_set_info(m, "train_config", cfg, &err);
+        if (c.client_dp) {
+            char prv[512], epsbuf[32];
+            double eps = dc_rdp_epsilon(c.fraction, c.dp_sigma, c.rounds, delta, NULL);
+            if (isfinite(eps)) snprintf(epsbuf, sizeof epsbuf, "%.6g", eps);
+            else snprintf(epsbuf, sizeof epsbuf, "null"); // sigma = 0: no bound
+            snprintf(prv, sizeof prv,
+                     "{\"mechanism\":\"DP-FedAvg (client-level: clipped updates, Gaussian noise on the sum)\","
+                     "\"epsilon\":%s,\"delta\":%g,\"sigma\":%.9g,\"clip\":%g,\"sample_rate\":%g,\"rounds\":%d,"
+                     "\"accountant\":\"RDP of the sampled Gaussian mechanism\"}",
+                     epsbuf, delta, c.dp_sigma, c.dp_clip,
+                     c.fraction, c.rounds);
+            dc_model_set_info(m, "privacy", prv, &err);
+        }
+        if (dc_model_save(m, out, &err)) {
+            rc = cli_fail("federate", &err);
+            goto done;
+        }
+        dc_eval_result r;
+        if (dc_evaluate(m, &test, 1000, c.nthreads, &r, &err)) {
+            rc = cli_fail("federate", &err);
+            goto done;
+        }
+        if (json)
+            printf("{\"event\":\"done\",\"test_accuracy\":%.6f,\"n\":%d,\"seconds\":%.3f,\"bytes\":%ld,\"out\":\"%s\"}\n",
+                   r.accuracy, r.n, s.elapsed, s.bytes, out);
+        else
+            printf("test accuracy: %.2f%% (%d images) after %d rounds, %.1f s, %.1f MB exchanged; saved %s\n",
+                   100 * r.accuracy, r.n, c.rounds, s.elapsed, s.bytes / 1e6, out);
+        dc_eval_result_free(&r);
+    }
+done:
+    dc_model_free(m);
+    dc_dataset_free(&train);
+    dc_dataset_free(&test);
+    return rc;
+}
+
+int cmd_federate(int argc, char **argv) {
+    dc_comm comm = {.rank = 0, .size = 1};
+    const bool mpi = dc_mpi_launched();
+    if (mpi) {
+        dc_error err;
+        if (dc_mpi_init(&argc, &argv, &comm, &err)) return cli_fail("federate", &err);
+    }
+    int rc = federate_main(argc, argv, &comm);
+    if (mpi) {
+        if (rc != 0 && comm.size > 1) dc_mpi_abort(rc);
+        dc_mpi_finalize(&comm);
+    }
+    return rc;
+}
