@@ -2,9 +2,10 @@
 # Data-parallel training over MPI: `mpirun -n 2 deepc train` must give the
 # same weights as one process with the same global batch, up to the order of
 # floating-point sums. Measured here (LeNet-5, 2 epochs of 4000 samples, batch
-# 64, SGD lr 0.01, 1 thread per rank): max |w1 - w2| = 8e-6, max relative
-# difference 5e-4 (relative to |w| + 1e-3 max|w|) after 126 steps; the test
-# allows 5e-3 and the same test accuracy to 0.5 points.
+# 64, SGD lr 0.01, 1 thread per rank): max |w1 - w2| between 8e-6 and 1.5e-5
+# after 126 steps (weights are of order 0.1; the drift is summation order
+# amplified by training); the test allows 1e-3 and the same test accuracy to
+# 0.5 points.
 set -u
 BIN=${DEEPC_BIN:-build/deepc}
 TOOLS=$(dirname "$BIN")
@@ -23,10 +24,18 @@ $MPI "$BIN" train $COMMON --out "$T/two.safetensors" > "$T/two.log" 2>"$T/two.er
 [ "$(grep -c '"event":"epoch"' "$T/two.log")" = 2 ] && ok || bad "only rank 0 prints: $(cat "$T/two.log")"
 d=$("$TOOLS/model_diff" "$T/two.safetensors" "$T/one.safetensors") && ok || bad "model_diff failed"
 echo "  mpirun -n 2 vs 1 process: $d"
-rel=$(echo "$d" | sed -n 's/.*max_rel=\([^ ]*\).*/\1/p')
-awk -v r="$rel" 'BEGIN{exit !(r < 5e-3)}' && ok || bad "weights differ by $rel (> 5e-3)"
+abs=$(echo "$d" | sed -n 's/.*max_abs=\([^ ]*\).*/\1/p')
+awk -v r="$abs" 'BEGIN{exit !(r < 1e-3)}' && ok || bad "weights differ by $abs (> 1e-3)"
 a1=$(sed -n 's/.*"test_accuracy":\([0-9.]*\).*/\1/p' "$T/one.log"); a2=$(sed -n 's/.*"test_accuracy":\([0-9.]*\).*/\1/p' "$T/two.log")
 awk -v a="$a1" -v b="$a2" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(d <= 0.005)}' && ok || bad "accuracy $a1 vs $a2"
+# federated: rank 0 serves, ranks 1-2 host the clients; the same seed must
+# give exactly the weights of the single-process simulation
+FED="--data fashion-mnist --limit 3000 --test-limit 500 --clients 10 --fraction 0.5 --rounds 2 --local-epochs 1 --split shards:2 --seed 4 --json"
+"$BIN" federate $FED --threads 1 --out "$T/fsim.safetensors" > "$T/fsim.log" 2>"$T/fsim.err" && ok || bad "federate simulation: $(cat "$T/fsim.err")"
+mpirun --allow-run-as-root --oversubscribe -n 3 "$BIN" federate $FED --out "$T/fmpi.safetensors" > "$T/fmpi.log" 2>"$T/fmpi.err" && ok || bad "mpirun -n 3 federate: $(cat "$T/fmpi.err")"
+d=$("$TOOLS/model_diff" "$T/fmpi.safetensors" "$T/fsim.safetensors")
+echo "  federate over 3 ranks vs simulation: $d"
+echo "$d" | grep -q "max_abs=0 " && ok || bad "federated MPI run differs from the simulation: $d"
 # a failing rank must not hang the others
 timeout 60 $MPI "$BIN" train --data /nonexistent --epochs 1 > /dev/null 2>"$T/err.txt"; rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q nonexistent "$T/err.txt" && ok || bad "bad data under mpirun: rc=$rc $(cat "$T/err.txt")"
