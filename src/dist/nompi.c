@@ -1,11 +1,16 @@
 // nompi.c — what the build has when MPI was not found: the CLI can say so
 // instead of failing to link. (CMake compiles this or mpi.c, never both.)
+#include <stdlib.h>
 #include "core/core.h"
 #include "dist/dist.h"
 
 bool dc_mpi_available(void) { return false; }
 
-bool dc_mpi_launched(void) { return false; }
+// Started by mpirun although this build has no MPI: say so instead of letting
+// K copies train independently and race to write one checkpoint.
+bool dc_mpi_launched(void) {
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
 
 dc_status dc_mpi_init(int *argc, char ***argv, dc_comm *comm, dc_error *err) {
     (void)argc;
