@@ -18,6 +18,14 @@
 #include "cli.h"
 #include "eval/metrics.h"
 
+// The double nearest the decimal the user typed (the option parser reads
+// floats): 0.1f becomes 0.1, not 0.10000000149, in the comparisons and JSON.
+static double as_decimal(float x) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.7g", x);
+    return strtod(buf, NULL);
+}
+
 static cJSON *num_or_null(double x) { return isnan(x) ? cJSON_CreateNull() : cJSON_CreateNumber(x); }
 
 static void add_row(cJSON *obj, const char *key, const double *v, int n) {
@@ -252,9 +260,9 @@ int cmd_audit(int argc, char **argv) {
         fprintf(stderr, "deepc audit: --threshold-dp, --threshold-eo and --min-ratio must be in [0, 1]\n");
         return 2;
     }
-    thr.dp_difference = t_dp;
-    thr.eo_difference = t_eo;
-    thr.dp_ratio = t_ratio;
+    thr.dp_difference = as_decimal(t_dp);
+    thr.eo_difference = as_decimal(t_eo);
+    thr.dp_ratio = as_decimal(t_ratio);
     dc_error err;
     dc_model *m;
     if (dc_model_load(&m, pos[0], &err)) return cli_fail("audit", &err);

@@ -22,13 +22,14 @@ static void on_round(const dc_fed_round *r, void *user) {
     s->elapsed += r->seconds;
     s->bytes += (long)(r->bytes_down + r->bytes_up);
     if (s->json) {
-        printf("{\"event\":\"round\",\"round\":%d,\"rounds\":%d,\"selected\":%d,\"dropped\":%d,\"test_acc\":%.6f,"
+        printf("{\"event\":\"round\",\"round\":%d,\"rounds\":%d,\"selected\":%d,\"dropped\":%d,\"lost\":%s,\"test_acc\":%.6f,"
                "\"test_loss\":%.6f,\"bytes_down\":%.0f,\"bytes_up\":%.0f,\"seconds\":%.4f,\"elapsed\":%.3f,\"epsilon\":%.6g}\n",
-               r->round, r->rounds, r->selected, r->dropped, r->test_acc, r->test_loss, r->bytes_down,
+               r->round, r->rounds, r->selected, r->dropped, r->lost ? "true" : "false", r->test_acc, r->test_loss, r->bytes_down,
                r->bytes_up, r->seconds, s->elapsed, isfinite(r->epsilon) ? r->epsilon : -1.0);
     } else {
         printf("round %4d/%d  clients %d", r->round, r->rounds, r->selected);
         if (r->dropped) printf(" (-%d dropped)", r->dropped);
+        if (r->lost) printf("  LOST: too few survivors to unmask, model unchanged");
         if (r->test_acc >= 0) printf("  test acc %6.2f%%", 100 * r->test_acc);
         printf("  %.2f MB  %.2f s", (r->bytes_down + r->bytes_up) / 1e6, r->seconds);
         if (r->epsilon >= 0) printf("  eps %.3f", r->epsilon);

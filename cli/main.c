@@ -13,6 +13,7 @@ static const dc_verb verbs[] = {
     {"explain", cmd_explain, "attribution heatmap (saliency, ig, gradcam, occlusion, lime, kernelshap) for one image"},
     {"visualize", cmd_visualize, "feature maps of every layer and first-layer filters as PNG grids"},
     {"privacy", cmd_privacy, "epsilon of DP-SGD (RDP accountant), or the noise a target epsilon needs"},
+    {"report", cmd_report, "one self-contained HTML page: metrics, curves, confusion, calibration, explanations, fairness"},
     {NULL, NULL, NULL},
 };
 

@@ -180,7 +180,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         {"scale", OPT_FLOAT, &o.scale, "augmentation: max relative scale change [0]"},
         {"translate", OPT_FLOAT, &o.translate, "augmentation: max shift in pixels [0]"},
         {"hflip", OPT_FLAG, &o.hflip, "augmentation: random horizontal flips"},
-        {"reweight", OPT_STR, &reweight, "reweighing for fairness: CSV of \"index,group\" per training sample (Kamiran & Calders)"},
+        {"reweight", OPT_STR, &reweight, "reweighing for fairness (Kamiran & Calders): CSV of \"index,group\" per training sample, or builtin:brightness"},
         {"limit", OPT_INT, &o.limit, "use only the first N training samples (0: all)"},
         {"test-limit", OPT_INT, &o.test_limit, "use only the first N test samples (0: all)"},
         {"out", OPT_STR, &o.out, "checkpoint to write after every epoch [model.safetensors]"},
@@ -382,12 +382,12 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     }
     if (reweight) { // w(g,y) = P(g)P(y)/P(g,y) over the training samples, as loaded
         dc_groups g;
-        if (o.val_split > 0) {
-            fprintf(stderr, "deepc train: --reweight needs the training samples in file order: drop --val-split\n");
+        if (o.val_split > 0 && strncmp(reweight, "builtin:", 8)) { // a CSV numbers the samples before the split
+            fprintf(stderr, "deepc train: --reweight FILE needs the training samples in file order: drop --val-split\n");
             rc = 2;
             goto out;
         }
-        if (dc_groups_read_csv(&g, reweight, train.n, &err)) {
+        if (dc_groups_open(&g, reweight, &train, &err)) { // a CSV, or builtin:brightness|parity
             rc = cli_fail("train", &err);
             goto out;
         }

@@ -740,6 +740,63 @@ dc_status dc_fairness_compute(dc_fairness *f, const int32_t *pred,
                               dc_error *err);
 void dc_fairness_free(dc_fairness *f);
 
+// ===========================================================================
+// Model report: one self-contained HTML page (issue 3)
+//
+// dc_report_render evaluates a model on a data set (normally the test split)
+// and writes a single HTML page that needs nothing else to display: inline
+// CSS, SVG charts drawn here, images as PNG data: URIs, no scripts, fonts,
+// stylesheets or links to anything outside the file. The page holds the
+// model (layer table, parameters, normalisation, classes), the data set, the
+// training configuration and the provenance and privacy records stored in
+// the model, training curves (loss, accuracy, learning rate per epoch), the
+// confusion matrix as a heatmap, per-class precision/recall/F1 with macro and
+// weighted averages, top-k accuracy, loss, ECE/MCE with a reliability
+// diagram, the most confused class pairs, a grid of explained images (the
+// most confident mistakes and correct images of each class in turn, with an
+// attribution heatmap of the predicted class), and the fairness audit when
+// groups are given, flagged figures highlighted. Every string that comes
+// from a file (class names, paths, group labels, JSON records) is escaped.
+// The same inputs give the same bytes.
+//
+//   dc_report_config rc = dc_report_config_default();
+//   rc.model_path = "m.safetensors";
+//   rc.groups = &g;                    // from dc_groups_open(&g, spec, &test, ...), or NULL
+//   dc_report_write("report.html", m, &test, &rc, &err);
+
+typedef struct dc_report_config {
+    const char *title;          // page heading; NULL: "deepc model report"
+    const char *model_path;     // where the model came from, shown (may be NULL)
+    const char *data_name;      // the data set as the user named it, shown
+                                // beside ds->source (may be NULL)
+    const char *generated;      // free text such as a UTC time, shown; NULL:
+                                // none (the page is then a function of its inputs)
+    int examples;               // explained images in the grid [8]; 0: no grid
+    dc_explain_method method;   // their attribution method [DC_EXPLAIN_IG]
+    int top_k;                  // the k of top-k accuracy [5]
+    int n_bins;                 // reliability-diagram bins [15]
+    int batch;                  // inference batch [1000]
+    int nthreads;               // <= 0: all cores [0]
+    const dc_groups *groups;    // groups of ds's samples for the fairness
+                                // audit, or NULL for none
+    dc_fairness_thresholds thr; // audit flag limits [dc_fairness_thresholds_default]
+} dc_report_config;
+
+dc_report_config dc_report_config_default(void);
+
+// The page into *html (malloc'd, NUL-terminated, *len bytes without the
+// NUL; free() it). ds must match the model's input shape and classes, and
+// cfg->groups (if set) must cover exactly ds->n samples. On failure *html
+// is NULL.
+dc_status dc_report_render(char **html, size_t *len, dc_model *m,
+                           const dc_dataset *ds, const dc_report_config *cfg,
+                           dc_error *err);
+// The same, written to path atomically (dc_write_atomic). *bytes (may be
+// NULL) receives the size of the page.
+dc_status dc_report_write(const char *path, dc_model *m, const dc_dataset *ds,
+                          const dc_report_config *cfg, size_t *bytes,
+                          dc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

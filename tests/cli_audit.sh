@@ -25,17 +25,33 @@ expect_err() {
   echo "  ok ($rc): $(cat "$T/err")"; ok
 }
 # has FILE NEEDLE... : every needle occurs in FILE
-has() { local f=$1; shift; for n in "$@"; do grep -q -- "$n" "$f" || { bad "$f lacks '$n': $(head -c 600 "$f")"; return; }; done; ok; }
+has() { local f=$1; shift; for n in "$@"; do grep -qF -- "$n" "$f" || { bad "$f lacks '$n': $(head -c 600 "$f")"; return; }; done; ok; }
 
-DATA=fashion-mnist
 D=/usr/share/datasets/fashion-mnist
 [ -d $D ] || { echo "Fashion-MNIST missing: run scripts/setup.sh"; exit 1; }
+# A small copy of Fashion-MNIST (the first 3000 training and 1000 test
+# samples, uncompressed) so that each of the many runs below loads in
+# milliseconds; "fashion" in the folder name keeps the class names.
+# be32 N: N as 4 big-endian bytes (IDX headers)
+be32() { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1>>24&255)) $(($1>>16&255)) $(($1>>8&255)) $(($1&255)))"; }
+# idx_head images|labels SRC.gz N: an IDX file of the first N samples of SRC
+# (magic 0x803 = 2051 for images with rows and columns, 0x801 = 2049 for labels)
+idx_head() {
+  if [ "$1" = images ]; then { be32 2051; be32 "$3"; be32 28; be32 28; zcat "$2" | tail -c +17 | head -c $(($3*784)); }
+  else { be32 2049; be32 "$3"; zcat "$2" | tail -c +9 | head -c "$3"; }; fi
+}
+DATA=$T/fashion-small
+mkdir -p "$DATA"
+idx_head images $D/train-images-idx3-ubyte.gz 3000 > "$DATA/train-images-idx3-ubyte"
+idx_head labels $D/train-labels-idx1-ubyte.gz 3000 > "$DATA/train-labels-idx1-ubyte"
+idx_head images $D/t10k-images-idx3-ubyte.gz 1000 > "$DATA/t10k-images-idx3-ubyte"
+idx_head labels $D/t10k-labels-idx1-ubyte.gz 1000 > "$DATA/t10k-labels-idx1-ubyte"
 SMALL="--data $DATA --limit 3000 --test-limit 1000 --threads 2"
-EV="--data $DATA --limit 1000 --threads 2"
-# labels of the first N samples of a split, one per line
-labels() { zcat "$D/$1-labels-idx1-ubyte.gz" | tail -c +9 | head -c "$2" | od -An -tu1 -v | tr -s ' ' '\n' | sed '/^$/d'; }
-labels t10k 1000 > "$T/test_labels"
-labels train 3000 > "$T/train_labels"
+EV="--data $DATA --threads 2"
+# labels of a split, one per line
+labels() { tail -c +9 "$DATA/$1-labels-idx1-ubyte" | od -An -tu1 -v | tr -s ' ' '\n' | sed '/^$/d'; }
+labels t10k > "$T/test_labels"
+labels train > "$T/train_labels"
 [ "$(wc -l < "$T/test_labels")" = 1000 ] && [ "$(wc -l < "$T/train_labels")" = 3000 ] && ok || bad "reading labels"
 
 expect_ok "audit --help" "$BIN" audit --help
@@ -52,7 +68,7 @@ has "$T/out" '"top_k":3' '"top_k_accuracy":' '"per_class":[' '"macro_avg":{' '"w
     '"calibration":{' '"reliability":[' '"most_confused":[' '"true_name":' '"history":[{"epoch":1'
 # the scripts' way of reading accuracy and n (the last such keys) still works
 acc=$(sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p' "$T/out"); n=$(sed -n 's/.*"n":\([0-9]*\).*/\1/p' "$T/out")
-[ "$n" = 1000 ] && awk -v a="$acc" 'BEGIN{exit !(a>0.5 && a<=1)}' && ok || bad "eval --json accuracy $acc n $n"
+[ "$n" = 1000 ] && awk -v a="$acc" 'BEGIN{exit !(a>0.2 && a<=1)}' && ok || bad "eval --json accuracy $acc n $n (chance is 0.1)"
 [ "$(grep -o '"accuracy":' "$T/out" | wc -l)" = 1 ] && ok || bad "one accuracy key in eval --json"
 if command -v python3 >/dev/null; then
   python3 - "$T/out" <<'PY' && ok || bad "eval --json content"
@@ -153,7 +169,7 @@ expect_err "empty group" "empty_group.csv:9: empty group for index 7" \
 : > "$T/empty.csv"
 expect_err "empty file" "empty.csv: empty file" "$BIN" audit "$T/m.safetensors" $EV --groups "$T/empty.csv"
 expect_err "missing file" "nope.csv" "$BIN" audit "$T/m.safetensors" $EV --groups "$T/nope.csv"
-expect_err "CSV for another --limit" "index 500 is unknown" "$BIN" audit "$T/m.safetensors" --data $DATA --limit 500 --groups "$T/g.csv"
+expect_err "CSV for another --limit" "index 500 is unknown" "$BIN" audit "$T/m.safetensors" $EV --limit 500 --groups "$T/g.csv"
 expect_err "no --groups" "--groups" "$BIN" audit "$T/m.safetensors" $EV
 expect_err "bad threshold" "--threshold-dp" "$BIN" audit "$T/m.safetensors" $EV --groups "$T/g.csv" --threshold-dp 2
 expect_err "non-numeric threshold" "--min-ratio" "$BIN" audit "$T/m.safetensors" $EV --groups "$T/g.csv" --min-ratio x
@@ -169,6 +185,9 @@ expect_ok "audit the reweighted model" "$BIN" audit "$T/rw.safetensors" $EV --gr
 "$BIN" eval "$T/m.safetensors" $EV --json > "$T/e1"; "$BIN" eval "$T/rw.safetensors" $EV --json > "$T/e2"
 cmp -s <(sed 's/"model":"[^"]*"//; s/"history".*//' "$T/e1") <(sed 's/"model":"[^"]*"//; s/"history".*//' "$T/e2")
 [ $? -ne 0 ] && ok || bad "reweighing changed nothing"
+expect_ok "train --reweight builtin:brightness --val-split" "$BIN" train --model lenet5 $SMALL --epochs 1 \
+    --val-split 0.1 --reweight builtin:brightness --out "$T/rb.safetensors"
+has "$T/out" "reweighing: 2 groups from builtin:brightness"
 expect_err "--reweight with a CSV of the wrong size" "g.csv:1001: end of file, but no group for sample 1000" \
     "$BIN" train $SMALL --epochs 1 --reweight "$T/g.csv" --out "$T/x.safetensors"
 expect_err "--reweight with --val-split" "--val-split" \

@@ -14,11 +14,14 @@
 // Contract details are checked exactly: dw/db accumulate, dx is overwritten,
 // scratch contents do not matter, repeated calls give the same bits, a
 // sample's forward output does not depend on the batch around it (lanes),
-// and the layer gives the same bits for a thread count run to run.
+// the layer gives the same bits for a thread count run to run, and it does
+// every sample when called with several threads inside a parallel region
+// (where the nested team has one thread).
 //
 // Max pool 2x2 and ReLU fast paths must equal the plain loops bit for bit,
 // NaNs, ties and -0 included.
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -253,6 +256,28 @@ static void test_conv_case(const conv_case *cc, uint64_t *rng) {
         CHECK(memcmp(dw, dw2, nw * sizeof(float)) == 0 && memcmp(db, db2, s.OC * sizeof(float)) == 0,
               "layer T=%d: backward not repeatable", T);
         free(y); free(y2); free(dx); free(dw); free(db); free(dw2); free(db2);
+    }
+    // the layer asked for 2 threads from inside a parallel region, where the
+    // nested team has one thread: every sample must still be done
+    {
+        float *y[2] = {falloc(ny), falloc(ny)}, *dx[2] = {falloc(nx), falloc(nx)};
+        float *dw[2] = {falloc(nw), falloc(nw)}, *db[2] = {falloc((size_t)s.OC), falloc((size_t)s.OC)};
+#pragma omp parallel num_threads(2)
+        {
+            const int t = omp_get_thread_num();
+            if (t < 2) {
+                dc_conv2d_forward(y[t], x, w, b, N, s.C, s.H, s.W, s.OC, s.K, s.stride, s.pad, 2);
+                dc_conv2d_backward(dx[t], dw[t], db[t], dy, x, w, N, s.C, s.H, s.W, s.OC, s.K,
+                                   s.stride, s.pad, 2);
+            }
+        }
+        dc_check_close("nested y", y[0], y_ref, ny, RTOL, at_y);
+        dc_check_close("nested dx", dx[0], dx_ref, nx, RTOL, at_dx);
+        dc_check_close("nested dw", dw[0], dw_ref, nw, RTOL, at_dw);
+        dc_check_close("nested db", db[0], db_ref, (size_t)s.OC, RTOL, at_db);
+        for (int t = 0; t < 2; t++) {
+            free(y[t]); free(dx[t]); free(dw[t]); free(db[t]);
+        }
     }
     free(x); free(w); free(b); free(dy); free(y_ref); free(dx_ref); free(dw_ref); free(db_ref);
 }

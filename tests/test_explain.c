@@ -767,6 +767,65 @@ static void feature_maps(void) {
     dc_model_free(m);
 }
 
+static void rgb_and_mlp(void) {
+    printf("RGB input (3x9x11 conv net) and an MLP: every method, shapes and sums\n");
+    dc_error err;
+    dc_model *m = NULL;
+    CHECK(dc_model_parse(&m, "conv2d out=4 k=3 pad=1\nrelu\nmaxpool k=2\nflatten\nlinear out=3\n", "rgb", 3, 9, 11, 3,
+                         &err) == DC_OK,
+          "%s", err.msg);
+    if (!m) return;
+    dc_rng r;
+    dc_rng_seed(&r, 31);
+    dc_model_init_params(m, &r);
+    float x[3 * 9 * 11];
+    for (int i = 0; i < 3 * 9 * 11; i++) x[i] = dc_rng_normal(&r);
+    dc_explainer *ex;
+    CHECK(dc_explainer_new(&ex, m, 50, 2, &err) == DC_OK, "%s", err.msg);
+    for (int k = 0; k < DC_EXPLAIN_N_METHODS; k++) {
+        dc_explain_config cfg = dc_explain_config_default();
+        cfg.method = (dc_explain_method)k;
+        cfg.segments = k == DC_EXPLAIN_LIME ? "slic:12" : "grid:3";
+        cfg.samples = 400;
+        cfg.target = 2;
+        dc_explanation e;
+        CHECK(dc_explain(ex, x, &cfg, &e, &err) == DC_OK, "%s: %s", dc_explain_method_name(cfg.method), err.msg);
+        if (!e.attr) continue;
+        int want_c = k == DC_EXPLAIN_GRADXINPUT || k == DC_EXPLAIN_IG ? 3 : 1;
+        CHECK(e.c == want_c && e.h == 9 && e.w == 11, "%s shape %dx%dx%d", dc_explain_method_name(cfg.method), e.c, e.h,
+              e.w);
+        if (k == DC_EXPLAIN_KERNELSHAP)
+            CHECK(fabs(e.attr_sum - (e.f_input - e.f_baseline)) < 1e-6, "rgb shap efficiency");
+        dc_faithfulness f;
+        CHECK(dc_explain_faithfulness(ex, x, &e, NULL, 10, &f, &err) == DC_OK, "%s", err.msg);
+        dc_faithfulness_free(&f);
+        char path[600];
+        snprintf(path, sizeof path, "%s/rgb_%d.png", dc_test_tmpdir(), k);
+        CHECK(dc_explanation_write_png(&e, m, x, 4, path, &err) == DC_OK, "%s", err.msg);
+        dc_explanation_free(&e);
+    }
+    dc_explainer_free(ex);
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/rgbmaps", dc_test_tmpdir());
+    int n = 0;
+    CHECK(dc_visualize(m, x, dir, &n, &err) == DC_OK && n == 1 + 5 + 1, "rgb visualize: %d files %s", n, err.msg);
+    dc_model_free(m);
+    CHECK(dc_model_builtin(&m, "mlp", 1, 28, 28, 10, &err) == DC_OK, "%s", err.msg);
+    dc_model_init_params(m, &r);
+    float g[784];
+    make_input(g, 4, m->norm_mean, m->norm_std);
+    snprintf(dir, sizeof dir, "%s/mlpmaps", dc_test_tmpdir());
+    CHECK(dc_visualize(m, g, dir, &n, &err) == DC_OK && n == 1 + m->n_layers + 1, "mlp visualize: %d files %s", n,
+          err.msg);
+    CHECK(dc_explainer_new(&ex, m, 70, 1, &err) == DC_OK, "%s", err.msg);
+    dc_explain_config cfg = dc_explain_config_default();
+    cfg.method = DC_EXPLAIN_GRADCAM; // no conv layer
+    dc_explanation e;
+    CHECK(dc_explain(ex, g, &cfg, &e, &err) == DC_ERR_ARG && strstr(err.msg, "no conv2d"), "mlp gradcam: %s", err.msg);
+    dc_explainer_free(ex);
+    dc_model_free(m);
+}
+
 int main(void) {
     lenet_vs_torch(1);
     lenet_vs_torch(2);
@@ -780,5 +839,6 @@ int main(void) {
     png_files();
     solvers();
     feature_maps();
+    rgb_and_mlp();
     return dc_test_finish();
 }

@@ -157,6 +157,23 @@ static void training_checks(const dc_dataset *tr, const dc_dataset *te) {
     dc_model_free(q);
     dc_model_free(r);
 
+    printf("secure aggregation gives the plain sum (to fixed-point resolution)\n");
+    dc_fed_config sa = f;
+    sa.algorithm = DC_FED_AVG;
+    sa.mu = 0;
+    dc_model *s1 = fresh(tr), *s2 = fresh(tr);
+    CHECK(dc_federate(s1, tr, te, &sa, NULL, NULL, &err) == DC_OK, "%s", err.msg);
+    sa.secure_agg = true;
+    CHECK(dc_federate(s2, tr, te, &sa, NULL, NULL, &err) == DC_OK, "%s", err.msg);
+    dc_check_close("FedAvg with vs without secure aggregation", s2->params, s1->params, s1->n_params, 1e-5, 1e-6);
+    sa.dropout = 0.3;
+    CHECK(dc_federate(s2, tr, te, &sa, NULL, NULL, &err) == DC_OK, "drop-outs are survived: %s", err.msg);
+    sa.dropout = 0;
+    sa.fraction = 0.1; // one client per round: nothing to hide it among
+    CHECK(dc_federate(s2, tr, te, &sa, NULL, NULL, &err) == DC_ERR_ARG, "secure aggregation of one client is refused");
+    dc_model_free(s1);
+    dc_model_free(s2);
+
     printf("client-level DP, seeded\n");
     dc_fed_config d = f;
     d.algorithm = DC_FED_AVG;

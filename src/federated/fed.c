@@ -13,6 +13,7 @@
 #include "federated/fed.h"
 #include "model/model.h"
 #include "privacy/csprng.h"
+#include "federated/secagg.h"
 
 enum { STREAM_SPLIT = 0x53504c, STREAM_SELECT = 0x53454c, STREAM_LOCAL = 0x4c4f43 };
 
@@ -299,6 +300,8 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
         return dc_fail(err, DC_ERR_ARG, "federate --client-dp: needs clip > 0, noise >= 0, delta in (0,1)");
     if (cfg->dropout > 0 && !cfg->secure_agg)
         return dc_fail(err, DC_ERR_ARG, "federate: --dropout simulates clients lost during secure aggregation; it needs --secure-agg");
+    if (cfg->secure_agg && lround(cfg->fraction * cfg->clients) < 2)
+        return dc_fail(err, DC_ERR_ARG, "federate --secure-agg: needs at least 2 clients per round (fraction * clients >= 2)");
     const dc_comm *comm = cfg->comm && cfg->comm->size > 1 ? cfg->comm : NULL;
     if (comm && (cfg->secure_agg || cfg->client_dp))
         return dc_fail(err, DC_ERR_UNSUPPORTED, "federate over MPI: --secure-agg and --client-dp run in the single-process simulation only");
@@ -401,7 +404,18 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
         if (st) break;
         for (int i = 0; i < nsel; i++)
             if (!fs.dropped[i]) wsum += off[fs.sel[i] + 1] - off[fs.sel[i]];
-        if (rank == 0) {
+        // secure aggregation needs t survivors to remove the masks; with fewer,
+        // the round is lost (the global model stays as it was), as in a real
+        // deployment, and the log says so
+        bool lost = false;
+        if (cfg->secure_agg) {
+            int t = cfg->secagg_threshold > 0 ? cfg->secagg_threshold : (2 * nsel + 2) / 3;
+            if (t < 2) t = 2;
+            lost = nsel - ndrop < t;
+        }
+        if (rank == 0 && lost) {
+            memcpy(m->params, fs.wg, sizeof(float) * P);
+        } else if (rank == 0) {
             if (cfg->secure_agg) {
                 st = secure_sum(cfg, fs.upd, nsel, fs.dropped, P, round, fs.acc, err);
                 if (st) break;
@@ -428,7 +442,7 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
         }
         if (comm && (st = comm->bcast(comm->ctx, m->params, P, 0, err))) break;
         dc_fed_round ev = {.round = round + 1, .rounds = cfg->rounds, .selected = nsel, .dropped = ndrop,
-                           .test_acc = -1, .test_loss = -1, .epsilon = -1};
+                           .lost = lost, .test_acc = -1, .test_loss = -1, .epsilon = -1};
         ev.bytes_down = (double)nsel * P * 4;
         ev.bytes_up = (double)(nsel - ndrop) * P * 4;
         if (rank == 0 && test && test->n > 0 &&
@@ -465,8 +479,29 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
     return st;
 }
 
+// The whole protocol of secagg.h for one round, simulated in this process:
+// each client masks its fixed-point update with pairwise and self masks, the
+// server adds the masked vectors it receives, and unmasking uses secret
+// shares from the survivors (threshold t: two thirds of the selected clients
+// by default). The server code path never holds an unmasked update.
 static dc_status secure_sum(const dc_fed_config *cfg, float *const *vecs, int count, const bool *dropped,
                             size_t n, int round, float *sum, dc_error *err) {
-    (void)cfg, (void)vecs, (void)count, (void)dropped, (void)n, (void)round, (void)sum;
-    return dc_fail(err, DC_ERR_UNSUPPORTED, "TEMPORARY: secure aggregation is being integrated");
+    int t = cfg->secagg_threshold > 0 ? cfg->secagg_threshold : (2 * count + 2) / 3;
+    if (t < 2) t = 2;
+    dc_secagg_params p = dc_secagg_params_default(count, t, n);
+    p.round = (uint64_t)round;
+    p.nthreads = cfg->nthreads;
+    if (cfg->client_dp) p.clip = cfg->dp_clip; // clipped updates: a tighter public bound
+    if (cfg->dp_seeded) { // reproducible tests only: keys and masks from the seed
+        p.insecure_test_seed = true;
+        p.test_seed = cfg->dp_seed ^ cfg->seed;
+    }
+    dc_secagg_stats stats;
+    dc_status st = dc_secagg_simulate(&p, (const float *const *)vecs, dropped, sum, NULL, &stats, err);
+    if (!st && stats.clipped > 0)
+        return dc_fail(err, DC_ERR_NUMERIC,
+                       "round %d: %ld update values exceeded the fixed-point range of secure aggregation (|v| <= %g): "
+                       "lower --lr or use --client-dp",
+                       round + 1, (long)stats.clipped, p.clip);
+    return st;
 }

@@ -56,6 +56,7 @@ dc_status dc_fed_split(const dc_dataset *train, const dc_fed_config *cfg,
 typedef struct dc_fed_round {
     int round, rounds;
     int selected, dropped;
+    bool lost;                // secure aggregation: too few survivors, no update
     double test_acc;          // -1 when not evaluated this round
     double test_loss;
     double bytes_down, bytes_up; // what would cross the network this round

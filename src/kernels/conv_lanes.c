@@ -12,7 +12,7 @@
 // Layouts inside a group of eight samples (lane n = sample n0 + n; lanes past
 // the end of the batch hold zeros and are never stored):
 //   xt  (C, Hp, Wp, 8)   input, zero padded: Hp = H + 2 pad, Wp = W + 2 pad
-//   yr  (OC, OW, 8)      one output row, before it is transposed out
+//   yt  (OC, OH, OW, 8)  output, before it is transposed out
 //   dyt (OC, OH, OW, 8)  output gradient
 //   dxt (C, Hp, Wp, 8)   input gradient, padded (the border is discarded)
 //   dwa (OC, CKK, 8)     weight-gradient lane sums, over every group
@@ -66,7 +66,7 @@ static size_t xt_floats(const dc_conv_shape *s) {
 
 size_t dc_conv_lanes_forward_floats(const dc_conv_shape *s) {
     const size_t ckk = (size_t)s->C * s->K * s->K;
-    return xt_floats(s) + (size_t)s->OC * s->OW * L + pad8(ckk * s->OC);
+    return xt_floats(s) + (size_t)s->OC * s->OH * s->OW * L + pad8(ckk * s->OC);
 }
 
 size_t dc_conv_lanes_backward_floats(const dc_conv_shape *s, bool want_dx) {
@@ -226,8 +226,8 @@ AVX_INLINE void load_input(float *xt, const float *x, int nv, const dc_conv_shap
 // ----------------------------------------------------------------------------
 // Forward: nb blocks side by side along a row, each of R output channels x S
 // output positions. xp points at xt (0, oh*stride, ow0*stride); xs is the
-// step between positions (stride * 8 floats); wt at (tap 0, oc0); out at yr
-// (oc0, ow0), ocf floats between its channels.
+// step between positions (stride * 8 floats); wt at (tap 0, oc0); out at yt
+// (oc0, oh, ow0), ocf floats between its channels.
 
 AVX_INLINE void fwd_block(const int R, const int S, int nb, const float *xp, ptrdiff_t xs,
                           const float *wt0, int OC, int C, int K, ptrdiff_t rowf,
@@ -288,12 +288,12 @@ AVX void dc_conv_lanes_forward(float *y, const float *x, const float *w, const f
     // x is (N,C,H,W), w is (OC,C,K,K), b is (OC) or NULL, y is (N,OC,OH,OW)
     const int C = s->C, K = s->K, OC = s->OC, OH = s->OH, OW = s->OW, st = s->stride;
     const int Hp = s->H + 2 * s->pad, Wp = s->W + 2 * s->pad, CKK = C * K * K;
-    float *xt = scratch, *yr = xt + xt_floats(s), *wt = yr + (size_t)OC * OW * L;
+    float *xt = scratch, *yt = xt + xt_floats(s), *wt = yt + (size_t)OC * OH * OW * L;
     memset(xt, 0, sizeof(float) * xt_floats(s));
     for (int oc = 0; oc < OC; oc++)
         for (int t = 0; t < CKK; t++) wt[(size_t)t * OC + oc] = w[(size_t)oc * CKK + t];
     const ptrdiff_t rowf = (ptrdiff_t)Wp * L, chf = (ptrdiff_t)Hp * Wp * L, xs = (ptrdiff_t)st * L;
-    const ptrdiff_t ocf = (ptrdiff_t)OW * L;
+    const ptrdiff_t ocf = (ptrdiff_t)OH * OW * L; // yt channel stride
     int R0, S0;
     pick_rs(OC, OW, CKK, &R0, &S0);
     const int nfull = OW / S0, Srem = OW % S0;
@@ -306,7 +306,7 @@ AVX void dc_conv_lanes_forward(float *y, const float *x, const float *w, const f
             for (int oc0 = 0; oc0 < OC; oc0 += R0) {
                 const int R = OC - oc0 < R0 ? OC - oc0 : R0;
                 const float *bias = b ? b + oc0 : NULL;
-                float *out = yr + (size_t)oc0 * OW * L;
+                float *out = yt + ((size_t)oc0 * OH + oh) * OW * L;
                 fwd_dispatch(R, S0, nfull, st == 1, xrow, xs, wt + oc0, OC, C, K, rowf, chf,
                              bias, out, ocf);
                 if (Srem)
@@ -314,10 +314,14 @@ AVX void dc_conv_lanes_forward(float *y, const float *x, const float *w, const f
                                  wt + oc0, OC, C, K, rowf, chf, bias,
                                  out + (size_t)nfull * S0 * L, ocf);
             }
-            float *yrow = y + (size_t)n0 * ys + (size_t)oh * OW;
-            for (int oc = 0; oc < OC; oc++)
-                lanes_to_rows(yrow + (size_t)oc * OH * OW, ys, yr + (size_t)oc * OW * L, nv, OW);
         }
+        // out channel by channel: each sample's plane is then written front to
+        // back, 8 store streams instead of 8 * OC (a row of every channel at a
+        // time), which the hardware prefetcher keeps up with
+        for (int oc = 0; oc < OC; oc++)
+            for (int oh = 0; oh < OH; oh++)
+                lanes_to_rows(y + (size_t)n0 * ys + ((size_t)oc * OH + oh) * OW, ys,
+                              yt + ((size_t)oc * OH + oh) * OW * L, nv, OW);
     }
 }
 

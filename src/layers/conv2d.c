@@ -39,6 +39,7 @@ void dc_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                        int N, int C, int H, int W, int OC, int K, int stride,
                        int pad, int nthreads) {
     // x is (N,C,H,W), w is (OC,C,K,K), b is (OC), y is (N,OC,OH,OW)
+    if (N < 1) return;
     const dc_conv_shape s = make_shape(C, H, W, OC, K, stride, pad);
     const bool lanes = dc_conv_lanes_available();
     const int T = nthreads < 1 ? 1 : (nthreads > N ? N : nthreads);
@@ -49,8 +50,9 @@ void dc_conv2d_forward(float *y, const float *x, const float *w, const float *b,
     const size_t xs = (size_t)C * H * W, ys = (size_t)OC * s.OH * s.OW;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
-        int t = omp_get_thread_num(), lo, hi;
-        sample_range(N, t, T, &lo, &hi);
+        // the team may be smaller than asked (nested inside another region)
+        int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
+        sample_range(N, t, nt, &lo, &hi);
         float *sc = scratch ? scratch + per * t : NULL;
         if (hi > lo) {
             if (lanes)
@@ -66,6 +68,7 @@ void dc_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
                         const float *x, const float *w, int N, int C, int H,
                         int W, int OC, int K, int stride, int pad, int nthreads) {
     // dy is (N,OC,OH,OW), x and dx are (N,C,H,W), w and dw are (OC,C,K,K)
+    if (N < 1) return;
     const dc_conv_shape s = make_shape(C, H, W, OC, K, stride, pad);
     const bool lanes = dc_conv_lanes_available();
     const int T = nthreads < 1 ? 1 : (nthreads > N ? N : nthreads);
@@ -77,10 +80,13 @@ void dc_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
     float *scratch = dc_alloc(sizeof(float) * per * T);
     DC_ASSERT(scratch);
     const size_t xs = (size_t)C * H * W, ys = (size_t)OC * s.OH * s.OW;
+    int used = 1; // threads the region really had
 #pragma omp parallel num_threads(T) if (T > 1)
     {
-        int t = omp_get_thread_num(), lo, hi;
-        sample_range(N, t, T, &lo, &hi);
+        // the team may be smaller than asked (nested inside another region)
+        int t = omp_get_thread_num(), nt = omp_get_num_threads(), lo, hi;
+        if (t == 0) used = nt;
+        sample_range(N, t, nt, &lo, &hi);
         float *sc = scratch + per * t;
         float *dwt = T > 1 ? sc + kern : dw; // dc_alloc zeroed the partials
         float *dbt = T > 1 ? (db ? dwt + nw : NULL) : db;
@@ -94,7 +100,7 @@ void dc_conv2d_backward(float *dx, float *dw, float *db, const float *dy,
     }
     // Reduce the partials in thread order: deterministic for a given T.
     if (T > 1)
-        for (int t = 0; t < T; t++) {
+        for (int t = 0; t < used; t++) {
             const float *dwt = scratch + per * t + kern, *dbt = dwt + nw;
             for (size_t i = 0; i < nw; i++) dw[i] += dwt[i];
             if (db)
