@@ -34,3 +34,5 @@ endforeach()
 # Test tools (not tests themselves).
 add_executable(model_diff ${CMAKE_SOURCE_DIR}/tests/tools/model_diff.c)
 target_link_libraries(model_diff PRIVATE deepc_static)
+add_executable(png_colors ${CMAKE_SOURCE_DIR}/tests/tools/png_colors.c)
+target_link_libraries(png_colors PRIVATE PNG::PNG)

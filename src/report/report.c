@@ -191,9 +191,33 @@ static void put_fixed(dc_sb *b, double v, int decimals) {
 
 static void put_class(dc_sb *b, const dc_model *m, int k) { dc_sb_escape(b, dc_model_class_name(m, k)); }
 
-// A JSON object as a two-column table (nested values as compact JSON);
-// anything that does not parse is shown as escaped text.
-static void put_json_table(dc_sb *b, const char *json, const char *empty) {
+// One JSON value as text: strings escaped, numbers as put_number, nested
+// values as compact JSON.
+static void put_json_value(dc_sb *b, const cJSON *it) {
+    if (cJSON_IsString(it)) {
+        dc_sb_escape(b, it->valuestring);
+    } else if (cJSON_IsNumber(it)) {
+        put_number(b, it->valuedouble);
+    } else if (cJSON_IsBool(it)) {
+        dc_sb_put(b, cJSON_IsTrue(it) ? "true" : "false");
+    } else if (cJSON_IsNull(it)) {
+        dc_sb_put(b, "null");
+    } else {
+        char *s = cJSON_PrintUnformatted(it);
+        if (s) {
+            dc_sb_put(b, "<code>");
+            dc_sb_escape(b, s);
+            dc_sb_put(b, "</code>");
+            free(s);
+        }
+    }
+}
+
+// A JSON object record (train_config, provenance, privacy): a two-column
+// table, or with `grid` a flowing grid of "key value" cells (a training
+// configuration has thirty keys; a table of them would be a long column).
+// Anything that does not parse as an object is shown as escaped text.
+static void put_json_record(dc_sb *b, const char *json, const char *empty, bool grid) {
     if (!json) {
         dc_sb_printf(b, "<p class=\"note\">%s</p>\n", empty);
         return;
@@ -206,31 +230,15 @@ static void put_json_table(dc_sb *b, const char *json, const char *empty) {
         cJSON_Delete(j);
         return;
     }
-    dc_sb_put(b, "<table class=\"kv\">\n");
+    dc_sb_put(b, grid ? "<div class=\"kvgrid\">\n" : "<table class=\"kv\">\n");
     for (const cJSON *it = j->child; it; it = it->next) {
-        dc_sb_put(b, "<tr><th>");
+        dc_sb_put(b, grid ? "<div><b>" : "<tr><th>");
         dc_sb_escape(b, it->string ? it->string : "");
-        dc_sb_put(b, "</th><td>");
-        if (cJSON_IsString(it)) {
-            dc_sb_escape(b, it->valuestring);
-        } else if (cJSON_IsNumber(it)) {
-            put_number(b, it->valuedouble);
-        } else if (cJSON_IsBool(it)) {
-            dc_sb_put(b, cJSON_IsTrue(it) ? "true" : "false");
-        } else if (cJSON_IsNull(it)) {
-            dc_sb_put(b, "null");
-        } else {
-            char *s = cJSON_PrintUnformatted(it);
-            if (s) {
-                dc_sb_put(b, "<code>");
-                dc_sb_escape(b, s);
-                dc_sb_put(b, "</code>");
-                free(s);
-            }
-        }
-        dc_sb_put(b, "</td></tr>\n");
+        dc_sb_put(b, grid ? "</b>" : "</th><td>");
+        put_json_value(b, it);
+        dc_sb_put(b, grid ? "</div>\n" : "</td></tr>\n");
     }
-    dc_sb_put(b, "</table>\n");
+    dc_sb_put(b, grid ? "</div>\n" : "</table>\n");
     cJSON_Delete(j);
 }
 
@@ -265,7 +273,7 @@ typedef struct chart_series {
 
 static void svg_line_chart(dc_sb *b, const char *title, const char *xlabel, const char *ylabel,
                            const chart_series *s, int ns, bool pct) {
-    const double W = 360, H = 262, L = 66, R = 14, T = 46, B = 46;
+    const double W = 350, H = 262, L = 66, R = 14, T = 46, B = 46;
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (int i = 0; i < ns; i++)
         for (int k = 0; k < s[i].n; k++) {
@@ -371,7 +379,7 @@ static const char *const page_css =
     "td.ok{color:#1a7f37}"
     "td.worst{background:#fff4dc}"
     ".cards{display:flex;flex-wrap:wrap;gap:12px;margin:4px 0 8px}"
-    ".card{border:1px solid #dde2ea;border-radius:8px;padding:8px 14px;min-width:130px;background:#fafbfd}"
+    ".card{flex:1 1 auto;min-width:110px;border:1px solid #dde2ea;border-radius:8px;padding:8px 12px;background:#fafbfd}"
     ".card b{display:block;font-size:20px;color:#1f2a44}"
     ".card span{font-size:12px;color:#5b6478}"
     ".row{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}"
@@ -560,12 +568,13 @@ static void section_training(dc_sb *b, const dc_model *m) {
                      "the record is empty).</p>\n");
     }
     cJSON_Delete(j);
-    dc_sb_put(b, "<div class=\"row\"><div>\n<h3>Configuration</h3>\n");
-    put_json_table(b, dc_model_info(m, "train_config"), "No training configuration recorded.");
-    dc_sb_put(b, "</div><div>\n<h3>Provenance</h3>\n");
-    put_json_table(b, dc_model_info(m, "provenance"), "No provenance recorded.");
+    dc_sb_put(b, "<h3>Configuration</h3>\n");
+    put_json_record(b, dc_model_info(m, "train_config"), "No training configuration recorded.", true);
+    dc_sb_put(b, "<div class=\"row\"><div>\n<h3>Provenance</h3>\n");
+    put_json_record(b, dc_model_info(m, "provenance"), "No provenance recorded.", false);
     dc_sb_put(b, "</div><div>\n<h3>Privacy</h3>\n");
-    put_json_table(b, dc_model_info(m, "privacy"), "Not trained with differential privacy (no DP-SGD record).");
+    put_json_record(b, dc_model_info(m, "privacy"), "Not trained with differential privacy (no DP-SGD record).",
+                    false);
     dc_sb_put(b, "</div></div>\n</section>\n");
 }
 
@@ -1142,11 +1151,11 @@ dc_status dc_report_render(char **html, size_t *len, dc_model *m, const dc_datas
 
     // summary cards
     dc_sb_put(&b, "<section id=\"summary\">\n<h2>Summary</h2>\n<div class=\"cards\">\n");
-    dc_sb_printf(&b, "<div class=\"card\"><b>%.2f%%</b><span>accuracy (%d samples)</span></div>\n",
+    dc_sb_printf(&b, "<div class=\"card\"><b>%.2f%%</b><span>accuracy, n=%d</span></div>\n",
                  100 * mt.accuracy, mt.n);
     dc_sb_printf(&b, "<div class=\"card\"><b>%.2f%%</b><span>top-%d accuracy</span></div>\n", 100 * mt.top_k_accuracy,
                  mt.top_k);
-    dc_sb_printf(&b, "<div class=\"card\"><b>%.4f</b><span>loss (mean cross-entropy)</span></div>\n", loss);
+    dc_sb_printf(&b, "<div class=\"card\"><b>%.4f</b><span>cross-entropy loss</span></div>\n", loss);
     dc_sb_printf(&b, "<div class=\"card\"><b>%.4f</b><span>macro F1</span></div>\n", mt.macro_f1);
     dc_sb_printf(&b, "<div class=\"card\"><b>%.4f</b><span>ECE (%d bins)</span></div>\n", mt.ece, mt.n_bins);
     dc_sb_printf(&b, "<div class=\"card\"><b>%zu</b><span>parameters</span></div>\n", dc_model_num_params(m));
@@ -1154,7 +1163,7 @@ dc_status dc_report_render(char **html, size_t *len, dc_model *m, const dc_datas
     if (cfg->groups) {
         int nf = 0;
         for (unsigned fl = f.flags; fl; fl >>= 1) nf += fl & 1u;
-        dc_sb_printf(&b, "<div class=\"card\"><b%s>%d of 3</b><span>fairness checks flagged</span></div>\n",
+        dc_sb_printf(&b, "<div class=\"card\"><b%s>%d of 3</b><span>fairness flags</span></div>\n",
                      nf ? " style=\"color:#b42318\"" : "", nf);
     }
     dc_sb_put(&b, "</div>\n</section>\n");
