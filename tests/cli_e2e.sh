@@ -5,23 +5,8 @@
 set -u
 BIN=${DEEPC_BIN:-build/deepc}
 SRC=${DEEPC_SOURCE_DIR:-.}
-T=$(mktemp -d /tmp/deepc-cli-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok()   { pass=$((pass+1)); }
-bad()  { fail=$((fail+1)); echo "FAIL: $*"; }
-# expect_ok DESC CMD... : exit 0
-expect_ok() { local d=$1; shift; if "$@" >"$T/out" 2>"$T/err"; then ok; else bad "$d (exit $?): $(head -c 400 "$T/err")"; fi; }
-# expect_err DESC NEEDLE CMD... : non-zero exit, one-line stderr containing NEEDLE, no crash
-expect_err() {
-  local d=$1 needle=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ $rc -eq 0 ]; then bad "$d: exit 0, expected an error"; return; fi
-  if [ $rc -ge 128 ]; then bad "$d: crashed (exit $rc)"; return; fi
-  if ! grep -q -- "$needle" "$T/err"; then bad "$d: stderr lacks '$needle': $(cat "$T/err")"; return; fi
-  if [ "$(wc -l < "$T/err")" -gt 1 ]; then bad "$d: error is not one line: $(cat "$T/err")"; return; fi
-  echo "  ok ($rc): $(cat "$T/err")"; ok
-}
+source "$(dirname "$0")/lib_cli.sh"
+cli_begin cli
 
 DATA=fashion-mnist
 [ -d /usr/share/datasets/fashion-mnist ] || { echo "Fashion-MNIST missing: run scripts/setup.sh"; exit 1; }

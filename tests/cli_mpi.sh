@@ -9,11 +9,8 @@
 set -u
 BIN=${DEEPC_BIN:-build/deepc}
 TOOLS=$(dirname "$BIN")
-T=$(mktemp -d /tmp/deepc-mpi-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL: $*"; }
+source "$(dirname "$0")/lib_cli.sh"
+cli_begin mpi
 if ! command -v mpirun >/dev/null; then
   echo "mpirun not found: install openmpi-bin (scripts/setup.sh does)"; echo "0 passed, 1 failed"; exit 1
 fi

@@ -6,14 +6,10 @@
 # Needs no data set. Published values are cited in tests/test_rdp.c.
 set -u
 BIN=${DEEPC_BIN:-build/deepc}
-T=$(mktemp -d /tmp/deepc-privacy-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok()   { pass=$((pass+1)); }
-bad()  { fail=$((fail+1)); echo "FAIL: $*"; }
-# expect_ok DESC CMD... : exit 0
-expect_ok() { local d=$1; shift; if "$@" >"$T/out" 2>"$T/err"; then ok; else bad "$d (exit $?): $(head -c 400 "$T/err")"; fi; }
+source "$(dirname "$0")/lib_cli.sh"
+cli_begin privacy
 # expect_err RC DESC NEEDLE CMD... : exit status RC, one-line stderr containing NEEDLE
+# (replaces lib_cli.sh's expect_err: the accountant's exit statuses are part of its contract)
 expect_err() {
   local want=$1 d=$2 needle=$3; shift 3
   "$@" >"$T/out" 2>"$T/err"; local rc=$?

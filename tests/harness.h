@@ -32,6 +32,12 @@ const char *dc_src_path(const char *rel);
 // A fresh temporary directory for this test (removed by the OS, not us).
 const char *dc_test_tmpdir(void);
 
+// A small learnable synthetic data set: n images 1x28x28 of n_classes
+// classes; class k is a bright square at its own place in a grid, over
+// random dark noise. Owned by the caller (dc_dataset_free).
+struct dc_dataset;
+void dc_test_make_data(struct dc_dataset *ds, int n, int n_classes, uint64_t seed);
+
 int dc_test_finish(void);
 
 #endif

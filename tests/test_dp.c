@@ -112,27 +112,6 @@ static void per_sample_checks(int nthreads) {
     dc_model_free(m);
 }
 
-static void make_data(dc_dataset *ds, int n, uint64_t seed) {
-    memset(ds, 0, sizeof *ds);
-    ds->n = n;
-    ds->c = 1;
-    ds->h = ds->w = 28;
-    ds->n_classes = 4;
-    ds->pixels = calloc((size_t)n * 784, 1);
-    ds->labels = calloc((size_t)n, sizeof(int32_t));
-    snprintf(ds->source, sizeof ds->source, "synthetic");
-    dc_rng r;
-    dc_rng_seed(&r, seed);
-    for (int i = 0; i < n; i++) {
-        int k = (int)dc_rng_below(&r, 4);
-        ds->labels[i] = k;
-        uint8_t *p = ds->pixels + (size_t)i * 784;
-        for (int j = 0; j < 784; j++) p[j] = (uint8_t)dc_rng_below(&r, 60);
-        for (int yy = 0; yy < 8; yy++)
-            for (int xx = 0; xx < 8; xx++) p[(4 + 12 * (k / 2) + yy) * 28 + 4 + 12 * (k % 2) + xx] = 200;
-    }
-}
-
 static dc_model *fresh(const dc_dataset *ds) {
     dc_error err;
     dc_model *m = NULL;
@@ -146,8 +125,8 @@ static dc_model *fresh(const dc_dataset *ds) {
 static void training_checks(void) {
     printf("seeded DP-SGD training: determinism and resume\n");
     dc_dataset tr, te;
-    make_data(&tr, 512, 1);
-    make_data(&te, 128, 2);
+    dc_test_make_data(&tr, 512, 4, 1);
+    dc_test_make_data(&te, 128, 4, 2);
     dc_error err;
     dc_train_config cfg = dc_train_config_default();
     cfg.epochs = 2;

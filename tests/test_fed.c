@@ -11,27 +11,6 @@
 #include "harness.h"
 #include "model/model.h"
 
-static void make_data(dc_dataset *ds, int n, uint64_t seed) {
-    memset(ds, 0, sizeof *ds);
-    ds->n = n;
-    ds->c = 1;
-    ds->h = ds->w = 28;
-    ds->n_classes = 10;
-    ds->pixels = calloc((size_t)n * 784, 1);
-    ds->labels = calloc((size_t)n, sizeof(int32_t));
-    snprintf(ds->source, sizeof ds->source, "synthetic");
-    dc_rng r;
-    dc_rng_seed(&r, seed);
-    for (int i = 0; i < n; i++) {
-        int k = (int)dc_rng_below(&r, 10);
-        ds->labels[i] = k;
-        uint8_t *p = ds->pixels + (size_t)i * 784;
-        for (int j = 0; j < 784; j++) p[j] = (uint8_t)dc_rng_below(&r, 50);
-        for (int y = 0; y < 6; y++)
-            for (int x = 0; x < 6; x++) p[(2 + 8 * (k / 3) + y) * 28 + 2 + 8 * (k % 3) + x] = 220;
-    }
-}
-
 static void split_checks(const dc_dataset *ds) {
     printf("splits\n");
     dc_error err;
@@ -198,8 +177,8 @@ static void training_checks(const dc_dataset *tr, const dc_dataset *te) {
 
 int main(void) {
     dc_dataset tr, te;
-    make_data(&tr, 1000, 1);
-    make_data(&te, 200, 2);
+    dc_test_make_data(&tr, 1000, 10, 1);
+    dc_test_make_data(&te, 200, 10, 2);
     split_checks(&tr);
     training_checks(&tr, &te);
     dc_dataset_free(&tr);

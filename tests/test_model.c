@@ -146,28 +146,6 @@ static void parse_checks(void) {
 }
 
 // A small synthetic data set: class k has a bright square at a k-dependent place.
-static void make_data(dc_dataset *ds, int n, uint64_t seed) {
-    memset(ds, 0, sizeof *ds);
-    ds->n = n;
-    ds->c = 1;
-    ds->h = ds->w = 28;
-    ds->n_classes = 4;
-    ds->pixels = calloc((size_t)n * 784, 1);
-    ds->labels = calloc((size_t)n, sizeof(int32_t));
-    snprintf(ds->source, sizeof ds->source, "synthetic");
-    dc_rng r;
-    dc_rng_seed(&r, seed);
-    for (int i = 0; i < n; i++) {
-        int k = (int)dc_rng_below(&r, 4);
-        ds->labels[i] = k;
-        uint8_t *p = ds->pixels + (size_t)i * 784;
-        for (int j = 0; j < 784; j++) p[j] = (uint8_t)dc_rng_below(&r, 60);
-        int y0 = 4 + 12 * (k / 2), x0 = 4 + 12 * (k % 2);
-        for (int y = 0; y < 8; y++)
-            for (int x = 0; x < 8; x++) p[(y0 + y) * 28 + x0 + x] = 200;
-    }
-}
-
 static dc_model *fresh_model(const dc_dataset *ds, const char *arch) {
     dc_error err;
     dc_model *m = NULL;
@@ -184,8 +162,8 @@ static dc_model *fresh_model(const dc_dataset *ds, const char *arch) {
 static void training_checks(void) {
     printf("determinism, save/load, resume equivalence, divergence guard\n");
     dc_dataset tr, te;
-    make_data(&tr, 600, 1);
-    make_data(&te, 200, 2);
+    dc_test_make_data(&tr, 600, 4, 1);
+    dc_test_make_data(&te, 200, 4, 2);
     dc_error err;
     dc_train_config cfg = dc_train_config_default();
     cfg.epochs = 4;
