@@ -40,6 +40,8 @@ static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 // Scratch of n floats, 64-byte aligned, not zeroed: the kernels initialise
 // what they read, and zeroing a few hundred KiB per call (dc_alloc does)
 // showed up in the training profile. Free with dc_free.
+enum { LANES_MIN_N = 4 };
+
 static float *scratch_alloc(size_t n) {
     float *p = aligned_alloc(64, sizeof(float) * (n ? n : 16)); // n is a multiple of 16
     DC_ASSERT(p);
@@ -52,7 +54,11 @@ void dc_conv2d_forward(float *y, const float *x, const float *w, const float *b,
     // x is (N,C,H,W), w is (OC,C,K,K), b is (OC), y is (N,OC,OH,OW)
     if (N < 1) return;
     const dc_conv_shape s = make_shape(C, H, W, OC, K, stride, pad);
-    const bool lanes = dc_conv_lanes_available();
+    // The lanes kernel fills 8 samples per vector: with fewer than
+    // LANES_MIN_N samples most lanes would be empty (batch-1 inference ran
+    // 10x slower per image than batch 1000), so small batches take im2col +
+    // GEMM, which vectorises within one image.
+    const bool lanes = dc_conv_lanes_available() && N >= LANES_MIN_N;
     const int T = nthreads < 1 ? 1 : (nthreads > N ? N : nthreads);
     const size_t per = round16(lanes ? dc_conv_lanes_forward_floats(&s)
                                      : dc_conv_im2col_forward_floats(&s));
