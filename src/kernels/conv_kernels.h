@@ -85,4 +85,16 @@ void dc_maxpool_2x2_forward_plain(float *y, int32_t *argmax, const float *x, int
 void dc_maxpool_2x2_backward_plain(float *dx, const float *dy, const int32_t *argmax, int N,
                                    int C, int H, int W);
 
+// ----------------------------------------------------------------------------
+// Direct convolution forward for small batches (conv_direct.c, AVX2+FMA: only
+// when dc_conv_lanes_available()). One image at a time, vectorised along the
+// output row; what the layer runs for N < 4, where the lanes kernel would
+// leave most lanes empty. Same contract as the two forwards above; each
+// output is one FMA chain over (c, ki, kj) from 0, then + bias, so a sample's
+// result does not depend on the batch. The im2col forward is its reference.
+size_t dc_conv_direct_forward_floats(const dc_conv_shape *s);
+// x (N,C,H,W), w (OC,C,K,K), b (OC) or NULL, y (N,OC,OH,OW)
+void dc_conv_direct_forward(float *y, const float *x, const float *w, const float *b, int N,
+                            const dc_conv_shape *s, float *scratch);
+
 #endif

@@ -1,6 +1,7 @@
 // conv2d.c — 2-D convolution layer: splits the batch over threads, owns the
 // scratch memory, and runs one of the kernels in src/kernels/conv_kernels.h:
-// the AVX2 "sample lanes" direct convolution when the CPU has AVX2+FMA, else
+// on CPUs with AVX2+FMA the "sample lanes" direct convolution (forward with
+// N >= 4, and backward) or the per-image direct forward (N < 4), else
 // im2col + GEMM one sample at a time.
 //
 // Threads take contiguous blocks of samples. In backward each thread
@@ -56,12 +57,15 @@ void dc_conv2d_forward(float *y, const float *x, const float *w, const float *b,
     const dc_conv_shape s = make_shape(C, H, W, OC, K, stride, pad);
     // The lanes kernel fills 8 samples per vector: with fewer than
     // LANES_MIN_N samples most lanes would be empty (batch-1 inference ran
-    // 10x slower per image than batch 1000), so small batches take im2col +
-    // GEMM, which vectorises within one image.
-    const bool lanes = dc_conv_lanes_available() && N >= LANES_MIN_N;
+    // 10x slower per image than batch 1000), so small batches take the
+    // direct kernel, which vectorises along the output row of one image.
+    // Without AVX2 every batch takes im2col + GEMM.
+    const bool avx = dc_conv_lanes_available();
+    const bool lanes = avx && N >= LANES_MIN_N, direct = avx && !lanes;
     const int T = nthreads < 1 ? 1 : (nthreads > N ? N : nthreads);
-    const size_t per = round16(lanes ? dc_conv_lanes_forward_floats(&s)
-                                     : dc_conv_im2col_forward_floats(&s));
+    const size_t per = round16(lanes    ? dc_conv_lanes_forward_floats(&s)
+                               : direct ? dc_conv_direct_forward_floats(&s)
+                                        : dc_conv_im2col_forward_floats(&s));
     float *scratch = per ? scratch_alloc(per * T) : NULL;
     const size_t xs = (size_t)C * H * W, ys = (size_t)OC * s.OH * s.OW;
 #pragma omp parallel num_threads(T) if (T > 1)
@@ -73,6 +77,8 @@ void dc_conv2d_forward(float *y, const float *x, const float *w, const float *b,
         if (hi > lo) {
             if (lanes)
                 dc_conv_lanes_forward(y + lo * ys, x + lo * xs, w, b, hi - lo, &s, sc);
+            else if (direct)
+                dc_conv_direct_forward(y + lo * ys, x + lo * xs, w, b, hi - lo, &s, sc);
             else
                 dc_conv_im2col_forward(y + lo * ys, x + lo * xs, w, b, hi - lo, &s, sc);
         }

@@ -1,0 +1,129 @@
+// test_conv_small.c — the small-batch convolution forward (conv_direct.c,
+// what the layer runs for N < 4 on AVX2+FMA CPUs) against its reference, the
+// im2col + GEMM forward, on LeNet-5's conv1 (1->6, 5x5, pad 2, 28x28) and
+// conv2 (6->16, 5x5, 14x14) and on awkward shapes: stride 2 and 3, pad 1,
+// K = 1, 3, C = 3, H != W, OW < 8, OW = 9 (one full vector and one lane),
+// OC = 1, 7, 13, 24 (remainder register blocks), N = 1, 2, 3. The shapes
+// take both ways of filling the vectors (8 columns of a row, or 8 output
+// channels of a position: conv2, OC = 7, 13, 24 go by channels).
+//
+// Tolerance: |got - want| <= 1e-5 |want| + atol with atol = 1e-6 * rms(x) *
+// rms(w) * sqrt(C K K) (as in test_conv_kernels.c: fp32 sums in different
+// orders differ by an absolute error that grows with the number of terms).
+// Exact checks: the scratch contents on entry do not matter, repeated calls
+// give the same bits, a sample's output does not depend on the batch around
+// it, nothing outside y is written, and the layer (dc_conv2d_forward) takes
+// this kernel for N < 4 (same bits).
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "kernels/conv_kernels.h"
+#include "layers/layers.h"
+
+static float *falloc(size_t n) {
+    size_t bytes = ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes);
+    if (!p) {
+        printf("out of memory\n");
+        exit(2);
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+// xorshift64*: a fixed stream of uniform values in [-1, 1).
+static float urand(uint64_t *s) {
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return (float)((*s * 2685821657736338717ull) >> 40) / (float)(1 << 23) - 1.0f;
+}
+
+static double rms(const float *p, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)p[i] * p[i];
+    return sqrt(s / (double)(n ? n : 1));
+}
+
+static void check_shape(int N, int C, int H, int W, int OC, int K, int stride, int pad) {
+    const dc_conv_shape s = {.C = C, .H = H, .W = W, .OC = OC, .K = K, .stride = stride,
+                             .pad = pad, .OH = dc_conv_out(H, K, stride, pad),
+                             .OW = dc_conv_out(W, K, stride, pad)};
+    char what[160];
+    snprintf(what, sizeof what, "N=%d C=%d H=%d W=%d OC=%d K=%d stride=%d pad=%d (OW=%d)", N, C,
+             H, W, OC, K, stride, pad, s.OW);
+    const size_t xs = (size_t)C * H * W, ys = (size_t)OC * s.OH * s.OW;
+    const size_t nw = (size_t)OC * C * K * K, guard = 16;
+    uint64_t seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)(N * 131 + C * 17 + OC * 7 + K + W);
+    float *x = falloc(N * xs), *w = falloc(nw), *b = falloc(OC);
+    for (size_t i = 0; i < N * xs; i++) x[i] = urand(&seed);
+    for (size_t i = 0; i < nw; i++) w[i] = urand(&seed);
+    for (int i = 0; i < OC; i++) b[i] = urand(&seed);
+    const double atol = fmax(1e-6, 1e-6 * rms(x, N * xs) * rms(w, nw) * sqrt((double)C * K * K));
+
+    float *want = falloc(N * ys), *sr = falloc(dc_conv_im2col_forward_floats(&s));
+    dc_conv_im2col_forward(want, x, w, b, N, &s, sr);
+
+    // y with guard floats after it (must stay untouched), scratch full of NaN
+    const size_t nsc = dc_conv_direct_forward_floats(&s);
+    float *y = falloc(N * ys + guard), *sc = falloc(nsc);
+    for (size_t i = 0; i < nsc; i++) sc[i] = NAN;
+    for (size_t i = 0; i < guard; i++) y[N * ys + i] = 7.0f;
+    dc_conv_direct_forward(y, x, w, b, N, &s, sc);
+    char msg[200];
+    snprintf(msg, sizeof msg, "direct vs im2col, bias, %s", what);
+    CHECK(dc_check_close(msg, y, want, N * ys, 1e-5, atol), "%s", msg);
+    int guard_ok = 1;
+    for (size_t i = 0; i < guard; i++) guard_ok &= y[N * ys + i] == 7.0f;
+    CHECK(guard_ok, "wrote past y: %s", what);
+
+    // again with the scratch left dirty: same bits
+    float *y2 = falloc(N * ys);
+    dc_conv_direct_forward(y2, x, w, b, N, &s, sc);
+    CHECK(memcmp(y, y2, sizeof(float) * N * ys) == 0, "repeat differs: %s", what);
+
+    // each sample alone: same bits as inside the batch
+    int alone_ok = 1;
+    for (int n = 0; n < N; n++) {
+        dc_conv_direct_forward(y2, x + n * xs, w, b, 1, &s, sc);
+        alone_ok &= memcmp(y2, y + n * ys, sizeof(float) * ys) == 0;
+    }
+    CHECK(alone_ok, "a sample's output depends on its batch: %s", what);
+
+    // no bias
+    dc_conv_im2col_forward(want, x, w, NULL, N, &s, sr);
+    dc_conv_direct_forward(y2, x, w, NULL, N, &s, sc);
+    snprintf(msg, sizeof msg, "direct vs im2col, no bias, %s", what);
+    CHECK(dc_check_close(msg, y2, want, N * ys, 1e-5, atol), "%s", msg);
+
+    // the layer runs this kernel for N < 4 on AVX2 CPUs (1 and 2 threads)
+    for (int T = 1; T <= 2; T++) {
+        dc_conv2d_forward(y2, x, w, b, N, C, H, W, OC, K, stride, pad, T);
+        CHECK(memcmp(y, y2, sizeof(float) * N * ys) == 0, "layer (%d threads) != direct: %s", T,
+              what);
+    }
+    free(x), free(w), free(b), free(want), free(sr), free(y), free(sc), free(y2);
+}
+
+int main(void) {
+    if (!dc_conv_lanes_available()) {
+        printf("AVX2+FMA not available: the direct kernel is not used here, skipped\n");
+        return dc_test_finish();
+    }
+    for (int N = 1; N <= 3; N++) {
+        check_shape(N, 1, 28, 28, 6, 5, 1, 2);   // LeNet-5 conv1
+        check_shape(N, 6, 14, 14, 16, 5, 1, 0);  // LeNet-5 conv2
+        check_shape(N, 3, 11, 17, 7, 3, 2, 1);   // stride 2, pad 1, H != W
+        check_shape(N, 3, 9, 9, 13, 3, 1, 1);    // OW = 9, OC = 13
+        check_shape(N, 2, 6, 5, 1, 3, 1, 0);     // OW = 3 < 8, OC = 1
+        check_shape(N, 5, 12, 19, 7, 1, 1, 0);   // K = 1 (pointwise)
+        check_shape(N, 3, 13, 23, 5, 4, 3, 2);   // stride 3, even K
+        check_shape(N, 4, 7, 40, 9, 3, 2, 0);    // wide rows, odd OC
+        check_shape(N, 1, 1, 1, 3, 1, 1, 0);     // 1x1 image
+        check_shape(N, 2, 5, 5, 2, 5, 1, 4);     // padding larger than the kernel's reach
+        check_shape(N, 3, 6, 6, 24, 3, 1, 0);    // by channels, 3 channel vectors
+    }
+    return dc_test_finish();
+}
