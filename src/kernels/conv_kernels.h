@@ -51,6 +51,12 @@ void dc_conv_lanes_forward(float *y, const float *x, const float *w, const float
 void dc_conv_lanes_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, int N, const dc_conv_shape *s, float *scratch);
 
+// DP-SGD's norm pass: dx (or NULL) as dc_conv_lanes_backward computes it, and
+// sq[n] += ||dW_n||^2 (+ ||db_n||^2 when bias), each sample's own weight
+// gradient, in one pass; scratch as for dc_conv_lanes_backward.
+void dc_conv_lanes_sample_sqnorm(float *dx, double *sq, bool bias, const float *dy, const float *x,
+                                 const float *w, int N, const dc_conv_shape *s, float *scratch);
+
 size_t dc_conv_im2col_forward_floats(const dc_conv_shape *s);
 size_t dc_conv_im2col_backward_floats(const dc_conv_shape *s);
 void dc_conv_im2col_forward(float *y, const float *x, const float *w, const float *b, int N,

@@ -450,8 +450,14 @@ static float hsum8(const float *v) {
     return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
-AVX void dc_conv_lanes_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                                const float *w, int N, const dc_conv_shape *s, float *scratch) {
+// The backward pass proper. With sq (N) set (DP-SGD's norm pass), dw and db
+// must be NULL: the lane sums are cleared before each group of eight samples,
+// so after the group they hold each sample's own weight (and, when `bias`,
+// bias) gradient, whose squared norm is added to sq[n]; nothing is
+// accumulated across samples.
+AVX static void lanes_backward(float *dx, float *dw, float *db, double *sq, bool bias,
+                               const float *dy, const float *x, const float *w, int N,
+                               const dc_conv_shape *s, float *scratch) {
     // dy is (N,OC,OH,OW), x and dx are (N,C,H,W), w and dw are (OC,C,K,K)
     const int C = s->C, H = s->H, W = s->W, K = s->K, OC = s->OC, OH = s->OH, OW = s->OW;
     const int st = s->stride, pad = s->pad, Hp = H + 2 * pad, Wp = W + 2 * pad;
@@ -476,13 +482,15 @@ AVX void dc_conv_lanes_backward(float *dx, float *dw, float *db, const float *dy
     const int chunk = (64 + OW - 1) / OW;  // dw: rows per partial sum, >= 64 positions
     const size_t xsz = (size_t)C * H * W, ysz = (size_t)OC * P;
 
+    const bool want_b = db != NULL || (sq && bias);
     for (int n0 = 0; n0 < N; n0 += L) {
         const int nv = N - n0 < L ? N - n0 : L;
+        if (sq) memset(dwa, 0, sizeof(float) * ((size_t)OC * CKK * L + (size_t)OC * L));
         load_input(xt, x + (size_t)n0 * xsz, nv, s);
         for (int oc = 0; oc < OC; oc++) // a channel's P outputs are contiguous: one long row
             rows_to_lanes(dyt + (size_t)oc * P * L, dy + (size_t)n0 * ysz + (size_t)oc * P, ysz,
                           nv, P);
-        if (db)
+        if (want_b)
             for (int oc = 0; oc < OC; oc++) {
                 // four running sums (p mod 4) so the adds do not wait on each other
                 const float *g = dyt + (size_t)oc * P * L;
@@ -513,6 +521,14 @@ AVX void dc_conv_lanes_backward(float *dx, float *dw, float *db, const float *dy
                             (ptrdiff_t)CKK * L);
             }
         }
+        if (sq) // this group's lanes hold each sample's own gradient
+            for (int v = 0; v < nv; v++) {
+                double a = 0;
+                for (size_t i = 0; i < (size_t)OC * CKK; i++) a += (double)dwa[i * L + v] * dwa[i * L + v];
+                if (bias)
+                    for (int oc = 0; oc < OC; oc++) a += (double)dba[(size_t)oc * L + v] * dba[(size_t)oc * L + v];
+                sq[n0 + v] += a;
+            }
         if (!dx) continue;
         memset(dxt, 0, sizeof(float) * nxt);
         for (int oh = 0; oh < OH; oh++)
@@ -530,7 +546,18 @@ AVX void dc_conv_lanes_backward(float *dx, float *dw, float *db, const float *dy
                 lanes_to_rows(dx + (size_t)n0 * xsz + ((size_t)c * H + h) * W, xsz,
                               dxt + (((size_t)c * Hp + h + pad) * Wp + pad) * L, nv, W);
     }
-    for (size_t i = 0; i < (size_t)OC * CKK; i++) dw[i] += hsum8(dwa + i * L);
+    if (dw)
+        for (size_t i = 0; i < (size_t)OC * CKK; i++) dw[i] += hsum8(dwa + i * L);
     if (db)
         for (int oc = 0; oc < OC; oc++) db[oc] += hsum8(dba + (size_t)oc * L);
+}
+
+AVX void dc_conv_lanes_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                            const float *w, int N, const dc_conv_shape *s, float *scratch) {
+    lanes_backward(dx, dw, db, NULL, false, dy, x, w, N, s, scratch);
+}
+
+AVX void dc_conv_lanes_sample_sqnorm(float *dx, double *sq, bool bias, const float *dy, const float *x,
+                                 const float *w, int N, const dc_conv_shape *s, float *scratch) {
+    lanes_backward(dx, NULL, NULL, sq, bias, dy, x, w, N, s, scratch);
 }

@@ -87,5 +87,11 @@ void dc_linear_sample_sqnorm(double *sq, const float *dy, const float *x, int N,
 void dc_conv2d_sample_sqnorm(double *sq, const float *dy, const float *x, int N,
                              int C, int H, int W, int OC, int K, int stride,
                              int pad, bool bias);
+// Both at once for a convolution: dx (N,C,H,W) or NULL overwritten as by
+// dc_conv2d_backward, and sq (N) += each sample's squared gradient norm; no
+// weight gradient is accumulated. One backward's work on AVX2 machines.
+void dc_conv2d_backward_sqnorm(float *dx, double *sq, const float *dy, const float *x,
+                               const float *w, int N, int C, int H, int W, int OC, int K,
+                               int stride, int pad, bool bias);
 
 #endif

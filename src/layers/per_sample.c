@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include "core/core.h"
 #include "kernels/kernels.h"
+#include "kernels/conv_kernels.h"
 #include "layers/layers.h"
 
 void dc_linear_sample_sqnorm(double *sq, const float *dy, const float *x, int N, int I, int O,
@@ -46,4 +47,32 @@ void dc_conv2d_sample_sqnorm(double *sq, const float *dy, const float *x, int N,
     }
     dc_free(col);
     dc_free(dw);
+}
+
+void dc_conv2d_backward_sqnorm(float *dx, double *sq, const float *dy, const float *x,
+                               const float *w, int N, int C, int H, int W, int OC, int K,
+                               int stride, int pad, bool bias) {
+    // dy is (N,OC,OH,OW), x and dx are (N,C,H,W); sq (N) +=
+    if (N < 1) return;
+    if (dc_conv_lanes_available()) {
+        // one pass: the lanes kernel's per-lane weight-gradient sums are the
+        // per-sample gradients, so the norms come with dx at the cost of one
+        // backward (the weight gradient itself is not accumulated)
+        const dc_conv_shape s = {.C = C, .H = H, .W = W, .OC = OC, .K = K, .stride = stride,
+                                 .pad = pad, .OH = dc_conv_out(H, K, stride, pad),
+                                 .OW = dc_conv_out(W, K, stride, pad)};
+        float *scratch = dc_alloc(sizeof(float) * (dc_conv_lanes_backward_floats(&s, dx != NULL) + 16));
+        DC_ASSERT(scratch);
+        dc_conv_lanes_sample_sqnorm(dx, sq, bias, dy, x, w, N, &s, scratch);
+        dc_free(scratch);
+        return;
+    }
+    // portable path: per-sample GEMMs for the norms, the usual backward for dx
+    dc_conv2d_sample_sqnorm(sq, dy, x, N, C, H, W, OC, K, stride, pad, bias);
+    if (dx) {
+        float *dw = dc_alloc(sizeof(float) * (size_t)OC * C * K * K);
+        DC_ASSERT(dw);
+        dc_conv2d_backward(dx, dw, NULL, dy, x, w, N, C, H, W, OC, K, stride, pad, 1);
+        dc_free(dw);
+    }
 }

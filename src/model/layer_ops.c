@@ -56,9 +56,15 @@ static void conv_sqnorm(const dc_layer *l, dc_layer_io *io, double *sq) {
                             c->stride, c->pad, c->bias);
 }
 
+static void conv_backward_sqnorm(const dc_layer *l, dc_layer_io *io, double *sq) {
+    const dc_conv_cfg *c = &l->cfg.conv;
+    dc_conv2d_backward_sqnorm(io->dx, sq, io->dy, io->x, W(io, l), io->N, l->in_c, l->in_h, l->in_w,
+                              c->out, c->k, c->stride, c->pad, c->bias);
+}
+
 static const dc_layer_ops conv_ops = {"conv2d", "in, out, k, stride, pad, bias, name",
                                       conv_infer, no_cache, conv_forward, conv_backward,
-                                      PER_SAMPLE(conv_sqnorm)};
+                                      PER_SAMPLE(conv_sqnorm), .backward_sqnorm = conv_backward_sqnorm};
 
 // ---------------------------------------------------------------------------
 // pooling
@@ -185,8 +191,17 @@ static void linear_sqnorm(const dc_layer *l, dc_layer_io *io, double *sq) {
     dc_linear_sample_sqnorm(sq, io->dy, io->x, io->N, l->in_c, l->cfg.linear.out, l->cfg.linear.bias);
 }
 
+static void linear_backward_sqnorm(const dc_layer *l, dc_layer_io *io, double *sq) {
+    // the norms by ||dy||^2 ||x||^2, then dx alone: no weight-gradient GEMM
+    linear_sqnorm(l, io, sq);
+    if (io->dx)
+        dc_linear_backward(io->dx, NULL, NULL, io->dy, io->x, W(io, l), io->N, l->in_c, l->cfg.linear.out,
+                           io->nthreads);
+}
+
 static const dc_layer_ops linear_ops = {"linear", "in, out, bias, name", linear_infer, no_cache,
-                                        linear_forward, linear_backward, PER_SAMPLE(linear_sqnorm)};
+                                        linear_forward, linear_backward, PER_SAMPLE(linear_sqnorm),
+                                        .backward_sqnorm = linear_backward_sqnorm};
 
 // ---------------------------------------------------------------------------
 // dropout

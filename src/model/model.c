@@ -726,8 +726,12 @@ static void norm_slice(dc_runtime *rt, dc_model *m, int lo, int hi, const float 
                           .dx = dx, .dy = dy, .params = m->params, .grads = scratch,
                           .cache = rt->caches[i] ? (char *)rt->caches[i] + l->ops->cache_bytes(l, lo) : NULL,
                           .rng = NULL};
-        if (l->ops->sample_sqnorm) l->ops->sample_sqnorm(l, &io, sq + lo);
-        if (i > 0) l->ops->backward(l, &io);
+        if (l->ops->backward_sqnorm) {
+            l->ops->backward_sqnorm(l, &io, sq + lo);
+        } else {
+            if (l->ops->sample_sqnorm) l->ops->sample_sqnorm(l, &io, sq + lo);
+            if (i > 0) l->ops->backward(l, &io);
+        }
         dy = dx;
         cur ^= 1;
     }

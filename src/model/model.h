@@ -56,6 +56,9 @@ struct dc_layer_ops {
     // Per-sample squared gradient norms into sq (N) (DP-SGD); NULL for
     // layers without parameters. Reads io->x and io->dy.
     void (*sample_sqnorm)(const dc_layer *l, dc_layer_io *io, double *sq);
+    // Optional: the norms and io->dx in one pass, no weight gradient (when a
+    // kernel can do both for the price of one; else sample_sqnorm + backward).
+    void (*backward_sqnorm)(const dc_layer *l, dc_layer_io *io, double *sq);
 };
 
 extern const dc_layer_ops *const dc_layer_kinds[]; // NULL-terminated table

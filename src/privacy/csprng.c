@@ -42,8 +42,17 @@ double dc_csprng_uniform(dc_csprng *r) {
 }
 
 double dc_csprng_normal(dc_csprng *r) {
+    // Box-Muller gives two independent normals per pair of uniforms; keeping
+    // the second halves the log/sqrt/trig work (DP noise draws one per parameter)
+    if (r->has_spare) {
+        r->has_spare = false;
+        return r->spare;
+    }
     double u1 = dc_csprng_uniform(r), u2 = dc_csprng_uniform(r);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    double rad = sqrt(-2.0 * log(u1)), th = 6.283185307179586 * u2;
+    r->spare = rad * sin(th);
+    r->has_spare = true;
+    return rad * cos(th);
 }
 
 void dc_csprng_wipe(dc_csprng *r) { sodium_memzero(r, sizeof *r); }

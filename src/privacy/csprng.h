@@ -14,6 +14,8 @@ typedef struct dc_csprng {
     uint8_t buf[4096];   // keystream not yet used
     size_t pos;          // next unused byte of buf
     bool seeded;         // key derived from a seed (reproducible, not secret)
+    bool has_spare;      // Box-Muller makes two normals; the second waits here
+    double spare;
 } dc_csprng;
 
 // seeded == false: key from randombytes_buf (the OS); true: key = BLAKE2b(seed).
