@@ -272,7 +272,8 @@ static void clip_l2(float *v, size_t n, float S) {
 // Secure aggregation of `count` vectors (n floats each) of which the clients
 // flagged in dropped[] never deliver: the sum of the survivors' vectors.
 static dc_status secure_sum(const dc_fed_config *cfg, float *const *vecs, int count, const bool *dropped,
-                            size_t n, int round, float *sum, dc_error *err);
+                            size_t n, int round, float *sum, double *bytes_up, double *bytes_down,
+                            dc_error *err);
 
 typedef struct fed_state {
     float *wg;        // (P) global weights at the start of the round
@@ -408,6 +409,7 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
         // the round is lost (the global model stays as it was), as in a real
         // deployment, and the log says so
         bool lost = false;
+        double sa_up = -1, sa_down = -1; // secure aggregation's own traffic, when it ran
         if (cfg->secure_agg) {
             int t = cfg->secagg_threshold > 0 ? cfg->secagg_threshold : (2 * nsel + 2) / 3;
             if (t < 2) t = 2;
@@ -417,7 +419,7 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
             memcpy(m->params, fs.wg, sizeof(float) * P);
         } else if (rank == 0) {
             if (cfg->secure_agg) {
-                st = secure_sum(cfg, fs.upd, nsel, fs.dropped, P, round, fs.acc, err);
+                st = secure_sum(cfg, fs.upd, nsel, fs.dropped, P, round, fs.acc, &sa_up, &sa_down, err);
                 if (st) break;
             } else {
                 memset(fs.acc, 0, sizeof(float) * P);
@@ -443,8 +445,12 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
         if (comm && (st = comm->bcast(comm->ctx, m->params, P, 0, err))) break;
         dc_fed_round ev = {.round = round + 1, .rounds = cfg->rounds, .selected = nsel, .dropped = ndrop,
                            .lost = lost, .test_acc = -1, .test_loss = -1, .epsilon = -1};
-        ev.bytes_down = (double)nsel * P * 4;
+        ev.bytes_down = (double)nsel * P * 4; // the global model to each selected client
         ev.bytes_up = (double)(nsel - ndrop) * P * 4;
+        if (sa_up >= 0) { // plus the protocol: masked words instead of floats, keys, shares
+            ev.bytes_up = sa_up;
+            ev.bytes_down += sa_down;
+        }
         if (rank == 0 && test && test->n > 0 &&
             ((round + 1) % (cfg->eval_every > 0 ? cfg->eval_every : 1) == 0 || round + 1 == cfg->rounds)) {
             dc_eval_result r;
@@ -485,7 +491,8 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
 // shares from the survivors (threshold t: two thirds of the selected clients
 // by default). The server code path never holds an unmasked update.
 static dc_status secure_sum(const dc_fed_config *cfg, float *const *vecs, int count, const bool *dropped,
-                            size_t n, int round, float *sum, dc_error *err) {
+                            size_t n, int round, float *sum, double *bytes_up, double *bytes_down,
+                            dc_error *err) {
     int t = cfg->secagg_threshold > 0 ? cfg->secagg_threshold : (2 * count + 2) / 3;
     if (t < 2) t = 2;
     dc_secagg_params p = dc_secagg_params_default(count, t, n);
@@ -498,6 +505,10 @@ static dc_status secure_sum(const dc_fed_config *cfg, float *const *vecs, int co
     }
     dc_secagg_stats stats;
     dc_status st = dc_secagg_simulate(&p, (const float *const *)vecs, dropped, sum, NULL, &stats, err);
+    if (!st) { // masked 8-byte words, public keys and encrypted shares
+        *bytes_up = stats.bytes_up;
+        *bytes_down = stats.bytes_down;
+    }
     if (!st && stats.clipped > 0)
         return dc_fail(err, DC_ERR_NUMERIC,
                        "round %d: %ld update values exceeded the fixed-point range of secure aggregation (|v| <= %g): "
