@@ -248,10 +248,7 @@ int cmd_audit(int argc, char **argv) {
         fprintf(stderr, "deepc audit: --groups is required: a CSV of \"index,group\" lines or builtin:brightness\n");
         return 2;
     }
-    if (strcmp(split, "test") && strcmp(split, "train")) {
-        fprintf(stderr, "deepc audit: --split '%s': expected test or train\n", split);
-        return 2;
-    }
+    if (!cli_split_ok("audit", split)) return 2;
     if (batch < 1 || threads < 0 || limit < 0) {
         fprintf(stderr, "deepc audit: --batch must be >= 1, --threads and --limit >= 0\n");
         return 2;

@@ -57,6 +57,8 @@ void progress_clear(dc_progress *p);
 extern const char *const dc_fashion_classes[10];
 bool cli_is_fashion(const char *spec);
 
-int cli_fail(const char *verb, const dc_error *err); // prints "deepc VERB: msg", returns 1
+int cli_fail(const char *verb, const dc_error *err);
+// --split must be "test" or "train"; otherwise prints the error, returns false.
+bool cli_split_ok(const char *verb, const char *split); // prints "deepc VERB: msg", returns 1
 
 #endif

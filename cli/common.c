@@ -165,3 +165,9 @@ void progress_clear(dc_progress *p) {
         fflush(stderr);
     }
 }
+
+bool cli_split_ok(const char *verb, const char *split) {
+    if (!strcmp(split, "test") || !strcmp(split, "train")) return true;
+    fprintf(stderr, "deepc %s: --split '%s': expected test or train\n", verb, split);
+    return false;
+}

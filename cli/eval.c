@@ -169,10 +169,7 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "deepc eval: expected one model file (see deepc eval --help)\n");
         return 2;
     }
-    if (strcmp(split, "test") && strcmp(split, "train")) {
-        fprintf(stderr, "deepc eval: --split '%s': expected test or train\n", split);
-        return 2;
-    }
+    if (!cli_split_ok("eval", split)) return 2;
     if (batch < 1 || threads < 0 || limit < 0) {
         fprintf(stderr, "deepc eval: --batch must be >= 1, --threads and --limit >= 0\n");
         return 2;

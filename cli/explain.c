@@ -160,10 +160,7 @@ int cmd_explain(int argc, char **argv) {
         fprintf(stderr, "deepc %s: --method: %s\n", VERB, err.msg);
         return 2;
     }
-    if (strcmp(split, "test") && strcmp(split, "train")) {
-        fprintf(stderr, "deepc %s: --split '%s': expected test or train\n", VERB, split);
-        return 2;
-    }
+    if (!cli_split_ok(VERB, split)) return 2;
     // value ranges the library does not see (--steps, --window, --samples, ...
     // are checked by dc_explain with messages naming them)
     const struct { const char *name; int v, lo, hi; } ranges[] = {

@@ -92,10 +92,7 @@ int cmd_report(int argc, char **argv) {
         fprintf(stderr, "deepc %s: --method: %s\n", VERB, err.msg);
         return 2;
     }
-    if (strcmp(split, "test") && strcmp(split, "train")) {
-        fprintf(stderr, "deepc %s: --split '%s': expected test or train\n", VERB, split);
-        return 2;
-    }
+    if (!cli_split_ok(VERB, split)) return 2;
     const struct { const char *name; int v, lo, hi; } ranges[] = {
         {"examples", examples, 0, 64}, {"limit", limit, 0, 1 << 30}, {"top-k", top_k, 1, 1 << 20},
         {"bins", bins, 1, 1000},       {"batch", batch, 1, 1 << 16}, {"threads", threads, 0, 1024},

@@ -34,10 +34,7 @@ int cmd_visualize(int argc, char **argv) {
                 VERB, VERB);
         return 2;
     }
-    if (strcmp(split, "test") && strcmp(split, "train")) {
-        fprintf(stderr, "deepc %s: --split '%s': expected test or train\n", VERB, split);
-        return 2;
-    }
+    if (!cli_split_ok(VERB, split)) return 2;
     dc_error err;
     dc_model *m;
     if (dc_model_load(&m, pos[0], &err)) return cli_fail(VERB, &err);
