@@ -395,7 +395,7 @@ typedef struct dc_explanation {
     double intercept;     // LIME: intercept of the fit
     double score;         // LIME: weighted R^2 of the fit
     int evaluations;      // model inputs run (forward rows) for this result
-    char layer[32];       // Grad-CAM: the layer used
+    char layer[64];       // Grad-CAM: the layer used
 } dc_explanation;
 
 // An explainer owns the activation buffers for `batch` rows (at least 1;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
+#include "rt_helper.h"
 #include "model/model.h"
 
 enum { N = 6 };
@@ -37,9 +38,9 @@ static void per_sample_checks(int nthreads) {
     dc_model *m = small_lenet();
     if (!m) return;
     const size_t P = m->n_params;
-    dc_runtime rt, one;
-    CHECK(dc_runtime_init(&rt, m, N, true, nthreads, &err) == DC_OK, "%s", err.msg);
-    CHECK(dc_runtime_init(&one, m, 1, true, 1, &err) == DC_OK, "%s", err.msg);
+    dc_runtime *rt = NULL, *one = NULL;
+    CHECK(dc_test_runtime(&rt, m, N, true, nthreads, &err) == DC_OK, "%s", err.msg);
+    CHECK(dc_test_runtime(&one, m, 1, true, 1, &err) == DC_OK, "%s", err.msg);
     float x[N * 784];
     int32_t y[N];
     dc_rng r;
@@ -50,9 +51,9 @@ static void per_sample_checks(int nthreads) {
     float *g = malloc(sizeof(float) * P * N);
     double ref_sq[N];
     for (int i = 0; i < N; i++) {
-        memcpy(one.acts[0], x + i * 784, sizeof(float) * 784);
+        memcpy(dc_runtime_input(one), x + i * 784, sizeof(float) * 784);
         memset(m->grads, 0, sizeof(float) * P);
-        dc_runtime_train_step(&one, m, 1, y + i, NULL, NULL, NULL);
+        dc_runtime_train_step(one, 1, y + i, NULL, NULL, NULL);
         memcpy(g + P * i, m->grads, sizeof(float) * P);
         double s = 0;
         for (size_t j = 0; j < P; j++) s += (double)m->grads[j] * m->grads[j];
@@ -67,9 +68,9 @@ static void per_sample_checks(int nthreads) {
     float clip = (float)(0.5 * (lo + hi));
     double sq[N];
     int nclipped = -1;
-    memcpy(rt.acts[0], x, sizeof x);
+    memcpy(dc_runtime_input(rt), x, sizeof x);
     memset(m->grads, 0, sizeof(float) * P);
-    dc_runtime_dp_step(&rt, m, N, y, clip, sq, &nclipped);
+    dc_runtime_dp_step(rt, N, y, clip, sq, &nclipped);
     float fsq[N], fref[N];
     int expect_clipped = 0;
     for (int i = 0; i < N; i++) {
@@ -93,22 +94,22 @@ static void per_sample_checks(int nthreads) {
     }
     dc_check_close("clipped sum vs sum of clipped batches of one", m->grads, want, P, 1e-4, 1e-7);
     // huge clip: sum of per-sample gradients == N * gradient of the mean loss
-    memcpy(rt.acts[0], x, sizeof x);
+    memcpy(dc_runtime_input(rt), x, sizeof x);
     memset(m->grads, 0, sizeof(float) * P);
-    dc_runtime_dp_step(&rt, m, N, y, 1e9f, NULL, &nclipped);
+    dc_runtime_dp_step(rt, N, y, 1e9f, NULL, &nclipped);
     float *sum = malloc(sizeof(float) * P);
     memcpy(sum, m->grads, sizeof(float) * P);
-    memcpy(rt.acts[0], x, sizeof x);
+    memcpy(dc_runtime_input(rt), x, sizeof x);
     memset(m->grads, 0, sizeof(float) * P);
-    dc_runtime_train_step(&rt, m, N, y, NULL, NULL, NULL);
+    dc_runtime_train_step(rt, N, y, NULL, NULL, NULL);
     for (size_t j = 0; j < P; j++) m->grads[j] *= N;
     CHECK(nclipped == 0, "nothing clipped with a huge clip");
     dc_check_close("huge clip: clipped sum == N * mean gradient", sum, m->grads, P, 1e-4, 1e-7);
     free(sum);
     free(want);
     free(g);
-    dc_runtime_free(&rt);
-    dc_runtime_free(&one);
+    dc_runtime_free(rt);
+    dc_runtime_free(one);
     dc_model_free(m);
 }
 

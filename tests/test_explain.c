@@ -33,14 +33,10 @@ static const char *names[] = {"conv1.weight", "conv1.bias", "conv2.weight", "con
                               "fc1.bias",     "fc2.weight", "fc2.bias",     "fc3.weight", "fc3.bias"};
 
 static float *param_view(dc_model *m, const char *name, size_t *n) {
-    for (int i = 0; i < m->n_layers; i++) {
-        const dc_layer *l = &m->layers[i];
-        size_t ln = strlen(l->name);
-        if (strncmp(name, l->name, ln) || name[ln] != '.') continue;
-        if (!strcmp(name + ln + 1, "weight")) return *n = l->w_n, m->params + l->w_off;
-        if (!strcmp(name + ln + 1, "bias")) return *n = l->b_n, m->params + l->b_off;
-    }
-    return NULL;
+    const dc_tensor_ref *t = dc_model_find_tensor(m, name);
+    if (!t || t->buf != DC_BUF_PARAM) return NULL;
+    *n = t->n;
+    return m->params + t->off;
 }
 
 static double max_abs(const float *v, size_t n) {
@@ -261,7 +257,7 @@ static void linear_exact(void) {
     float x[784], b[784], want[784];
     make_input(x, 7, m->norm_mean, m->norm_std);
     const int target = 1;
-    const float *w = m->params + m->layers[1].w_off + 784 * target;
+    const float *w = m->params + m->nodes[2].t[0].off + 784 * target;
     for (int i = 0; i < 784; i++) b[i] = -m->norm_mean / m->norm_std;
     for (int i = 0; i < 784; i++) want[i] = w[i] * (x[i] - b[i]);
     dc_explain_config cfg = dc_explain_config_default();
@@ -337,7 +333,7 @@ static void shap_efficiency(void) {
 
 static dc_model *patch_model(void) {
     dc_model *m = linear_model(1);
-    float *w = m->params + m->layers[1].w_off, *b = m->params + m->layers[1].b_off;
+    float *w = m->params + m->nodes[2].t[0].off, *b = m->params + m->nodes[2].t[1].off;
     memset(w, 0, sizeof(float) * 2 * 784);
     b[0] = b[1] = 0;
     for (int y = PY; y < PY + 4; y++)
@@ -728,7 +724,7 @@ static void feature_maps(void) {
     dc_error err;
     int n = 0;
     CHECK(dc_visualize(m, x, dir, &n, &err) == DC_OK, "%s", err.msg);
-    CHECK(n == 1 + m->n_layers + 1, "%d files (input, %d layers, filters)", n, m->n_layers);
+    CHECK(n == m->n_nodes + 1, "%d files (input, %d layers, filters)", n, m->n_nodes - 1);
     char path[700];
     const char *expect[3] = {"input.png", "00_conv1.png", "filters_conv1.png"};
     for (int i = 0; i < 3; i++) {
@@ -815,7 +811,7 @@ static void rgb_and_mlp(void) {
     float g[784];
     make_input(g, 4, m->norm_mean, m->norm_std);
     snprintf(dir, sizeof dir, "%s/mlpmaps", dc_test_tmpdir());
-    CHECK(dc_visualize(m, g, dir, &n, &err) == DC_OK && n == 1 + m->n_layers + 1, "mlp visualize: %d files %s", n,
+    CHECK(dc_visualize(m, g, dir, &n, &err) == DC_OK && n == m->n_nodes + 1, "mlp visualize: %d files %s", n,
           err.msg);
     CHECK(dc_explainer_new(&ex, m, 70, 1, &err) == DC_OK, "%s", err.msg);
     dc_explain_config cfg = dc_explain_config_default();

@@ -15,6 +15,7 @@
 #include <string.h>
 #include "fixture.h"
 #include "harness.h"
+#include "rt_helper.h"
 #include "model/model.h"
 
 static const char *names[] = {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight",
@@ -22,20 +23,10 @@ static const char *names[] = {"conv1.weight", "conv1.bias", "conv2.weight", "con
 
 // Pointer into the flat buffer for a PyTorch parameter name.
 static float *param_view(dc_model *m, float *flat, const char *name, size_t *n) {
-    for (int i = 0; i < m->n_layers; i++) {
-        const dc_layer *l = &m->layers[i];
-        size_t ln = strlen(l->name);
-        if (strncmp(name, l->name, ln) || name[ln] != '.') continue;
-        if (!strcmp(name + ln + 1, "weight")) {
-            *n = l->w_n;
-            return flat + l->w_off;
-        }
-        if (!strcmp(name + ln + 1, "bias")) {
-            *n = l->b_n;
-            return flat + l->b_off;
-        }
-    }
-    return NULL;
+    const dc_tensor_ref *t = dc_model_find_tensor(m, name);
+    if (!t || t->buf != DC_BUF_PARAM) return NULL;
+    *n = t->n;
+    return flat + t->off;
 }
 
 static void lenet_step_vs_torch(int nthreads) {
@@ -60,17 +51,17 @@ static void lenet_step_vs_torch(int nthreads) {
     dc_optim opt;
     CHECK(dc_optim_init(&opt, DC_OPTIM_SGD, mom, false, 0, 0.9f, 0.999f, 1e-8f, m->n_params, &err) == DC_OK, "%s",
           err.msg);
-    dc_runtime rt;
-    CHECK(dc_runtime_init(&rt, m, 16, true, nthreads, &err) == DC_OK, "%s", err.msg);
+    dc_runtime *rt = NULL;
+    CHECK(dc_test_runtime(&rt, m, 16, true, nthreads, &err) == DC_OK, "%s", err.msg);
     const char *in_names[2] = {"input", "input2"}, *lab_names[2] = {"labels", "labels2"};
     const char *loss_names[2] = {"loss", "loss2"}, *after[2] = {"after1.", "after2."};
     for (int step = 0; step < 2; step++) {
         const dcfx_tensor *x = dcfx_get(&fx, in_names[step]), *lab = dcfx_get(&fx, lab_names[step]);
-        memcpy(rt.acts[0], x->data, sizeof(float) * x->n);
+        memcpy(dc_runtime_input(rt), x->data, sizeof(float) * x->n);
         int32_t y[16];
         for (int i = 0; i < 16; i++) y[i] = (int32_t)lab->data[i];
         memset(m->grads, 0, sizeof(float) * m->n_params);
-        double loss = dc_runtime_train_step(&rt, m, 16, y, NULL, NULL, NULL);
+        double loss = dc_runtime_train_step(rt, 16, y, NULL, NULL, NULL);
         float lf = (float)loss;
         dc_check_close(loss_names[step], &lf, dcfx_get(&fx, loss_names[step])->data, 1, 1e-5, 1e-6);
         if (step == 0)
@@ -90,7 +81,7 @@ static void lenet_step_vs_torch(int nthreads) {
             dc_check_close(a, p, dcfx_get(&fx, a)->data, n, 1e-5, 1e-6);
         }
     }
-    dc_runtime_free(&rt);
+    dc_runtime_free(rt);
     dc_optim_free(&opt);
     dc_model_free(m);
     dcfx_free(&fx);
@@ -136,7 +127,7 @@ static void parse_checks(void) {
     CHECK(dc_model_parse(&m, good, "good.txt", 1, 28, 28, 10, &err) == DC_OK, "%s", err.msg);
     if (m) {
         CHECK(m->n_params == 4 * 9 + 4 + 784 * 10, "n_params %zu", m->n_params);
-        CHECK(!strcmp(m->layers[3].name, "flat"), "custom name kept");
+        CHECK(!strcmp(m->nodes[4].name, "flat"), "custom name kept");
         char table[4096];
         dc_model_summary(m, table, sizeof table);
         CHECK(strstr(table, "4x28x28") && strstr(table, "stride=1"), "summary shows shapes and defaults:\n%s",

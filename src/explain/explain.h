@@ -4,12 +4,11 @@
 // N rows of a batch; F superpixel features; S samples (coalitions).
 //
 // Every method turns its work into batches of model inputs: the explainer
-// owns one train-mode dc_runtime of `batch` rows (train mode because only it
-// has gradient buffers), and fills rt.acts[0] with up to `batch` images at a
-// time. Forward passes run with rt.train switched off (dropout is the
-// identity, as in inference) and backward passes switch it on again; the
-// dropout masks in the caches are set to 1 once so that this backward matches
-// the eval-mode forward.
+// owns one eval-mode runtime of `batch` rows with gradient buffers (eval
+// mode throughout: dropout is the identity and BatchNorm uses its running
+// statistics, forward and backward alike), and fills its input with up to
+// `batch` images at a time. The weight gradients a backward pass also
+// produces land in the explainer's own scratch buffer, never in the model.
 #ifndef DC_EXPLAIN_H
 #define DC_EXPLAIN_H
 
@@ -17,33 +16,35 @@
 #include "model/model.h"
 
 struct dc_explainer {
-    dc_model *m;
-    dc_runtime rt;        // train-mode runtime of `batch` rows
+    const dc_model *m;
+    dc_runtime *rt;       // eval-mode runtime of `batch` rows, with backward
+    float *grads;         // (n_params) scratch for the weight gradients, owned
     int batch;            // rows per forward/backward
     int C, H, W;          // input shape
     size_t in_size;       // C*H*W
     int n_classes;
     float *dlogits;       // (batch, n_classes) backward seed
     float *dinput;        // (batch, in_size) input gradients
-    float *dlayer;        // (batch, rt.biggest) captured layer-output gradients
+    float *dlayer;        // (batch, biggest node) captured node-output gradients
 };
 
 // ---------------------------------------------------------------------------
 // Running the model (explainer.c)
 
-// Forward of the first n rows of ex->rt.acts[0]; returns the logits (n, K).
+// Forward of the first n rows of the input (dc_ex_input); returns the logits (n, K).
+float *dc_ex_input(dc_explainer *ex);
 const float *dc_ex_forward(dc_explainer *ex, int n);
 // Backward of the last forward's n rows from one-hot(target) on the logits:
 // the gradient of the target logit. dinput (n, in_size) receives the input
-// gradient (may be NULL); if layer >= 0, dlayer (n, out_size of layer) the
-// gradient w.r.t. that layer's output. Leaves m->grads zeroed.
+// gradient (may be NULL); if node >= 0, dlayer (n, size of that node) the
+// gradient w.r.t. that node's output.
 void dc_ex_backward_logit(dc_explainer *ex, int n, int target, float *dinput, int layer,
                           float *dlayer);
 // The explained output of one row of logits (K): the logit or the softmax
 // probability (computed in double, max-shifted).
 double dc_ex_output(const float *logits, int K, int target, dc_explain_output out);
 
-// Evaluates `n` images produced by make(ex->rt.acts[0] + r*in_size, i, user)
+// Evaluates `n` images produced by make(dc_ex_input(ex) + r*in_size, i, user)
 // for i in [0, n), batch by batch; y[i] receives output `out` of class target.
 typedef void (*dc_ex_make_fn)(float *img, int i, void *user);
 void dc_ex_eval(dc_explainer *ex, int n, dc_ex_make_fn make, void *user, int target,

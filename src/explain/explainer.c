@@ -63,58 +63,46 @@ dc_status dc_explainer_new(dc_explainer **out, dc_model *m, int batch, int nthre
     dc_model_input_shape(m, &ex->C, &ex->H, &ex->W);
     ex->in_size = (size_t)ex->C * ex->H * ex->W;
     ex->n_classes = dc_model_num_classes(m);
-    dc_status st = dc_runtime_init(&ex->rt, m, batch, true, nthreads, err);
+    dc_graph g = dc_model_graph(m);
+    dc_status st = dc_runtime_new(&ex->rt, &g, batch, DC_MODE_EVAL, DC_RT_BACKWARD, nthreads, err);
     if (st) {
         free(ex);
         return st;
     }
+    ex->grads = dc_alloc(sizeof(float) * (m->n_params ? m->n_params : 1));
     ex->dlogits = dc_alloc(sizeof(float) * (size_t)batch * ex->n_classes);
     ex->dinput = dc_alloc(sizeof(float) * (size_t)batch * ex->in_size);
-    ex->dlayer = dc_alloc(sizeof(float) * (size_t)batch * ex->rt.biggest);
-    if (!ex->dlogits || !ex->dinput || !ex->dlayer) {
+    ex->dlayer = dc_alloc(sizeof(float) * (size_t)batch * dc_runtime_biggest(ex->rt));
+    if (!ex->grads || !ex->dlogits || !ex->dinput || !ex->dlayer) {
         dc_explainer_free(ex);
         return dc_fail(err, DC_ERR_NOMEM, "explainer: out of memory for a batch of %d", batch);
     }
-    // Forward passes run in eval mode, where dropout copies its input and
-    // never writes its mask; a mask of ones makes the backward match.
-    for (int i = 0; i < m->n_layers; i++) {
-        const dc_layer *l = &m->layers[i];
-        if (!strcmp(l->ops->kind, "dropout") && ex->rt.caches[i]) {
-            float *mask = ex->rt.caches[i];
-            size_t n = l->ops->cache_bytes(l, batch) / sizeof(float);
-            for (size_t j = 0; j < n; j++) mask[j] = 1.0f;
-        }
-    }
-    ex->rt.train = false;
+    dc_runtime_bind(ex->rt, m->params, ex->grads, m->state);
     *out = ex;
     return DC_OK;
 }
 
 void dc_explainer_free(dc_explainer *ex) {
     if (!ex) return;
-    dc_runtime_free(&ex->rt);
+    dc_runtime_free(ex->rt);
+    dc_free(ex->grads);
     dc_free(ex->dlogits);
     dc_free(ex->dinput);
     dc_free(ex->dlayer);
     free(ex);
 }
 
-const float *dc_ex_forward(dc_explainer *ex, int n) {
-    ex->rt.train = false;
-    return dc_runtime_forward(&ex->rt, ex->m, n, NULL);
-}
+float *dc_ex_input(dc_explainer *ex) { return dc_runtime_input(ex->rt); }
+
+const float *dc_ex_forward(dc_explainer *ex, int n) { return dc_runtime_forward(ex->rt, n, NULL); }
 
 void dc_ex_backward_logit(dc_explainer *ex, int n, int target, float *dinput, int layer,
                           float *dlayer) {
     const int K = ex->n_classes;
     memset(ex->dlogits, 0, sizeof(float) * (size_t)n * K);
     for (int i = 0; i < n; i++) ex->dlogits[(size_t)i * K + target] = 1.0f;
-    ex->rt.train = true;
-    dc_runtime_backward_capture(&ex->rt, ex->m, n, ex->dlogits, dinput, layer, dlayer);
-    ex->rt.train = false;
-    // weight gradients are a by-product here; leave the buffer as we found a
-    // freshly zeroed model's (training zeroes it per step anyway)
-    memset(ex->m->grads, 0, sizeof(float) * ex->m->n_params);
+    // the weight gradients are a by-product: they go to ex->grads (never read)
+    dc_runtime_backward(ex->rt, n, ex->dlogits, dinput, layer, dlayer);
 }
 
 double dc_ex_output(const float *logits, int K, int target, dc_explain_output out) {
@@ -131,7 +119,7 @@ void dc_ex_eval(dc_explainer *ex, int n, dc_ex_make_fn make, void *user, int tar
                 dc_explain_output out, double *y) {
     for (int lo = 0; lo < n; lo += ex->batch) {
         int nb = n - lo < ex->batch ? n - lo : ex->batch;
-        for (int r = 0; r < nb; r++) make(ex->rt.acts[0] + (size_t)r * ex->in_size, lo + r, user);
+        for (int r = 0; r < nb; r++) make(dc_ex_input(ex) + (size_t)r * ex->in_size, lo + r, user);
         const float *logits = dc_ex_forward(ex, nb);
         for (int r = 0; r < nb; r++)
             y[lo + r] = dc_ex_output(logits + (size_t)r * ex->n_classes, ex->n_classes, target, out);
@@ -253,7 +241,7 @@ dc_status dc_explain(dc_explainer *ex, const float *x, const dc_explain_config *
     for (size_t i = 0; i < ex->in_size; i++)
         if (!isfinite(x[i])) return dc_fail(err, DC_ERR_ARG, "explain: the input has a non-finite value at %zu", i);
     // the input once: predicted class and the target's probability
-    memcpy(ex->rt.acts[0], x, sizeof(float) * ex->in_size);
+    memcpy(dc_ex_input(ex), x, sizeof(float) * ex->in_size);
     const float *logits = dc_ex_forward(ex, 1);
     int pred = 0;
     for (int k = 1; k < ex->n_classes; k++)

@@ -25,7 +25,7 @@ dc_status dc_ex_saliency(dc_explainer *ex, const float *x, dc_explanation *e, bo
     (void)err;
     // x (C,H,W); attr (H,W) for saliency, (C,H,W) for gradient x input
     const size_t P = (size_t)ex->H * ex->W;
-    memcpy(ex->rt.acts[0], x, sizeof(float) * ex->in_size);
+    memcpy(dc_ex_input(ex), x, sizeof(float) * ex->in_size);
     dc_ex_forward(ex, 1);
     dc_ex_backward_logit(ex, 1, e->target, ex->dinput, -1, NULL);
     const float *g = ex->dinput;
@@ -53,7 +53,7 @@ dc_status dc_ex_ig(dc_explainer *ex, const float *x, const float *base, int step
         int nb = total - lo < ex->batch ? total - lo : ex->batch;
         for (int r = 0; r < nb; r++) {
             int k = lo + r;
-            float *row = ex->rt.acts[0] + (size_t)r * D;
+            float *row = dc_ex_input(ex) + (size_t)r * D;
             if (k < steps) {
                 float a = (float)((k + 0.5) / steps);
                 for (size_t i = 0; i < D; i++) row[i] = base[i] + a * (x[i] - base[i]);
@@ -117,32 +117,32 @@ dc_status dc_ex_gradcam(dc_explainer *ex, const float *x, const char *layer, dc_
     const dc_model *m = ex->m;
     int li = -1;
     if (layer) {
-        for (int i = 0; i < m->n_layers; i++)
-            if (!strcmp(m->layers[i].name, layer)) li = i;
-        if (li < 0) {
+        li = dc_model_find_node(m, layer);
+        if (li < 1) {
             char names[512] = "";
             size_t len = 0;
-            for (int i = 0; i < m->n_layers && len < sizeof names - 40; i++)
-                len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", m->layers[i].name);
+            for (int i = 1; i < m->n_nodes && len < sizeof names - 40; i++)
+                len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i > 1 ? ", " : "", m->nodes[i].name);
             return dc_fail(err, DC_ERR_ARG, "gradcam: no layer named '%s' (layers: %s)", layer, names);
         }
     } else {
-        for (int i = 0; i < m->n_layers; i++)
-            if (!strcmp(m->layers[i].ops->kind, "conv2d")) li = i;
+        // the last convolution: the last node with a 4-D (OC,C,K,K) weight
+        for (int i = 1; i < m->n_nodes; i++)
+            if (m->nodes[i].n_t && m->nodes[i].t[0].rank == 4 && m->nodes[i].t[0].buf == DC_BUF_PARAM) li = i;
         if (li < 0)
             return dc_fail(err, DC_ERR_ARG, "gradcam: the model has no conv2d layer (name a layer with --layer)");
     }
-    const dc_layer *l = &m->layers[li];
-    if (l->out_h * l->out_w < 2)
+    const dc_node *l = &m->nodes[li];
+    if (l->h * l->w < 2)
         return dc_fail(err, DC_ERR_ARG,
                        "gradcam: layer %s outputs %dx%dx%d, a vector; Grad-CAM needs a spatial map (a conv, activation or pool layer)",
-                       l->name, l->out_c, l->out_h, l->out_w);
+                       l->name, l->c, l->h, l->w);
     snprintf(e->layer, sizeof e->layer, "%s", l->name);
-    const int Kc = l->out_c, hw = l->out_h * l->out_w;
-    memcpy(ex->rt.acts[0], x, sizeof(float) * ex->in_size);
+    const int Kc = l->c, hw = l->h * l->w;
+    memcpy(dc_ex_input(ex), x, sizeof(float) * ex->in_size);
     dc_ex_forward(ex, 1);
     dc_ex_backward_logit(ex, 1, e->target, NULL, li, ex->dlayer);
-    const float *A = ex->rt.acts[li + 1], *G = ex->dlayer; // both (Kc, h, w)
+    const float *A = dc_runtime_node_output(ex->rt, li), *G = ex->dlayer; // both (Kc, h, w)
     float *cam = malloc(sizeof(float) * (size_t)hw);
     if (!cam) return dc_fail(err, DC_ERR_NOMEM, "gradcam: out of memory");
     for (int p = 0; p < hw; p++) cam[p] = 0.0f;
@@ -153,7 +153,7 @@ dc_status dc_ex_gradcam(dc_explainer *ex, const float *x, const char *layer, dc_
         for (int p = 0; p < hw; p++) cam[p] += (float)(w * A[(size_t)k * hw + p]);
     }
     for (int p = 0; p < hw; p++) cam[p] = cam[p] > 0.0f ? cam[p] : 0.0f;
-    dc_ex_resize_bilinear(e->attr, ex->H, ex->W, cam, l->out_h, l->out_w);
+    dc_ex_resize_bilinear(e->attr, ex->H, ex->W, cam, l->h, l->w);
     free(cam);
     e->evaluations += 1;
     return DC_OK;

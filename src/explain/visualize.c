@@ -146,25 +146,27 @@ static dc_status make_dir(const char *dir, dc_error *err) {
 }
 
 static dc_status write_filters(const dc_model *m, const char *dir, int *n_files, dc_error *err) {
+    // the first node with a weight tensor (a convolution or linear layer)
     int li = -1;
-    for (int i = 0; i < m->n_layers && li < 0; i++)
-        if (m->layers[i].w_n) li = i;
+    for (int i = 1; i < m->n_nodes && li < 0; i++)
+        if (m->nodes[i].n_t && m->nodes[i].t[0].buf == DC_BUF_PARAM && m->nodes[i].t[0].rank >= 2) li = i;
     if (li < 0) return DC_OK; // no weights at all: nothing to draw
-    const dc_layer *l = &m->layers[li];
-    const float *w = m->params + l->w_off;
+    const dc_node *l = &m->nodes[li];
+    const dc_tensor_ref *wt = &l->t[0];
+    const float *w = m->params + wt->off;
     double amax = 0.0;
-    for (size_t i = 0; i < l->w_n; i++) amax = fmax(amax, fabs(w[i]));
+    for (size_t i = 0; i < wt->n; i++) amax = fmax(amax, fabs(w[i]));
     if (amax == 0.0) amax = 1.0;
     char path[4096];
     snprintf(path, sizeof path, "%s/filters_%s.png", dir, l->name);
-    if (!strcmp(l->ops->kind, "conv2d")) {
-        int OC = l->w_shape[0], IC = l->w_shape[1], K = l->w_shape[2];
+    if (wt->rank == 4) {
+        int OC = (int)wt->shape[0], IC = (int)wt->shape[1], K = (int)wt->shape[2];
         if (IC == 1 || IC == 3) return write_images(path, w, OC, IC, K, K, -amax, amax, n_files, err);
         // other channel counts: every (out, in) kernel as its own gray tile
         return write_tiles(path, w, OC * IC, K, K, -amax, amax, n_files, err);
     }
     // linear: each unit's weights in the model input's shape when they match it
-    int O = l->w_shape[0], I = l->w_shape[1];
+    int O = (int)wt->shape[0], I = (int)wt->shape[1];
     if (I == m->in_c * m->in_h * m->in_w && (m->in_c == 1 || m->in_c == 3))
         return write_images(path, w, O, m->in_c, m->in_h, m->in_w, -amax, amax, n_files, err);
     return write_tiles(path, w, O, 1, I, -amax, amax, n_files, err);
@@ -181,18 +183,20 @@ dc_status dc_visualize(dc_model *m, const float *x, const char *dir, int *n_file
     dir = d;
     dc_status st = make_dir(dir, err);
     if (st) return st;
-    dc_runtime rt;
-    if ((st = dc_runtime_init(&rt, m, 1, false, 1, err))) return st;
+    dc_runtime *rt;
+    dc_graph g = dc_model_graph(m);
+    if ((st = dc_runtime_new(&rt, &g, 1, DC_MODE_EVAL, 0, 1, err))) return st;
+    dc_runtime_bind_model(rt, m);
     const size_t in_size = (size_t)m->in_c * m->in_h * m->in_w;
-    memcpy(rt.acts[0], x, sizeof(float) * in_size);
-    dc_runtime_forward(&rt, m, 1, NULL);
+    memcpy(dc_runtime_input(rt), x, sizeof(float) * in_size);
+    dc_runtime_forward(rt, 1, NULL);
     char path[4096];
     // the input in pixel units
     float mean, std;
     dc_model_get_normalisation(m, &mean, &std);
     float *px = malloc(sizeof(float) * in_size);
     if (!px) {
-        dc_runtime_free(&rt);
+        dc_runtime_free(rt);
         return dc_fail(err, DC_ERR_NOMEM, "visualize: out of memory");
     }
     for (size_t i = 0; i < in_size; i++) px[i] = x[i] * std + mean;
@@ -202,19 +206,19 @@ dc_status dc_visualize(dc_model *m, const float *x, const char *dir, int *n_file
     else
         st = write_tiles(path, px, m->in_c, m->in_h, m->in_w, 0.0, 1.0, n_files, err);
     free(px);
-    for (int i = 0; i < m->n_layers && !st; i++) {
-        const dc_layer *l = &m->layers[i];
-        const float *a = rt.acts[i + 1];
-        snprintf(path, sizeof path, "%s/%02d_%s.png", dir, i, l->name);
-        if (l->out_h * l->out_w > 1) {
+    for (int i = 1; i < m->n_nodes && !st; i++) {
+        const dc_node *l = &m->nodes[i];
+        const float *a = dc_runtime_node_output(rt, i);
+        snprintf(path, sizeof path, "%s/%02d_%s.png", dir, i - 1, l->name);
+        if (l->h * l->w > 1) {
             double lo, hi;
-            min_max(a, dc_layer_out_size(l), &lo, &hi);
-            st = write_tiles(path, a, l->out_c, l->out_h, l->out_w, lo, hi, n_files, err);
+            min_max(a, dc_node_size(l), &lo, &hi);
+            st = write_tiles(path, a, l->c, l->h, l->w, lo, hi, n_files, err);
         } else {
-            st = write_vector(path, a, l->out_c, n_files, err);
+            st = write_vector(path, a, l->c, n_files, err);
         }
     }
     if (!st) st = write_filters(m, dir, n_files, err);
-    dc_runtime_free(&rt);
+    dc_runtime_free(rt);
     return st;
 }

@@ -171,35 +171,34 @@ done:
 // One client's local work: from the global weights wg, train on its samples
 // and leave the update (w_k - wg) in upd.
 
-// One worker thread's private state: a view of the model with its own
-// parameter and gradient buffers, and a single-threaded runtime. Clients are
-// spread over the workers; each client's result does not depend on which
+// One worker thread's private state: its own parameter and gradient
+// buffers bound to a single-threaded runtime over the model's graph. Clients
+// are spread over the workers; each client's result does not depend on which
 // worker ran it, so the thread count never changes the weights.
 typedef struct fed_work {
-    dc_model view;   // shallow copy of the model: params/grads point below
     float *params, *grads;
-    dc_runtime rt;
+    dc_runtime *rt;
     int32_t *perm, *y;
 } fed_work;
 
-static dc_status local_update(fed_work *wk, const dc_dataset *train, const int32_t *cidx,
+static dc_status local_update(fed_work *wk, const dc_model *m, const dc_dataset *train, const int32_t *cidx,
                               int cn, const float *wg, const dc_fed_config *cfg, int round, int client,
                               float *upd, double *loss_out, dc_error *err) {
-    dc_model *m = &wk->view;
     const size_t P = m->n_params;
-    memcpy(m->params, wg, sizeof(float) * P);
+    memcpy(wk->params, wg, sizeof(float) * P);
     double loss = 0;
-    const int maxn = wk->rt.max_n;
+    const int maxn = dc_runtime_max_batch(wk->rt);
+    float *x = dc_runtime_input(wk->rt);
     if (cfg->algorithm == DC_FED_SGD) {
         // one gradient over all the client's data (in chunks), one step
         float *g = upd; // reuse as the accumulator
         memset(g, 0, sizeof(float) * P);
         for (int c0 = 0; c0 < cn; c0 += maxn) {
             int n = cn - c0 < maxn ? cn - c0 : maxn;
-            dc_batch_gather(wk->rt.acts[0], wk->y, train, cidx + c0, n, m->norm_mean, m->norm_std);
-            memset(m->grads, 0, sizeof(float) * P);
-            loss += dc_runtime_train_step(&wk->rt, m, n, wk->y, NULL, NULL, NULL) * n;
-            for (size_t j = 0; j < P; j++) g[j] += m->grads[j] * (float)n;
+            dc_batch_gather(x, wk->y, train, cidx + c0, n, m->norm_mean, m->norm_std);
+            memset(wk->grads, 0, sizeof(float) * P);
+            loss += dc_runtime_train_step(wk->rt, n, wk->y, NULL, NULL, NULL) * n;
+            for (size_t j = 0; j < P; j++) g[j] += wk->grads[j] * (float)n;
         }
         const float s = -cfg->lr / (float)cn;
         for (size_t j = 0; j < P; j++) upd[j] = g[j] * s;
@@ -214,21 +213,21 @@ static dc_status local_update(fed_work *wk, const dc_dataset *train, const int32
         dc_rng_shuffle_i32(&r, wk->perm, (size_t)cn);
         for (int s0 = 0; s0 < cn; s0 += B) {
             int n = cn - s0 < B ? cn - s0 : B;
-            dc_batch_gather(wk->rt.acts[0], wk->y, train, wk->perm + s0, n, m->norm_mean, m->norm_std);
-            memset(m->grads, 0, sizeof(float) * P);
-            double l = dc_runtime_train_step(&wk->rt, m, n, wk->y, NULL, NULL, NULL);
+            dc_batch_gather(x, wk->y, train, wk->perm + s0, n, m->norm_mean, m->norm_std);
+            memset(wk->grads, 0, sizeof(float) * P);
+            double l = dc_runtime_train_step(wk->rt, n, wk->y, NULL, NULL, NULL);
             if (!isfinite(l))
                 return dc_fail(err, DC_ERR_NUMERIC, "round %d, client %d: local loss is %s — try a smaller --lr",
                                round + 1, client, isnan(l) ? "NaN" : "Inf");
             loss += l;
             steps++;
-            float *p = m->params, *g = m->grads;
+            float *p = wk->params, *g = wk->grads;
             if (cfg->algorithm == DC_FED_PROX) // gradient of mu/2 |w - wg|^2
                 for (size_t j = 0; j < P; j++) g[j] += cfg->mu * (p[j] - wg[j]);
             for (size_t j = 0; j < P; j++) p[j] -= cfg->lr * g[j];
         }
     }
-    for (size_t j = 0; j < P; j++) upd[j] = m->params[j] - wg[j];
+    for (size_t j = 0; j < P; j++) upd[j] = wk->params[j] - wg[j];
     *loss_out = steps ? loss / steps : 0;
     return DC_OK;
 }
@@ -335,15 +334,14 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
         if (!(fs.upd[i] = dc_alloc(sizeof(float) * P))) st = dc_fail(err, DC_ERR_NOMEM, "federate: out of memory");
     for (int t = 0; !st && t < T; t++) {
         fed_work *w = &wk[t];
-        w->view = *m;
-        w->view.infer_rt = NULL;
-        w->view.has_optim = false;
-        w->params = w->view.params = dc_alloc(sizeof(float) * P);
-        w->grads = w->view.grads = dc_alloc(sizeof(float) * P);
+        w->params = dc_alloc(sizeof(float) * (P ? P : 1));
+        w->grads = dc_alloc(sizeof(float) * (P ? P : 1));
         w->perm = malloc(sizeof(int32_t) * (size_t)(maxc > 0 ? maxc : 1));
         w->y = malloc(sizeof(int32_t) * (size_t)rtn);
         if (!w->params || !w->grads || !w->perm || !w->y) st = dc_fail(err, DC_ERR_NOMEM, "federate: out of memory");
-        if (!st) st = dc_runtime_init(&w->rt, &w->view, rtn, true, 1, err);
+        dc_graph g = dc_model_graph(m);
+        if (!st) st = dc_runtime_new(&w->rt, &g, rtn, DC_MODE_TRAIN, DC_RT_BACKWARD, 1, err);
+        if (!st) dc_runtime_bind(w->rt, w->params, w->grads, m->state);
     }
     dc_csprng noise;
     memset(&noise, 0, sizeof noise);
@@ -375,7 +373,7 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
             fed_work *w = &wk[omp_get_thread_num()];
             double l;
             dc_error e;
-            dc_status s1 = local_update(w, train, idx + off[k], cn, fs.wg, cfg, round, k, fs.upd[i], &l, &e);
+            dc_status s1 = local_update(w, m, train, idx + off[k], cn, fs.wg, cfg, round, k, fs.upd[i], &l, &e);
             if (s1) {
 #pragma omp critical
                 if (!lst) {
@@ -465,7 +463,7 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
     }
     dc_csprng_wipe(&noise);
     for (int t = 0; wk && t < T; t++) {
-        dc_runtime_free(&wk[t].rt);
+        dc_runtime_free(wk[t].rt);
         dc_free(wk[t].params);
         dc_free(wk[t].grads);
         free(wk[t].perm);

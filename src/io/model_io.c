@@ -12,6 +12,7 @@
 // A file written by PyTorch with the same tensor names and metadata loads.
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,22 +22,36 @@
 
 static const char *optim_names[] = {"sgd", "adam", "adamw"};
 
+// Tensor name "<node>.<suffix>" into buf (names are bounded at build time).
+static void tensor_name(char *buf, size_t cap, const dc_node *n, const dc_tensor_ref *t) {
+    snprintf(buf, cap, "%s.%s", n->name, t->suffix);
+}
+
 dc_status dc_model_save(const dc_model *m, const char *path, dc_error *err) {
     dc_st_writer w;
     dc_st_writer_init(&w);
     char name[300];
-    for (int i = 0; i < m->n_layers; i++) {
-        const dc_layer *l = &m->layers[i];
-        if (l->w_n) {
-            int64_t shape[4];
-            for (int k = 0; k < l->w_rank; k++) shape[k] = l->w_shape[k];
-            snprintf(name, sizeof name, "%s.weight", l->name);
-            dc_st_add(&w, name, DC_ST_F32, l->w_rank, shape, m->params + l->w_off);
-        }
-        if (l->b_n) {
-            int64_t shape[1] = {(int64_t)l->b_n};
-            snprintf(name, sizeof name, "%s.bias", l->name);
-            dc_st_add(&w, name, DC_ST_F32, 1, shape, m->params + l->b_off);
+    // int64 copies of counters kept as floats in the state buffer (PyTorch
+    // stores num_batches_tracked as int64); freed after the write
+    int n_i64 = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i].n_t; k++) n_i64 += m->nodes[i].t[k].int64_on_disk;
+    int64_t *i64 = n_i64 ? malloc(sizeof(int64_t) * (size_t)n_i64) : NULL;
+    if (n_i64 && !i64) return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
+    int used = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const dc_node *n = &m->nodes[i];
+        for (int k = 0; k < n->n_t; k++) {
+            const dc_tensor_ref *t = &n->t[k];
+            const float *src = (t->buf == DC_BUF_PARAM ? m->params : m->state) + t->off;
+            tensor_name(name, sizeof name, n, t);
+            if (t->int64_on_disk) {
+                DC_ASSERT(t->n == 1);
+                i64[used] = (int64_t)src[0];
+                dc_st_add(&w, name, DC_ST_I64, 0, t->shape, &i64[used++]);
+            } else {
+                dc_st_add(&w, name, DC_ST_F32, t->rank, t->shape, src);
+            }
         }
     }
     char buf[512];
@@ -74,6 +89,7 @@ dc_status dc_model_save(const dc_model *m, const char *path, dc_error *err) {
     if (m->privacy_json) dc_st_add_meta(&w, "deepc.privacy", m->privacy_json);
     dc_status st = cls ? dc_st_write(&w, path, err) : dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
     dc_st_writer_free(&w);
+    free(i64);
     return st;
 }
 
@@ -93,6 +109,15 @@ static dc_status json_number(const cJSON *obj, const char *key, double *out, con
         return dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ %s.%s: expected a number", path, field, key);
     *out = v->valuedouble;
     return DC_OK;
+}
+
+// A number that must also be a finite float.
+static dc_status json_float(const cJSON *obj, const char *key, double *out, const char *path, const char *field,
+                            dc_error *err) {
+    dc_status st = json_number(obj, key, out, path, field, err);
+    if (!st && !(fabs(*out) <= FLT_MAX))
+        return dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ %s.%s=%g: outside the float range", path, field, key, *out);
+    return st;
 }
 
 static char *dup_meta(const dc_st_file *f, const char *key) {
@@ -128,7 +153,21 @@ dc_status dc_model_load(dc_model **out, const char *path, dc_error *err) {
     }
     char origin[600];
     snprintf(origin, sizeof origin, "%s: deepc.arch", path);
-    if ((st = dc_model_parse(&m, arch, origin, c, h, w, n_classes, err))) goto done;
+    // the architecture's shapes first, no buffers: every tensor the file must
+    // hold is checked against the file before anything is allocated, so a
+    // tiny file that declares a huge model is refused cheaply
+    if ((st = dc_model_build(&m, arch, origin, c, h, w, n_classes, err))) goto done;
+    char name[300];
+    for (int i = 0; i < m->n_nodes && !st; i++)
+        for (int k = 0; k < m->nodes[i].n_t && !st; k++) {
+            const dc_tensor_ref *t = &m->nodes[i].t[k];
+            const dc_st_tensor *ft;
+            tensor_name(name, sizeof name, &m->nodes[i], t);
+            if (t->int64_on_disk) st = dc_st_expect(&f, name, DC_ST_I64, 0, t->shape, &ft, err);
+            else st = dc_st_expect(&f, name, DC_ST_F32, t->rank, t->shape, &ft, err);
+        }
+    if (st) goto done;
+    if ((st = dc_model_alloc_buffers(m, err))) goto done;
     if (j) {
         for (int i = 0; i < n_classes; i++) {
             const cJSON *s = cJSON_GetArrayItem(j, i);
@@ -145,30 +184,41 @@ dc_status dc_model_load(dc_model **out, const char *path, dc_error *err) {
         cJSON_Delete(j);
         j = NULL;
     }
-    // parameters
-    char name[300];
-    for (int i = 0; i < m->n_layers; i++) {
-        const dc_layer *l = &m->layers[i];
-        const dc_st_tensor *t;
-        if (l->w_n) {
-            int64_t shape[4];
-            for (int k = 0; k < l->w_rank; k++) shape[k] = l->w_shape[k];
-            snprintf(name, sizeof name, "%s.weight", l->name);
-            if ((st = dc_st_expect(&f, name, DC_ST_F32, l->w_rank, shape, &t, err))) goto done;
-            memcpy(m->params + l->w_off, t->data, t->nbytes);
-        }
-        if (l->b_n) {
-            int64_t shape[1] = {(int64_t)l->b_n};
-            snprintf(name, sizeof name, "%s.bias", l->name);
-            if ((st = dc_st_expect(&f, name, DC_ST_F32, 1, shape, &t, err))) goto done;
-            memcpy(m->params + l->b_off, t->data, t->nbytes);
+    // parameters and state
+    for (int i = 0; i < m->n_nodes; i++) {
+        const dc_node *n = &m->nodes[i];
+        for (int k = 0; k < n->n_t; k++) {
+            const dc_tensor_ref *t = &n->t[k];
+            float *dst = (t->buf == DC_BUF_PARAM ? m->params : m->state) + t->off;
+            tensor_name(name, sizeof name, n, t);
+            const dc_st_tensor *ft = dc_st_find(&f, name);
+            if (t->int64_on_disk) {
+                int64_t v;
+                memcpy(&v, ft->data, sizeof v);
+                if (v < 0 || v > (1ll << 24)) {
+                    st = dc_fail(err, DC_ERR_FORMAT, "%s: tensor %s = %lld: expected a count in [0, 16777216]", path,
+                                 name, (long long)v);
+                    goto done;
+                }
+                dst[0] = (float)v;
+            } else {
+                memcpy(dst, ft->data, ft->nbytes);
+            }
+            for (size_t j = 0; j < t->n; j++)
+                if (!isfinite(dst[j])) {
+                    st = dc_fail(err, DC_ERR_FORMAT, "%s: tensor %s[%zu] is not finite (NaN/Inf): the model is corrupt",
+                                 path, name, j);
+                    goto done;
+                }
+            if (!strcmp(t->suffix, "running_var"))
+                for (size_t j = 0; j < t->n; j++)
+                    if (dst[j] < 0) {
+                        st = dc_fail(err, DC_ERR_FORMAT, "%s: tensor %s[%zu] = %g: a variance cannot be negative",
+                                     path, name, j, dst[j]);
+                        goto done;
+                    }
         }
     }
-    for (size_t i = 0; i < m->n_params; i++)
-        if (!isfinite(m->params[i])) {
-            st = dc_fail(err, DC_ERR_FORMAT, "%s: parameter %zu is not finite (NaN/Inf): the model is corrupt", path, i);
-            goto done;
-        }
     // normalisation
     if ((v = dc_st_meta(&f, "deepc.norm"))) {
         j = cJSON_Parse(v);
@@ -177,10 +227,12 @@ dc_status dc_model_load(dc_model **out, const char *path, dc_error *err) {
             st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.norm: expected a JSON object", path);
             goto done;
         }
-        if ((st = json_number(j, "mean", &mean, path, "deepc.norm", err))) goto done;
-        if ((st = json_number(j, "std", &sd, path, "deepc.norm", err))) goto done;
-        if (!(sd > 0)) {
-            st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.norm.std=%g must be > 0", path, sd);
+        if ((st = json_float(j, "mean", &mean, path, "deepc.norm", err))) goto done;
+        if ((st = json_float(j, "std", &sd, path, "deepc.norm", err))) goto done;
+        // a std that is 0 (or subnormal) as a float would divide every pixel by 0
+        if (!((float)sd >= FLT_MIN)) {
+            st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.norm.std=%g must be a positive float >= %g", path,
+                         sd, (double)FLT_MIN);
             goto done;
         }
         m->norm_mean = (float)mean;
@@ -208,14 +260,25 @@ dc_status dc_model_load(dc_model **out, const char *path, dc_error *err) {
             st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.optim: expected an object with kind sgd/adam/adamw", path);
             goto done;
         }
-        double step, mom, wd, b1, b2, eps;
+        double step = 0, mom, wd, b1, b2, eps;
         if ((st = json_number(j, "step", &step, path, "deepc.optim", err)) ||
-            (st = json_number(j, "momentum", &mom, path, "deepc.optim", err)) ||
-            (st = json_number(j, "weight_decay", &wd, path, "deepc.optim", err)) ||
-            (st = json_number(j, "beta1", &b1, path, "deepc.optim", err)) ||
-            (st = json_number(j, "beta2", &b2, path, "deepc.optim", err)) ||
-            (st = json_number(j, "eps", &eps, path, "deepc.optim", err)))
+            (st = json_float(j, "momentum", &mom, path, "deepc.optim", err)) ||
+            (st = json_float(j, "weight_decay", &wd, path, "deepc.optim", err)) ||
+            (st = json_float(j, "beta1", &b1, path, "deepc.optim", err)) ||
+            (st = json_float(j, "beta2", &b2, path, "deepc.optim", err)) ||
+            (st = json_float(j, "eps", &eps, path, "deepc.optim", err)))
             goto done;
+        // a step count is a non-negative integer that fits int64 (2^62: far
+        // beyond any run, and exact in a double)
+        if (!(step >= 0 && step <= 4611686018427387904.0 && step == floor(step))) {
+            st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.optim.step=%g: expected a step count", path, step);
+            goto done;
+        }
+        {
+            const dc_st_tensor *t1;
+            int64_t shape1[1] = {(int64_t)m->n_params};
+            if ((st = dc_st_expect(&f, "optim.buf1", DC_ST_F32, 1, shape1, &t1, err))) goto done;
+        }
         bool nesterov = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "nesterov"));
         snprintf(origin, sizeof origin, "%s: deepc.optim", path);
         if ((st = dc_optim_init(&m->optim, (dc_optim_kind)k, (float)mom, nesterov, (float)wd, (float)b1,

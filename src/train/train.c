@@ -59,20 +59,22 @@ dc_status dc_evaluate(dc_model *m, const dc_dataset *ds, int batch, int nthreads
     r->confusion = calloc((size_t)C * C, sizeof(int64_t));
     int32_t *idx = malloc(sizeof(int32_t) * (size_t)batch);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)batch);
-    dc_runtime rt;
-    memset(&rt, 0, sizeof rt);
+    dc_runtime *rt = NULL;
+    dc_graph g = dc_model_graph(m);
     if (!r->confusion || !idx || !y) st = dc_fail(err, DC_ERR_NOMEM, "evaluate: out of memory");
-    if (!st) st = dc_runtime_init(&rt, m, batch, false, nthreads, err);
+    if (!st) st = dc_runtime_new(&rt, &g, batch, DC_MODE_EVAL, 0, nthreads, err);
+    if (!st) dc_runtime_bind_model(rt, m);
+    float *probs = st ? NULL : dc_runtime_probs(rt);
     int64_t correct = 0;
     double loss = 0.0;
     for (int start = 0; !st && start < ds->n; start += batch) {
         int n = ds->n - start < batch ? ds->n - start : batch;
         for (int i = 0; i < n; i++) idx[i] = start + i;
-        dc_batch_gather(rt.acts[0], y, ds, idx, n, m->norm_mean, m->norm_std);
-        float *logits = dc_runtime_forward(&rt, m, n, NULL);
-        loss += dc_softmax_xent_forward(rt.probs, logits, y, NULL, n, C) * n;
+        dc_batch_gather(dc_runtime_input(rt), y, ds, idx, n, m->norm_mean, m->norm_std);
+        const float *logits = dc_runtime_forward(rt, n, NULL);
+        loss += dc_softmax_xent_forward(probs, logits, y, NULL, n, C) * n;
         for (int i = 0; i < n; i++) {
-            const float *p = rt.probs + (size_t)i * C;
+            const float *p = probs + (size_t)i * C;
             int best = 0;
             for (int k = 1; k < C; k++)
                 if (p[k] > p[best]) best = k;
@@ -80,7 +82,7 @@ dc_status dc_evaluate(dc_model *m, const dc_dataset *ds, int batch, int nthreads
             r->confusion[(size_t)y[i] * C + best]++;
         }
     }
-    dc_runtime_free(&rt);
+    dc_runtime_free(rt);
     free(idx);
     free(y);
     if (st) {
@@ -159,12 +161,13 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)train->n);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)chunk);
     float *wts = cfg->sample_weights ? malloc(sizeof(float) * (size_t)B) : NULL;
-    dc_runtime rt;
-    memset(&rt, 0, sizeof rt);
+    dc_runtime *rt = NULL;
+    dc_graph g = dc_model_graph(m);
     dc_csprng noise;
     memset(&noise, 0, sizeof noise);
     if (!perm || !y || (cfg->sample_weights && !wts)) st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
-    if (!st) st = dc_runtime_init(&rt, m, chunk, true, nthreads, err);
+    if (!st) st = dc_runtime_new(&rt, &g, chunk, DC_MODE_TRAIN, DC_RT_BACKWARD, nthreads, err);
+    if (!st) dc_runtime_bind_model(rt, m);
     // the DP generator is keyed per epoch (from the OS, or from the seed and
     // the epoch when seeded, so that a resumed seeded run stays bit-identical)
     double last_good_lr = cfg->lr;
@@ -216,21 +219,22 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
             for (int c0 = 0; c0 < lot && !st; c0 += chunk) {
                 int n = lot - c0 < chunk ? lot - c0 : chunk;
                 const int32_t *idx = perm + start + c0;
-                dc_batch_gather(rt.acts[0], y, train, idx, n, m->norm_mean, m->norm_std);
+                float *x = dc_runtime_input(rt);
+                dc_batch_gather(x, y, train, idx, n, m->norm_mean, m->norm_std);
                 if (augment_on(&cfg->augment))
-                    dc_augment_batch(rt.acts[0], n, m->in_c, m->in_h, m->in_w, &cfg->augment, fill, &aug);
+                    dc_augment_batch(x, n, m->in_c, m->in_h, m->in_w, &cfg->augment, fill, &aug);
                 double l;
                 if (dp) {
                     int nc = 0;
-                    l = dc_runtime_dp_step(&rt, m, n, y, cfg->dp.clip, NULL, &nc);
+                    l = dc_runtime_dp_step(rt, n, y, cfg->dp.clip, NULL, &nc);
                     clipped += nc;
                 } else {
                     if (wts)
                         for (int i = 0; i < n; i++) wts[i] = cfg->sample_weights[idx[i]];
-                    l = dc_runtime_train_step(&rt, m, n, y, wts, &drop, NULL);
+                    l = dc_runtime_train_step(rt, n, y, wts, &drop, NULL);
                 }
                 for (int i = 0; i < n; i++) {
-                    const float *p = rt.probs + (size_t)i * C;
+                    const float *p = dc_runtime_probs(rt) + (size_t)i * C;
                     int best = 0;
                     for (int k = 1; k < C; k++)
                         if (p[k] > p[best]) best = k;
@@ -325,7 +329,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
         }
         if (cfg->checkpoint && (!comm || comm->rank == 0)) st = dc_model_save(m, cfg->checkpoint, err);
     }
-    dc_runtime_free(&rt);
+    dc_runtime_free(rt);
     dc_csprng_wipe(&noise);
     free(perm);
     free(y);

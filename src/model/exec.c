@@ -1,0 +1,523 @@
+// exec.c — the executor: plans the buffers of a graph once, then runs
+// forward and backward passes over batches without allocating.
+//
+// Memory plan (made once in dc_runtime_new, like llm.c carving activations
+// out of one allocation): every node's output keeps its own buffer (training
+// needs them all for backward). Gradient buffers are shared by liveness:
+// the gradient of node p's output is born when its last consumer (in
+// topological order) runs backward, and dies once p's own backward has
+// read it; a greedy first-fit over backward time assigns each such interval
+// to a pool buffer, so a ResNet keeps a handful of gradient buffers instead
+// of one per node.
+//
+// Threads take contiguous sample slices [lo, hi) and run the nodes
+// independently, meeting only at coupled nodes (BatchNorm in training).
+// Because two threads can be at different nodes at the same moment, a
+// thread's part of a shared gradient buffer starts at lo * (that buffer's
+// per-sample capacity), whatever node it holds, so threads never overlap.
+//
+// Gradients with several consumers: consumers run backward in reverse
+// topological order; the first to reach a producer overwrites its gradient
+// buffer, the later ones write into a per-thread scratch slice and add it
+// in (plan-time flags), so the kernels keep their overwrite contract.
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include "core/core.h"
+#include "layers/layers.h"
+#include "model/model.h"
+
+struct dc_runtime {
+    dc_graph g;
+    int max_n, nthreads;
+    dc_mode mode;
+    unsigned flags;
+    const float *params;
+    float *grads, *state;
+    int n_classes;
+    size_t in_size, biggest;
+    size_t *size;          // (n_nodes) per-sample output sizes
+    int *in_sizes;         // (n_nodes * MAX_IN) per-sample sizes of each node's inputs
+    float **acts;          // (n_nodes) outputs (max_n, size[i]); acts[0] is the input
+    void **caches;         // (n_nodes) per-sample caches, linear in samples
+    char **tcaches;        // (n_nodes) nthreads copies of tcache_bytes
+    double **parts;        // (n_nodes) coupled nodes: nthreads x part_doubles partials
+    double **totals;       // (n_nodes) coupled nodes: nthreads x part_doubles totals
+    // gradient plan (DC_RT_BACKWARD)
+    int *gslot;            // (n_nodes) pool buffer of node i's gradient, -1: none (input/output)
+    size_t *gcap;          // (n_slots) per-sample capacity of each pool buffer
+    float **gpool;         // (n_slots) pool buffers (max_n, gcap)
+    int n_slots;
+    bool *accum;           // (n_nodes * MAX_IN) slot k of node i adds into its producer's gradient
+    float *scratch;        // (max_n, biggest) where accumulating consumers write first
+    bool *wants;           // (n_nodes) this backward needs node i's output gradient
+    float *probs;          // (max_n, n_classes)
+    float *dlogits;        // (max_n, n_classes)
+    float *tgrads;         // (nthreads-1, n_params) private gradients of threads 1..T-1
+    float *sgrads;         // (nthreads, n_params) scratch for DP's norm pass, lazily
+    double *sq;            // (max_n) per-sample squared norms, lazily
+};
+
+static size_t cache_bytes(const dc_node *n, int N) {
+    return n->op->cache_bytes ? n->op->cache_bytes(n, N) : 0;
+}
+
+// Greedy first-fit of gradient lifetimes onto pool buffers. Backward runs
+// nodes n-1 .. 1; node p's gradient is live from the step of its last
+// consumer down to step p (inclusive).
+static dc_status plan_gradients(dc_runtime *rt, dc_error *err) {
+    const int nn = rt->g.n_nodes;
+    int *last_use = malloc(sizeof(int) * (size_t)nn);
+    int *busy = malloc(sizeof(int) * (size_t)nn); // slot -> node holding it, -1 free
+    rt->gslot = malloc(sizeof(int) * (size_t)nn);
+    rt->gcap = calloc((size_t)nn, sizeof(size_t));
+    rt->accum = calloc((size_t)nn * DC_NODE_MAX_IN, sizeof(bool));
+    rt->wants = calloc((size_t)nn, sizeof(bool));
+    if (!last_use || !busy || !rt->gslot || !rt->gcap || !rt->accum || !rt->wants) {
+        free(last_use);
+        free(busy);
+        return dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
+    }
+    for (int i = 0; i < nn; i++) last_use[i] = -1, rt->gslot[i] = -1, busy[i] = -1;
+    bool *written = calloc((size_t)nn, sizeof(bool));
+    if (!written) {
+        free(last_use);
+        free(busy);
+        return dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
+    }
+    for (int i = 1; i < nn; i++)
+        for (int k = 0; k < rt->g.nodes[i].n_in; k++) last_use[rt->g.nodes[i].in[k]] = i;
+    for (int i = nn - 1; i >= 1; i--) {
+        const dc_node *n = &rt->g.nodes[i];
+        // inputs born at this step get a buffer (node 0's gradient is the caller's dinput)
+        for (int k = 0; k < n->n_in; k++) {
+            int p = n->in[k];
+            rt->accum[i * DC_NODE_MAX_IN + k] = written[p];
+            written[p] = true;
+            if (p == 0 || rt->gslot[p] >= 0) continue;
+            size_t need = rt->size[p];
+            int best = -1;
+            for (int s = 0; s < rt->n_slots; s++) // smallest free buffer that fits
+                if (busy[s] < 0 && rt->gcap[s] >= need && (best < 0 || rt->gcap[s] < rt->gcap[best])) best = s;
+            if (best < 0)
+                for (int s = 0; s < rt->n_slots; s++) // else the largest free one, grown
+                    if (busy[s] < 0 && (best < 0 || rt->gcap[s] > rt->gcap[best])) best = s;
+            if (best < 0) best = rt->n_slots++;
+            if (rt->gcap[best] < need) rt->gcap[best] = need;
+            busy[best] = p;
+            rt->gslot[p] = best;
+        }
+        // node i's own gradient dies after its backward
+        if (rt->gslot[i] >= 0) busy[rt->gslot[i]] = -1;
+    }
+    free(written);
+    free(last_use);
+    free(busy);
+    rt->gpool = calloc((size_t)(rt->n_slots ? rt->n_slots : 1), sizeof(float *));
+    if (!rt->gpool) return dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
+    for (int s = 0; s < rt->n_slots; s++)
+        if (!(rt->gpool[s] = dc_alloc(sizeof(float) * (size_t)rt->max_n * rt->gcap[s])))
+            return dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory for gradients of batch %d", rt->max_n);
+    if (!(rt->scratch = dc_alloc(sizeof(float) * (size_t)rt->max_n * rt->biggest)))
+        return dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory for gradients of batch %d", rt->max_n);
+    return DC_OK;
+}
+
+dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode mode, unsigned flags,
+                         int nthreads, dc_error *err) {
+    *out = NULL;
+    if (max_n < 1) return dc_fail(err, DC_ERR_ARG, "runtime: batch %d must be >= 1", max_n);
+    dc_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt) return dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
+    rt->g = *g;
+    rt->max_n = max_n;
+    rt->mode = mode;
+    rt->flags = flags;
+    if (nthreads <= 0) nthreads = dc_default_threads();
+    rt->nthreads = nthreads > max_n ? max_n : nthreads;
+    const int nn = g->n_nodes, T = rt->nthreads;
+    const dc_node *last = &g->nodes[nn - 1];
+    rt->n_classes = (int)dc_node_size(last);
+    rt->in_size = dc_node_size(&g->nodes[0]);
+    rt->size = calloc((size_t)nn, sizeof(size_t));
+    rt->acts = calloc((size_t)nn, sizeof(float *));
+    rt->caches = calloc((size_t)nn, sizeof(void *));
+    rt->tcaches = calloc((size_t)nn, sizeof(char *));
+    rt->parts = calloc((size_t)nn, sizeof(double *));
+    rt->totals = calloc((size_t)nn, sizeof(double *));
+    rt->in_sizes = calloc((size_t)nn * DC_NODE_MAX_IN, sizeof(int));
+    dc_status st = DC_OK;
+    if (!rt->size || !rt->acts || !rt->caches || !rt->tcaches || !rt->parts || !rt->totals || !rt->in_sizes)
+        st = dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
+    // activations: max_n x size must not overflow (sizes are bounded at build time)
+    double bytes = 0;
+    for (int i = 0; !st && i < nn; i++) {
+        const dc_node *n = &g->nodes[i];
+        rt->size[i] = dc_node_size(n);
+        if (rt->size[i] > rt->biggest) rt->biggest = rt->size[i];
+        for (int k = 0; k < n->n_in; k++) rt->in_sizes[i * DC_NODE_MAX_IN + k] = (int)dc_node_size(&g->nodes[n->in[k]]);
+        bytes += 4.0 * (double)max_n * (double)rt->size[i] + (double)cache_bytes(n, max_n);
+    }
+    if (!st && bytes > 64.0 * (1ull << 30))
+        st = dc_fail(err, DC_ERR_NOMEM, "runtime: a batch of %d needs %.1f GiB of activations; use a smaller batch",
+                     max_n, bytes / (1ull << 30));
+    for (int i = 0; !st && i < nn; i++) {
+        const dc_node *n = &g->nodes[i];
+        if (!(rt->acts[i] = dc_alloc(sizeof(float) * (size_t)max_n * rt->size[i]))) goto nomem;
+        size_t cb = cache_bytes(n, max_n);
+        if (cb && !(rt->caches[i] = dc_alloc(cb))) goto nomem;
+        size_t tb = n->op->tcache_bytes ? n->op->tcache_bytes(n) : 0;
+        if (tb && !(rt->tcaches[i] = dc_alloc(tb * (size_t)T))) goto nomem;
+        size_t pd = n->op->part_doubles ? n->op->part_doubles(n) : 0;
+        if (pd && (!(rt->parts[i] = dc_alloc(sizeof(double) * pd * (size_t)T)) ||
+                   !(rt->totals[i] = dc_alloc(sizeof(double) * pd * (size_t)T))))
+            goto nomem;
+    }
+    if (!st && (flags & DC_RT_BACKWARD)) {
+        st = plan_gradients(rt, err);
+        if (!st && !(rt->dlogits = dc_alloc(sizeof(float) * (size_t)max_n * rt->n_classes))) goto nomem;
+        if (!st && T > 1 && !(rt->tgrads = dc_alloc(sizeof(float) * (size_t)(T - 1) * (g->n_params ? g->n_params : 1))))
+            goto nomem;
+    }
+    if (!st && !(rt->probs = dc_alloc(sizeof(float) * (size_t)max_n * rt->n_classes))) goto nomem;
+    if (st) {
+        dc_runtime_free(rt);
+        return st;
+    }
+    *out = rt;
+    return DC_OK;
+nomem:
+    dc_runtime_free(rt);
+    return dc_fail(err, DC_ERR_NOMEM, "out of memory for activations of batch %d", max_n);
+}
+
+void dc_runtime_free(dc_runtime *rt) {
+    if (!rt) return;
+    for (int i = 0; i < rt->g.n_nodes; i++) {
+        if (rt->acts) dc_free(rt->acts[i]);
+        if (rt->caches) dc_free(rt->caches[i]);
+        if (rt->tcaches) dc_free(rt->tcaches[i]);
+        if (rt->parts) dc_free(rt->parts[i]);
+        if (rt->totals) dc_free(rt->totals[i]);
+    }
+    for (int s = 0; rt->gpool && s < rt->n_slots; s++) dc_free(rt->gpool[s]);
+    free(rt->gpool);
+    free(rt->gcap);
+    free(rt->gslot);
+    free(rt->accum);
+    free(rt->wants);
+    dc_free(rt->scratch);
+    free(rt->size);
+    free(rt->in_sizes);
+    free(rt->acts);
+    free(rt->caches);
+    free(rt->tcaches);
+    free(rt->parts);
+    free(rt->totals);
+    dc_free(rt->probs);
+    dc_free(rt->dlogits);
+    dc_free(rt->tgrads);
+    dc_free(rt->sgrads);
+    free(rt->sq);
+    free(rt);
+}
+
+void dc_runtime_bind(dc_runtime *rt, const float *params, float *grads, float *state) {
+    rt->params = params;
+    rt->grads = grads;
+    rt->state = state;
+}
+
+void dc_runtime_bind_model(dc_runtime *rt, dc_model *m) { dc_runtime_bind(rt, m->params, m->grads, m->state); }
+void dc_runtime_set_mode(dc_runtime *rt, dc_mode mode) { rt->mode = mode; }
+int dc_runtime_max_batch(const dc_runtime *rt) { return rt->max_n; }
+int dc_runtime_threads(const dc_runtime *rt) { return rt->nthreads; }
+float *dc_runtime_input(dc_runtime *rt) { return rt->acts[0]; }
+const float *dc_runtime_node_output(const dc_runtime *rt, int i) { return rt->acts[i]; }
+float *dc_runtime_probs(dc_runtime *rt) { return rt->probs; }
+size_t dc_runtime_biggest(const dc_runtime *rt) { return rt->biggest; }
+
+// ---------------------------------------------------------------------------
+// One slice
+
+static void slice(int n, int t, int T, int *lo, int *hi) {
+    *lo = (int)((long)n * t / T);
+    *hi = (int)((long)n * (t + 1) / T);
+}
+
+// The io of node i for samples [lo, hi) of a batch of n on thread t.
+static dc_node_io node_io(dc_runtime *rt, int i, int lo, int hi, int n, int t, int T, float *grads, dc_rng *rng) {
+    const dc_node *nd = &rt->g.nodes[i];
+    dc_node_io io = {.N = hi - lo, .N_total = n, .thread = t, .nthreads = T, .train = rt->mode == DC_MODE_TRAIN,
+                     .n_in = nd->n_in, .in_size = rt->in_sizes + (size_t)i * DC_NODE_MAX_IN,
+                     .y = rt->acts[i] + (size_t)lo * rt->size[i], .params = rt->params, .grads = grads,
+                     .state = rt->state, .update_state = t == 0, .rng = rng};
+    for (int k = 0; k < nd->n_in; k++) io.x[k] = rt->acts[nd->in[k]] + (size_t)lo * rt->size[nd->in[k]];
+    io.cache = rt->caches[i] ? (char *)rt->caches[i] + cache_bytes(nd, lo) : NULL;
+    if (rt->tcaches[i]) io.tcache = rt->tcaches[i] + nd->op->tcache_bytes(nd) * (size_t)t;
+    if (rt->parts[i]) {
+        size_t pd = nd->op->part_doubles(nd);
+        io.part = rt->parts[i] + pd * (size_t)t;
+        io.total = rt->totals[i] + pd * (size_t)t;
+    }
+    return io;
+}
+
+// Coupled nodes: every thread's partials summed in thread order into this
+// thread's total (each thread does the same arithmetic: same bits).
+static void reduce_parts(dc_runtime *rt, int i, int t, int T) {
+    const dc_node *nd = &rt->g.nodes[i];
+    size_t pd = nd->op->part_doubles(nd);
+    double *tot = rt->totals[i] + pd * (size_t)t;
+    memcpy(tot, rt->parts[i], sizeof(double) * pd);
+    for (int k = 1; k < T; k++) {
+        const double *p = rt->parts[i] + pd * (size_t)k;
+        for (size_t j = 0; j < pd; j++) tot[j] += p[j];
+    }
+}
+
+static bool coupled(const dc_runtime *rt, const dc_node *nd) {
+    return (nd->op->flags & DC_OP_COUPLED) && rt->mode == DC_MODE_TRAIN;
+}
+
+// Forward of samples [lo, hi) through every node.
+static void forward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, dc_rng *rng) {
+    for (int i = 1; i < rt->g.n_nodes; i++) {
+        const dc_node *nd = &rt->g.nodes[i];
+        dc_node_io io = node_io(rt, i, lo, hi, n, t, T, NULL, rng);
+        if (coupled(rt, nd)) {
+            nd->op->forward_partial(nd, &io);
+#pragma omp barrier
+            reduce_parts(rt, i, t, T);
+            nd->op->forward_finish(nd, &io);
+#pragma omp barrier
+        } else {
+            nd->op->forward(nd, &io);
+        }
+    }
+}
+
+// Where slice [lo, hi) of node p's output gradient lives.
+static float *grad_of(dc_runtime *rt, int p, int lo, const float *dlogits, float *dinput) {
+    if (p == rt->g.n_nodes - 1) return (float *)dlogits + (size_t)lo * rt->n_classes;
+    if (p == 0) return dinput ? dinput + (size_t)lo * rt->in_size : NULL;
+    return rt->gpool[rt->gslot[p]] + (size_t)lo * rt->gcap[rt->gslot[p]];
+}
+
+// Which nodes' output gradients this backward needs: a node with
+// parameters, or one that leads back to such a node (or to the input when
+// dinput is wanted).
+static void mark_wanted(dc_runtime *rt, bool want_dinput) {
+    rt->wants[0] = want_dinput;
+    for (int i = 1; i < rt->g.n_nodes; i++) {
+        const dc_node *nd = &rt->g.nodes[i];
+        bool w = dc_node_num_params(nd) > 0;
+        for (int k = 0; k < nd->n_in && !w; k++) w = rt->wants[nd->in[k]];
+        rt->wants[i] = w;
+    }
+}
+
+typedef enum { PASS_GRADS, PASS_NORMS } pass_kind;
+
+// Backward of samples [lo, hi) from dlogits. PASS_NORMS (DP-SGD's first
+// pass) adds each sample's squared parameter-gradient norm into sq and
+// sends weight gradients to grads as scratch.
+static void backward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, const float *dlogits,
+                           float *dinput, float *grads, int cap_node, float *cap, pass_kind pass, double *sq) {
+    const int nn = rt->g.n_nodes;
+    for (int i = nn - 1; i >= 1; i--) {
+        const dc_node *nd = &rt->g.nodes[i];
+        if (!rt->wants[i]) continue;
+        const float *dy = grad_of(rt, i, lo, dlogits, dinput);
+        if (i == cap_node && cap)
+            memcpy(cap + (size_t)lo * rt->size[i], dy, sizeof(float) * (size_t)(hi - lo) * rt->size[i]);
+        dc_node_io io = node_io(rt, i, lo, hi, n, t, T, grads, NULL);
+        io.dy = dy;
+        bool any_dx = false;
+        for (int k = 0; k < nd->n_in; k++) {
+            int p = nd->in[k];
+            if (!rt->wants[p]) continue;
+            any_dx = true;
+            io.dx[k] = rt->accum[i * DC_NODE_MAX_IN + k] ? rt->scratch + (size_t)lo * rt->biggest
+                                                         : grad_of(rt, p, lo, dlogits, dinput);
+            // two accumulating slots of one node would share the scratch
+            for (int j = 0; j < k; j++)
+                DC_ASSERT(!(io.dx[j] == io.dx[k] && rt->accum[i * DC_NODE_MAX_IN + k]));
+        }
+        if (pass == PASS_NORMS) {
+            if (nd->op->backward_sqnorm) {
+                nd->op->backward_sqnorm(nd, &io, sq + lo);
+            } else {
+                if (nd->op->sample_sqnorm) nd->op->sample_sqnorm(nd, &io, sq + lo);
+                if (any_dx) nd->op->backward(nd, &io);
+            }
+        } else if (coupled(rt, nd)) {
+            nd->op->backward_partial(nd, &io);
+#pragma omp barrier
+            reduce_parts(rt, i, t, T);
+            nd->op->backward_finish(nd, &io);
+#pragma omp barrier
+        } else {
+            nd->op->backward(nd, &io);
+        }
+        // accumulating consumers: add the scratch into the producer's gradient
+        for (int k = 0; k < nd->n_in; k++) {
+            if (!io.dx[k] || !rt->accum[i * DC_NODE_MAX_IN + k]) continue;
+            float *g = grad_of(rt, nd->in[k], lo, dlogits, dinput);
+            size_t cnt = (size_t)(hi - lo) * (size_t)rt->in_sizes[i * DC_NODE_MAX_IN + k];
+            for (size_t j = 0; j < cnt; j++) g[j] += io.dx[k][j];
+        }
+    }
+}
+
+static dc_rng thread_rng(uint64_t base, int t) { return dc_rng_stream(base, (uint64_t)t, 0x64726f70); }
+
+static int team(const dc_runtime *rt, int n) { return rt->nthreads < n ? rt->nthreads : n; }
+
+const float *dc_runtime_forward(dc_runtime *rt, int n, dc_rng *rng) {
+    DC_ASSERT(n >= 1 && n <= rt->max_n && rt->params);
+    const int T = team(rt, n);
+    const uint64_t base = rng ? dc_rng_u64(rng) : 0;
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        int t = omp_get_thread_num(), lo, hi;
+        slice(n, t, T, &lo, &hi);
+        dc_rng r = thread_rng(base, t);
+        forward_slice(rt, lo, hi, n, t, T, &r);
+    }
+    return rt->acts[rt->g.n_nodes - 1];
+}
+
+// Grads of threads 1..T-1 are added into the bound gradients in thread
+// order; the parameter range is split across threads (each element summed
+// in one order).
+static void reduce_grads(dc_runtime *rt, int t, int T) {
+    if (T < 2) return;
+    int lo, hi;
+    slice((int)rt->g.n_params, t, T, &lo, &hi);
+    for (int k = 1; k < T; k++) {
+        const float *g = rt->tgrads + (size_t)(k - 1) * rt->g.n_params;
+        for (int j = lo; j < hi; j++) rt->grads[j] += g[j];
+    }
+}
+
+static float *grads_of(dc_runtime *rt, int t) {
+    if (t == 0) return rt->grads;
+    float *g = rt->tgrads + (size_t)(t - 1) * rt->g.n_params;
+    memset(g, 0, sizeof(float) * rt->g.n_params);
+    return g;
+}
+
+void dc_runtime_backward(dc_runtime *rt, int n, const float *dlogits, float *dinput, int cap_node, float *cap_out) {
+    DC_ASSERT((rt->flags & DC_RT_BACKWARD) && rt->grads && n >= 1 && n <= rt->max_n);
+    const int T = team(rt, n);
+    mark_wanted(rt, dinput != NULL);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        int t = omp_get_thread_num(), lo, hi;
+        slice(n, t, T, &lo, &hi);
+        backward_slice(rt, lo, hi, n, t, T, dlogits, dinput, grads_of(rt, t), cap_node, cap_out, PASS_GRADS, NULL);
+#pragma omp barrier
+        reduce_grads(rt, t, T);
+    }
+}
+
+// Mean (weighted) cross-entropy of the logits, summed in sample order in
+// double, so it does not depend on the thread count.
+static double batch_loss(const dc_runtime *rt, int n, const int32_t *labels, const float *weights) {
+    const int C = rt->n_classes;
+    const float *logits = rt->acts[rt->g.n_nodes - 1];
+    double loss = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * C;
+        float mx = z[0];
+        for (int k = 1; k < C; k++)
+            if (z[k] > mx) mx = z[k];
+        double s = 0.0;
+        for (int k = 0; k < C; k++) s += exp((double)z[k] - mx);
+        double l = -((double)z[labels[i]] - mx - log(s));
+        loss += weights ? weights[i] * l : l;
+    }
+    return loss / n;
+}
+
+double dc_runtime_train_step(dc_runtime *rt, int n, const int32_t *labels, const float *weights, dc_rng *rng,
+                             float *dinput) {
+    DC_ASSERT((rt->flags & DC_RT_BACKWARD) && rt->grads && n >= 1 && n <= rt->max_n);
+    const int T = team(rt, n);
+    const int C = rt->n_classes;
+    const uint64_t base = rng ? dc_rng_u64(rng) : 0;
+    mark_wanted(rt, dinput != NULL);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        int t = omp_get_thread_num(), lo, hi;
+        slice(n, t, T, &lo, &hi);
+        dc_rng r = thread_rng(base, t);
+        forward_slice(rt, lo, hi, n, t, T, &r);
+        // softmax and its gradient are per sample; only the 1/n scale is global
+        const float *logits = rt->acts[rt->g.n_nodes - 1] + (size_t)lo * C;
+        float *probs = rt->probs + (size_t)lo * C;
+        dc_softmax_xent_forward(probs, logits, labels + lo, weights ? weights + lo : NULL, hi - lo, C);
+        const float invn = 1.0f / (float)n;
+        for (int i = lo; i < hi; i++) {
+            float s = (weights ? weights[i] : 1.0f) * invn;
+            const float *p = rt->probs + (size_t)i * C;
+            float *d = rt->dlogits + (size_t)i * C;
+            for (int k = 0; k < C; k++) d[k] = p[k] * s;
+            d[labels[i]] -= s;
+        }
+        backward_slice(rt, lo, hi, n, t, T, rt->dlogits, dinput, grads_of(rt, t), -1, NULL, PASS_GRADS, NULL);
+#pragma omp barrier
+        reduce_grads(rt, t, T);
+    }
+    return batch_loss(rt, n, labels, weights);
+}
+
+double dc_runtime_dp_step(dc_runtime *rt, int n, const int32_t *labels, float clip, double *sq_out,
+                          int *n_clipped) {
+    DC_ASSERT((rt->flags & DC_RT_BACKWARD) && rt->grads && n >= 1 && n <= rt->max_n);
+    for (int i = 0; i < rt->g.n_nodes; i++) DC_ASSERT(!coupled(rt, &rt->g.nodes[i]));
+    const int T = team(rt, n);
+    const int C = rt->n_classes;
+    if (!rt->sgrads) rt->sgrads = dc_alloc(sizeof(float) * (size_t)rt->nthreads * (rt->g.n_params ? rt->g.n_params : 1));
+    if (!rt->sq) rt->sq = malloc(sizeof(double) * (size_t)rt->max_n);
+    DC_ASSERT(rt->sgrads && rt->sq);
+    double *sq = rt->sq;
+    int clipped = 0;
+    mark_wanted(rt, false);
+#pragma omp parallel num_threads(T) if (T > 1) reduction(+ : clipped)
+    {
+        int t = omp_get_thread_num(), lo, hi;
+        slice(n, t, T, &lo, &hi);
+        forward_slice(rt, lo, hi, n, t, T, NULL);
+        dc_softmax_xent_forward(rt->probs + (size_t)lo * C, rt->acts[rt->g.n_nodes - 1] + (size_t)lo * C,
+                                labels + lo, NULL, hi - lo, C);
+        // per-sample loss gradients (no 1/n: each sample is clipped alone)
+        for (int i = lo; i < hi; i++) {
+            const float *p = rt->probs + (size_t)i * C;
+            float *d = rt->dlogits + (size_t)i * C;
+            for (int k = 0; k < C; k++) d[k] = p[k];
+            d[labels[i]] -= 1.0f;
+            sq[i] = 0.0;
+        }
+        backward_slice(rt, lo, hi, n, t, T, rt->dlogits, NULL, rt->sgrads + (size_t)t * rt->g.n_params, -1, NULL,
+                       PASS_NORMS, sq);
+        // Opacus's rule: factor = min(1, C / (norm + 1e-6))
+        for (int i = lo; i < hi; i++) {
+            double f = (double)clip / (sqrt(sq[i]) + 1e-6);
+            if (f < 1.0) {
+                clipped++;
+                float *d = rt->dlogits + (size_t)i * C;
+                for (int k = 0; k < C; k++) d[k] = (float)(d[k] * f);
+            }
+        }
+        backward_slice(rt, lo, hi, n, t, T, rt->dlogits, NULL, grads_of(rt, t), -1, NULL, PASS_GRADS, NULL);
+#pragma omp barrier
+        reduce_grads(rt, t, T);
+    }
+    if (sq_out) memcpy(sq_out, sq, sizeof(double) * (size_t)n);
+    if (n_clipped) *n_clipped = clipped;
+    return batch_loss(rt, n, labels, NULL);
+}

@@ -1,0 +1,412 @@
+// ops.c — the table of node kinds: keys, shape inference, init rules and
+// thin adapters from a node's views of the flat buffers to the kernels in
+// src/layers/ (which know nothing of nodes). See ops.h for the contract.
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+#include "core/core.h"
+#include "layers/layers.h"
+#include "model/ops.h"
+
+#define PARAMS(io, n, k) ((io)->params + (n)->t[k].off)
+#define GRADS(io, n, k) ((io)->grads ? (io)->grads + (n)->t[k].off : NULL)
+#define BIAS(io, n) ((n)->n_t > 1 ? PARAMS(io, n, 1) : NULL)
+#define DBIAS(io, n) ((n)->n_t > 1 ? GRADS(io, n, 1) : NULL)
+#define CFG(type, field) offsetof(type, field)
+#define END_KEYS {NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL}
+
+static const char *const init_choices[] = {"pytorch", "kaiming_fan_out", NULL};
+
+const dc_tensor_ref *dc_node_tensor(const dc_node *n, const char *suffix) {
+    for (int i = 0; i < n->n_t; i++)
+        if (!strcmp(n->t[i].suffix, suffix)) return &n->t[i];
+    return NULL;
+}
+
+size_t dc_node_num_params(const dc_node *n) {
+    size_t s = 0;
+    for (int i = 0; i < n->n_t; i++)
+        if (n->t[i].buf == DC_BUF_PARAM) s += n->t[i].n;
+    return s;
+}
+
+// Adds a tensor view to a node; offsets are assigned by the model later.
+static dc_status add_tensor(dc_node *n, const char *suffix, dc_buf_kind buf, int rank,
+                            const int64_t *shape, dc_error *err) {
+    DC_ASSERT(n->n_t < DC_NODE_MAX_TENSORS && rank >= 1 && rank <= 4);
+    int64_t count = 1;
+    for (int i = 0; i < rank; i++) {
+        if (shape[i] < 1 || shape[i] > DC_MAX_DIM || count > DC_MAX_TENSOR_ELEMS / shape[i])
+            return dc_fail(err, DC_ERR_SHAPE, "layer %s (%s): tensor %s would hold more than %lld values",
+                           n->name, n->op->kind, suffix, (long long)DC_MAX_TENSOR_ELEMS);
+        count *= shape[i];
+    }
+    dc_tensor_ref *t = &n->t[n->n_t++];
+    memset(t, 0, sizeof *t);
+    t->suffix = suffix;
+    t->buf = buf;
+    t->n = (size_t)count;
+    t->rank = rank;
+    for (int i = 0; i < rank; i++) t->shape[i] = shape[i];
+    return DC_OK;
+}
+
+// Sets the node's output shape after checking it in 64-bit arithmetic.
+static dc_status set_shape(dc_node *n, int64_t c, int64_t h, int64_t w, dc_error *err) {
+    if (c < 1 || h < 1 || w < 1)
+        return dc_fail(err, DC_ERR_SHAPE, "layer %s (%s): output shape %lldx%lldx%lld is empty", n->name,
+                       n->op->kind, (long long)c, (long long)h, (long long)w);
+    if (c > DC_MAX_DIM || h > DC_MAX_DIM || w > DC_MAX_DIM || c * h > DC_MAX_ACT_ELEMS ||
+        c * h * w > DC_MAX_ACT_ELEMS)
+        return dc_fail(err, DC_ERR_SHAPE,
+                       "layer %s (%s): output %lldx%lldx%lld is larger than the %lld values per sample deepc allows",
+                       n->name, n->op->kind, (long long)c, (long long)h, (long long)w,
+                       (long long)DC_MAX_ACT_ELEMS);
+    n->c = (int)c;
+    n->h = (int)h;
+    n->w = (int)w;
+    return DC_OK;
+}
+
+static int64_t in_elems(const dc_node *p) { return (int64_t)p->c * p->h * p->w; }
+
+// PyTorch's default for conv/linear: kaiming_uniform(a=sqrt(5)) gives the
+// bound 1/sqrt(fan_in) for weights, and biases are U(-1/sqrt(fan_in), ..).
+// kaiming_fan_out (torchvision's ResNet rule): weights N(0, 2/fan_out),
+// fan_out = OC*K*K; biases keep PyTorch's rule.
+static void init_weight_bias(const dc_node *n, float *params, dc_rng *rng, int rule) {
+    const dc_tensor_ref *w = &n->t[0];
+    size_t fan_in = w->n / (size_t)w->shape[0];
+    float bound = 1.0f / sqrtf((float)fan_in);
+    if (rule == DC_INIT_KAIMING_FAN_OUT) {
+        size_t fan_out = w->n / (size_t)w->shape[1];
+        float sd = sqrtf(2.0f / (float)fan_out);
+        for (size_t j = 0; j < w->n; j++) params[w->off + j] = sd * dc_rng_normal(rng);
+    } else {
+        for (size_t j = 0; j < w->n; j++) params[w->off + j] = (2.0f * dc_rng_uniform(rng) - 1.0f) * bound;
+    }
+    if (n->n_t > 1) {
+        const dc_tensor_ref *b = &n->t[1];
+        for (size_t j = 0; j < b->n; j++) params[b->off + j] = (2.0f * dc_rng_uniform(rng) - 1.0f) * bound;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// input: a model input (its buffer is filled by the caller)
+
+static dc_status input_infer(dc_node *n, const dc_node *const *in, dc_error *err) {
+    return set_shape(n, n->c, n->h, n->w, err); // set by the builder
+}
+
+static const dc_key input_keys[] = {END_KEYS};
+static const dc_op input_op = {.kind = "input", .prefix = "input", .help = "a model input",
+                               .keys = input_keys, .min_in = 0, .max_in = 0, .flags = DC_OP_INPUT,
+                               .infer = input_infer};
+
+// ---------------------------------------------------------------------------
+// conv2d
+
+static const dc_key conv_keys[] = {
+    {"in", DC_KEY_INT, CFG(dc_conv_cfg, in), 1, 1 << 20, 0, DC_KEY_IN, NULL, NULL, "input channels (checked)"},
+    {"out", DC_KEY_INT, CFG(dc_conv_cfg, out), 1, 1 << 20, 0, DC_KEY_REQUIRED, NULL, NULL, "output channels"},
+    {"k", DC_KEY_INT, CFG(dc_conv_cfg, k), 1, 1024, 0, DC_KEY_REQUIRED, NULL, NULL, "kernel size"},
+    {"stride", DC_KEY_INT, CFG(dc_conv_cfg, stride), 1, 1024, 1, 0, NULL, NULL, "stride"},
+    {"pad", DC_KEY_INT, CFG(dc_conv_cfg, pad), 0, 1024, 0, 0, NULL, NULL, "zero padding"},
+    {"bias", DC_KEY_BOOL, CFG(dc_conv_cfg, bias), 0, 1, 1, 0, NULL, NULL, "learn a bias"},
+    {"init", DC_KEY_ENUM, CFG(dc_conv_cfg, init), 0, 0, 0, 0, NULL, init_choices, "weight init rule"},
+    END_KEYS};
+
+static dc_status conv_infer(dc_node *n, const dc_node *const *in, dc_error *err) {
+    const dc_conv_cfg *c = &n->cfg.conv;
+    const dc_node *p = in[0];
+    if (c->in && c->in != p->c)
+        return dc_fail(err, DC_ERR_SHAPE,
+                       "layer %s (conv2d): declared in=%d input channels, but its input is %dx%dx%d (%d channels)",
+                       n->name, c->in, p->c, p->h, p->w, p->c);
+    if ((int64_t)p->h + 2 * (int64_t)c->pad < c->k || (int64_t)p->w + 2 * (int64_t)c->pad < c->k)
+        return dc_fail(err, DC_ERR_SHAPE, "layer %s (conv2d): kernel %dx%d (pad %d) does not fit its input %dx%dx%d",
+                       n->name, c->k, c->k, c->pad, p->c, p->h, p->w);
+    int64_t oh = ((int64_t)p->h + 2 * c->pad - c->k) / c->stride + 1;
+    int64_t ow = ((int64_t)p->w + 2 * c->pad - c->k) / c->stride + 1;
+    dc_status st = set_shape(n, c->out, oh, ow, err);
+    // im2col rows C*K*K must stay an int too
+    if (!st && (int64_t)p->c * c->k * c->k > DC_MAX_ACT_ELEMS)
+        st = dc_fail(err, DC_ERR_SHAPE, "layer %s (conv2d): %d channels x %dx%d kernel is too large", n->name, p->c,
+                     c->k, c->k);
+    int64_t ws[4] = {c->out, p->c, c->k, c->k}, bs[1] = {c->out};
+    if (!st) st = add_tensor(n, "weight", DC_BUF_PARAM, 4, ws, err);
+    if (!st && c->bias) st = add_tensor(n, "bias", DC_BUF_PARAM, 1, bs, err);
+    return st;
+}
+
+static void conv_init(const dc_node *n, float *params, float *state, dc_rng *rng) {
+    init_weight_bias(n, params, rng, n->cfg.conv.init);
+}
+
+#define CONV_ARGS(n, io) (io)->N, (n)->in_c, (n)->in_h, (n)->in_w, \
+                         (n)->cfg.conv.out, (n)->cfg.conv.k, (n)->cfg.conv.stride, (n)->cfg.conv.pad
+
+static void conv_forward(const dc_node *n, dc_node_io *io) {
+    dc_conv2d_forward(io->y, io->x[0], PARAMS(io, n, 0), BIAS(io, n), CONV_ARGS(n, io), 1);
+}
+
+static void conv_backward(const dc_node *n, dc_node_io *io) {
+    dc_conv2d_backward(io->dx[0], GRADS(io, n, 0), DBIAS(io, n), io->dy, io->x[0], PARAMS(io, n, 0),
+                       CONV_ARGS(n, io), 1);
+}
+
+static void conv_sqnorm(const dc_node *n, dc_node_io *io, double *sq) {
+    dc_conv2d_sample_sqnorm(sq, io->dy, io->x[0], CONV_ARGS(n, io), n->cfg.conv.bias);
+}
+
+static void conv_backward_sqnorm(const dc_node *n, dc_node_io *io, double *sq) {
+    dc_conv2d_backward_sqnorm(io->dx[0], sq, io->dy, io->x[0], PARAMS(io, n, 0), CONV_ARGS(n, io),
+                              n->cfg.conv.bias);
+}
+
+static const dc_op conv_op = {.kind = "conv2d", .prefix = "conv", .help = "2-D convolution",
+                              .keys = conv_keys, .min_in = 1, .max_in = 1, .infer = conv_infer,
+                              .init = conv_init, .forward = conv_forward, .backward = conv_backward,
+                              .sample_sqnorm = conv_sqnorm, .backward_sqnorm = conv_backward_sqnorm};
+
+// ---------------------------------------------------------------------------
+// pooling (no padding; floor of the output size)
+
+static const dc_key pool_keys[] = {
+    {"k", DC_KEY_INT, CFG(dc_pool_cfg, k), 1, 1024, 0, DC_KEY_REQUIRED, NULL, NULL, "window size"},
+    {"stride", DC_KEY_INT, CFG(dc_pool_cfg, stride), 1, 1024, 0, 0, "k", NULL, "stride [k]"},
+    END_KEYS};
+
+static dc_status pool_infer(dc_node *n, const dc_node *const *in, dc_error *err) {
+    const dc_pool_cfg *p = &n->cfg.pool;
+    const dc_node *x = in[0];
+    if (x->h < p->k || x->w < p->k)
+        return dc_fail(err, DC_ERR_SHAPE, "layer %s (%s): window %dx%d is larger than its input %dx%dx%d", n->name,
+                       n->op->kind, p->k, p->k, x->c, x->h, x->w);
+    return set_shape(n, x->c, (x->h - p->k) / p->stride + 1, (x->w - p->k) / p->stride + 1, err);
+}
+
+static size_t maxpool_cache(const dc_node *n, int N) { return sizeof(int32_t) * (size_t)N * dc_node_size(n); }
+
+#define POOL_ARGS(n, io) (io)->N, (n)->in_c, (n)->in_h, (n)->in_w, \
+                         (n)->cfg.pool.k, (n)->cfg.pool.stride
+
+static void maxpool_forward(const dc_node *n, dc_node_io *io) {
+    dc_maxpool2d_forward(io->y, io->cache, io->x[0], POOL_ARGS(n, io));
+}
+
+static void maxpool_backward(const dc_node *n, dc_node_io *io) {
+    if (io->dx[0]) dc_maxpool2d_backward(io->dx[0], io->dy, io->cache, POOL_ARGS(n, io));
+}
+
+static void avgpool_forward(const dc_node *n, dc_node_io *io) {
+    dc_avgpool2d_forward(io->y, io->x[0], POOL_ARGS(n, io));
+}
+
+static void avgpool_backward(const dc_node *n, dc_node_io *io) {
+    if (io->dx[0]) dc_avgpool2d_backward(io->dx[0], io->dy, POOL_ARGS(n, io));
+}
+
+static const dc_op maxpool_op = {.kind = "maxpool", .prefix = "pool", .help = "max pooling",
+                                 .keys = pool_keys, .min_in = 1, .max_in = 1, .infer = pool_infer,
+                                 .cache_bytes = maxpool_cache, .forward = maxpool_forward,
+                                 .backward = maxpool_backward};
+static const dc_op avgpool_op = {.kind = "avgpool", .prefix = "pool", .help = "average pooling",
+                                 .keys = pool_keys, .min_in = 1, .max_in = 1, .infer = pool_infer,
+                                 .forward = avgpool_forward, .backward = avgpool_backward};
+
+// ---------------------------------------------------------------------------
+// elementwise activations: output shape = input shape
+
+static const dc_key no_keys[] = {END_KEYS};
+
+static dc_status same_infer(dc_node *n, const dc_node *const *in, dc_error *err) {
+    return set_shape(n, in[0]->c, in[0]->h, in[0]->w, err);
+}
+
+#define ACT(name_, fwd, bwd, help_)                                                            \
+    static void name_##_forward(const dc_node *n, dc_node_io *io) {                            \
+        fwd(io->y, io->x[0], (size_t)io->N * dc_node_size(n));                                 \
+    }                                                                                          \
+    static void name_##_backward(const dc_node *n, dc_node_io *io) {                           \
+        if (io->dx[0]) bwd(io->dx[0], io->dy, io->y, (size_t)io->N * dc_node_size(n));         \
+    }                                                                                          \
+    static const dc_op name_##_op = {.kind = #name_, .prefix = #name_, .help = help_,          \
+                                     .keys = no_keys, .min_in = 1, .max_in = 1,                \
+                                     .infer = same_infer, .forward = name_##_forward,          \
+                                     .backward = name_##_backward};
+ACT(relu, dc_relu_forward, dc_relu_backward, "max(0, x)")
+ACT(tanh, dc_tanh_forward, dc_tanh_backward, "tanh(x)")
+ACT(sigmoid, dc_sigmoid_forward, dc_sigmoid_backward, "1 / (1 + exp(-x))")
+
+// ---------------------------------------------------------------------------
+// flatten: (C,H,W) -> (C*H*W,1,1), a copy
+
+static dc_status flatten_infer(dc_node *n, const dc_node *const *in, dc_error *err) {
+    return set_shape(n, in_elems(in[0]), 1, 1, err);
+}
+
+static void flatten_forward(const dc_node *n, dc_node_io *io) {
+    memcpy(io->y, io->x[0], sizeof(float) * (size_t)io->N * dc_node_size(n));
+}
+
+static void flatten_backward(const dc_node *n, dc_node_io *io) {
+    if (io->dx[0]) memcpy(io->dx[0], io->dy, sizeof(float) * (size_t)io->N * dc_node_size(n));
+}
+
+static const dc_op flatten_op = {.kind = "flatten", .prefix = "flatten", .help = "(C,H,W) to a vector",
+                                 .keys = no_keys, .min_in = 1, .max_in = 1, .infer = flatten_infer,
+                                 .forward = flatten_forward, .backward = flatten_backward};
+
+// ---------------------------------------------------------------------------
+// linear
+
+static const dc_key linear_keys[] = {
+    {"in", DC_KEY_INT, CFG(dc_linear_cfg, in), 1, 1 << 28, 0, DC_KEY_IN, NULL, NULL, "input features (checked)"},
+    {"out", DC_KEY_INT, CFG(dc_linear_cfg, out), 1, 1 << 24, 0, DC_KEY_REQUIRED, NULL, NULL, "output features"},
+    {"bias", DC_KEY_BOOL, CFG(dc_linear_cfg, bias), 0, 1, 1, 0, NULL, NULL, "learn a bias"},
+    {"init", DC_KEY_ENUM, CFG(dc_linear_cfg, init), 0, 0, 0, 0, NULL, init_choices, "weight init rule"},
+    END_KEYS};
+
+static dc_status linear_infer(dc_node *n, const dc_node *const *in, dc_error *err) {
+    const dc_linear_cfg *c = &n->cfg.linear;
+    const dc_node *p = in[0];
+    if (p->h != 1 || p->w != 1)
+        return dc_fail(err, DC_ERR_SHAPE,
+                       "layer %s (linear): its input is %dx%dx%d, not a vector; add a 'flatten' layer before it (it would give %lld features)",
+                       n->name, p->c, p->h, p->w, (long long)in_elems(p));
+    if (c->in && c->in != p->c)
+        return dc_fail(err, DC_ERR_SHAPE, "layer %s (linear): declared in=%d features, but the incoming shape gives %d",
+                       n->name, c->in, p->c);
+    dc_status st = set_shape(n, c->out, 1, 1, err);
+    int64_t ws[2] = {c->out, p->c}, bs[1] = {c->out};
+    if (!st) st = add_tensor(n, "weight", DC_BUF_PARAM, 2, ws, err);
+    if (!st && c->bias) st = add_tensor(n, "bias", DC_BUF_PARAM, 1, bs, err);
+    return st;
+}
+
+static void linear_init(const dc_node *n, float *params, float *state, dc_rng *rng) {
+    init_weight_bias(n, params, rng, n->cfg.linear.init);
+}
+
+static void linear_forward(const dc_node *n, dc_node_io *io) {
+    dc_linear_forward(io->y, io->x[0], PARAMS(io, n, 0), BIAS(io, n), io->N, n->in_c,
+                      n->cfg.linear.out, 1);
+}
+
+static void linear_backward(const dc_node *n, dc_node_io *io) {
+    dc_linear_backward(io->dx[0], GRADS(io, n, 0), DBIAS(io, n), io->dy, io->x[0], PARAMS(io, n, 0), io->N,
+                       n->in_c, n->cfg.linear.out, 1);
+}
+
+static void linear_sqnorm(const dc_node *n, dc_node_io *io, double *sq) {
+    dc_linear_sample_sqnorm(sq, io->dy, io->x[0], io->N, n->in_c, n->cfg.linear.out,
+                            n->cfg.linear.bias);
+}
+
+static void linear_backward_sqnorm(const dc_node *n, dc_node_io *io, double *sq) {
+    // the norms by ||dy||^2 ||x||^2, then dx alone: no weight-gradient GEMM
+    linear_sqnorm(n, io, sq);
+    if (io->dx[0])
+        dc_linear_backward(io->dx[0], NULL, NULL, io->dy, io->x[0], PARAMS(io, n, 0), io->N, n->in_c,
+                           n->cfg.linear.out, 1);
+}
+
+static const dc_op linear_op = {.kind = "linear", .prefix = "fc", .help = "fully connected",
+                                .keys = linear_keys, .min_in = 1, .max_in = 1, .infer = linear_infer,
+                                .init = linear_init, .forward = linear_forward, .backward = linear_backward,
+                                .sample_sqnorm = linear_sqnorm, .backward_sqnorm = linear_backward_sqnorm};
+
+// ---------------------------------------------------------------------------
+// dropout (inverted; the identity in eval mode)
+
+static const dc_key dropout_keys[] = {
+    {"p", DC_KEY_FLOAT, CFG(dc_dropout_cfg, p), -1e30, 1e30, 0.5, 0, NULL, NULL, "drop probability in [0, 1)"},
+    END_KEYS};
+
+static dc_status dropout_infer(dc_node *n, const dc_node *const *in, dc_error *err) {
+    if (!(n->cfg.dropout.p >= 0.0f && n->cfg.dropout.p < 1.0f))
+        return dc_fail(err, DC_ERR_ARG, "layer %s (dropout): p must be in [0, 1)", n->name);
+    return same_infer(n, in, err);
+}
+
+static size_t dropout_cache(const dc_node *n, int N) { return sizeof(float) * (size_t)N * dc_node_size(n); }
+
+static void dropout_forward(const dc_node *n, dc_node_io *io) {
+    size_t cnt = (size_t)io->N * dc_node_size(n);
+    if (io->train && n->cfg.dropout.p > 0.0f)
+        dc_dropout_forward(io->y, io->cache, io->x[0], cnt, n->cfg.dropout.p, io->rng);
+    else
+        memcpy(io->y, io->x[0], sizeof(float) * cnt);
+}
+
+static void dropout_backward(const dc_node *n, dc_node_io *io) {
+    size_t cnt = (size_t)io->N * dc_node_size(n);
+    if (!io->dx[0]) return;
+    if (io->train && n->cfg.dropout.p > 0.0f) dc_dropout_backward(io->dx[0], io->dy, io->cache, cnt);
+    else memcpy(io->dx[0], io->dy, sizeof(float) * cnt);
+}
+
+static const dc_op dropout_op = {.kind = "dropout", .prefix = "dropout", .help = "inverted dropout",
+                                 .keys = dropout_keys, .min_in = 1, .max_in = 1, .flags = DC_OP_MODES,
+                                 .infer = dropout_infer, .cache_bytes = dropout_cache,
+                                 .forward = dropout_forward, .backward = dropout_backward};
+
+// ---------------------------------------------------------------------------
+
+const dc_op *const dc_ops[] = {
+    &conv_op, &maxpool_op, &avgpool_op, &relu_op, &tanh_op, &sigmoid_op,
+    &flatten_op, &linear_op, &dropout_op, &input_op, NULL,
+};
+
+const dc_op *dc_op_find(const char *kind) {
+    for (int i = 0; dc_ops[i]; i++)
+        if (!strcmp(dc_ops[i]->kind, kind)) return dc_ops[i];
+    return NULL;
+}
+
+void dc_op_list(char *buf, size_t cap) {
+    size_t len = 0;
+    if (cap) buf[0] = 0;
+    for (int i = 0; dc_ops[i]; i++) {
+        if (dc_ops[i]->flags & DC_OP_INPUT) continue;
+        if (len < cap) len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", dc_ops[i]->kind);
+    }
+}
+
+// Shortest %g text that reads back as the same float.
+static int float_text(char *buf, size_t cap, float v) {
+    for (int prec = 6; prec <= 9; prec++) {
+        int len = snprintf(buf, cap, "%.*g", prec, v);
+        if (strtof(buf, NULL) == v) return len;
+    }
+    return snprintf(buf, cap, "%.9g", v);
+}
+
+int dc_node_config_text(const dc_node *n, char *buf, size_t cap) {
+    size_t len = 0;
+    if (cap) buf[0] = 0;
+    const char *base = (const char *)&n->cfg;
+    for (const dc_key *k = n->op->keys; k->name; k++) {
+        char v[48];
+        const void *field = base + k->offset;
+        switch (k->type) {
+        case DC_KEY_INT: {
+            // a declared input width is printed as inferred
+            int x = (k->flags & DC_KEY_IN) ? n->in_c : *(const int *)field;
+            snprintf(v, sizeof v, "%d", x);
+            break;
+        }
+        case DC_KEY_FLOAT: float_text(v, sizeof v, *(const float *)field); break;
+        case DC_KEY_BOOL: snprintf(v, sizeof v, "%d", *(const bool *)field ? 1 : 0); break;
+        case DC_KEY_ENUM: {
+            int x = *(const int *)field;
+            if (x == (int)k->def) continue; // the default rule is not spelled out (older files lack it)
+            snprintf(v, sizeof v, "%s", k->choices[x]);
+            break;
+        }
+        }
+        if (len < cap) len += (size_t)snprintf(buf + len, cap - len, "%s%s=%s", len ? " " : "", k->name, v);
+    }
+    return (int)len;
+}
