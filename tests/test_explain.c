@@ -98,7 +98,7 @@ static void lenet_vs_torch(int nthreads) {
         const float *x = xt->data + i * D;
         dc_explain_config cfg = dc_explain_config_default();
         cfg.target = (int)tg[i];
-        char what[64];
+        char what[128];
         dc_explanation e;
         float gx[784];
         for (size_t j = 0; j < D; j++) gx[j] = grad[i * D + j] * x[j];

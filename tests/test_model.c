@@ -40,7 +40,7 @@ static void lenet_step_vs_torch(int nthreads) {
     dc_model *m;
     CHECK(dc_model_builtin(&m, "lenet5", 1, 28, 28, 10, &err) == DC_OK, "%s", err.msg);
     for (int k = 0; k < 10; k++) {
-        size_t n;
+        size_t n = 0;
         float *p = param_view(m, m->params, names[k], &n);
         const dcfx_tensor *t = dcfx_get(&fx, names[k]);
         CHECK(p && t && t->n == n, "%s: missing or wrong size", names[k]);
@@ -68,7 +68,7 @@ static void lenet_step_vs_torch(int nthreads) {
             for (int k = 0; k < 10; k++) {
                 char g[64];
                 snprintf(g, sizeof g, "grad.%s", names[k]);
-                size_t n;
+                size_t n = 0;
                 float *p = param_view(m, m->grads, names[k], &n);
                 dc_check_close(g, p, dcfx_get(&fx, g)->data, n, 1e-5, 1e-6);
             }
@@ -76,7 +76,7 @@ static void lenet_step_vs_torch(int nthreads) {
         for (int k = 0; k < 10; k++) {
             char a[64];
             snprintf(a, sizeof a, "%s%s", after[step], names[k]);
-            size_t n;
+            size_t n = 0;
             float *p = param_view(m, m->params, names[k], &n);
             dc_check_close(a, p, dcfx_get(&fx, a)->data, n, 1e-5, 1e-6);
         }
