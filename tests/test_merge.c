@@ -211,11 +211,83 @@ static void test_gap_fd(void) {
     free(x); free(y); free(w); free(dx);
 }
 
+// Finite differences for add and concat: both are linear in each input,
+// so the numeric gradient of L = sum(y * r) is exact up to roundoff (same
+// criterion as the pool's). Inputs x0 (2,2,5), x1 (2,3,5), x2 (2,1,5); add
+// uses x0 and a copy of it shifted, concat all three.
+typedef struct lin_ctx {
+    int op; // 0 add, 1 concat
+    float *xs[3], *y, *r;
+    int Cs[3], N, HW;
+    size_t ny;
+} lin_ctx;
+
+static double lin_loss(lin_ctx *c) {
+    if (c->op == 0)
+        dc_add_forward(c->y, c->xs[0], c->xs[1], c->ny);
+    else
+        dc_concat_forward(c->y, (const float *const *)c->xs, c->Cs, 3, c->N, c->HW);
+    double l = 0;
+    for (size_t j = 0; j < c->ny; j++) l += (double)c->y[j] * c->r[j];
+    return l;
+}
+
+static void test_lin_fd(int op) {
+    const char *name = op ? "fd concat" : "fd add";
+    printf("%s\n", name);
+    dc_rng r;
+    dc_rng_seed(&r, 17 + op);
+    lin_ctx c = {.op = op, .Cs = {2, op ? 3 : 2, 1}, .N = 2, .HW = 5};
+    const int K = op ? 3 : 2, CT = op ? 6 : 2;
+    c.ny = (size_t)c.N * CT * c.HW;
+    c.y = falloc(c.ny);
+    c.r = falloc(c.ny);
+    for (size_t j = 0; j < c.ny; j++) c.r[j] = dc_rng_normal(&r);
+    float *dxs[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < 3; k++) {
+        const size_t nk = (size_t)c.N * c.Cs[k] * c.HW;
+        c.xs[k] = falloc(nk);
+        dxs[k] = falloc(nk);
+        for (size_t i = 0; i < nk; i++) c.xs[k][i] = dc_rng_normal(&r);
+    }
+    if (op == 0)
+        dc_add_backward(dxs[0], dxs[1], c.r, c.ny);
+    else
+        dc_concat_backward(dxs, c.r, c.Cs, 3, c.N, c.HW);
+    for (int k = 0; k < K; k++) {
+        const size_t nk = (size_t)c.N * c.Cs[k] * c.HW;
+        size_t bad = 0;
+        double worst = 0;
+        for (size_t i = 0; i < nk; i++) {
+            const float v0 = c.xs[k][i], vp = v0 + 1e-2f, vm = v0 - 1e-2f;
+            c.xs[k][i] = vp;
+            const double lp = lin_loss(&c);
+            c.xs[k][i] = vm;
+            const double lm = lin_loss(&c);
+            c.xs[k][i] = v0;
+            const double num = (lp - lm) / ((double)vp - vm);
+            const double err = fabs(num - dxs[k][i]) / fmax(fmax(fabs(num), fabs(dxs[k][i])), 0.1);
+            worst = fmax(worst, err);
+            if (!(err <= 1e-3)) bad++;
+        }
+        printf("  %s dx%d %4zu coords, worst rel err %.2e\n", name, k, nk, worst);
+        CHECK(bad == 0, "%s dx%d: %zu of %zu coordinates off by more than 1e-3", name, k, bad, nk);
+    }
+    for (int k = 0; k < 3; k++) {
+        free(c.xs[k]);
+        free(dxs[k]);
+    }
+    free(c.y);
+    free(c.r);
+}
+
 int main(void) {
     test_gap("gap_5x7");
     test_gap("gap_1x1");
     test_add();
     test_concat();
     test_gap_fd();
+    test_lin_fd(0);
+    test_lin_fd(1);
     return dc_test_finish();
 }

@@ -65,6 +65,8 @@ void dc_bn2d_stats_partial(double *sum, double *sumsq, const float *x, int N, in
 // running_mean, running_var (C) or NULL: r = (1-momentum) r + momentum stat,
 // with the UNBIASED variance var*M/(M-1) for running_var (PyTorch's rule).
 // num_batches_tracked (1) or NULL: += 1 (a float, exact up to 2^24 steps).
+// momentum is a number (PyTorch's momentum=None, a cumulative average over
+// num_batches_tracked, is not provided).
 void dc_bn2d_stats_finish(float *mean, float *invstd, float *running_mean, float *running_var,
                           float *num_batches_tracked, const double *sum, const double *sumsq,
                           int C, int64_t M, float eps, float momentum);
