@@ -42,9 +42,12 @@ int cmd_predict(int argc, char **argv) {
     float *probs = malloc(sizeof(float) * (size_t)C);
     int *order = malloc(sizeof(int) * (size_t)C);
     int rc = 0;
+    dc_session *ses = NULL;
     if (!x || !probs || !order) {
         fprintf(stderr, "deepc predict: out of memory\n");
         rc = 1;
+    } else if (dc_session_new(&ses, m, 1, threads, &err)) {
+        rc = cli_fail("predict", &err);
     }
     for (int i = 1; i < n_pos && !rc; i++) {
         uint8_t *px;
@@ -54,7 +57,7 @@ int cmd_predict(int argc, char **argv) {
         }
         dc_model_normalise(m, x, px, (size_t)c * h * w);
         free(px);
-        if (dc_model_predict(m, x, 1, probs, threads, &err)) {
+        if (dc_session_predict(ses, x, 1, probs, &err)) {
             rc = cli_fail("predict", &err);
             break;
         }
@@ -79,6 +82,7 @@ int cmd_predict(int argc, char **argv) {
                        100 * probs[order[a]], order[a]);
         }
     }
+    dc_session_free(ses);
     free(x);
     free(probs);
     free(order);

@@ -150,9 +150,16 @@ typedef struct dc_model dc_model;
 dc_status dc_model_parse(dc_model **m, const char *text, const char *origin,
                          int in_c, int in_h, int in_w, int n_classes,
                          dc_error *err);
-// Built-in architectures: "lenet5", "mlp".
+// Built-in architectures: "lenet5", "mlp", "resnet8", "resnet20",
+// "resnet32", "resnet18", "alexnet", "mcmahan_cnn" (the README describes
+// each). They are written in the text format: dc_model_builtin_text gives
+// that text (malloc'd; free() it).
 dc_status dc_model_builtin(dc_model **m, const char *name, int in_c, int in_h,
                            int in_w, int n_classes, dc_error *err);
+dc_status dc_model_builtin_text(char **text, const char *name, int n_classes,
+                                dc_error *err);
+// "lenet5, mlp, ..." for messages and help texts.
+const char *dc_model_builtin_names(void);
 // Either a built-in name or a path to a text architecture file.
 dc_status dc_model_create(dc_model **m, const char *name_or_path, int in_c,
                           int in_h, int in_w, int n_classes, dc_error *err);
@@ -189,9 +196,44 @@ void dc_model_normalise(const dc_model *m, float *x, const uint8_t *px,
                         size_t count);
 
 // Inference only (no autograd state): probs is (n, n_classes) softmax output.
-// nthreads <= 0 means all cores.
+// nthreads <= 0 means all cores. Plans a session per call (see below):
+// a loop over batches is faster with one dc_session of its own.
 dc_status dc_model_predict(dc_model *m, const float *x, int n, float *probs,
                            int nthreads, dc_error *err);
+
+// ---------------------------------------------------------------------------
+// Inference sessions: re-entrant inference over a read-only model.
+//
+// A session is planned once for batches of up to max_batch samples
+// (BatchNorm folded into the convolution before it, buffers shared by
+// liveness) and owns every buffer it writes; the model is only read, so many
+// sessions may run one model at once, one per thread:
+//
+//   dc_session *s;
+//   dc_session_new(&s, m, 64, 1, &err);     // max batch, threads
+//   dc_session_predict(s, x, n, probs, &err); // x (n,C,H,W) normalised
+//   dc_session_free(s);
+//
+// The model must stay alive and unchanged while its sessions exist (a
+// session planned before training keeps the weights it was planned with).
+typedef struct dc_session dc_session;
+
+dc_status dc_session_new(dc_session **s, const dc_model *m, int max_batch,
+                         int nthreads, dc_error *err);
+void dc_session_free(dc_session *s);
+int dc_session_max_batch(const dc_session *s);
+// BatchNorm layers folded into convolutions when the session was planned.
+int dc_session_folded(const dc_session *s);
+// probs (n, n_classes) softmax probabilities of x (n, C, H, W), 1 <= n <= max_batch.
+dc_status dc_session_predict(dc_session *s, const float *x, int n,
+                             float *probs, dc_error *err);
+// The same, raw logits (n, n_classes).
+dc_status dc_session_logits(dc_session *s, const float *x, int n,
+                            float *logits, dc_error *err);
+// Zero-copy form: fill dc_session_input (max_batch, C, H, W), then
+// dc_session_run returns the logits (n, n_classes), valid until the next run.
+float *dc_session_input(dc_session *s);
+const float *dc_session_run(dc_session *s, int n);
 
 // ---------------------------------------------------------------------------
 // Training

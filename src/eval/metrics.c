@@ -66,20 +66,18 @@ dc_status dc_model_predict_dataset(dc_model *m, const dc_dataset *ds, int batch,
     const int C = m->n_classes;
     int32_t *idx = malloc(sizeof(int32_t) * (size_t)batch);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)batch);
-    dc_runtime *rt = NULL;
-    dc_graph g = dc_model_graph(m);
+    dc_session *ses = NULL;
     if (!idx || !y) st = dc_fail(err, DC_ERR_NOMEM, "%s: out of memory for a batch of %d", ds->source, batch);
-    if (!st) st = dc_runtime_new(&rt, &g, batch, DC_MODE_EVAL, 0, nthreads, err);
-    if (!st) dc_runtime_bind_model(rt, m);
+    if (!st) st = dc_session_new(&ses, m, batch, nthreads, err);
     double total = 0.0;
     for (int start = 0; !st && start < ds->n; start += batch) {
         int n = ds->n - start < batch ? ds->n - start : batch;
         for (int i = 0; i < n; i++) idx[i] = start + i;
-        dc_batch_gather(dc_runtime_input(rt), y, ds, idx, n, m->norm_mean, m->norm_std);
-        const float *logits = dc_runtime_forward(rt, n, NULL);
+        dc_batch_gather(dc_session_input(ses), y, ds, idx, n, m->norm_mean, m->norm_std);
+        const float *logits = dc_session_run(ses, n);
         total += dc_softmax_xent_forward(probs + (size_t)start * C, logits, y, NULL, n, C) * n;
     }
-    dc_runtime_free(rt);
+    dc_session_free(ses);
     free(idx);
     free(y);
     if (!st && loss) *loss = total / ds->n;

@@ -21,6 +21,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/core.h"
@@ -493,28 +494,159 @@ dc_status dc_model_parse(dc_model **out, const char *text, const char *origin, i
 
 // ---------------------------------------------------------------------------
 // Built-in architectures, written in the text format so there is one path.
+// Each generator appends text to a growing buffer.
+
+typedef struct text_buf {
+    char *s;
+    size_t len, cap;
+    bool failed;
+} text_buf;
+
+static void put(text_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text_buf *b, const char *fmt, ...) {
+    if (b->failed) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = true;
+            return;
+        }
+        if (b->s && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->len + (size_t)n + 1) cap *= 2;
+        char *ns = realloc(b->s, cap);
+        if (!ns) {
+            b->failed = true;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+}
+
+static void gen_lenet5(text_buf *b, int K) {
+    put(b, "conv2d out=6 k=5 pad=2\nrelu\nmaxpool k=2\nconv2d out=16 k=5\nrelu\nmaxpool k=2\n"
+           "flatten\nlinear out=120\nrelu\nlinear out=84\nrelu\nlinear out=%d\n", K);
+}
+
+static void gen_mlp(text_buf *b, int K) {
+    put(b, "flatten\nlinear out=256\nrelu\nlinear out=128\nrelu\nlinear out=%d\n", K);
+}
+
+// ResNets with torchvision's names: conv1/bn1/relu stem, stages layer1..,
+// BasicBlocks layerS.B with conv1/bn1/conv2/bn2 and a 1x1 projection
+// (downsample.0/.1) where the shape changes, global average pool, fc.
+static void gen_resnet(text_buf *b, int K, int n_stages, const int *width, const int *blocks) {
+    const char *conv = "bias=0 init=kaiming_fan_out";
+    put(b, "conv2d out=%d k=3 pad=1 %s name=conv1\nbatchnorm2d name=bn1\nrelu name=relu\n", width[0], conv);
+    char prev[DC_NODE_NAME_MAX] = "relu";
+    int in = width[0];
+    for (int s = 0; s < n_stages; s++)
+        for (int k = 0; k < blocks[s]; k++) {
+            int out = width[s], stride = s > 0 && k == 0 ? 2 : 1;
+            char p[32];
+            snprintf(p, sizeof p, "layer%d.%d", s + 1, k);
+            put(b, "# %s\n", p);
+            put(b, "conv2d out=%d k=3 stride=%d pad=1 %s from=%s name=%s.conv1\n", out, stride, conv, prev, p);
+            put(b, "batchnorm2d name=%s.bn1\nrelu name=%s.relu1\n", p, p);
+            put(b, "conv2d out=%d k=3 pad=1 %s name=%s.conv2\nbatchnorm2d name=%s.bn2\n", out, conv, p, p);
+            if (stride != 1 || in != out) {
+                put(b, "conv2d out=%d k=1 stride=%d %s from=%s name=%s.downsample.0\n", out, stride, conv, prev, p);
+                put(b, "batchnorm2d name=%s.downsample.1\n", p);
+                put(b, "add from=%s.bn2,%s.downsample.1 name=%s.add\n", p, p, p);
+            } else {
+                put(b, "add from=%s.bn2,%s name=%s.add\n", p, prev, p);
+            }
+            put(b, "relu name=%s.relu2\n", p);
+            snprintf(prev, sizeof prev, "%s.relu2", p);
+            in = out;
+        }
+    put(b, "globalavgpool name=avgpool\nlinear out=%d name=fc\n", K);
+}
+
+// He et al. 2016's CIFAR ResNets, depth 6n+2: three stages of 16/32/64.
+static void gen_resnet_cifar(text_buf *b, int K, int n) {
+    const int width[3] = {16, 32, 64}, blocks[3] = {n, n, n};
+    gen_resnet(b, K, 3, width, blocks);
+}
+static void gen_resnet8(text_buf *b, int K) { gen_resnet_cifar(b, K, 1); }
+static void gen_resnet20(text_buf *b, int K) { gen_resnet_cifar(b, K, 3); }
+static void gen_resnet32(text_buf *b, int K) { gen_resnet_cifar(b, K, 5); }
+
+// torchvision's resnet18 with a 3x3 stride-1 stem and no max-pool (the
+// usual form for 28-32 px inputs)
+static void gen_resnet18(text_buf *b, int K) {
+    const int width[4] = {64, 128, 256, 512}, blocks[4] = {2, 2, 2, 2};
+    gen_resnet(b, K, 4, width, blocks);
+}
+
+static void gen_alexnet(text_buf *b, int K) {
+    put(b, "conv2d out=64 k=3 pad=1 name=conv1\nrelu\nmaxpool k=2\n"
+           "conv2d out=192 k=3 pad=1 name=conv2\nrelu\nmaxpool k=2\n"
+           "conv2d out=384 k=3 pad=1 name=conv3\nrelu\n"
+           "conv2d out=256 k=3 pad=1 name=conv4\nrelu\n"
+           "conv2d out=256 k=3 pad=1 name=conv5\nrelu\nmaxpool k=2\n"
+           "flatten\ndropout p=0.5\nlinear out=1024 name=fc1\nrelu\ndropout p=0.5\n"
+           "linear out=1024 name=fc2\nrelu\nlinear out=%d name=fc3\n", K);
+}
+
+static void gen_mcmahan(text_buf *b, int K) {
+    put(b, "conv2d out=32 k=5 pad=2 name=conv1\nrelu\nmaxpool k=2\n"
+           "conv2d out=64 k=5 pad=2 name=conv2\nrelu\nmaxpool k=2\n"
+           "flatten\nlinear out=512 name=fc1\nrelu\nlinear out=%d name=fc2\n", K);
+}
 
 static const struct {
-    const char *name, *text, *help;
+    const char *name;
+    void (*gen)(text_buf *b, int n_classes);
+    const char *help;
 } builtins[] = {
-    {"lenet5",
-     "conv2d out=6 k=5 pad=2\nrelu\nmaxpool k=2\n"
-     "conv2d out=16 k=5\nrelu\nmaxpool k=2\n"
-     "flatten\nlinear out=120\nrelu\nlinear out=84\nrelu\nlinear out=%d\n",
-     "LeNet-5: conv 6@5x5 (pad 2), pool, conv 16@5x5, pool, fc 120, fc 84, fc classes"},
-    {"mlp", "flatten\nlinear out=256\nrelu\nlinear out=128\nrelu\nlinear out=%d\n",
-     "MLP: 256 and 128 hidden units with ReLU"},
+    {"lenet5", gen_lenet5, "LeNet-5: conv 6@5x5 (pad 2), pool, conv 16@5x5, pool, fc 120, fc 84, fc classes"},
+    {"mlp", gen_mlp, "MLP: 256 and 128 hidden units with ReLU"},
+    {"resnet8", gen_resnet8, "ResNet-8 (He et al. 2016, CIFAR form): 3 stages of 16/32/64 channels, 1 block each"},
+    {"resnet20", gen_resnet20, "ResNet-20: 3 stages of 16/32/64 channels, 3 BasicBlocks each, BatchNorm"},
+    {"resnet32", gen_resnet32, "ResNet-32: 3 stages of 16/32/64 channels, 5 BasicBlocks each"},
+    {"resnet18", gen_resnet18, "ResNet-18 (torchvision's names, 3x3 stride-1 stem, no max-pool)"},
+    {"alexnet", gen_alexnet, "a small AlexNet for 28-32 px: 5 convs (64-384), 3 pools, fc 1024, 1024"},
+    {"mcmahan_cnn", gen_mcmahan, "the FedAvg paper's CNN: conv 32@5x5, conv 64@5x5, fc 512"},
 };
+
+const char *dc_model_builtin_names(void) {
+    return "lenet5, mlp, resnet8, resnet20, resnet32, resnet18, alexnet, mcmahan_cnn";
+}
+
+dc_status dc_model_builtin_text(char **text, const char *name, int n_classes, dc_error *err) {
+    *text = NULL;
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+        if (!strcmp(builtins[i].name, name)) {
+            text_buf b = {0};
+            builtins[i].gen(&b, n_classes);
+            if (b.failed || !b.s) {
+                free(b.s);
+                return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", name);
+            }
+            *text = b.s;
+            return DC_OK;
+        }
+    return dc_fail(err, DC_ERR_ARG, "unknown built-in model '%s' (built-ins: %s; or give a path to an architecture file)",
+                   name, dc_model_builtin_names());
+}
 
 dc_status dc_model_builtin(dc_model **m, const char *name, int in_c, int in_h, int in_w, int n_classes,
                            dc_error *err) {
-    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
-        if (!strcmp(builtins[i].name, name)) {
-            char text[1024];
-            snprintf(text, sizeof text, builtins[i].text, n_classes);
-            return dc_model_parse(m, text, name, in_c, in_h, in_w, n_classes, err);
-        }
-    return dc_fail(err, DC_ERR_ARG, "unknown built-in model '%s' (built-ins: lenet5, mlp; or give a path to an architecture file)", name);
+    *m = NULL;
+    char *text;
+    dc_status st = dc_model_builtin_text(&text, name, n_classes, err);
+    if (st) return st;
+    st = dc_model_parse(m, text, name, in_c, in_h, in_w, n_classes, err);
+    free(text);
+    return st;
 }
 
 dc_status dc_model_create(dc_model **m, const char *name_or_path, int in_c, int in_h, int in_w, int n_classes,

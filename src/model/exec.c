@@ -2,8 +2,11 @@
 // forward and backward passes over batches without allocating.
 //
 // Memory plan (made once in dc_runtime_new, like llm.c carving activations
-// out of one allocation): every node's output keeps its own buffer (training
-// needs them all for backward). Gradient buffers are shared by liveness:
+// out of one allocation): with backward, every node's output keeps its own
+// buffer (backward reads them all); a forward-only runtime shares output
+// buffers by liveness instead (an output lives from its node's step to its
+// last consumer's), which is what keeps a served ResNet's batch of 256 small.
+// Gradient buffers are shared by liveness likewise:
 // the gradient of node p's output is born when its last consumer (in
 // topological order) runs backward, and dies once p's own backward has
 // read it; a greedy first-fit over backward time assigns each such interval
@@ -13,8 +16,9 @@
 // Threads take contiguous sample slices [lo, hi) and run the nodes
 // independently, meeting only at coupled nodes (BatchNorm in training).
 // Because two threads can be at different nodes at the same moment, a
-// thread's part of a shared gradient buffer starts at lo * (that buffer's
-// per-sample capacity), whatever node it holds, so threads never overlap.
+// thread's part of a shared buffer starts at lo * (that buffer's per-sample
+// capacity), whatever node it holds, so threads never overlap; within its
+// part a slice is contiguous (N, size), which is all a kernel sees.
 //
 // Gradients with several consumers: consumers run backward in reverse
 // topological order; the first to reach a producer overwrites its gradient
@@ -40,7 +44,11 @@ struct dc_runtime {
     size_t in_size, biggest;
     size_t *size;          // (n_nodes) per-sample output sizes
     int *in_sizes;         // (n_nodes * MAX_IN) per-sample sizes of each node's inputs
-    float **acts;          // (n_nodes) outputs (max_n, size[i]); acts[0] is the input
+    float **acts;          // (n_nodes) outputs; slice [lo,hi) at acts[i] + lo*astride[i]
+    size_t *astride;       // (n_nodes) per-sample stride of node i's slices
+    bool *aown;            // (n_nodes) acts[i] is its own allocation (else in apool)
+    float **apool;         // (n_apool) shared output buffers (forward-only plans)
+    int n_apool;
     void **caches;         // (n_nodes) per-sample caches, linear in samples
     char **tcaches;        // (n_nodes) nthreads copies of tcache_bytes
     double **parts;        // (n_nodes) coupled nodes: nthreads x part_doubles partials
@@ -60,11 +68,62 @@ struct dc_runtime {
     double *sq;            // (max_n) per-sample squared norms, lazily
 };
 
+// Greedy first-fit over a pool: the smallest free buffer that fits, else
+// the largest free one grown, else a new one. busy[s] < 0: free.
+static int pool_take(size_t *cap, int *busy, int *n_slots, size_t need, int holder) {
+    int best = -1;
+    for (int s = 0; s < *n_slots; s++)
+        if (busy[s] < 0 && cap[s] >= need && (best < 0 || cap[s] < cap[best])) best = s;
+    if (best < 0)
+        for (int s = 0; s < *n_slots; s++)
+            if (busy[s] < 0 && (best < 0 || cap[s] > cap[best])) best = s;
+    if (best < 0) best = (*n_slots)++;
+    if (cap[best] < need) cap[best] = need;
+    busy[best] = holder;
+    return best;
+}
+
+// Forward-only plans: node outputs share buffers by liveness. The input and
+// the logits keep their own (callers fill and read them contiguously).
+static dc_status plan_activations(dc_runtime *rt, dc_error *err) {
+    const int nn = rt->g.n_nodes;
+    int *last_use = malloc(sizeof(int) * (size_t)nn), *busy = malloc(sizeof(int) * (size_t)nn);
+    int *slot = malloc(sizeof(int) * (size_t)nn);
+    size_t *cap = calloc((size_t)nn, sizeof(size_t));
+    dc_status st = DC_OK;
+    if (!last_use || !busy || !slot || !cap) st = dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
+    for (int i = 0; !st && i < nn; i++) last_use[i] = -1, busy[i] = -1, slot[i] = -1;
+    for (int i = 1; !st && i < nn; i++)
+        for (int k = 0; k < rt->g.nodes[i].n_in; k++) last_use[rt->g.nodes[i].in[k]] = i;
+    for (int i = 1; !st && i < nn - 1; i++) {
+        slot[i] = pool_take(cap, busy, &rt->n_apool, rt->size[i], i);
+        for (int k = 0; k < rt->g.nodes[i].n_in; k++) {
+            int p = rt->g.nodes[i].in[k];
+            if (slot[p] >= 0 && last_use[p] == i) busy[slot[p]] = -1;
+        }
+    }
+    if (!st && !(rt->apool = calloc((size_t)(rt->n_apool ? rt->n_apool : 1), sizeof(float *))))
+        st = dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
+    for (int s = 0; !st && s < rt->n_apool; s++)
+        if (!(rt->apool[s] = dc_alloc(sizeof(float) * (size_t)rt->max_n * cap[s])))
+            st = dc_fail(err, DC_ERR_NOMEM, "out of memory for activations of batch %d", rt->max_n);
+    for (int i = 0; !st && i < nn; i++)
+        if (slot[i] >= 0) {
+            rt->acts[i] = rt->apool[slot[i]];
+            rt->astride[i] = cap[slot[i]];
+        }
+    free(last_use);
+    free(busy);
+    free(slot);
+    free(cap);
+    return st;
+}
+
 static size_t cache_bytes(const dc_node *n, int N) {
     return n->op->cache_bytes ? n->op->cache_bytes(n, N) : 0;
 }
 
-// Greedy first-fit of gradient lifetimes onto pool buffers. Backward runs
+// Gradient lifetimes onto pool buffers (pool_take). Backward runs
 // nodes n-1 .. 1; node p's gradient is live from the step of its last
 // consumer down to step p (inclusive).
 static dc_status plan_gradients(dc_runtime *rt, dc_error *err) {
@@ -97,17 +156,7 @@ static dc_status plan_gradients(dc_runtime *rt, dc_error *err) {
             rt->accum[i * DC_NODE_MAX_IN + k] = written[p];
             written[p] = true;
             if (p == 0 || rt->gslot[p] >= 0) continue;
-            size_t need = rt->size[p];
-            int best = -1;
-            for (int s = 0; s < rt->n_slots; s++) // smallest free buffer that fits
-                if (busy[s] < 0 && rt->gcap[s] >= need && (best < 0 || rt->gcap[s] < rt->gcap[best])) best = s;
-            if (best < 0)
-                for (int s = 0; s < rt->n_slots; s++) // else the largest free one, grown
-                    if (busy[s] < 0 && (best < 0 || rt->gcap[s] > rt->gcap[best])) best = s;
-            if (best < 0) best = rt->n_slots++;
-            if (rt->gcap[best] < need) rt->gcap[best] = need;
-            busy[best] = p;
-            rt->gslot[p] = best;
+            rt->gslot[p] = pool_take(rt->gcap, busy, &rt->n_slots, rt->size[p], p);
         }
         // node i's own gradient dies after its backward
         if (rt->gslot[i] >= 0) busy[rt->gslot[i]] = -1;
@@ -143,13 +192,15 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
     rt->in_size = dc_node_size(&g->nodes[0]);
     rt->size = calloc((size_t)nn, sizeof(size_t));
     rt->acts = calloc((size_t)nn, sizeof(float *));
+    rt->astride = calloc((size_t)nn, sizeof(size_t));
+    rt->aown = calloc((size_t)nn, sizeof(bool));
     rt->caches = calloc((size_t)nn, sizeof(void *));
     rt->tcaches = calloc((size_t)nn, sizeof(char *));
     rt->parts = calloc((size_t)nn, sizeof(double *));
     rt->totals = calloc((size_t)nn, sizeof(double *));
     rt->in_sizes = calloc((size_t)nn * DC_NODE_MAX_IN, sizeof(int));
     dc_status st = DC_OK;
-    if (!rt->size || !rt->acts || !rt->caches || !rt->tcaches || !rt->parts || !rt->totals || !rt->in_sizes)
+    if (!rt->size || !rt->acts || !rt->astride || !rt->aown || !rt->caches || !rt->tcaches || !rt->parts || !rt->totals || !rt->in_sizes)
         st = dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
     // activations: max_n x size must not overflow (sizes are bounded at build time)
     double bytes = 0;
@@ -163,9 +214,15 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
     if (!st && bytes > 64.0 * (1ull << 30))
         st = dc_fail(err, DC_ERR_NOMEM, "runtime: a batch of %d needs %.1f GiB of activations; use a smaller batch",
                      max_n, bytes / (1ull << 30));
+    const bool pooled = !(flags & (DC_RT_BACKWARD | DC_RT_KEEP_ALL)) && nn > 2;
+    if (!st && pooled) st = plan_activations(rt, err);
     for (int i = 0; !st && i < nn; i++) {
         const dc_node *n = &g->nodes[i];
-        if (!(rt->acts[i] = dc_alloc(sizeof(float) * (size_t)max_n * rt->size[i]))) goto nomem;
+        if (!rt->acts[i]) {
+            if (!(rt->acts[i] = dc_alloc(sizeof(float) * (size_t)max_n * rt->size[i]))) goto nomem;
+            rt->aown[i] = true;
+            rt->astride[i] = rt->size[i];
+        }
         size_t cb = cache_bytes(n, max_n);
         if (cb && !(rt->caches[i] = dc_alloc(cb))) goto nomem;
         size_t tb = n->op->tcache_bytes ? n->op->tcache_bytes(n) : 0;
@@ -196,12 +253,16 @@ nomem:
 void dc_runtime_free(dc_runtime *rt) {
     if (!rt) return;
     for (int i = 0; i < rt->g.n_nodes; i++) {
-        if (rt->acts) dc_free(rt->acts[i]);
+        if (rt->acts && rt->aown && rt->aown[i]) dc_free(rt->acts[i]);
         if (rt->caches) dc_free(rt->caches[i]);
         if (rt->tcaches) dc_free(rt->tcaches[i]);
         if (rt->parts) dc_free(rt->parts[i]);
         if (rt->totals) dc_free(rt->totals[i]);
     }
+    for (int s = 0; rt->apool && s < rt->n_apool; s++) dc_free(rt->apool[s]);
+    free(rt->apool);
+    free(rt->astride);
+    free(rt->aown);
     for (int s = 0; rt->gpool && s < rt->n_slots; s++) dc_free(rt->gpool[s]);
     free(rt->gpool);
     free(rt->gcap);
@@ -235,7 +296,10 @@ void dc_runtime_set_mode(dc_runtime *rt, dc_mode mode) { rt->mode = mode; }
 int dc_runtime_max_batch(const dc_runtime *rt) { return rt->max_n; }
 int dc_runtime_threads(const dc_runtime *rt) { return rt->nthreads; }
 float *dc_runtime_input(dc_runtime *rt) { return rt->acts[0]; }
-const float *dc_runtime_node_output(const dc_runtime *rt, int i) { return rt->acts[i]; }
+const float *dc_runtime_node_output(const dc_runtime *rt, int i) {
+    DC_ASSERT(rt->aown[i]); // a pooled output is neither contiguous nor kept
+    return rt->acts[i];
+}
 float *dc_runtime_probs(dc_runtime *rt) { return rt->probs; }
 size_t dc_runtime_biggest(const dc_runtime *rt) { return rt->biggest; }
 
@@ -252,9 +316,9 @@ static dc_node_io node_io(dc_runtime *rt, int i, int lo, int hi, int n, int t, i
     const dc_node *nd = &rt->g.nodes[i];
     dc_node_io io = {.N = hi - lo, .N_total = n, .thread = t, .nthreads = T, .train = rt->mode == DC_MODE_TRAIN,
                      .n_in = nd->n_in, .in_size = rt->in_sizes + (size_t)i * DC_NODE_MAX_IN,
-                     .y = rt->acts[i] + (size_t)lo * rt->size[i], .params = rt->params, .grads = grads,
+                     .y = rt->acts[i] + (size_t)lo * rt->astride[i], .params = rt->params, .grads = grads,
                      .state = rt->state, .update_state = t == 0, .rng = rng};
-    for (int k = 0; k < nd->n_in; k++) io.x[k] = rt->acts[nd->in[k]] + (size_t)lo * rt->size[nd->in[k]];
+    for (int k = 0; k < nd->n_in; k++) io.x[k] = rt->acts[nd->in[k]] + (size_t)lo * rt->astride[nd->in[k]];
     io.cache = rt->caches[i] ? (char *)rt->caches[i] + cache_bytes(nd, lo) : NULL;
     if (rt->tcaches[i]) io.tcache = rt->tcaches[i] + nd->op->tcache_bytes(nd) * (size_t)t;
     if (rt->parts[i]) {

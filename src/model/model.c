@@ -47,7 +47,6 @@ void dc_model_free(dc_model *m) {
     free(m->history_json);
     free(m->provenance_json);
     free(m->privacy_json);
-    dc_runtime_free(m->infer_rt);
     free(m);
 }
 
@@ -201,17 +200,11 @@ void dc_model_normalise(const dc_model *m, float *x, const uint8_t *px, size_t c
 dc_status dc_model_predict(dc_model *m, const float *x, int n, float *probs, int nthreads, dc_error *err) {
     if (n < 1) return dc_fail(err, DC_ERR_ARG, "predict: batch size %d must be >= 1", n);
     if (nthreads <= 0) nthreads = dc_default_threads();
-    if (!m->infer_rt || dc_runtime_max_batch(m->infer_rt) < n) {
-        dc_runtime_free(m->infer_rt);
-        m->infer_rt = NULL;
-        dc_graph g = dc_model_graph(m);
-        dc_status st = dc_runtime_new(&m->infer_rt, &g, n, DC_MODE_EVAL, 0, nthreads, err);
-        if (st) return st;
-    }
-    dc_runtime *rt = m->infer_rt;
-    dc_runtime_bind_model(rt, m);
-    memcpy(dc_runtime_input(rt), x, sizeof(float) * (size_t)n * m->in_c * m->in_h * m->in_w);
-    const float *logits = dc_runtime_forward(rt, n, NULL);
-    dc_softmax_xent_forward(probs, logits, NULL, NULL, n, m->n_classes);
-    return DC_OK;
+    // planned afresh per call: the model may have been trained since
+    dc_session *s;
+    dc_status st = dc_session_new(&s, m, n, nthreads, err);
+    if (st) return st;
+    st = dc_session_predict(s, x, n, probs, err);
+    dc_session_free(s);
+    return st;
 }

@@ -46,7 +46,6 @@ struct dc_model {
     char *history_json;         // per-epoch history array
     char *provenance_json;      // data set, seed, threads, version, times
     char *privacy_json;         // DP-SGD accounting (epsilon, delta, sigma, ...)
-    struct dc_runtime *infer_rt;// cached buffers of the legacy dc_model_predict
 };
 
 static inline dc_graph dc_model_graph(const dc_model *m) {
@@ -90,6 +89,9 @@ typedef struct dc_runtime dc_runtime;
 
 enum {
     DC_RT_BACKWARD = 1u,  // allocate gradient buffers: backward passes allowed
+    DC_RT_KEEP_ALL = 2u,  // keep every node's output readable after a forward
+                          // (else, without backward, outputs share buffers by
+                          // liveness and only the input and the logits stay)
 };
 
 dc_status dc_runtime_new(dc_runtime **rt, const dc_graph *g, int max_n,
@@ -110,7 +112,8 @@ int dc_runtime_max_batch(const dc_runtime *rt);
 int dc_runtime_threads(const dc_runtime *rt);
 // The input batch to fill: (max_n, in size) floats.
 float *dc_runtime_input(dc_runtime *rt);
-// Node i's output after a forward pass: (n, size of node i).
+// Node i's output after a forward pass: (n, size of node i). Only with
+// DC_RT_BACKWARD or DC_RT_KEEP_ALL (and always for the input and logits).
 const float *dc_runtime_node_output(const dc_runtime *rt, int i);
 // Softmax probabilities of the last train/eval step: (n, n_classes).
 float *dc_runtime_probs(dc_runtime *rt);

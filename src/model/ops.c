@@ -6,6 +6,8 @@
 #include <string.h>
 #include "core/core.h"
 #include "layers/layers.h"
+#include "layers/merge.h"
+#include "layers/norm.h"
 #include "model/ops.h"
 
 #define PARAMS(io, n, k) ((io)->params + (n)->t[k].off)
@@ -22,6 +24,8 @@ const dc_tensor_ref *dc_node_tensor(const dc_node *n, const char *suffix) {
         if (!strcmp(n->t[i].suffix, suffix)) return &n->t[i];
     return NULL;
 }
+
+int64_t dc_node_macs(const dc_node *n) { return n->op->macs ? n->op->macs(n) : 0; }
 
 size_t dc_node_num_params(const dc_node *n) {
     size_t s = 0;
@@ -164,7 +168,12 @@ static void conv_backward_sqnorm(const dc_node *n, dc_node_io *io, double *sq) {
                               n->cfg.conv.bias);
 }
 
-static const dc_op conv_op = {.kind = "conv2d", .prefix = "conv", .help = "2-D convolution",
+static int64_t conv_macs(const dc_node *n) {
+    const dc_conv_cfg *c = &n->cfg.conv;
+    return (int64_t)n->c * n->h * n->w * n->in_c * c->k * c->k;
+}
+
+static const dc_op conv_op = {.kind = "conv2d", .prefix = "conv", .help = "2-D convolution", .macs = conv_macs,
                               .keys = conv_keys, .min_in = 1, .max_in = 1, .infer = conv_infer,
                               .init = conv_init, .forward = conv_forward, .backward = conv_backward,
                               .sample_sqnorm = conv_sqnorm, .backward_sqnorm = conv_backward_sqnorm};
@@ -312,7 +321,9 @@ static void linear_backward_sqnorm(const dc_node *n, dc_node_io *io, double *sq)
                            n->cfg.linear.out, 1);
 }
 
-static const dc_op linear_op = {.kind = "linear", .prefix = "fc", .help = "fully connected",
+static int64_t linear_macs(const dc_node *n) { return (int64_t)n->c * n->in_c; }
+
+static const dc_op linear_op = {.kind = "linear", .prefix = "fc", .help = "fully connected", .macs = linear_macs,
                                 .keys = linear_keys, .min_in = 1, .max_in = 1, .infer = linear_infer,
                                 .init = linear_init, .forward = linear_forward, .backward = linear_backward,
                                 .sample_sqnorm = linear_sqnorm, .backward_sqnorm = linear_backward_sqnorm};
@@ -353,10 +364,297 @@ static const dc_op dropout_op = {.kind = "dropout", .prefix = "dropout", .help =
                                  .forward = dropout_forward, .backward = dropout_backward};
 
 // ---------------------------------------------------------------------------
+// add: the elementwise sum of its inputs (residual connections)
+
+static dc_status add_infer(dc_node *n, const dc_node *const *in, dc_error *err) {
+    for (int k = 1; k < n->n_in; k++)
+        if (in[k]->c != in[0]->c || in[k]->h != in[0]->h || in[k]->w != in[0]->w)
+            return dc_fail(err, DC_ERR_SHAPE, "layer %s (add): inputs %s (%dx%dx%d) and %s (%dx%dx%d) differ in shape",
+                           n->name, in[0]->name, in[0]->c, in[0]->h, in[0]->w, in[k]->name, in[k]->c, in[k]->h,
+                           in[k]->w);
+    return set_shape(n, in[0]->c, in[0]->h, in[0]->w, err);
+}
+
+static void add_forward(const dc_node *n, dc_node_io *io) {
+    size_t cnt = (size_t)io->N * dc_node_size(n);
+    dc_add_forward(io->y, io->x[0], io->x[1], cnt);
+    for (int k = 2; k < io->n_in; k++) dc_add_forward(io->y, io->y, io->x[k], cnt);
+}
+
+static void add_backward(const dc_node *n, dc_node_io *io) {
+    size_t cnt = (size_t)io->N * dc_node_size(n);
+    for (int k = 0; k < io->n_in; k += 2)
+        dc_add_backward(io->dx[k], k + 1 < io->n_in ? io->dx[k + 1] : NULL, io->dy, cnt);
+}
+
+static const dc_op add_op = {.kind = "add", .prefix = "add", .help = "elementwise sum (residual)",
+                             .keys = no_keys, .min_in = 2, .max_in = DC_NODE_MAX_IN, .infer = add_infer,
+                             .forward = add_forward, .backward = add_backward};
+
+// ---------------------------------------------------------------------------
+// concat: along channels
+
+static dc_status concat_infer(dc_node *n, const dc_node *const *in, dc_error *err) {
+    int64_t c = 0;
+    for (int k = 0; k < n->n_in; k++) {
+        if (in[k]->h != in[0]->h || in[k]->w != in[0]->w)
+            return dc_fail(err, DC_ERR_SHAPE,
+                           "layer %s (concat): inputs %s (%dx%dx%d) and %s (%dx%dx%d) differ in height or width",
+                           n->name, in[0]->name, in[0]->c, in[0]->h, in[0]->w, in[k]->name, in[k]->c, in[k]->h,
+                           in[k]->w);
+        c += in[k]->c;
+    }
+    return set_shape(n, c, in[0]->h, in[0]->w, err);
+}
+
+static void concat_channels(const dc_node *n, const dc_node_io *io, int *cs) {
+    for (int k = 0; k < io->n_in; k++) cs[k] = io->in_size[k] / (n->h * n->w);
+}
+
+static void concat_forward(const dc_node *n, dc_node_io *io) {
+    int cs[DC_NODE_MAX_IN];
+    concat_channels(n, io, cs);
+    dc_concat_forward(io->y, io->x, cs, io->n_in, io->N, n->h * n->w);
+}
+
+static void concat_backward(const dc_node *n, dc_node_io *io) {
+    int cs[DC_NODE_MAX_IN];
+    concat_channels(n, io, cs);
+    dc_concat_backward(io->dx, io->dy, cs, io->n_in, io->N, n->h * n->w);
+}
+
+static const dc_op concat_op = {.kind = "concat", .prefix = "concat", .help = "concatenation along channels",
+                                .keys = no_keys, .min_in = 1, .max_in = DC_NODE_MAX_IN, .infer = concat_infer,
+                                .forward = concat_forward, .backward = concat_backward};
+
+// ---------------------------------------------------------------------------
+// globalavgpool: (C,H,W) -> (C,1,1)
+
+static dc_status gap_infer(dc_node *n, const dc_node *const *in, dc_error *err) {
+    return set_shape(n, in[0]->c, 1, 1, err);
+}
+
+static void gap_forward(const dc_node *n, dc_node_io *io) {
+    dc_gap_forward(io->y, io->x[0], io->N, n->in_c, n->in_h * n->in_w);
+}
+
+static void gap_backward(const dc_node *n, dc_node_io *io) {
+    if (io->dx[0]) dc_gap_backward(io->dx[0], io->dy, io->N, n->in_c, n->in_h * n->in_w);
+}
+
+static const dc_op gap_op = {.kind = "globalavgpool", .prefix = "avgpool", .help = "mean of each channel's plane",
+                             .keys = no_keys, .min_in = 1, .max_in = 1, .infer = gap_infer,
+                             .forward = gap_forward, .backward = gap_backward};
+
+// ---------------------------------------------------------------------------
+// batchnorm2d (PyTorch's BatchNorm2d): batch statistics in training (the
+// executor's synchronisation point), running statistics in eval mode.
+// Tensors: weight, bias (affine), running_mean, running_var,
+// num_batches_tracked (state). The thread cache holds this batch's mean and
+// invstd (C each), written by forward and read by backward.
+
+static const dc_key bn_keys[] = {
+    {"eps", DC_KEY_FLOAT, CFG(dc_bn_cfg, eps), 0, 1, 1e-5, 0, NULL, NULL, "added to the variance"},
+    {"momentum", DC_KEY_FLOAT, CFG(dc_bn_cfg, momentum), 0, 1, 0.1, 0, NULL, NULL, "running-statistics momentum"},
+    {"affine", DC_KEY_BOOL, CFG(dc_bn_cfg, affine), 0, 1, 1, 0, NULL, NULL, "learn a scale and shift"},
+    END_KEYS};
+
+static dc_status bn_infer(dc_node *n, const dc_node *const *in, dc_error *err) {
+    dc_status st = same_infer(n, in, err);
+    int64_t cs[1] = {n->c}, one[1] = {1};
+    if (!st && n->cfg.bn.affine) st = add_tensor(n, "weight", DC_BUF_PARAM, 1, cs, err);
+    if (!st && n->cfg.bn.affine) st = add_tensor(n, "bias", DC_BUF_PARAM, 1, cs, err);
+    if (!st) st = add_tensor(n, "running_mean", DC_BUF_STATE, 1, cs, err);
+    if (!st) st = add_tensor(n, "running_var", DC_BUF_STATE, 1, cs, err);
+    if (!st) st = add_tensor(n, "num_batches_tracked", DC_BUF_STATE, 1, one, err);
+    if (!st) n->t[n->n_t - 1].int64_on_disk = true;
+    return st;
+}
+
+// index of the first state tensor (running_mean)
+static int bn_state0(const dc_node *n) { return n->cfg.bn.affine ? 2 : 0; }
+
+static void bn_init(const dc_node *n, float *params, float *state, dc_rng *rng) {
+    const int s0 = bn_state0(n), C = n->c;
+    for (int c = 0; c < C; c++) {
+        if (n->cfg.bn.affine) {
+            params[n->t[0].off + c] = 1.0f;
+            params[n->t[1].off + c] = 0.0f;
+        }
+        state[n->t[s0].off + c] = 0.0f;
+        state[n->t[s0 + 1].off + c] = 1.0f;
+    }
+    state[n->t[s0 + 2].off] = 0.0f;
+}
+
+static size_t bn_tcache(const dc_node *n) { return sizeof(float) * 2 * (size_t)n->c; }
+static size_t bn_parts(const dc_node *n) { return 2 * (size_t)n->c; }
+
+#define BN_GAMMA(io, n) ((n)->cfg.bn.affine ? PARAMS(io, n, 0) : NULL)
+#define BN_BETA(io, n) ((n)->cfg.bn.affine ? PARAMS(io, n, 1) : NULL)
+#define BN_HW(n) ((n)->h * (n)->w)
+
+static void bn_forward_eval(const dc_node *n, dc_node_io *io) {
+    float *mean = io->tcache, *invstd = mean + n->c;
+    const int s0 = bn_state0(n);
+    dc_bn2d_eval_stats(mean, invstd, io->state + n->t[s0].off, io->state + n->t[s0 + 1].off, n->c, n->cfg.bn.eps);
+    dc_bn2d_apply(io->y, io->x[0], mean, invstd, BN_GAMMA(io, n), BN_BETA(io, n), io->N, n->c, BN_HW(n));
+}
+
+static void bn_forward_partial(const dc_node *n, dc_node_io *io) {
+    dc_bn2d_stats_partial(io->part, io->part + n->c, io->x[0], io->N, n->c, BN_HW(n));
+}
+
+static void bn_forward_finish(const dc_node *n, dc_node_io *io) {
+    float *mean = io->tcache, *invstd = mean + n->c;
+    const int s0 = bn_state0(n);
+    float *rm = io->update_state ? io->state + n->t[s0].off : NULL;
+    float *rv = io->update_state ? io->state + n->t[s0 + 1].off : NULL;
+    float *nbt = io->update_state ? io->state + n->t[s0 + 2].off : NULL;
+    dc_bn2d_stats_finish(mean, invstd, rm, rv, nbt, io->total, io->total + n->c, n->c,
+                         (int64_t)io->N_total * BN_HW(n), n->cfg.bn.eps, n->cfg.bn.momentum);
+    dc_bn2d_apply(io->y, io->x[0], mean, invstd, BN_GAMMA(io, n), BN_BETA(io, n), io->N, n->c, BN_HW(n));
+}
+
+// Eval-mode backward (explanations): the statistics are constants; this
+// slice's weight gradients go to this thread's gradient buffer.
+static void bn_backward_eval(const dc_node *n, dc_node_io *io) {
+    float *mean = io->tcache, *invstd = mean + n->c;
+    const int s0 = bn_state0(n);
+    dc_bn2d_eval_stats(mean, invstd, io->state + n->t[s0].off, io->state + n->t[s0 + 1].off, n->c, n->cfg.bn.eps);
+    if (n->cfg.bn.affine && io->grads) {
+        dc_bn2d_backward_partial(io->part, io->part + n->c, io->dy, io->x[0], mean, invstd, io->N, n->c, BN_HW(n));
+        dc_bn2d_backward_params(GRADS(io, n, 0), GRADS(io, n, 1), io->part, io->part + n->c, n->c);
+    }
+    if (io->dx[0]) dc_bn2d_backward_dx_eval(io->dx[0], io->dy, invstd, BN_GAMMA(io, n), io->N, n->c, BN_HW(n));
+}
+
+static void bn_backward_partial(const dc_node *n, dc_node_io *io) {
+    const float *mean = io->tcache, *invstd = mean + n->c;
+    dc_bn2d_backward_partial(io->part, io->part + n->c, io->dy, io->x[0], mean, invstd, io->N, n->c, BN_HW(n));
+}
+
+static void bn_backward_finish(const dc_node *n, dc_node_io *io) {
+    const float *mean = io->tcache, *invstd = mean + n->c;
+    // the batch totals are the whole batch's weight gradient: added once
+    if (n->cfg.bn.affine && io->grads && io->thread == 0)
+        dc_bn2d_backward_params(GRADS(io, n, 0), GRADS(io, n, 1), io->total, io->total + n->c, n->c);
+    if (io->dx[0])
+        dc_bn2d_backward_dx_train(io->dx[0], io->dy, io->x[0], mean, invstd, BN_GAMMA(io, n), io->total,
+                                  io->total + n->c, (int64_t)io->N_total * BN_HW(n), io->N, n->c, BN_HW(n));
+}
+
+static const dc_op bn_op = {.kind = "batchnorm2d", .prefix = "bn", .help = "batch normalisation (PyTorch's BatchNorm2d)",
+                            .keys = bn_keys, .min_in = 1, .max_in = 1, .flags = DC_OP_COUPLED | DC_OP_MODES,
+                            .infer = bn_infer, .init = bn_init, .tcache_bytes = bn_tcache, .part_doubles = bn_parts,
+                            .forward = bn_forward_eval, .backward = bn_backward_eval,
+                            .forward_partial = bn_forward_partial, .forward_finish = bn_forward_finish,
+                            .backward_partial = bn_backward_partial, .backward_finish = bn_backward_finish};
+
+// ---------------------------------------------------------------------------
+// groupnorm and layernorm: per-sample normalisation (no batch coupling, so
+// DP-SGD can use them). The cache holds each sample's mean and rstd.
+
+static const dc_key gn_keys[] = {
+    {"groups", DC_KEY_INT, CFG(dc_gn_cfg, groups), 1, 1 << 20, 0, DC_KEY_REQUIRED, NULL, NULL, "channel groups"},
+    {"eps", DC_KEY_FLOAT, CFG(dc_gn_cfg, eps), 0, 1, 1e-5, 0, NULL, NULL, "added to the variance"},
+    {"affine", DC_KEY_BOOL, CFG(dc_gn_cfg, affine), 0, 1, 1, 0, NULL, NULL, "learn a scale and shift"},
+    END_KEYS};
+
+static dc_status gn_infer(dc_node *n, const dc_node *const *in, dc_error *err) {
+    if (in[0]->c % n->cfg.gn.groups)
+        return dc_fail(err, DC_ERR_SHAPE, "layer %s (groupnorm): groups=%d does not divide its input's %d channels",
+                       n->name, n->cfg.gn.groups, in[0]->c);
+    dc_status st = same_infer(n, in, err);
+    int64_t cs[1] = {n->c};
+    if (!st && n->cfg.gn.affine) st = add_tensor(n, "weight", DC_BUF_PARAM, 1, cs, err);
+    if (!st && n->cfg.gn.affine) st = add_tensor(n, "bias", DC_BUF_PARAM, 1, cs, err);
+    return st;
+}
+
+static void affine_init(const dc_node *n, float *params, float *state, dc_rng *rng) {
+    if (n->n_t < 2) return;
+    for (size_t j = 0; j < n->t[0].n; j++) params[n->t[0].off + j] = 1.0f;
+    for (size_t j = 0; j < n->t[1].n; j++) params[n->t[1].off + j] = 0.0f;
+}
+
+static size_t gn_cache(const dc_node *n, int N) { return sizeof(float) * 2 * (size_t)N * n->cfg.gn.groups; }
+
+#define AFF_GAMMA(io, n) ((n)->n_t ? PARAMS(io, n, 0) : NULL)
+#define AFF_BETA(io, n) ((n)->n_t ? PARAMS(io, n, 1) : NULL)
+#define AFF_DGAMMA(io, n) ((n)->n_t ? GRADS(io, n, 0) : NULL)
+#define AFF_DBETA(io, n) ((n)->n_t ? GRADS(io, n, 1) : NULL)
+
+static void gn_forward(const dc_node *n, dc_node_io *io) {
+    float *mean = io->cache, *rstd = mean + (size_t)io->N * n->cfg.gn.groups;
+    dc_groupnorm_forward(io->y, mean, rstd, io->x[0], AFF_GAMMA(io, n), AFF_BETA(io, n), io->N, n->c, n->h * n->w,
+                         n->cfg.gn.groups, n->cfg.gn.eps);
+}
+
+static void gn_backward(const dc_node *n, dc_node_io *io) {
+    const float *mean = io->cache, *rstd = mean + (size_t)io->N * n->cfg.gn.groups;
+    dc_groupnorm_backward(io->dx[0], AFF_DGAMMA(io, n), AFF_DBETA(io, n), io->dy, io->x[0], mean, rstd,
+                          AFF_GAMMA(io, n), io->N, n->c, n->h * n->w, n->cfg.gn.groups);
+}
+
+static void gn_sqnorm(const dc_node *n, dc_node_io *io, double *sq) {
+    if (!n->n_t) return;
+    const float *mean = io->cache, *rstd = mean + (size_t)io->N * n->cfg.gn.groups;
+    dc_groupnorm_sample_sqnorm(sq, io->dy, io->x[0], mean, rstd, io->N, n->c, n->h * n->w, n->cfg.gn.groups);
+}
+
+static const dc_op gn_op = {.kind = "groupnorm", .prefix = "gn", .help = "group normalisation (per sample)",
+                            .keys = gn_keys, .min_in = 1, .max_in = 1, .infer = gn_infer, .init = affine_init,
+                            .cache_bytes = gn_cache, .forward = gn_forward, .backward = gn_backward,
+                            .sample_sqnorm = gn_sqnorm};
+
+static const dc_key ln_keys[] = {
+    {"eps", DC_KEY_FLOAT, CFG(dc_ln_cfg, eps), 0, 1, 1e-5, 0, NULL, NULL, "added to the variance"},
+    {"affine", DC_KEY_BOOL, CFG(dc_ln_cfg, affine), 0, 1, 1, 0, NULL, NULL, "learn an elementwise scale and shift"},
+    END_KEYS};
+
+// PyTorch's LayerNorm(normalized_shape = the per-sample shape): weight and
+// bias are (C,H,W), or (C) for a vector.
+static dc_status ln_infer(dc_node *n, const dc_node *const *in, dc_error *err) {
+    dc_status st = same_infer(n, in, err);
+    int64_t sh[3] = {n->c, n->h, n->w};
+    int rank = n->h == 1 && n->w == 1 ? 1 : 3;
+    if (!st && n->cfg.ln.affine) st = add_tensor(n, "weight", DC_BUF_PARAM, rank, sh, err);
+    if (!st && n->cfg.ln.affine) st = add_tensor(n, "bias", DC_BUF_PARAM, rank, sh, err);
+    return st;
+}
+
+static size_t ln_cache(const dc_node *n, int N) { return sizeof(float) * 2 * (size_t)N; }
+
+static void ln_forward(const dc_node *n, dc_node_io *io) {
+    float *mean = io->cache, *rstd = mean + io->N;
+    dc_layernorm_forward(io->y, mean, rstd, io->x[0], AFF_GAMMA(io, n), AFF_BETA(io, n), io->N,
+                         (int)dc_node_size(n), n->cfg.ln.eps);
+}
+
+static void ln_backward(const dc_node *n, dc_node_io *io) {
+    const float *mean = io->cache, *rstd = mean + io->N;
+    dc_layernorm_backward(io->dx[0], AFF_DGAMMA(io, n), AFF_DBETA(io, n), io->dy, io->x[0], mean, rstd,
+                          AFF_GAMMA(io, n), io->N, (int)dc_node_size(n));
+}
+
+static void ln_sqnorm(const dc_node *n, dc_node_io *io, double *sq) {
+    if (!n->n_t) return;
+    const float *mean = io->cache, *rstd = mean + io->N;
+    dc_layernorm_sample_sqnorm(sq, io->dy, io->x[0], mean, rstd, io->N, (int)dc_node_size(n));
+}
+
+static const dc_op ln_op = {.kind = "layernorm", .prefix = "ln", .help = "layer normalisation (per sample)",
+                            .keys = ln_keys, .min_in = 1, .max_in = 1, .infer = ln_infer, .init = affine_init,
+                            .cache_bytes = ln_cache, .forward = ln_forward, .backward = ln_backward,
+                            .sample_sqnorm = ln_sqnorm};
+
+// ---------------------------------------------------------------------------
 
 const dc_op *const dc_ops[] = {
     &conv_op, &maxpool_op, &avgpool_op, &relu_op, &tanh_op, &sigmoid_op,
-    &flatten_op, &linear_op, &dropout_op, &input_op, NULL,
+    &flatten_op, &linear_op, &dropout_op, &add_op, &concat_op, &gap_op,
+    &bn_op, &gn_op, &ln_op, &input_op, NULL,
 };
 
 const dc_op *dc_op_find(const char *kind) {

@@ -131,6 +131,9 @@ size_t dc_node_num_params(const dc_node *n);
 // ---------------------------------------------------------------------------
 // What a node's kernels see for one slice of the batch.
 
+// Per-sample forward multiply-adds of a node (0 for kinds without any).
+int64_t dc_node_macs(const dc_node *n);
+
 typedef struct dc_node_io {
     int N;                 // samples in this slice
     int N_total;           // samples in the whole batch (coupled ops)
@@ -188,6 +191,8 @@ struct dc_op {
     void (*sample_sqnorm)(const dc_node *n, dc_node_io *io, double *sq);
     // Optional: the norms and io->dx in one pass, no weight gradient.
     void (*backward_sqnorm)(const dc_node *n, dc_node_io *io, double *sq);
+    // Multiply-adds per sample of the forward pass (the layer table); NULL: 0.
+    int64_t (*macs)(const dc_node *n);
 };
 
 extern const dc_op *const dc_ops[]; // NULL-terminated table of kinds

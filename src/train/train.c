@@ -59,19 +59,17 @@ dc_status dc_evaluate(dc_model *m, const dc_dataset *ds, int batch, int nthreads
     r->confusion = calloc((size_t)C * C, sizeof(int64_t));
     int32_t *idx = malloc(sizeof(int32_t) * (size_t)batch);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)batch);
-    dc_runtime *rt = NULL;
-    dc_graph g = dc_model_graph(m);
-    if (!r->confusion || !idx || !y) st = dc_fail(err, DC_ERR_NOMEM, "evaluate: out of memory");
-    if (!st) st = dc_runtime_new(&rt, &g, batch, DC_MODE_EVAL, 0, nthreads, err);
-    if (!st) dc_runtime_bind_model(rt, m);
-    float *probs = st ? NULL : dc_runtime_probs(rt);
+    dc_session *ses = NULL;
+    float *probs = malloc(sizeof(float) * (size_t)batch * C);
+    if (!r->confusion || !idx || !y || !probs) st = dc_fail(err, DC_ERR_NOMEM, "evaluate: out of memory");
+    if (!st) st = dc_session_new(&ses, m, batch, nthreads, err);
     int64_t correct = 0;
     double loss = 0.0;
     for (int start = 0; !st && start < ds->n; start += batch) {
         int n = ds->n - start < batch ? ds->n - start : batch;
         for (int i = 0; i < n; i++) idx[i] = start + i;
-        dc_batch_gather(dc_runtime_input(rt), y, ds, idx, n, m->norm_mean, m->norm_std);
-        const float *logits = dc_runtime_forward(rt, n, NULL);
+        dc_batch_gather(dc_session_input(ses), y, ds, idx, n, m->norm_mean, m->norm_std);
+        const float *logits = dc_session_run(ses, n);
         loss += dc_softmax_xent_forward(probs, logits, y, NULL, n, C) * n;
         for (int i = 0; i < n; i++) {
             const float *p = probs + (size_t)i * C;
@@ -82,7 +80,8 @@ dc_status dc_evaluate(dc_model *m, const dc_dataset *ds, int batch, int nthreads
             r->confusion[(size_t)y[i] * C + best]++;
         }
     }
-    dc_runtime_free(rt);
+    dc_session_free(ses);
+    free(probs);
     free(idx);
     free(y);
     if (st) {
