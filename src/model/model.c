@@ -56,6 +56,23 @@ int dc_model_find_node(const dc_model *m, const char *name) {
     return -1;
 }
 
+const dc_node *dc_model_coupled_node(const dc_model *m) {
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].op->flags & DC_OP_COUPLED) return &m->nodes[i];
+    return NULL;
+}
+
+int dc_model_min_train_batch(const dc_model *m) {
+    int need = 1;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const dc_node *n = &m->nodes[i];
+        if (!(n->op->flags & DC_OP_COUPLED)) continue;
+        int hw = n->h * n->w, k = hw >= 2 ? 1 : 2;
+        if (k > need) need = k;
+    }
+    return need;
+}
+
 const dc_tensor_ref *dc_model_find_tensor(const dc_model *m, const char *name) {
     for (int i = 0; i < m->n_nodes; i++) {
         const dc_node *n = &m->nodes[i];

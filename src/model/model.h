@@ -66,6 +66,12 @@ dc_model *dc_model_alloc(void);
 dc_status dc_model_default_class_names(dc_model *m, dc_error *err);
 // Index of the node with this name, or -1.
 int dc_model_find_node(const dc_model *m, const char *name);
+// The first node whose training mode couples the samples of a batch
+// (BatchNorm), or NULL.
+const dc_node *dc_model_coupled_node(const dc_model *m);
+// The smallest training batch such a model takes: BatchNorm needs at least
+// 2 values per channel (1 when the model has no coupled node).
+int dc_model_min_train_batch(const dc_model *m);
 // The tensor called "<node>.<suffix>" (PyTorch's state_dict name), or NULL.
 const dc_tensor_ref *dc_model_find_tensor(const dc_model *m, const char *name);
 

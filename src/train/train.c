@@ -143,6 +143,14 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     const bool dp = cfg->dp.enabled;
     if (dp && (!(cfg->dp.clip > 0) || !(cfg->dp.sigma >= 0) || !(cfg->dp.delta > 0 && cfg->dp.delta < 1)))
         return dc_fail(err, DC_ERR_ARG, "DP-SGD: needs --clip > 0, noise multiplier >= 0 and --delta in (0,1)");
+    const dc_node *coupled = dc_model_coupled_node(m);
+    if (dp && coupled)
+        return dc_fail(err, DC_ERR_ARG,
+                       "DP-SGD: layer %s (%s) mixes the samples of a batch, so per-sample gradients (and the privacy "
+                       "guarantee) are undefined; use groupnorm or layernorm instead",
+                       coupled->name, coupled->op->kind);
+    // BatchNorm needs 2 values per channel: a last batch smaller than that is skipped
+    const int min_batch = dc_model_min_train_batch(m);
     if (dp && cfg->sample_weights)
         return dc_fail(err, DC_ERR_ARG, "DP-SGD: per-sample loss weights (--reweight) are not supported with --dp");
     const dc_comm *comm = cfg->comm && cfg->comm->size > 1 ? cfg->comm : NULL;
@@ -205,6 +213,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                 start = s * B;
                 lot = train->n - start < B ? train->n - start : B;
             }
+            if (!dp && lot < min_batch * (comm ? comm->size : 1)) continue; // too small for BatchNorm
             const int global_lot = lot;
             if (comm) { // this rank's contiguous share of the global batch
                 int lo = (int)((long)global_lot * comm->rank / comm->size);

@@ -1,0 +1,239 @@
+// test_graph.c — the model as a graph: a whole resnet8 SGD step against
+// PyTorch (tests/fixtures/resnet8_step.dcfx from tests/gen_fixtures_resnet.py)
+// at 1 and 2 threads, eval mode and the folded inference session against
+// PyTorch's eval output, the text format's graph checks (cycles, dangling
+// inputs, shape mismatches name both nodes), a hand-written residual .arch
+// equal to the built-in, and sessions on 8 threads at once giving one
+// thread's bits.
+//
+// Tolerances. Loss and logits: 1e-5 relative + 1e-5 absolute. Gradients
+// and updated weights: 1e-4 relative + 1e-6 absolute: BatchNorm divides by
+// the batch standard deviation, so the float rounding of every sum feeding
+// a statistic (a different summation order in PyTorch) is amplified by
+// invstd and by the depth of the network; a whole ResNet step lands at a
+// few 1e-6 relative for most values with a tail up to ~2e-5 (measured; the
+// LeNet-5 step, without BatchNorm, holds 1e-5). Running statistics: 1e-5.
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "fixture.h"
+#include "harness.h"
+#include "rt_helper.h"
+#include "model/model.h"
+
+static void load_named(dc_model *m, const dcfx *fx, const char *prefix) {
+    char name[256];
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i].n_t; k++) {
+            const dc_tensor_ref *t = &m->nodes[i].t[k];
+            snprintf(name, sizeof name, "%s%s.%s", prefix, m->nodes[i].name, t->suffix);
+            const dcfx_tensor *f = dcfx_get(fx, name);
+            CHECK(f && f->n == t->n, "%s: missing or %zu values, want %zu", name, f ? (size_t)f->n : 0, t->n);
+            if (f && f->n == t->n)
+                memcpy((t->buf == DC_BUF_PARAM ? m->params : m->state) + t->off, f->data, sizeof(float) * t->n);
+        }
+}
+
+// Compares the tensors of one buffer kind (whose flat buffer is buf).
+static void compare_named(dc_model *m, dc_buf_kind kind, const float *buf, const dcfx *fx, const char *prefix,
+                          double rtol, double atol) {
+    char name[256];
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i].n_t; k++) {
+            const dc_tensor_ref *t = &m->nodes[i].t[k];
+            if (t->buf != kind) continue;
+            snprintf(name, sizeof name, "%s%s.%s", prefix, m->nodes[i].name, t->suffix);
+            const dcfx_tensor *f = dcfx_get(fx, name);
+            CHECK(f && f->n == t->n, "%s missing", name);
+            if (!f || f->n != t->n) continue;
+            const float *got = buf + t->off;
+            dc_check_close(name, got, f->data, t->n, rtol, atol);
+        }
+}
+
+static void resnet8_step_vs_torch(int nthreads) {
+    printf("resnet8: one SGD step (train mode) vs PyTorch, %d thread(s)\n", nthreads);
+    dcfx fx;
+    if (dcfx_load(&fx, dc_src_path("tests/fixtures/resnet8_step.dcfx"))) {
+        CHECK(0, "%s", fx.err);
+        return;
+    }
+    dc_error err;
+    dc_model *m = NULL;
+    CHECK(dc_model_builtin(&m, "resnet8", 1, 28, 28, 10, &err) == DC_OK, "%s", err.msg);
+    if (!m) return;
+    load_named(m, &fx, "before.");
+    const dcfx_tensor *x = dcfx_get(&fx, "input"), *lab = dcfx_get(&fx, "labels"), *hy = dcfx_get(&fx, "hyper");
+    const int N = (int)lab->n;
+    int32_t y[64];
+    for (int i = 0; i < N; i++) y[i] = (int32_t)lab->data[i];
+    dc_runtime *rt = NULL;
+    CHECK(dc_test_runtime(&rt, m, N, true, nthreads, &err) == DC_OK, "%s", err.msg);
+    memcpy(dc_runtime_input(rt), x->data, sizeof(float) * x->n);
+    memset(m->grads, 0, sizeof(float) * m->n_params);
+    double loss = dc_runtime_train_step(rt, N, y, NULL, NULL, NULL);
+    float lf = (float)loss;
+    dc_check_close("loss", &lf, dcfx_get(&fx, "loss")->data, 1, 1e-5, 1e-5);
+    dc_check_close("logits", dc_runtime_node_output(rt, m->n_nodes - 1), dcfx_get(&fx, "logits")->data,
+                   (size_t)N * 10, 1e-5, 1e-5);
+    // gradients (the gradient buffer has the parameters' layout)
+    compare_named(m, DC_BUF_PARAM, m->grads, &fx, "grad.", 1e-4, 1e-6);
+    dc_optim opt;
+    CHECK(dc_optim_init(&opt, DC_OPTIM_SGD, hy->data[1], hy->data[2] != 0, hy->data[3], 0.9f, 0.999f, 1e-8f,
+                        m->n_params, &err) == DC_OK, "%s", err.msg);
+    dc_optim_step(&opt, m->params, m->grads, hy->data[0]);
+    compare_named(m, DC_BUF_PARAM, m->params, &fx, "after.", 1e-4, 1e-6);
+    compare_named(m, DC_BUF_STATE, m->state, &fx, "after.", 1e-5, 1e-6);
+    dc_optim_free(&opt);
+    dc_runtime_free(rt);
+
+    // eval mode on a second batch: the plain executor and the folded session
+    const dcfx_tensor *x2 = dcfx_get(&fx, "input2"), *want = dcfx_get(&fx, "eval_logits");
+    dc_runtime *ev = NULL;
+    CHECK(dc_test_runtime(&ev, m, N, false, nthreads, &err) == DC_OK, "%s", err.msg);
+    memcpy(dc_runtime_input(ev), x2->data, sizeof(float) * x2->n);
+    dc_check_close("eval logits (executor)", dc_runtime_forward(ev, N, NULL), want->data, want->n, 1e-5, 1e-5);
+    dc_runtime_free(ev);
+    dc_session *s = NULL;
+    CHECK(dc_session_new(&s, m, N, nthreads, &err) == DC_OK, "%s", err.msg);
+    if (s) {
+        CHECK(dc_session_folded(s) == 9, "resnet8 folds its 9 BatchNorms (%d)", dc_session_folded(s));
+        float logits[64 * 10];
+        CHECK(dc_session_logits(s, x2->data, N, logits, &err) == DC_OK, "%s", err.msg);
+        dc_check_close("eval logits (folded session)", logits, want->data, want->n, 1e-5, 1e-5);
+        dc_session_free(s);
+    }
+    dc_model_free(m);
+    dcfx_free(&fx);
+}
+
+static void expect_error(const char *text, const char *needle1, const char *needle2) {
+    dc_error err = {{0}};
+    dc_model *m = NULL;
+    dc_status st = dc_model_parse(&m, text, "g.arch", 1, 8, 8, 0, &err);
+    CHECK(st != DC_OK && !m, "expected an error for:\n%s", text);
+    CHECK(strstr(err.msg, needle1) != NULL, "message '%s' lacks '%s'", err.msg, needle1);
+    if (needle2) CHECK(strstr(err.msg, needle2) != NULL, "message '%s' lacks '%s'", err.msg, needle2);
+    if (st) printf("  ok: %s\n", err.msg);
+    dc_model_free(m);
+}
+
+static void graph_text_checks(void) {
+    printf("graph text format: cycles, dangling inputs, shape mismatches, unused nodes\n");
+    expect_error("conv2d out=4 k=3 pad=1 name=a from=b\nconv2d out=4 k=3 pad=1 name=b from=a\nflatten\nlinear out=3\n",
+                 "a (line 1)", "b (line 2)");
+    expect_error("conv2d out=4 k=3 pad=1 name=a from=a\nflatten\nlinear out=3\n", "its own output", NULL);
+    expect_error("conv2d out=4 k=3 pad=1 name=a\nadd from=a,nosuch\nflatten\nlinear out=3\n", "'nosuch'", "g.arch:2");
+    expect_error("conv2d out=4 k=3 pad=1 name=a\nconv2d out=6 k=3 pad=1 name=b\nadd from=a,b\nflatten\nlinear out=3\n",
+                 "a (4x8x8)", "b (6x8x8)");
+    expect_error("conv2d out=4 k=3 name=a\nconv2d out=4 k=3 pad=1 from=input name=b\nconcat from=a,b\nflatten\nlinear out=3\n",
+                 "a (4x6x6)", "b (4x8x8)");
+    expect_error("conv2d out=4 k=3 pad=1 name=a\nconv2d out=4 k=3 pad=1 from=input name=b\nflatten from=a\nlinear out=3\n",
+                 "b does not feed the output", NULL);
+    expect_error("relu\nadd from=relu1\nflatten\nlinear out=3\n", "add takes 2 to", NULL);
+    expect_error("groupnorm groups=3\nflatten\nlinear out=3\n", "groups=3", "1 channels");
+    expect_error("conv2d out=4 k=3 from=x,y\nflatten\nlinear out=3\n", "conv2d takes 1 to 1", NULL);
+    expect_error("input\nflatten\nlinear out=3\n", "input is implicit", NULL);
+    // a graph whose lines are not in topological order is ordered, and
+    // from=input reaches the model input
+    dc_error err;
+    dc_model *m = NULL;
+    const char *ok = "conv2d out=4 k=3 pad=1 from=input name=a\nadd from=a,b name=s\nflatten from=s\nlinear out=3\n"
+                     "conv2d out=4 k=3 pad=1 from=input name=b\n";
+    // the output must be the last line: this one ends in b, which is not the output
+    CHECK(dc_model_parse(&m, ok, "g.arch", 1, 8, 8, 0, &err) != DC_OK, "last line must be the output");
+    const char *ok2 = "conv2d out=4 k=3 pad=1 from=input name=a\nadd from=a,b name=s\n"
+                      "conv2d out=4 k=3 pad=1 from=input name=b\nconcat from=s,b name=c\nflatten\nlinear out=3\n";
+    CHECK(dc_model_parse(&m, ok2, "g.arch", 1, 8, 8, 0, &err) == DC_OK, "%s", err.msg);
+    if (m) {
+        CHECK(dc_model_find_node(m, "b") < dc_model_find_node(m, "s"), "b is ordered before its consumer s");
+        CHECK(m->nodes[dc_model_find_node(m, "c")].c == 8, "concat of 4+4 channels");
+        dc_model_free(m);
+    }
+}
+
+static void handwritten_equals_builtin(void) {
+    printf("examples/resnet8.arch equals the built-in resnet8\n");
+    dc_error err;
+    dc_model *a = NULL, *b = NULL;
+    CHECK(dc_model_builtin(&a, "resnet8", 1, 28, 28, 10, &err) == DC_OK, "%s", err.msg);
+    CHECK(dc_model_create(&b, dc_src_path("examples/resnet8.arch"), 1, 28, 28, 10, &err) == DC_OK, "%s", err.msg);
+    if (a && b) {
+        CHECK(!strcmp(a->arch_text, b->arch_text), "same canonical text:\n%s\n---\n%s", a->arch_text, b->arch_text);
+        dc_rng r1, r2;
+        dc_rng_seed(&r1, 9);
+        dc_rng_seed(&r2, 9);
+        dc_model_init_params(a, &r1);
+        dc_model_init_params(b, &r2);
+        CHECK(a->n_params == b->n_params && !memcmp(a->params, b->params, sizeof(float) * a->n_params),
+              "same parameters from the same seed");
+    }
+    dc_model_free(a);
+    dc_model_free(b);
+}
+
+// ---------------------------------------------------------------------------
+// Sessions: 8 threads at once over one model
+
+typedef struct worker {
+    const dc_model *m;
+    const float *x;
+    int n, reps;
+    float *out;     // (n, K)
+    int ok;
+} worker;
+
+static void *run_worker(void *arg) {
+    worker *w = arg;
+    dc_error err;
+    dc_session *s;
+    if (dc_session_new(&s, w->m, w->n, 1, &err)) return NULL;
+    w->ok = 1;
+    for (int r = 0; r < w->reps && w->ok; r++)
+        if (dc_session_predict(s, w->x, w->n, w->out, &err)) w->ok = 0;
+    dc_session_free(s);
+    return NULL;
+}
+
+static void sessions_concurrently(void) {
+    printf("sessions: 8 threads predicting at once on one model give one thread's bits\n");
+    dc_error err;
+    dc_model *m = NULL;
+    CHECK(dc_model_builtin(&m, "resnet8", 1, 28, 28, 10, &err) == DC_OK, "%s", err.msg);
+    if (!m) return;
+    dc_rng r;
+    dc_rng_seed(&r, 3);
+    dc_model_init_params(m, &r);
+    for (size_t j = 0; j < m->n_state; j++) m->state[j] += 0.01f * (float)(j % 7); // non-trivial statistics
+    enum { T = 8, N = 5 };
+    float *x = malloc(sizeof(float) * N * 784);
+    for (int i = 0; i < N * 784; i++) x[i] = dc_rng_normal(&r);
+    float ref[N * 10];
+    worker one = {m, x, N, 1, ref, 0};
+    run_worker(&one);
+    CHECK(one.ok, "one session predicts");
+    pthread_t th[T];
+    worker w[T];
+    float out[T][N * 10];
+    for (int t = 0; t < T; t++) {
+        w[t] = (worker){m, x, N, 20, out[t], 0};
+        pthread_create(&th[t], NULL, run_worker, &w[t]);
+    }
+    for (int t = 0; t < T; t++) {
+        pthread_join(th[t], NULL);
+        CHECK(w[t].ok && !memcmp(out[t], ref, sizeof ref), "thread %d: same bits as one thread alone", t);
+    }
+    free(x);
+    dc_model_free(m);
+}
+
+int main(void) {
+    resnet8_step_vs_torch(1);
+    resnet8_step_vs_torch(2);
+    graph_text_checks();
+    handwritten_equals_builtin();
+    sessions_concurrently();
+    return dc_test_finish();
+}
