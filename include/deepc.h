@@ -165,10 +165,30 @@ dc_status dc_model_create(dc_model **m, const char *name_or_path, int in_c,
                           int in_h, int in_w, int n_classes, dc_error *err);
 void dc_model_free(dc_model *m);
 
-// PyTorch's default initialisation (kaiming-uniform a=sqrt(5), its bias rule).
+// Each node kind's init rule: PyTorch's default for convolutions and linear
+// layers (kaiming-uniform a=sqrt(5), its bias rule) unless the layer says
+// init=kaiming_fan_out (torchvision's ResNet rule); BatchNorm/GroupNorm/
+// LayerNorm scale 1, shift 0, running mean 0, running variance 1.
 void dc_model_init_params(dc_model *m, dc_rng *rng);
-// Writes the layer table (name, output shape, parameters) into buf.
+// Writes the node table (#, name, kind, output shape, parameters,
+// multiply-adds, inputs where not the previous row, configuration) into buf.
 void dc_model_summary(const dc_model *m, char *buf, size_t cap);
+
+// One node of the graph, for tables and tools. Node 0 is the input.
+typedef struct dc_node_info {
+    const char *name;        // valid while the model lives
+    const char *kind;        // "conv2d", "batchnorm2d", ..., "input"
+    char config[256];        // canonical "key=value ..." of its options
+    int c, h, w;             // per-sample output shape
+    size_t params;           // trainable parameters
+    int64_t macs;            // forward multiply-adds per sample
+    int n_in;                // inputs
+    int in[8];               // their node indices
+} dc_node_info;
+int dc_model_num_nodes(const dc_model *m);
+void dc_model_node_info(const dc_model *m, int i, dc_node_info *info);
+// Total forward multiply-adds per sample.
+int64_t dc_model_macs(const dc_model *m);
 
 size_t dc_model_num_params(const dc_model *m);
 float *dc_model_params(dc_model *m);       // flat, dc_model_num_params floats

@@ -154,21 +154,69 @@ dc_status dc_model_default_class_names(dc_model *m, dc_error *err) {
 // ---------------------------------------------------------------------------
 // The layer table
 
+int dc_model_num_nodes(const dc_model *m) { return m->n_nodes; }
+
+void dc_model_node_info(const dc_model *m, int i, dc_node_info *info) {
+    const dc_node *n = &m->nodes[i];
+    memset(info, 0, sizeof *info);
+    info->name = n->name;
+    info->kind = n->op->kind;
+    dc_node_config_text(n, info->config, sizeof info->config);
+    info->c = n->c;
+    info->h = n->h;
+    info->w = n->w;
+    info->params = dc_node_num_params(n);
+    info->macs = dc_node_macs(n);
+    info->n_in = n->n_in;
+    for (int k = 0; k < n->n_in && k < 8; k++) info->in[k] = n->in[k];
+}
+
+int64_t dc_model_macs(const dc_model *m) {
+    int64_t s = 0;
+    for (int i = 0; i < m->n_nodes; i++) s += dc_node_macs(&m->nodes[i]);
+    return s;
+}
+
+// 1234567 -> "1.23M"
+static void human(char *buf, size_t cap, double v) {
+    if (v >= 1e9) snprintf(buf, cap, "%.2fG", v / 1e9);
+    else if (v >= 1e6) snprintf(buf, cap, "%.2fM", v / 1e6);
+    else if (v >= 1e4) snprintf(buf, cap, "%.1fK", v / 1e3);
+    else snprintf(buf, cap, "%.0f", v);
+}
+
 void dc_model_summary(const dc_model *m, char *buf, size_t cap) {
     size_t len = 0;
+    if (cap) buf[0] = 0;
 #define OUT(...) do { if (len < cap) len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__); } while (0)
-    OUT("%-3s %-10s %-8s %-40s %-12s %10s\n", "#", "name", "kind", "config", "output", "params");
-    char shape[48];
-    snprintf(shape, sizeof shape, "%dx%dx%d", m->in_c, m->in_h, m->in_w);
-    OUT("%-3s %-10s %-8s %-40s %-12s %10s\n", "-", "input", "", "", shape, "");
-    for (int i = 1; i < m->n_nodes; i++) {
-        const dc_node *n = &m->nodes[i];
-        char cfg[256];
-        dc_node_config_text(n, cfg, sizeof cfg);
-        snprintf(shape, sizeof shape, "%dx%dx%d", n->c, n->h, n->w);
-        OUT("%-3d %-10s %-8s %-40s %-12s %10zu\n", i - 1, n->name, n->op->kind, cfg, shape, dc_node_num_params(n));
+    int nw = 5;
+    for (int i = 0; i < m->n_nodes; i++) {
+        int l = (int)strlen(m->nodes[i].name);
+        if (l > nw) nw = l;
     }
-    OUT("total parameters: %zu (%.1f KiB as fp32)\n", m->n_params, m->n_params * 4.0 / 1024.0);
+    OUT("%-3s %-*s %-13s %-10s %9s %8s  %s\n", "#", nw, "name", "kind", "output", "params", "MACs", "config");
+    for (int i = 0; i < m->n_nodes; i++) {
+        const dc_node *n = &m->nodes[i];
+        char shape[48], macs[16], idx[16], cfg[512];
+        snprintf(shape, sizeof shape, "%dx%dx%d", n->c, n->h, n->w);
+        human(macs, sizeof macs, (double)dc_node_macs(n));
+        snprintf(idx, sizeof idx, "%d", i - 1);
+        size_t cl = (size_t)dc_node_config_text(n, cfg, sizeof cfg);
+        if (!(n->n_in == 0 || (n->n_in == 1 && n->in[0] == i - 1))) { // inputs, where not the row above
+            cl += (size_t)snprintf(cfg + cl, sizeof cfg - cl, "%sfrom=", cl ? " " : "");
+            for (int k = 0; k < n->n_in && cl < sizeof cfg; k++)
+                cl += (size_t)snprintf(cfg + cl, sizeof cfg - cl, "%s%s", k ? "," : "", m->nodes[n->in[k]].name);
+        }
+        if (i == 0) OUT("%-3s %-*s %-13s %-10s\n", "-", nw, n->name, "", shape);
+        else OUT("%-3s %-*s %-13s %-10s %9zu %8s  %s\n", idx, nw, n->name, n->op->kind, shape, dc_node_num_params(n),
+                 macs, cfg);
+    }
+    char tm[16];
+    human(tm, sizeof tm, (double)dc_model_macs(m));
+    OUT("total parameters: %zu (%.1f KiB as fp32), %s multiply-adds per sample", m->n_params, m->n_params * 4.0 / 1024.0,
+        tm);
+    if (m->n_state) OUT(", %zu state values (BatchNorm statistics)", m->n_state);
+    OUT("\n");
 #undef OUT
 }
 

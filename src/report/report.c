@@ -409,8 +409,7 @@ static const char *const page_css =
     "background:linear-gradient(90deg,#2b50ff,#888,#ff3b30);border-radius:2px;margin:0 4px}"
     "footer{color:#7a8396;font-size:12px;text-align:center;padding:10px}";
 
-static void section_model(dc_sb *b, const dc_model *m, const dc_report_config *cfg, char *summary,
-                          size_t summary_cap) {
+static void section_model(dc_sb *b, const dc_model *m, const dc_report_config *cfg) {
     dc_sb_put(b, "<section id=\"model\">\n<h2>Model</h2>\n");
     int c, h, w;
     dc_model_input_shape(m, &c, &h, &w);
@@ -433,55 +432,32 @@ static void section_model(dc_sb *b, const dc_model *m, const dc_report_config *c
         put_class(b, m, k);
     }
     dc_sb_put(b, "</td></tr>\n</table>\n<h3>Layers</h3>\n");
-    // The layer table of dc_model_summary, split into cells: "#", name and
-    // kind are the first three words, output shape and parameters the last
-    // two, the configuration is what lies between (it may hold spaces).
-    dc_model_summary(m, summary, summary_cap);
-    dc_sb_put(b, "<table class=\"layers\">\n<tr><th>#</th><th>name</th><th>kind</th><th>config</th><th>output</th>"
-                 "<th>params</th></tr>\n");
-    char *save = NULL;
-    bool first = true;
-    for (char *line = strtok_r(summary, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (first) { // the header line
-            first = false;
-            continue;
-        }
-        if (!strncmp(line, "total parameters", 16)) {
-            dc_sb_printf(b, "<tr class=\"avg\"><td colspan=\"6\">");
-            dc_sb_escape(b, line);
-            dc_sb_put(b, "</td></tr>\n");
-            continue;
-        }
-        char *tok[64];
-        int nt = 0;
-        char *s2 = NULL;
-        for (char *t = strtok_r(line, " ", &s2); t && nt < 64; t = strtok_r(NULL, " ", &s2)) tok[nt++] = t;
-        if (nt == 3 && !strcmp(tok[0], "-")) { // the input row
-            dc_sb_put(b, "<tr><td></td><td>");
-            dc_sb_escape(b, tok[1]);
-            dc_sb_put(b, "</td><td></td><td></td><td>");
-            dc_sb_escape(b, tok[2]);
-            dc_sb_put(b, "</td><td></td></tr>\n");
-            continue;
-        }
-        if (nt < 5) continue;
-        dc_sb_put(b, "<tr>");
-        for (int i = 0; i < 3; i++) {
-            dc_sb_put(b, "<td>");
-            dc_sb_escape(b, tok[i]);
-            dc_sb_put(b, "</td>");
-        }
-        dc_sb_put(b, "<td><code>");
-        for (int i = 3; i < nt - 2; i++) {
-            if (i > 3) dc_sb_put(b, " ");
-            dc_sb_escape(b, tok[i]);
-        }
-        dc_sb_put(b, "</code></td><td>");
-        dc_sb_escape(b, tok[nt - 2]);
+    // the node table, from the model's structured view of each node
+    dc_sb_put(b, "<table class=\"layers\">\n<tr><th>#</th><th>name</th><th>kind</th><th>config</th><th>inputs</th>"
+                 "<th>output</th><th>params</th><th>MACs</th></tr>\n");
+    for (int i = 0; i < dc_model_num_nodes(m); i++) {
+        dc_node_info ni;
+        dc_model_node_info(m, i, &ni);
+        if (i == 0) dc_sb_put(b, "<tr><td></td><td>");
+        else dc_sb_printf(b, "<tr><td>%d</td><td>", i - 1);
+        dc_sb_escape(b, ni.name);
         dc_sb_put(b, "</td><td>");
-        dc_sb_escape(b, tok[nt - 1]);
-        dc_sb_put(b, "</td></tr>\n");
+        if (i) dc_sb_escape(b, ni.kind);
+        dc_sb_put(b, "</td><td><code>");
+        dc_sb_escape(b, ni.config);
+        dc_sb_put(b, "</code></td><td>");
+        for (int k = 0; k < ni.n_in && !(ni.n_in == 1 && ni.in[0] == i - 1); k++) {
+            dc_node_info src;
+            dc_model_node_info(m, ni.in[k], &src);
+            if (k) dc_sb_put(b, ", ");
+            dc_sb_escape(b, src.name);
+        }
+        dc_sb_printf(b, "</td><td>%dx%dx%d</td>", ni.c, ni.h, ni.w);
+        if (i) dc_sb_printf(b, "<td>%zu</td><td>%lld</td></tr>\n", ni.params, (long long)ni.macs);
+        else dc_sb_put(b, "<td></td><td></td></tr>\n");
     }
+    dc_sb_printf(b, "<tr class=\"avg\"><td colspan=\"8\">total parameters: %zu (%.1f KiB as fp32), %lld multiply-adds per sample</td></tr>\n",
+                 dc_model_num_params(m), dc_model_num_params(m) * 4.0 / 1024.0, (long long)dc_model_macs(m));
     dc_sb_put(b, "</table>\n");
     const char *arch = dc_model_arch_text(m);
     if (arch) {
@@ -1104,16 +1080,14 @@ dc_status dc_report_render(char **html, size_t *len, dc_model *m, const dc_datas
         return dc_fail(err, DC_ERR_ARG, "%s: the groups cover %d samples but %s has %d", cfg->groups->origin,
                        cfg->groups->n, ds->source, ds->n);
 
-    const size_t summary_cap = 1u << 18;
     float *probs = malloc(sizeof(float) * (size_t)ds->n * C);
     int32_t *pred = malloc(sizeof(int32_t) * (size_t)ds->n);
-    char *summary = malloc(summary_cap);
     dc_metrics mt;
     dc_fairness f;
     memset(&mt, 0, sizeof mt);
     memset(&f, 0, sizeof f);
     dc_sb b = {0};
-    if (!probs || !pred || !summary) {
+    if (!probs || !pred) {
         st = dc_fail(err, DC_ERR_NOMEM, "report: out of memory for %d samples", ds->n);
         goto out;
     }
@@ -1168,7 +1142,7 @@ dc_status dc_report_render(char **html, size_t *len, dc_model *m, const dc_datas
     }
     dc_sb_put(&b, "</div>\n</section>\n");
 
-    section_model(&b, m, cfg, summary, summary_cap);
+    section_model(&b, m, cfg);
     section_data(&b, m, ds, &mt, cfg);
     section_training(&b, m);
     section_confusion(&b, m, &mt);
@@ -1192,7 +1166,6 @@ out:
     dc_metrics_free(&mt);
     free(probs);
     free(pred);
-    free(summary);
     return st;
 }
 
