@@ -14,6 +14,8 @@ static const dc_verb verbs[] = {
     {"visualize", cmd_visualize, "feature maps of every layer and first-layer filters as PNG grids"},
     {"privacy", cmd_privacy, "epsilon of DP-SGD (RDP accountant), or the noise a target epsilon needs"},
     {"report", cmd_report, "one self-contained HTML page: metrics, curves, confusion, calibration, explanations, fairness"},
+    {"summary", cmd_summary, "the node table of a model: name, kind, inputs, output shape, parameters, MACs"},
+    {"import", cmd_import, "a deepc model from a PyTorch state_dict saved with safetensors"},
     {NULL, NULL, NULL},
 };
 

@@ -201,6 +201,8 @@ dc_status dc_model_set_class_names(dc_model *m, const char *const *names,
 // Mean and std of the training pixels (scaled to [0,1]), stored in the model.
 void dc_model_set_normalisation(dc_model *m, const dc_dataset *train);
 void dc_model_get_normalisation(const dc_model *m, float *mean, float *std);
+// Sets them directly (std > 0), e.g. for a model trained elsewhere.
+void dc_model_set_normalisation_values(dc_model *m, float mean, float std);
 const char *dc_model_arch_text(const dc_model *m);
 // Free-form JSON records kept in the model file: "train_config" (the run's
 // options, used as defaults by --resume), "provenance", "history" (per-epoch
@@ -362,6 +364,15 @@ void dc_eval_result_free(dc_eval_result *r);
 
 dc_status dc_model_save(const dc_model *m, const char *path, dc_error *err);
 dc_status dc_model_load(dc_model **m, const char *path, dc_error *err);
+// Fills an existing model's parameters and state from a plain state_dict in
+// a safetensors file (what safetensors.torch.save_file(model.state_dict())
+// writes): every tensor the model has must be there under its PyTorch name,
+// F32 (num_batches_tracked may be I64), with the model's shape; a tensor the
+// model does not have is an error too (PyTorch's strict=True), except
+// deepc's own optimizer state ("optim.*"), which is skipped. Nothing in the
+// model changes unless every tensor checks out.
+dc_status dc_model_load_state_dict(dc_model *m, const char *path,
+                                   dc_error *err);
 
 // Images for predict: PNG (libpng) or PGM/PPM, converted to c channels and
 // resized (bilinear) to h x w. px is (c, h, w) bytes, owned by the caller.

@@ -311,3 +311,61 @@ done:
     *out = m;
     return DC_OK;
 }
+
+dc_status dc_model_load_state_dict(dc_model *m, const char *path, dc_error *err) {
+    dc_st_file f;
+    dc_status st = dc_st_read(&f, path, err);
+    if (st) return st;
+    char name[300];
+    int matched = 0, optim = 0;
+    // check everything first: nothing changes unless it all fits
+    for (int i = 0; i < m->n_nodes && !st; i++)
+        for (int k = 0; k < m->nodes[i].n_t && !st; k++) {
+            const dc_tensor_ref *t = &m->nodes[i].t[k];
+            tensor_name(name, sizeof name, &m->nodes[i], t);
+            const dc_st_tensor *ft = dc_st_find(&f, name);
+            if (!ft) {
+                st = dc_fail(err, DC_ERR_FORMAT, "%s: no tensor \"%s\", which the architecture needs (%s)", path, name,
+                             dc_st_meta(&f, "deepc.arch") ? "a deepc model file: use it as it is" : "strict loading");
+            } else if (t->int64_on_disk && ft->dtype == DC_ST_I64) {
+                int64_t v;
+                memcpy(&v, ft->data, sizeof v);
+                if (!(ft->rank == 0 || (ft->rank == 1 && ft->shape[0] == 1)))
+                    st = dc_st_expect(&f, name, DC_ST_I64, 0, NULL, &ft, err);
+                else if (v < 0 || v > (1ll << 24))
+                    st = dc_fail(err, DC_ERR_FORMAT, "%s: tensor %s = %lld: expected a count in [0, 16777216]", path,
+                                 name, (long long)v);
+            } else if (!(st = dc_st_expect(&f, name, DC_ST_F32, t->rank, t->shape, &ft, err))) {
+                const float *src = ft->data;
+                for (size_t j = 0; j < t->n && !st; j++)
+                    if (!isfinite(src[j])) st = dc_fail(err, DC_ERR_FORMAT, "%s: tensor %s[%zu] is not finite", path, name, j);
+            }
+            matched++;
+        }
+    for (int j = 0; j < f.n_tensors && !st; j++) {
+        if (!strncmp(f.tensors[j].name, "optim.", 6)) {
+            optim++;
+            continue;
+        }
+        if (!dc_model_find_tensor(m, f.tensors[j].name))
+            st = dc_fail(err, DC_ERR_FORMAT, "%s: tensor \"%s\" is not part of this architecture (strict loading; "
+                         "%d of the file's tensors match)", path, f.tensors[j].name, matched);
+    }
+    for (int i = 0; i < m->n_nodes && !st; i++)
+        for (int k = 0; k < m->nodes[i].n_t; k++) {
+            const dc_tensor_ref *t = &m->nodes[i].t[k];
+            tensor_name(name, sizeof name, &m->nodes[i], t);
+            const dc_st_tensor *ft = dc_st_find(&f, name);
+            float *dst = (t->buf == DC_BUF_PARAM ? m->params : m->state) + t->off;
+            if (ft->dtype == DC_ST_I64) {
+                int64_t v;
+                memcpy(&v, ft->data, sizeof v);
+                dst[0] = (float)v;
+            } else {
+                memcpy(dst, ft->data, sizeof(float) * t->n);
+            }
+        }
+    (void)optim;
+    dc_st_free(&f);
+    return st;
+}

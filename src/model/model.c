@@ -248,6 +248,11 @@ void dc_model_set_normalisation(dc_model *m, const dc_dataset *train) {
     m->norm_std = var > 1e-12 ? (float)sqrt(var) : 1.0f;
 }
 
+void dc_model_set_normalisation_values(dc_model *m, float mean, float std) {
+    m->norm_mean = mean;
+    m->norm_std = std > 0 ? std : 1.0f;
+}
+
 void dc_model_get_normalisation(const dc_model *m, float *mean, float *std) {
     *mean = m->norm_mean;
     *std = m->norm_std;
