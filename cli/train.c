@@ -17,7 +17,8 @@ typedef struct train_opts {
     const char *model, *data, *out, *resume, *optim, *sched, *arch_out;
     int epochs, batch, threads, step_size, warmup, limit, test_limit;
     float lr, momentum, wd, beta1, beta2, eps, gamma, min_lr, clip, val_split;
-    float rotate, scale, translate;
+    float rotate, scale, translate, erase;
+    int crop;
     bool nesterov, hflip, json, quiet;
     uint64_t seed;
     bool dp;                       // DP-SGD
@@ -67,6 +68,8 @@ static char *opts_to_json(const train_opts *o) {
     cJSON_AddNumberToObject(j, "scale", o->scale);
     cJSON_AddNumberToObject(j, "translate", o->translate);
     cJSON_AddBoolToObject(j, "hflip", o->hflip);
+    cJSON_AddNumberToObject(j, "crop", o->crop);
+    cJSON_AddNumberToObject(j, "erase", o->erase);
     cJSON_AddNumberToObject(j, "limit", o->limit);
     cJSON_AddNumberToObject(j, "test_limit", o->test_limit);
     if (o->dp) { // the noise multiplier actually used (solved from --target-epsilon if given)
@@ -180,6 +183,8 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         {"scale", OPT_FLOAT, &o.scale, "augmentation: max relative scale change [0]"},
         {"translate", OPT_FLOAT, &o.translate, "augmentation: max shift in pixels [0]"},
         {"hflip", OPT_FLAG, &o.hflip, "augmentation: random horizontal flips"},
+        {"crop", OPT_INT, &o.crop, "augmentation: random crop with this much zero padding, pixels [0]"},
+        {"erase", OPT_FLOAT, &o.erase, "augmentation: random erasing (cutout) with this probability [0]"},
         {"reweight", OPT_STR, &reweight, "reweighing for fairness (Kamiran & Calders): CSV of \"index,group\" per training sample, or builtin:brightness"},
         {"limit", OPT_INT, &o.limit, "use only the first N training samples (0: all)"},
         {"test-limit", OPT_INT, &o.test_limit, "use only the first N test samples (0: all)"},
@@ -241,6 +246,8 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     else if (o.clip < 0) BAD("--clip %g: must be >= 0", o.clip);
     else if (o.rotate < 0 || o.rotate > 180 || o.scale < 0 || o.scale >= 1 || o.translate < 0)
         BAD("augmentation: --rotate in [0,180], --scale in [0,1), --translate >= 0");
+    else if (o.crop < 0 || o.crop > 1024 || !(o.erase >= 0 && o.erase <= 1))
+        BAD("augmentation: --crop in [0,1024] pixels, --erase a probability in [0,1]");
     else if (o.limit < 0 || o.test_limit < 0) BAD("--limit/--test-limit must be >= 0");
     else if (!o.dp && (cli_find(opts, "noise")->seen || cli_find(opts, "target-epsilon")->seen ||
                        cli_find(opts, "dp-seed")->seen))
@@ -346,7 +353,8 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     cfg.clip_norm = o.clip;
     cfg.seed = o.seed;
     cfg.nthreads = o.threads;
-    cfg.augment = (dc_augment){.rotate_deg = o.rotate, .scale = o.scale, .translate = o.translate, .hflip = o.hflip};
+    cfg.augment = (dc_augment){.rotate_deg = o.rotate, .scale = o.scale, .translate = o.translate, .hflip = o.hflip,
+                               .crop = o.crop, .erase = o.erase};
     cfg.checkpoint = o.out;
     cfg.comm = comm;
     if (o.dp) {

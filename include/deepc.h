@@ -136,6 +136,11 @@ typedef struct dc_augment {
     float scale;        // max relative scale change, e.g. 0.1 (0 = off)
     float translate;    // max shift in pixels (0 = off)
     bool hflip;         // random horizontal flip with p = 0.5
+    int crop;           // random crop with this much zero padding (0 = off):
+                        // torchvision's RandomCrop(size, padding=crop)
+    float erase;        // random erasing with this probability (0 = off):
+                        // torchvision's RandomErasing(p, scale=(0.02, 0.33),
+                        // ratio=(0.3, 3.3), value=0) after normalisation
 } dc_augment;
 
 // ---------------------------------------------------------------------------

@@ -7,23 +7,75 @@
 // border looks like the black background of MNIST-style images rather than
 // like an artificial mid-grey.
 //
+// Then, for residual nets, torchvision's two: a random crop of the image
+// zero-padded by P pixels (an integer shift, what RandomCrop(28, padding=P)
+// does on the unnormalised image: the padding is `fill`), and random
+// erasing (RandomErasing's rule, on the normalised image: value 0).
+//
 // Determinism: the random parameters are drawn sequentially from the caller's
-// rng, always five uniforms per sample (angle, scale, tx, ty, flip) whatever
-// options are on, so the draws do not depend on the thread count; the
-// per-sample resampling then runs in parallel. With every option off nothing
-// is drawn and nothing is touched.
+// rng, always five uniforms per sample (angle, scale, tx, ty, flip) whenever
+// one of those options is on, then two for the crop when it is on, then the
+// erasing draws when it is on, so the draws do not depend on the thread
+// count; the per-sample resampling then runs in parallel. With every option
+// off nothing is drawn and nothing is touched.
 //
 // Legend: N batch, C channels, H height, W width; x is (N,C,H,W).
 #include "core/core.h"
 #include "data/data.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct aug_params {
     float angle_deg, scale, tx, ty;
     bool flip;
+    int crop_dx, crop_dy;      // integer shift of the crop
+    int er_x, er_y, er_w, er_h; // erased rectangle (er_w == 0: none)
 } aug_params;
+
+// Shifts each plane of x (c,h,w) by (dx, dy) pixels, filling with fill:
+// out(y, x) = in(y + dy, x + dx), the crop at offset (P+dx, P+dy) of the
+// image padded by P.
+static void crop_one(float *x, float *tmp, int c, int h, int w, int dx, int dy, float fill) {
+    const size_t plane = (size_t)h * w;
+    for (int ch = 0; ch < c; ch++) {
+        float *img = x + plane * (size_t)ch;
+        memcpy(tmp, img, plane * sizeof(float));
+        for (int yo = 0; yo < h; yo++) {
+            int ys = yo + dy;
+            for (int xo = 0; xo < w; xo++) {
+                int xs = xo + dx;
+                img[(size_t)yo * w + xo] = ys >= 0 && ys < h && xs >= 0 && xs < w ? tmp[(size_t)ys * w + xs] : fill;
+            }
+        }
+    }
+}
+
+static void erase_one(float *x, int c, int h, int w, const aug_params *p) {
+    for (int ch = 0; ch < c; ch++)
+        for (int yy = p->er_y; yy < p->er_y + p->er_h; yy++)
+            for (int xx = p->er_x; xx < p->er_x + p->er_w; xx++) x[((size_t)ch * h + yy) * w + xx] = 0.0f;
+}
+
+// torchvision.transforms.RandomErasing.get_params with scale (0.02, 0.33),
+// ratio (0.3, 3.3): up to 10 tries for a rectangle that fits.
+static void erase_params(aug_params *p, int h, int w, float prob, dc_rng *rng) {
+    p->er_w = 0;
+    if (!(dc_rng_uniform(rng) < prob)) return;
+    const double area = (double)h * w, lr0 = log(0.3), lr1 = log(3.3);
+    for (int t = 0; t < 10; t++) {
+        double ea = area * (0.02 + (0.33 - 0.02) * dc_rng_uniform(rng));
+        double ar = exp(lr0 + (lr1 - lr0) * dc_rng_uniform(rng));
+        int eh = (int)lround(sqrt(ea * ar)), ew = (int)lround(sqrt(ea / ar));
+        if (!(eh < h && ew < w && eh > 0 && ew > 0)) continue;
+        p->er_y = (int)dc_rng_below(rng, (uint32_t)(h - eh + 1));
+        p->er_x = (int)dc_rng_below(rng, (uint32_t)(w - ew + 1));
+        p->er_h = eh;
+        p->er_w = ew;
+        return;
+    }
+}
 
 // Resamples x (c,h,w) in place through tmp (h*w floats of scratch).
 static void augment_one(float *x, float *tmp, int c, int h, int w,
@@ -96,7 +148,7 @@ void dc_augment_sample(float *x, int c, int h, int w, float angle_deg,
                        float scale, float tx, float ty, bool flip, float fill) {
     // x is (c,h,w).
     DC_ASSERT(scale > 0.0f);
-    aug_params p = {angle_deg, scale, tx, ty, flip};
+    aug_params p = {angle_deg, scale, tx, ty, flip, 0, 0, 0, 0, 0, 0};
     float *tmp = malloc(sizeof(float) * (size_t)h * w);
     DC_ASSERT(tmp); // a few KB; no status to return it through
     augment_one(x, tmp, c, h, w, &p, fill);
@@ -109,7 +161,10 @@ void dc_augment_batch(float *x, int n, int c, int h, int w,
     float rot = fabsf(a->rotate_deg), tr = fabsf(a->translate);
     // A scale range reaching 0 would collapse or invert images; cap it.
     float sc = fabsf(a->scale) > 0.9f ? 0.9f : fabsf(a->scale);
-    if (rot == 0.0f && sc == 0.0f && tr == 0.0f && !a->hflip) return;
+    const bool affine = rot != 0.0f || sc != 0.0f || tr != 0.0f || a->hflip;
+    const int crop = a->crop > 0 ? a->crop : 0;
+    const float erase = a->erase > 0 ? a->erase : 0.0f;
+    if (!affine && !crop && !erase) return;
 
     size_t plane = (size_t)h * w, sample = (size_t)c * plane;
     enum { CHUNK = 256 };
@@ -117,22 +172,35 @@ void dc_augment_batch(float *x, int n, int c, int h, int w,
     for (int k0 = 0; k0 < n; k0 += CHUNK) {
         int m = n - k0 < CHUNK ? n - k0 : CHUNK;
         for (int k = 0; k < m; k++) {
-            float u0 = dc_rng_uniform(rng), u1 = dc_rng_uniform(rng);
-            float u2 = dc_rng_uniform(rng), u3 = dc_rng_uniform(rng);
-            float u4 = dc_rng_uniform(rng);
-            prm[k].angle_deg = (2.0f * u0 - 1.0f) * rot;
-            prm[k].scale = 1.0f + (2.0f * u1 - 1.0f) * sc;
-            prm[k].tx = (2.0f * u2 - 1.0f) * tr;
-            prm[k].ty = (2.0f * u3 - 1.0f) * tr;
-            prm[k].flip = a->hflip && u4 < 0.5f;
+            memset(&prm[k], 0, sizeof prm[k]);
+            prm[k].scale = 1.0f;
+            if (affine) {
+                float u0 = dc_rng_uniform(rng), u1 = dc_rng_uniform(rng);
+                float u2 = dc_rng_uniform(rng), u3 = dc_rng_uniform(rng);
+                float u4 = dc_rng_uniform(rng);
+                prm[k].angle_deg = (2.0f * u0 - 1.0f) * rot;
+                prm[k].scale = 1.0f + (2.0f * u1 - 1.0f) * sc;
+                prm[k].tx = (2.0f * u2 - 1.0f) * tr;
+                prm[k].ty = (2.0f * u3 - 1.0f) * tr;
+                prm[k].flip = a->hflip && u4 < 0.5f;
+            }
+            if (crop) {
+                prm[k].crop_dx = (int)dc_rng_below(rng, (uint32_t)(2 * crop + 1)) - crop;
+                prm[k].crop_dy = (int)dc_rng_below(rng, (uint32_t)(2 * crop + 1)) - crop;
+            }
+            if (erase) erase_params(&prm[k], h, w, erase, rng);
         }
 #pragma omp parallel if ((size_t)m * sample >= 65536)
         {
             float *tmp = malloc(sizeof(float) * plane);
             DC_ASSERT(tmp); // a few KB per thread; no status to return
 #pragma omp for schedule(static)
-            for (int k = 0; k < m; k++)
-                augment_one(x + sample * (size_t)(k0 + k), tmp, c, h, w, &prm[k], fill);
+            for (int k = 0; k < m; k++) {
+                float *xk = x + sample * (size_t)(k0 + k);
+                if (affine) augment_one(xk, tmp, c, h, w, &prm[k], fill);
+                if (prm[k].crop_dx || prm[k].crop_dy) crop_one(xk, tmp, c, h, w, prm[k].crop_dx, prm[k].crop_dy, fill);
+                if (prm[k].er_w) erase_one(xk, c, h, w, &prm[k]);
+            }
             free(tmp);
         }
     }

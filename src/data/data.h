@@ -18,7 +18,11 @@ void dc_batch_gather(float *x, int32_t *y, const dc_dataset *ds,
 // [-rotate_deg, rotate_deg], scale in [1-scale,1+scale], translation in
 // [-translate,translate] px (one combined affine, bilinear sampling, outside
 // pixels take the value that a 0 pixel normalises to: fill = (0-mean)/std),
-// horizontal flip with p=0.5 if hflip. Draws the random numbers from rng in
+// horizontal flip with p=0.5 if hflip; then a random crop of the image
+// padded by `crop` pixels of fill (an integer shift in [-crop, crop] on each
+// axis), then with probability `erase` one random rectangle set to 0
+// (torchvision's RandomErasing: area 2-33% of the image, aspect ratio
+// 0.3-3.3 log-uniform, up to 10 tries to fit). Draws the random numbers from rng in
 // sample order so it is deterministic (and independent of the thread count).
 // Skips all work (and draws nothing) when every option is off.
 // x is (n,c,h,w).

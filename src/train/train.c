@@ -39,7 +39,7 @@ dc_train_config dc_train_config_default(void) {
 }
 
 static bool augment_on(const dc_augment *a) {
-    return a->rotate_deg > 0 || a->scale > 0 || a->translate > 0 || a->hflip;
+    return a->rotate_deg > 0 || a->scale > 0 || a->translate > 0 || a->hflip || a->crop > 0 || a->erase > 0;
 }
 
 dc_status dc_evaluate(dc_model *m, const dc_dataset *ds, int batch, int nthreads,
