@@ -25,7 +25,11 @@ dc_status dc_fail(dc_error *err, dc_status st, const char *fmt, ...)
 void *dc_alloc(size_t bytes);
 void dc_free(void *p);
 
-// Writes `len` bytes to path atomically: path.tmp.<pid> then rename().
+// Writes the parts to path atomically: a new temporary file
+// "<base>.tmp.<pid>.XXXXXX" in path's folder, created with
+// O_CREAT|O_EXCL|O_NOFOLLOW (a name that exists, symlink or not, is never
+// opened), written, fsync'ed, renamed over path, then the folder fsync'ed.
+// On failure path is untouched and the temporary file removed.
 // Parts is a list of (ptr, len) pairs written in order.
 typedef struct dc_buf { const void *ptr; size_t len; } dc_buf;
 dc_status dc_write_atomic(const char *path, const dc_buf *parts, int n_parts,

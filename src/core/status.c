@@ -3,6 +3,9 @@
 #include "core.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,39 +52,123 @@ void *dc_alloc(size_t bytes) {
 
 void dc_free(void *p) { free(p); }
 
+// ---------------------------------------------------------------------------
+// Atomic writes
+//
+// The temporary file lives in the target's own folder (rename() is atomic
+// only within one file system) under the name "<base>.tmp.<pid>.<6 chars>",
+// created with O_CREAT|O_EXCL|O_NOFOLLOW: a file or symlink planted at that
+// name makes the open fail (we then try another name) instead of being
+// followed. Every step goes through a descriptor of the folder (openat,
+// renameat), so the folder cannot be swapped for a symlink between the steps.
+// The data is fsync'ed before the rename and the folder after it, so after a
+// crash the path holds either the old or the new contents.
+
+// Splits path into its folder (opened as a descriptor) and its last
+// component. Returns the folder fd or -1 with err filled.
+static int open_parent(const char *path, const char **base, dc_error *err) {
+    const char *slash = strrchr(path, '/');
+    *base = slash ? slash + 1 : path;
+    if (!**base) {
+        dc_fail(err, DC_ERR_ARG, "%s: is a directory name (ends in '/'), expected a file name", path);
+        return -1;
+    }
+    char *dir;
+    if (!slash) dir = strdup(".");
+    else if (slash == path) dir = strdup("/");
+    else dir = strndup(path, (size_t)(slash - path));
+    if (!dir) {
+        dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
+        return -1;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        dc_fail(err, DC_ERR_IO, "%s: cannot open the folder %s: %s", path, dir, strerror(errno));
+    free(dir);
+    return dfd;
+}
+
+// Creates "<base>.tmp.<pid>.XXXXXX" in dfd exclusively (never following or
+// reusing an existing name); the name goes to tmp (cap bytes). Returns the
+// descriptor, or -1 with errno set.
+static int create_temp(int dfd, const char *base, char *tmp, size_t cap) {
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 42) ^
+                 (uint64_t)(uintptr_t)tmp;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        char suffix[7];
+        for (int i = 0; i < 6; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull; // LCG step: names, not secrets
+            suffix[i] = alphabet[(x >> 33) % (sizeof alphabet - 1)];
+        }
+        suffix[6] = 0;
+        int k = snprintf(tmp, cap, "%s.tmp.%ld.%s", base, (long)getpid(), suffix);
+        if (k < 0 || (size_t)k >= cap) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+static int write_all(int fd, const void *p, size_t len) {
+    const uint8_t *b = p;
+    while (len) {
+        ssize_t n = write(fd, b, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        b += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 dc_status dc_write_atomic(const char *path, const dc_buf *parts, int n_parts,
                           dc_error *err) {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp) return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        dc_status st = dc_fail(err, DC_ERR_IO, "%s: cannot create temporary file %s: %s",
-                               path, tmp, strerror(errno));
-        free(tmp);
+    const char *base;
+    int dfd = open_parent(path, &base, err);
+    if (dfd < 0) return DC_ERR_IO;
+    char tmp[NAME_MAX + 1];
+    int fd = create_temp(dfd, base, tmp, sizeof tmp);
+    if (fd < 0) {
+        dc_status st = dc_fail(err, DC_ERR_IO, "%s: cannot create a temporary file beside it: %s", path,
+                               strerror(errno));
+        close(dfd);
         return st;
     }
     int ok = 1;
     for (int i = 0; i < n_parts && ok; i++)
-        if (parts[i].len && fwrite(parts[i].ptr, 1, parts[i].len, f) != parts[i].len) ok = 0;
-    if (fflush(f) != 0) ok = 0;
-    if (ok && fsync(fileno(f)) != 0) ok = 0;
-    if (fclose(f) != 0) ok = 0;
+        if (parts[i].len && write_all(fd, parts[i].ptr, parts[i].len) != 0) ok = 0;
+    if (ok && fsync(fd) != 0) ok = 0;
+    int saved = errno;
+    if (close(fd) != 0 && ok) ok = 0, saved = errno;
     if (!ok) {
-        dc_status st = dc_fail(err, DC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
+        dc_status st = dc_fail(err, DC_ERR_IO, "%s: write failed: %s", path, strerror(saved));
+        unlinkat(dfd, tmp, 0);
+        close(dfd);
         return st;
     }
-    if (rename(tmp, path) != 0) {
-        dc_status st = dc_fail(err, DC_ERR_IO, "%s: cannot rename %s into place: %s",
-                               path, tmp, strerror(errno));
-        remove(tmp);
-        free(tmp);
+    if (renameat(dfd, tmp, dfd, base) != 0) {
+        dc_status st = dc_fail(err, DC_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp,
+                               strerror(errno));
+        unlinkat(dfd, tmp, 0);
+        close(dfd);
         return st;
     }
-    free(tmp);
+    // the rename itself must survive a crash too
+    if (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS) {
+        dc_status st = dc_fail(err, DC_ERR_IO, "%s: cannot sync its folder: %s", path, strerror(errno));
+        close(dfd);
+        return st;
+    }
+    close(dfd);
     return DC_OK;
 }
 

@@ -1,0 +1,85 @@
+// test_harden_io.c — hostile file-system situations for the core I/O
+// helpers and the IDX loader (issue 13): symlinks planted at the atomic
+// writer's temporary name, outputs that are devices or FIFOs, stale
+// temporary files left by killed writers, directories given as files, and
+// tiny compressed files whose headers claim huge data sets.
+#define _POSIX_C_SOURCE 200809L
+#include "deepc.h"
+#include "core/core.h"
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static const char *tpath(const char *name) {
+    static char buf[8][1024];
+    static int k;
+    char *b = buf[k++ & 7];
+    snprintf(b, 1024, "%s/%s", dc_test_tmpdir(), name);
+    return b;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
+// The whole file as a string ("" when missing), in a static buffer.
+static const char *read_text(const char *path) {
+    static char buf[4096];
+    buf[0] = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return buf;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static dc_status write_str(const char *path, const char *s, dc_error *err) {
+    dc_buf part = {s, strlen(s)};
+    return dc_write_atomic(path, &part, 1, err);
+}
+
+// ---------------------------------------------------------------------------
+// Bug 2: a symlink planted at the temporary name must not be followed.
+
+static void test_symlink_at_temp_name(void) {
+    const char *victim = tpath("victim.txt");
+    const char *out = tpath("out.bin");
+    write_text(victim, "precious");
+    // the names an attacker can predict: "<out>.tmp.<pid>" (the old writer's)
+    char planted[1100];
+    snprintf(planted, sizeof planted, "%s.tmp.%ld", out, (long)getpid());
+    CHECK(symlink(victim, planted) == 0, "symlink: %s", strerror(errno));
+    dc_error err = {{0}};
+    dc_status st = write_str(out, "new contents", &err);
+    CHECK(st == DC_OK, "write with a planted symlink: %s", err.msg);
+    CHECK(!strcmp(read_text(victim), "precious"), "the symlink's target was overwritten: '%s'", read_text(victim));
+    struct stat sb;
+    CHECK(lstat(out, &sb) == 0 && S_ISREG(sb.st_mode), "output is not a regular file (a symlink?)");
+    CHECK(!strcmp(read_text(out), "new contents"), "output holds '%s'", read_text(out));
+    // the planted link itself is left alone (it is not ours to remove)
+    CHECK(lstat(planted, &sb) == 0 && S_ISLNK(sb.st_mode), "planted symlink was touched");
+    unlink(planted);
+    // a second write replaces the first and leaves no temporary file
+    CHECK(write_str(out, "second", &err) == DC_OK, "%s", err.msg);
+    CHECK(!strcmp(read_text(out), "second"), "rewrite holds '%s'", read_text(out));
+    // "folder/" is not a file name
+    char dirname_path[1100];
+    snprintf(dirname_path, sizeof dirname_path, "%s/", dc_test_tmpdir());
+    st = write_str(dirname_path, "x", &err);
+    CHECK(st != DC_OK && strstr(err.msg, "directory"), "path ending in '/': %d %s", st, err.msg);
+}
+
+int main(void) {
+    test_symlink_at_temp_name();
+    return dc_test_finish();
+}
