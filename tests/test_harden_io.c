@@ -3,7 +3,7 @@
 // writer's temporary name, outputs that are devices or FIFOs, stale
 // temporary files left by killed writers, directories given as files, and
 // tiny compressed files whose headers claim huge data sets.
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include "deepc.h"
 #include "core/core.h"
 #include "harness.h"
@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -79,7 +80,49 @@ static void test_symlink_at_temp_name(void) {
     CHECK(st != DC_OK && strstr(err.msg, "directory"), "path ending in '/': %d %s", st, err.msg);
 }
 
+// ---------------------------------------------------------------------------
+// Bug 4: a device node or FIFO given as the output is refused, not replaced.
+
+static void test_non_regular_target(void) {
+    dc_error err = {{0}};
+    // a FIFO (opened by nobody: a write into it would block, so the refusal
+    // must come before any open)
+    const char *fifo = tpath("out.fifo");
+    CHECK(mkfifo(fifo, 0600) == 0, "mkfifo: %s", strerror(errno));
+    dc_status st = write_str(fifo, "data", &err);
+    struct stat sb;
+    CHECK(st == DC_ERR_ARG && strstr(err.msg, "FIFO") && strstr(err.msg, fifo), "FIFO target: %d %s", st, err.msg);
+    CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode), "the FIFO was replaced");
+    // a symlink to a FIFO is the FIFO
+    const char *link = tpath("fifo.link");
+    CHECK(symlink(fifo, link) == 0, "symlink: %s", strerror(errno));
+    st = write_str(link, "data", &err);
+    CHECK(st == DC_ERR_ARG && lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode), "symlink to FIFO: %d %s", st, err.msg);
+    // a character device: our own copy of /dev/null's node (never /dev/null
+    // itself: an unfixed writer running as root would replace it)
+    const char *dev = tpath("null.dev");
+    if (mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        st = write_str(dev, "data", &err);
+        CHECK(st == DC_ERR_ARG && strstr(err.msg, "character device"), "device target: %d %s", st, err.msg);
+        CHECK(lstat(dev, &sb) == 0 && S_ISCHR(sb.st_mode), "the device node was replaced");
+    } else {
+        printf("  (no device-node check: mknod: %s)\n", strerror(errno));
+    }
+    // a directory
+    const char *dir = tpath("outdir");
+    CHECK(mkdir(dir, 0700) == 0, "mkdir: %s", strerror(errno));
+    st = write_str(dir, "data", &err);
+    CHECK(st == DC_ERR_ARG && strstr(err.msg, "directory"), "directory target: %d %s", st, err.msg);
+    // a symlink to a regular file is replaced by the new file; its target stays
+    const char *target = tpath("target.txt"), *rlink = tpath("regular.link");
+    write_text(target, "old");
+    CHECK(symlink(target, rlink) == 0, "symlink: %s", strerror(errno));
+    CHECK(write_str(rlink, "new", &err) == DC_OK, "%s", err.msg);
+    CHECK(!strcmp(read_text(target), "old") && !strcmp(read_text(rlink), "new"), "symlink to a regular file");
+}
+
 int main(void) {
     test_symlink_at_temp_name();
+    test_non_regular_target();
     return dc_test_finish();
 }

@@ -29,6 +29,8 @@ void dc_free(void *p);
 // "<base>.tmp.<pid>.XXXXXX" in path's folder, created with
 // O_CREAT|O_EXCL|O_NOFOLLOW (a name that exists, symlink or not, is never
 // opened), written, fsync'ed, renamed over path, then the folder fsync'ed.
+// An existing path that is not a regular file (device, FIFO, directory,
+// socket; symlinks followed) is refused with DC_ERR_ARG and left as it is.
 // On failure path is untouched and the temporary file removed.
 // Parts is a list of (ptr, len) pairs written in order.
 typedef struct dc_buf { const void *ptr; size_t len; } dc_buf;

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
@@ -130,11 +131,41 @@ static int write_all(int fd, const void *p, size_t len) {
     return 0;
 }
 
+// What kind of thing a non-regular file is, for messages.
+static const char *file_kind(mode_t m) {
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISSOCK(m)) return "a socket";
+    return "not a regular file";
+}
+
+// An existing target that is not a regular file (a device such as /dev/full,
+// a FIFO, a directory; symlinks are followed) is refused: rename() would
+// replace the node itself with a regular file and report success.
+static dc_status check_target(int dfd, const char *base, const char *path, dc_error *err) {
+    struct stat sb;
+    if (fstatat(dfd, base, &sb, 0) != 0) {
+        if (errno == ENOENT) return DC_OK; // a new file (or a dangling symlink, which rename replaces)
+        return dc_fail(err, DC_ERR_IO, "%s: cannot inspect: %s", path, strerror(errno));
+    }
+    if (!S_ISREG(sb.st_mode))
+        return dc_fail(err, DC_ERR_ARG, "%s: exists and is %s, not a regular file: refusing to replace it", path,
+                       file_kind(sb.st_mode));
+    return DC_OK;
+}
+
 dc_status dc_write_atomic(const char *path, const dc_buf *parts, int n_parts,
                           dc_error *err) {
     const char *base;
     int dfd = open_parent(path, &base, err);
     if (dfd < 0) return DC_ERR_IO;
+    dc_status st0 = check_target(dfd, base, path, err);
+    if (st0) {
+        close(dfd);
+        return st0;
+    }
     char tmp[NAME_MAX + 1];
     int fd = create_temp(dfd, base, tmp, sizeof tmp);
     if (fd < 0) {
@@ -154,6 +185,11 @@ dc_status dc_write_atomic(const char *path, const dc_buf *parts, int n_parts,
         unlinkat(dfd, tmp, 0);
         close(dfd);
         return st;
+    }
+    if ((st0 = check_target(dfd, base, path, err))) { // again: it may have appeared meanwhile
+        unlinkat(dfd, tmp, 0);
+        close(dfd);
+        return st0;
     }
     if (renameat(dfd, tmp, dfd, base) != 0) {
         dc_status st = dc_fail(err, DC_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp,
