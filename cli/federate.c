@@ -148,6 +148,10 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
             c.dp_sigma = noise;
         }
     }
+    if (root && dc_check_output(out, &err)) { // fail now, not after the last round
+        fprintf(stderr, "deepc federate: --out %s\n", err.msg);
+        return 1;
+    }
     dc_dataset train, test;
     if (dc_data_open(&train, &test, data, &err)) return cli_fail("federate", &err);
     if (limit > 0) dc_dataset_truncate(&train, limit);

@@ -259,16 +259,11 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     }
     if (root) {
         // fail now, not after the first epoch, if the checkpoint cannot be written
-        char probe[4096];
-        snprintf(probe, sizeof probe, "%s.probe", o.out);
-        FILE *f = fopen(probe, "wb");
-        if (!f) {
-            fprintf(stderr, "deepc train: --out %s: cannot write there (%s)\n", o.out, strerror(errno));
+        if (dc_check_output(o.out, &err)) {
+            fprintf(stderr, "deepc train: --out %s\n", err.msg);
             dc_model_free(m);
             return 1;
         }
-        fclose(f);
-        remove(probe);
     }
     dc_dataset train, test, val;
     memset(&val, 0, sizeof val);

@@ -37,6 +37,12 @@ typedef struct dc_buf { const void *ptr; size_t len; } dc_buf;
 dc_status dc_write_atomic(const char *path, const dc_buf *parts, int n_parts,
                           dc_error *err);
 
+// Checks, before long work, that dc_write_atomic(path) can succeed: the
+// folder exists and a new file can be created in it, and path is absent or
+// a regular file. Touches no existing file (it creates and removes a
+// temporary file of its own, named as dc_write_atomic names them).
+dc_status dc_check_output(const char *path, dc_error *err);
+
 // Reads a whole file (max_bytes guards against absurd sizes).
 dc_status dc_read_file(const char *path, uint8_t **data, size_t *len,
                        size_t max_bytes, dc_error *err);

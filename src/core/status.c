@@ -208,6 +208,27 @@ dc_status dc_write_atomic(const char *path, const dc_buf *parts, int n_parts,
     return DC_OK;
 }
 
+dc_status dc_check_output(const char *path, dc_error *err) {
+    const char *base;
+    int dfd = open_parent(path, &base, err);
+    if (dfd < 0) return DC_ERR_IO;
+    dc_status st = check_target(dfd, base, path, err);
+    if (!st) {
+        // can a file be created there? (a new name of our own: an existing
+        // file is never opened, truncated or removed)
+        char tmp[NAME_MAX + 1];
+        int fd = create_temp(dfd, base, tmp, sizeof tmp);
+        if (fd < 0) {
+            st = dc_fail(err, DC_ERR_IO, "%s: cannot create a file in its folder: %s", path, strerror(errno));
+        } else {
+            close(fd);
+            unlinkat(dfd, tmp, 0);
+        }
+    }
+    close(dfd);
+    return st;
+}
+
 dc_status dc_read_file(const char *path, uint8_t **data, size_t *len,
                        size_t max_bytes, dc_error *err) {
     *data = NULL;

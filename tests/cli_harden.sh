@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Hostile and degenerate inputs to the CLI (issue 13): files planted beside
+# the output, outputs that are devices or FIFOs, diverging runs, DP-SGD
+# resume, paths that need escaping in JSON, odd option values. Each run is a
+# few batches of Fashion-MNIST, so the whole script takes seconds.
+set -u
+BIN=${DEEPC_BIN:-build/deepc}
+source "$(dirname "$0")/lib_cli.sh"
+cli_begin harden
+TINY="--data fashion-mnist --limit 128 --test-limit 64 --batch 64 --threads 1 --quiet"
+
+# --- the --out probe never touches an existing file (bug 3) -------------------
+echo "user data" > "$T/a.safetensors.probe"
+expect_ok "train beside a user's .probe file" "$BIN" train $TINY --epochs 1 --out "$T/a.safetensors"
+[ "$(cat "$T/a.safetensors.probe" 2>/dev/null)" = "user data" ] && ok || bad "the user's <out>.probe file was deleted or changed"
+echo "precious" > "$T/victim"
+ln -s "$T/victim" "$T/b.safetensors.probe"
+expect_ok "train beside a planted .probe symlink" "$BIN" train $TINY --epochs 1 --out "$T/b.safetensors"
+[ "$(cat "$T/victim")" = "precious" ] && ok || bad "the symlink's target was truncated"
+[ -L "$T/b.safetensors.probe" ] && ok || bad "the planted symlink was removed"
+ls "$T" | grep -q '\.tmp\.' && bad "temporary file left behind: $(ls "$T")" || ok
+expect_err "--out in a missing folder" "cannot open the folder" "$BIN" train $TINY --epochs 1 --out "$T/no/such/m.safetensors"
+
+# --- an --out that is not a regular file is refused up front (bug 4) ----------
+mkfifo "$T/fifo"
+expect_err "train --out FIFO" "FIFO, not a regular file" timeout 30 "$BIN" train $TINY --epochs 1 --out "$T/fifo"
+[ -p "$T/fifo" ] && ok || bad "the FIFO was replaced by a regular file"
+expect_err "federate --out FIFO" "FIFO, not a regular file" timeout 30 "$BIN" federate --data fashion-mnist --limit 200 \
+  --test-limit 64 --clients 2 --fraction 1 --rounds 1 --local-epochs 1 --out "$T/fifo"
+[ -p "$T/fifo" ] && ok || bad "federate replaced the FIFO"
+if mknod "$T/dev" c 1 7 2>/dev/null; then # a node of /dev/full's kind, in our folder
+  expect_err "train --out device" "character device" "$BIN" train $TINY --epochs 1 --out "$T/dev"
+  [ -c "$T/dev" ] && ok || bad "the device node was replaced by a regular file"
+else
+  echo "  (no device-node check: mknod not permitted here)"
+fi
+mkdir "$T/adir"
+expect_err "train --out directory" "directory" "$BIN" train $TINY --epochs 1 --out "$T/adir"
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
