@@ -37,5 +37,15 @@ fi
 mkdir "$T/adir"
 expect_err "train --out directory" "directory" "$BIN" train $TINY --epochs 1 --out "$T/adir"
 
+# --- stale temporary files of a killed writer go at the next save (bug 9) ----
+sh -c 'exit 0' & dead=$!; wait $dead
+head -c 131072 /dev/zero > "$T/c.safetensors.tmp.$dead"          # the older writer's name
+head -c 131072 /dev/zero > "$T/c.safetensors.tmp.$dead.Zx81qA"   # the current one's
+echo "mine" > "$T/c.safetensors.tmp.notes"
+expect_ok "train after a killed writer" "$BIN" train $TINY --epochs 1 --out "$T/c.safetensors"
+[ ! -e "$T/c.safetensors.tmp.$dead" ] && [ ! -e "$T/c.safetensors.tmp.$dead.Zx81qA" ] && ok \
+  || bad "stale temporary files left: $(ls "$T" | grep '\.tmp\.')"
+[ -e "$T/c.safetensors.tmp.notes" ] && ok || bad "a file outside the writer's pattern was removed"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

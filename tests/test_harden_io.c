@@ -9,11 +9,13 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *tpath(const char *name) {
@@ -121,8 +123,56 @@ static void test_non_regular_target(void) {
     CHECK(!strcmp(read_text(target), "old") && !strcmp(read_text(rlink), "new"), "symlink to a regular file");
 }
 
+// ---------------------------------------------------------------------------
+// Bug 9: temporary files of killed writers are removed by the next save, and
+// nothing else is.
+
+static bool exists_nofollow(const char *path) {
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+static void test_stale_temps(void) {
+    // a pid that is certainly dead: a child we reaped
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    CHECK(child > 0, "fork: %s", strerror(errno));
+    waitpid(child, NULL, 0);
+    const long dead = (long)child, live = (long)getppid();
+    const char *out = tpath("ckpt.safetensors");
+    char stale[1100], legacy[1100], alive[1100], sym[1100], other[1100], odd[1100], foreign[1100];
+    snprintf(stale, sizeof stale, "%s.tmp.%ld.aB3xYz", out, dead);
+    snprintf(legacy, sizeof legacy, "%s.tmp.%ld", out, dead);
+    snprintf(alive, sizeof alive, "%s.tmp.%ld.kEEp01", out, live);
+    snprintf(sym, sizeof sym, "%s.tmp.%ld.link00", out, dead);
+    snprintf(other, sizeof other, "%s/other.safetensors.tmp.%ld.aB3xYz", dc_test_tmpdir(), dead);
+    snprintf(odd, sizeof odd, "%s.tmp.%ld.notes", out, dead);
+    snprintf(foreign, sizeof foreign, "%s.tmp.%ld.f0reig", out, dead);
+    const char *victim = tpath("stale-victim.txt");
+    write_text(victim, "keep me");
+    write_text(stale, "half a checkpoint");
+    write_text(legacy, "half a checkpoint (old name)");
+    write_text(alive, "being written right now");
+    CHECK(symlink(victim, sym) == 0, "symlink: %s", strerror(errno));
+    write_text(other, "another output's temp");
+    write_text(odd, "not the writer's pattern");
+    write_text(foreign, "another user's");
+    bool have_foreign = chown(foreign, 12345, 12345) == 0; // only as root
+    dc_error err = {{0}};
+    CHECK(write_str(out, "checkpoint", &err) == DC_OK, "%s", err.msg);
+    CHECK(!exists_nofollow(stale), "stale temporary file of a dead writer was not removed");
+    CHECK(!exists_nofollow(legacy), "stale <out>.tmp.<pid> of an older writer was not removed");
+    CHECK(exists_nofollow(alive), "a live writer's temporary file was removed");
+    CHECK(exists_nofollow(sym) && !strcmp(read_text(victim), "keep me"), "a symlink matching the pattern was touched");
+    CHECK(exists_nofollow(other), "another output's temporary file was removed");
+    CHECK(exists_nofollow(odd), "a file outside the pattern was removed");
+    if (have_foreign) CHECK(exists_nofollow(foreign), "another user's file was removed");
+    CHECK(!strcmp(read_text(out), "checkpoint"), "output holds '%s'", read_text(out));
+}
+
 int main(void) {
     test_symlink_at_temp_name();
     test_non_regular_target();
+    test_stale_temps();
     return dc_test_finish();
 }

@@ -31,7 +31,10 @@ void dc_free(void *p);
 // opened), written, fsync'ed, renamed over path, then the folder fsync'ed.
 // An existing path that is not a regular file (device, FIFO, directory,
 // socket; symlinks followed) is refused with DC_ERR_ARG and left as it is.
-// On failure path is untouched and the temporary file removed.
+// On failure path is untouched and the temporary file removed. Temporary
+// files of the same output left by killed writers (the pattern above or the
+// older "<base>.tmp.<pid>", regular files owned by us whose pid is not
+// alive; symlinks never) are removed first.
 // Parts is a list of (ptr, len) pairs written in order.
 typedef struct dc_buf { const void *ptr; size_t len; } dc_buf;
 dc_status dc_write_atomic(const char *path, const dc_buf *parts, int n_parts,

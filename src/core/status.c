@@ -2,8 +2,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "core.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdarg.h>
@@ -156,6 +159,50 @@ static dc_status check_target(int dfd, const char *base, const char *path, dc_er
     return DC_OK;
 }
 
+// Removes temporary files that earlier writers of this same output left
+// behind when they were killed mid-write (kill -9, power loss): names
+// "<base>.tmp.<pid>.XXXXXX" (and "<base>.tmp.<pid>", what older versions
+// wrote) that are regular files (never symlinks, which are not followed),
+// owned by our effective user, and whose pid is not a live process. Our own
+// pid is skipped (another thread of ours may be writing). Best effort: any
+// error just leaves the file. (A writer in another pid namespace sharing the
+// folder could look dead; such setups should not share output folders.)
+static void clean_stale_temps(int dfd, const char *base) {
+    int fd2 = dup(dfd);
+    if (fd2 < 0) return;
+    DIR *d = fdopendir(fd2);
+    if (!d) {
+        close(fd2);
+        return;
+    }
+    rewinddir(d);
+    const size_t blen = strlen(base);
+    const pid_t self = getpid();
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0) continue;
+        const char *p = n + blen + 5, *q = p;
+        while (*q >= '0' && *q <= '9') q++;
+        if (q == p || q - p > 10) continue;
+        if (*q == '.') { // six name characters of create_temp
+            size_t k = 0;
+            while (q[1 + k] && isalnum((unsigned char)q[1 + k])) k++;
+            if (k != 6 || q[7]) continue;
+        } else if (*q) {
+            continue;
+        }
+        long pid = strtol(p, NULL, 10);
+        if (pid <= 0 || pid == (long)self) continue;
+        struct stat sb;
+        if (fstatat(dfd, n, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; // alive (or not ours to ask): keep
+        unlinkat(dfd, n, 0);
+    }
+    closedir(d);
+}
+
 dc_status dc_write_atomic(const char *path, const dc_buf *parts, int n_parts,
                           dc_error *err) {
     const char *base;
@@ -166,6 +213,7 @@ dc_status dc_write_atomic(const char *path, const dc_buf *parts, int n_parts,
         close(dfd);
         return st0;
     }
+    clean_stale_temps(dfd, base);
     char tmp[NAME_MAX + 1];
     int fd = create_temp(dfd, base, tmp, sizeof tmp);
     if (fd < 0) {
