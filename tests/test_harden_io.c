@@ -16,6 +16,8 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
+#include <zlib.h>
 #include <unistd.h>
 
 static const char *tpath(const char *name) {
@@ -170,7 +172,85 @@ static void test_stale_temps(void) {
     CHECK(!strcmp(read_text(out), "checkpoint"), "output holds '%s'", read_text(out));
 }
 
+// ---------------------------------------------------------------------------
+// Bug 5 (IDX half): a tiny compressed file whose header claims a huge data
+// set must not make the loader allocate the claim; real data that is larger
+// than the first buffer must still load exactly.
+
+static const char *write_idx_gz(const char *name, int rank, const uint32_t *dims, const uint8_t *data,
+                                size_t n) {
+    const char *path = tpath(name);
+    uint8_t head[4 + 16] = {0, 0, 0x08, (uint8_t)rank};
+    for (int i = 0; i < rank; i++)
+        for (int b = 0; b < 4; b++) head[4 + 4 * i + b] = (uint8_t)(dims[i] >> (24 - 8 * b));
+    gzFile f = gzopen(path, "wb9");
+    if (!f || gzwrite(f, head, (unsigned)(4 + 4 * rank)) != 4 + 4 * rank ||
+        (n && gzwrite(f, data, (unsigned)n) != (int)n) || gzclose(f) != Z_OK) {
+        fprintf(stderr, "%s: cannot write\n", path);
+        exit(2);
+    }
+    return path;
+}
+
+static long peak_rss_kib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static void test_idx_claims(void) {
+    uint8_t lab[160];
+    for (int i = 0; i < 160; i++) lab[i] = (uint8_t)(i % 10);
+    uint32_t ldims[1] = {65536};
+    const char *lb_big = write_idx_gz("bomb-labels.gz", 1, ldims, lab, 160);
+    // 65536 x 256 x 256 = 4 GiB claimed by a file of a few dozen bytes
+    uint32_t dims[3] = {65536, 256, 256};
+    const char *bomb = write_idx_gz("bomb-images.gz", 3, dims, NULL, 0);
+    struct stat sb;
+    stat(bomb, &sb);
+    long rss0 = peak_rss_kib();
+    double t0 = dc_now_seconds();
+    dc_dataset ds;
+    dc_error err = {{0}};
+    dc_status st = dc_idx_load(&ds, bomb, lb_big, &err);
+    double secs = dc_now_seconds() - t0;
+    long grown = peak_rss_kib() - rss0;
+    printf("  %lld-byte gzip claiming 4 GiB: %.3f s, peak RSS +%ld KiB: %s\n", (long long)sb.st_size, secs, grown,
+           err.msg);
+    CHECK(st == DC_ERR_FORMAT && strstr(err.msg, "truncated") && strstr(err.msg, bomb), "bomb: %d %s", st, err.msg);
+    CHECK(ds.pixels == NULL && ds.n == 0, "dataset not zeroed after failure");
+    CHECK(grown < 64 * 1024, "loading a %lld-byte file grew the peak RSS by %ld KiB", (long long)sb.st_size, grown);
+    CHECK(secs < 2.0, "refusing the bomb took %.2f s", secs);
+    // a real stream larger than the first buffer (10 MiB, compresses to kB):
+    // read through several growth steps, every byte in place
+    const uint32_t n = 160, h = 256, w = 256;
+    size_t len = (size_t)n * h * w;
+    uint8_t *px = malloc(len);
+    if (!px) exit(2);
+    for (size_t i = 0; i < len; i++) px[i] = (uint8_t)((i * 7) % 251);
+    uint32_t d2[3] = {n, h, w}, l2[1] = {n};
+    const char *im = write_idx_gz("big-images.gz", 3, d2, px, len);
+    const char *lb = write_idx_gz("big-labels.gz", 1, l2, lab, n);
+    st = dc_idx_load(&ds, im, lb, &err);
+    CHECK(st == DC_OK, "10 MiB gzip: %s", err.msg);
+    if (st == DC_OK) {
+        CHECK(ds.n == (int)n && ds.h == (int)h && ds.w == (int)w, "shape %d %d %d", ds.n, ds.h, ds.w);
+        CHECK(memcmp(ds.pixels, px, len) == 0, "pixels differ after the growing read");
+        CHECK(ds.labels[159] == 9, "labels");
+    }
+    dc_dataset_free(&ds);
+    // the same stream cut short (a header that claims one image more) says truncated
+    uint32_t d3[3] = {n + 1, h, w}, l3[1] = {n + 1};
+    uint8_t lab3[161] = {0};
+    im = write_idx_gz("short-images.gz", 3, d3, px, len);
+    lb = write_idx_gz("short-labels.gz", 1, l3, lab3, n + 1);
+    st = dc_idx_load(&ds, im, lb, &err);
+    CHECK(st == DC_ERR_FORMAT && strstr(err.msg, "truncated") && strstr(err.msg, "10485760"), "short: %s", err.msg);
+    free(px);
+}
+
 int main(void) {
+    test_idx_claims(); // first: it measures the peak RSS
     test_symlink_at_temp_name();
     test_non_regular_target();
     test_stale_temps();

@@ -8,7 +8,10 @@
 // (only 0x08, unsigned byte), the rank (images: 3 = (N,H,W) or 4 =
 // (N,C,H,W); labels: 1), nonzero dimensions whose product neither overflows
 // nor exceeds DC_IDX_MAX_BYTES, and the dimensions against the bytes that are
-// really there (too few: truncated; too many: trailing bytes). Counts of the
+// really there (too few: truncated; too many: trailing bytes). Memory follows
+// the bytes that arrive, never the header's claim: a raw file's claim is
+// checked against its size first, a compressed one's buffer grows as the
+// stream delivers. Counts of the
 // two files must agree. Every message starts with the offending file's path.
 // On failure the dataset is left zeroed (safe to dc_dataset_free).
 //
@@ -27,6 +30,10 @@
 // Guard against absurd headers: no IDX file we accept holds more than 4 GiB
 // of data (Fashion-MNIST's training images are 47 MB).
 #define DC_IDX_MAX_BYTES ((uint64_t)4 << 30)
+// A compressed file's buffer starts at most this large (or 4x the file) and
+// grows as data arrives; trailing garbage is counted up to this much.
+#define DC_IDX_FIRST_CHUNK ((uint64_t)4 << 20)
+#define DC_IDX_MAX_TRAILING ((uint64_t)1 << 20)
 
 enum idx_kind { IDX_IMAGES, IDX_LABELS };
 
@@ -294,13 +301,42 @@ static dc_status idx_read(idx_data *out, const char *path, enum idx_kind kind,
         goto fail;
     }
 
-    out->data = dc_alloc((size_t)total);
+    // A raw file's size was checked above, so its buffer is allocated whole.
+    // A compressed stream's header is only a claim (31 bytes of gzip can
+    // claim 4 GiB): its buffer starts at what the compressed size plausibly
+    // holds and doubles as data really arrives, so memory follows the data.
+    uint64_t cap = total;
+    if (gz) {
+        uint64_t guess = 4 * (uint64_t)sb.st_size; // Fashion-MNIST: about 1.8x
+        if (guess < DC_IDX_FIRST_CHUNK) guess = DC_IDX_FIRST_CHUNK;
+        if (cap > guess) cap = guess;
+    }
+    out->data = dc_alloc((size_t)cap);
     if (!out->data) {
         st = dc_fail(err, DC_ERR_NOMEM, "%s: out of memory for %llu bytes (%s)",
-                     path, (unsigned long long)total, desc);
+                     path, (unsigned long long)cap, desc);
         goto fail;
     }
-    if ((st = gz_read_all(f, path, gz, out->data, total, &got, err))) goto fail;
+    got = 0;
+    for (;;) {
+        uint64_t more = 0;
+        if ((st = gz_read_all(f, path, gz, out->data + got, cap - got, &more, err))) goto fail;
+        got += more;
+        if (got < cap || cap == total) break; // the stream ended, or all is read
+        uint64_t ncap = cap > total / 2 ? total : 2 * cap;
+        uint8_t *nb = dc_alloc((size_t)ncap);
+        if (!nb) {
+            st = dc_fail(err, DC_ERR_NOMEM,
+                         "%s: out of memory after decompressing %llu of the %llu "
+                         "bytes the header declares (%s)", path,
+                         (unsigned long long)got, (unsigned long long)total, desc);
+            goto fail;
+        }
+        memcpy(nb, out->data, (size_t)got);
+        dc_free(out->data);
+        out->data = nb;
+        cap = ncap;
+    }
     if (got < total) {
         st = dc_fail(err, DC_ERR_FORMAT,
                      "%s: truncated: header says %s = %llu bytes, file has %llu%s",
@@ -322,13 +358,13 @@ static dc_status idx_read(idx_data *out, const char *path, enum idx_kind kind,
         }
         if (n == 0) break;
         extra += (uint64_t)n;
-        if (extra > DC_IDX_MAX_BYTES) break; // enough to say it is wrong
+        if (extra > DC_IDX_MAX_TRAILING) break; // enough to say it is wrong
     }
     if (extra) {
         st = dc_fail(err, DC_ERR_FORMAT,
                      "%s: %s%llu trailing bytes after the %llu bytes of data the "
                      "header describes (%s): wrong header or concatenated files?",
-                     path, extra > DC_IDX_MAX_BYTES ? "more than " : "",
+                     path, extra > DC_IDX_MAX_TRAILING ? "more than " : "",
                      (unsigned long long)extra, (unsigned long long)total, desc);
         goto fail;
     }
