@@ -215,6 +215,15 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     }
     if (o.resume) {
         if (dc_model_load(&m, o.resume, &err)) return cli_fail("train", &err);
+        const float *w = dc_model_params(m);
+        size_t nbad = 0, np = dc_model_num_params(m);
+        for (size_t j = 0; j < np; j++) nbad += !isfinite(w[j]);
+        if (nbad) { // written by an older deepc from a diverged run
+            fprintf(stderr, "deepc train: %s: %zu of its %zu weights are NaN or Inf (a diverged run): it cannot be resumed\n",
+                    o.resume, nbad, np);
+            dc_model_free(m);
+            return 1;
+        }
         const char *cfg = dc_model_info(m, "train_config");
         if (cfg && !opts_from_json(&o, opts, cfg, o.resume)) {
             dc_model_free(m);

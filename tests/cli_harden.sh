@@ -47,5 +47,25 @@ expect_ok "train after a killed writer" "$BIN" train $TINY --epochs 1 --out "$T/
   || bad "stale temporary files left: $(ls "$T" | grep '\.tmp\.')"
 [ -e "$T/c.safetensors.tmp.notes" ] && ok || bad "a file outside the writer's pattern was removed"
 
+# --- a diverged run exits non-zero and never saves non-finite weights (bug 6) --
+# one step per epoch (64 samples, batch 64), so that the damage is done by the
+# epoch's last update, after the last loss was seen. Noise 1e30: one DP step
+# leaves finite weights so large that every forward overflows.
+ONE="--data fashion-mnist --limit 64 --test-limit 64 --batch 64 --threads 1 --quiet"
+expect_err "DP noise 1e30" "diverged" "$BIN" train $ONE --epochs 1 --dp --noise 1e30 --dp-seed 1 --out "$T/dpnan.safetensors"
+[ ! -e "$T/dpnan.safetensors" ] && ok || bad "a diverged DP run wrote a checkpoint"
+expect_err "lr 1e30" "diverged" "$BIN" train $ONE --epochs 2 --lr 1e30 --out "$T/lrnan.safetensors"
+[ ! -e "$T/lrnan.safetensors" ] && ok || bad "a diverged run wrote a checkpoint"
+# the previous checkpoint stays the last finite one, and resumes with a sane lr
+expect_ok "one sane epoch" "$BIN" train $ONE --epochs 1 --lr 0.01 --out "$T/good.safetensors"
+cp "$T/good.safetensors" "$T/good-epoch1.safetensors"
+expect_err "resume with lr 1e30" "keeps its last finite state" "$BIN" train --resume "$T/good.safetensors" --epochs 3 --lr 1e30
+cmp -s "$T/good.safetensors" "$T/good-epoch1.safetensors" && ok || bad "the diverged resume changed the checkpoint"
+expect_ok "resume again with a sane lr" "$BIN" train --resume "$T/good.safetensors" --epochs 2 --lr 0.01
+grep -q "loss nan" "$T/out" && bad "resumed run reports a NaN loss: $(cat "$T/out")" || ok
+expect_err "federate, client DP noise 1e30" "diverged" "$BIN" federate --data fashion-mnist --limit 200 --test-limit 64 \
+  --clients 4 --fraction 0.5 --rounds 1 --local-epochs 1 --client-dp --noise 1e30 --out "$T/fednan.safetensors"
+[ ! -e "$T/fednan.safetensors" ] && ok || bad "a diverged federated run wrote its model"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -442,6 +442,17 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
         } else {
             memcpy(m->params, fs.wg, sizeof(float) * P);
         }
+        if (rank == 0) { // a diverged global model stops the run (and is never saved)
+            size_t bad = 0;
+            for (size_t j = 0; j < P; j++) bad += !isfinite(m->params[j]);
+            if (bad) {
+                st = dc_fail(err, DC_ERR_NUMERIC,
+                             "federated training diverged in round %d: %zu of the %zu global weights are NaN or "
+                             "Inf — try a smaller --lr or --server-lr (with --client-dp: less noise)",
+                             round + 1, bad, P);
+                break;
+            }
+        }
         if (comm && (st = comm->bcast(comm->ctx, m->params, P, 0, err))) break;
         dc_fed_round ev = {.round = round + 1, .rounds = cfg->rounds, .selected = nsel, .dropped = ndrop,
                            .lost = lost, .test_acc = -1, .test_loss = -1, .epsilon = -1};
@@ -458,6 +469,13 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
             ev.test_acc = r.accuracy;
             ev.test_loss = r.loss;
             dc_eval_result_free(&r);
+            if (!isfinite(ev.test_loss)) { // finite but huge weights can overflow every forward
+                st = dc_fail(err, DC_ERR_NUMERIC,
+                             "federated training diverged in round %d: the test loss is %s — try a smaller --lr "
+                             "or --server-lr (with --client-dp: less noise)",
+                             round + 1, isnan(ev.test_loss) ? "NaN" : "Inf");
+                break;
+            }
         }
         ev.seconds = dc_now_seconds() - t0;
         if (cfg->client_dp) ev.epsilon = dc_rdp_epsilon(cfg->fraction, cfg->dp_sigma, round + 1, cfg->dp_delta, NULL);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "core/core.h"
 #include "data/data.h"
 #include "layers/layers.h"
@@ -116,6 +117,49 @@ static void history_append(dc_model *m, int epoch, double loss, double acc, doub
         strcat(h, "]");
     }
     m->history_json = h;
+}
+
+// Number of NaN or Inf values in v (n).
+static size_t count_nonfinite(const float *v, size_t n) {
+    size_t bad = 0;
+    for (size_t j = 0; j < n; j++) bad += !isfinite(v[j]);
+    return bad;
+}
+
+// Before a checkpoint is written: are the weights finite, and does the model
+// give a finite loss? Weights can be finite yet so large that every forward
+// overflows (DP noise of 1e30), so the held-out loss of this epoch is checked
+// too, or, without a held-out set, the loss on the first training samples.
+static dc_status check_finite_model(dc_model *m, const dc_dataset *train, double heldout_loss, bool have_heldout,
+                                    int nthreads, int epoch, const char *ckpt, dc_error *err) {
+    const size_t P = dc_model_num_params(m);
+    size_t bad = count_nonfinite(dc_model_params(m), P);
+    double loss = heldout_loss;
+    const char *where = "held-out";
+    if (!bad && !have_heldout) {
+        dc_dataset head = *train;
+        if (head.n > 256) head.n = 256;
+        dc_eval_result r;
+        dc_status st = dc_evaluate(m, &head, 256, nthreads, &r, err);
+        if (st) return st;
+        loss = r.loss;
+        where = "training";
+        dc_eval_result_free(&r);
+    }
+    if (!bad && isfinite(loss)) return DC_OK;
+    char what[160];
+    if (bad)
+        snprintf(what, sizeof what, "%zu of the %zu weights are NaN or Inf", bad, P);
+    else
+        snprintf(what, sizeof what, "the %s loss is %s", where, isnan(loss) ? "NaN" : "Inf");
+    struct stat sb;
+    if (ckpt && stat(ckpt, &sb) == 0)
+        return dc_fail(err, DC_ERR_NUMERIC,
+                       "training diverged in epoch %d: %s; not saved, %s keeps its last finite state — try a "
+                       "smaller --lr (with --dp: less noise)", epoch, what, ckpt);
+    return dc_fail(err, DC_ERR_NUMERIC,
+                   "training diverged in epoch %d: %s; no checkpoint written — try a smaller --lr (with --dp: less "
+                   "noise)", epoch, what);
 }
 
 dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldout,
@@ -283,13 +327,20 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
         }
         if (st) break;
         double secs = dc_now_seconds() - t0;
-        double test_acc = -1;
-        if (heldout && heldout->n > 0 && (!comm || comm->rank == 0)) {
+        double test_acc = -1, test_loss = 0;
+        const bool evaluated = heldout && heldout->n > 0 && (!comm || comm->rank == 0);
+        if (evaluated) {
             dc_eval_result r;
             st = dc_evaluate(m, heldout, cfg->eval_batch, nthreads, &r, err);
             if (st) break;
             test_acc = r.accuracy;
+            test_loss = r.loss;
             dc_eval_result_free(&r);
+        }
+        // a diverged model is never saved (nor counted as an epoch done)
+        if (!comm || comm->rank == 0) {
+            st = check_finite_model(m, train, test_loss, evaluated, nthreads, epoch + 1, cfg->checkpoint, err);
+            if (st) break;
         }
         m->epochs_done++;
         if (seen == 0) seen = 1;
