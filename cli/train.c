@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "core/core.h"
 #include "dist/dist.h"
+#include "privacy/dp_record.h"
 
 typedef struct train_opts {
     const char *model, *data, *out, *resume, *optim, *sched, *arch_out;
@@ -225,10 +226,15 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
             return 1;
         }
         const char *cfg = dc_model_info(m, "train_config");
+        const bool clip_given = cli_find(opts, "clip")->seen;
         if (cfg && !opts_from_json(&o, opts, cfg, o.resume)) {
             dc_model_free(m);
             return 1;
         }
+        // DP: continue with the clip actually used (older checkpoints stored
+        // 0 for "the default"), as the privacy record has it
+        float used = dc_dp_record_clip(dc_model_info(m, "privacy"));
+        if (o.dp && !clip_given && used > 0) o.clip = used;
         if (!o.out) o.out = o.resume;
     }
     if (!o.out) o.out = "model.safetensors";
@@ -259,6 +265,8 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     else if (o.dp && (o.noise < 0 || (cli_find(opts, "target-epsilon")->seen && !(o.target_eps > 0))))
         BAD("--noise must be >= 0 and --target-epsilon > 0");
     else if (o.dp && !(o.delta > 0 && o.delta < 1)) BAD("--delta %g: expected (0, 1)", o.delta);
+    else if (o.dp && cli_find(opts, "clip")->seen && !(o.clip > 0) && !o.resume)
+        BAD("--clip %g: DP-SGD needs a per-sample clip norm > 0", o.clip);
     else if (o.resume && dc_model_epochs_done(m) >= o.epochs)
         BAD("%s has already trained %d epochs; pass --epochs N with N > %d to continue", o.resume,
             dc_model_epochs_done(m), dc_model_epochs_done(m));
@@ -266,6 +274,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         dc_model_free(m);
         return 2;
     }
+    if (o.dp && !(o.clip > 0)) o.clip = 1.0f; // the DP default, stored as used for --resume
     if (root) {
         // fail now, not after the first epoch, if the checkpoint cannot be written
         if (dc_check_output(o.out, &err)) {
@@ -355,7 +364,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     cfg.comm = comm;
     if (o.dp) {
         cfg.dp.enabled = true;
-        cfg.dp.clip = cli_find(opts, "clip")->seen ? o.clip : 1.0f;
+        cfg.dp.clip = o.clip;
         cfg.clip_norm = 0; // --clip means the per-sample clip under --dp
         cfg.dp.delta = o.delta;
         cfg.dp.seeded = cli_find(opts, "dp-seed")->seen;
@@ -383,6 +392,11 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
             printf("DP-SGD: sample rate %.5f, %ld steps, clip %g, noise multiplier %.4f, delta %g%s\n", q, total,
                    cfg.dp.clip, cfg.dp.sigma, o.delta,
                    cfg.dp.seeded ? " (seeded noise: reproducible, not secret)" : "");
+        if (!o.json && !o.quiet && o.resume &&
+            cfg.dp.seeded != dc_dp_record_seeded_before(dc_model_info(m, "privacy"), dc_model_epochs_done(m) + 1))
+            printf("note: %s; the privacy record lists the noise source of each run segment\n",
+                    cfg.dp.seeded ? "this run's noise is seeded (--dp-seed: reproducible, not secret) but earlier epochs' was keyed by the OS"
+                                  : "earlier epochs used seeded noise (--dp-seed: reproducible, not secret); this run's is keyed by the OS");
     }
     if (reweight) { // w(g,y) = P(g)P(y)/P(g,y) over the training samples, as loaded
         dc_groups g;

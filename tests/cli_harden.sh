@@ -8,6 +8,18 @@ BIN=${DEEPC_BIN:-build/deepc}
 source "$(dirname "$0")/lib_cli.sh"
 cli_begin harden
 TINY="--data fashion-mnist --limit 128 --test-limit 64 --batch 64 --threads 1 --quiet"
+# meta FILE KEY [PYEXPR]: the model's __metadata__ "deepc.KEY", parsed as JSON
+# (must parse), printed whole or as PYEXPR of it (v)
+meta() {
+  python3 - "$1" "$2" "${3:-v}" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+v = json.loads(json.loads(b[8:8 + n])['__metadata__']['deepc.' + sys.argv[2]])
+r = eval(sys.argv[3], {'v': v})
+print(r if isinstance(r, str) else json.dumps(r))
+PY
+}
 
 # --- the --out probe never touches an existing file (bug 3) -------------------
 echo "user data" > "$T/a.safetensors.probe"
@@ -66,6 +78,24 @@ grep -q "loss nan" "$T/out" && bad "resumed run reports a NaN loss: $(cat "$T/ou
 expect_err "federate, client DP noise 1e30" "diverged" "$BIN" federate --data fashion-mnist --limit 200 --test-limit 64 \
   --clients 4 --fraction 0.5 --rounds 1 --local-epochs 1 --client-dp --noise 1e30 --out "$T/fednan.safetensors"
 [ ! -e "$T/fednan.safetensors" ] && ok || bad "a diverged federated run wrote its model"
+
+# --- DP-SGD resume: the clip used, the noise source per segment (bug 7) -------
+DP="--data fashion-mnist --limit 64 --test-limit 64 --batch 32 --threads 1 --quiet --dp --noise 1"
+expect_ok "DP run with the default clip" "$BIN" train $DP --epochs 1 --dp-seed 3 --out "$T/dp.safetensors"
+[ "$(meta "$T/dp.safetensors" train_config "v['clip']")" = 1 ] && ok || bad "train_config stores clip $(meta "$T/dp.safetensors" train_config "v['clip']"), not the 1 used"
+expect_ok "DP resume without --clip and without --dp-seed" "$BIN" train --resume "$T/dp.safetensors" --epochs 2
+grep -q "earlier epochs used seeded noise" "$T/out" && ok || bad "no note about the mixed noise sources: $(cat "$T/out")"
+segs=$(meta "$T/dp.safetensors" privacy "[(s['epochs'], s['noise'][:22]) for s in v['segments']]")
+[ "$segs" = '[[[1, 1], "ChaCha20 keyed by --dp"], [[2, 2], "ChaCha20 keyed by the "]]' ] && ok || bad "segments: $segs"
+noise=$(meta "$T/dp.safetensors" privacy "v['noise']")
+case "$noise" in mixed:*"epochs 1-1"*dp-seed*"epochs 2-2"*OS*) ok ;; *) bad "record's noise source: $noise" ;; esac
+[ "$(meta "$T/dp.safetensors" privacy "v['steps']")" = "$(meta "$T/dp.safetensors" privacy "sum(s['steps'] for s in v['segments'])")" ] \
+  && ok || bad "segment steps do not add up to the record's steps"
+expect_err "DP resume with other noise" "accountant covers one setting" "$BIN" train --resume "$T/dp.safetensors" --epochs 3 --noise 2
+expect_err "DP resume with another batch" "accountant covers one setting" "$BIN" train --resume "$T/dp.safetensors" --epochs 3 --batch 16
+expect_ok "non-DP checkpoint" "$BIN" train $ONE --epochs 1 --out "$T/plain.safetensors"
+expect_err "DP on top of non-private epochs" "trained without DP" "$BIN" train --resume "$T/plain.safetensors" --epochs 2 --dp --noise 1
+expect_err "DP with --clip 0" "clip norm > 0" "$BIN" train $DP --epochs 1 --clip 0 --out "$T/dp0.safetensors"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "optim/optim.h"
 #include "privacy/csprng.h"
+#include "privacy/dp_record.h"
 
 enum { STREAM_SHUFFLE = 1, STREAM_AUGMENT = 2, STREAM_DROPOUT = 3 };
 
@@ -200,6 +201,12 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     const int chunk = dp ? 2 * B : B; // a lot larger than this is processed in chunks
     const int C = m->n_classes;
     const float fill = (0.0f - m->norm_mean) / m->norm_std;
+    // the privacy record's rules: one (q, sigma, delta) per model, no DP on
+    // top of non-private epochs or the reverse
+    const dc_dp_run dprun = {.q = q, .sigma = cfg->dp.sigma, .delta = cfg->dp.delta, .clip = cfg->dp.clip,
+                             .seeded = cfg->dp.seeded, .first_epoch = m->epochs_done + 1,
+                             .steps_per_epoch = steps, .expected_lot = B};
+    if ((st = dc_dp_resume_check(dc_model_info(m, "privacy"), m->epochs_done, dp, &dprun, err))) return st;
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)train->n);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)chunk);
     float *wts = cfg->sample_weights ? malloc(sizeof(float) * (size_t)B) : NULL;
@@ -350,22 +357,16 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
             long total_steps = (long)m->epochs_done * steps;
             double order = 0;
             eps = dc_rdp_epsilon(q, cfg->dp.sigma, total_steps, cfg->dp.delta, &order);
-            char rec[768], epsbuf[32];
-            // JSON has no infinity: sigma = 0 spends an unbounded epsilon
-            if (isfinite(eps)) snprintf(epsbuf, sizeof epsbuf, "%.6g", eps);
-            else snprintf(epsbuf, sizeof epsbuf, "null");
-            snprintf(rec, sizeof rec,
-                     "{\"mechanism\":\"DP-SGD (Poisson sampling, per-sample clipping, Gaussian noise)\","
-                     "\"epsilon\":%s,\"delta\":%.6g,\"sigma\":%.9g,\"clip\":%.9g,\"sample_rate\":%.9g,"
-                     "\"steps\":%ld,\"expected_lot\":%d,\"rdp_order\":%.6g,"
-                     "\"accountant\":\"RDP of the sampled Gaussian mechanism (Mironov, Talwar, Zhang 2019)\","
-                     "\"noise\":\"%s\",\"clipped_fraction_last_epoch\":%.4f}",
-                     epsbuf, cfg->dp.delta, cfg->dp.sigma, cfg->dp.clip, q, total_steps, B, order,
-                     cfg->dp.seeded ? "ChaCha20 keyed by --dp-seed (reproducible, NOT secret)"
-                                    : "ChaCha20 keyed by the OS (randombytes)",
-                     (double)clipped / seen);
-            free(m->privacy_json);
-            m->privacy_json = strdup(rec);
+            // one record, with one segment per run (resumes may change the noise source)
+            char *rec = dc_dp_record_json(dc_model_info(m, "privacy"), &dprun, m->epochs_done, eps, order,
+                                          (double)clipped / seen);
+            if (!rec) {
+                st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory for the privacy record");
+                break;
+            }
+            st = dc_model_set_info(m, "privacy", rec, err);
+            free(rec);
+            if (st) break;
         }
         if (cb) {
             dc_train_event ev = {.kind = DC_EVENT_EPOCH, .epoch = epoch + 1, .epochs = cfg->epochs,
