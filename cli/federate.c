@@ -2,6 +2,7 @@
 // or over MPI ranks (`mpirun -n K deepc federate ...`: rank 0 is the server,
 // every other rank hosts clients). One line (or JSON object) per round.
 #define _POSIX_C_SOURCE 200809L
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "core/core.h"
 #include "dist/dist.h"
 #include "federated/fed.h"
+#include "privacy/dp_record.h"
 
 typedef struct fed_cb {
     bool json;
@@ -152,6 +154,9 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
         fprintf(stderr, "deepc federate: --out %s\n", err.msg);
         return 1;
     }
+    if (root && c.client_dp && c.dp_seeded)
+        fprintf(stderr, "deepc federate: warning: --dp-seed makes the client-level DP noise reproducible and NOT "
+                        "secret: for tests only (the model's privacy record says so)\n");
     dc_dataset train, test;
     if (dc_data_open(&train, &test, data, &err)) return cli_fail("federate", &err);
     if (limit > 0) dc_dataset_truncate(&train, limit);
@@ -172,7 +177,9 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
         printf("federated %s: %d clients, split %s, C=%g, E=%d, B=%d, %d rounds, client lr %g%s%s\n", algorithm,
                c.clients, split, c.fraction, c.local_epochs, c.local_batch, c.rounds, c.lr,
                c.secure_agg ? ", secure aggregation" : "", c.client_dp ? ", client-level DP" : "");
-        if (c.client_dp) printf("client-level DP: clip %g, noise multiplier %.4f, delta %g\n", c.dp_clip, c.dp_sigma, delta);
+        if (c.client_dp)
+            printf("client-level DP: clip %g, noise multiplier %.4f, delta %g%s\n", c.dp_clip, c.dp_sigma, delta,
+                   c.dp_seeded ? " (seeded noise: reproducible, not secret)" : "");
         if (comm->size > 1) printf("over MPI: rank 0 serves, %d ranks host the clients\n", comm->size - 1);
         fflush(stdout);
     }
@@ -182,28 +189,54 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
         goto done;
     }
     if (root) {
-        char cfg[1024];
-        snprintf(cfg, sizeof cfg,
-                 "{\"mode\":\"federated\",\"algorithm\":\"%s\",\"clients\":%d,\"split\":\"%s\",\"fraction\":%g,"
-                 "\"local_epochs\":%d,\"local_batch\":%d,\"rounds\":%d,\"lr\":%g,\"mu\":%g,\"server_lr\":%g,"
-                 "\"server_momentum\":%g,\"seed\":%llu,\"secure_agg\":%s,\"dropout\":%g,\"client_dp\":%s,"
-                 "\"clip\":%g,\"noise\":%g,\"delta\":%g,\"ranks\":%d}",
-                 algorithm, c.clients, split, c.fraction, c.local_epochs, c.local_batch, c.rounds, c.lr, c.mu,
-                 c.server_lr, c.server_momentum, (unsigned long long)c.seed, c.secure_agg ? "true" : "false",
-                 c.dropout, c.client_dp ? "true" : "false", c.dp_clip, c.dp_sigma, c.dp_delta, comm->size);
-        dc_model_set_info(m, "train_config", cfg, &err);
+        // the run's record, built with cJSON (strings escaped, numbers valid)
+        cJSON *jc = cJSON_CreateObject();
+        cJSON_AddStringToObject(jc, "mode", "federated");
+        cJSON_AddStringToObject(jc, "algorithm", algorithm);
+        cJSON_AddNumberToObject(jc, "clients", c.clients);
+        cJSON_AddStringToObject(jc, "split", split);
+        cJSON_AddNumberToObject(jc, "fraction", c.fraction);
+        cJSON_AddNumberToObject(jc, "local_epochs", c.local_epochs);
+        cJSON_AddNumberToObject(jc, "local_batch", c.local_batch);
+        cJSON_AddNumberToObject(jc, "rounds", c.rounds);
+        cJSON_AddNumberToObject(jc, "lr", c.lr);
+        cJSON_AddNumberToObject(jc, "mu", c.mu);
+        cJSON_AddNumberToObject(jc, "server_lr", c.server_lr);
+        cJSON_AddNumberToObject(jc, "server_momentum", c.server_momentum);
+        char seed[32];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)c.seed);
+        cJSON_AddStringToObject(jc, "seed", seed);
+        cJSON_AddBoolToObject(jc, "secure_agg", c.secure_agg);
+        if (c.secure_agg)
+            cJSON_AddStringToObject(jc, "secure_agg_keys",
+                                    "X25519 keys and masks from the OS CSPRNG (libsodium randombytes), fresh every round");
+        cJSON_AddNumberToObject(jc, "dropout", c.dropout);
+        cJSON_AddBoolToObject(jc, "client_dp", c.client_dp);
+        cJSON_AddNumberToObject(jc, "clip", c.dp_clip);
+        cJSON_AddNumberToObject(jc, "noise", c.dp_sigma);
+        cJSON_AddNumberToObject(jc, "delta", c.dp_delta);
+        cJSON_AddNumberToObject(jc, "ranks", comm->size);
+        char *cfg = cJSON_PrintUnformatted(jc);
+        cJSON_Delete(jc);
+        if (cfg) dc_model_set_info(m, "train_config", cfg, &err);
+        free(cfg);
         if (c.client_dp) {
-            char prv[512], epsbuf[32];
             double eps = dc_rdp_epsilon(c.fraction, c.dp_sigma, c.rounds, delta, NULL);
-            if (isfinite(eps)) snprintf(epsbuf, sizeof epsbuf, "%.6g", eps);
-            else snprintf(epsbuf, sizeof epsbuf, "null"); // sigma = 0: no bound
-            snprintf(prv, sizeof prv,
-                     "{\"mechanism\":\"DP-FedAvg (client-level: clipped updates, Gaussian noise on the sum)\","
-                     "\"epsilon\":%s,\"delta\":%g,\"sigma\":%.9g,\"clip\":%g,\"sample_rate\":%g,\"rounds\":%d,"
-                     "\"accountant\":\"RDP of the sampled Gaussian mechanism\"}",
-                     epsbuf, delta, c.dp_sigma, c.dp_clip,
-                     c.fraction, c.rounds);
-            dc_model_set_info(m, "privacy", prv, &err);
+            cJSON *jp = cJSON_CreateObject();
+            cJSON_AddStringToObject(jp, "mechanism", "DP-FedAvg (client-level: clipped updates, Gaussian noise on the sum)");
+            if (isfinite(eps)) cJSON_AddNumberToObject(jp, "epsilon", eps);
+            else cJSON_AddNullToObject(jp, "epsilon"); // sigma = 0: no bound
+            cJSON_AddNumberToObject(jp, "delta", delta);
+            cJSON_AddNumberToObject(jp, "sigma", c.dp_sigma);
+            cJSON_AddNumberToObject(jp, "clip", c.dp_clip);
+            cJSON_AddNumberToObject(jp, "sample_rate", c.fraction);
+            cJSON_AddNumberToObject(jp, "rounds", c.rounds);
+            cJSON_AddStringToObject(jp, "accountant", "RDP of the sampled Gaussian mechanism");
+            cJSON_AddStringToObject(jp, "noise", dc_dp_noise_source(c.dp_seeded));
+            char *prv = cJSON_PrintUnformatted(jp);
+            cJSON_Delete(jp);
+            if (prv) dc_model_set_info(m, "privacy", prv, &err);
+            free(prv);
         }
         if (dc_model_save(m, out, &err)) {
             rc = cli_fail("federate", &err);

@@ -97,5 +97,22 @@ expect_ok "non-DP checkpoint" "$BIN" train $ONE --epochs 1 --out "$T/plain.safet
 expect_err "DP on top of non-private epochs" "trained without DP" "$BIN" train --resume "$T/plain.safetensors" --epochs 2 --dp --noise 1
 expect_err "DP with --clip 0" "clip norm > 0" "$BIN" train $DP --epochs 1 --clip 0 --out "$T/dp0.safetensors"
 
+# --- federate: client-DP noise source recorded, secure aggregation never keyed
+# by the public seeds (bug 7) ------------------------------------------------
+TOOLS=$(dirname "$BIN")
+FED="--data fashion-mnist --limit 300 --test-limit 64 --clients 4 --fraction 1 --rounds 1 --local-epochs 1 --threads 1"
+expect_ok "federate --client-dp --dp-seed --secure-agg" "$BIN" federate $FED --secure-agg --client-dp --noise 0.5 --dp-seed 3 \
+  --out "$T/f1.safetensors"
+grep -q "warning: --dp-seed makes the client-level DP noise reproducible and NOT secret" "$T/err" && ok \
+  || bad "no warning about seeded client-DP noise: $(cat "$T/err")"
+case "$(meta "$T/f1.safetensors" privacy "v['noise']")" in *"--dp-seed"*NOT*) ok ;; *) bad "privacy record lacks the seeded noise source: $(meta "$T/f1.safetensors" privacy)" ;; esac
+case "$(meta "$T/f1.safetensors" train_config "v.get('secure_agg_keys', '')")" in *"OS CSPRNG"*) ok ;; *) bad "train_config lacks the key source" ;; esac
+expect_ok "federate, OS noise" "$BIN" federate $FED --client-dp --noise 0.5 --out "$T/f2.safetensors"
+case "$(meta "$T/f2.safetensors" privacy "v['noise']")" in *"by the OS"*) ok ;; *) bad "privacy record: $(meta "$T/f2.safetensors" privacy)" ;; esac
+# fresh OS keys every run, yet the same seeds give the same model: the masks cancel exactly
+expect_ok "federate again" "$BIN" federate $FED --secure-agg --client-dp --noise 0.5 --dp-seed 3 --out "$T/f3.safetensors"
+d=$("$TOOLS/model_diff" "$T/f1.safetensors" "$T/f3.safetensors")
+echo "$d" | grep -q "max_abs=0 " && ok || bad "seeded secure-aggregation runs differ: $d"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -10,6 +10,7 @@
 #include "deepc.h"
 #include "harness.h"
 #include "privacy/dp_record.h"
+#include "federated/fed.h"
 
 // What an older deepc wrote: no segments, clip 1 (the default, while its
 // train_config said 0), seeded noise.
@@ -96,6 +97,19 @@ int main(void) {
           "non-private epochs on DP: %s", err.msg);
     CHECK(dc_dp_resume_check(NULL, 0, true, &run, &err) == DC_OK, "a fresh DP run");
     CHECK(dc_dp_resume_check(NULL, 3, false, NULL, &err) == DC_OK, "a plain resume");
+    // secure aggregation's keys and masks never come from the public seeds
+    dc_fed_config fc = dc_fed_config_default();
+    fc.secure_agg = true;
+    fc.client_dp = true;
+    fc.dp_seeded = true;
+    fc.dp_seed = 7;
+    fc.seed = 1;
+    dc_secagg_params sp = dc_fed_secagg_params(&fc, 10, 1000, 3);
+    CHECK(!sp.insecure_test_seed, "secure aggregation keyed by --dp-seed/--seed (test_seed %llu)",
+          (unsigned long long)sp.test_seed);
+    CHECK(sp.n_clients == 10 && sp.threshold == 7 && sp.n == 1000 && sp.round == 3 && sp.clip == fc.dp_clip,
+          "params: K %d t %d n %zu round %llu clip %g", sp.n_clients, sp.threshold, sp.n,
+          (unsigned long long)sp.round, sp.clip);
     free(r3);
     free(r4);
     free(r5);

@@ -503,6 +503,22 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
     return st;
 }
 
+dc_secagg_params dc_fed_secagg_params(const dc_fed_config *cfg, int count, size_t n, int round) {
+    int t = cfg->secagg_threshold > 0 ? cfg->secagg_threshold : (2 * count + 2) / 3;
+    if (t < 2) t = 2;
+    dc_secagg_params p = dc_secagg_params_default(count, t, n);
+    p.round = (uint64_t)round;
+    p.nthreads = cfg->nthreads;
+    if (cfg->client_dp) p.clip = cfg->dp_clip; // clipped updates: a tighter public bound
+    // Keys, self-mask seeds and pairwise masks always come from the OS CSPRNG
+    // (libsodium's randombytes), never from --seed or --dp-seed: those are
+    // public, and masks derived from them would hide nothing. Reproducibility
+    // does not need them: the masks cancel exactly, so the aggregate (and the
+    // trained model) is the same whatever keys were drawn.
+    p.insecure_test_seed = false;
+    return p;
+}
+
 // The whole protocol of secagg.h for one round, simulated in this process:
 // each client masks its fixed-point update with pairwise and self masks, the
 // server adds the masked vectors it receives, and unmasking uses secret
@@ -511,16 +527,7 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
 static dc_status secure_sum(const dc_fed_config *cfg, float *const *vecs, int count, const bool *dropped,
                             size_t n, int round, float *sum, double *bytes_up, double *bytes_down,
                             dc_error *err) {
-    int t = cfg->secagg_threshold > 0 ? cfg->secagg_threshold : (2 * count + 2) / 3;
-    if (t < 2) t = 2;
-    dc_secagg_params p = dc_secagg_params_default(count, t, n);
-    p.round = (uint64_t)round;
-    p.nthreads = cfg->nthreads;
-    if (cfg->client_dp) p.clip = cfg->dp_clip; // clipped updates: a tighter public bound
-    if (cfg->dp_seeded) { // reproducible tests only: keys and masks from the seed
-        p.insecure_test_seed = true;
-        p.test_seed = cfg->dp_seed ^ cfg->seed;
-    }
+    dc_secagg_params p = dc_fed_secagg_params(cfg, count, n, round);
     dc_secagg_stats stats;
     dc_status st = dc_secagg_simulate(&p, (const float *const *)vecs, dropped, sum, NULL, &stats, err);
     if (!st) { // masked 8-byte words, public keys and encrypted shares
