@@ -247,9 +247,12 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
             rc = cli_fail("federate", &err);
             goto done;
         }
-        if (json)
-            printf("{\"event\":\"done\",\"test_accuracy\":%.6f,\"n\":%d,\"seconds\":%.3f,\"bytes\":%ld,\"out\":\"%s\"}\n",
-                   r.accuracy, r.n, s.elapsed, s.bytes, out);
+        if (json) {
+            printf("{\"event\":\"done\",\"test_accuracy\":%.6f,\"n\":%d,\"seconds\":%.3f,\"bytes\":%ld,\"out\":",
+                   r.accuracy, r.n, s.elapsed, s.bytes);
+            cli_json_str(out);
+            printf("}\n");
+        }
         else
             printf("test accuracy: %.2f%% (%d images) after %d rounds, %.1f s, %.1f MB exchanged; saved %s\n",
                    100 * r.accuracy, r.n, c.rounds, s.elapsed, s.bytes / 1e6, out);

@@ -310,13 +310,17 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         char *cfg = opts_to_json(&o);
         if (cfg) dc_model_set_info(m, "train_config", cfg, &err);
         time_t now = time(NULL);
-        char prov[1024], when[64];
+        char when[64];
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-        snprintf(prov, sizeof prov, "{\"tool\":\"deepc\",\"data\":\"%s\",\"train_samples\":%d,\"started\":\"%s\"}",
-                 train.source, train.n, when);
-        for (char *p = prov; *p; p++)
-            if (*p == '\\') *p = '/';
-        dc_model_set_info(m, "provenance", prov, &err);
+        cJSON *pj = cJSON_CreateObject(); // cJSON escapes the path (quotes, backslashes)
+        cJSON_AddStringToObject(pj, "tool", "deepc");
+        cJSON_AddStringToObject(pj, "data", train.source);
+        cJSON_AddNumberToObject(pj, "train_samples", train.n);
+        cJSON_AddStringToObject(pj, "started", when);
+        char *prov = cJSON_PrintUnformatted(pj);
+        cJSON_Delete(pj);
+        if (prov) dc_model_set_info(m, "provenance", prov, &err);
+        free(prov);
         free(cfg);
     } else {
         int c, h, w;
@@ -437,9 +441,12 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         rc = cli_fail("train", &err);
         goto out;
     }
-    if (o.json)
-        printf("{\"event\":\"done\",\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"n\":%d,\"seconds\":%.3f,\"out\":\"%s\"}\n",
-               r.accuracy, r.loss, r.n, secs, o.out);
+    if (o.json) {
+        printf("{\"event\":\"done\",\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"n\":%d,\"seconds\":%.3f,\"out\":",
+               r.accuracy, r.loss, r.n, secs);
+        cli_json_str(o.out);
+        printf("}\n");
+    }
     else
         printf("test accuracy: %.2f%% (%lld/%d), loss %.4f — trained in %.1f s, saved %s\n", 100 * r.accuracy,
                (long long)llround(r.accuracy * r.n), r.n, r.loss, secs, o.out);

@@ -114,5 +114,32 @@ expect_ok "federate again" "$BIN" federate $FED --secure-agg --client-dp --noise
 d=$("$TOOLS/model_diff" "$T/f1.safetensors" "$T/f3.safetensors")
 echo "$d" | grep -q "max_abs=0 " && ok || bad "seeded secure-aggregation runs differ: $d"
 
+# --- small ones (bug 10) ------------------------------------------------------
+mkdir "$T/folder"
+expect_err "a directory given as an image" "is a directory" "$BIN" predict "$T/good.safetensors" "$T/folder"
+grep -q 9223372036854775807 "$T/err" && bad "the size of a directory is reported" || ok
+expect_err "a directory given as --reweight" "is a directory" "$BIN" train $ONE --epochs 1 --reweight "$T/folder" --out "$T/rw.safetensors"
+expect_ok "a subnormal --clip" "$BIN" train $ONE --epochs 1 --clip 1e-38 --out "$T/sub.safetensors"
+expect_err "an underflowing --clip" "too small" "$BIN" train $ONE --epochs 1 --clip 1e-50 --out "$T/sub.safetensors"
+expect_err "an overflowing --lr" "too large" "$BIN" train $ONE --epochs 1 --lr 1e39 --out "$T/sub.safetensors"
+expect_err "a non-number" "expected a number" "$BIN" train $ONE --epochs 1 --lr 1e-3x --out "$T/sub.safetensors"
+# a data path with a quote and a backslash: the model's provenance and the
+# --json lines must still be valid JSON holding the path
+Q="$T/da\"ta\\set"
+mkdir "$Q"
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+  ln -s "/usr/share/datasets/fashion-mnist/$f.gz" "$Q/$f.gz"
+done
+expect_ok "train on a quoted path" "$BIN" train --data "$Q" --limit 64 --test-limit 64 --batch 64 --threads 1 --epochs 1 --json \
+  --out "$Q/m\"odel.safetensors"
+prov=$(meta "$Q/m\"odel.safetensors" provenance "v['data']")
+[ "$prov" = "$Q/train-images-idx3-ubyte.gz" ] && ok || bad "provenance data path: '$prov'"
+python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]; d=json.loads(open(sys.argv[1]).readlines()[-1]); sys.exit(d["out"]!=sys.argv[2])' \
+  "$T/out" "$Q/m\"odel.safetensors" && ok || bad "train --json lines are not JSON with the path: $(cat "$T/out")"
+cp "$(dirname "$0")/../examples/boot.png" "$Q/bo\"ot.png"
+expect_ok "predict --json on a quoted path" "$BIN" predict "$Q/m\"odel.safetensors" "$Q/bo\"ot.png" --json
+python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read()); sys.exit(d["image"]!=sys.argv[2])' "$T/out" "$Q/bo\"ot.png" \
+  && ok || bad "predict --json is not JSON with the path: $(cat "$T/out")"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

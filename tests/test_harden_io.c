@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <zlib.h>
 #include <unistd.h>
+#include <signal.h>
 
 static const char *tpath(const char *name) {
     static char buf[8][1024];
@@ -95,19 +96,19 @@ static void test_non_regular_target(void) {
     CHECK(mkfifo(fifo, 0600) == 0, "mkfifo: %s", strerror(errno));
     dc_status st = write_str(fifo, "data", &err);
     struct stat sb;
-    CHECK(st == DC_ERR_ARG && strstr(err.msg, "FIFO") && strstr(err.msg, fifo), "FIFO target: %d %s", st, err.msg);
+    CHECK(st == DC_ERR_IO && strstr(err.msg, "FIFO") && strstr(err.msg, fifo), "FIFO target: %d %s", st, err.msg);
     CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode), "the FIFO was replaced");
     // a symlink to a FIFO is the FIFO
     const char *link = tpath("fifo.link");
     CHECK(symlink(fifo, link) == 0, "symlink: %s", strerror(errno));
     st = write_str(link, "data", &err);
-    CHECK(st == DC_ERR_ARG && lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode), "symlink to FIFO: %d %s", st, err.msg);
+    CHECK(st == DC_ERR_IO && lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode), "symlink to FIFO: %d %s", st, err.msg);
     // a character device: our own copy of /dev/null's node (never /dev/null
     // itself: an unfixed writer running as root would replace it)
     const char *dev = tpath("null.dev");
     if (mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0) {
         st = write_str(dev, "data", &err);
-        CHECK(st == DC_ERR_ARG && strstr(err.msg, "character device"), "device target: %d %s", st, err.msg);
+        CHECK(st == DC_ERR_IO && strstr(err.msg, "character device"), "device target: %d %s", st, err.msg);
         CHECK(lstat(dev, &sb) == 0 && S_ISCHR(sb.st_mode), "the device node was replaced");
     } else {
         printf("  (no device-node check: mknod: %s)\n", strerror(errno));
@@ -116,7 +117,7 @@ static void test_non_regular_target(void) {
     const char *dir = tpath("outdir");
     CHECK(mkdir(dir, 0700) == 0, "mkdir: %s", strerror(errno));
     st = write_str(dir, "data", &err);
-    CHECK(st == DC_ERR_ARG && strstr(err.msg, "directory"), "directory target: %d %s", st, err.msg);
+    CHECK(st == DC_ERR_IO && strstr(err.msg, "directory"), "directory target: %d %s", st, err.msg);
     // a symlink to a regular file is replaced by the new file; its target stays
     const char *target = tpath("target.txt"), *rlink = tpath("regular.link");
     write_text(target, "old");
@@ -249,10 +250,55 @@ static void test_idx_claims(void) {
     free(px);
 }
 
+// ---------------------------------------------------------------------------
+// Bug 10: a directory given as a file says so (not "9223372036854775807
+// bytes"); pipes are read to their end within the limit.
+
+static void test_read_file_kinds(void) {
+    uint8_t *data = NULL;
+    size_t len = 0;
+    dc_error err = {{0}};
+    const char *dir = tpath("a-folder");
+    mkdir(dir, 0700);
+    dc_status st = dc_read_file(dir, &data, &len, 1 << 20, &err);
+    CHECK(st != DC_OK && strstr(err.msg, "is a directory") && !strstr(err.msg, "9223372036854775807") && !data,
+          "directory: %d %s", st, err.msg);
+    const char *big = tpath("big.txt");
+    write_text(big, "0123456789");
+    st = dc_read_file(big, &data, &len, 5, &err);
+    CHECK(st == DC_ERR_FORMAT && strstr(err.msg, "10 bytes") && !data, "too large: %s", err.msg);
+    st = dc_read_file(big, &data, &len, 10, &err);
+    CHECK(st == DC_OK && len == 10 && !memcmp(data, "0123456789", 11), "exact size: %s", err.msg);
+    free(data);
+    // a FIFO fed by a child: read to its end; and one that sends too much
+    const char *fifo = tpath("feed.fifo");
+    mkfifo(fifo, 0600);
+    for (int round = 0; round < 2; round++) {
+        size_t want = round == 0 ? 200000 : 300000;
+        pid_t child = fork();
+        if (child == 0) {
+            int fd = open(fifo, O_WRONLY);
+            char chunk[1000];
+            memset(chunk, 'x', sizeof chunk);
+            for (size_t k = 0; k < want; k += sizeof chunk)
+                if (write(fd, chunk, sizeof chunk) < 0) break;
+            _exit(0);
+        }
+        data = NULL;
+        st = dc_read_file(fifo, &data, &len, 250000, &err);
+        if (round == 0) CHECK(st == DC_OK && len == want && data && data[want - 1] == 'x' && data[want] == 0, "FIFO: %s", err.msg);
+        else CHECK(st == DC_ERR_FORMAT && strstr(err.msg, "250000") && !data, "FIFO over the limit: %s", err.msg);
+        free(data);
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+    }
+}
+
 int main(void) {
     test_idx_claims(); // first: it measures the peak RSS
     test_symlink_at_temp_name();
     test_non_regular_target();
     test_stale_temps();
+    test_read_file_kinds();
     return dc_test_finish();
 }

@@ -30,7 +30,7 @@ void dc_free(void *p);
 // O_CREAT|O_EXCL|O_NOFOLLOW (a name that exists, symlink or not, is never
 // opened), written, fsync'ed, renamed over path, then the folder fsync'ed.
 // An existing path that is not a regular file (device, FIFO, directory,
-// socket; symlinks followed) is refused with DC_ERR_ARG and left as it is.
+// socket; symlinks followed) is refused with DC_ERR_IO and left as it is.
 // On failure path is untouched and the temporary file removed. Temporary
 // files of the same output left by killed writers (the pattern above or the
 // older "<base>.tmp.<pid>", regular files owned by us whose pid is not

@@ -154,7 +154,7 @@ static dc_status check_target(int dfd, const char *base, const char *path, dc_er
         return dc_fail(err, DC_ERR_IO, "%s: cannot inspect: %s", path, strerror(errno));
     }
     if (!S_ISREG(sb.st_mode))
-        return dc_fail(err, DC_ERR_ARG, "%s: exists and is %s, not a regular file: refusing to replace it", path,
+        return dc_fail(err, DC_ERR_IO, "%s: exists and is %s, not a regular file: refusing to replace it", path,
                        file_kind(sb.st_mode));
     return DC_OK;
 }
@@ -281,38 +281,71 @@ dc_status dc_read_file(const char *path, uint8_t **data, size_t *len,
                        size_t max_bytes, dc_error *err) {
     *data = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return dc_fail(err, DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return dc_fail(err, DC_ERR_IO, "%s: cannot seek (not a regular file?)", path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return dc_fail(err, DC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        dc_status st = dc_fail(err, DC_ERR_IO, "%s: cannot inspect: %s", path, strerror(errno));
+        close(fd);
+        return st;
     }
-    long size = ftell(f);
-    if (size < 0) {
-        fclose(f);
-        return dc_fail(err, DC_ERR_IO, "%s: cannot tell size (is it a directory?)", path);
+    if (S_ISDIR(sb.st_mode)) {
+        close(fd);
+        return dc_fail(err, DC_ERR_ARG, "%s: is a directory, expected a file", path);
     }
-    if ((size_t)size > max_bytes) {
-        fclose(f);
-        return dc_fail(err, DC_ERR_FORMAT, "%s: file is %ld bytes, more than the %zu allowed",
-                       path, size, max_bytes);
+    // A regular file's size is known: refuse a too-large one before reading.
+    // Anything else (a pipe, /dev/stdin) is read until its end, at most
+    // max_bytes + 1 bytes, the buffer growing with what really arrives.
+    const bool regular = S_ISREG(sb.st_mode);
+    if (regular && (uint64_t)sb.st_size > max_bytes) {
+        close(fd);
+        return dc_fail(err, DC_ERR_FORMAT, "%s: file is %lld bytes, more than the %zu allowed", path,
+                       (long long)sb.st_size, max_bytes);
     }
-    rewind(f);
-    uint8_t *buf = malloc((size_t)size + 1);
-    if (!buf) {
-        fclose(f);
-        return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory reading %ld bytes", path, size);
+    size_t cap = regular ? (size_t)sb.st_size + 1 : 65536, got = 0;
+    uint8_t *buf = malloc(cap);
+    dc_status st = buf ? DC_OK : dc_fail(err, DC_ERR_NOMEM, "%s: out of memory reading it", path);
+    while (!st) {
+        if (got == cap) { // only a non-regular file (or one that grew) gets here
+            if (got > max_bytes) {
+                st = dc_fail(err, DC_ERR_FORMAT, "%s: more than the %zu bytes allowed", path, max_bytes);
+                break;
+            }
+            size_t ncap = cap * 2 > max_bytes + 1 ? max_bytes + 1 : cap * 2;
+            if (ncap <= cap) ncap = cap + 1;
+            uint8_t *nb = realloc(buf, ncap);
+            if (!nb) {
+                st = dc_fail(err, DC_ERR_NOMEM, "%s: out of memory reading it", path);
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t n = read(fd, buf + got, cap - got);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            st = dc_fail(err, DC_ERR_IO, "%s: read error: %s", path, strerror(errno));
+        } else if (n == 0) {
+            break;
+        } else {
+            got += (size_t)n;
+        }
     }
-    size_t got = fread(buf, 1, (size_t)size, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || got != (size_t)size) {
+    close(fd);
+    if (!st && got > max_bytes)
+        st = dc_fail(err, DC_ERR_FORMAT, "%s: more than the %zu bytes allowed", path, max_bytes);
+    if (!st && got == cap) { // room for the terminating 0
+        uint8_t *nb = realloc(buf, cap + 1);
+        if (!nb) st = dc_fail(err, DC_ERR_NOMEM, "%s: out of memory reading it", path);
+        else buf = nb;
+    }
+    if (st) {
         free(buf);
-        return dc_fail(err, DC_ERR_IO, "%s: read error", path);
+        return st;
     }
-    buf[size] = 0;
+    buf[got] = 0;
     *data = buf;
-    *len = (size_t)size;
+    *len = got;
     return DC_OK;
 }
 
