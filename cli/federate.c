@@ -70,6 +70,7 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
     int limit = 0, test_limit = 0;
     float fraction = 0.1f, target_eps = 0, noise = 0, delta = 1e-5f, dropout = 0;
     bool json = false;
+    float mpi_timeout = (float)DC_MPI_TIMEOUT_DEFAULT;
     dc_opt opts[] = {
         {"model", OPT_STR, &model, "built-in (lenet5, mlp) or architecture file [lenet5]"},
         {"data", OPT_STR, &data, "fashion-mnist, mnist, or a folder of MNIST-format IDX files [fashion-mnist]"},
@@ -98,6 +99,7 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
         {"limit", OPT_INT, &limit, "use only the first N training samples (0: all)"},
         {"test-limit", OPT_INT, &test_limit, "use only the first N test samples (0: all)"},
         {"out", OPT_STR, &out, "model file to write at the end [fl.safetensors]"},
+        {"mpi-timeout", OPT_FLOAT, &mpi_timeout, "under mpirun: seconds an exchange may wait for the other ranks before the job is aborted (0: forever) [300]"},
         {"json", OPT_FLAG, &json, "one JSON object per round"},
         {NULL, 0, NULL, NULL, false},
     };
@@ -113,6 +115,11 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
     }
     const bool root = comm->rank == 0;
     if (!root) json = false;
+    if (!(mpi_timeout >= 0)) {
+        if (root) fprintf(stderr, "deepc federate: --mpi-timeout %g: expected seconds >= 0 (0: wait forever)\n", mpi_timeout);
+        return 2;
+    }
+    dc_mpi_set_timeout(comm, mpi_timeout);
 #define BAD(...) do { if (root) { fprintf(stderr, "deepc federate: " __VA_ARGS__); fprintf(stderr, "\n"); } return 2; } while (0)
     if (!parse_split(split, &c)) BAD("--split '%s': expected iid, shards:S or dirichlet:ALPHA", split);
     if (!strcmp(algorithm, "fedavg")) c.algorithm = DC_FED_AVG;
@@ -274,8 +281,13 @@ int cmd_federate(int argc, char **argv) {
     }
     int rc = federate_main(argc, argv, &comm);
     if (mpi) {
-        if (rc != 0 && comm.size > 1) dc_mpi_abort(rc);
-        dc_mpi_finalize(&comm);
+        if (rc != 0 && comm.size > 1) dc_mpi_abort(rc); // do not leave ranks waiting
+        dc_error err;
+        if (dc_mpi_finalize(&comm, &err)) {
+            cli_fail("federate", &err);
+            dc_mpi_abort(1);
+            return 1;
+        }
     }
     return rc;
 }

@@ -150,6 +150,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
                     .lr = 0.001f, .momentum = 0.9f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                     .gamma = 0.1f, .seed = 1, .delta = 1e-5f};
     const char *reweight = NULL; // --reweight FILE: groups of the training samples
+    float mpi_timeout = (float)DC_MPI_TIMEOUT_DEFAULT;
     dc_opt opts[] = {
         {"model", OPT_STR, &o.model, "built-in (lenet5, mlp) or architecture file [lenet5]"},
         {"data", OPT_STR, &o.data, "fashion-mnist, mnist, or a folder of MNIST-format IDX files [fashion-mnist]"},
@@ -186,6 +187,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         {"test-limit", OPT_INT, &o.test_limit, "use only the first N test samples (0: all)"},
         {"out", OPT_STR, &o.out, "checkpoint to write after every epoch [model.safetensors]"},
         {"resume", OPT_STR, &o.resume, "continue training from this checkpoint"},
+        {"mpi-timeout", OPT_FLOAT, &mpi_timeout, "under mpirun: seconds an exchange may wait for the other ranks before the job is aborted (0: forever) [300]"},
         {"json", OPT_FLAG, &o.json, "machine-readable output: one JSON object per line"},
         {"quiet", OPT_FLAG, &o.quiet, "print only the final result"},
         {NULL, 0, NULL, NULL, false},
@@ -200,6 +202,11 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         }
         return 2;
     }
+    if (!(mpi_timeout >= 0)) {
+        fprintf(stderr, "deepc train: --mpi-timeout %g: expected seconds >= 0 (0: wait forever)\n", mpi_timeout);
+        return 2;
+    }
+    dc_mpi_set_timeout(comm, mpi_timeout);
     dc_error err;
     dc_model *m = NULL;
     const bool root = comm->rank == 0;
@@ -472,7 +479,12 @@ int cmd_train(int argc, char **argv) {
     int rc = train_main(argc, argv, &comm);
     if (mpi) {
         if (rc != 0 && comm.size > 1) dc_mpi_abort(rc); // do not leave ranks waiting
-        dc_mpi_finalize(&comm);
+        dc_error err;
+        if (dc_mpi_finalize(&comm, &err)) {
+            cli_fail("train", &err);
+            dc_mpi_abort(1);
+            return 1;
+        }
     }
     return rc;
 }
