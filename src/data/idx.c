@@ -25,6 +25,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 // Guard against absurd headers: no IDX file we accept holds more than 4 GiB
@@ -41,7 +42,7 @@ enum idx_kind { IDX_IMAGES, IDX_LABELS };
 typedef struct idx_data {
     int rank;          // 1, 3 or 4
     uint32_t dims[4];  // rank entries used
-    uint8_t *data;     // product(dims) bytes, dc_alloc'd, owned by the caller
+    uint8_t *data;     // product(dims) bytes, owned by the caller (dc_free)
     uint64_t len;      // product(dims)
 } idx_data;
 
@@ -283,6 +284,17 @@ static dc_status idx_read(idx_data *out, const char *path, enum idx_kind kind,
     describe(desc, sizeof desc, kind, (int)rank, out->dims);
     uint64_t header_len = 4 + 4 * (uint64_t)rank;
 
+    // Data that cannot fit in this machine's memory is refused here, by
+    // name, rather than by the allocator (or the OOM killer) later.
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0 && total > (uint64_t)pages * (uint64_t)page) {
+        st = dc_fail(err, DC_ERR_NOMEM,
+                     "%s: header declares %s = %llu bytes, more than this machine's "
+                     "%llu bytes of memory", path, desc, (unsigned long long)total,
+                     (unsigned long long)pages * (unsigned long long)page);
+        goto fail;
+    }
+
     // For raw files the size on disk is known: check before allocating.
     if (!gz && (uint64_t)sb.st_size != header_len + total) {
         uint64_t have = (uint64_t)sb.st_size - header_len; // >= 0: header was read
@@ -324,7 +336,10 @@ static dc_status idx_read(idx_data *out, const char *path, enum idx_kind kind,
         got += more;
         if (got < cap || cap == total) break; // the stream ended, or all is read
         uint64_t ncap = cap > total / 2 ? total : 2 * cap;
-        uint8_t *nb = dc_alloc((size_t)ncap);
+        // realloc: large blocks move by remapping pages, so the peak stays
+        // near the final size (alignment beyond malloc's is not needed for
+        // pixel bytes; dc_free is free)
+        uint8_t *nb = realloc(out->data, (size_t)ncap);
         if (!nb) {
             st = dc_fail(err, DC_ERR_NOMEM,
                          "%s: out of memory after decompressing %llu of the %llu "
@@ -332,8 +347,6 @@ static dc_status idx_read(idx_data *out, const char *path, enum idx_kind kind,
                          (unsigned long long)got, (unsigned long long)total, desc);
             goto fail;
         }
-        memcpy(nb, out->data, (size_t)got);
-        dc_free(out->data);
         out->data = nb;
         cap = ncap;
     }
