@@ -204,9 +204,9 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     // the privacy record's rules: one (q, sigma, delta) per model, no DP on
     // top of non-private epochs or the reverse
     const dc_dp_run dprun = {.q = q, .sigma = cfg->dp.sigma, .delta = cfg->dp.delta, .clip = cfg->dp.clip,
-                             .seeded = cfg->dp.seeded, .first_epoch = m->epochs_done + 1,
+                             .seeded = cfg->dp.seeded, .first_epoch = dc_model_epochs_done(m) + 1,
                              .steps_per_epoch = steps, .expected_lot = B};
-    if ((st = dc_dp_resume_check(dc_model_info(m, "privacy"), m->epochs_done, dp, &dprun, err))) return st;
+    if ((st = dc_dp_resume_check(dc_model_info(m, "privacy"), dc_model_epochs_done(m), dp, &dprun, err))) return st;
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)train->n);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)chunk);
     float *wts = cfg->sample_weights ? malloc(sizeof(float) * (size_t)B) : NULL;
@@ -358,7 +358,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
             double order = 0;
             eps = dc_rdp_epsilon(q, cfg->dp.sigma, total_steps, cfg->dp.delta, &order);
             // one record, with one segment per run (resumes may change the noise source)
-            char *rec = dc_dp_record_json(dc_model_info(m, "privacy"), &dprun, m->epochs_done, eps, order,
+            char *rec = dc_dp_record_json(dc_model_info(m, "privacy"), &dprun, dc_model_epochs_done(m), eps, order,
                                           (double)clipped / seen);
             if (!rec) {
                 st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory for the privacy record");
