@@ -60,6 +60,9 @@ extern const char *const dc_fashion_classes[10];
 bool cli_is_fashion(const char *spec);
 
 int cli_fail(const char *verb, const dc_error *err);
+// Prints s to stdout as a JSON string literal (quotes, backslashes and
+// control characters escaped): every string in --json output goes through it.
+void cli_json_str(const char *s);
 // --split must be "test" or "train"; otherwise prints the error, returns false.
 bool cli_split_ok(const char *verb, const char *split); // prints "deepc VERB: msg", returns 1
 

@@ -1,6 +1,7 @@
 // common.c — option parsing, progress bar and messages for the CLI.
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,16 @@ bool cli_is_fashion(const char *spec) {
     const char *base = strrchr(spec, '/');
     base = base && base[1] ? base + 1 : spec;
     return strstr(base, "fashion") != NULL || strstr(spec, "fashion-mnist") != NULL;
+}
+
+void cli_json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20) printf("\\u%04x", (unsigned char)*s);
+        else putchar(*s);
+    }
+    putchar('"');
 }
 
 int cli_fail(const char *verb, const dc_error *err) {
@@ -58,8 +69,25 @@ static bool set_value(dc_opt *o, const char *v, const char *verb) {
     }
     case OPT_FLOAT: {
         float x = strtof(v, &end);
-        if (errno || end == v || *end || !isfinite(x)) {
+        if (end == v || *end || isnan(x)) {
             fprintf(stderr, "deepc %s: --%s '%s': expected a number\n", verb, o->name, v);
+            return false;
+        }
+        // ERANGE: overflow (x is +-HUGE_VALF) or underflow. A subnormal
+        // result (1e-38) is a float all the same and is kept; a value that
+        // rounds to zero although it is not zero is refused as too small.
+        if (isinf(x) && (errno == ERANGE || !strpbrk(v, "iI"))) {
+            fprintf(stderr, "deepc %s: --%s '%s': too large (a float holds at most %g)\n", verb, o->name, v,
+                    (double)FLT_MAX);
+            return false;
+        }
+        if (!isfinite(x)) {
+            fprintf(stderr, "deepc %s: --%s '%s': expected a finite number\n", verb, o->name, v);
+            return false;
+        }
+        if (errno == ERANGE && x == 0.0f) {
+            fprintf(stderr, "deepc %s: --%s '%s': too small (the smallest positive float is %g); use 0 for zero\n",
+                    verb, o->name, v, (double)FLT_TRUE_MIN);
             return false;
         }
         *(float *)o->dst = x;

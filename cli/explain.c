@@ -92,16 +92,6 @@ static int fail(const dc_error *err) {
     return 1;
 }
 
-static void json_str(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20) printf("\\u%04x", *s);
-        else putchar(*s);
-    }
-    putchar('"');
-}
-
 int cmd_explain(int argc, char **argv) {
     const char *data = "fashion-mnist", *split = "test", *method = "saliency", *baseline = "black";
     const char *out = NULL, *layer = NULL, *fill = "0", *segments = "grid:4", *output = NULL;
@@ -275,22 +265,25 @@ int cmd_explain(int argc, char **argv) {
     const char *outname = grad_method ? "logit" : cfg.output == DC_EXPLAIN_OUT_LOGIT ? "logit" : "prob";
     if (json) {
         printf("{\"input\":");
-        json_str(desc);
+        cli_json_str(desc);
         printf(",\"label\":%d,\"method\":\"%s\",\"target\":%d,\"target_name\":", label, method, e.target);
-        json_str(dc_model_class_name(m, e.target));
+        cli_json_str(dc_model_class_name(m, e.target));
         printf(",\"predicted\":%d,\"predicted_name\":", e.predicted);
-        json_str(dc_model_class_name(m, e.predicted));
+        cli_json_str(dc_model_class_name(m, e.predicted));
         printf(",\"prob\":%.6f,\"explains\":\"%s\",\"seconds\":%.6f,\"evaluations\":%d,\"png\":", e.prob, outname, secs,
                e.evaluations);
-        json_str(png_path);
+        cli_json_str(png_path);
         printf(",\"npy\":");
-        json_str(npy_path);
+        cli_json_str(npy_path);
         printf(",\"shape\":[");
         if (e.method == DC_EXPLAIN_GRADXINPUT || e.method == DC_EXPLAIN_IG) printf("%d,", e.c);
         printf("%d,%d]", e.h, e.w);
         if (e.method == DC_EXPLAIN_IG || e.method == DC_EXPLAIN_KERNELSHAP)
             printf(",\"attr_sum\":%.6g,\"f_input\":%.6g,\"f_baseline\":%.6g", e.attr_sum, e.f_input, e.f_baseline);
-        if (e.method == DC_EXPLAIN_GRADCAM) printf(",\"layer\":\"%s\"", e.layer);
+        if (e.method == DC_EXPLAIN_GRADCAM) {
+            printf(",\"layer\":");
+            cli_json_str(e.layer);
+        }
         if (e.method == DC_EXPLAIN_LIME) printf(",\"intercept\":%.6g,\"r2\":%.6g", e.intercept, e.score);
         if (e.n_features) {
             printf(",\"n_features\":%d,\"top_features\":[", e.n_features);

@@ -2,6 +2,7 @@
 // or over MPI ranks (`mpirun -n K deepc federate ...`: rank 0 is the server,
 // every other rank hosts clients). One line (or JSON object) per round.
 #define _POSIX_C_SOURCE 200809L
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "core/core.h"
 #include "dist/dist.h"
 #include "federated/fed.h"
+#include "privacy/dp_record.h"
 
 typedef struct fed_cb {
     bool json;
@@ -68,6 +70,7 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
     int limit = 0, test_limit = 0;
     float fraction = 0.1f, target_eps = 0, noise = 0, delta = 1e-5f, dropout = 0;
     bool json = false;
+    float mpi_timeout = (float)DC_MPI_TIMEOUT_DEFAULT;
     dc_opt opts[] = {
         {"model", OPT_STR, &model, "built-in (lenet5, mlp) or architecture file [lenet5]"},
         {"data", OPT_STR, &data, "fashion-mnist, mnist, or a folder of MNIST-format IDX files [fashion-mnist]"},
@@ -96,6 +99,7 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
         {"limit", OPT_INT, &limit, "use only the first N training samples (0: all)"},
         {"test-limit", OPT_INT, &test_limit, "use only the first N test samples (0: all)"},
         {"out", OPT_STR, &out, "model file to write at the end [fl.safetensors]"},
+        {"mpi-timeout", OPT_FLOAT, &mpi_timeout, "under mpirun: seconds an exchange may wait for the other ranks before the job is aborted (0: forever) [300]"},
         {"json", OPT_FLAG, &json, "one JSON object per round"},
         {NULL, 0, NULL, NULL, false},
     };
@@ -111,6 +115,11 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
     }
     const bool root = comm->rank == 0;
     if (!root) json = false;
+    if (!(mpi_timeout >= 0)) {
+        if (root) fprintf(stderr, "deepc federate: --mpi-timeout %g: expected seconds >= 0 (0: wait forever)\n", mpi_timeout);
+        return 2;
+    }
+    dc_mpi_set_timeout(comm, mpi_timeout);
 #define BAD(...) do { if (root) { fprintf(stderr, "deepc federate: " __VA_ARGS__); fprintf(stderr, "\n"); } return 2; } while (0)
     if (!parse_split(split, &c)) BAD("--split '%s': expected iid, shards:S or dirichlet:ALPHA", split);
     if (!strcmp(algorithm, "fedavg")) c.algorithm = DC_FED_AVG;
@@ -148,6 +157,13 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
             c.dp_sigma = noise;
         }
     }
+    if (root && dc_check_output(out, &err)) { // fail now, not after the last round
+        fprintf(stderr, "deepc federate: --out %s\n", err.msg);
+        return 1;
+    }
+    if (root && c.client_dp && c.dp_seeded)
+        fprintf(stderr, "deepc federate: warning: --dp-seed makes the client-level DP noise reproducible and NOT "
+                        "secret: for tests only (the model's privacy record says so)\n");
     dc_dataset train, test;
     if (dc_data_open(&train, &test, data, &err)) return cli_fail("federate", &err);
     if (limit > 0) dc_dataset_truncate(&train, limit);
@@ -168,7 +184,9 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
         printf("federated %s: %d clients, split %s, C=%g, E=%d, B=%d, %d rounds, client lr %g%s%s\n", algorithm,
                c.clients, split, c.fraction, c.local_epochs, c.local_batch, c.rounds, c.lr,
                c.secure_agg ? ", secure aggregation" : "", c.client_dp ? ", client-level DP" : "");
-        if (c.client_dp) printf("client-level DP: clip %g, noise multiplier %.4f, delta %g\n", c.dp_clip, c.dp_sigma, delta);
+        if (c.client_dp)
+            printf("client-level DP: clip %g, noise multiplier %.4f, delta %g%s\n", c.dp_clip, c.dp_sigma, delta,
+                   c.dp_seeded ? " (seeded noise: reproducible, not secret)" : "");
         if (comm->size > 1) printf("over MPI: rank 0 serves, %d ranks host the clients\n", comm->size - 1);
         fflush(stdout);
     }
@@ -178,28 +196,54 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
         goto done;
     }
     if (root) {
-        char cfg[1024];
-        snprintf(cfg, sizeof cfg,
-                 "{\"mode\":\"federated\",\"algorithm\":\"%s\",\"clients\":%d,\"split\":\"%s\",\"fraction\":%g,"
-                 "\"local_epochs\":%d,\"local_batch\":%d,\"rounds\":%d,\"lr\":%g,\"mu\":%g,\"server_lr\":%g,"
-                 "\"server_momentum\":%g,\"seed\":%llu,\"secure_agg\":%s,\"dropout\":%g,\"client_dp\":%s,"
-                 "\"clip\":%g,\"noise\":%g,\"delta\":%g,\"ranks\":%d}",
-                 algorithm, c.clients, split, c.fraction, c.local_epochs, c.local_batch, c.rounds, c.lr, c.mu,
-                 c.server_lr, c.server_momentum, (unsigned long long)c.seed, c.secure_agg ? "true" : "false",
-                 c.dropout, c.client_dp ? "true" : "false", c.dp_clip, c.dp_sigma, c.dp_delta, comm->size);
-        dc_model_set_info(m, "train_config", cfg, &err);
+        // the run's record, built with cJSON (strings escaped, numbers valid)
+        cJSON *jc = cJSON_CreateObject();
+        cJSON_AddStringToObject(jc, "mode", "federated");
+        cJSON_AddStringToObject(jc, "algorithm", algorithm);
+        cJSON_AddNumberToObject(jc, "clients", c.clients);
+        cJSON_AddStringToObject(jc, "split", split);
+        cJSON_AddNumberToObject(jc, "fraction", c.fraction);
+        cJSON_AddNumberToObject(jc, "local_epochs", c.local_epochs);
+        cJSON_AddNumberToObject(jc, "local_batch", c.local_batch);
+        cJSON_AddNumberToObject(jc, "rounds", c.rounds);
+        cJSON_AddNumberToObject(jc, "lr", c.lr);
+        cJSON_AddNumberToObject(jc, "mu", c.mu);
+        cJSON_AddNumberToObject(jc, "server_lr", c.server_lr);
+        cJSON_AddNumberToObject(jc, "server_momentum", c.server_momentum);
+        char seed[32];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)c.seed);
+        cJSON_AddStringToObject(jc, "seed", seed);
+        cJSON_AddBoolToObject(jc, "secure_agg", c.secure_agg);
+        if (c.secure_agg)
+            cJSON_AddStringToObject(jc, "secure_agg_keys",
+                                    "X25519 keys and masks from the OS CSPRNG (libsodium randombytes), fresh every round");
+        cJSON_AddNumberToObject(jc, "dropout", c.dropout);
+        cJSON_AddBoolToObject(jc, "client_dp", c.client_dp);
+        cJSON_AddNumberToObject(jc, "clip", c.dp_clip);
+        cJSON_AddNumberToObject(jc, "noise", c.dp_sigma);
+        cJSON_AddNumberToObject(jc, "delta", c.dp_delta);
+        cJSON_AddNumberToObject(jc, "ranks", comm->size);
+        char *cfg = cJSON_PrintUnformatted(jc);
+        cJSON_Delete(jc);
+        if (cfg) dc_model_set_info(m, "train_config", cfg, &err);
+        free(cfg);
         if (c.client_dp) {
-            char prv[512], epsbuf[32];
             double eps = dc_rdp_epsilon(c.fraction, c.dp_sigma, c.rounds, delta, NULL);
-            if (isfinite(eps)) snprintf(epsbuf, sizeof epsbuf, "%.6g", eps);
-            else snprintf(epsbuf, sizeof epsbuf, "null"); // sigma = 0: no bound
-            snprintf(prv, sizeof prv,
-                     "{\"mechanism\":\"DP-FedAvg (client-level: clipped updates, Gaussian noise on the sum)\","
-                     "\"epsilon\":%s,\"delta\":%g,\"sigma\":%.9g,\"clip\":%g,\"sample_rate\":%g,\"rounds\":%d,"
-                     "\"accountant\":\"RDP of the sampled Gaussian mechanism\"}",
-                     epsbuf, delta, c.dp_sigma, c.dp_clip,
-                     c.fraction, c.rounds);
-            dc_model_set_info(m, "privacy", prv, &err);
+            cJSON *jp = cJSON_CreateObject();
+            cJSON_AddStringToObject(jp, "mechanism", "DP-FedAvg (client-level: clipped updates, Gaussian noise on the sum)");
+            if (isfinite(eps)) cJSON_AddNumberToObject(jp, "epsilon", eps);
+            else cJSON_AddNullToObject(jp, "epsilon"); // sigma = 0: no bound
+            cJSON_AddNumberToObject(jp, "delta", delta);
+            cJSON_AddNumberToObject(jp, "sigma", c.dp_sigma);
+            cJSON_AddNumberToObject(jp, "clip", c.dp_clip);
+            cJSON_AddNumberToObject(jp, "sample_rate", c.fraction);
+            cJSON_AddNumberToObject(jp, "rounds", c.rounds);
+            cJSON_AddStringToObject(jp, "accountant", "RDP of the sampled Gaussian mechanism");
+            cJSON_AddStringToObject(jp, "noise", dc_dp_noise_source(c.dp_seeded));
+            char *prv = cJSON_PrintUnformatted(jp);
+            cJSON_Delete(jp);
+            if (prv) dc_model_set_info(m, "privacy", prv, &err);
+            free(prv);
         }
         if (dc_model_save(m, out, &err)) {
             rc = cli_fail("federate", &err);
@@ -210,9 +254,12 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
             rc = cli_fail("federate", &err);
             goto done;
         }
-        if (json)
-            printf("{\"event\":\"done\",\"test_accuracy\":%.6f,\"n\":%d,\"seconds\":%.3f,\"bytes\":%ld,\"out\":\"%s\"}\n",
-                   r.accuracy, r.n, s.elapsed, s.bytes, out);
+        if (json) {
+            printf("{\"event\":\"done\",\"test_accuracy\":%.6f,\"n\":%d,\"seconds\":%.3f,\"bytes\":%ld,\"out\":",
+                   r.accuracy, r.n, s.elapsed, s.bytes);
+            cli_json_str(out);
+            printf("}\n");
+        }
         else
             printf("test accuracy: %.2f%% (%d images) after %d rounds, %.1f s, %.1f MB exchanged; saved %s\n",
                    100 * r.accuracy, r.n, c.rounds, s.elapsed, s.bytes / 1e6, out);
@@ -234,8 +281,13 @@ int cmd_federate(int argc, char **argv) {
     }
     int rc = federate_main(argc, argv, &comm);
     if (mpi) {
-        if (rc != 0 && comm.size > 1) dc_mpi_abort(rc);
-        dc_mpi_finalize(&comm);
+        if (rc != 0 && comm.size > 1) dc_mpi_abort(rc); // do not leave ranks waiting
+        dc_error err;
+        if (dc_mpi_finalize(&comm, &err)) {
+            cli_fail("federate", &err);
+            dc_mpi_abort(1);
+            return 1;
+        }
     }
     return rc;
 }

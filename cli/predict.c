@@ -70,10 +70,14 @@ int cmd_predict(int argc, char **argv) {
                     order[b] = t;
                 }
         if (json) {
-            printf("{\"image\":\"%s\",\"top\":[", pos[i]);
-            for (int a = 0; a < top; a++)
-                printf("%s{\"class\":%d,\"name\":\"%s\",\"prob\":%.6f}", a ? "," : "", order[a],
-                       dc_model_class_name(m, order[a]), probs[order[a]]);
+            printf("{\"image\":");
+            cli_json_str(pos[i]);
+            printf(",\"top\":[");
+            for (int a = 0; a < top; a++) {
+                printf("%s{\"class\":%d,\"name\":", a ? "," : "", order[a]);
+                cli_json_str(dc_model_class_name(m, order[a])); // from the model file: anything
+                printf(",\"prob\":%.6f}", probs[order[a]]);
+            }
             printf("]}\n");
         } else {
             printf("%s\n", pos[i]);

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "core/core.h"
 #include "dist/dist.h"
+#include "privacy/dp_record.h"
 
 typedef struct train_opts {
     const char *model, *data, *out, *resume, *optim, *sched, *arch_out;
@@ -152,6 +153,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
                     .lr = 0.001f, .momentum = 0.9f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                     .gamma = 0.1f, .seed = 1, .delta = 1e-5f};
     const char *reweight = NULL; // --reweight FILE: groups of the training samples
+    float mpi_timeout = (float)DC_MPI_TIMEOUT_DEFAULT;
     dc_opt opts[] = {
         {"model", OPT_STR, &o.model, "built-in (lenet5, mlp) or architecture file [lenet5]"},
         {"data", OPT_STR, &o.data, "fashion-mnist, mnist, or a folder of MNIST-format IDX files [fashion-mnist]"},
@@ -190,6 +192,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         {"test-limit", OPT_INT, &o.test_limit, "use only the first N test samples (0: all)"},
         {"out", OPT_STR, &o.out, "checkpoint to write after every epoch [model.safetensors]"},
         {"resume", OPT_STR, &o.resume, "continue training from this checkpoint"},
+        {"mpi-timeout", OPT_FLOAT, &mpi_timeout, "under mpirun: seconds an exchange may wait for the other ranks before the job is aborted (0: forever) [300]"},
         {"json", OPT_FLAG, &o.json, "machine-readable output: one JSON object per line"},
         {"quiet", OPT_FLAG, &o.quiet, "print only the final result"},
         {NULL, 0, NULL, NULL, false},
@@ -204,6 +207,11 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         }
         return 2;
     }
+    if (!(mpi_timeout >= 0)) {
+        fprintf(stderr, "deepc train: --mpi-timeout %g: expected seconds >= 0 (0: wait forever)\n", mpi_timeout);
+        return 2;
+    }
+    dc_mpi_set_timeout(comm, mpi_timeout);
     dc_error err;
     dc_model *m = NULL;
     const bool root = comm->rank == 0;
@@ -220,11 +228,25 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     }
     if (o.resume) {
         if (dc_model_load(&m, o.resume, &err)) return cli_fail("train", &err);
+        const float *w = dc_model_params(m);
+        size_t nbad = 0, np = dc_model_num_params(m);
+        for (size_t j = 0; j < np; j++) nbad += !isfinite(w[j]);
+        if (nbad) { // written by an older deepc from a diverged run
+            fprintf(stderr, "deepc train: %s: %zu of its %zu weights are NaN or Inf (a diverged run): it cannot be resumed\n",
+                    o.resume, nbad, np);
+            dc_model_free(m);
+            return 1;
+        }
         const char *cfg = dc_model_info(m, "train_config");
+        const bool clip_given = cli_find(opts, "clip")->seen;
         if (cfg && !opts_from_json(&o, opts, cfg, o.resume)) {
             dc_model_free(m);
             return 1;
         }
+        // DP: continue with the clip actually used (older checkpoints stored
+        // 0 for "the default"), as the privacy record has it
+        float used = dc_dp_record_clip(dc_model_info(m, "privacy"));
+        if (o.dp && !clip_given && used > 0) o.clip = used;
         if (!o.out) o.out = o.resume;
     }
     if (!o.out) o.out = "model.safetensors";
@@ -257,6 +279,8 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     else if (o.dp && (o.noise < 0 || (cli_find(opts, "target-epsilon")->seen && !(o.target_eps > 0))))
         BAD("--noise must be >= 0 and --target-epsilon > 0");
     else if (o.dp && !(o.delta > 0 && o.delta < 1)) BAD("--delta %g: expected (0, 1)", o.delta);
+    else if (o.dp && cli_find(opts, "clip")->seen && !(o.clip > 0) && !o.resume)
+        BAD("--clip %g: DP-SGD needs a per-sample clip norm > 0", o.clip);
     else if (o.resume && dc_model_epochs_done(m) >= o.epochs)
         BAD("%s has already trained %d epochs; pass --epochs N with N > %d to continue", o.resume,
             dc_model_epochs_done(m), dc_model_epochs_done(m));
@@ -264,18 +288,14 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         dc_model_free(m);
         return 2;
     }
+    if (o.dp && !(o.clip > 0)) o.clip = 1.0f; // the DP default, stored as used for --resume
     if (root) {
         // fail now, not after the first epoch, if the checkpoint cannot be written
-        char probe[4096];
-        snprintf(probe, sizeof probe, "%s.probe", o.out);
-        FILE *f = fopen(probe, "wb");
-        if (!f) {
-            fprintf(stderr, "deepc train: --out %s: cannot write there (%s)\n", o.out, strerror(errno));
+        if (dc_check_output(o.out, &err)) {
+            fprintf(stderr, "deepc train: --out %s\n", err.msg);
             dc_model_free(m);
             return 1;
         }
-        fclose(f);
-        remove(probe);
     }
     dc_dataset train, test, val;
     memset(&val, 0, sizeof val);
@@ -304,13 +324,17 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         char *cfg = opts_to_json(&o);
         if (cfg) dc_model_set_info(m, "train_config", cfg, &err);
         time_t now = time(NULL);
-        char prov[1024], when[64];
+        char when[64];
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-        snprintf(prov, sizeof prov, "{\"tool\":\"deepc\",\"data\":\"%s\",\"train_samples\":%d,\"started\":\"%s\"}",
-                 train.source, train.n, when);
-        for (char *p = prov; *p; p++)
-            if (*p == '\\') *p = '/';
-        dc_model_set_info(m, "provenance", prov, &err);
+        cJSON *pj = cJSON_CreateObject(); // cJSON escapes the path (quotes, backslashes)
+        cJSON_AddStringToObject(pj, "tool", "deepc");
+        cJSON_AddStringToObject(pj, "data", train.source);
+        cJSON_AddNumberToObject(pj, "train_samples", train.n);
+        cJSON_AddStringToObject(pj, "started", when);
+        char *prov = cJSON_PrintUnformatted(pj);
+        cJSON_Delete(pj);
+        if (prov) dc_model_set_info(m, "provenance", prov, &err);
+        free(prov);
         free(cfg);
     } else {
         int c, h, w;
@@ -359,7 +383,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     cfg.comm = comm;
     if (o.dp) {
         cfg.dp.enabled = true;
-        cfg.dp.clip = cli_find(opts, "clip")->seen ? o.clip : 1.0f;
+        cfg.dp.clip = o.clip;
         cfg.clip_norm = 0; // --clip means the per-sample clip under --dp
         cfg.dp.delta = o.delta;
         cfg.dp.seeded = cli_find(opts, "dp-seed")->seen;
@@ -387,6 +411,11 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
             printf("DP-SGD: sample rate %.5f, %ld steps, clip %g, noise multiplier %.4f, delta %g%s\n", q, total,
                    cfg.dp.clip, cfg.dp.sigma, o.delta,
                    cfg.dp.seeded ? " (seeded noise: reproducible, not secret)" : "");
+        if (!o.json && !o.quiet && o.resume &&
+            cfg.dp.seeded != dc_dp_record_seeded_before(dc_model_info(m, "privacy"), dc_model_epochs_done(m) + 1))
+            printf("note: %s; the privacy record lists the noise source of each run segment\n",
+                    cfg.dp.seeded ? "this run's noise is seeded (--dp-seed: reproducible, not secret) but earlier epochs' was keyed by the OS"
+                                  : "earlier epochs used seeded noise (--dp-seed: reproducible, not secret); this run's is keyed by the OS");
     }
     if (reweight) { // w(g,y) = P(g)P(y)/P(g,y) over the training samples, as loaded
         dc_groups g;
@@ -427,9 +456,12 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         rc = cli_fail("train", &err);
         goto out;
     }
-    if (o.json)
-        printf("{\"event\":\"done\",\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"n\":%d,\"seconds\":%.3f,\"out\":\"%s\"}\n",
-               r.accuracy, r.loss, r.n, secs, o.out);
+    if (o.json) {
+        printf("{\"event\":\"done\",\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"n\":%d,\"seconds\":%.3f,\"out\":",
+               r.accuracy, r.loss, r.n, secs);
+        cli_json_str(o.out);
+        printf("}\n");
+    }
     else
         printf("test accuracy: %.2f%% (%lld/%d), loss %.4f — trained in %.1f s, saved %s\n", 100 * r.accuracy,
                (long long)llround(r.accuracy * r.n), r.n, r.loss, secs, o.out);
@@ -455,7 +487,12 @@ int cmd_train(int argc, char **argv) {
     int rc = train_main(argc, argv, &comm);
     if (mpi) {
         if (rc != 0 && comm.size > 1) dc_mpi_abort(rc); // do not leave ranks waiting
-        dc_mpi_finalize(&comm);
+        dc_error err;
+        if (dc_mpi_finalize(&comm, &err)) {
+            cli_fail("train", &err);
+            dc_mpi_abort(1);
+            return 1;
+        }
     }
     return rc;
 }

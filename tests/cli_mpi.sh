@@ -5,7 +5,7 @@
 # 64, SGD lr 0.01, 1 thread per rank): max |w1 - w2| between 8e-6 and 1.5e-5
 # after 126 steps (weights are of order 0.1; the drift is summation order
 # amplified by training); the test allows 1e-3 and the same test accuracy to
-# 0.5 points.
+# 0.5 points. A stopped rank ends the job after --mpi-timeout.
 set -u
 BIN=${DEEPC_BIN:-build/deepc}
 TOOLS=$(dirname "$BIN")
@@ -36,5 +36,34 @@ echo "$d" | grep -q "max_abs=0 " && ok || bad "federated MPI run differs from th
 # a failing rank must not hang the others
 timeout 60 $MPI "$BIN" train --data /nonexistent --epochs 1 > /dev/null 2>"$T/err.txt"; rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q nonexistent "$T/err.txt" && ok || bad "bad data under mpirun: rc=$rc $(cat "$T/err.txt")"
+# a stopped rank (SIGSTOP: alive, so the launcher sees nothing wrong) must
+# not hang the job: after --mpi-timeout the waiting rank names the operation
+# and the job is aborted. Bounded: the test gives up after 60 s.
+$MPI "$BIN" train --data fashion-mnist --limit 4000 --test-limit 500 --epochs 50 --batch 64 --threads 1 --json \
+  --mpi-timeout 3 --out "$T/stop.safetensors" > "$T/stop.log" 2> "$T/stop.err" & mp=$!
+stopped=""
+for i in $(seq 1 300); do grep -q "data-parallel" "$T/stop.err" 2>/dev/null && break; sleep 0.1; done
+for p in $(pgrep -P $mp); do # our own mpirun's children: find rank 1
+  tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && stopped=$p
+done
+if [ -n "$stopped" ]; then
+  sleep 0.5
+  kill -STOP "$stopped"
+  t0=$(date +%s)
+  timeout 60 tail --pid=$mp -f /dev/null
+  if kill -0 $mp 2>/dev/null; then # still hung: end it (rank 1 is unreaped, so its pid is still ours)
+    bad "the job still runs 60 s after rank 1 was stopped (--mpi-timeout 3)"
+    kill -KILL "$stopped" 2>/dev/null; kill $mp 2>/dev/null
+  fi
+  wait $mp; rc=$?; secs=$(( $(date +%s) - t0 ))
+  echo "  rank 1 stopped: job ended after ${secs} s, exit $rc"
+  [ $rc -ne 0 ] && ok || bad "the job exited 0 although a rank was stopped"
+  grep -q "MPI all-reduce .* made no progress for 3 s on rank 0 (--mpi-timeout 3)" "$T/stop.err" && ok \
+    || bad "no message naming the operation: $(cat "$T/stop.err")"
+  [ $secs -le 30 ] && ok || bad "took $secs s to end the job"
+else
+  wait $mp
+  bad "could not find rank 1 among mpirun's children: $(cat "$T/stop.err")"
+fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -8,7 +8,10 @@
 // (only 0x08, unsigned byte), the rank (images: 3 = (N,H,W) or 4 =
 // (N,C,H,W); labels: 1), nonzero dimensions whose product neither overflows
 // nor exceeds DC_IDX_MAX_BYTES, and the dimensions against the bytes that are
-// really there (too few: truncated; too many: trailing bytes). Counts of the
+// really there (too few: truncated; too many: trailing bytes). Memory follows
+// the bytes that arrive, never the header's claim: a raw file's claim is
+// checked against its size first, a compressed one's buffer grows as the
+// stream delivers. Counts of the
 // two files must agree. Every message starts with the offending file's path.
 // On failure the dataset is left zeroed (safe to dc_dataset_free).
 //
@@ -22,11 +25,16 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 // Guard against absurd headers: no IDX file we accept holds more than 4 GiB
 // of data (Fashion-MNIST's training images are 47 MB).
 #define DC_IDX_MAX_BYTES ((uint64_t)4 << 30)
+// A compressed file's buffer starts at most this large (or 4x the file) and
+// grows as data arrives; trailing garbage is counted up to this much.
+#define DC_IDX_FIRST_CHUNK ((uint64_t)4 << 20)
+#define DC_IDX_MAX_TRAILING ((uint64_t)1 << 20)
 
 enum idx_kind { IDX_IMAGES, IDX_LABELS };
 
@@ -34,7 +42,7 @@ enum idx_kind { IDX_IMAGES, IDX_LABELS };
 typedef struct idx_data {
     int rank;          // 1, 3 or 4
     uint32_t dims[4];  // rank entries used
-    uint8_t *data;     // product(dims) bytes, dc_alloc'd, owned by the caller
+    uint8_t *data;     // product(dims) bytes, owned by the caller (dc_free)
     uint64_t len;      // product(dims)
 } idx_data;
 
@@ -276,6 +284,17 @@ static dc_status idx_read(idx_data *out, const char *path, enum idx_kind kind,
     describe(desc, sizeof desc, kind, (int)rank, out->dims);
     uint64_t header_len = 4 + 4 * (uint64_t)rank;
 
+    // Data that cannot fit in this machine's memory is refused here, by
+    // name, rather than by the allocator (or the OOM killer) later.
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0 && total > (uint64_t)pages * (uint64_t)page) {
+        st = dc_fail(err, DC_ERR_NOMEM,
+                     "%s: header declares %s = %llu bytes, more than this machine's "
+                     "%llu bytes of memory", path, desc, (unsigned long long)total,
+                     (unsigned long long)pages * (unsigned long long)page);
+        goto fail;
+    }
+
     // For raw files the size on disk is known: check before allocating.
     if (!gz && (uint64_t)sb.st_size != header_len + total) {
         uint64_t have = (uint64_t)sb.st_size - header_len; // >= 0: header was read
@@ -294,13 +313,43 @@ static dc_status idx_read(idx_data *out, const char *path, enum idx_kind kind,
         goto fail;
     }
 
-    out->data = dc_alloc((size_t)total);
+    // A raw file's size was checked above, so its buffer is allocated whole.
+    // A compressed stream's header is only a claim (31 bytes of gzip can
+    // claim 4 GiB): its buffer starts at what the compressed size plausibly
+    // holds and doubles as data really arrives, so memory follows the data.
+    uint64_t cap = total;
+    if (gz) {
+        uint64_t guess = 4 * (uint64_t)sb.st_size; // Fashion-MNIST: about 1.8x
+        if (guess < DC_IDX_FIRST_CHUNK) guess = DC_IDX_FIRST_CHUNK;
+        if (cap > guess) cap = guess;
+    }
+    out->data = dc_alloc((size_t)cap);
     if (!out->data) {
         st = dc_fail(err, DC_ERR_NOMEM, "%s: out of memory for %llu bytes (%s)",
-                     path, (unsigned long long)total, desc);
+                     path, (unsigned long long)cap, desc);
         goto fail;
     }
-    if ((st = gz_read_all(f, path, gz, out->data, total, &got, err))) goto fail;
+    got = 0;
+    for (;;) {
+        uint64_t more = 0;
+        if ((st = gz_read_all(f, path, gz, out->data + got, cap - got, &more, err))) goto fail;
+        got += more;
+        if (got < cap || cap == total) break; // the stream ended, or all is read
+        uint64_t ncap = cap > total / 2 ? total : 2 * cap;
+        // realloc: large blocks move by remapping pages, so the peak stays
+        // near the final size (alignment beyond malloc's is not needed for
+        // pixel bytes; dc_free is free)
+        uint8_t *nb = realloc(out->data, (size_t)ncap);
+        if (!nb) {
+            st = dc_fail(err, DC_ERR_NOMEM,
+                         "%s: out of memory after decompressing %llu of the %llu "
+                         "bytes the header declares (%s)", path,
+                         (unsigned long long)got, (unsigned long long)total, desc);
+            goto fail;
+        }
+        out->data = nb;
+        cap = ncap;
+    }
     if (got < total) {
         st = dc_fail(err, DC_ERR_FORMAT,
                      "%s: truncated: header says %s = %llu bytes, file has %llu%s",
@@ -322,13 +371,13 @@ static dc_status idx_read(idx_data *out, const char *path, enum idx_kind kind,
         }
         if (n == 0) break;
         extra += (uint64_t)n;
-        if (extra > DC_IDX_MAX_BYTES) break; // enough to say it is wrong
+        if (extra > DC_IDX_MAX_TRAILING) break; // enough to say it is wrong
     }
     if (extra) {
         st = dc_fail(err, DC_ERR_FORMAT,
                      "%s: %s%llu trailing bytes after the %llu bytes of data the "
                      "header describes (%s): wrong header or concatenated files?",
-                     path, extra > DC_IDX_MAX_BYTES ? "more than " : "",
+                     path, extra > DC_IDX_MAX_TRAILING ? "more than " : "",
                      (unsigned long long)extra, (unsigned long long)total, desc);
         goto fail;
     }

@@ -440,6 +440,17 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
         } else {
             memcpy(m->params, fs.wg, sizeof(float) * P);
         }
+        if (rank == 0) { // a diverged global model stops the run (and is never saved)
+            size_t bad = 0;
+            for (size_t j = 0; j < P; j++) bad += !isfinite(m->params[j]);
+            if (bad) {
+                st = dc_fail(err, DC_ERR_NUMERIC,
+                             "federated training diverged in round %d: %zu of the %zu global weights are NaN or "
+                             "Inf — try a smaller --lr or --server-lr (with --client-dp: less noise)",
+                             round + 1, bad, P);
+                break;
+            }
+        }
         if (comm && (st = comm->bcast(comm->ctx, m->params, P, 0, err))) break;
         dc_fed_round ev = {.round = round + 1, .rounds = cfg->rounds, .selected = nsel, .dropped = ndrop,
                            .lost = lost, .test_acc = -1, .test_loss = -1, .epsilon = -1};
@@ -456,6 +467,13 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
             ev.test_acc = r.accuracy;
             ev.test_loss = r.loss;
             dc_eval_result_free(&r);
+            if (!isfinite(ev.test_loss)) { // finite but huge weights can overflow every forward
+                st = dc_fail(err, DC_ERR_NUMERIC,
+                             "federated training diverged in round %d: the test loss is %s — try a smaller --lr "
+                             "or --server-lr (with --client-dp: less noise)",
+                             round + 1, isnan(ev.test_loss) ? "NaN" : "Inf");
+                break;
+            }
         }
         ev.seconds = dc_now_seconds() - t0;
         if (cfg->client_dp) ev.epsilon = dc_rdp_epsilon(cfg->fraction, cfg->dp_sigma, round + 1, cfg->dp_delta, NULL);
@@ -483,6 +501,22 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
     return st;
 }
 
+dc_secagg_params dc_fed_secagg_params(const dc_fed_config *cfg, int count, size_t n, int round) {
+    int t = cfg->secagg_threshold > 0 ? cfg->secagg_threshold : (2 * count + 2) / 3;
+    if (t < 2) t = 2;
+    dc_secagg_params p = dc_secagg_params_default(count, t, n);
+    p.round = (uint64_t)round;
+    p.nthreads = cfg->nthreads;
+    if (cfg->client_dp) p.clip = cfg->dp_clip; // clipped updates: a tighter public bound
+    // Keys, self-mask seeds and pairwise masks always come from the OS CSPRNG
+    // (libsodium's randombytes), never from --seed or --dp-seed: those are
+    // public, and masks derived from them would hide nothing. Reproducibility
+    // does not need them: the masks cancel exactly, so the aggregate (and the
+    // trained model) is the same whatever keys were drawn.
+    p.insecure_test_seed = false;
+    return p;
+}
+
 // The whole protocol of secagg.h for one round, simulated in this process:
 // each client masks its fixed-point update with pairwise and self masks, the
 // server adds the masked vectors it receives, and unmasking uses secret
@@ -491,16 +525,7 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
 static dc_status secure_sum(const dc_fed_config *cfg, float *const *vecs, int count, const bool *dropped,
                             size_t n, int round, float *sum, double *bytes_up, double *bytes_down,
                             dc_error *err) {
-    int t = cfg->secagg_threshold > 0 ? cfg->secagg_threshold : (2 * count + 2) / 3;
-    if (t < 2) t = 2;
-    dc_secagg_params p = dc_secagg_params_default(count, t, n);
-    p.round = (uint64_t)round;
-    p.nthreads = cfg->nthreads;
-    if (cfg->client_dp) p.clip = cfg->dp_clip; // clipped updates: a tighter public bound
-    if (cfg->dp_seeded) { // reproducible tests only: keys and masks from the seed
-        p.insecure_test_seed = true;
-        p.test_seed = cfg->dp_seed ^ cfg->seed;
-    }
+    dc_secagg_params p = dc_fed_secagg_params(cfg, count, n, round);
     dc_secagg_stats stats;
     dc_status st = dc_secagg_simulate(&p, (const float *const *)vecs, dropped, sum, NULL, &stats, err);
     if (!st) { // masked 8-byte words, public keys and encrypted shares

@@ -14,6 +14,7 @@
 #define DC_FED_H
 
 #include "deepc.h"
+#include "federated/secagg.h"
 
 typedef enum dc_split_kind { DC_SPLIT_IID, DC_SPLIT_DIRICHLET, DC_SPLIT_SHARDS } dc_split_kind;
 typedef enum dc_fed_algorithm { DC_FED_AVG, DC_FED_PROX, DC_FED_SGD } dc_fed_algorithm;
@@ -64,6 +65,11 @@ typedef struct dc_fed_round {
     double epsilon;           // client-level DP spent so far (-1: none)
 } dc_fed_round;
 typedef void (*dc_fed_callback)(const dc_fed_round *r, void *user);
+
+// The secure-aggregation parameters of one round with `count` selected
+// clients and n-value updates. Keys and masks come from the OS CSPRNG
+// (insecure_test_seed is always false): never from cfg->seed or dp_seed.
+dc_secagg_params dc_fed_secagg_params(const dc_fed_config *cfg, int count, size_t n, int round);
 
 dc_status dc_federate(dc_model *m, const dc_dataset *train,
                       const dc_dataset *test, const dc_fed_config *cfg,

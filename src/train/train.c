@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "core/core.h"
 #include "data/data.h"
 #include "layers/layers.h"
 #include "model/model.h"
 #include "optim/optim.h"
 #include "privacy/csprng.h"
+#include "privacy/dp_record.h"
 
 enum { STREAM_SHUFFLE = 1, STREAM_AUGMENT = 2, STREAM_DROPOUT = 3 };
 
@@ -119,6 +121,49 @@ static void history_append(dc_model *m, int epoch, double loss, double acc, doub
     m->history_json = h;
 }
 
+// Number of NaN or Inf values in v (n).
+static size_t count_nonfinite(const float *v, size_t n) {
+    size_t bad = 0;
+    for (size_t j = 0; j < n; j++) bad += !isfinite(v[j]);
+    return bad;
+}
+
+// Before a checkpoint is written: are the weights finite, and does the model
+// give a finite loss? Weights can be finite yet so large that every forward
+// overflows (DP noise of 1e30), so the held-out loss of this epoch is checked
+// too, or, without a held-out set, the loss on the first training samples.
+static dc_status check_finite_model(dc_model *m, const dc_dataset *train, double heldout_loss, bool have_heldout,
+                                    int nthreads, int epoch, const char *ckpt, dc_error *err) {
+    const size_t P = dc_model_num_params(m);
+    size_t bad = count_nonfinite(dc_model_params(m), P);
+    double loss = heldout_loss;
+    const char *where = "held-out";
+    if (!bad && !have_heldout) {
+        dc_dataset head = *train;
+        if (head.n > 256) head.n = 256;
+        dc_eval_result r;
+        dc_status st = dc_evaluate(m, &head, 256, nthreads, &r, err);
+        if (st) return st;
+        loss = r.loss;
+        where = "training";
+        dc_eval_result_free(&r);
+    }
+    if (!bad && isfinite(loss)) return DC_OK;
+    char what[160];
+    if (bad)
+        snprintf(what, sizeof what, "%zu of the %zu weights are NaN or Inf", bad, P);
+    else
+        snprintf(what, sizeof what, "the %s loss is %s", where, isnan(loss) ? "NaN" : "Inf");
+    struct stat sb;
+    if (ckpt && stat(ckpt, &sb) == 0)
+        return dc_fail(err, DC_ERR_NUMERIC,
+                       "training diverged in epoch %d: %s; not saved, %s keeps its last finite state — try a "
+                       "smaller --lr (with --dp: less noise)", epoch, what, ckpt);
+    return dc_fail(err, DC_ERR_NUMERIC,
+                   "training diverged in epoch %d: %s; no checkpoint written — try a smaller --lr (with --dp: less "
+                   "noise)", epoch, what);
+}
+
 dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldout,
                    const dc_train_config *cfg, dc_train_callback cb, void *user,
                    dc_error *err) {
@@ -165,6 +210,12 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     const int chunk = dp ? 2 * B : B; // a lot larger than this is processed in chunks
     const int C = m->n_classes;
     const float fill = (0.0f - m->norm_mean) / m->norm_std;
+    // the privacy record's rules: one (q, sigma, delta) per model, no DP on
+    // top of non-private epochs or the reverse
+    const dc_dp_run dprun = {.q = q, .sigma = cfg->dp.sigma, .delta = cfg->dp.delta, .clip = cfg->dp.clip,
+                             .seeded = cfg->dp.seeded, .first_epoch = dc_model_epochs_done(m) + 1,
+                             .steps_per_epoch = steps, .expected_lot = B};
+    if ((st = dc_dp_resume_check(dc_model_info(m, "privacy"), dc_model_epochs_done(m), dp, &dprun, err))) return st;
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)train->n);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)chunk);
     float *wts = cfg->sample_weights ? malloc(sizeof(float) * (size_t)B) : NULL;
@@ -295,13 +346,20 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
         }
         if (st) break;
         double secs = dc_now_seconds() - t0;
-        double test_acc = -1;
-        if (heldout && heldout->n > 0 && (!comm || comm->rank == 0)) {
+        double test_acc = -1, test_loss = 0;
+        const bool evaluated = heldout && heldout->n > 0 && (!comm || comm->rank == 0);
+        if (evaluated) {
             dc_eval_result r;
             st = dc_evaluate(m, heldout, cfg->eval_batch, nthreads, &r, err);
             if (st) break;
             test_acc = r.accuracy;
+            test_loss = r.loss;
             dc_eval_result_free(&r);
+        }
+        // a diverged model is never saved (nor counted as an epoch done)
+        if (!comm || comm->rank == 0) {
+            st = check_finite_model(m, train, test_loss, evaluated, nthreads, epoch + 1, cfg->checkpoint, err);
+            if (st) break;
         }
         m->epochs_done++;
         if (seen == 0) seen = 1;
@@ -311,22 +369,16 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
             long total_steps = (long)m->epochs_done * steps;
             double order = 0;
             eps = dc_rdp_epsilon(q, cfg->dp.sigma, total_steps, cfg->dp.delta, &order);
-            char rec[768], epsbuf[32];
-            // JSON has no infinity: sigma = 0 spends an unbounded epsilon
-            if (isfinite(eps)) snprintf(epsbuf, sizeof epsbuf, "%.6g", eps);
-            else snprintf(epsbuf, sizeof epsbuf, "null");
-            snprintf(rec, sizeof rec,
-                     "{\"mechanism\":\"DP-SGD (Poisson sampling, per-sample clipping, Gaussian noise)\","
-                     "\"epsilon\":%s,\"delta\":%.6g,\"sigma\":%.9g,\"clip\":%.9g,\"sample_rate\":%.9g,"
-                     "\"steps\":%ld,\"expected_lot\":%d,\"rdp_order\":%.6g,"
-                     "\"accountant\":\"RDP of the sampled Gaussian mechanism (Mironov, Talwar, Zhang 2019)\","
-                     "\"noise\":\"%s\",\"clipped_fraction_last_epoch\":%.4f}",
-                     epsbuf, cfg->dp.delta, cfg->dp.sigma, cfg->dp.clip, q, total_steps, B, order,
-                     cfg->dp.seeded ? "ChaCha20 keyed by --dp-seed (reproducible, NOT secret)"
-                                    : "ChaCha20 keyed by the OS (randombytes)",
-                     (double)clipped / seen);
-            free(m->privacy_json);
-            m->privacy_json = strdup(rec);
+            // one record, with one segment per run (resumes may change the noise source)
+            char *rec = dc_dp_record_json(dc_model_info(m, "privacy"), &dprun, dc_model_epochs_done(m), eps, order,
+                                          (double)clipped / seen);
+            if (!rec) {
+                st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory for the privacy record");
+                break;
+            }
+            st = dc_model_set_info(m, "privacy", rec, err);
+            free(rec);
+            if (st) break;
         }
         if (cb) {
             dc_train_event ev = {.kind = DC_EVENT_EPOCH, .epoch = epoch + 1, .epochs = cfg->epochs,
