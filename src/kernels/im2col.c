@@ -9,7 +9,12 @@
 // target_clones: an AVX2 build of the same loops, picked at load time, so
 // the short row copies vectorise 8 wide (batch-1 inference spends much of its
 // time here); restrict: col and x never overlap, so no alias checks.
+// Not under the sanitizers or clang: their runtimes are not ready when the
+// ifunc resolver runs at load time (TSan crashes there), and clang 14 emits
+// no resolver for a static library; the plain build is the fallback there.
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 __attribute__((target_clones("avx2", "default")))
+#endif
 void dc_im2col(float *restrict col, const float *restrict x, int C, int H, int W, int K,
                int stride, int pad, int OH, int OW) {
     // x is (C,H,W), col is (C*K*K, OH*OW)
