@@ -51,7 +51,7 @@ struct dc_runtime {
     int n_apool;
     void **caches;         // (n_nodes) per-sample caches, linear in samples
     char **tcaches;        // (n_nodes) nthreads copies of tcache_bytes
-    double **parts;        // (n_nodes) coupled nodes: nthreads x part_doubles partials
+    double **parts;        // (n_nodes) coupled nodes: 2 passes x nthreads x part_doubles partials
     double **totals;       // (n_nodes) coupled nodes: nthreads x part_doubles totals
     // gradient plan (DC_RT_BACKWARD)
     int *gslot;            // (n_nodes) pool buffer of node i's gradient, -1: none (input/output)
@@ -228,7 +228,7 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
         size_t tb = n->op->tcache_bytes ? n->op->tcache_bytes(n) : 0;
         if (tb && !(rt->tcaches[i] = dc_alloc(tb * (size_t)T))) goto nomem;
         size_t pd = n->op->part_doubles ? n->op->part_doubles(n) : 0;
-        if (pd && (!(rt->parts[i] = dc_alloc(sizeof(double) * pd * (size_t)T)) ||
+        if (pd && (!(rt->parts[i] = dc_alloc(sizeof(double) * pd * 2 * (size_t)T)) ||
                    !(rt->totals[i] = dc_alloc(sizeof(double) * pd * (size_t)T))))
             goto nomem;
     }
@@ -311,8 +311,10 @@ static void slice(int n, int t, int T, int *lo, int *hi) {
     *hi = (int)((long)n * (t + 1) / T);
 }
 
-// The io of node i for samples [lo, hi) of a batch of n on thread t.
-static dc_node_io node_io(dc_runtime *rt, int i, int lo, int hi, int n, int t, int T, float *grads, dc_rng *rng) {
+// The io of node i for samples [lo, hi) of a batch of n on thread t;
+// pass 0 (forward) and 1 (backward) use separate partials.
+static dc_node_io node_io(dc_runtime *rt, int i, int lo, int hi, int n, int t, int T, float *grads, dc_rng *rng,
+                          int pass) {
     const dc_node *nd = &rt->g.nodes[i];
     dc_node_io io = {.N = hi - lo, .N_total = n, .thread = t, .nthreads = T, .train = rt->mode == DC_MODE_TRAIN,
                      .n_in = nd->n_in, .in_size = rt->in_sizes + (size_t)i * DC_NODE_MAX_IN,
@@ -323,7 +325,7 @@ static dc_node_io node_io(dc_runtime *rt, int i, int lo, int hi, int n, int t, i
     if (rt->tcaches[i]) io.tcache = rt->tcaches[i] + nd->op->tcache_bytes(nd) * (size_t)t;
     if (rt->parts[i]) {
         size_t pd = nd->op->part_doubles(nd);
-        io.part = rt->parts[i] + pd * (size_t)t;
+        io.part = rt->parts[i] + pd * ((size_t)pass * T + t);
         io.total = rt->totals[i] + pd * (size_t)t;
     }
     return io;
@@ -331,13 +333,20 @@ static dc_node_io node_io(dc_runtime *rt, int i, int lo, int hi, int n, int t, i
 
 // Coupled nodes: every thread's partials summed in thread order into this
 // thread's total (each thread does the same arithmetic: same bits).
-static void reduce_parts(dc_runtime *rt, int i, int t, int T) {
+//
+// One barrier per synchronisation point is enough: a pass's partials of a
+// node are written again only by the other pass (separate buffers) or by
+// the next step (after the parallel region's closing barrier), and a thread
+// that races ahead to the next coupled node waits there for the slow one,
+// which has finished reading these partials by then.
+static void reduce_parts(dc_runtime *rt, int i, int t, int T, int pass) {
     const dc_node *nd = &rt->g.nodes[i];
     size_t pd = nd->op->part_doubles(nd);
+    const double *parts = rt->parts[i] + pd * (size_t)pass * T;
     double *tot = rt->totals[i] + pd * (size_t)t;
-    memcpy(tot, rt->parts[i], sizeof(double) * pd);
+    memcpy(tot, parts, sizeof(double) * pd);
     for (int k = 1; k < T; k++) {
-        const double *p = rt->parts[i] + pd * (size_t)k;
+        const double *p = parts + pd * (size_t)k;
         for (size_t j = 0; j < pd; j++) tot[j] += p[j];
     }
 }
@@ -350,13 +359,12 @@ static bool coupled(const dc_runtime *rt, const dc_node *nd) {
 static void forward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, dc_rng *rng) {
     for (int i = 1; i < rt->g.n_nodes; i++) {
         const dc_node *nd = &rt->g.nodes[i];
-        dc_node_io io = node_io(rt, i, lo, hi, n, t, T, NULL, rng);
+        dc_node_io io = node_io(rt, i, lo, hi, n, t, T, NULL, rng, 0);
         if (coupled(rt, nd)) {
             nd->op->forward_partial(nd, &io);
 #pragma omp barrier
-            reduce_parts(rt, i, t, T);
+            reduce_parts(rt, i, t, T, 0);
             nd->op->forward_finish(nd, &io);
-#pragma omp barrier
         } else {
             nd->op->forward(nd, &io);
         }
@@ -397,7 +405,7 @@ static void backward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, 
         const float *dy = grad_of(rt, i, lo, dlogits, dinput);
         if (i == cap_node && cap)
             memcpy(cap + (size_t)lo * rt->size[i], dy, sizeof(float) * (size_t)(hi - lo) * rt->size[i]);
-        dc_node_io io = node_io(rt, i, lo, hi, n, t, T, grads, NULL);
+        dc_node_io io = node_io(rt, i, lo, hi, n, t, T, grads, NULL, 1);
         io.dy = dy;
         bool any_dx = false;
         for (int k = 0; k < nd->n_in; k++) {
@@ -420,9 +428,8 @@ static void backward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, 
         } else if (coupled(rt, nd)) {
             nd->op->backward_partial(nd, &io);
 #pragma omp barrier
-            reduce_parts(rt, i, t, T);
+            reduce_parts(rt, i, t, T, 1);
             nd->op->backward_finish(nd, &io);
-#pragma omp barrier
         } else {
             nd->op->backward(nd, &io);
         }
