@@ -175,6 +175,60 @@ static void handwritten_equals_builtin(void) {
 }
 
 // ---------------------------------------------------------------------------
+// DP-SGD through per-sample normalisation: the per-sample gradient norms of
+// a residual net with groupnorm and layernorm equal those of batches of one
+
+static void dp_with_groupnorm(int nthreads) {
+    printf("DP-SGD per-sample norms through groupnorm, layernorm and a residual add, %d thread(s)\n", nthreads);
+    const char *arch = "conv2d out=6 k=3 pad=1 name=c1\ngroupnorm groups=2 name=g1\nrelu\n"
+                       "conv2d out=6 k=3 pad=1 name=c2\nadd from=c2,c1 name=a\nlayernorm name=l\n"
+                       "maxpool k=2\nflatten\nlinear out=5 name=fc\n";
+    dc_error err;
+    dc_model *m = NULL;
+    CHECK(dc_model_parse(&m, arch, "dp.arch", 1, 8, 8, 5, &err) == DC_OK, "%s", err.msg);
+    if (!m) return;
+    dc_rng r;
+    dc_rng_seed(&r, 4);
+    dc_model_init_params(m, &r);
+    for (size_t j = 0; j < m->n_params; j++) m->params[j] += 0.05f * dc_rng_normal(&r); // non-trivial affine
+    enum { N = 6 };
+    float x[N * 64];
+    int32_t y[N];
+    for (int i = 0; i < N * 64; i++) x[i] = dc_rng_normal(&r);
+    for (int i = 0; i < N; i++) y[i] = (int32_t)dc_rng_below(&r, 5);
+    const size_t P = m->n_params;
+    float *g = malloc(sizeof(float) * P), *want = calloc(P, sizeof(float));
+    double ref[N];
+    dc_runtime *one = NULL, *rt = NULL;
+    CHECK(dc_test_runtime(&one, m, 1, true, 1, &err) == DC_OK, "%s", err.msg);
+    CHECK(dc_test_runtime(&rt, m, N, true, nthreads, &err) == DC_OK, "%s", err.msg);
+    const float clip = 0.5f;
+    for (int i = 0; i < N; i++) {
+        memcpy(dc_runtime_input(one), x + i * 64, sizeof(float) * 64);
+        memset(m->grads, 0, sizeof(float) * P);
+        dc_runtime_train_step(one, 1, y + i, NULL, NULL, NULL);
+        double s = 0;
+        for (size_t j = 0; j < P; j++) s += (double)m->grads[j] * m->grads[j];
+        ref[i] = s;
+        double f = fmin(1.0, clip / (sqrt(s) + 1e-6));
+        for (size_t j = 0; j < P; j++) want[j] += (float)(m->grads[j] * f);
+    }
+    double sq[N];
+    memcpy(dc_runtime_input(rt), x, sizeof x);
+    memset(m->grads, 0, sizeof(float) * P);
+    dc_runtime_dp_step(rt, N, y, clip, sq, NULL);
+    float fsq[N], fref[N];
+    for (int i = 0; i < N; i++) fsq[i] = (float)sq[i], fref[i] = (float)ref[i];
+    dc_check_close("per-sample squared norms vs batches of one", fsq, fref, N, 1e-4, 1e-8);
+    dc_check_close("clipped sum vs sum of clipped batches of one", m->grads, want, P, 1e-4, 1e-7);
+    dc_runtime_free(one);
+    dc_runtime_free(rt);
+    free(g);
+    free(want);
+    dc_model_free(m);
+}
+
+// ---------------------------------------------------------------------------
 // Sessions: 8 threads at once over one model
 
 typedef struct worker {
@@ -238,6 +292,8 @@ int main(int argc, char **argv) {
     }
     resnet8_step_vs_torch(1);
     resnet8_step_vs_torch(2);
+    dp_with_groupnorm(1);
+    dp_with_groupnorm(2);
     graph_text_checks();
     handwritten_equals_builtin();
     sessions_concurrently();
