@@ -130,6 +130,29 @@ dc_status dc_dataset_split(dc_dataset *train, dc_dataset *val, double fraction,
 void dc_dataset_truncate(dc_dataset *ds, int n);
 void dc_dataset_free(dc_dataset *ds);
 
+// Tabular side data for multimodal models: one row of numbers per sample.
+typedef struct dc_tabular {
+    int n;             // rows: one per sample of the data set it goes with
+    int f;             // columns (features)
+    float *x;          // (n, f) values as read, owned
+    char **columns;    // (f) column names, owned
+    char source[512];  // where it came from
+} dc_tabular;
+
+// Reads a CSV with a header row of column names and one row of finite
+// numbers per sample (libcsv). Rows are samples 0..n-1 in order, or, when
+// id_column is not NULL, that column gives each row's sample index (every
+// index in [0, n) exactly once; the id is not a feature). Errors name the
+// file, line and column.
+dc_status dc_tabular_read_csv(dc_tabular *t, const char *path,
+                              const char *id_column, int n, dc_error *err);
+dc_status dc_tabular_parse_csv(dc_tabular *t, const char *text, size_t len,
+                               const char *origin, const char *id_column,
+                               int n, dc_error *err);
+// Keeps the first n rows (with dc_dataset_truncate).
+void dc_tabular_truncate(dc_tabular *t, int n);
+void dc_tabular_free(dc_tabular *t);
+
 // Augmentation, applied on the fly to float images (after normalisation).
 typedef struct dc_augment {
     float rotate_deg;   // max |rotation| in degrees (0 = off)
@@ -168,6 +191,23 @@ const char *dc_model_builtin_names(void);
 // Either a built-in name or a path to a text architecture file.
 dc_status dc_model_create(dc_model **m, const char *name_or_path, int in_c,
                           int in_h, int in_w, int n_classes, dc_error *err);
+// The same for architectures with tabular inputs (`input kind=tabular`
+// lines without features= take tab_features columns).
+dc_status dc_model_create_tabular(dc_model **m, const char *name_or_path,
+                                  int in_c, int in_h, int in_w, int n_classes,
+                                  int tab_features, dc_error *err);
+dc_status dc_model_parse_tabular(dc_model **m, const char *text,
+                                 const char *origin, int in_c, int in_h,
+                                 int in_w, int n_classes, int tab_features,
+                                 dc_error *err);
+// Multimodal models: the number of tabular input columns (0 for an image
+// model; every tabular input takes the same row), and their per-column
+// standardisation, computed from the training rows and stored in the model
+// (deepc.tabular) with the column names.
+int dc_model_tabular_features(const dc_model *m);
+dc_status dc_model_set_tabular_normalisation(dc_model *m,
+                                             const dc_tabular *train,
+                                             dc_error *err);
 void dc_model_free(dc_model *m);
 
 // Each node kind's init rule: PyTorch's default for convolutions and linear
@@ -261,6 +301,17 @@ dc_status dc_session_logits(dc_session *s, const float *x, int n,
 // dc_session_run returns the logits (n, n_classes), valid until the next run.
 float *dc_session_input(dc_session *s);
 const float *dc_session_run(dc_session *s, int n);
+// Multimodal models: tab (n, tabular features) standardised rows (as
+// dc_model_normalise_tabular gives them) beside x. dc_session_tabular is
+// the zero-copy buffer (max_batch, features) of the rows, NULL without a
+// tabular input.
+int dc_session_tabular_features(const dc_session *s);
+float *dc_session_tabular(dc_session *s);
+dc_status dc_session_predict_tabular(dc_session *s, const float *x,
+                                     const float *tab, int n, float *probs,
+                                     dc_error *err);
+// Standardises n rows of raw values (n, tabular features) in place.
+void dc_model_normalise_tabular(const dc_model *m, float *tab, int n);
 
 // ---------------------------------------------------------------------------
 // Training
@@ -309,6 +360,10 @@ typedef struct dc_train_config {
     // (`batch` is the global batch), the flat gradient is all-reduced, and
     // every rank applies the same update. Only rank 0 evaluates and saves.
     const dc_comm *comm;
+    // Multimodal models (dc_model_tabular_features > 0): one row per
+    // training sample, and per held-out sample when heldout is given.
+    const dc_tabular *tabular;
+    const dc_tabular *heldout_tabular;
     // DP-SGD (Abadi et al. 2016) when dp.enabled: each step's lot is a
     // Poisson sample (rate batch/n) of the training set, every per-sample
     // gradient is clipped to L2 norm dp.clip, Gaussian noise of standard
@@ -361,6 +416,10 @@ typedef struct dc_eval_result {
 
 dc_status dc_evaluate(dc_model *m, const dc_dataset *ds, int batch,
                       int nthreads, dc_eval_result *r, dc_error *err);
+// The same for a multimodal model: tab has one row per sample of ds.
+dc_status dc_evaluate_tabular(dc_model *m, const dc_dataset *ds,
+                              const dc_tabular *tab, int batch, int nthreads,
+                              dc_eval_result *r, dc_error *err);
 void dc_eval_result_free(dc_eval_result *r);
 
 // ---------------------------------------------------------------------------
@@ -450,6 +509,11 @@ typedef struct dc_explain_config {
     float ridge_alpha;          // LIME: ridge penalty [1]
     dc_explain_output output;   // occlusion/LIME/SHAP: what is explained [prob]
     uint64_t seed;              // LIME/SHAP draws [0]
+    // Multimodal models: the sample's standardised tabular row (features
+    // floats; required when the model has a tabular input). Saliency,
+    // gradient x input and IG attribute over it too (IG's baseline for it is
+    // 0, the training mean of each column); the other methods hold it fixed.
+    const float *tabular;
 } dc_explain_config;
 
 dc_explain_config dc_explain_config_default(void);
@@ -474,6 +538,9 @@ typedef struct dc_explanation {
     double score;         // LIME: weighted R^2 of the fit
     int evaluations;      // model inputs run (forward rows) for this result
     char layer[64];       // Grad-CAM: the layer used
+    int tab_f;            // multimodal: tabular features attributed (0: none)
+    float *tab_attr;      // (tab_f) their attributions, owned (IG: they count
+                          // in attr_sum's completeness too)
 } dc_explanation;
 
 // An explainer owns the activation buffers for `batch` rows (at least 1;

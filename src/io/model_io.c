@@ -87,7 +87,24 @@ dc_status dc_model_save(const dc_model *m, const char *path, dc_error *err) {
     if (m->history_json) dc_st_add_meta(&w, "deepc.history", m->history_json);
     if (m->provenance_json) dc_st_add_meta(&w, "deepc.provenance", m->provenance_json);
     if (m->privacy_json) dc_st_add_meta(&w, "deepc.privacy", m->privacy_json);
+    char *tab = NULL;
+    if (m->tab_f) { // {"columns":[...],"mean":[...],"std":[...]}: the tabular standardisation
+        cJSON *t = cJSON_CreateObject(), *cols = cJSON_AddArrayToObject(t, "columns");
+        cJSON *mean = cJSON_AddArrayToObject(t, "mean"), *sd = cJSON_AddArrayToObject(t, "std");
+        for (int k = 0; k < m->tab_f; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "x%d", k);
+            cJSON_AddItemToArray(cols, cJSON_CreateString(m->tab_columns ? m->tab_columns[k] : name));
+            cJSON_AddItemToArray(mean, cJSON_CreateNumber(m->tab_mean[k]));
+            cJSON_AddItemToArray(sd, cJSON_CreateNumber(m->tab_std[k]));
+        }
+        tab = cJSON_PrintUnformatted(t);
+        cJSON_Delete(t);
+        if (tab) dc_st_add_meta(&w, "deepc.tabular", tab);
+    }
     dc_status st = cls ? dc_st_write(&w, path, err) : dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
+    if (m->tab_f && !tab && !st) st = dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
+    free(tab);
     dc_st_writer_free(&w);
     free(i64);
     return st;
@@ -156,7 +173,7 @@ dc_status dc_model_load(dc_model **out, const char *path, dc_error *err) {
     // the architecture's shapes first, no buffers: every tensor the file must
     // hold is checked against the file before anything is allocated, so a
     // tiny file that declares a huge model is refused cheaply
-    if ((st = dc_model_build(&m, arch, origin, c, h, w, n_classes, err))) goto done;
+    if ((st = dc_model_build(&m, arch, origin, c, h, w, n_classes, 0, err))) goto done;
     char name[300];
     for (int i = 0; i < m->n_nodes && !st; i++)
         for (int k = 0; k < m->nodes[i].n_t && !st; k++) {
@@ -293,6 +310,38 @@ dc_status dc_model_load(dc_model **out, const char *path, dc_error *err) {
         if (m->optim.buf2) {
             if ((st = dc_st_expect(&f, "optim.buf2", DC_ST_F32, 1, shape, &t, err))) goto done;
             memcpy(m->optim.buf2, t->data, t->nbytes);
+        }
+        cJSON_Delete(j);
+        j = NULL;
+    }
+    if (m->tab_f && (v = dc_st_meta(&f, "deepc.tabular"))) {
+        j = cJSON_Parse(v);
+        const cJSON *cols = cJSON_GetObjectItemCaseSensitive(j, "columns");
+        const cJSON *mean = cJSON_GetObjectItemCaseSensitive(j, "mean"), *sd = cJSON_GetObjectItemCaseSensitive(j, "std");
+        if (!cJSON_IsArray(cols) || !cJSON_IsArray(mean) || !cJSON_IsArray(sd) || cJSON_GetArraySize(cols) != m->tab_f ||
+            cJSON_GetArraySize(mean) != m->tab_f || cJSON_GetArraySize(sd) != m->tab_f) {
+            st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.tabular: expected columns, mean, std arrays of %d", path,
+                         m->tab_f);
+            goto done;
+        }
+        if (!(m->tab_columns = calloc((size_t)m->tab_f, sizeof(char *)))) {
+            st = dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
+            goto done;
+        }
+        for (int k = 0; k < m->tab_f; k++) {
+            const cJSON *c = cJSON_GetArrayItem(cols, k), *a = cJSON_GetArrayItem(mean, k), *b = cJSON_GetArrayItem(sd, k);
+            if (!cJSON_IsString(c) || !cJSON_IsNumber(a) || !cJSON_IsNumber(b) || !(fabs(a->valuedouble) <= FLT_MAX) ||
+                !((float)b->valuedouble >= FLT_MIN && b->valuedouble <= FLT_MAX)) {
+                st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.tabular[%d]: expected a name, a finite mean and a std > 0",
+                             path, k);
+                goto done;
+            }
+            if (!(m->tab_columns[k] = strdup(c->valuestring))) {
+                st = dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
+                goto done;
+            }
+            m->tab_mean[k] = (float)a->valuedouble;
+            m->tab_std[k] = (float)b->valuedouble;
         }
         cJSON_Delete(j);
         j = NULL;

@@ -61,6 +61,7 @@ struct dc_runtime {
     bool *accum;           // (n_nodes * MAX_IN) slot k of node i adds into its producer's gradient
     float *scratch;        // (max_n, biggest) where accumulating consumers write first
     bool *wants;           // (n_nodes) this backward needs node i's output gradient
+    float **din;           // (n_nodes) gradient buffers of input nodes > 0 (NULL: not wanted)
     float *probs;          // (max_n, n_classes)
     float *dlogits;        // (max_n, n_classes)
     float *tgrads;         // (nthreads-1, n_params) private gradients of threads 1..T-1
@@ -96,6 +97,7 @@ static dc_status plan_activations(dc_runtime *rt, dc_error *err) {
     for (int i = 1; !st && i < nn; i++)
         for (int k = 0; k < rt->g.nodes[i].n_in; k++) last_use[rt->g.nodes[i].in[k]] = i;
     for (int i = 1; !st && i < nn - 1; i++) {
+        if (rt->g.nodes[i].op->flags & DC_OP_INPUT) continue; // the caller fills it: its own buffer
         slot[i] = pool_take(cap, busy, &rt->n_apool, rt->size[i], i);
         for (int k = 0; k < rt->g.nodes[i].n_in; k++) {
             int p = rt->g.nodes[i].in[k];
@@ -155,7 +157,8 @@ static dc_status plan_gradients(dc_runtime *rt, dc_error *err) {
             int p = n->in[k];
             rt->accum[i * DC_NODE_MAX_IN + k] = written[p];
             written[p] = true;
-            if (p == 0 || rt->gslot[p] >= 0) continue;
+            // inputs' gradients are the caller's buffers (dinput, din)
+            if ((rt->g.nodes[p].op->flags & DC_OP_INPUT) || rt->gslot[p] >= 0) continue;
             rt->gslot[p] = pool_take(rt->gcap, busy, &rt->n_slots, rt->size[p], p);
         }
         // node i's own gradient dies after its backward
@@ -197,10 +200,11 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
     rt->caches = calloc((size_t)nn, sizeof(void *));
     rt->tcaches = calloc((size_t)nn, sizeof(char *));
     rt->parts = calloc((size_t)nn, sizeof(double *));
+    rt->din = calloc((size_t)nn, sizeof(float *));
     rt->totals = calloc((size_t)nn, sizeof(double *));
     rt->in_sizes = calloc((size_t)nn * DC_NODE_MAX_IN, sizeof(int));
     dc_status st = DC_OK;
-    if (!rt->size || !rt->acts || !rt->astride || !rt->aown || !rt->caches || !rt->tcaches || !rt->parts || !rt->totals || !rt->in_sizes)
+    if (!rt->size || !rt->din || !rt->acts || !rt->astride || !rt->aown || !rt->caches || !rt->tcaches || !rt->parts || !rt->totals || !rt->in_sizes)
         st = dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
     // activations: max_n x size must not overflow (sizes are bounded at build time)
     double bytes = 0;
@@ -269,6 +273,7 @@ void dc_runtime_free(dc_runtime *rt) {
     free(rt->gslot);
     free(rt->accum);
     free(rt->wants);
+    free(rt->din);
     dc_free(rt->scratch);
     free(rt->size);
     free(rt->in_sizes);
@@ -296,6 +301,14 @@ void dc_runtime_set_mode(dc_runtime *rt, dc_mode mode) { rt->mode = mode; }
 int dc_runtime_max_batch(const dc_runtime *rt) { return rt->max_n; }
 int dc_runtime_threads(const dc_runtime *rt) { return rt->nthreads; }
 float *dc_runtime_input(dc_runtime *rt) { return rt->acts[0]; }
+float *dc_runtime_input_at(dc_runtime *rt, int node) {
+    DC_ASSERT(node >= 0 && node < rt->g.n_nodes && (rt->g.nodes[node].op->flags & DC_OP_INPUT));
+    return rt->acts[node];
+}
+void dc_runtime_set_input_grad(dc_runtime *rt, int node, float *dinput) {
+    DC_ASSERT(node > 0 && node < rt->g.n_nodes && (rt->g.nodes[node].op->flags & DC_OP_INPUT));
+    rt->din[node] = dinput;
+}
 const float *dc_runtime_node_output(const dc_runtime *rt, int i) {
     DC_ASSERT(rt->aown[i]); // a pooled output is neither contiguous nor kept
     return rt->acts[i];
@@ -359,6 +372,7 @@ static bool coupled(const dc_runtime *rt, const dc_node *nd) {
 static void forward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, dc_rng *rng) {
     for (int i = 1; i < rt->g.n_nodes; i++) {
         const dc_node *nd = &rt->g.nodes[i];
+        if (nd->op->flags & DC_OP_INPUT) continue;
         dc_node_io io = node_io(rt, i, lo, hi, n, t, T, NULL, rng, 0);
         if (coupled(rt, nd)) {
             nd->op->forward_partial(nd, &io);
@@ -375,6 +389,7 @@ static void forward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, d
 static float *grad_of(dc_runtime *rt, int p, int lo, const float *dlogits, float *dinput) {
     if (p == rt->g.n_nodes - 1) return (float *)dlogits + (size_t)lo * rt->n_classes;
     if (p == 0) return dinput ? dinput + (size_t)lo * rt->in_size : NULL;
+    if (rt->g.nodes[p].op->flags & DC_OP_INPUT) return rt->din[p] ? rt->din[p] + (size_t)lo * rt->size[p] : NULL;
     return rt->gpool[rt->gslot[p]] + (size_t)lo * rt->gcap[rt->gslot[p]];
 }
 
@@ -385,6 +400,10 @@ static void mark_wanted(dc_runtime *rt, bool want_dinput) {
     rt->wants[0] = want_dinput;
     for (int i = 1; i < rt->g.n_nodes; i++) {
         const dc_node *nd = &rt->g.nodes[i];
+        if (nd->op->flags & DC_OP_INPUT) {
+            rt->wants[i] = rt->din[i] != NULL;
+            continue;
+        }
         bool w = dc_node_num_params(nd) > 0;
         for (int k = 0; k < nd->n_in && !w; k++) w = rt->wants[nd->in[k]];
         rt->wants[i] = w;
@@ -401,7 +420,7 @@ static void backward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, 
     const int nn = rt->g.n_nodes;
     for (int i = nn - 1; i >= 1; i--) {
         const dc_node *nd = &rt->g.nodes[i];
-        if (!rt->wants[i]) continue;
+        if (!rt->wants[i] || (nd->op->flags & DC_OP_INPUT)) continue;
         const float *dy = grad_of(rt, i, lo, dlogits, dinput);
         if (i == cap_node && cap)
             memcpy(cap + (size_t)lo * rt->size[i], dy, sizeof(float) * (size_t)(hi - lo) * rt->size[i]);

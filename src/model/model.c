@@ -3,6 +3,7 @@
 // initialisation and input normalisation. The text format is arch.c's, the
 // passes are exec.c's.
 #define _POSIX_C_SOURCE 200809L
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,10 @@ void dc_model_free(dc_model *m) {
     free(m->history_json);
     free(m->provenance_json);
     free(m->privacy_json);
+    free(m->tab_mean);
+    free(m->tab_std);
+    for (int k = 0; m->tab_columns && k < m->tab_f; k++) free(m->tab_columns[k]);
+    free(m->tab_columns);
     free(m);
 }
 
@@ -246,6 +251,48 @@ void dc_model_set_normalisation(dc_model *m, const dc_dataset *train) {
     double var = count ? s2 / (double)count - mean * mean : 1.0;
     m->norm_mean = (float)mean;
     m->norm_std = var > 1e-12 ? (float)sqrt(var) : 1.0f;
+}
+
+int dc_model_tabular_features(const dc_model *m) { return m->tab_f; }
+
+void dc_model_normalise_tabular(const dc_model *m, float *tab, int n) {
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < m->tab_f; k++) {
+            float *v = tab + (size_t)i * m->tab_f + k;
+            *v = (*v - m->tab_mean[k]) / m->tab_std[k];
+        }
+}
+
+dc_status dc_model_set_tabular_normalisation(dc_model *m, const dc_tabular *train, dc_error *err) {
+    if (!m->tab_f) return dc_fail(err, DC_ERR_ARG, "%s: the model has no tabular input", train->source);
+    if (train->f != m->tab_f)
+        return dc_fail(err, DC_ERR_SHAPE, "%s: %d columns, the model's tabular input takes %d", train->source, train->f,
+                       m->tab_f);
+    char **names = calloc((size_t)m->tab_f, sizeof(char *));
+    if (!names) return dc_fail(err, DC_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < m->tab_f; k++)
+        if (!(names[k] = strdup(train->columns[k]))) {
+            for (int j = 0; j < k; j++) free(names[j]);
+            free(names);
+            return dc_fail(err, DC_ERR_NOMEM, "out of memory");
+        }
+    // per-column mean and (biased) std in double; a constant column keeps std 1
+    for (int k = 0; k < m->tab_f; k++) {
+        double s = 0, s2 = 0;
+        for (int i = 0; i < train->n; i++) s += train->x[(size_t)i * train->f + k];
+        double mean = s / train->n;
+        for (int i = 0; i < train->n; i++) {
+            double d = train->x[(size_t)i * train->f + k] - mean;
+            s2 += d * d;
+        }
+        double sd = sqrt(s2 / train->n);
+        m->tab_mean[k] = (float)mean;
+        m->tab_std[k] = sd > 1e-12 && (float)sd >= FLT_MIN ? (float)sd : 1.0f;
+    }
+    for (int k = 0; m->tab_columns && k < m->tab_f; k++) free(m->tab_columns[k]);
+    free(m->tab_columns);
+    m->tab_columns = names;
+    return DC_OK;
 }
 
 void dc_model_set_normalisation_values(dc_model *m, float mean, float std) {

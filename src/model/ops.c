@@ -102,7 +102,12 @@ static dc_status input_infer(dc_node *n, const dc_node *const *in, dc_error *err
     return set_shape(n, n->c, n->h, n->w, err); // set by the builder
 }
 
-static const dc_key input_keys[] = {END_KEYS};
+static const char *const input_kinds[] = {"image", "tabular", NULL};
+static const dc_key input_keys[] = {
+    {"kind", DC_KEY_ENUM, CFG(dc_input_cfg, kind), 0, 0, 0, 0, NULL, input_kinds, "image or tabular"},
+    {"features", DC_KEY_INT, CFG(dc_input_cfg, features), 0, 1 << 24, 0, 0, NULL, NULL,
+     "tabular: columns (default: the tabular data's)"},
+    END_KEYS};
 static const dc_op input_op = {.kind = "input", .prefix = "input", .help = "a model input",
                                .keys = input_keys, .min_in = 0, .max_in = 0, .flags = DC_OP_INPUT,
                                .infer = input_infer};

@@ -82,6 +82,8 @@ typedef struct { float p; } dc_dropout_cfg;
 typedef struct { float eps, momentum; bool affine; } dc_bn_cfg;
 typedef struct { int groups; float eps; bool affine; } dc_gn_cfg;
 typedef struct { float eps; bool affine; } dc_ln_cfg;
+typedef enum { DC_INPUT_IMAGE = 0, DC_INPUT_TABULAR = 1 } dc_input_kind;
+typedef struct { int kind, features; } dc_input_cfg;
 
 // ---------------------------------------------------------------------------
 // Nodes
@@ -116,6 +118,7 @@ struct dc_node {
         dc_bn_cfg bn;
         dc_gn_cfg gn;
         dc_ln_cfg ln;
+        dc_input_cfg input;
     } cfg;
 };
 

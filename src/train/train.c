@@ -44,9 +44,31 @@ static bool augment_on(const dc_augment *a) {
     return a->rotate_deg > 0 || a->scale > 0 || a->translate > 0 || a->hflip || a->crop > 0 || a->erase > 0;
 }
 
+// The tabular rows a model needs for a data set: present, one per sample, of
+// the model's width (or absent for an image model).
+static dc_status check_tabular(const dc_model *m, const dc_dataset *ds, const dc_tabular *tab, const char *what,
+                               dc_error *err) {
+    const int F = dc_model_tabular_features(m);
+    if (!F && tab) return dc_fail(err, DC_ERR_ARG, "%s: the model has no tabular input", tab->source);
+    if (!F) return DC_OK;
+    if (!tab) return dc_fail(err, DC_ERR_ARG, "the model has a tabular input of %d columns: give %s", F, what);
+    if (tab->f != F)
+        return dc_fail(err, DC_ERR_SHAPE, "%s: %d columns, the model's tabular input takes %d", tab->source, tab->f, F);
+    if (tab->n != ds->n)
+        return dc_fail(err, DC_ERR_SHAPE, "%s: %d rows for the %d samples of %s", tab->source, tab->n, ds->n, ds->source);
+    return DC_OK;
+}
+
 dc_status dc_evaluate(dc_model *m, const dc_dataset *ds, int batch, int nthreads,
                       dc_eval_result *r, dc_error *err) {
+    return dc_evaluate_tabular(m, ds, NULL, batch, nthreads, r, err);
+}
+
+dc_status dc_evaluate_tabular(dc_model *m, const dc_dataset *ds, const dc_tabular *tab, int batch, int nthreads,
+                              dc_eval_result *r, dc_error *err) {
     memset(r, 0, sizeof *r);
+    dc_status tst = check_tabular(m, ds, tab, "the tabular rows (--test-tabular)", err);
+    if (tst) return tst;
     if (ds->c != m->in_c || ds->h != m->in_h || ds->w != m->in_w)
         return dc_fail(err, DC_ERR_SHAPE, "%s: images are %dx%dx%d but the model expects %dx%dx%d",
                        ds->source, ds->c, ds->h, ds->w, m->in_c, m->in_h, m->in_w);
@@ -71,6 +93,7 @@ dc_status dc_evaluate(dc_model *m, const dc_dataset *ds, int batch, int nthreads
         int n = ds->n - start < batch ? ds->n - start : batch;
         for (int i = 0; i < n; i++) idx[i] = start + i;
         dc_batch_gather(dc_session_input(ses), y, ds, idx, n, m->norm_mean, m->norm_std);
+        if (tab) dc_tabular_gather(dc_session_tabular(ses), tab, idx, n, m->tab_mean, m->tab_std);
         const float *logits = dc_session_run(ses, n);
         loss += dc_softmax_xent_forward(probs, logits, y, NULL, n, C) * n;
         for (int i = 0; i < n; i++) {
@@ -132,8 +155,8 @@ static size_t count_nonfinite(const float *v, size_t n) {
 // give a finite loss? Weights can be finite yet so large that every forward
 // overflows (DP noise of 1e30), so the held-out loss of this epoch is checked
 // too, or, without a held-out set, the loss on the first training samples.
-static dc_status check_finite_model(dc_model *m, const dc_dataset *train, double heldout_loss, bool have_heldout,
-                                    int nthreads, int epoch, const char *ckpt, dc_error *err) {
+static dc_status check_finite_model(dc_model *m, const dc_dataset *train, const dc_tabular *tab, double heldout_loss,
+                                    bool have_heldout, int nthreads, int epoch, const char *ckpt, dc_error *err) {
     const size_t P = dc_model_num_params(m);
     size_t bad = count_nonfinite(dc_model_params(m), P);
     double loss = heldout_loss;
@@ -141,8 +164,13 @@ static dc_status check_finite_model(dc_model *m, const dc_dataset *train, double
     if (!bad && !have_heldout) {
         dc_dataset head = *train;
         if (head.n > 256) head.n = 256;
+        dc_tabular thead;
+        if (tab) {
+            thead = *tab;
+            thead.n = head.n;
+        }
         dc_eval_result r;
-        dc_status st = dc_evaluate(m, &head, 256, nthreads, &r, err);
+        dc_status st = dc_evaluate_tabular(m, &head, tab ? &thead : NULL, 256, nthreads, &r, err);
         if (st) return st;
         loss = r.loss;
         where = "training";
@@ -172,6 +200,14 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                        train->source, train->c, train->h, train->w, m->in_c, m->in_h, m->in_w);
     dc_status st = dc_dataset_check_labels(train, m->n_classes, err);
     if (st) return st;
+    if ((st = check_tabular(m, train, cfg->tabular, "the training rows (--tabular)", err))) return st;
+    if (heldout && heldout->n > 0 &&
+        (st = check_tabular(m, heldout, cfg->heldout_tabular, "the held-out rows (--test-tabular)", err)))
+        return st;
+    // every tabular input of the graph takes the same row
+    int tab_nodes[DC_NODE_MAX_IN], n_tab = 0;
+    for (int i = 1; i < m->n_nodes && n_tab < DC_NODE_MAX_IN; i++)
+        if (m->nodes[i].op->flags & DC_OP_INPUT) tab_nodes[n_tab++] = i;
     if (cfg->batch < 1 || cfg->batch > 1 << 20)
         return dc_fail(err, DC_ERR_ARG, "--batch %d: must be between 1 and 1048576", cfg->batch);
     if (cfg->epochs < 0) return dc_fail(err, DC_ERR_ARG, "--epochs %d: must be >= 0", cfg->epochs);
@@ -280,6 +316,9 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                 const int32_t *idx = perm + start + c0;
                 float *x = dc_runtime_input(rt);
                 dc_batch_gather(x, y, train, idx, n, m->norm_mean, m->norm_std);
+                for (int k = 0; k < n_tab; k++)
+                    dc_tabular_gather(dc_runtime_input_at(rt, tab_nodes[k]), cfg->tabular, idx, n, m->tab_mean,
+                                      m->tab_std);
                 if (augment_on(&cfg->augment))
                     dc_augment_batch(x, n, m->in_c, m->in_h, m->in_w, &cfg->augment, fill, &aug);
                 double l;
@@ -350,7 +389,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
         const bool evaluated = heldout && heldout->n > 0 && (!comm || comm->rank == 0);
         if (evaluated) {
             dc_eval_result r;
-            st = dc_evaluate(m, heldout, cfg->eval_batch, nthreads, &r, err);
+            st = dc_evaluate_tabular(m, heldout, cfg->heldout_tabular, cfg->eval_batch, nthreads, &r, err);
             if (st) break;
             test_acc = r.accuracy;
             test_loss = r.loss;
@@ -358,7 +397,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
         }
         // a diverged model is never saved (nor counted as an epoch done)
         if (!comm || comm->rank == 0) {
-            st = check_finite_model(m, train, test_loss, evaluated, nthreads, epoch + 1, cfg->checkpoint, err);
+            st = check_finite_model(m, train, cfg->tabular, test_loss, evaluated, nthreads, epoch + 1, cfg->checkpoint, err);
             if (st) break;
         }
         m->epochs_done++;
