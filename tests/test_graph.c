@@ -135,7 +135,8 @@ static void graph_text_checks(void) {
     expect_error("relu\nadd from=relu1\nflatten\nlinear out=3\n", "add takes 2 to", NULL);
     expect_error("groupnorm groups=3\nflatten\nlinear out=3\n", "groups=3", "1 channels");
     expect_error("conv2d out=4 k=3 from=x,y\nflatten\nlinear out=3\n", "conv2d takes 1 to 1", NULL);
-    expect_error("input\nflatten\nlinear out=3\n", "input is implicit", NULL);
+    expect_error("relu\ninput name=x\nflatten\nlinear out=3\n", "first line", NULL);
+    expect_error("input kind=tabular name=t\nflatten\nlinear out=3\n", "needs features", NULL);
     // a graph whose lines are not in topological order is ordered, and
     // from=input reaches the model input
     dc_error err;
