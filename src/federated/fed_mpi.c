@@ -37,6 +37,8 @@
 // the hosts' byte order, which HELLO checks is the same on every rank.
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/core.h"
@@ -258,12 +260,18 @@ typedef struct srv {
     int round, attempt;
 } srv;
 
-static void note_add(srv *s, const char *fmt, int rank, const char *why) {
+static void note_add(srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_add(srv *s, const char *fmt, ...) {
     size_t used = strlen(s->note);
-    if (used + 2 >= sizeof s->note) return;
-    snprintf(s->note + used, sizeof s->note - used, used ? "; " : "%s", "");
-    used = strlen(s->note);
-    snprintf(s->note + used, sizeof s->note - used, fmt, rank, why);
+    if (used + 3 >= sizeof s->note) return;
+    if (used) {
+        memcpy(s->note + used, "; ", 3);
+        used += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->note + used, sizeof s->note - used, fmt, ap);
+    va_end(ap);
 }
 
 // Rank `rank` is out of the run: told so (a stopped rank reads it when it
@@ -618,6 +626,7 @@ static dc_status srv_secure(srv *s, part *pt, int np, bool *delivered, bool *los
                 pid_of[j++] = pid_of[i];
             }
         K2 = j;
+        note_add(s, "key exchange restarted with %d clients", K2);
         nr = involved(s, cur, K2, ranks);
     }
     if (st) goto done;
@@ -1254,6 +1263,9 @@ dc_status dc_fed_agree_sites(const dc_link *link, const dc_dataset *local, const
                 st = dc_fail(err, DC_ERR_FORMAT, "--client-data: rank %d sent a malformed report", rank);
             } else if (n == 0) {
                 st = dc_fail(err, DC_ERR_ARG, "--client-data: rank %d (%s) has no training samples", rank, src);
+            } else if (n_classes > 0 && nc > n_classes) {
+                st = dc_fail(err, DC_ERR_ARG, "--client-data: rank %d (%.200s) has labels up to %d, beyond --classes %d",
+                             rank, src, nc - 1, n_classes);
             } else if (ref < 0) {
                 ref = rank, rc = c, rh = h, rw = wd, rn = nc;
                 snprintf(ref_src, sizeof ref_src, "rank %d (%.160s)", rank, src);
@@ -1262,9 +1274,6 @@ dc_status dc_fed_agree_sites(const dc_link *link, const dc_dataset *local, const
                              "--client-data: rank %d (%.200s) has %dx%dx%d images but %s has %dx%dx%d: every site needs "
                              "the same input shape",
                              rank, src, c, h, wd, ref_src, rc, rh, rw);
-            } else if (n_classes > 0 && nc > n_classes) {
-                st = dc_fail(err, DC_ERR_ARG, "--client-data: rank %d (%.200s) has labels up to %d, beyond --classes %d",
-                             rank, src, nc - 1, n_classes);
             } else if (n_classes <= 0 && rn > 0 && nc != rn) {
                 st = dc_fail(err, DC_ERR_ARG,
                              "--client-data: rank %d (%.200s) has %d classes (labels 0..%d) but %s has %d: give "
