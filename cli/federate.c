@@ -335,7 +335,7 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
         if (c.client_dp) {
             double eps = dc_rdp_epsilon(c.fraction, c.dp_sigma, c.rounds, delta, NULL);
             cJSON *jp = cJSON_CreateObject();
-            cJSON_AddStringToObject(jp, "mechanism", "DP-FedAvg (client-level: clipped updates, Gaussian noise on the sum)");
+            cJSON_AddStringToObject(jp, "mechanism", "DP-FedAvg (client-level: updates clipped by each client, Gaussian noise added once to the sum by the server)");
             if (isfinite(eps)) cJSON_AddNumberToObject(jp, "epsilon", eps);
             else cJSON_AddNullToObject(jp, "epsilon"); // sigma = 0: no bound
             cJSON_AddNumberToObject(jp, "delta", delta);
@@ -393,9 +393,9 @@ int cmd_federate(int argc, char **argv) {
         if (dc_mpi_init(&argc, &argv, &comm, &err)) return cli_fail("federate", &err);
     }
     int rc = federate_main(argc, argv, &comm);
-    if (mpi && dc_mpi_lost_peers(&comm)) dc_mpi_exit(&comm, rc); // a lost rank would hold MPI_Finalize
     if (mpi) {
         if (rc != 0 && comm.size > 1) dc_mpi_abort(rc); // do not leave ranks waiting
+        if (dc_mpi_lost_peers(&comm)) dc_mpi_exit(&comm, rc); // a lost rank would hold MPI_Finalize
         dc_error err;
         if (dc_mpi_finalize(&comm, &err)) {
             cli_fail("federate", &err);

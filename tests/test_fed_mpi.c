@@ -12,7 +12,7 @@
 //    simulation's weights and running statistics, bit for bit;
 //  - client rank 3 killed (SIGKILL, by itself) just before sending its
 //    masked vector in round 2: the server drops it after --round-timeout
-//    (3 s), the round completes from the survivors' shares, and the model
+//    (3 s, or ten healthy rounds if longer), the round completes from the survivors' shares, and the model
 //    equals that of the same loss on the in-process link. No rank hangs:
 //    every wait is bounded, and CTest's timeout bounds the whole.
 #define _POSIX_C_SOURCE 200809L
@@ -35,7 +35,7 @@ static int launch(const char *self) {
     }
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
-             "timeout 240 mpirun --allow-run-as-root --oversubscribe --mca orte_enable_recovery 1 -n 4 '%s' 2>&1", self);
+             "timeout 290 mpirun --allow-run-as-root --oversubscribe --mca orte_enable_recovery 1 -n 4 '%s' 2>&1", self);
     FILE *p = popen(cmd, "r");
     if (!p) {
         printf("cannot run mpirun\n0 passed, 1 failed\n");
@@ -101,12 +101,17 @@ static void on_sending_mpi(void *user, int round, int rank, int kind) {
 
 typedef struct run_out {
     dc_fed_round ev[MAX_EV];
+    char note[MAX_EV][256]; // ev[i].note points here (the callback's is valid only during it)
     int n_ev;
 } run_out;
 
 static void on_round_mpi(const dc_fed_round *ev, void *user) {
     run_out *o = user;
-    if (o->n_ev < MAX_EV) o->ev[o->n_ev++] = *ev;
+    if (o->n_ev >= MAX_EV) return;
+    o->ev[o->n_ev] = *ev;
+    snprintf(o->note[o->n_ev], sizeof o->note[0], "%s", ev->note ? ev->note : "");
+    o->ev[o->n_ev].note = o->note[o->n_ev];
+    o->n_ev++;
 }
 
 // One federation over the MPI link on every rank; rank 0's model returned.
@@ -216,6 +221,7 @@ int main(int argc, char **argv) {
 
     // ---- BatchNorm over MPI
     if (root) printf("a BatchNorm model over MPI\n");
+    double slowest = 0; // the slowest healthy round so far (rank 0)
     for (int secure = 0; secure < 2; secure++) {
         dc_fed_config b = base_cfg();
         b.secure_agg = secure;
@@ -224,6 +230,7 @@ int main(int argc, char **argv) {
         client_failures += !root && st;
         if (root) {
             CHECK(st == DC_OK, "BatchNorm over MPI: %s", err.msg);
+            for (int i = 0; i < o.n_ev; i++) slowest = o.ev[i].seconds > slowest ? o.ev[i].seconds : slowest;
             dc_model *s = sim(&b, ARCH_BN, &tr, &te);
             CHECK(same_model(m, s), "BatchNorm model%s over MPI: weights and running statistics == the simulation's",
                   secure ? " with secure aggregation" : "");
@@ -239,7 +246,10 @@ int main(int argc, char **argv) {
     k.fraction = 1;
     k.split = DC_SPLIT_IID;
     k.secure_agg = true;
-    k.round_timeout = 3;
+    // only the server uses the round timeout: it picks one well above a
+    // healthy round here (sanitizer builds and loaded machines are slower),
+    // so that only the killed rank misses it
+    k.round_timeout = root ? fmax(3.0, 10 * slowest) : 3;
     kill_round = 1;
     memset(&o, 0, sizeof o);
     double t0 = dc_now_seconds();
@@ -251,10 +261,13 @@ int main(int argc, char **argv) {
         printf("  %d rounds in %.1f s; round 2: %d of %d dropped, %s, ranks lost %d: %s\n", o.n_ev, secs,
                o.n_ev > 1 ? o.ev[1].dropped : -1, o.n_ev > 1 ? o.ev[1].selected : -1,
                o.n_ev > 1 && o.ev[1].lost ? "lost" : "completed", o.n_ev > 1 ? o.ev[1].ranks_lost : -1,
-               o.n_ev > 1 && o.ev[1].note ? "(note seen)" : "");
+               o.n_ev > 1 ? o.note[1] : "");
+        for (int i = 0; i < o.n_ev; i++)
+            printf("    round %d: %.1f s, dropped %d, %s%s%s\n", i + 1, o.ev[i].seconds, o.ev[i].dropped,
+                   o.ev[i].lost ? "lost" : "completed", o.note[i][0] ? ": " : "", o.note[i]);
         CHECK(o.n_ev == 2 && !o.ev[0].lost && !o.ev[1].lost && o.ev[1].dropped == 2 && o.ev[1].ranks_lost == 1,
               "round 2 completes from the survivors' shares without rank 3's 2 clients");
-        CHECK(secs < 3 + 30, "bounded: %.1f s (round timeout 3 s)", secs);
+        CHECK(secs < k.round_timeout + 30, "bounded: %.1f s (round timeout %.1f s)", secs, k.round_timeout);
         // the same loss on the in-process link gives the same bits
         job jb;
         dc_model *f;

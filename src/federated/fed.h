@@ -134,7 +134,7 @@ typedef struct dc_fed_round {
     double seconds;
     double epsilon;           // client-level DP spent so far (-1: none)
     int ranks_lost;           // over ranks: client ranks dropped so far
-    const char *note;         // over ranks: which ranks were dropped this round and why, or NULL
+    const char *note;         // over ranks: which ranks were dropped this round and why, or NULL (valid during the callback)
 } dc_fed_round;
 typedef void (*dc_fed_callback)(const dc_fed_round *r, void *user);
 

@@ -120,6 +120,7 @@ static const uint8_t *rb_take(rbuf *b, size_t len) {
     return q;
 }
 static void rb_bytes(rbuf *b, void *out, size_t len) {
+    if (!len) return;
     const uint8_t *q = rb_take(b, len);
     if (q) memcpy(out, q, len);
     else memset(out, 0, len);
@@ -364,7 +365,7 @@ static dc_status srv_hello(srv *s, dc_error *err) {
     fed_run *r = s->r;
     const dc_model *m = r->m;
     const int size = s->L->size;
-    const uint64_t ch = config_hash(r->cfg);
+    const uint64_t ch = config_hash(r->cfg), dhash = data_hash(r);
     const double dl = deadline_in(r->cfg->round_timeout);
     dc_status st = DC_OK;
     for (int rank = 1; !st && rank < size; rank++) {
@@ -394,7 +395,7 @@ static dc_status srv_hello(srv *s, dc_error *err) {
         else if (cfgh != ch)
             st = dc_fail(err, DC_ERR_ARG, "federate: rank %d was started with other federate options than the server",
                          rank);
-        else if (!r->cfg->local_data && dh != data_hash(r))
+        else if (!r->cfg->local_data && dh != dhash)
             st = dc_fail(err, DC_ERR_ARG,
                          "federate: rank %d holds another training set or split than the server (every rank must read "
                          "the same --data, or use --client-data)",
