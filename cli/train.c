@@ -238,11 +238,22 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
             return 1;
         }
         const char *cfg = dc_model_info(m, "train_config");
-        const bool clip_given = cli_find(opts, "clip")->seen;
+        const bool clip_given = cli_find(opts, "clip")->seen, epochs_given = cli_find(opts, "epochs")->seen;
         if (cfg && !opts_from_json(&o, opts, cfg, o.resume)) {
             dc_model_free(m);
             return 1;
         }
+        // a cosine schedule spans the run's total --epochs: another total on
+        // resume re-spans it from here, unlike one run of that length
+        cJSON *jc = epochs_given && cfg && o.sched && !strcmp(o.sched, "cosine") ? cJSON_Parse(cfg) : NULL;
+        const cJSON *je = cJSON_GetObjectItemCaseSensitive(jc, "epochs");
+        if (root && cJSON_IsNumber(je) && je->valueint != o.epochs)
+            fprintf(stderr,
+                    "deepc train: note: %s followed a cosine schedule over %d epochs; --epochs %d re-spans it from "
+                    "epoch %d, so the result differs from %d epochs straight (equal when the first run is started "
+                    "with --epochs %d and stopped early)\n",
+                    o.resume, je->valueint, o.epochs, dc_model_epochs_done(m) + 1, o.epochs, o.epochs);
+        cJSON_Delete(jc);
         // DP: continue with the clip actually used (older checkpoints stored
         // 0 for "the default"), as the privacy record has it
         float used = dc_dp_record_clip(dc_model_info(m, "privacy"));
