@@ -595,6 +595,9 @@ static dc_status simulate(fed_run *r, dc_fed_callback cb, void *user, dc_error *
 
 dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *test,
                       const dc_fed_config *cfg, dc_fed_callback cb, void *user, dc_error *err) {
+    if (dc_model_tabular_features(m))
+        return dc_fail(err, DC_ERR_UNSUPPORTED,
+                       "federate: the model has a tabular input; federated training takes image-only models");
     const dc_link *link = cfg->link && cfg->link->size > 1 ? cfg->link : NULL;
     const bool server = !link || link->rank == 0;
     fed_run r;
