@@ -20,7 +20,7 @@
 // gives (32-byte aligned, contents on entry do not matter), so the kernels
 // never allocate.
 //
-// Backward *accumulates* into dw (and db when not NULL) and *overwrites* dx
+// Backward *accumulates* into dw and db (each when not NULL) and *overwrites* dx
 // (when not NULL). Results are deterministic: a fixed operation order that
 // depends only on the shape and N.
 #ifndef DC_CONV_KERNELS_H
@@ -57,12 +57,41 @@ void dc_conv_lanes_backward(float *dx, float *dw, float *db, const float *dy, co
 void dc_conv_lanes_sample_sqnorm(float *dx, double *sq, bool bias, const float *dy, const float *x,
                                  const float *w, int N, const dc_conv_shape *s, float *scratch);
 
+// The same kernel with the fused ReLU epilogue of inference: y = max(0,
+// conv + b) (NaN passes, as dc_relu_forward) when relu is true.
+void dc_conv_lanes_forward_relu(float *y, const float *x, const float *w, const float *b,
+                                bool relu, int N, const dc_conv_shape *s, float *scratch);
+
+// The lanes kernel sixteen lanes wide (conv_lanes_avx512.c, AVX-512F: only
+// when dc_cpu_features() has DC_CPU_LEVEL_AVX512). Same contract; the dw and
+// db lane sums are reduced by a 16-lane tree, so their bits differ from the
+// 8-lane kernel's (y and dx do not).
+size_t dc_conv_lanes16_forward_floats(const dc_conv_shape *s);
+size_t dc_conv_lanes16_backward_floats(const dc_conv_shape *s, bool want_dx);
+void dc_conv_lanes16_forward(float *y, const float *x, const float *w, const float *b,
+                             bool relu, int N, const dc_conv_shape *s, float *scratch);
+void dc_conv_lanes16_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                              const float *w, int N, const dc_conv_shape *s, float *scratch);
+void dc_conv_lanes16_sample_sqnorm(float *dx, double *sq, bool bias, const float *dy,
+                                   const float *x, const float *w, int N,
+                                   const dc_conv_shape *s, float *scratch);
+
 size_t dc_conv_im2col_forward_floats(const dc_conv_shape *s);
 size_t dc_conv_im2col_backward_floats(const dc_conv_shape *s);
 void dc_conv_im2col_forward(float *y, const float *x, const float *w, const float *b, int N,
                             const dc_conv_shape *s, float *scratch);
+void dc_conv_im2col_forward_relu(float *y, const float *x, const float *w, const float *b,
+                                 bool relu, int N, const dc_conv_shape *s, float *scratch);
 void dc_conv_im2col_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                              const float *w, int N, const dc_conv_shape *s, float *scratch);
+
+// The definition, summed in double (conv_ref.c): the reference twin of every
+// kernel above and in the registry. No scratch (pass NULL). Forward applies
+// the bias, then the ReLU when relu is true; backward as above.
+void dc_conv_ref_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                         int N, const dc_conv_shape *s, float *scratch);
+void dc_conv_ref_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const float *w, int N, const dc_conv_shape *s, float *scratch);
 
 // ----------------------------------------------------------------------------
 // Max pooling, no padding, OH = (H-K)/stride + 1. argmax is the flat index
@@ -102,5 +131,11 @@ size_t dc_conv_direct_forward_floats(const dc_conv_shape *s);
 // x (N,C,H,W), w (OC,C,K,K), b (OC) or NULL, y (N,OC,OH,OW)
 void dc_conv_direct_forward(float *y, const float *x, const float *w, const float *b, int N,
                             const dc_conv_shape *s, float *scratch);
+void dc_conv_direct_forward_relu(float *y, const float *x, const float *w, const float *b,
+                                 bool relu, int N, const dc_conv_shape *s, float *scratch);
+
+// y[i] = max(0, y[i]) with dc_relu_forward's rule (NaN passes, -0 -> +0):
+// the fused-ReLU epilogue of the kernels that apply it after the fact.
+void dc_relu_inplace(float *y, size_t n);
 
 #endif

@@ -1,0 +1,217 @@
+// conv_registry.c — the table of convolution kernels and the rule that picks
+// one per pass (see conv_registry.h for the contract).
+#include "kernels/conv_registry.h"
+
+#include <string.h>
+#include "core/core.h"
+#include "core/cpu.h"
+
+// ----------------------------------------------------------------------------
+// Adapters from each kernel's own entry points to the table's signatures
+
+static size_t ref_floats(const dc_conv_shape *s, unsigned passes) {
+    (void)s;
+    (void)passes;
+    return 0;
+}
+
+static size_t im2col_floats(const dc_conv_shape *s, unsigned passes) {
+    size_t n = 0;
+    if (passes & DC_CONV_FWD) n = dc_conv_im2col_forward_floats(s);
+    if (passes & (DC_CONV_BWD_DATA | DC_CONV_BWD_WEIGHTS)) {
+        const size_t b = dc_conv_im2col_backward_floats(s);
+        if (b > n) n = b;
+    }
+    return n;
+}
+
+static size_t direct_floats(const dc_conv_shape *s, unsigned passes) {
+    (void)passes;
+    return dc_conv_direct_forward_floats(s);
+}
+
+static size_t lanes8_floats(const dc_conv_shape *s, unsigned passes) {
+    size_t n = 0;
+    if (passes & DC_CONV_FWD) n = dc_conv_lanes_forward_floats(s);
+    if (passes & (DC_CONV_BWD_DATA | DC_CONV_BWD_WEIGHTS)) {
+        const size_t b = dc_conv_lanes_backward_floats(s, (passes & DC_CONV_BWD_DATA) != 0);
+        if (b > n) n = b;
+    }
+    return n;
+}
+
+static size_t lanes16_floats(const dc_conv_shape *s, unsigned passes) {
+    size_t n = 0;
+    if (passes & DC_CONV_FWD) n = dc_conv_lanes16_forward_floats(s);
+    if (passes & (DC_CONV_BWD_DATA | DC_CONV_BWD_WEIGHTS)) {
+        const size_t b = dc_conv_lanes16_backward_floats(s, (passes & DC_CONV_BWD_DATA) != 0);
+        if (b > n) n = b;
+    }
+    return n;
+}
+
+// ----------------------------------------------------------------------------
+// The table
+
+#define FWD DC_CONV_FWD
+#define BWD (DC_CONV_BWD_DATA | DC_CONV_BWD_WEIGHTS)
+
+static const dc_conv_impl IMPLS[] = {
+    {"ref", "the definition summed in double: the reference twin of every other kernel", 0,
+     FWD | BWD, NULL, ref_floats, dc_conv_ref_forward, dc_conv_ref_backward},
+    {"im2col", "im2col + dc_gemm one sample at a time: the portable path", 0, FWD | BWD, NULL,
+     im2col_floats, dc_conv_im2col_forward_relu, dc_conv_im2col_backward},
+    {"direct", "one image at a time, 8 output columns or channels per ymm: batches under 4",
+     DC_CPU_LEVEL_AVX2, FWD, NULL, direct_floats, dc_conv_direct_forward_relu, NULL},
+    {"lanes8", "direct convolution, 8 samples in the lanes of a ymm: any shape, N >= 4",
+     DC_CPU_LEVEL_AVX2, FWD | BWD, NULL, lanes8_floats, dc_conv_lanes_forward_relu,
+     dc_conv_lanes_backward},
+    {"lanes16", "direct convolution, 16 samples in the lanes of a zmm: any shape, N >= 4",
+     DC_CPU_LEVEL_AVX512, FWD | BWD, NULL, lanes16_floats, dc_conv_lanes16_forward,
+     dc_conv_lanes16_backward},
+};
+
+#undef FWD
+#undef BWD
+
+int dc_conv_impl_count(void) { return (int)(sizeof IMPLS / sizeof IMPLS[0]); }
+
+const dc_conv_impl *dc_conv_impl_at(int i) {
+    return i >= 0 && i < dc_conv_impl_count() ? &IMPLS[i] : NULL;
+}
+
+const dc_conv_impl *dc_conv_impl_find(const char *name) {
+    for (int i = 0; i < dc_conv_impl_count(); i++)
+        if (strcmp(IMPLS[i].name, name) == 0) return &IMPLS[i];
+    return NULL;
+}
+
+bool dc_conv_impl_usable(const dc_conv_impl *impl, const dc_conv_shape *s, unsigned pass,
+                         unsigned cpu) {
+    return impl && (impl->passes & pass) == pass && dc_cpu_has(cpu, impl->cpu) &&
+           (!impl->supports || impl->supports(s, pass));
+}
+
+// ----------------------------------------------------------------------------
+// The choice. A fixed rule, written from measurements (bench/bench_conv.c),
+// so the same shape, N and CPU level always get the same kernel and bits:
+//  - forward with N < 4: "direct" (the lanes kernels would leave most of
+//    their lanes empty; batch-1 inference);
+//  - then the widest lanes kernel the CPU has;
+//  - else im2col + GEMM.
+// The first usable name in the pass's list wins.
+
+enum { LANES_MIN_N = 4 };
+
+static const dc_conv_impl *choose(const dc_conv_shape *s, int N, unsigned pass, unsigned cpu) {
+    static const char *const small_fwd[] = {"direct", "lanes16", "lanes8", "im2col", NULL};
+    static const char *const fwd[] = {"lanes16", "lanes8", "im2col", NULL};
+    static const char *const bwd[] = {"lanes16", "lanes8", "im2col", NULL};
+    const char *const *list = pass == DC_CONV_FWD ? (N < LANES_MIN_N ? small_fwd : fwd) : bwd;
+    for (; *list; list++) {
+        const dc_conv_impl *impl = dc_conv_impl_find(*list);
+        if (dc_conv_impl_usable(impl, s, pass, cpu)) return impl;
+    }
+    return dc_conv_impl_find("ref"); // unreachable: im2col runs everything
+}
+
+dc_conv_shape dc_conv_shape_make(int C, int H, int W, int OC, int K, int stride, int pad) {
+    dc_conv_shape s = {.C = C, .H = H, .W = W, .OC = OC, .K = K, .stride = stride, .pad = pad};
+    s.OH = stride > 0 ? (H + 2 * pad - K) / stride + 1 : 0;
+    s.OW = stride > 0 ? (W + 2 * pad - K) / stride + 1 : 0;
+    return s;
+}
+
+static const dc_conv_impl *forced(const char *name, const dc_conv_shape *s, unsigned pass,
+                                  unsigned cpu, dc_error *err, dc_status *st) {
+    const dc_conv_impl *impl = dc_conv_impl_find(name);
+    if (!dc_conv_impl_usable(impl, s, pass, cpu))
+        *st = dc_fail(err, DC_ERR_UNSUPPORTED,
+                      "conv plan: kernel \"%s\" %s for C%d %dx%d OC%d K%d stride %d pad %d on %s",
+                      name, !impl ? "does not exist" : "cannot run this pass", s->C, s->H, s->W,
+                      s->OC, s->K, s->stride, s->pad, dc_cpu_level_name(cpu));
+    return impl;
+}
+
+dc_status dc_conv_plan_make_with(dc_conv_plan *p, const dc_conv_shape *s0, int N,
+                                 unsigned passes, unsigned cpu, const char *force_fwd,
+                                 const char *force_data, const char *force_weights,
+                                 dc_error *err) {
+    memset(p, 0, sizeof *p);
+    const dc_conv_shape s = dc_conv_shape_make(s0->C, s0->H, s0->W, s0->OC, s0->K, s0->stride,
+                                               s0->pad);
+    if (s.C < 1 || s.H < 1 || s.W < 1 || s.OC < 1 || s.K < 1 || s.stride < 1 || s.pad < 0 ||
+        s.H + 2 * s.pad < s.K || s.W + 2 * s.pad < s.K)
+        return dc_fail(err, DC_ERR_SHAPE,
+                       "conv plan: C%d %dx%d OC%d K%d stride %d pad %d is not a convolution "
+                       "(sizes and stride >= 1, pad >= 0, K <= padded input)",
+                       s.C, s.H, s.W, s.OC, s.K, s.stride, s.pad);
+    if (N < 1 || passes == 0 || (passes & ~(unsigned)DC_CONV_ALL))
+        return dc_fail(err, DC_ERR_ARG, "conv plan: N = %d, passes = %#x (want N >= 1, passes "
+                                        "a non-empty subset of DC_CONV_ALL)", N, passes);
+    p->s = s;
+    p->N = N;
+    p->cpu = cpu;
+    p->passes = passes;
+    dc_status st = DC_OK;
+    if (passes & DC_CONV_FWD)
+        p->fwd = force_fwd ? forced(force_fwd, &s, DC_CONV_FWD, cpu, err, &st)
+                           : choose(&s, N, DC_CONV_FWD, cpu);
+    if (st == DC_OK && (passes & DC_CONV_BWD_DATA))
+        p->bwd_data = force_data ? forced(force_data, &s, DC_CONV_BWD_DATA, cpu, err, &st)
+                                 : choose(&s, N, DC_CONV_BWD_DATA, cpu);
+    if (st == DC_OK && (passes & DC_CONV_BWD_WEIGHTS))
+        p->bwd_weights = force_weights
+                             ? forced(force_weights, &s, DC_CONV_BWD_WEIGHTS, cpu, err, &st)
+                             : choose(&s, N, DC_CONV_BWD_WEIGHTS, cpu);
+    if (st != DC_OK) {
+        memset(p, 0, sizeof *p);
+        return st;
+    }
+    if (p->fwd) p->fwd_floats = p->fwd->scratch_floats(&s, DC_CONV_FWD);
+    if (p->bwd_data && p->bwd_data == p->bwd_weights) {
+        p->bwd_floats = p->bwd_data->scratch_floats(&s, DC_CONV_BWD_DATA | DC_CONV_BWD_WEIGHTS);
+    } else {
+        if (p->bwd_data) p->bwd_floats = p->bwd_data->scratch_floats(&s, DC_CONV_BWD_DATA);
+        if (p->bwd_weights) {
+            const size_t n = p->bwd_weights->scratch_floats(&s, DC_CONV_BWD_WEIGHTS);
+            if (n > p->bwd_floats) p->bwd_floats = n;
+        }
+    }
+    return DC_OK;
+}
+
+dc_status dc_conv_plan_make(dc_conv_plan *p, const dc_conv_shape *s, int N, unsigned passes,
+                            dc_error *err) {
+    return dc_conv_plan_make_with(p, s, N, passes, dc_cpu_features(), NULL, NULL, NULL, err);
+}
+
+size_t dc_conv_plan_floats(const dc_conv_plan *p) {
+    size_t n = p->fwd_floats > p->bwd_floats ? p->fwd_floats : p->bwd_floats;
+    n = (n + 15) & ~(size_t)15;
+    return n < 16 ? 16 : n;
+}
+
+void dc_conv_run_forward(const dc_conv_plan *p, float *y, const float *x, const float *w,
+                         const float *b, bool relu, int N, float *scratch) {
+    // x is (N,C,H,W), w is (OC,C,K,K), b is (OC) or NULL, y is (N,OC,OH,OW)
+    DC_ASSERT(p->fwd);
+    if (N < 1) return;
+    p->fwd->forward(y, x, w, b, relu, N, &p->s, scratch);
+}
+
+void dc_conv_run_backward(const dc_conv_plan *p, float *dx, float *dw, float *db,
+                          const float *dy, const float *x, const float *w, int N,
+                          float *scratch) {
+    // dy is (N,OC,OH,OW), x and dx are (N,C,H,W), w and dw are (OC,C,K,K)
+    const bool want_w = dw || db;
+    DC_ASSERT(!dx || p->bwd_data);
+    DC_ASSERT(!want_w || p->bwd_weights);
+    if (N < 1 || (!dx && !want_w)) return;
+    if (dx && want_w && p->bwd_data == p->bwd_weights) {
+        p->bwd_data->backward(dx, dw, db, dy, x, w, N, &p->s, scratch);
+        return;
+    }
+    if (dx) p->bwd_data->backward(dx, NULL, NULL, dy, x, w, N, &p->s, scratch);
+    if (want_w) p->bwd_weights->backward(NULL, dw, db, dy, x, w, N, &p->s, scratch);
+}
