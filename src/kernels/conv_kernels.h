@@ -85,6 +85,24 @@ void dc_conv_im2col_forward_relu(float *y, const float *x, const float *w, const
 void dc_conv_im2col_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                              const float *w, int N, const dc_conv_shape *s, float *scratch);
 
+// Winograd F(2x2, 3x3) in sample lanes (conv_wino_body.h): 3x3 kernels,
+// stride 1, pad 0..2; the weights pass only while its 16*OC*C*VW lane sums
+// fit in 1 MiB. wino8 is AVX2+FMA (8 lanes), wino16 AVX-512F (16 lanes).
+// passes: DC_CONV_* bits of conv_registry.h (1 forward, 2 data, 4 weights).
+// Forward, backward: the contracts of the lanes kernels (relu as there).
+bool dc_conv_wino8_supports(const dc_conv_shape *s, unsigned pass);
+size_t dc_conv_wino8_floats(const dc_conv_shape *s, unsigned passes);
+void dc_conv_wino8_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                           int N, const dc_conv_shape *s, float *scratch);
+void dc_conv_wino8_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                            const float *w, int N, const dc_conv_shape *s, float *scratch);
+bool dc_conv_wino16_supports(const dc_conv_shape *s, unsigned pass);
+size_t dc_conv_wino16_floats(const dc_conv_shape *s, unsigned passes);
+void dc_conv_wino16_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                            int N, const dc_conv_shape *s, float *scratch);
+void dc_conv_wino16_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                             const float *w, int N, const dc_conv_shape *s, float *scratch);
+
 // The definition, summed in double (conv_ref.c): the reference twin of every
 // kernel above and in the registry. No scratch (pass NULL). Forward applies
 // the bias, then the ReLU when relu is true; backward as above.

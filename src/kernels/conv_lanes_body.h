@@ -56,26 +56,20 @@
 #include "kernels/conv_kernels.h"
 #include "kernels/conv_vec.h"
 
-#if DC_VW == 8
-#define LMAX_R 6   // register blocks: R up to 6 ...
-#define LMAX_RS 12 // ... and R*S up to 12 accumulators
-#else
-#define LMAX_R 8
-#define LMAX_RS 24
-#endif
-
-static size_t VN(pad16)(size_t n) { return (n + 15) & ~(size_t)15; }
-
 // Floats in one padded lane-major input image (C, Hp, Wp, VW).
 static size_t VN(xt_floats)(const dc_conv_shape *s) {
     return (size_t)s->C * (s->H + 2 * s->pad) * (s->W + 2 * s->pad) * VW;
 }
 
+// A plane of VW-lane vectors: the staging area of plane_to_lanes for rows
+// narrower than 8.
+static size_t VN(tmp_floats)(const dc_conv_shape *s) { return (size_t)s->H * s->W * VW; }
+
 static size_t VN(lanes_forward_floats)(const dc_conv_shape *s) {
     const size_t ckk = (size_t)s->C * s->K * s->K;
     // xt, yt, wt (CKK, OC), tap offsets (CKK int32)
     return VN(xt_floats)(s) + (size_t)s->OC * s->OH * s->OW * VW + VN(pad16)(ckk * s->OC) +
-           VN(pad16)(ckk);
+           VN(pad16)(ckk) + VN(tmp_floats)(s);
 }
 
 static size_t VN(lanes_backward_floats)(const dc_conv_shape *s, bool want_dx) {
@@ -83,115 +77,20 @@ static size_t VN(lanes_backward_floats)(const dc_conv_shape *s, bool want_dx) {
     size_t n = VN(xt_floats)(s) + (size_t)s->OC * s->OH * s->OW * VW // xt, dyt
                + (size_t)s->OC * ckk * VW + (size_t)s->OC * VW;      // dwa, dba
     if (want_dx) n += VN(pad16)(ckk * s->OC) + VN(xt_floats)(s);     // wd, dxt
-    return n;
-}
-
-// Register block shape for an M x Nn grid of accumulators (M along the
-// broadcast dimension, Nn along the loaded one), each block doing `steps`
-// inner steps. Estimated cycles per step of an R x S block: the FMAs (2 per
-// cycle) but at least the FMA latency (4 cycles: fewer than 8 independent
-// chains stall), plus half a cycle per load (R + S of them), because on
-// Zen 3 the 4x3 and 3x4 blocks (7 loads per 12 FMAs) measure faster than 6x2
-// and 2x6 (8 loads) although all should be FMA-bound. Each block also pays
-// a fixed cost for its accumulators and the call. The shape with the least
-// total over all blocks, remainder blocks included, wins.
-static double VN(block_cycles)(int R, int S, int steps) {
-    const double f = R * S / 2.0;
-    return ((f > 4.0 ? f : 4.0) + 0.5 * (R + S)) * steps + R * S + 20.0;
-}
-
-static int VN(max_s)(int R) {
-    const int s = LMAX_RS / R;
-    return s > 12 ? 12 : s;
-}
-
-static void VN(pick_rs)(int M, int Nn, int steps, int *R_out, int *S_out) {
-    double best = -1.0;
-    for (int R = 1; R <= LMAX_R && R <= M; R++)
-        for (int S = 1; S <= VN(max_s)(R) && S <= Nn; S++) {
-            const int mf = M / R, mr = M % R, nf = Nn / S, nr = Nn % S; // full, remainder
-            double cost = (double)mf * nf * VN(block_cycles)(R, S, steps);
-            if (nr) cost += mf * VN(block_cycles)(R, nr, steps);
-            if (mr) cost += nf * VN(block_cycles)(mr, S, steps);
-            if (mr && nr) cost += VN(block_cycles)(mr, nr, steps);
-            if (best < 0.0 || cost < best) {
-                best = cost;
-                *R_out = R;
-                *S_out = S;
-            }
-        }
+    return n + VN(tmp_floats)(s);
 }
 
 // xt interior (C, pad + h, pad + w) = x of samples n0 .. n0 + nv - 1. The
 // border is zeroed once per call and never written.
-VEC_INLINE void VN(load_input)(float *xt, const float *x, int nv, const dc_conv_shape *s) {
+VEC_INLINE void VN(load_input)(float *xt, const float *x, int nv, const dc_conv_shape *s,
+                               float *tmp) {
     const int Hp = s->H + 2 * s->pad, Wp = s->W + 2 * s->pad;
     const size_t ns = (size_t)s->C * s->H * s->W;
     for (int c = 0; c < s->C; c++)
-        for (int h = 0; h < s->H; h++)
-            VN(rows_to_lanes)(xt + (((size_t)c * Hp + h + s->pad) * Wp + s->pad) * VW,
-                              x + ((size_t)c * s->H + h) * s->W, ns, nv, s->W);
+        VN(plane_to_lanes)(xt + (((size_t)c * Hp + s->pad) * Wp + s->pad) * VW,
+                           (ptrdiff_t)Wp * VW, x + (size_t)c * s->H * s->W, ns, nv, s->H, s->W,
+                           tmp);
 }
-
-// ----------------------------------------------------------------------------
-// Register-block instances. Each *_block below is always_inline and written
-// for constant R and S; RS_SWITCH instantiates it for R in 1..LMAX_R and S in
-// 1..max_s(R), so that the accumulators live in registers.
-
-#define S_CASES_12(RV, MAC)                                                                  \
-    switch (S) {                                                                            \
-    case 1: MAC(RV, 1) break;  case 2: MAC(RV, 2) break;  case 3: MAC(RV, 3) break;          \
-    case 4: MAC(RV, 4) break;  case 5: MAC(RV, 5) break;  case 6: MAC(RV, 6) break;          \
-    case 7: MAC(RV, 7) break;  case 8: MAC(RV, 8) break;  case 9: MAC(RV, 9) break;          \
-    case 10: MAC(RV, 10) break; case 11: MAC(RV, 11) break; default: MAC(RV, 12) break;     \
-    }
-#define S_CASES_8(RV, MAC)                                                                   \
-    switch (S) {                                                                            \
-    case 1: MAC(RV, 1) break; case 2: MAC(RV, 2) break; case 3: MAC(RV, 3) break;            \
-    case 4: MAC(RV, 4) break; case 5: MAC(RV, 5) break; case 6: MAC(RV, 6) break;            \
-    case 7: MAC(RV, 7) break; default: MAC(RV, 8) break;                                    \
-    }
-#define S_CASES_6(RV, MAC)                                                                   \
-    switch (S) {                                                                            \
-    case 1: MAC(RV, 1) break; case 2: MAC(RV, 2) break; case 3: MAC(RV, 3) break;            \
-    case 4: MAC(RV, 4) break; case 5: MAC(RV, 5) break; default: MAC(RV, 6) break;           \
-    }
-#define S_CASES_4(RV, MAC)                                                                   \
-    switch (S) {                                                                            \
-    case 1: MAC(RV, 1) break; case 2: MAC(RV, 2) break; case 3: MAC(RV, 3) break;            \
-    default: MAC(RV, 4) break;                                                              \
-    }
-#define S_CASES_3(RV, MAC)                                                                   \
-    switch (S) {                                                                            \
-    case 1: MAC(RV, 1) break; case 2: MAC(RV, 2) break; default: MAC(RV, 3) break;           \
-    }
-#define S_CASES_2(RV, MAC)                                                                   \
-    switch (S) {                                                                            \
-    case 1: MAC(RV, 1) break; default: MAC(RV, 2) break;                                    \
-    }
-#if DC_VW == 8
-#define RS_SWITCH(MAC)                                                                       \
-    switch (R) {                                                                            \
-    case 1: S_CASES_12(1, MAC) break;                                                       \
-    case 2: S_CASES_6(2, MAC) break;                                                        \
-    case 3: S_CASES_4(3, MAC) break;                                                        \
-    case 4: S_CASES_3(4, MAC) break;                                                        \
-    case 5: S_CASES_2(5, MAC) break;                                                        \
-    default: S_CASES_2(6, MAC) break;                                                       \
-    }
-#else
-#define RS_SWITCH(MAC)                                                                       \
-    switch (R) {                                                                            \
-    case 1: S_CASES_12(1, MAC) break;                                                       \
-    case 2: S_CASES_12(2, MAC) break;                                                       \
-    case 3: S_CASES_8(3, MAC) break;                                                        \
-    case 4: S_CASES_6(4, MAC) break;                                                        \
-    case 5: S_CASES_4(5, MAC) break;                                                        \
-    case 6: S_CASES_4(6, MAC) break;                                                        \
-    case 7: S_CASES_3(7, MAC) break;                                                        \
-    default: S_CASES_3(8, MAC) break;                                                       \
-    }
-#endif
 
 // ----------------------------------------------------------------------------
 // Forward: one block of R output channels x S output positions. xp points at
@@ -255,6 +154,7 @@ static void VN(lanes_forward)(float *y, const float *x, const float *w, const fl
     const int Hp = s->H + 2 * s->pad, Wp = s->W + 2 * s->pad, CKK = C * K * K;
     float *xt = scratch, *yt = xt + VN(xt_floats)(s), *wt = yt + (size_t)OC * OH * OW * VW;
     int32_t *taps = (int32_t *)(wt + VN(pad16)((size_t)CKK * OC));
+    float *tmp = (float *)taps + VN(pad16)((size_t)CKK);
     memset(xt, 0, sizeof(float) * VN(xt_floats)(s));
     for (int oc = 0; oc < OC; oc++)
         for (int t = 0; t < CKK; t++) wt[(size_t)t * OC + oc] = w[(size_t)oc * CKK + t];
@@ -270,7 +170,7 @@ static void VN(lanes_forward)(float *y, const float *x, const float *w, const fl
     const size_t ys = (size_t)OC * OH * OW; // floats per sample of y
     for (int n0 = 0; n0 < N; n0 += VW) {
         const int nv = N - n0 < VW ? N - n0 : VW;
-        VN(load_input)(xt, x + (size_t)n0 * C * s->H * s->W, nv, s);
+        VN(load_input)(xt, x + (size_t)n0 * C * s->H * s->W, nv, s, tmp);
         for (int oh = 0; oh < OH; oh++) {
             const float *xrow = xt + (size_t)oh * st * rowf;
             // positions outer, channels inner: the C*K rows of input a block of
@@ -287,13 +187,13 @@ static void VN(lanes_forward)(float *y, const float *x, const float *w, const fl
                 }
             }
         }
-        // out channel by channel: each sample's plane is then written front to
-        // back, VW store streams instead of VW * OC (a row of every channel at
-        // a time), which the hardware prefetcher keeps up with
+        // out channel by channel, each channel's plane as one long row (no
+        // ragged 8x8 blocks at the end of every output row): each sample's
+        // plane is written front to back, VW store streams instead of VW * OC
+        // (a row of every channel at a time), which the prefetcher keeps up with
         for (int oc = 0; oc < OC; oc++)
-            for (int oh = 0; oh < OH; oh++)
-                VN(lanes_to_rows)(y + (size_t)n0 * ys + ((size_t)oc * OH + oh) * OW, ys,
-                                  yt + ((size_t)oc * OH + oh) * OW * VW, nv, OW);
+            VN(lanes_to_rows)(y + (size_t)n0 * ys + (size_t)oc * OH * OW, ys,
+                              yt + (size_t)oc * OH * OW * VW, nv, OH * OW);
     }
 }
 
@@ -434,6 +334,7 @@ static void VN(lanes_backward)(float *dx, float *dw, float *db, double *sq, bool
     float *xt = scratch, *dyt = xt + nxt, *dwa = dyt + (size_t)OC * P * VW;
     float *dba = dwa + (size_t)OC * CKK * VW, *wd = dba + (size_t)OC * VW;
     float *dxt = wd + VN(pad16)((size_t)CKK * OC); // only when dx
+    float *tmp = dx ? dxt + nxt : wd; // wd and dxt are there only with dx
     if (want_w) {
         memset(xt, 0, sizeof(float) * nxt);
         memset(dwa, 0, sizeof(float) * ((size_t)OC * CKK * VW + (size_t)OC * VW));
@@ -460,7 +361,7 @@ static void VN(lanes_backward)(float *dx, float *dw, float *db, double *sq, bool
         for (int oc = 0; oc < OC; oc++) // a channel's P outputs are contiguous: one long row
             VN(rows_to_lanes)(dyt + (size_t)oc * P * VW, dy + (size_t)n0 * ysz + (size_t)oc * P,
                               ysz, nv, P);
-        if (want_w) VN(load_input)(xt, x + (size_t)n0 * xsz, nv, s);
+        if (want_w) VN(load_input)(xt, x + (size_t)n0 * xsz, nv, s, tmp);
         if (want_b)
             for (int oc = 0; oc < OC; oc++) {
                 // four running sums (p mod 4) so the adds do not wait on each other
@@ -517,9 +418,9 @@ static void VN(lanes_backward)(float *dx, float *dw, float *db, double *sq, bool
                 }
             }
         for (int c = 0; c < C; c++)
-            for (int h = 0; h < H; h++)
-                VN(lanes_to_rows)(dx + (size_t)n0 * xsz + ((size_t)c * H + h) * W, xsz,
-                                  dxt + (((size_t)c * Hp + h + pad) * Wp + pad) * VW, nv, W);
+            VN(lanes_to_plane)(dx + (size_t)n0 * xsz + (size_t)c * H * W, xsz,
+                               dxt + (((size_t)c * Hp + pad) * Wp + pad) * VW, (ptrdiff_t)Wp * VW,
+                               nv, H, W, tmp);
     }
     if (dw)
         for (size_t i = 0; i < (size_t)OC * CKK; i++) dw[i] += VN(hsum)(dwa + i * VW);

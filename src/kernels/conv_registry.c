@@ -69,6 +69,12 @@ static const dc_conv_impl IMPLS[] = {
     {"lanes16", "direct convolution, 16 samples in the lanes of a zmm: any shape, N >= 4",
      DC_CPU_LEVEL_AVX512, FWD | BWD, NULL, lanes16_floats, dc_conv_lanes16_forward,
      dc_conv_lanes16_backward},
+    {"wino8", "Winograd F(2x2,3x3), 8 samples in the lanes of a ymm: 3x3 stride 1",
+     DC_CPU_LEVEL_AVX2, FWD | BWD, dc_conv_wino8_supports, dc_conv_wino8_floats,
+     dc_conv_wino8_forward, dc_conv_wino8_backward},
+    {"wino16", "Winograd F(2x2,3x3), 16 samples in the lanes of a zmm: 3x3 stride 1",
+     DC_CPU_LEVEL_AVX512, FWD | BWD, dc_conv_wino16_supports, dc_conv_wino16_floats,
+     dc_conv_wino16_forward, dc_conv_wino16_backward},
 };
 
 #undef FWD
@@ -93,26 +99,52 @@ bool dc_conv_impl_usable(const dc_conv_impl *impl, const dc_conv_shape *s, unsig
 }
 
 // ----------------------------------------------------------------------------
-// The choice. A fixed rule, written from measurements (bench/bench_conv.c),
-// so the same shape, N and CPU level always get the same kernel and bits:
+// The choice. A fixed rule, written from measurements (bench/bench_conv.c;
+// numbers in the comments are GFLOP/s at N = 64 on one core of the
+// development machine, an AVX-512 Xeon with 106 GFLOP/s ymm and 213 zmm
+// FMA peak), so the same shape, N and CPU level always get the same kernel
+// and bits:
 //  - forward with N < 4: "direct" (the lanes kernels would leave most of
 //    their lanes empty; batch-1 inference);
-//  - then the widest lanes kernel the CPU has;
+//  - forward and backward-data of 3x3 stride-1 convolutions with at least 8
+//    channels on both sides: Winograd F(2,3) (16->16 at 28x28: wino16 170
+//    vs lanes16 160, 32->32 at 14x14: 230 vs 185; AVX2: wino8 125-150 vs
+//    lanes8 85-97). With fewer channels the transforms cost more than the
+//    products they save (the stem, 1->16: wino16 20 vs lanes16 47);
+//  - backward-weights: the lanes kernels (16->16: lanes16 140 vs wino16
+//    110, lanes8 90 vs wino8 60-80: the Winograd weight pass keeps 16
+//    lane sums per weight and is bound by moving them);
+//  - else the widest lanes kernel the CPU has, 16 lanes only from N > 8
+//    (at N <= 8 most of its lanes would be empty);
 //  - else im2col + GEMM.
 // The first usable name in the pass's list wins.
 
-enum { LANES_MIN_N = 4 };
+enum { LANES_MIN_N = 4, LANES16_MIN_N = 9, WINO_MIN_C = 8 };
 
-static const dc_conv_impl *choose(const dc_conv_shape *s, int N, unsigned pass, unsigned cpu) {
-    static const char *const small_fwd[] = {"direct", "lanes16", "lanes8", "im2col", NULL};
-    static const char *const fwd[] = {"lanes16", "lanes8", "im2col", NULL};
-    static const char *const bwd[] = {"lanes16", "lanes8", "im2col", NULL};
-    const char *const *list = pass == DC_CONV_FWD ? (N < LANES_MIN_N ? small_fwd : fwd) : bwd;
+static bool wino_pays(const dc_conv_shape *s, int N) {
+    return N >= LANES_MIN_N && s->C >= WINO_MIN_C && s->OC >= WINO_MIN_C;
+}
+
+static const dc_conv_impl *first_usable(const char *const *list, const dc_conv_shape *s,
+                                        unsigned pass, unsigned cpu) {
     for (; *list; list++) {
         const dc_conv_impl *impl = dc_conv_impl_find(*list);
         if (dc_conv_impl_usable(impl, s, pass, cpu)) return impl;
     }
-    return dc_conv_impl_find("ref"); // unreachable: im2col runs everything
+    return NULL;
+}
+
+static const dc_conv_impl *choose(const dc_conv_shape *s, int N, unsigned pass, unsigned cpu) {
+    static const char *const small_fwd[] = {"direct", NULL};
+    static const char *const wino[] = {"wino16", "wino8", NULL};
+    static const char *const lanes[] = {"lanes16", "lanes8", "im2col", NULL};
+    static const char *const lanes8[] = {"lanes8", "im2col", NULL};
+    const dc_conv_impl *impl = NULL;
+    if (pass == DC_CONV_FWD && N < LANES_MIN_N) impl = first_usable(small_fwd, s, pass, cpu);
+    if (!impl && pass != DC_CONV_BWD_WEIGHTS && wino_pays(s, N))
+        impl = first_usable(wino, s, pass, cpu);
+    if (!impl) impl = first_usable(N >= LANES16_MIN_N ? lanes : lanes8, s, pass, cpu);
+    return impl ? impl : dc_conv_impl_find("ref"); // unreachable: im2col runs everything
 }
 
 dc_conv_shape dc_conv_shape_make(int C, int H, int W, int OC, int K, int stride, int pad) {

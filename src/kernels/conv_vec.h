@@ -10,7 +10,9 @@
 #define DC_CONV_VEC_H
 
 #include <immintrin.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #if DC_VW == 8
 typedef __m256 vf;
@@ -136,6 +138,45 @@ VEC_INLINE void VN(lanes_to_rows)(float *dst, size_t ns, const float *src, int n
         VN(lanes_to_rows_k)(false, dst, ns, src, nv, len);
 }
 
+// A whole (H, W) plane of samples n0 .. n0+nv-1 (src + n*ns, rows
+// contiguous) into lanes at dst, row h at dst + h*drow (drow >= W*VW floats,
+// so the destination may be padded). Rows narrower than 8 would take the
+// scalar path of rows_to_lanes, so such a plane goes through tmp (H*W*VW
+// floats) as one long row and is then copied row by row.
+VEC_INLINE void VN(plane_to_lanes)(float *dst, ptrdiff_t drow, const float *src, size_t ns,
+                                   int nv, int H, int W, float *tmp) {
+    if (W >= 8 || H * W < 8) {
+        for (int h = 0; h < H; h++)
+            VN(rows_to_lanes)(dst + h * drow, src + (size_t)h * W, ns, nv, W);
+        return;
+    }
+    if (drow == (ptrdiff_t)W * VW) {
+        VN(rows_to_lanes)(dst, src, ns, nv, H * W);
+        return;
+    }
+    VN(rows_to_lanes)(tmp, src, ns, nv, H * W);
+    for (int h = 0; h < H; h++)
+        memcpy(dst + h * drow, tmp + (size_t)h * W * VW, sizeof(float) * (size_t)W * VW);
+}
+
+// The inverse: lanes at src (row h at src + h*srow) to the planes of nv
+// samples at dst + n*ns.
+VEC_INLINE void VN(lanes_to_plane)(float *dst, size_t ns, const float *src, ptrdiff_t srow,
+                                   int nv, int H, int W, float *tmp) {
+    if (W >= 8 || H * W < 8) {
+        for (int h = 0; h < H; h++)
+            VN(lanes_to_rows)(dst + (size_t)h * W, ns, src + h * srow, nv, W);
+        return;
+    }
+    if (srow == (ptrdiff_t)W * VW) {
+        VN(lanes_to_rows)(dst, ns, src, nv, H * W);
+        return;
+    }
+    for (int h = 0; h < H; h++)
+        memcpy(tmp + (size_t)h * W * VW, src + h * srow, sizeof(float) * (size_t)W * VW);
+    VN(lanes_to_rows)(dst, ns, tmp, nv, H * W);
+}
+
 // Sum of the VW lanes of v[0..VW-1] by a fixed tree: pairs, then pairs of
 // pairs, ... (((0+1)+(2+3))+((4+5)+(6+7))) for 8, the same for each half
 // and then half + half for 16.
@@ -146,5 +187,114 @@ static inline float VN(hsum)(const float *v) {
 #endif
     return s;
 }
+
+// ----------------------------------------------------------------------------
+// Register blocks shared by the kernels
+
+#if DC_VW == 8
+#define LMAX_R 6   // register blocks: R up to 6 ...
+#define LMAX_RS 12 // ... and R*S up to 12 accumulators
+#else
+#define LMAX_R 8
+#define LMAX_RS 24
+#endif
+
+static size_t VN(pad16)(size_t n) { return (n + 15) & ~(size_t)15; }
+
+// Register block shape for an M x Nn grid of accumulators (M along the
+// broadcast dimension, Nn along the loaded one), each block doing `steps`
+// inner steps. Estimated cycles per step of an R x S block: the FMAs (2 per
+// cycle) but at least the FMA latency (4 cycles: fewer than 8 independent
+// chains stall), plus half a cycle per load (R + S of them), because on
+// Zen 3 the 4x3 and 3x4 blocks (7 loads per 12 FMAs) measure faster than 6x2
+// and 2x6 (8 loads) although all should be FMA-bound. Each block also pays
+// a fixed cost for its accumulators and the call. The shape with the least
+// total over all blocks, remainder blocks included, wins.
+static double VN(block_cycles)(int R, int S, int steps) {
+    const double f = R * S / 2.0;
+    return ((f > 4.0 ? f : 4.0) + 0.5 * (R + S)) * steps + R * S + 20.0;
+}
+
+static int VN(max_s)(int R) {
+    const int s = LMAX_RS / R;
+    return s > 12 ? 12 : s;
+}
+
+static void VN(pick_rs)(int M, int Nn, int steps, int *R_out, int *S_out) {
+    double best = -1.0;
+    for (int R = 1; R <= LMAX_R && R <= M; R++)
+        for (int S = 1; S <= VN(max_s)(R) && S <= Nn; S++) {
+            const int mf = M / R, mr = M % R, nf = Nn / S, nr = Nn % S; // full, remainder
+            double cost = (double)mf * nf * VN(block_cycles)(R, S, steps);
+            if (nr) cost += mf * VN(block_cycles)(R, nr, steps);
+            if (mr) cost += nf * VN(block_cycles)(mr, S, steps);
+            if (mr && nr) cost += VN(block_cycles)(mr, nr, steps);
+            if (best < 0.0 || cost < best) {
+                best = cost;
+                *R_out = R;
+                *S_out = S;
+            }
+        }
+}
+
+// ----------------------------------------------------------------------------
+// Register-block instances. Each *_block below is always_inline and written
+// for constant R and S; RS_SWITCH instantiates it for R in 1..LMAX_R and S in
+// 1..max_s(R), so that the accumulators live in registers.
+
+#define S_CASES_12(RV, MAC)                                                                  \
+    switch (S) {                                                                            \
+    case 1: MAC(RV, 1) break;  case 2: MAC(RV, 2) break;  case 3: MAC(RV, 3) break;          \
+    case 4: MAC(RV, 4) break;  case 5: MAC(RV, 5) break;  case 6: MAC(RV, 6) break;          \
+    case 7: MAC(RV, 7) break;  case 8: MAC(RV, 8) break;  case 9: MAC(RV, 9) break;          \
+    case 10: MAC(RV, 10) break; case 11: MAC(RV, 11) break; default: MAC(RV, 12) break;     \
+    }
+#define S_CASES_8(RV, MAC)                                                                   \
+    switch (S) {                                                                            \
+    case 1: MAC(RV, 1) break; case 2: MAC(RV, 2) break; case 3: MAC(RV, 3) break;            \
+    case 4: MAC(RV, 4) break; case 5: MAC(RV, 5) break; case 6: MAC(RV, 6) break;            \
+    case 7: MAC(RV, 7) break; default: MAC(RV, 8) break;                                    \
+    }
+#define S_CASES_6(RV, MAC)                                                                   \
+    switch (S) {                                                                            \
+    case 1: MAC(RV, 1) break; case 2: MAC(RV, 2) break; case 3: MAC(RV, 3) break;            \
+    case 4: MAC(RV, 4) break; case 5: MAC(RV, 5) break; default: MAC(RV, 6) break;           \
+    }
+#define S_CASES_4(RV, MAC)                                                                   \
+    switch (S) {                                                                            \
+    case 1: MAC(RV, 1) break; case 2: MAC(RV, 2) break; case 3: MAC(RV, 3) break;            \
+    default: MAC(RV, 4) break;                                                              \
+    }
+#define S_CASES_3(RV, MAC)                                                                   \
+    switch (S) {                                                                            \
+    case 1: MAC(RV, 1) break; case 2: MAC(RV, 2) break; default: MAC(RV, 3) break;           \
+    }
+#define S_CASES_2(RV, MAC)                                                                   \
+    switch (S) {                                                                            \
+    case 1: MAC(RV, 1) break; default: MAC(RV, 2) break;                                    \
+    }
+#if DC_VW == 8
+#define RS_SWITCH(MAC)                                                                       \
+    switch (R) {                                                                            \
+    case 1: S_CASES_12(1, MAC) break;                                                       \
+    case 2: S_CASES_6(2, MAC) break;                                                        \
+    case 3: S_CASES_4(3, MAC) break;                                                        \
+    case 4: S_CASES_3(4, MAC) break;                                                        \
+    case 5: S_CASES_2(5, MAC) break;                                                        \
+    default: S_CASES_2(6, MAC) break;                                                       \
+    }
+#else
+#define RS_SWITCH(MAC)                                                                       \
+    switch (R) {                                                                            \
+    case 1: S_CASES_12(1, MAC) break;                                                       \
+    case 2: S_CASES_12(2, MAC) break;                                                       \
+    case 3: S_CASES_8(3, MAC) break;                                                        \
+    case 4: S_CASES_6(4, MAC) break;                                                        \
+    case 5: S_CASES_4(5, MAC) break;                                                        \
+    case 6: S_CASES_4(6, MAC) break;                                                        \
+    case 7: S_CASES_3(7, MAC) break;                                                        \
+    default: S_CASES_3(8, MAC) break;                                                       \
+    }
+#endif
 
 #endif
