@@ -104,8 +104,12 @@ bool dc_conv_impl_usable(const dc_conv_impl *impl, const dc_conv_shape *s, unsig
 // development machine, an AVX-512 Xeon with 106 GFLOP/s ymm and 213 zmm
 // FMA peak), so the same shape, N and CPU level always get the same kernel
 // and bits:
-//  - forward with N < 4: "direct" (the lanes kernels would leave most of
-//    their lanes empty; batch-1 inference);
+//  - N < 4 (batch-1 inference, explanations of one image): the lanes
+//    kernels would leave most lanes empty (8-9 GFLOP/s at N = 1). Forward:
+//    "direct" for stride 1 with at least 16 taps per output (C*K*K; 16->16
+//    at 28x28: 61 vs im2col 53, LeNet-5 conv1 41 vs 26), im2col otherwise
+//    (the stem, 9 taps: 53 vs 20; stride 2: 38-44 vs 31-35; 1x1 stride 2:
+//    35 vs 6). Backward: im2col (33-47 vs lanes8 8-9);
 //  - forward and backward-data of 3x3 stride-1 convolutions with at least 8
 //    channels on both sides: Winograd F(2,3) (16->16 at 28x28: wino16 170
 //    vs lanes16 160, 32->32 at 14x14: 230 vs 185; AVX2: wino8 125-150 vs
@@ -119,7 +123,7 @@ bool dc_conv_impl_usable(const dc_conv_impl *impl, const dc_conv_shape *s, unsig
 //  - else im2col + GEMM.
 // The first usable name in the pass's list wins.
 
-enum { LANES_MIN_N = 4, LANES16_MIN_N = 9, WINO_MIN_C = 8 };
+enum { LANES_MIN_N = 4, LANES16_MIN_N = 9, WINO_MIN_C = 8, DIRECT_MIN_TAPS = 16 };
 
 static bool wino_pays(const dc_conv_shape *s, int N) {
     return N >= LANES_MIN_N && s->C >= WINO_MIN_C && s->OC >= WINO_MIN_C;
@@ -135,12 +139,17 @@ static const dc_conv_impl *first_usable(const char *const *list, const dc_conv_s
 }
 
 static const dc_conv_impl *choose(const dc_conv_shape *s, int N, unsigned pass, unsigned cpu) {
-    static const char *const small_fwd[] = {"direct", NULL};
+    static const char *const direct[] = {"direct", NULL};
+    static const char *const im2col[] = {"im2col", NULL};
     static const char *const wino[] = {"wino16", "wino8", NULL};
     static const char *const lanes[] = {"lanes16", "lanes8", "im2col", NULL};
     static const char *const lanes8[] = {"lanes8", "im2col", NULL};
     const dc_conv_impl *impl = NULL;
-    if (pass == DC_CONV_FWD && N < LANES_MIN_N) impl = first_usable(small_fwd, s, pass, cpu);
+    if (N < LANES_MIN_N) {
+        const bool dir = pass == DC_CONV_FWD && s->stride == 1 &&
+                         s->C * s->K * s->K >= DIRECT_MIN_TAPS;
+        impl = first_usable(dir ? direct : im2col, s, pass, cpu);
+    }
     if (!impl && pass != DC_CONV_BWD_WEIGHTS && wino_pays(s, N))
         impl = first_usable(wino, s, pass, cpu);
     if (!impl) impl = first_usable(N >= LANES16_MIN_N ? lanes : lanes8, s, pass, cpu);
