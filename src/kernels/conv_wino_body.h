@@ -296,7 +296,10 @@ VEC_INLINE void VN(wino_mmf_block)(const int R, const int S, const float *u, int
         for (int c = 0; c < Ci; c++, uc += Co, vc += vcs) {
             if (R >= S) {
                 vf xv[LMAX_RS];
-                UNROLL for (int s = 0; s < S; s++) xv[s] = V_LOAD(vc + s * VW);
+                UNROLL for (int s = 0; s < S; s++) {
+                    xv[s] = V_LOAD(vc + s * VW);
+                    V_KEEP(xv[s]);
+                }
                 UNROLL for (int r = 0; r < R; r++) {
                     const vf uv = V_BCAST(uc + r);
                     UNROLL for (int s = 0; s < S; s++)
@@ -306,7 +309,8 @@ VEC_INLINE void VN(wino_mmf_block)(const int R, const int S, const float *u, int
                 vf uv[LMAX_RS];
                 UNROLL for (int r = 0; r < R; r++) uv[r] = V_BCAST(uc + r);
                 UNROLL for (int s = 0; s < S; s++) {
-                    const vf xv = V_LOAD(vc + s * VW);
+                    vf xv = V_LOAD(vc + s * VW);
+                    V_KEEP(xv);
                     UNROLL for (int r = 0; r < R; r++)
                         acc[r * S + s] = V_FMA(uv[r], xv, acc[r * S + s]);
                 }
@@ -334,16 +338,24 @@ VEC_INLINE void VN(wino_dw_block)(const int R, const int S, const float *y, ptrd
     for (int i = 0; i < nb; i++, y += VW, v += VW) {
         if (R >= S) {
             vf xv[LMAX_RS];
-            UNROLL for (int s = 0; s < S; s++) xv[s] = V_LOAD(v + s * vcs);
+            UNROLL for (int s = 0; s < S; s++) {
+                xv[s] = V_LOAD(v + s * vcs);
+                V_KEEP(xv[s]);
+            }
             UNROLL for (int r = 0; r < R; r++) {
-                const vf g = V_LOAD(y + r * ycs);
+                vf g = V_LOAD(y + r * ycs);
+                V_KEEP(g);
                 UNROLL for (int s = 0; s < S; s++) acc[r * S + s] = V_FMA(g, xv[s], acc[r * S + s]);
             }
         } else {
             vf g[LMAX_RS];
-            UNROLL for (int r = 0; r < R; r++) g[r] = V_LOAD(y + r * ycs);
+            UNROLL for (int r = 0; r < R; r++) {
+                g[r] = V_LOAD(y + r * ycs);
+                V_KEEP(g[r]);
+            }
             UNROLL for (int s = 0; s < S; s++) {
-                const vf xv = V_LOAD(v + s * vcs);
+                vf xv = V_LOAD(v + s * vcs);
+                V_KEEP(xv);
                 UNROLL for (int r = 0; r < R; r++) acc[r * S + s] = V_FMA(g[r], xv, acc[r * S + s]);
             }
         }
