@@ -374,6 +374,9 @@ static void VN(lanes_backward)(float *dx, float *dw, float *db, double *sq, bool
     VN(pick_rs)(OC, CKK, P, &Rw, &Sw);         // dw: oc x taps, P steps
     VN(pick_rs)(C, OW, OC * K * K, &Rx, &Sx); // dx: c x positions, OC steps per tap
     const int chunk = (64 + OW - 1) / OW;      // dw: rows per partial sum, >= 64 positions
+    // dw: channels per super-block, a multiple of Rw with dy within 24 KiB
+    int OB = (int)((size_t)24 * 1024 / ((size_t)P * VW * sizeof(float))) / Rw * Rw;
+    if (OB < Rw) OB = Rw;
     const size_t xsz = (size_t)C * H * W, ysz = (size_t)OC * P;
 
     const bool want_b = db != NULL || (sq && bias);
@@ -400,20 +403,28 @@ static void VN(lanes_backward)(float *dx, float *dw, float *db, double *sq, bool
                 const vf sum = V_ADD(V_ADD(a0, a1), V_ADD(a2, a3));
                 V_STORE(dba + oc * VW, V_ADD(V_LOAD(dba + oc * VW), sum));
             }
-        // dw: for each block of taps, the tap origins in xt
+        // dw: output channels in super-blocks of OB whose dy (OB*P vectors) stays
+        // in L1 while every block of taps passes over it; for each block of
+        // taps, the tap origins in xt. (64->64 at 7x7: taps outer over all
+        // channels streamed dy from L2 once per tap block, 38 MB a group.) The
+        // order of the blocks does not change any sum.
         if (want_w)
-            for (int t0 = 0; t0 < CKK; t0 += Sw) {
-                const int S = CKK - t0 < Sw ? CKK - t0 : Sw;
-                const float *xp[12];
-                for (int t = 0; t < S; t++) {
-                    const int tap = t0 + t, c = tap / (K * K), ki = tap / K % K, kj = tap % K;
-                    xp[t] = xt + c * chf + ki * rowf + kj * VW;
-                }
-                for (int oc0 = 0; oc0 < OC; oc0 += Rw) {
-                    const int R = OC - oc0 < Rw ? OC - oc0 : Rw;
-                    VN(dw_dispatch)(R, S, st == 1, dyt + (size_t)oc0 * P * VW, ocf, xp, OH, OW,
-                                    chunk, xs, (ptrdiff_t)st * rowf,
-                                    dwa + ((size_t)oc0 * CKK + t0) * VW, (ptrdiff_t)CKK * VW);
+            for (int ob0 = 0; ob0 < OC; ob0 += OB) {
+                const int ob1 = OC - ob0 < OB ? OC : ob0 + OB;
+                for (int t0 = 0; t0 < CKK; t0 += Sw) {
+                    const int S = CKK - t0 < Sw ? CKK - t0 : Sw;
+                    const float *xp[12];
+                    for (int t = 0; t < S; t++) {
+                        const int tap = t0 + t, c = tap / (K * K), ki = tap / K % K, kj = tap % K;
+                        xp[t] = xt + c * chf + ki * rowf + kj * VW;
+                    }
+                    for (int oc0 = ob0; oc0 < ob1; oc0 += Rw) {
+                        const int R = ob1 - oc0 < Rw ? ob1 - oc0 : Rw;
+                        VN(dw_dispatch)(R, S, st == 1, dyt + (size_t)oc0 * P * VW, ocf, xp, OH,
+                                        OW, chunk, xs, (ptrdiff_t)st * rowf,
+                                        dwa + ((size_t)oc0 * CKK + t0) * VW,
+                                        (ptrdiff_t)CKK * VW);
+                    }
                 }
             }
         if (sq) // this group's lanes hold each sample's own gradient
