@@ -8,17 +8,25 @@
 // channels, K square kernel size, OH,OW output height/width. Tensors are
 // contiguous NCHW; weights are (OC,C,K,K).
 //
-// Convolution has two implementations with the same contract:
-//  - lanes (conv_lanes.c, AVX2+FMA): eight samples ride in the eight lanes of
-//    a vector. Every output is computed by the same sequence of float
-//    operations whatever the shape, stride or padding, with no lane wasted on
-//    ragged widths, and a sample's forward result does not depend on which
-//    other samples share its batch. Only when dc_conv_lanes_available().
+// Convolution kernels, all with the same contract (the registry in
+// conv_registry.h lists them, says what each needs and supports, and picks
+// one per pass; tests/test_conv_registry.c holds each to dc_conv_ref_*):
+//  - lanes (conv_lanes.c AVX2+FMA, 8 lanes; conv_lanes_avx512.c AVX-512F, 16
+//    lanes; one body, conv_lanes_body.h): direct convolution with one sample
+//    in each lane of a vector. Every output is computed by the same sequence
+//    of float operations whatever the shape, stride or padding, with no lane
+//    wasted on ragged widths, and a sample's forward result does not depend
+//    on which other samples share its batch.
+//  - wino (conv_wino.c / conv_wino_avx512.c, body conv_wino_body.h):
+//    Winograd F(2x2, 3x3) in sample lanes for 3x3 stride-1 kernels.
+//  - direct (conv_direct.c, AVX2+FMA): forward for small batches, one image
+//    at a time along the output row.
 //  - im2col (conv_im2col.c, portable): one sample at a time, unfold with
 //    dc_im2col and multiply with dc_gemm. The path for CPUs without AVX2.
-// Both take a caller-owned scratch buffer of the size their *_floats function
-// gives (32-byte aligned, contents on entry do not matter), so the kernels
-// never allocate.
+//  - ref (conv_ref.c): the definition summed in double, the reference twin.
+// Each takes a caller-owned scratch buffer of the size its *_floats function
+// gives (64-byte aligned, contents on entry do not matter, independent of
+// N), so the kernels never allocate.
 //
 // Backward *accumulates* into dw and db (each when not NULL) and *overwrites* dx
 // (when not NULL). Results are deterministic: a fixed operation order that

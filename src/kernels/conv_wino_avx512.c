@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "kernels/conv_kernels.h"
+#include "kernels/conv_registry.h"
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")
 #define DC_VW 16
@@ -18,7 +19,7 @@
 
 bool dc_conv_wino16_supports(const dc_conv_shape *s, unsigned pass) {
     if (s->K != 3 || s->stride != 1 || s->pad > 2) return false;
-    if (pass & 4u) // DC_CONV_BWD_WEIGHTS
+    if (pass & DC_CONV_BWD_WEIGHTS)
         return (size_t)16 * s->OC * s->C * 16 * sizeof(float) <= WINO_DW_SUMS_MAX;
     return true;
 }

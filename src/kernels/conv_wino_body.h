@@ -46,6 +46,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "kernels/conv_kernels.h"
+#include "kernels/conv_registry.h"
 #include "kernels/conv_vec.h"
 
 // Geometry of one Winograd convolution: the forward, or the transposed one
@@ -468,16 +469,16 @@ static size_t VN(wino_dw_floats)(const dc_conv_shape *s) {
 
 static size_t VN(wino_floats)(const dc_conv_shape *s, unsigned passes) {
     size_t n = 0;
-    if (passes & 1u) { // DC_CONV_FWD
+    if (passes & DC_CONV_FWD) {
         const VN(wgeo) g = VN(geo_fwd)(s);
         n = VN(wino_u_floats)(g.Ci, g.Co) + VN(wino_conv_floats)(&g);
     }
-    if (passes & 2u) { // DC_CONV_BWD_DATA
+    if (passes & DC_CONV_BWD_DATA) {
         const VN(wgeo) g = VN(geo_data)(s);
         const size_t d = VN(wino_u_floats)(g.Ci, g.Co) + VN(wino_conv_floats)(&g);
         if (d > n) n = d;
     }
-    if (passes & 4u) { // DC_CONV_BWD_WEIGHTS
+    if (passes & DC_CONV_BWD_WEIGHTS) {
         const size_t d = VN(wino_dw_floats)(s);
         if (d > n) n = d;
     }
