@@ -17,8 +17,9 @@
 // additions; the weight transform is done in double). dw and db are summed
 // over the whole batch, so u for them uses N*OH*OW terms.
 //
-// Exact checks: scratch contents on entry do not matter (NaN filled), a
-// repeated call gives the same bits, dx is overwritten (NaN filled before)
+// Exact checks: scratch contents on entry do not matter (NaN filled), the
+// scratch a kernel's size function asks for is enough (a guard after it
+// stays untouched), a repeated call gives the same bits, dx is overwritten (NaN filled before)
 // and dw/db accumulate (a second call adds the same amount), dx-only and
 // dw-only calls give the bits of a call doing both, the fused ReLU is
 // max(0, .) of the kernel's own output bit for bit, and a sample's forward
@@ -162,8 +163,9 @@ static void check_forward(const dc_conv_impl *impl, const refs *r) {
     char label[160];
     const double f = tol_factor(impl->name);
     const size_t nsc = impl->scratch_floats(s, DC_CONV_FWD);
-    float *sc = falloc(nsc), *y = falloc(r->ny), *y2 = falloc(r->ny);
+    float *sc = falloc(nsc + 64), *y = falloc(r->ny), *y2 = falloc(r->ny);
     fill(sc, nsc, NAN);
+    fill(sc + nsc, 64, 5.0f); // a guard: must stay untouched
     fill(y, r->ny, NAN);
     impl->forward(y, r->x, r->w, r->b, false, r->N, s, sc);
     LABEL("y");
@@ -195,6 +197,9 @@ static void check_forward(const dc_conv_impl *impl, const refs *r) {
         same &= memcmp(y2, y + n * ys, ys * sizeof(float)) == 0;
     }
     CHECK(same, "%s: a sample's forward output depends on its batch", label);
+    int guard_ok = 1;
+    for (int i = 0; i < 64; i++) guard_ok &= sc[nsc + i] == 5.0f;
+    CHECK(guard_ok, "%s: forward wrote past the scratch its size asked for", label);
     free(sc); free(y); free(y2); free(ynb);
 }
 
@@ -239,16 +244,28 @@ static void check_backward(const dc_conv_impl *impl, const refs *r, bool data, b
         check_tol(impl->name, label, db, db2, s->OC, 2 * r->udb, f);
         free(dw2); free(db2);
     }
-    // both passes in one call: the same bits as each alone
+    // each pass alone, in exactly the scratch its own size function asks for
+    // (a guard after it must stay untouched): the same bits as the joint call
     if (data && weights) {
+        enum { GUARD = 64 };
         float *dw3 = falloc(r->nw), *db3 = falloc(s->OC), *dx3 = falloc(r->nx);
-        impl->backward(dx3, NULL, NULL, r->dy, r->x, r->w, r->N, s, sc);
-        impl->backward(NULL, dw3, db3, r->dy, r->x, r->w, r->N, s, sc);
+        const size_t nd = impl->scratch_floats(s, DC_CONV_BWD_DATA);
+        const size_t nwt = impl->scratch_floats(s, DC_CONV_BWD_WEIGHTS);
+        float *sd = falloc(nd + GUARD), *swt = falloc(nwt + GUARD);
+        fill(sd, nd, NAN);
+        fill(sd + nd, GUARD, 5.0f);
+        fill(swt, nwt, NAN);
+        fill(swt + nwt, GUARD, 5.0f);
+        impl->backward(dx3, NULL, NULL, r->dy, r->x, r->w, r->N, s, sd);
+        impl->backward(NULL, dw3, db3, r->dy, r->x, r->w, r->N, s, swt);
         CHECK(memcmp(dx3, dx, r->nx * sizeof(float)) == 0 &&
                   memcmp(dw3, dw1, r->nw * sizeof(float)) == 0 &&
                   memcmp(db3, db1, s->OC * sizeof(float)) == 0,
               "%s: separate dx / dw calls differ from the joint call", label);
-        free(dw3); free(db3); free(dx3);
+        int guard_ok = 1;
+        for (int i = 0; i < GUARD; i++) guard_ok &= sd[nd + i] == 5.0f && swt[nwt + i] == 5.0f;
+        CHECK(guard_ok, "%s: a one-pass call wrote past the scratch its size asked for", label);
+        free(dw3); free(db3); free(dx3); free(sd); free(swt);
     }
     free(sc); free(dx); free(dx2); free(dw); free(db); free(dw1); free(db1);
 }

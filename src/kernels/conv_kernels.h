@@ -76,6 +76,10 @@ void dc_conv_lanes_forward_relu(float *y, const float *x, const float *w, const 
 // 8-lane kernel's (y and dx do not).
 size_t dc_conv_lanes16_forward_floats(const dc_conv_shape *s);
 size_t dc_conv_lanes16_backward_floats(const dc_conv_shape *s, bool want_dx);
+// Backward scratch of a call that wants dx (want_dx) and/or dw, db (want_w):
+// a data-only call needs no room for the OC*C*K*K*lanes weight lane sums.
+size_t dc_conv_lanes8_backward_floats_for(const dc_conv_shape *s, bool want_dx, bool want_w);
+size_t dc_conv_lanes16_backward_floats_for(const dc_conv_shape *s, bool want_dx, bool want_w);
 void dc_conv_lanes16_forward(float *y, const float *x, const float *w, const float *b,
                              bool relu, int N, const dc_conv_shape *s, float *scratch);
 void dc_conv_lanes16_backward(float *dx, float *dw, float *db, const float *dy, const float *x,

@@ -23,7 +23,7 @@ bool dc_conv_lanes_available(void) {
 size_t dc_conv_lanes_forward_floats(const dc_conv_shape *s) { return lanes_forward_floats_v8(s); }
 
 size_t dc_conv_lanes_backward_floats(const dc_conv_shape *s, bool want_dx) {
-    return lanes_backward_floats_v8(s, want_dx);
+    return lanes_backward_floats_v8(s, want_dx, true);
 }
 
 void dc_conv_lanes_forward(float *y, const float *x, const float *w, const float *b, int N,
@@ -45,4 +45,8 @@ void dc_conv_lanes_sample_sqnorm(float *dx, double *sq, bool bias, const float *
                                  const float *x, const float *w, int N,
                                  const dc_conv_shape *s, float *scratch) {
     lanes_backward_v8(dx, NULL, NULL, sq, bias, dy, x, w, N, s, scratch);
+}
+
+size_t dc_conv_lanes8_backward_floats_for(const dc_conv_shape *s, bool want_dx, bool want_w) {
+    return lanes_backward_floats_v8(s, want_dx, want_w);
 }

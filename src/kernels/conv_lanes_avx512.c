@@ -20,7 +20,7 @@ size_t dc_conv_lanes16_forward_floats(const dc_conv_shape *s) {
 }
 
 size_t dc_conv_lanes16_backward_floats(const dc_conv_shape *s, bool want_dx) {
-    return lanes_backward_floats_v16(s, want_dx);
+    return lanes_backward_floats_v16(s, want_dx, true);
 }
 
 void dc_conv_lanes16_forward(float *y, const float *x, const float *w, const float *b,
@@ -37,4 +37,8 @@ void dc_conv_lanes16_sample_sqnorm(float *dx, double *sq, bool bias, const float
                                    const float *x, const float *w, int N,
                                    const dc_conv_shape *s, float *scratch) {
     lanes_backward_v16(dx, NULL, NULL, sq, bias, dy, x, w, N, s, scratch);
+}
+
+size_t dc_conv_lanes16_backward_floats_for(const dc_conv_shape *s, bool want_dx, bool want_w) {
+    return lanes_backward_floats_v16(s, want_dx, want_w);
 }

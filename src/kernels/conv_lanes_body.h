@@ -72,11 +72,13 @@ static size_t VN(lanes_forward_floats)(const dc_conv_shape *s) {
            VN(tmp_floats)(s);
 }
 
-static size_t VN(lanes_backward_floats)(const dc_conv_shape *s, bool want_dx) {
+// want_w: the weight-gradient lane sums (and, for DP-SGD's norms, the
+// per-sample sums) are wanted; a data-only call needs no room for them.
+static size_t VN(lanes_backward_floats)(const dc_conv_shape *s, bool want_dx, bool want_w) {
     const size_t ckk = (size_t)s->C * s->K * s->K;
-    size_t n = VN(xt_floats)(s) + (size_t)s->OC * s->OH * s->OW * VW // xt, dyt
-               + (size_t)s->OC * ckk * VW + (size_t)s->OC * VW;      // dwa, dba
-    if (want_dx) n += VN(pad16)(ckk * s->OC) + VN(xt_floats)(s);     // wd, dxt
+    size_t n = VN(xt_floats)(s) + (size_t)s->OC * s->OH * s->OW * VW;         // xt, dyt
+    if (want_w) n += (size_t)s->OC * ckk * VW + (size_t)s->OC * VW;           // dwa, dba
+    if (want_dx) n += VN(pad16)(ckk * s->OC) + VN(xt_floats)(s);              // wd, dxt
     return n + VN(tmp_floats)(s);
 }
 
@@ -353,10 +355,13 @@ static void VN(lanes_backward)(float *dx, float *dw, float *db, double *sq, bool
     const int CKK = C * K * K, P = OH * OW;
     const size_t nxt = VN(xt_floats)(s);
     const bool want_w = dw != NULL || db != NULL || sq != NULL;
+    // scratch: xt, dyt, then dwa, dba (only when want_w), wd, dxt (only with
+    // dx), tmp; as lanes_backward_floats(s, dx != NULL, want_w) counts them
     float *xt = scratch, *dyt = xt + nxt, *dwa = dyt + (size_t)OC * P * VW;
-    float *dba = dwa + (size_t)OC * CKK * VW, *wd = dba + (size_t)OC * VW;
-    float *dxt = wd + VN(pad16)((size_t)CKK * OC); // only when dx
-    float *tmp = dx ? dxt + nxt : wd; // wd and dxt are there only with dx
+    float *dba = dwa + (size_t)OC * CKK * VW;
+    float *wd = want_w ? dba + (size_t)OC * VW : dwa;
+    float *dxt = wd + VN(pad16)((size_t)CKK * OC);
+    float *tmp = dx ? dxt + nxt : wd;
     if (want_w) {
         memset(xt, 0, sizeof(float) * nxt);
         memset(dwa, 0, sizeof(float) * ((size_t)OC * CKK * VW + (size_t)OC * VW));

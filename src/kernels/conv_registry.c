@@ -34,7 +34,8 @@ static size_t lanes8_floats(const dc_conv_shape *s, unsigned passes) {
     size_t n = 0;
     if (passes & DC_CONV_FWD) n = dc_conv_lanes_forward_floats(s);
     if (passes & (DC_CONV_BWD_DATA | DC_CONV_BWD_WEIGHTS)) {
-        const size_t b = dc_conv_lanes_backward_floats(s, (passes & DC_CONV_BWD_DATA) != 0);
+        const size_t b = dc_conv_lanes8_backward_floats_for(
+            s, (passes & DC_CONV_BWD_DATA) != 0, (passes & DC_CONV_BWD_WEIGHTS) != 0);
         if (b > n) n = b;
     }
     return n;
@@ -44,7 +45,8 @@ static size_t lanes16_floats(const dc_conv_shape *s, unsigned passes) {
     size_t n = 0;
     if (passes & DC_CONV_FWD) n = dc_conv_lanes16_forward_floats(s);
     if (passes & (DC_CONV_BWD_DATA | DC_CONV_BWD_WEIGHTS)) {
-        const size_t b = dc_conv_lanes16_backward_floats(s, (passes & DC_CONV_BWD_DATA) != 0);
+        const size_t b = dc_conv_lanes16_backward_floats_for(
+            s, (passes & DC_CONV_BWD_DATA) != 0, (passes & DC_CONV_BWD_WEIGHTS) != 0);
         if (b > n) n = b;
     }
     return n;
@@ -119,11 +121,14 @@ bool dc_conv_impl_usable(const dc_conv_impl *impl, const dc_conv_shape *s, unsig
 //    110, lanes8 90 vs wino8 60-80: the Winograd weight pass keeps 16
 //    lane sums per weight and is bound by moving them);
 //  - else the widest lanes kernel the CPU has, 16 lanes only from N > 8
-//    (at N <= 8 most of its lanes would be empty);
+//    (at N <= 8 most of its lanes would be empty); but not for a weights
+//    pass whose lane sums (OC*C*K*K*lanes floats: 151 MB for resnet18's
+//    512->512 3x3 at 16 lanes) would pass 8 MiB, which takes im2col;
 //  - else im2col + GEMM.
 // The first usable name in the pass's list wins.
 
 enum { LANES_MIN_N = 4, LANES16_MIN_N = 9, WINO_MIN_C = 8, DIRECT_MIN_TAPS = 16 };
+#define LANE_SUMS_MAX ((size_t)8 << 20) // bytes of lanes-kernel dw lane sums
 
 static bool wino_pays(const dc_conv_shape *s, int N) {
     return N >= LANES_MIN_N && s->C >= WINO_MIN_C && s->OC >= WINO_MIN_C;
@@ -152,7 +157,12 @@ static const dc_conv_impl *choose(const dc_conv_shape *s, int N, unsigned pass, 
     }
     if (!impl && pass != DC_CONV_BWD_WEIGHTS && wino_pays(s, N))
         impl = first_usable(wino, s, pass, cpu);
-    if (!impl) impl = first_usable(N >= LANES16_MIN_N ? lanes : lanes8, s, pass, cpu);
+    const size_t sums = (size_t)s->OC * s->C * s->K * s->K * sizeof(float);
+    if (!impl && pass == DC_CONV_BWD_WEIGHTS && sums * 8 > LANE_SUMS_MAX)
+        impl = first_usable(im2col, s, pass, cpu);
+    if (!impl && N >= LANES16_MIN_N && (pass != DC_CONV_BWD_WEIGHTS || sums * 16 <= LANE_SUMS_MAX))
+        impl = first_usable(lanes, s, pass, cpu);
+    if (!impl) impl = first_usable(lanes8, s, pass, cpu);
     return impl ? impl : dc_conv_impl_find("ref"); // unreachable: im2col runs everything
 }
 
