@@ -40,7 +40,10 @@ then {"event": "done", ...}; infer prints {"event": "infer", ...} per
 backend and batch size (images/s is the median of --repeats timed repeats
 after warm-up). Without --json the same facts are printed as text.
 Threads: --threads T sets torch.set_num_threads(T) and, when unset,
-OMP_NUM_THREADS=T before torch is imported.
+OMP_NUM_THREADS=T before torch is imported. OMP_WAIT_POLICY=PASSIVE (which
+bench/resnet.sh sets on this shared machine: spinning OpenMP threads that the
+other load deschedules made 2-thread training 4x slower) also turns off ORT's
+spinning (session.intra_op.allow_spinning=0).
 """
 import argparse
 import gzip
@@ -342,7 +345,8 @@ def train():
           "train_flops_per_image": fl["train_flops"],
           "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
           "torch": torch.__version__, "cpu_capability": _cpu_capability(),
-          "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}})
+          "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                 "OMP_WAIT_POLICY")}})
 
 
 def _cpu_capability():
@@ -484,6 +488,10 @@ def infer():
                 so.inter_op_num_threads = 1
                 so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                 so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                # ORT's own thread pool spins like OpenMP's; follow the same
+                # switch, so OMP_WAIT_POLICY=PASSIVE means no spinning anywhere.
+                spin = os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"
+                so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
                 sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
                 os.remove(path)
                 os.rmdir(os.path.dirname(path))
@@ -492,9 +500,9 @@ def infer():
                     return sess.run(None, {"input": x.contiguous().numpy()})[0]
                 fns = {bs: run for bs in batches}
                 emit({"event": "ort", "version": ort.__version__, "exporter": exporter,
-                      "opset": 17, "intra_op_num_threads": A.threads},
+                      "opset": 17, "intra_op_num_threads": A.threads, "allow_spinning": spin},
                      f"onnxruntime {ort.__version__}, {exporter} exporter, opset 17, "
-                     f"intra_op_num_threads {A.threads}")
+                     f"intra_op_num_threads {A.threads}, spinning {'on' if spin else 'off'}")
             else:
                 sys.exit(f"unknown backend '{backend}' (eager, jit, compile, ort)")
         except Exception as e:  # a backend this torch lacks, or one that fails here

@@ -40,6 +40,12 @@
 # the analytic count of bench/torch_models.py; % of peak is against threads x
 # the best measured 1-core FMA peak (bench/peak.c: AVX-512 where present).
 #
+# OMP_WAIT_POLICY=PASSIVE is exported for every system (deepc, both torches,
+# and ORT's spinning follows it) unless WAIT_POLICY=default: on this shared
+# 2-core machine spinning OpenMP threads that other work deschedules made
+# PyTorch's 2-thread training 4x slower (27.9 s vs 7.2 s for 1,280 images at
+# load average 7-9, 2026-12-01); passive waiting is PyTorch at its best here.
+#
 # Writes bench/results/<timestamp>-resnet/ (raw JSON lines, time -v output,
 # table.md, results.json; git-ignored) and copies results.json to
 # bench/results/resnet-latest.json.
@@ -48,11 +54,20 @@
 # fashion-mnist), PYTHON (Debian's python, default /usr/bin/python3; it also
 # runs the analysis), WHEEL_PY (default bench/.venv/bin/python), DEBIAN=0
 # (leave Debian's torch out), DEEPC=0 (leave deepc out), COMPILE=0, INFER=0
-# (no inference), TRAIN=0 (no training), INFER_REPEATS (default 7).
+# (no inference), TRAIN=0 (no training), INFER_REPEATS (default 7),
+# WAIT_POLICY (default PASSIVE; "default" leaves OMP_WAIT_POLICY unset).
+#
+#   bash bench/resnet.sh --analyse DIR   redo only the analysis of an earlier run
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+ANALYSE_ONLY=
+if [[ ${1:-} == --analyse ]]; then
+    [[ -f ${2:-}/meta.txt ]] || { echo "bench/resnet.sh: --analyse needs a results folder with meta.txt" >&2; exit 1; }
+    ANALYSE_ONLY=$2
+    shift 2
+fi
 LIMIT=${1:-6000}
 EPOCHS=${2:-2}
 REPS=${3:-3}
@@ -66,6 +81,8 @@ COMPILE=${COMPILE:-1}
 INFER=${INFER:-1}
 TRAIN=${TRAIN:-1}
 INFER_REPEATS=${INFER_REPEATS:-7}
+WAIT_POLICY=${WAIT_POLICY:-PASSIVE}
+if [[ $WAIT_POLICY == default ]]; then unset OMP_WAIT_POLICY; else export OMP_WAIT_POLICY=$WAIT_POLICY; fi
 NPROC=$(nproc)
 T_HI=$(( NPROC < 2 ? NPROC : 2 ))
 DATA_DIR=/usr/share/datasets/fashion-mnist
@@ -76,6 +93,7 @@ die() { echo "bench/resnet.sh: $*" >&2; exit 1; }
 [[ $EPOCHS =~ ^[1-9][0-9]*$ ]] || die "EPOCHS must be a positive integer, got '$EPOCHS'"
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer, got '$REPS'"
 
+if [[ -z $ANALYSE_ONLY ]]; then
 # --- prerequisites --------------------------------------------------------
 if [[ ! -x /usr/bin/time ]]; then
     [[ $(id -u) == 0 ]] || die "/usr/bin/time missing: sudo apt-get install -y time"
@@ -145,6 +163,7 @@ fi
     echo "torch_wheel=$("$WHEEL_PY" -c 'import torch; print(torch.__version__)')"
     echo "onnxruntime=$("$WHEEL_PY" -c 'import onnxruntime; print(onnxruntime.__version__)')"
     [[ $DEBIAN == 1 ]] && echo "torch_debian=$("$PY" -c 'import torch; print(torch.__version__)')"
+    echo "omp_wait_policy=${OMP_WAIT_POLICY:-unset}"
     echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$OUT/meta.txt"
 
@@ -243,6 +262,12 @@ if [[ $INFER == 1 ]]; then
 fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/meta.txt"
 rm -f "$OUT"/deepc_resnet20_t*_r*.safetensors
+else
+    OUT=$ANALYSE_ONLY
+    PY=${PYTHON:-/usr/bin/python3}
+    T_HI=$(sed -n 's/^nproc=//p' "$OUT/meta.txt")
+    T_HI=$(( T_HI < 2 ? T_HI : 2 ))
+fi
 
 # --- analysis ---------------------------------------------------------------
 "$PY" - "$OUT" "$T_HI" <<'EOF'
@@ -334,7 +359,8 @@ L.append(f"ResNet-20 / Fashion-MNIST, batch 128, SGD 0.1 m0.9 Nesterov wd 5e-4 c
 n_ep = max((len(v["epoch_seconds"]) for v in R.values()), default=0)
 L.append(f"{limit:,} training images x {epochs} epochs x {meta['reps']} runs per configuration; each time is "
          f"the median of {n_ep} epochs" + (" (first epoch of each run left out)" if skip else "")
-         + f"; load average {meta['loadavg_start']} at start, {meta.get('loadavg_end', '?')} at end.")
+         + f"; load average {meta['loadavg_start']} at start, {meta.get('loadavg_end', '?')} at end; "
+         f"OMP_WAIT_POLICY {meta.get('omp_wait_policy', '?')}.")
 if flops_img:
     L.append(f"FLOPs per training image: {flops_img:,} (analytic, bench/torch_models.py); fp32 FMA peak "
              f"({isa}) {p1:.1f} GFLOP/s on 1 core ({peak['best'][str(peak['cores'])]:.1f} measured on "
