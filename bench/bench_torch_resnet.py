@@ -28,7 +28,11 @@ before Normalize gives; --pad zero pads with 0 after normalisation instead.
 
 Timing: an epoch's "seconds" is its training loop only (augmentation,
 forward, backward, step, loss/accuracy bookkeeping), measured with
-time.perf_counter; test evaluation is timed apart ("eval_seconds"). Before
+time.perf_counter; test evaluation is timed apart ("eval_seconds").
+"cpu_seconds" (and infer's "images_per_cpu_s") is the process's CPU time
+over the same span (time.process_time, all threads): on a machine shared with
+other work it shows the cost of the work itself, which wall time mixes with
+the time the process waited for a core. Before
 epoch 1, --warmup steps (default 3, the last at the partial batch size when
 there is one) are run and then undone (the weights and the optimizer state
 are restored), so oneDNN's primitive creation and torch.compile's
@@ -313,6 +317,7 @@ def train():
         tot_loss = torch.zeros(())
         correct = torch.zeros((), dtype=torch.int64)
         lr = opt.param_groups[0]["lr"]
+        c0 = time.process_time()
         t0 = time.perf_counter()
         for i in range(0, n, A.batch):
             idx = perm[i:i + A.batch]
@@ -320,6 +325,7 @@ def train():
             tot_loss += loss * idx.shape[0]
             correct += c
         sec = time.perf_counter() - t0
+        cpu = time.process_time() - c0
         sched.step()
         train_s_total += sec
         test_acc, ev_s = None, 0.0
@@ -331,6 +337,7 @@ def train():
                 reached = {"epoch": ep, "train_seconds": round(train_s_total, 2)}
         rec = {"event": "epoch", "epoch": ep, "epochs": A.epochs, "n_train": n,
                "seconds": round(sec, 4), "images_per_s": round(n / sec, 1),
+               "cpu_seconds": round(cpu, 4),
                "train_loss": round(float(tot_loss) / n, 5), "train_acc": round(int(correct) / n, 5),
                "test_acc": test_acc, "eval_seconds": round(ev_s, 3), "lr": lr,
                "gflops": round(fl["train_flops"] * n / sec * 1e-9, 2)}
@@ -424,18 +431,21 @@ def infer():
             w += 1
         per_call = (time.perf_counter() - t0) / w
         calls = max(1, int(A.repeat_seconds / per_call))
-        ips = []
+        ips, ipc = [], []
         for _ in range(A.repeats):
+            c0 = time.process_time()
             t0 = time.perf_counter()
             for _ in range(calls):
                 call()
             ips.append(calls * bs / (time.perf_counter() - t0))
+            ipc.append(calls * bs / max(time.process_time() - c0, 1e-9))
         out = fn(ref_x[:bs])
         out = out if isinstance(out, torch.Tensor) else torch.from_numpy(out)
         diff = float((out - ref[:bs]).abs().max())
         rec = {"event": "infer", "model": A.model, "backend": name, "batch": bs,
                "threads": A.threads, "images_per_s": round(statistics.median(ips), 1),
                "repeats": [round(v, 1) for v in ips], "calls_per_repeat": calls,
+               "images_per_cpu_s": round(statistics.median(ipc), 1),
                "setup_seconds": round(setup_s, 3), "max_abs_diff_vs_eager": diff,
                "torch": torch.__version__}
         emit(rec, f"{A.model} {name:<8} batch {bs:>4} threads {A.threads}: "
