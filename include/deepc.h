@@ -289,8 +289,10 @@ dc_status dc_session_new(dc_session **s, const dc_model *m, int max_batch,
                          int nthreads, dc_error *err);
 void dc_session_free(dc_session *s);
 int dc_session_max_batch(const dc_session *s);
-// BatchNorm layers folded into convolutions when the session was planned.
+// BatchNorm layers folded into convolutions, and ReLUs fused into their
+// kernels, when the session was planned.
 int dc_session_folded(const dc_session *s);
+int dc_session_fused(const dc_session *s);
 // probs (n, n_classes) softmax probabilities of x (n, C, H, W), 1 <= n <= max_batch.
 dc_status dc_session_predict(dc_session *s, const float *x, int n,
                              float *probs, dc_error *err);

@@ -100,6 +100,9 @@ static void resnet8_step_vs_torch(int nthreads) {
     CHECK(dc_session_new(&s, m, N, nthreads, &err) == DC_OK, "%s", err.msg);
     if (s) {
         CHECK(dc_session_folded(s) == 9, "resnet8 folds its 9 BatchNorms (%d)", dc_session_folded(s));
+        // the ReLUs right after a conv+BN (stem and first conv of each block); the
+        // ones after a residual add stay
+        CHECK(dc_session_fused(s) == 4, "resnet8 fuses 4 ReLUs into convolutions (%d)", dc_session_fused(s));
         float logits[64 * 10];
         CHECK(dc_session_logits(s, x2->data, N, logits, &err) == DC_OK, "%s", err.msg);
         dc_check_close("eval logits (folded session)", logits, want->data, want->n, 1e-5, 1e-5);

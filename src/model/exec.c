@@ -64,6 +64,8 @@ struct dc_runtime {
     float **din;           // (n_nodes) gradient buffers of input nodes > 0 (NULL: not wanted)
     float *probs;          // (max_n, n_classes)
     float *dlogits;        // (max_n, n_classes)
+    float *tscratch;       // (nthreads, scratch_per) kernel scratch, each thread its own
+    size_t scratch_per;    // floats per thread (a multiple of 16)
     float *tgrads;         // (nthreads-1, n_params) private gradients of threads 1..T-1
     float *sgrads;         // (nthreads, n_params) scratch for DP's norm pass, lazily
     double *sq;            // (max_n) per-sample squared norms, lazily
@@ -236,6 +238,15 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
                    !(rt->totals[i] = dc_alloc(sizeof(double) * pd * (size_t)T))))
             goto nomem;
     }
+    // kernel scratch: the most any node needs for a thread's slice
+    const int slice_max = (max_n + T - 1) / T;
+    for (int i = 0; !st && i < nn; i++) {
+        const dc_node *n = &g->nodes[i];
+        size_t b = n->op->scratch_bytes ? n->op->scratch_bytes(n, slice_max) : 0;
+        size_t f = ((b + 3) / 4 + 15) & ~(size_t)15;
+        if (f > rt->scratch_per) rt->scratch_per = f;
+    }
+    if (!st && rt->scratch_per && !(rt->tscratch = dc_alloc(sizeof(float) * rt->scratch_per * (size_t)T))) goto nomem;
     if (!st && (flags & DC_RT_BACKWARD)) {
         st = plan_gradients(rt, err);
         if (!st && !(rt->dlogits = dc_alloc(sizeof(float) * (size_t)max_n * rt->n_classes))) goto nomem;
@@ -285,6 +296,7 @@ void dc_runtime_free(dc_runtime *rt) {
     dc_free(rt->probs);
     dc_free(rt->dlogits);
     dc_free(rt->tgrads);
+    dc_free(rt->tscratch);
     dc_free(rt->sgrads);
     free(rt->sq);
     free(rt);
@@ -336,6 +348,7 @@ static dc_node_io node_io(dc_runtime *rt, int i, int lo, int hi, int n, int t, i
     for (int k = 0; k < nd->n_in; k++) io.x[k] = rt->acts[nd->in[k]] + (size_t)lo * rt->astride[nd->in[k]];
     io.cache = rt->caches[i] ? (char *)rt->caches[i] + cache_bytes(nd, lo) : NULL;
     if (rt->tcaches[i]) io.tcache = rt->tcaches[i] + nd->op->tcache_bytes(nd) * (size_t)t;
+    if (rt->tscratch) io.scratch = rt->tscratch + rt->scratch_per * (size_t)t;
     if (rt->parts[i]) {
         size_t pd = nd->op->part_doubles(nd);
         io.part = rt->parts[i] + pd * ((size_t)pass * T + t);

@@ -75,7 +75,12 @@ typedef struct dc_key {
 
 typedef enum { DC_INIT_PYTORCH = 0, DC_INIT_KAIMING_FAN_OUT = 1 } dc_init_rule;
 
-typedef struct { int in, out, k, stride, pad; bool bias; int init; } dc_conv_cfg;
+typedef struct {
+    int in, out, k, stride, pad;
+    bool bias;
+    int init;
+    bool relu; // inference plans only: max(0, .) fused into the output (no text key)
+} dc_conv_cfg;
 typedef struct { int k, stride; } dc_pool_cfg;
 typedef struct { int in, out; bool bias; int init; } dc_linear_cfg;
 typedef struct { float p; } dc_dropout_cfg;
@@ -154,6 +159,8 @@ typedef struct dc_node_io {
     float *state;          // flat state (read; written by coupled ops in training)
     void *cache;           // cache_bytes(node, N) bytes for this slice
     void *tcache;          // tcache_bytes(node) bytes private to this thread
+    float *scratch;        // kernel scratch private to this thread, shared by every node
+                           // (scratch_bytes(node, slice) bytes at least)
     double *part;          // coupled ops: this thread's part_doubles(node) partials
     const double *total;   // coupled ops: the partials summed over threads in order
     bool update_state;     // coupled ops: this thread updates the state (thread 0)
@@ -164,6 +171,7 @@ enum {
     DC_OP_COUPLED = 1u,    // training mode reduces over the whole batch
     DC_OP_MODES = 2u,      // behaves differently in training and eval mode
     DC_OP_INPUT = 4u,      // a model input: no kernels, its buffer is filled by the caller
+    DC_OP_RELU = 8u,       // max(0, x): an inference plan may fuse it into the convolution before it
 };
 
 struct dc_op {
@@ -179,6 +187,7 @@ struct dc_op {
     void (*init)(const dc_node *n, float *params, float *state, dc_rng *rng);
     size_t (*cache_bytes)(const dc_node *n, int N);  // linear in N; NULL: none
     size_t (*tcache_bytes)(const dc_node *n);        // per thread; NULL: none
+    size_t (*scratch_bytes)(const dc_node *n, int N);// per thread, any pass, slices up to N; NULL: none
     size_t (*part_doubles)(const dc_node *n);        // coupled ops
     void (*forward)(const dc_node *n, dc_node_io *io);
     void (*backward)(const dc_node *n, dc_node_io *io);
