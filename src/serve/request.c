@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "layers/layers.h"
 #include "serve/serve.h"
 
 static int fail(char *msg, size_t cap, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -531,17 +532,8 @@ char *serve_error_json(const char *msg) {
 }
 
 void serve_softmax(float *p, const float *z, int K) {
-    // the same arithmetic as dc_softmax_xent_forward: max-shifted exp in float
-    float mx = z[0];
-    for (int k = 1; k < K; k++)
-        if (z[k] > mx) mx = z[k];
-    float s = 0.0f;
-    for (int k = 0; k < K; k++) {
-        p[k] = expf(z[k] - mx);
-        s += p[k];
-    }
-    const float inv = 1.0f / s;
-    for (int k = 0; k < K; k++) p[k] *= inv;
+    // the very arithmetic of dc_session_predict, so both give the same bits
+    dc_softmax_xent_forward(p, z, NULL, NULL, 1, K);
 }
 
 // A float as the shortest of %.9g (which reads back to the same float):
