@@ -496,6 +496,8 @@ int serve_parse_body(serve_input *in, serve_query *q, const serve_shape *sh, con
     if (len == 0) return fail(msg, cap, 400, "body: empty (send a JSON tensor or an image)");
     char mt[64];
     media_type(mt, sizeof mt, content_type);
+    // curl --data sends this when told nothing else: take it as no type at all
+    if (!strcmp(mt, "application/x-www-form-urlencoded")) mt[0] = 0;
     size_t first = 0;
     while (first < len && isspace(body[first])) first++;
     bool json = !strcmp(mt, "application/json") || (!mt[0] && first < len && body[first] == '{');

@@ -95,8 +95,10 @@ void serve_input_free(serve_input *in);
 // "input", "shape": [R,C,H,W] or [C,H,W], "datatype": "FP32"|"FP64"|
 // "UINT8", "data": flat or nested row-major}], "outputs": [{"name"}]}, FP
 // data being normalised model inputs and UINT8 raw pixels; image bodies
-// (image/png, image/x-portable-*, image/jpeg, application/octet-stream) are
-// decoded by their magic bytes, converted to C channels and resized to HxW.
+// (image/png, image/x-portable-*, image/jpeg, application/octet-stream, or
+// no type and not JSON) are decoded by their magic bytes; curl's default
+// application/x-www-form-urlencoded counts as no type. Images are converted
+// to C channels and resized to HxW.
 // q receives the JSON "parameters" (top_k, logits, probabilities) on top of
 // what the query string set. Returns 0, or an HTTP status (400 malformed,
 // 413 too large, 415 unsupported type) with msg set.
