@@ -1,6 +1,8 @@
 -- bench/serve_post.lua — wrk script: POST one file as the body of every request.
---   wrk -s bench/serve_post.lua URL -- FILE [CONTENT-TYPE]
+--   wrk -s bench/serve_post.lua URL -- FILE [CONTENT-TYPE [DELAY_MS]]
 -- The body is read once at start-up; every connection sends the same bytes.
+-- DELAY_MS > 0: each connection waits that long before each request (a
+-- steady rate of about connections * 1000 / DELAY_MS requests/s, for the soak).
 -- At the end it prints one JSON line with the figures bench/serve.sh reads.
 local body, ctype
 function init(args)
@@ -8,6 +10,10 @@ function init(args)
   body = f:read("*a")
   f:close()
   ctype = args[2] or "image/png"
+  local d = tonumber(args[3] or "0")
+  if d > 0 then
+    delay = function() return d end
+  end
 end
 function request()
   return wrk.format("POST", nil, {["Content-Type"] = ctype}, body)

@@ -783,7 +783,7 @@ static void test_server(void) {
     free(r.body);
     // hot reload: model b replaces a (atomic rename), answers change to b's
     CHECK(dc_model_save(mb, path, &err) == 0, "%s", err.msg);
-    CHECK(wait_for(port, "/metrics", "deepc_model_version{model=\"m\"} 2", 5.0), "reloaded as version 2");
+    CHECK(wait_for(port, "/metrics", "deepc_model_version{model=\"m\"} 2", 30.0), "reloaded as version 2");
     dc_session *sb;
     dc_session_new(&sb, mb, 4, 1, &err);
     float wb[40];
@@ -799,7 +799,7 @@ static void test_server(void) {
     fputs("not a model", f);
     fclose(f);
     rename(tmp, path);
-    CHECK(wait_for(port, "/metrics", "deepc_model_reloads_total{model=\"m\",result=\"error\"} 1", 5.0),
+    CHECK(wait_for(port, "/metrics", "deepc_model_reloads_total{model=\"m\",result=\"error\"} 1", 30.0),
           "broken file counted as a failed reload");
     CHECK(http1(port, "POST", "/v2/models/m/infer", "Content-Type: application/json\r\n", b, strlen(b), &r) == 0 &&
               r.status == 200 && probs_equal(r.body, wb, 4) && strstr(r.body, "\"model_version\":\"2\""),

@@ -547,16 +547,28 @@ static cJSON *float_raw(float v) {
     return cJSON_CreateRaw(b);
 }
 
+// An integer as a raw number (cJSON_CreateNumber prints through a double
+// and checks it by reading it back: several times slower, same text).
+static cJSON *int_raw(int v) {
+    char b[16];
+    snprintf(b, sizeof b, "%d", v);
+    return cJSON_CreateRaw(b);
+}
+
 static cJSON *tensor(cJSON *outputs, const char *name, const char *dt, int rows, int cols) {
     cJSON *t = cJSON_CreateObject();
     if (!t) return NULL;
     cJSON_AddItemToArray(outputs, t);
-    cJSON_AddStringToObject(t, "name", name);
-    cJSON_AddStringToObject(t, "datatype", dt);
-    cJSON *shape = cJSON_AddArrayToObject(t, "shape");
-    cJSON_AddItemToArray(shape, cJSON_CreateNumber(rows));
-    cJSON_AddItemToArray(shape, cJSON_CreateNumber(cols));
-    return cJSON_AddArrayToObject(t, "data");
+    // names and types are constants: referenced, not copied
+    cJSON_AddItemToObjectCS(t, "name", cJSON_CreateStringReference(name));
+    cJSON_AddItemToObjectCS(t, "datatype", cJSON_CreateStringReference(dt));
+    cJSON *shape = cJSON_CreateArray();
+    cJSON_AddItemToObjectCS(t, "shape", shape);
+    cJSON_AddItemToArray(shape, int_raw(rows));
+    cJSON_AddItemToArray(shape, int_raw(cols));
+    cJSON *data = cJSON_CreateArray();
+    cJSON_AddItemToObjectCS(t, "data", data);
+    return data;
 }
 
 char *serve_infer_json(const char *model, int version, const char *id, const float *logits, int rows, int K,
@@ -566,10 +578,11 @@ char *serve_infer_json(const char *model, int version, const char *id, const flo
     if (!o) return NULL;
     char ver[16];
     snprintf(ver, sizeof ver, "%d", version);
-    cJSON_AddStringToObject(o, "model_name", model);
-    cJSON_AddStringToObject(o, "model_version", ver);
-    if (id && id[0]) cJSON_AddStringToObject(o, "id", id);
-    cJSON *outs = cJSON_AddArrayToObject(o, "outputs");
+    cJSON_AddItemToObjectCS(o, "model_name", cJSON_CreateStringReference(model));
+    cJSON_AddItemToObjectCS(o, "model_version", cJSON_CreateString(ver));
+    if (id && id[0]) cJSON_AddItemToObjectCS(o, "id", cJSON_CreateStringReference(id));
+    cJSON *outs = cJSON_CreateArray();
+    cJSON_AddItemToObjectCS(o, "outputs", outs);
     float p[1024], *pp = K <= 1024 ? p : malloc(sizeof(float) * (size_t)K);
     int ord[64];
     cJSON *d_probs = NULL, *d_logits = NULL, *d_idx = NULL, *d_lab = NULL, *d_tp = NULL;
@@ -598,12 +611,16 @@ char *serve_infer_json(const char *model, int version, const char *id, const flo
             ord[pos] = c;
         }
         for (int j = 0; j < k; j++) {
-            if (d_idx) cJSON_AddItemToArray(d_idx, cJSON_CreateNumber(ord[j]));
-            if (d_lab) cJSON_AddItemToArray(d_lab, cJSON_CreateString(labels[ord[j]]));
+            if (d_idx) cJSON_AddItemToArray(d_idx, int_raw(ord[j]));
+            if (d_lab) cJSON_AddItemToArray(d_lab, cJSON_CreateStringReference(labels[ord[j]]));
             if (d_tp) cJSON_AddItemToArray(d_tp, float_raw(pp[ord[j]]));
         }
     }
-    char *s = pp ? cJSON_PrintUnformatted(o) : NULL;
+    // printed into a stack buffer first (cJSON_PrintUnformatted would grow
+    // its own by reallocs), then copied out at its size
+    char stack[8192], *s = NULL;
+    if (pp && cJSON_PrintPreallocated(o, stack, sizeof stack, false)) s = strdup(stack);
+    else if (pp) s = cJSON_PrintUnformatted(o);
     if (pp != p) free(pp);
     cJSON_Delete(o);
     return s;
