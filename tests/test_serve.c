@@ -653,6 +653,25 @@ static void *client_main(void *p) {
     return NULL;
 }
 
+typedef struct drain_arg {
+    int port;
+    const uint8_t *png;
+    size_t len;
+    int status;
+} drain_arg;
+
+static void *drain_client(void *p) {
+    drain_arg *a = p;
+    http_resp r;
+    // integrated gradients with 1024 steps: long enough to be in flight when the stop begins
+    if (!http1(a->port, "POST", "/v2/models/m/explain?method=ig&steps=1024", "Content-Type: image/png\r\n", a->png,
+               a->len, &r)) {
+        a->status = r.status;
+        free(r.body);
+    }
+    return NULL;
+}
+
 static void on_log(void *user, dc_log_level level, const char *line) {
     (void)user;
     if (getenv("SERVE_TEST_VERBOSE")) printf("  [log %d] %s\n", level, line);
@@ -810,7 +829,18 @@ static void test_server(void) {
           "the reload error is in /metrics");
     free(r.body);
     free(b);
-    CHECK(dc_server_stop(srv, 5.0) == 0, "clean drain");
+    // SIGTERM's path: a slow request in flight when the stop begins is still answered
+    drain_arg da = {port, png, plen, 0};
+    pthread_t dt;
+    pthread_create(&dt, NULL, drain_client, &da);
+    for (int i = 0; i < 2000 && atomic_load(&((serve_server *)srv)->suspended) == 0; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(atomic_load(&((serve_server *)srv)->suspended) == 1, "the slow request is in flight");
+    CHECK(dc_server_stop(srv, 10.0) == 0, "clean drain");
+    pthread_join(dt, NULL);
+    CHECK(da.status == 200, "the request in flight during the stop was answered: %d", da.status);
     // a token: required everywhere but health
     char tokpath[600];
     snprintf(tokpath, sizeof tokpath, "%s/m.safetensors", dir);
