@@ -27,7 +27,8 @@
 #           wrk's delay()), SOAK seconds in 60 s segments: RSS, errors, p99 drift
 #
 # Environment: BUILD_DIR (build), DURATION (10), REPS (3), CONNS ("1 8 64"),
-# ONNX (1), RESNET (1), SOAK (600; 0 skips), PORT (18400), MODELS (a folder
+# ONNX (1), RESNET (1), DEEPC (1; 0 leaves deepc's runs out), SOAK (600; 0
+# skips; needs DEEPC=1), PORT (18400), MODELS (a folder
 # with lenet5.safetensors / resnet20.safetensors to reuse instead of training).
 # Writes bench/results/<timestamp>-serve/ (raw.jsonl, table.md, server logs).
 set -euo pipefail
@@ -126,10 +127,12 @@ bench_deepc() { # MODEL CONFIG-LABEL CONNS ARGS...
 }
 
 say "uptime: $(uptime)"
-bench_deepc lenet5 "max-batch 32" "$CONNS" --max-batch 32 --max-delay-us 500
-if [ "$RESNET" = 1 ]; then
-    bench_deepc resnet20 "max-batch 32" "$CONNS" --max-batch 32 --max-delay-us 500
-    bench_deepc resnet20 "max-batch 1" "64" --max-batch 1
+if [ "${DEEPC:-1}" = 1 ]; then
+    bench_deepc lenet5 "max-batch 32" "$CONNS" --max-batch 32 --max-delay-us 500
+    if [ "$RESNET" = 1 ]; then
+        bench_deepc resnet20 "max-batch 32" "$CONNS" --max-batch 32 --max-delay-us 500
+        bench_deepc resnet20 "max-batch 1" "64" --max-batch 1
+    fi
 fi
 
 # ---------------------------------------------------------------------------

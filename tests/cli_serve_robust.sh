@@ -27,7 +27,12 @@ done
 [ -n "$PORT" ] && ok || { bad "server did not start: $(cat "$T/s.log")"; echo "$pass passed, $fail failed"; exit 1; }
 $PY "$SRC/tests/cli_serve_client.py" fuzz "$PORT" "$PID" "${DEEPC_SERVE_FUZZ_SECONDS:-4}" && ok || bad "fuzz"
 kill -0 "$PID" 2>/dev/null && ok || bad "the server died: $(tail -5 "$T/s.log")"
-curl -s "http://127.0.0.1:$PORT/metrics" | grep -q 'code="500"' && bad "a 500 was counted" || ok
+curl -s "http://127.0.0.1:$PORT/metrics" > "$T/metrics"
+grep -q 'code="500"' "$T/metrics" && bad "a 500 was counted" || ok
+# every request the fuzzer began has been accounted for: only this /metrics is in flight
+sleep 2.5  # the connections the fuzzer left half-open time out (--idle-timeout 2)
+curl -s "http://127.0.0.1:$PORT/metrics" > "$T/metrics"
+grep -q '^deepc_inflight_requests 1$' "$T/metrics" && ok || bad "requests left in flight: $(grep inflight "$T/metrics")"
 kill -TERM "$PID"; wait "$PID"; rc=$?; PID=""
 [ $rc -eq 0 ] && ok || bad "SIGTERM exit $rc: $(tail -3 "$T/s.log")"
 grep -qi "Sanitizer\|runtime error" "$T/s.log" && bad "sanitizer report: $(grep -i -m3 'sanitizer\|runtime error' "$T/s.log")" || ok

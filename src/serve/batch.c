@@ -14,8 +14,10 @@
 // batch. It waits for more only while all of these hold:
 //   - fewer than max_batch rows are queued,
 //   - the oldest queued request has waited less than max_delay_us,
-//   - some request has started arriving (its headers were read) and is not
-//     queued yet: there is something to wait for.
+//   - some /infer or /explain request has its headers read and is not queued
+//     yet (its body is arriving): there is something to wait for. Requests
+//     still sending their headers do not count, so slow clients cannot make
+//     batches wait; a slow body makes them wait max_delay_us at most.
 // So a request that finds the queue empty and no other request on its way
 // runs at once as a batch of 1, and under load the batch grows by itself to
 // what arrived while the workers were busy. An explain request runs alone

@@ -435,6 +435,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             }
         }
         if (strcmp(rt.method, "POST")) return answer_now(r);
+        // from here until it is queued, this request is one a forming batch
+        // may wait for (its headers are in, its body is coming); requests
+        // still sending their headers never count, so a slow client cannot
+        // make batches wait
+        r->arriving = true;
+        atomic_fetch_add(&s->arriving, 1);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
             char *end;
@@ -490,8 +496,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
         if (ql >= sizeof r->query) r->query_too_long = true;
         else memcpy(r->query, q + 1, ql + 1);
     }
-    r->arriving = true;
-    atomic_fetch_add(&s->arriving, 1);
     atomic_fetch_add(&s->active, 1);
     atomic_fetch_add(&s->inflight, 1);
     return r;

@@ -364,7 +364,7 @@ struct serve_server {
     void *daemon;              // struct MHD_Daemon *
     int port;
     atomic_bool draining;
-    _Atomic int arriving;      // requests begun and not yet queued or answered
+    _Atomic int arriving;      // POSTs with their headers in, not yet queued or answered
     _Atomic int active;        // requests begun and not yet completed
     _Atomic int inflight;      // requests being served (gauge)
     _Atomic int suspended;     // connections waiting for a worker's answer
