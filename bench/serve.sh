@@ -21,13 +21,14 @@
 #   onnx  lenet5 / resnet20  the same weights exported to ONNX
 #                 (bench/serve_export_onnx.py, Debian's torch 1.13), served by
 #                 bench/serve_onnx.py: FastAPI + uvicorn --workers 2 (one per
-#                 core), ONNX Runtime intra_op_num_threads=1, PIL decoding,
+#                 core; ONNX_WORKERS=1 for one), ONNX Runtime
+#                 intra_op_num_threads=1, PIL decoding,
 #                 from bench/.serve-venv (bench/serve_env.sh)
 #   soak    deepc lenet5 at about half its 64-connection peak (64 connections,
 #           wrk's delay()), SOAK seconds in 60 s segments: RSS, errors, p99 drift
 #
 # Environment: BUILD_DIR (build), DURATION (10), REPS (3), CONNS ("1 8 64"),
-# ONNX (1), RESNET (1), DEEPC (1; 0 leaves deepc's runs out), SOAK (600; 0
+# ONNX (1), ONNX_WORKERS (2: uvicorn --workers), RESNET (1), DEEPC (1; 0 leaves deepc's runs out), SOAK (600; 0
 # skips; needs DEEPC=1), PORT (18400), MODELS (a folder
 # with lenet5.safetensors / resnet20.safetensors to reuse instead of training).
 # Writes bench/results/<timestamp>-serve/ (raw.jsonl, table.md, server logs).
@@ -40,6 +41,7 @@ DURATION=${DURATION:-10}
 REPS=${REPS:-3}
 CONNS=${CONNS:-1 8 64}
 ONNX=${ONNX:-1}
+ONNX_WORKERS=${ONNX_WORKERS:-2}
 RESNET=${RESNET:-1}
 SOAK=${SOAK:-600}
 PORT=${PORT:-18400}
@@ -155,12 +157,12 @@ for t in w['top']: p[t['class']] = t['prob']
 d = max(abs(a - b) for a, b in zip(p, g)); print('onnx vs deepc $model: max |dp| = %.2e' % d, file=sys.stderr)
 sys.exit(0 if d < 1e-5 else 1)" || { echo "ONNX Runtime disagrees with deepc on $model" >&2; exit 1; }
         MODEL=$ROOT/$OUT/$model.onnx MEAN=$MEAN STD=$STD bench/.serve-venv/bin/uvicorn serve_onnx:app --app-dir bench \
-            --host 127.0.0.1 --port "$PORT" --workers 2 --log-level warning --no-access-log 2>"$OUT/onnx-$model.log" &
+            --host 127.0.0.1 --port "$PORT" --workers "$ONNX_WORKERS" --log-level warning --no-access-log 2>"$OUT/onnx-$model.log" &
         SPID=$!
         wait_ready "http://127.0.0.1:$PORT" "$SPID" || { echo "uvicorn did not start: $(cat "$OUT/onnx-$model.log")" >&2; exit 1; }
         check_infer "$model"
         for c in $CONNS; do
-            for r in $(seq "$REPS"); do run_wrk "onnx $model" onnx "$model" "fastapi+uvicorn 2 workers" "$c" "$SPID"; done
+            for r in $(seq "$REPS"); do run_wrk "onnx $model" onnx "$model" "fastapi+uvicorn $ONNX_WORKERS worker$([ "$ONNX_WORKERS" = 1 ] || echo s)" "$c" "$SPID"; done
         done
         stop_server
         sleep 1
