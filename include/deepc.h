@@ -252,7 +252,9 @@ const char *dc_model_arch_text(const dc_model *m);
 // Free-form JSON records kept in the model file: "train_config" (the run's
 // options, used as defaults by --resume), "provenance", "history" (per-epoch
 // records, appended by dc_train), "privacy" (DP-SGD: epsilon, delta, sigma,
-// clip, sample rate, steps, accountant, noise source). NULL when absent.
+// clip, sample rate, steps, accountant, noise source), "reference" (the
+// input, prediction and confidence statistics that deepc serve's drift
+// monitor compares against; dc_drift_reference). NULL when absent.
 const char *dc_model_info(const dc_model *m, const char *key);
 dc_status dc_model_set_info(dc_model *m, const char *key, const char *json,
                             dc_error *err);
@@ -444,6 +446,11 @@ dc_status dc_model_load_state_dict(dc_model *m, const char *path,
 // resized (bilinear) to h x w. px is (c, h, w) bytes, owned by the caller.
 dc_status dc_image_load(uint8_t **px, const char *path, int c, int h, int w,
                         dc_error *err);
+// The same for an image already in memory: buf (len bytes) holds the file's
+// contents; origin names it in messages (a path, "request body").
+dc_status dc_image_decode(uint8_t **px, const uint8_t *buf, size_t len,
+                          const char *origin, int c, int h, int w,
+                          dc_error *err);
 
 // ===========================================================================
 // Explanations: attributions, faithfulness scores, feature maps (issue 3)
@@ -943,6 +950,100 @@ dc_status dc_report_render(char **html, size_t *len, dc_model *m,
 dc_status dc_report_write(const char *path, dc_model *m, const dc_dataset *ds,
                           const dc_report_config *cfg, size_t *bytes,
                           dc_error *err);
+
+
+// ===========================================================================
+// Serving: an HTTP inference server (issue 10)
+//
+// dc_server speaks the KServe / Triton Open Inference Protocol v2 over HTTP
+// (libmicrohttpd, epoll), for one model file or a folder of them (the model
+// name is the file stem). Requests for a model are queued and run together
+// by its workers (dynamic batching) on sessions planned at start-up; the
+// server keeps Prometheus metrics and a sliding window of input, prediction
+// and confidence statistics that it compares with the "reference" record
+// stored in the model at training time (dc_drift_reference). The README's
+// "Serving" section documents the endpoints, the request and response
+// bodies, every limit and what each drift statistic means.
+//
+//   dc_serve_config cfg = dc_serve_config_default();
+//   cfg.model_path = "m.safetensors";
+//   cfg.port = 8080;
+//   dc_server *srv;
+//   if (dc_server_start(&srv, &cfg, &err)) { ...err.msg... }
+//   ... wait for SIGTERM ...
+//   dc_server_stop(srv, 10.0);   // drains in-flight requests, then frees
+//
+// The library never prints: log lines (start-up, reloads, drift alarms,
+// warnings) go to cfg.log, one JSON access-log line per request to
+// cfg.access_log; both may be NULL and may be called from any thread.
+
+typedef enum dc_log_level { DC_LOG_INFO = 0, DC_LOG_WARN = 1, DC_LOG_ERROR = 2 } dc_log_level;
+typedef void (*dc_log_fn)(void *user, dc_log_level level, const char *line);
+
+typedef struct dc_serve_config {
+    const char *model_path;   // a .safetensors file, or a folder of them
+    const char *host;         // IPv4 address to bind ["127.0.0.1"]
+    int port;                 // 0: any free port (dc_server_port tells) [8080]
+    int workers;              // inference workers per model, each with its own
+                              // session; <= 0: the number of cores [0]
+    int threads;              // threads of each worker's session [1]
+    int http_threads;         // libmicrohttpd's thread pool [1]
+    int max_batch;            // samples run together [32]
+    int max_delay_us;         // longest a queued request waits for a batch to
+                              // fill while more requests are arriving [500]
+    int queue_size;           // requests waiting per model; beyond: 503 [1024]
+    size_t max_body;          // request body limit in bytes [4 MiB]
+    size_t max_header;        // header memory per connection in bytes [16 KiB]
+    int max_connections;      // concurrent connections [1024]
+    int max_connections_per_ip; // 0: no per-address limit [0]
+    int idle_timeout_s;       // a connection idle this long is closed [10]
+    int request_timeout_ms;   // a request still queued after this gets 503 [10000]
+    long max_image_pixels;    // image bodies larger than this are refused [2048*2048]
+    int top_k;                // default k of the top-k outputs [5]
+    const char *token;        // bearer token; NULL: no authentication
+    bool allow_no_token;      // permit a non-loopback host without a token (warns)
+    bool watch;               // reload a model whose file changed
+    int watch_interval_ms;    // how often files are checked [500]
+    int drift_window;         // samples in the drift window [1000]
+    double drift_psi;         // population stability index alarm threshold [0.2]
+    double drift_ks;          // Kolmogorov-Smirnov distance alarm threshold [0.1]
+    int explain_batch;        // rows of each worker's explainer; 0: no
+                              // /explain endpoint [16]
+    dc_log_fn log;            // log lines, or NULL
+    void *log_user;
+    dc_log_fn access_log;     // one JSON line per request (level INFO), or NULL
+    void *access_log_user;
+} dc_serve_config;
+
+dc_serve_config dc_serve_config_default(void);
+
+typedef struct dc_server dc_server;
+
+// Loads every model, plans and warms the sessions, binds host:port and
+// starts serving. Fails (nothing left running) on a bad configuration, a
+// model that does not load, or a port that cannot be bound.
+dc_status dc_server_start(dc_server **srv, const dc_serve_config *cfg,
+                          dc_error *err);
+// The port bound (useful with cfg.port == 0).
+int dc_server_port(const dc_server *srv);
+// Stops accepting connections, answers new requests on open connections with
+// 503, waits up to drain_seconds for the requests in flight to be answered,
+// then stops every thread and frees the server. Returns how many requests
+// were still unanswered when the wait ended (0 after a clean drain).
+int dc_server_stop(dc_server *srv, double drain_seconds);
+
+// Drift reference statistics for deepc serve, stored in m's "reference"
+// record (replacing any): per-channel mean and std of the pixels (in [0,1])
+// and 16-bin histograms of pixel intensity and 20-bin histograms of the
+// per-image mean intensity over `inputs`; the class-prediction distribution
+// and a 20-bin histogram of the top-class probability (confidence) of m
+// over the first 5000 samples of `eval`. Either data set may be NULL (that part is left out); both
+// must match m's input shape. dc_train calls this at the end of its last
+// epoch (inputs: the training set, or the held-out set under DP-SGD so the
+// record adds nothing about the private data; eval: the held-out set).
+dc_status dc_drift_reference(dc_model *m, const dc_dataset *inputs,
+                             const dc_dataset *eval, int nthreads,
+                             dc_error *err);
 
 #ifdef __cplusplus
 }

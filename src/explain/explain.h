@@ -104,4 +104,12 @@ bool dc_ex_gauss_solve(double *A, double *b, int n);
 // (F.interpolate(mode="bilinear")): src (ih, iw) -> dst (oh, ow).
 void dc_ex_resize_bilinear(float *dst, int oh, int ow, const float *src, int ih, int iw);
 
+// ---------------------------------------------------------------------------
+// Rendering (render.c)
+
+// dc_explanation_write_png's image as PNG bytes in memory (*png malloc'd,
+// *len bytes); `path` names the output in messages only.
+dc_status dc_explanation_encode_png(uint8_t **png, size_t *len, const dc_explanation *e, const dc_model *m,
+                                    const float *x, int scale, const char *path, dc_error *err);
+
 #endif

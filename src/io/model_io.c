@@ -9,6 +9,7 @@
 //   deepc.epochs_done epochs trained so far
 //   deepc.optim       {"kind","step","momentum","nesterov","weight_decay","beta1","beta2","eps"}
 //   deepc.train_config, deepc.history, deepc.provenance, deepc.privacy  JSON
+//   deepc.reference   drift reference statistics (deepc serve; src/serve/drift.c)
 // A file written by PyTorch with the same tensor names and metadata loads.
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
@@ -102,6 +103,7 @@ dc_status dc_model_save(const dc_model *m, const char *path, dc_error *err) {
         cJSON_Delete(t);
         if (tab) dc_st_add_meta(&w, "deepc.tabular", tab);
     }
+    if (m->reference_json) dc_st_add_meta(&w, "deepc.reference", m->reference_json);
     dc_status st = cls ? dc_st_write(&w, path, err) : dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
     if (m->tab_f && !tab && !st) st = dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
     free(tab);
@@ -350,6 +352,7 @@ dc_status dc_model_load(dc_model **out, const char *path, dc_error *err) {
     m->history_json = dup_meta(&f, "deepc.history");
     m->provenance_json = dup_meta(&f, "deepc.provenance");
     m->privacy_json = dup_meta(&f, "deepc.privacy");
+    m->reference_json = dup_meta(&f, "deepc.reference");
 done:
     cJSON_Delete(j);
     dc_st_free(&f);

@@ -52,6 +52,7 @@ void dc_model_free(dc_model *m) {
     free(m->tab_std);
     for (int k = 0; m->tab_columns && k < m->tab_f; k++) free(m->tab_columns[k]);
     free(m->tab_columns);
+    free(m->reference_json);
     free(m);
 }
 
@@ -105,6 +106,7 @@ static char **info_slot(const dc_model *m, const char *key) {
     if (!strcmp(key, "provenance")) return &mm->provenance_json;
     if (!strcmp(key, "history")) return &mm->history_json;
     if (!strcmp(key, "privacy")) return &mm->privacy_json;
+    if (!strcmp(key, "reference")) return &mm->reference_json;
     return NULL;
 }
 
@@ -115,7 +117,7 @@ const char *dc_model_info(const dc_model *m, const char *key) {
 
 dc_status dc_model_set_info(dc_model *m, const char *key, const char *json, dc_error *err) {
     char **slot = info_slot(m, key);
-    if (!slot) return dc_fail(err, DC_ERR_ARG, "model info: unknown key '%s' (train_config, provenance, history, privacy)", key);
+    if (!slot) return dc_fail(err, DC_ERR_ARG, "model info: unknown key '%s' (train_config, provenance, history, privacy, reference)", key);
     char *copy = json ? strdup(json) : NULL;
     if (json && !copy) return dc_fail(err, DC_ERR_NOMEM, "model info: out of memory");
     free(*slot);

@@ -50,6 +50,7 @@ struct dc_model {
     char *history_json;         // per-epoch history array
     char *provenance_json;      // data set, seed, threads, version, times
     char *privacy_json;         // DP-SGD accounting (epsilon, delta, sigma, ...)
+    char *reference_json;       // drift reference statistics (src/serve/drift.c)
 };
 
 static inline dc_graph dc_model_graph(const dc_model *m) {

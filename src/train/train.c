@@ -426,6 +426,12 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                                  .seconds = secs, .lr = lr, .epsilon = eps};
             cb(&ev, user);
         }
+        // deepc serve's drift reference, once, from the final weights (src/serve/drift.c);
+        // under DP-SGD the inputs come from the held-out set, never the private data
+        const dc_dataset *ref_in = dp ? heldout : train;
+        if (m->epochs_done == cfg->epochs && (!comm || comm->rank == 0) && (ref_in || heldout))
+            st = dc_drift_reference(m, ref_in, heldout, nthreads, err);
+        if (st) break;
         if (cfg->checkpoint && (!comm || comm->rank == 0)) st = dc_model_save(m, cfg->checkpoint, err);
     }
     dc_runtime_free(rt);
