@@ -64,7 +64,7 @@ dc_status dc_explainer_new(dc_explainer **out, dc_model *m, int batch, int nthre
     ex->in_size = (size_t)ex->C * ex->H * ex->W;
     ex->n_classes = dc_model_num_classes(m);
     dc_graph g = dc_model_graph(m);
-    dc_status st = dc_runtime_new(&ex->rt, &g, batch, DC_MODE_EVAL, DC_RT_BACKWARD, nthreads, err);
+    dc_status st = dc_runtime_new(&ex->rt, &g, batch, DC_MODE_EVAL, DC_RT_BACKWARD | DC_RT_NO_FUSE, nthreads, err);
     if (st) {
         free(ex);
         return st;

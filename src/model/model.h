@@ -106,6 +106,8 @@ enum {
     DC_RT_KEEP_ALL = 2u,  // keep every node's output readable after a forward
                           // (else, without backward, outputs share buffers by
                           // liveness and only the input and the logits stay)
+    DC_RT_NO_FUSE = 4u,   // run every relu as its own node (explanations read
+                          // pre-activation outputs)
 };
 
 dc_status dc_runtime_new(dc_runtime **rt, const dc_graph *g, int max_n,
@@ -123,6 +125,8 @@ void dc_runtime_bind_model(dc_runtime *rt, dc_model *m);
 void dc_runtime_set_mode(dc_runtime *rt, dc_mode mode);
 
 int dc_runtime_max_batch(const dc_runtime *rt);
+// ReLUs fused into the node before them (see exec.c).
+int dc_runtime_fused(const dc_runtime *rt);
 int dc_runtime_threads(const dc_runtime *rt);
 // The input batch to fill: (max_n, in size) floats.
 float *dc_runtime_input(dc_runtime *rt);
