@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libcjson-dev libsodium-dev libopenmpi-dev openmpi-bin chromium dataset-fashion-mnist)
+pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libcjson-dev libsodium-dev libcsv-dev libopenmpi-dev openmpi-bin chromium dataset-fashion-mnist)
 if [ "${DEEPC_BENCH:-0}" = 1 ]; then pkgs+=(python3-torch python3-numpy hyperfine); fi
 
 missing=()
