@@ -4,7 +4,8 @@
 // lines in errors the text is fed one line at a time: the line being fed
 // when a callback fires (or when libcsv reports an error) is the line
 // number; a row remembers the line its first field was on, since a quoted
-// field may span lines.
+// field may span lines (it is the line being fed when the parser was last
+// between rows, read from libcsv's public parser state).
 #define _POSIX_C_SOURCE 200809L
 #include <csv.h>
 #include <stdarg.h>
@@ -41,6 +42,7 @@ typedef struct pstate {
     dc_status st;
     int line;           // line being fed (1-based)
     int row_line;       // line the current row started on
+    int next_row_line;  // line the next row will start on (the parser was between rows when it was fed)
     bool in_row;
     size_t *row;        // offsets of the current row's fields
     int nf, row_cap;
@@ -64,7 +66,7 @@ static void on_field(void *f, size_t len, void *user) {
     if (s->st) return;
     if (!s->in_row) {
         s->in_row = true;
-        s->row_line = s->line;
+        s->row_line = s->next_row_line;
         s->nf = 0;
     }
     if (len && memchr(f, 0, len)) {
@@ -159,6 +161,9 @@ dc_status dc_table_parse_csv(dc_table *t, const char *text, size_t len, const ch
     while (pos < len && !s.st) {
         const char *nl = memchr(text + pos, '\n', len - pos);
         const size_t n = nl ? (size_t)(nl - (text + pos)) + 1 : len - pos;
+        // between rows (libcsv's state 0, ROW_NOT_BEGUN): a row starting now starts on this line; a
+        // quoted field spanning lines only reaches on_field on the line it ends on
+        if (!s.in_row && p.pstate == 0) s.next_row_line = s.line;
         if (csv_parse(&p, text + pos, n, on_field, on_row, &s) != n && !s.st) {
             const int e = csv_error(&p);
             if (e == CSV_EPARSE)
