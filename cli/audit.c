@@ -317,98 +317,12 @@ static void membership_text(const char *model_path, const dc_dataset *train, con
            r->seconds);
 }
 
-// Copies samples [from, ds->n) of ds into out (the training samples the
-// model never used because of --limit).
-static dc_status tail_of(dc_dataset *out, const dc_dataset *ds, int from, dc_error *err) {
-    memset(out, 0, sizeof *out);
-    const int n = ds->n - from;
-    if (n <= 0) return DC_OK;
-    const size_t S = (size_t)ds->c * ds->h * ds->w;
-    *out = *ds;
-    out->n = n;
-    out->pixels = malloc(S * n);
-    out->labels = malloc(sizeof(int32_t) * n);
-    if (!out->pixels || !out->labels) {
-        free(out->pixels), free(out->labels);
-        memset(out, 0, sizeof *out);
-        return dc_fail(err, DC_ERR_NOMEM, "out of memory copying %d samples", n);
-    }
-    memcpy(out->pixels, ds->pixels + S * from, S * n);
-    memcpy(out->labels, ds->labels + from, sizeof(int32_t) * n);
-    return DC_OK;
-}
-
-// Appends b's samples to a (both owned).
-static dc_status append(dc_dataset *a, const dc_dataset *b, dc_error *err) {
-    if (b->n == 0) return DC_OK;
-    if (a->n == 0) return tail_of(a, b, 0, err);
-    const size_t S = (size_t)a->c * a->h * a->w;
-    uint8_t *px = realloc(a->pixels, S * (a->n + b->n));
-    if (!px) return dc_fail(err, DC_ERR_NOMEM, "out of memory");
-    a->pixels = px;
-    int32_t *lb = realloc(a->labels, sizeof(int32_t) * (a->n + b->n));
-    if (!lb) return dc_fail(err, DC_ERR_NOMEM, "out of memory");
-    a->labels = lb;
-    memcpy(a->pixels + S * a->n, b->pixels, S * b->n);
-    memcpy(a->labels + a->n, b->labels, sizeof(int32_t) * b->n);
-    a->n += b->n;
-    return DC_OK;
-}
-
 static void on_ref_event(const dc_train_event *ev, void *user) {
     dc_progress *bar = user;
     if (ev->kind != DC_EVENT_STEP) return;
     char label[48];
     snprintf(label, sizeof label, "reference model, epoch %d/%d", ev->epoch, ev->epochs);
     progress_update(bar, label, ev->step, ev->steps, ev->seconds, NULL);
-}
-
-// The model's training set rebuilt from its record, the samples it left
-// out (beyond --limit, or its validation split) in *extra.
-static int rebuild_training_set(dc_dataset *train, dc_dataset *test, dc_dataset *extra, const dc_model *m,
-                                const char *data_opt, const char *model_path) {
-    const char *rec = dc_model_info(m, "train_config");
-    cJSON *tc = rec ? cJSON_Parse(rec) : NULL;
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(tc, "data");
-    const char *data = data_opt ? data_opt : cJSON_IsString(d) ? d->valuestring : "fashion-mnist";
-    const cJSON *lim = cJSON_GetObjectItemCaseSensitive(tc, "limit"), *vs = cJSON_GetObjectItemCaseSensitive(tc, "val_split");
-    const cJSON *sd = cJSON_GetObjectItemCaseSensitive(tc, "seed");
-    const int limit = cJSON_IsNumber(lim) ? lim->valueint : 0;
-    const double val = cJSON_IsNumber(vs) ? vs->valuedouble : 0.0;
-    const uint64_t seed = cJSON_IsString(sd) ? strtoull(sd->valuestring, NULL, 10) : 1;
-    dc_error err;
-    memset(extra, 0, sizeof *extra);
-    int rc = 0;
-    if (dc_data_open(train, test, data, &err)) {
-        cJSON_Delete(tc);
-        return cli_fail("audit", &err);
-    }
-    if (limit > 0 && limit < train->n) {
-        if (tail_of(extra, train, limit, &err)) rc = cli_fail("audit", &err);
-        dc_dataset_truncate(train, limit);
-    }
-    if (!rc && val > 0) { // as deepc train: truncate, then split with the run's seed
-        dc_dataset v;
-        if (dc_dataset_split(train, &v, val, seed, &err) || append(extra, &v, &err)) rc = cli_fail("audit", &err);
-        dc_dataset_free(&v);
-    }
-    // the provenance's sample count says whether this is the set it trained on
-    const char *pv = dc_model_info(m, "provenance");
-    cJSON *pj = pv ? cJSON_Parse(pv) : NULL;
-    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(pj, "train_samples");
-    if (!rc && cJSON_IsNumber(ns) && ns->valueint != train->n) {
-        fprintf(stderr,
-                "deepc audit: %s trained on %d samples but its training set rebuilt from %s has %d: members "
-                "would not be members (pass the --data it was trained on)\n",
-                model_path, ns->valueint, data, train->n);
-        rc = 1;
-    }
-    if (!rc && !rec)
-        fprintf(stderr, "deepc audit: note: %s has no training record; taking all of %s's training split as members\n",
-                model_path, data);
-    cJSON_Delete(pj);
-    cJSON_Delete(tc);
-    return rc;
 }
 
 static int membership_main(const char *model_path, const char *data_opt, int samples, int refs, int ref_size,
@@ -422,7 +336,12 @@ static int membership_main(const char *model_path, const char *data_opt, int sam
         return cli_fail("audit", &err);
     }
     dc_dataset train, test, extra;
-    int rc = rebuild_training_set(&train, &test, &extra, m, data_opt, model_path);
+    char note[256];
+    int rc = 0;
+    if (dc_membership_open_data(&train, &test, &extra, m, data_opt, note, sizeof note, &err))
+        rc = cli_fail("audit", &err);
+    else if (note[0])
+        fprintf(stderr, "deepc audit: note: %s\n", note);
     if (!rc) {
         dc_membership_config cfg = dc_membership_config_default();
         cfg.n = samples;

@@ -469,3 +469,88 @@ done:
     if (st) memset(r, 0, sizeof *r);
     return st;
 }
+
+// ---------------------------------------------------------------------------
+// The training set of a model, from its record
+
+// Copies samples [from, ds->n) of ds into out.
+static dc_status tail_of(dc_dataset *out, const dc_dataset *ds, int from, dc_error *err) {
+    memset(out, 0, sizeof *out);
+    const int n = ds->n - from;
+    if (n <= 0) return DC_OK;
+    const size_t S = (size_t)ds->c * ds->h * ds->w;
+    *out = *ds;
+    out->n = n;
+    out->pixels = malloc(S * (size_t)n);
+    out->labels = malloc(sizeof(int32_t) * (size_t)n);
+    if (!out->pixels || !out->labels) {
+        free(out->pixels), free(out->labels);
+        memset(out, 0, sizeof *out);
+        return dc_fail(err, DC_ERR_NOMEM, "out of memory copying %d samples", n);
+    }
+    memcpy(out->pixels, ds->pixels + S * (size_t)from, S * (size_t)n);
+    memcpy(out->labels, ds->labels + from, sizeof(int32_t) * (size_t)n);
+    return DC_OK;
+}
+
+// Appends b's samples to a (both owned).
+static dc_status append(dc_dataset *a, const dc_dataset *b, dc_error *err) {
+    if (b->n == 0) return DC_OK;
+    if (a->n == 0) return tail_of(a, b, 0, err);
+    const size_t S = (size_t)a->c * a->h * a->w;
+    uint8_t *px = realloc(a->pixels, S * (size_t)(a->n + b->n));
+    if (!px) return dc_fail(err, DC_ERR_NOMEM, "out of memory");
+    a->pixels = px;
+    int32_t *lb = realloc(a->labels, sizeof(int32_t) * (size_t)(a->n + b->n));
+    if (!lb) return dc_fail(err, DC_ERR_NOMEM, "out of memory");
+    a->labels = lb;
+    memcpy(a->pixels + S * (size_t)a->n, b->pixels, S * (size_t)b->n);
+    memcpy(a->labels + a->n, b->labels, sizeof(int32_t) * (size_t)b->n);
+    a->n += b->n;
+    return DC_OK;
+}
+
+dc_status dc_membership_open_data(dc_dataset *train, dc_dataset *test, dc_dataset *extra, const dc_model *m,
+                                  const char *data_spec, char *note, size_t note_cap, dc_error *err) {
+    memset(train, 0, sizeof *train);
+    memset(test, 0, sizeof *test);
+    memset(extra, 0, sizeof *extra);
+    if (note && note_cap) note[0] = 0;
+    const char *rec = dc_model_info(m, "train_config");
+    cJSON *tc = rec ? cJSON_Parse(rec) : NULL;
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(tc, "data");
+    const char *data = data_spec ? data_spec : cJSON_IsString(d) ? d->valuestring : "fashion-mnist";
+    const int limit = (int)num_or(tc, "limit", 0);
+    const double val = num_or(tc, "val_split", 0.0);
+    const cJSON *sd = cJSON_GetObjectItemCaseSensitive(tc, "seed");
+    const uint64_t seed = cJSON_IsString(sd) ? strtoull(sd->valuestring, NULL, 10) : 1;
+    dc_status st = dc_data_open(train, test, data, err);
+    if (!st && limit > 0 && limit < train->n) {
+        st = tail_of(extra, train, limit, err);
+        dc_dataset_truncate(train, limit);
+    }
+    if (!st && val > 0) { // as deepc train: truncate, then split with the run's seed
+        dc_dataset v;
+        st = dc_dataset_split(train, &v, val, seed, err);
+        if (!st) st = append(extra, &v, err);
+        dc_dataset_free(&v);
+    }
+    const char *pv = dc_model_info(m, "provenance");
+    cJSON *pj = pv ? cJSON_Parse(pv) : NULL;
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(pj, "train_samples");
+    if (!st && cJSON_IsNumber(ns) && ns->valueint != train->n)
+        st = dc_fail(err, DC_ERR_ARG,
+                     "the model trained on %d samples but its training set rebuilt from %s has %d: members would "
+                     "not be members (give the data it was trained on)", ns->valueint, data, train->n);
+    if (!st && !rec && note && note_cap)
+        snprintf(note, note_cap, "the model has no training record: all of %s's training split is taken as members",
+                 data);
+    cJSON_Delete(pj);
+    cJSON_Delete(tc);
+    if (st) {
+        dc_dataset_free(train);
+        dc_dataset_free(test);
+        dc_dataset_free(extra);
+    }
+    return st;
+}

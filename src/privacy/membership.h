@@ -126,6 +126,17 @@ dc_status dc_membership_audit(dc_membership_result *r, dc_model *m, const dc_dat
 // reference model by the audit. DC_ERR_FORMAT when m has no usable record.
 dc_status dc_membership_ref_config(dc_train_config *cfg, const dc_model *m, dc_error *err);
 
+// The data set m was trained on, rebuilt from its training record: the data
+// spec (data_spec overrides it; NULL: the record's, else "fashion-mnist"),
+// then --limit and --val-split with the run's seed, as deepc train applies
+// them. train receives the training set (the members' pool), test the test
+// split (non-members), extra the training-split samples the run left out
+// (beyond the limit, the validation split; n 0 when none). Fails when the
+// rebuilt set's size differs from the provenance's train_samples (the wrong
+// data). *note (may be NULL) receives a one-line remark for the user, or "".
+dc_status dc_membership_open_data(dc_dataset *train, dc_dataset *test, dc_dataset *extra, const dc_model *m,
+                                  const char *data_spec, char *note, size_t note_cap, dc_error *err);
+
 // Whether m holds a DP-SGD privacy record, and its epsilon (+INFINITY when
 // the record says null) and delta.
 bool dc_membership_model_dp(const dc_model *m, double *eps, double *delta);
