@@ -225,8 +225,11 @@ static void put(obuf *b, const char *s, size_t n) {
 
 static void put_field(obuf *b, const char *f) {
     const size_t n = strlen(f);
-    const bool quote = strpbrk(f, ",\"\r\n") || (n && (f[0] == ' ' || f[0] == '\t' || f[n - 1] == ' ' ||
-                                                      f[n - 1] == '\t'));
+    // quoted: separators, quotes, line breaks, spaces that libcsv would trim, and a leading
+    // byte-order mark (which the reader drops at the start of a file)
+    const bool quote = strpbrk(f, ",\"\r\n") ||
+                       (n && (f[0] == ' ' || f[0] == '\t' || f[n - 1] == ' ' || f[n - 1] == '\t')) ||
+                       !strncmp(f, "\xef\xbb\xbf", 3);
     if (!quote) {
         put(b, f, n);
         return;
@@ -250,13 +253,17 @@ dc_status dc_table_to_csv(const dc_table *t, char **out, size_t *len, dc_error *
     }
     put(&b, "\n", 1);
     for (int r = 0; r < t->n_rows; r++) {
+        if (t->n_cols == 1 && !*dc_table_cell(t, r, 0)) { // an empty line would be skipped on reading
+            put(&b, "\"\"\n", 3);
+            continue;
+        }
         for (int c = 0; c < t->n_cols; c++) {
             if (c) put(&b, ",", 1);
             put_field(&b, dc_table_cell(t, r, c));
         }
         put(&b, "\n", 1);
     }
-    if (b.oom) {
+    if (b.oom) { // put() ignores what comes after a failed allocation
         free(b.s);
         return dc_fail(err, DC_ERR_NOMEM, "out of memory writing %d rows", t->n_rows);
     }
