@@ -16,6 +16,7 @@
 
 #include "core/core.h"
 #include "harness.h"
+#include "privacy/membership.h"
 #include "surrogate/surrogate.h"
 
 // ---------------------------------------------------------------------------
@@ -672,7 +673,66 @@ static void json_round_trip(void) {
     dc_model_free(m);
 }
 
+// ---------------------------------------------------------------------------
+// The report's sections: present, class names escaped, the same bytes twice
+
+static void report_sections(void) {
+    printf("report: surrogate and membership sections\n");
+    dc_error err;
+    dc_model *m = NULL;
+    dc_model_parse(&m, "flatten\nlinear out=4\n", "dense", 1, 28, 28, 4, &err);
+    const char *names[4] = {"<b>&amp", "a\"b", "c", "d"};
+    dc_model_set_class_names(m, names, 4, &err);
+    dc_rng r;
+    dc_rng_seed(&r, 5);
+    dc_model_init_params(m, &r);
+    dc_dataset train, test;
+    dc_test_make_data(&train, 400, 4, 31);
+    dc_test_make_data(&test, 100, 4, 32);
+    dc_surrogate_config sc = dc_surrogate_config_default();
+    sc.tree.max_depth = 6;
+    sc.nthreads = 1;
+    dc_surrogate s;
+    dc_membership_result mr;
+    dc_membership_config mc = dc_membership_config_default();
+    mc.n = 100;
+    mc.n_ref = 0;
+    mc.nthreads = 1;
+    if (dc_surrogate_build(&s, m, &train, &test, &sc, &err) ||
+        dc_membership_audit(&mr, m, &train, &test, NULL, NULL, &mc, &err)) {
+        CHECK(0, "%s", err.msg);
+        return;
+    }
+    dc_report_config rc = dc_report_config_default();
+    rc.examples = 0;
+    rc.nthreads = 1;
+    rc.surrogate = &s;
+    rc.membership = &mr;
+    char *h1 = NULL, *h2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    CHECK(dc_report_render(&h1, &l1, m, &test, &rc, &err) == DC_OK, "%s", err.msg);
+    CHECK(dc_report_render(&h2, &l2, m, &test, &rc, &err) == DC_OK, "%s", err.msg);
+    CHECK(h1 && h2 && l1 == l2 && !memcmp(h1, h2, l1), "the same bytes twice");
+    CHECK(h1 && strstr(h1, "id=\"surrogate\"") && strstr(h1, "id=\"membership\"") && strstr(h1, "class=\"tree\"") &&
+              strstr(h1, "ROC of the attacks") && strstr(h1, "href=\"#surrogate\""),
+          "both sections, the tree and the ROC chart");
+    CHECK(h1 && !strstr(h1, "<b>&amp") && strstr(h1, "&lt;b&gt;&amp;amp") && !strstr(h1, "a\"b"),
+          "class names escaped in the tree");
+    free(h1);
+    free(h2);
+    // a surrogate of another number of classes is refused
+    s.n_classes = 3;
+    CHECK(dc_report_render(&h1, &l1, m, &test, &rc, &err) == DC_ERR_SHAPE && strstr(err.msg, "3 classes"), "%s",
+          err.msg);
+    s.n_classes = 4;
+    dc_surrogate_free(&s);
+    dc_dataset_free(&train);
+    dc_dataset_free(&test);
+    dc_model_free(m);
+}
+
 int main(void) {
+    report_sections();
     features_by_hand();
     against_brute_force();
     recovers_known_tree();

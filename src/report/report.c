@@ -1209,8 +1209,13 @@ static void draw_node(dc_sb *b, const dc_surrogate *s, const dc_tree *t, int i, 
     const double purity = d->n ? (double)cnt[d->klass] / d->n : 0;
     dc_sb_printf(b, "<g class=\"%s\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"52\" rx=\"5\"/>"
                     "<text x=\"%.1f\" y=\"%.1f\" class=\"nt\">", cut ? "tc" : "tl", cx - BW / 2, top, BW, cx, top + 18);
-    char name[16];
-    snprintf(name, sizeof name, "%.13s", s->class_names[d->klass]);
+    char name[16]; // at most 13 bytes of the name, cut at a UTF-8 character boundary
+    size_t nl = strlen(s->class_names[d->klass]);
+    if (nl > 13) {
+        nl = 13;
+        while (nl > 0 && ((unsigned char)s->class_names[d->klass][nl] & 0xC0) == 0x80) nl--;
+    }
+    snprintf(name, sizeof name, "%.*s", (int)nl, s->class_names[d->klass]);
     dc_sb_escape(b, name);
     dc_sb_printf(b, "</text><text x=\"%.1f\" y=\"%.1f\" class=\"nn\">n=%d, %.0f%%</text>", cx, top + 32, d->n,
                  100 * purity);
