@@ -17,6 +17,8 @@ static const dc_verb verbs[] = {
     {"summary", cmd_summary, "the node table of a model: name, kind, inputs, output shape, parameters, MACs"},
     {"import", cmd_import, "a deepc model from a PyTorch state_dict saved with safetensors"},
     {"serve", cmd_serve, "HTTP inference server (Open Inference Protocol v2): batching, metrics, drift, hot reload"},
+    {"surrogate", cmd_surrogate, "an interpretable tree or sparse linear model that mimics the network (fidelity)"},
+    {"anonymize", cmd_anonymize, "k-anonymous, l-diverse tables: identifiers dropped or pseudonymised (Mondrian)"},
     {NULL, NULL, NULL},
 };
 

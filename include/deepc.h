@@ -934,6 +934,11 @@ typedef struct dc_report_config {
     const dc_groups *groups;    // groups of ds's samples for the fairness
                                 // audit, or NULL for none
     dc_fairness_thresholds thr; // audit flag limits [dc_fairness_thresholds_default]
+    // Issue 12 (internal types, src/surrogate/surrogate.h and
+    // src/privacy/membership.h): a surrogate to draw (its fidelity is
+    // measured again on ds) and a membership audit to show, or NULL.
+    const struct dc_surrogate *surrogate;
+    const struct dc_membership_result *membership;
 } dc_report_config;
 
 dc_report_config dc_report_config_default(void);
