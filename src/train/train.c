@@ -209,7 +209,6 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     const int steps = dp ? (int)lround(1.0 / q) : (train->n + B - 1) / B; // last partial batch kept
     const int chunk = dp ? 2 * B : B; // a lot larger than this is processed in chunks
     const int C = m->n_classes;
-    const float fill = (0.0f - m->norm_mean) / m->norm_std;
     // the privacy record's rules: one (q, sigma, delta) per model, no DP on
     // top of non-private epochs or the reverse
     const dc_dp_run dprun = {.q = q, .sigma = cfg->dp.sigma, .delta = cfg->dp.delta, .clip = cfg->dp.clip,
@@ -218,12 +217,15 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     if ((st = dc_dp_resume_check(dc_model_info(m, "privacy"), dc_model_epochs_done(m), dp, &dprun, err))) return st;
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)train->n);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)chunk);
+    // the normalised value of a 0 byte in each channel: augmentation's padding
+    float *fill = malloc(sizeof(float) * (size_t)m->in_c);
+    for (int k = 0; fill && k < m->in_c; k++) fill[k] = (0.0f - m->norm_mean[k]) / m->norm_std[k];
     float *wts = cfg->sample_weights ? malloc(sizeof(float) * (size_t)B) : NULL;
     dc_runtime *rt = NULL;
     dc_graph g = dc_model_graph(m);
     dc_csprng noise;
     memset(&noise, 0, sizeof noise);
-    if (!perm || !y || (cfg->sample_weights && !wts)) st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
+    if (!perm || !y || !fill || (cfg->sample_weights && !wts)) st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
     if (!st) st = dc_runtime_new(&rt, &g, chunk, DC_MODE_TRAIN, DC_RT_BACKWARD, nthreads, err);
     if (!st) dc_runtime_bind_model(rt, m);
     // the DP generator is keyed per epoch (from the OS, or from the seed and
@@ -392,6 +394,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     dc_runtime_free(rt);
     dc_csprng_wipe(&noise);
     free(perm);
+    free(fill);
     free(y);
     free(wts);
     return st;
