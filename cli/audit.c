@@ -214,11 +214,17 @@ int cmd_audit(int argc, char **argv) {
     bool json = false, fail_on_flag = false;
     dc_fairness_thresholds thr = dc_fairness_thresholds_default();
     float t_dp = (float)thr.dp_difference, t_eo = (float)thr.eo_difference, t_ratio = (float)thr.dp_ratio;
+    cli_data_opts dopt = {0};
+    cli_norm nrm = {0};
+    char data_help[400];
+    cli_data_help(data_help, sizeof data_help);
     dc_opt opts[] = {
         {"groups", OPT_STR, &groups,
          "CSV of \"index,group\" lines, one per sample, or builtin:brightness (bright/dark: image mean above "
          "the median) or builtin:parity (even/odd index)"},
-        {"data", OPT_STR, &data, "fashion-mnist, mnist, or a folder of MNIST-format IDX files [fashion-mnist]"},
+        {"data", OPT_STR, &data, data_help},
+        CLI_DATA_OPTIONS(&dopt),
+        CLI_NORM_OPTIONS(&nrm),
         {"split", OPT_STR, &split, "test or train [test]"},
         {"limit", OPT_INT, &limit, "use only the first N samples (0: all); the CSV must cover exactly these"},
         {"batch", OPT_INT, &batch, "evaluation batch size [1000]"},
@@ -262,13 +268,21 @@ int cmd_audit(int argc, char **argv) {
     thr.dp_ratio = as_decimal(t_ratio);
     dc_error err;
     dc_model *m;
-    if (dc_model_load(&m, pos[0], &err)) return cli_fail("audit", &err);
+    int lrc = cli_model_load("audit", pos[0], &nrm, &m);
+    if (lrc) return lrc;
     dc_dataset train, test;
-    if (dc_data_open(&train, &test, data, &err)) {
+    if ((lrc = cli_data_open("audit", data, &dopt, threads, json, &train, &test))) {
         dc_model_free(m);
-        return cli_fail("audit", &err);
+        return lrc;
     }
-    dc_dataset *ds = !strcmp(split, "test") ? &test : &train;
+    dc_dataset *ds = cli_pick_split("audit", &train, &test, split, json);
+    if (ds->unlabelled) {
+        fprintf(stderr, "deepc audit: %s has no labels: a fairness audit compares predictions with labels\n", ds->source);
+        dc_model_free(m);
+        dc_dataset_free(&train);
+        dc_dataset_free(&test);
+        return 1;
+    }
     if (limit > 0) dc_dataset_truncate(ds, limit);
     const int C = dc_model_num_classes(m);
     int rc = 0;

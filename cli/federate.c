@@ -23,11 +23,22 @@ static void on_round(const dc_fed_round *r, void *user) {
     fed_cb *s = user;
     s->elapsed += r->seconds;
     s->bytes += (long)(r->bytes_down + r->bytes_up);
-    if (s->json) {
-        printf("{\"event\":\"round\",\"round\":%d,\"rounds\":%d,\"selected\":%d,\"dropped\":%d,\"lost\":%s,\"test_acc\":%.6f,"
-               "\"test_loss\":%.6f,\"bytes_down\":%.0f,\"bytes_up\":%.0f,\"seconds\":%.4f,\"elapsed\":%.3f,\"epsilon\":%.6g}\n",
-               r->round, r->rounds, r->selected, r->dropped, r->lost ? "true" : "false", r->test_acc, r->test_loss, r->bytes_down,
-               r->bytes_up, r->seconds, s->elapsed, isfinite(r->epsilon) ? r->epsilon : -1.0);
+    if (s->json) { // the shared vocabulary (README, "JSON output"): null where not measured
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "event", "round");
+        cJSON_AddNumberToObject(j, "round", r->round);
+        cJSON_AddNumberToObject(j, "rounds", r->rounds);
+        cJSON_AddNumberToObject(j, "selected", r->selected);
+        cJSON_AddNumberToObject(j, "dropped", r->dropped);
+        cJSON_AddBoolToObject(j, "lost", r->lost);
+        cli_json_add(j, "test_accuracy", r->test_acc, 0);
+        cli_json_add(j, "test_loss", r->test_loss, 0);
+        cJSON_AddNumberToObject(j, "bytes_down", r->bytes_down);
+        cJSON_AddNumberToObject(j, "bytes_up", r->bytes_up);
+        cJSON_AddNumberToObject(j, "seconds", r->seconds);
+        cJSON_AddNumberToObject(j, "elapsed", s->elapsed);
+        cli_json_add(j, "epsilon", r->epsilon, 0);
+        cli_json_print(j);
     } else {
         printf("round %4d/%d  clients %d", r->round, r->rounds, r->selected);
         if (r->dropped) printf(" (-%d dropped)", r->dropped);
@@ -255,10 +266,17 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
             goto done;
         }
         if (json) {
-            printf("{\"event\":\"done\",\"test_accuracy\":%.6f,\"n\":%d,\"seconds\":%.3f,\"bytes\":%ld,\"out\":",
-                   r.accuracy, r.n, s.elapsed, s.bytes);
-            cli_json_str(out);
-            printf("}\n");
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "event", "done");
+            cJSON_AddStringToObject(j, "split", "test");
+            cJSON_AddNumberToObject(j, "n", r.n);
+            cJSON_AddNumberToObject(j, "accuracy", r.accuracy);
+            cJSON_AddNumberToObject(j, "loss", r.loss);
+            cJSON_AddNumberToObject(j, "rounds", c.rounds);
+            cJSON_AddNumberToObject(j, "seconds", s.elapsed);
+            cJSON_AddNumberToObject(j, "bytes", (double)s.bytes);
+            cJSON_AddStringToObject(j, "out", out);
+            cli_json_print(j);
         }
         else
             printf("test accuracy: %.2f%% (%d images) after %d rounds, %.1f s, %.1f MB exchanged; saved %s\n",

@@ -439,6 +439,8 @@ typedef struct dc_train_config {
     int eval_batch;
     const float *sample_weights; // (train->n) per-sample loss weights, or NULL
                                  // (loss = sum(w_i l_i) / batch; e.g. reweighing)
+    const char *heldout_name;    // what the held-out set is: "val" or "test"
+                                 // (the history names its accuracy so) [NULL: "test"]
     // Synchronous data-parallel SGD when comm is set and comm->size > 1: each
     // rank computes the gradient of its contiguous share of every global batch
     // (`batch` is the global batch), the flat gradient is all-reduced, and
@@ -469,7 +471,8 @@ typedef struct dc_train_event {
     int step, steps;          // step within the epoch
     double train_loss;        // running mean over the epoch so far
     double train_acc;
-    double test_acc;          // epoch events: held-out accuracy (-1 if none)
+    double test_acc;          // epoch events: held-out accuracy (-1 if none),
+                              // of the set cfg->heldout_name names
     double seconds;           // epoch events: wall time of the epoch
     double lr;
     double epsilon;           // DP-SGD: epsilon spent so far at cfg.dp.delta (-1: not DP)

@@ -54,7 +54,9 @@ has "$T/out" '"top_k":3' '"top_k_accuracy":' '"per_class":[' '"macro_avg":{' '"w
 # the scripts' way of reading accuracy and n (the last such keys) still works
 acc=$(sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p' "$T/out"); n=$(sed -n 's/.*"n":\([0-9]*\).*/\1/p' "$T/out")
 [ "$n" = 1000 ] && awk -v a="$acc" 'BEGIN{exit !(a>0.2 && a<=1)}' && ok || bad "eval --json accuracy $acc n $n (chance is 0.1)"
-[ "$(grep -o '"accuracy":' "$T/out" | wc -l)" = 1 ] && ok || bad "one accuracy key in eval --json"
+# one vocabulary: "accuracy" everywhere (the reliability bins too), no "acc"
+[ "$(grep -o '"acc":' "$T/out" | wc -l)" = 0 ] && [ "$(grep -o '"accuracy":' "$T/out" | wc -l)" = 16 ] && ok \
+  || bad "eval --json spells accuracy one way"
 if command -v python3 >/dev/null; then
   python3 - "$T/out" <<'PY' && ok || bad "eval --json content"
 import json, sys
@@ -67,7 +69,7 @@ assert abs(sum(j["confusion"][k][k] for k in range(C)) / 1000 - j["accuracy"]) <
 assert j["top_k_accuracy"] >= j["accuracy"]
 bins = j["calibration"]["reliability"]
 assert len(bins) == 15 and sum(b["count"] for b in bins) == 1000
-ece = sum(b["count"] / 1000 * abs(b["acc"] - b["confidence"]) for b in bins)
+ece = sum(b["count"] / 1000 * abs(b["accuracy"] - b["confidence"]) for b in bins)
 assert abs(ece - j["ece"]) < 1e-9, (ece, j["ece"])
 mc = j["most_confused"]
 assert len(mc) == 5 and all(mc[i]["count"] >= mc[i + 1]["count"] for i in range(4))
