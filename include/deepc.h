@@ -920,16 +920,21 @@ dc_fairness_thresholds dc_fairness_thresholds_default(void);
 #define DC_FAIR_FLAG_DP_RATIO 2u // demographic-parity ratio too small
 #define DC_FAIR_FLAG_EO_DIFF 4u  // equalized-odds difference too large
 
+#define DC_FAIR_EO_TPR 1u // the equalized-odds difference includes the TPR difference
+#define DC_FAIR_EO_FPR 2u // ... and/or the FPR difference
+
 // One-vs-rest fairness figures. For class c and group g: selection rate
 // P(pred=c | g), TPR P(pred=c | y=c, g), FPR P(pred=c | y!=c, g). A rate
 // with an empty denominator (no sample of class c in g for TPR, no sample of
-// another class for FPR) is undefined: NaN here, null in JSON, and skipped
-// when differences are taken (Fairlearn would count it as 0 instead). Per
-// class: dp difference = max - min selection rate over groups, dp ratio =
-// min / max (1 when no group selects c), tpr/fpr difference = max - min over
-// the groups where defined (0 with one such group, NaN with none),
-// eo difference = max(tpr difference, fpr difference). Overall figures are
-// the worst class: max differences, min ratio.
+// another class for FPR) is undefined: NaN here, null in JSON, "-" in text,
+// and skipped when differences are taken (Fairlearn would count it as 0
+// instead). Per class: dp difference = max - min selection rate over groups,
+// dp ratio = min / max (1 when no group selects c), tpr/fpr difference =
+// max - min over the groups where defined (NaN, not measured, with fewer
+// than two such groups), eo difference = max(tpr difference, fpr
+// difference) of those measured (eo_basis_c says which: DC_FAIR_EO_FPR
+// alone when no TPR difference could be measured). Overall figures are the
+// worst class: max differences, min ratio.
 typedef struct dc_fairness {
     int n, n_classes, n_groups;
     dc_fairness_thresholds thr;
@@ -945,6 +950,7 @@ typedef struct dc_fairness {
     double *tpr_difference_c;  // (C), owned, NaN where undefined
     double *fpr_difference_c;  // (C), owned, NaN where undefined
     double *eo_difference_c;   // (C), owned, NaN where undefined
+    unsigned char *eo_basis_c; // (C), owned: DC_FAIR_EO_* bits of the rates it rests on
     unsigned *flags_c;         // (C) DC_FAIR_FLAG_* bits, owned
     double dp_difference;      // max over classes
     int dp_difference_class;   // the class attaining it
@@ -952,6 +958,7 @@ typedef struct dc_fairness {
     int dp_ratio_class;
     double eo_difference;      // max over classes with a defined value (NaN: none)
     int eo_difference_class;   // -1 when none
+    unsigned char eo_basis;    // DC_FAIR_EO_* bits of that class's figure (0: none)
     double worst_group_accuracy;
     int worst_group;           // lowest accuracy (first in group order on ties)
     double accuracy_difference; // best - worst group accuracy

@@ -124,8 +124,13 @@ for c, p in enumerate(pc):
     assert abs(p["dp_difference"] - (max(s) - min(s))) < 1e-12
     t = [x["tpr"][c] for x in j["groups"] if x["tpr"][c] is not None]
     f = [x["fpr"][c] for x in j["groups"] if x["fpr"][c] is not None]
-    want = max(max(t) - min(t) if t else -1, max(f) - min(f) if f else -1)
+    # a difference needs the rate in two groups at least: else null, not 0
+    assert (p["tpr_difference"] is None) == (len(t) < 2) and (p["fpr_difference"] is None) == (len(f) < 2)
+    want = max(max(t) - min(t) if len(t) > 1 else -1, max(f) - min(f) if len(f) > 1 else -1)
     assert abs(p["eo_difference"] - want) < 1e-12
+    assert p["eo_basis"] == {(True, True): "tpr_and_fpr", (False, True): "fpr_only", (True, False): "tpr_only"}[(len(t) > 1, len(f) > 1)]
+# the solo group has one label: the 9 other classes' TPR differences are not measurable
+assert sum(p["tpr_difference"] is None for p in pc) == 9 and sum(p["eo_basis"] == "fpr_only" for p in pc) == 9
 PY
 fi
 
