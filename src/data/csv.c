@@ -283,7 +283,7 @@ static dc_status csv_run(dc_dataset *ds, csv_src *src, const char *origin, const
     if (!c.st && total == 0) csv_failf(&c, DC_ERR_FORMAT, "is empty (0 bytes): expected a CSV with a header row "
                                        "(label,pixel0,pixel1,...)");
     if (!c.st && csv_fini(&p, on_field, on_record, &c) != 0)
-        csv_failf(&c, DC_ERR_FORMAT, "line %ld: %s (a quote left open at the end of the file?)", c.line,
+        csv_failf(&c, DC_ERR_FORMAT, "the file ends inside a quoted field: an unclosed quote (libcsv: %s)",
                   csv_strerror(csv_error(&p)));
     csv_free(&p);
     if (!c.st && !c.header_done) csv_failf(&c, DC_ERR_FORMAT, "has no header row");
