@@ -12,20 +12,22 @@ include(CMakePackageConfigHelpers)
 install(TARGETS deepc RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS deepc_shared EXPORT deepcTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS deepc_static ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(FILES ${CMAKE_SOURCE_DIR}/include/deepc.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
-# pkg-config: the shared library for plain linking; Libs.private lists what a
-# static link (pkg-config --static) also needs.
-set(DEEPC_PC_PRIVATE "-fopenmp -lz -lpng -ljpeg -lzip -lcsv -lcjson -lsodium -lm")
+# pkg-config: the shared library for plain linking; Requires.private and
+# Libs.private list what a static link (pkg-config --static) also needs
+# (libcsv and OpenMP have no .pc file of their own).
+set(DEEPC_PC_REQUIRES "zlib libpng libjpeg libzip libcjson libsodium")
 if(MPI_C_FOUND)
-  string(APPEND DEEPC_PC_PRIVATE " -lmpi")
+  string(APPEND DEEPC_PC_REQUIRES " ompi-c")
 endif()
+set(DEEPC_PC_PRIVATE "-lcsv -fopenmp -lm")
 # the prefix relative to the .pc file: one ".." per component of
 # LIBDIR/pkgconfig (lib/pkgconfig, or lib/x86_64-linux-gnu/pkgconfig)
 file(RELATIVE_PATH DEEPC_PC_UP "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
+string(REGEX REPLACE "/$" "" DEEPC_PC_UP "${DEEPC_PC_UP}")
 configure_file(${CMAKE_SOURCE_DIR}/cmake/deepc.pc.in ${CMAKE_BINARY_DIR}/deepc.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/deepc.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
