@@ -1,7 +1,7 @@
 // summary.c — `deepc summary MODEL`: the node table of a model file, a
 // built-in architecture or an architecture file (name, kind, output shape,
 // parameters, multiply-adds, inputs, configuration), or with --json one
-// object with a record per node; --arch prints the canonical architecture
+// object with a record per node; --text prints the canonical architecture
 // text instead (what a model file stores, every default spelled out).
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -65,7 +65,7 @@ int cmd_summary(int argc, char **argv) {
     dc_opt opts[] = {
         {"input-shape", OPT_STR, &input, "C,H,W input shape for a built-in or architecture file [1,28,28]"},
         {"classes", OPT_STR, &classes, "classes for a built-in or architecture file: a count K or a file of names [10]"},
-        {"arch", OPT_FLAG, &arch, "print the canonical architecture text instead of the table"},
+        {"text", OPT_FLAG, &arch, "print the canonical architecture text instead of the table"},
         {"wide", OPT_FLAG, &wide, "every node's whole configuration (the table is otherwise cut to 80 columns)"},
         {"json", OPT_FLAG, &json, "one JSON object with a record per node"},
         {NULL, 0, NULL, NULL},
@@ -74,7 +74,7 @@ int cmd_summary(int argc, char **argv) {
     int n_pos = 0;
     if (!cli_parse(argc, argv, opts, pos, 2, &n_pos, &help, VERB) || help || n_pos != 1) {
         if (help || n_pos != 1)
-            cli_usage(VERB, "MODEL.safetensors | BUILTIN | FILE.arch [--input-shape C,H,W] [--classes K] [--arch] [--json]",
+            cli_usage(VERB, "MODEL.safetensors | BUILTIN | FILE.arch [--input-shape C,H,W] [--classes K] [--text] [--json]",
                       opts);
         if (!help && n_pos != 1) fprintf(stderr, "deepc %s: expected one model, built-in name or architecture file\n", VERB);
         return help ? 0 : 2;

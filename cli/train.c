@@ -395,7 +395,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     const char *heldout = val.n ? "val" : test.n ? "test" : NULL;
     if (!o.json && !o.quiet) {
         cli_print_layers(stdout, m, 80);
-        printf("data: %s — %d train, %d %s, %d classes, %dx%dx%d\n", train.source, train.n,
+        printf("data: %s\n      %d train, %d %s, %d classes, %dx%dx%d\n", train.source, train.n,
                val.n ? val.n : test.n, val.n ? "validation" : test.n ? "test" : "held out (none)", train.n_classes,
                train.c, train.h, train.w);
         if (o.resume) printf("resuming from %s after epoch %d\n", o.resume, dc_model_epochs_done(m));
@@ -516,8 +516,8 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         cJSON_AddStringToObject(j, "out", o.out);
         cli_json_print(j);
     } else if (fin) {
-        printf("%s accuracy: %.2f%% (%lld/%d), loss %.4f — trained in %.1f s, saved %s\n", fin_name, 100 * r.accuracy,
-               (long long)llround(r.accuracy * r.n), r.n, r.loss, secs, o.out);
+        printf("%s accuracy: %.2f%% (%lld/%d), loss %.4f — trained in %.1f s\nsaved %s\n", fin_name,
+               100 * r.accuracy, (long long)llround(r.accuracy * r.n), r.n, r.loss, secs, o.out);
     } else {
         printf("trained in %.1f s, saved %s (no test or validation set to measure: give --val-split F)\n", secs, o.out);
     }

@@ -281,8 +281,10 @@ void dc_model_set_normalisation_values(dc_model *m, float mean, float std) {
 dc_status dc_model_set_normalisation_channels(dc_model *m, const float *mean, const float *std, int n,
                                               dc_error *err) {
     if (n != 1 && n != m->in_c)
-        return dc_fail(err, DC_ERR_ARG, "normalisation: %d mean/std values for a model with %d input channel%s "
-                       "(give 1 or %d)", n, m->in_c, m->in_c == 1 ? "" : "s", m->in_c);
+        return m->in_c == 1 ? dc_fail(err, DC_ERR_ARG, "normalisation: %d mean/std values for a model with 1 input "
+                                      "channel: give one mean and one std", n)
+                            : dc_fail(err, DC_ERR_ARG, "normalisation: %d mean/std values for a model with %d input "
+                                      "channels (give 1 or %d)", n, m->in_c, m->in_c);
     for (int k = 0; k < n; k++)
         if (!isfinite(mean[k]) || !(std[k] >= FLT_MIN) || !isfinite(std[k]))
             return dc_fail(err, DC_ERR_ARG, "normalisation: channel %d: mean %g, std %g: expected a finite mean "
