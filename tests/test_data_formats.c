@@ -269,6 +269,18 @@ static void per_channel(void) {
               prov ? prov : "(none)");
         dc_model_free(l);
     }
+    // the explainers' black baseline is each channel's normalised 0
+    dc_explainer *ex = NULL;
+    if (dc_explainer_new(&ex, m, 8, 1, &err) == DC_OK) {
+        dc_explain_config ec = dc_explain_config_default();
+        float b[48];
+        CHECK(dc_explain_baseline(ex, x, &ec, b, &err) == DC_OK && b[0] == fill[0] && b[20] == fill[1] &&
+                  b[40] == fill[2] && fill[0] != fill[2],
+              "black baseline per channel: %g %g %g", b[0], b[20], b[40]);
+        dc_explainer_free(ex);
+    } else {
+        CHECK(0, "explainer: %s", err.msg);
+    }
     // the wrong number of values is refused; one value is for every channel
     const float two[2] = {0.5f, 0.5f}, bad_sd[1] = {0.0f}, one[1] = {0.25f}, s1[1] = {2.0f};
     CHECK(dc_model_set_normalisation_channels(m, two, two, 2, &err) == DC_ERR_ARG && strstr(err.msg, "give 1 or 3"),

@@ -359,6 +359,10 @@ static dc_status decode_jpeg(raw_image *im, const uint8_t *buf, size_t len, cons
         uint8_t *dst = px + (size_t)ci.output_scanline * w * (size_t)im->nc;
         JSAMPROW rp = nin == 4 ? row : dst;
         if (jpeg_read_scanlines(&ci, &rp, 1) != 1) break;
+        // the data ended: libjpeg would go on inventing gray rows for the
+        // rest of the size the header claims; the file is refused anyway,
+        // so stop here (a 500-byte file can claim 16384 x 16384)
+        if (je.truncated) break;
         if (nin == 4)
             for (size_t x = 0; x < w; x++) {
                 uint8_t q[4];
