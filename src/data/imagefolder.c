@@ -118,8 +118,8 @@ static dc_status list_dir(const char *dir, strlist *dirs, strlist *files, dc_err
     }
     if (!st && errno) st = dc_fail(err, DC_ERR_IO, "%s: error listing the folder: %s", dir, strerror(errno));
     closedir(d);
-    if (dirs) qsort(dirs->v, (size_t)dirs->n, sizeof(char *), cmp_str);
-    if (files) qsort(files->v, (size_t)files->n, sizeof(char *), cmp_str);
+    if (dirs && dirs->n > 1) qsort(dirs->v, (size_t)dirs->n, sizeof(char *), cmp_str);
+    if (files && files->n > 1) qsort(files->v, (size_t)files->n, sizeof(char *), cmp_str);
     return st;
 }
 
@@ -141,7 +141,7 @@ static dc_status all_dirs(const char *dir, strlist *out, int depth, dc_error *er
 static dc_status walk_images(const char *dir, strlist *out, dc_error *err) {
     strlist dirs = {0};
     dc_status st = all_dirs(dir, &dirs, 0, err);
-    if (!st) qsort(dirs.v, (size_t)dirs.n, sizeof(char *), cmp_str);
+    if (!st && dirs.n > 1) qsort(dirs.v, (size_t)dirs.n, sizeof(char *), cmp_str);
     for (int i = 0; i < dirs.n && !st; i++) {
         strlist files = {0};
         st = list_dir(dirs.v[i], NULL, &files, err);
