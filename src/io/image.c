@@ -465,56 +465,105 @@ static uint8_t clip8(int32_t v) {
     return (uint8_t)(v >> PIL_PRECISION_BITS);
 }
 
+// The resampling itself over images of `nc` interleaved channels (nc = 1:
+// one plane): dst is (oh, ow, nc), src is (ih, iw, nc). Each channel's
+// arithmetic is PIL's whatever nc is; interleaved RGB (nc = 3) keeps the
+// three channels of a tap together, as PIL's own loop over 4-byte pixels does.
+static dc_status resample(uint8_t *dst, int oh, int ow, const uint8_t *src, int nc, int ih, int iw) {
+    int *bh = NULL, *bv = NULL;
+    int32_t *kh = NULL, *kv = NULL;
+    int ksh = pil_coeffs(iw, ow, &bh, &kh), ksv = pil_coeffs(ih, oh, &bv, &kv);
+    // the horizontal pass covers only the rows the vertical pass reads
+    const int y_first = ksv ? bv[0] : 0, y_last = ksv ? bv[2 * oh - 2] + bv[2 * oh - 1] : 0;
+    const int need_h = ow != iw, need_v = oh != ih;
+    uint8_t *tmp = need_h && need_v ? malloc((size_t)(y_last - y_first) * ow * nc) : NULL;
+    const size_t acc_n = (size_t)(ow > iw ? ow : iw) * nc;
+    int32_t *acc = malloc(sizeof(int32_t) * acc_n); // one output row
+    if (!ksh || !ksv || (need_h && need_v && !tmp) || !acc) {
+        free(bh), free(kh), free(bv), free(kv), free(tmp), free(acc);
+        return DC_ERR_NOMEM;
+    }
+    const int32_t half = 1 << (PIL_PRECISION_BITS - 1);
+    const uint8_t *rows = src; // what the vertical pass reads: (rows, row_w, nc)
+    int row_w = iw, row0 = 0;
+    if (need_h) {
+        uint8_t *t = need_v ? tmp : dst;
+        const int y0 = need_v ? y_first : 0, y1 = need_v ? y_last : ih;
+        for (int y = y0; y < y1; y++) {
+            const uint8_t *in = src + (size_t)y * iw * nc;
+            uint8_t *o = t + (size_t)(y - y0) * ow * nc;
+            for (int xx = 0; xx < ow; xx++) {
+                const int xmin = bh[2 * xx], xmax = bh[2 * xx + 1];
+                const int32_t *kw = kh + (size_t)xx * ksh;
+                const uint8_t *p = in + (size_t)xmin * nc;
+                if (nc == 3) {
+                    int32_t s0 = half, s1 = half, s2 = half;
+                    for (int x = 0; x < xmax; x++, p += 3) {
+                        s0 += p[0] * kw[x];
+                        s1 += p[1] * kw[x];
+                        s2 += p[2] * kw[x];
+                    }
+                    o[3 * xx] = clip8(s0), o[3 * xx + 1] = clip8(s1), o[3 * xx + 2] = clip8(s2);
+                } else {
+                    for (int k = 0; k < nc; k++) {
+                        int32_t ss = half;
+                        for (int x = 0; x < xmax; x++) ss += p[(size_t)x * nc + k] * kw[x];
+                        o[(size_t)xx * nc + k] = clip8(ss);
+                    }
+                }
+            }
+        }
+        rows = t;
+        row_w = ow;
+        row0 = y0;
+    }
+    if (need_v) {
+        const size_t rw = (size_t)row_w * nc;
+        for (int yy = 0; yy < oh; yy++) {
+            // a row of accumulators, input rows added whole (contiguous and
+            // vectorisable; integer sums, so the order of the terms cannot
+            // change the result)
+            const int ymin = bv[2 * yy] - row0, ymax = bv[2 * yy + 1];
+            const int32_t *kw = kv + (size_t)yy * ksv;
+            for (size_t i = 0; i < rw; i++) acc[i] = half;
+            for (int y = 0; y < ymax; y++) {
+                const uint8_t *r = rows + (size_t)(y + ymin) * rw;
+                const int32_t wgt = kw[y];
+                for (size_t i = 0; i < rw; i++) acc[i] += r[i] * wgt;
+            }
+            uint8_t *o = dst + (size_t)yy * rw;
+            for (size_t i = 0; i < rw; i++) o[i] = clip8(acc[i]);
+        }
+    }
+    free(bh), free(kh), free(bv), free(kv), free(tmp), free(acc);
+    return DC_OK;
+}
+
 dc_status dc_image_resize(uint8_t *dst, int oh, int ow, const uint8_t *src, int c, int ih, int iw) {
     // dst is (c, oh, ow), src is (c, ih, iw); one plane at a time
     if (oh == ih && ow == iw) {
         memcpy(dst, src, (size_t)c * ih * iw);
         return DC_OK;
     }
-    int *bh = NULL, *bv = NULL;
-    int32_t *kh = NULL, *kv = NULL;
-    int ksh = pil_coeffs(iw, ow, &bh, &kh), ksv = pil_coeffs(ih, oh, &bv, &kv);
-    // the horizontal pass covers only the rows the vertical pass reads
-    int y_first = ksv ? bv[0] : 0, y_last = ksv ? bv[2 * oh - 2] + bv[2 * oh - 1] : 0;
-    const int need_h = ow != iw, need_v = oh != ih;
-    uint8_t *tmp = need_h ? malloc((size_t)(y_last - y_first) * ow) : NULL;
-    if (!ksh || !ksv || (need_h && !tmp)) {
-        free(bh), free(kh), free(bv), free(kv), free(tmp);
-        return DC_ERR_NOMEM;
-    }
     for (int k = 0; k < c; k++) {
-        const uint8_t *in = src + (size_t)k * ih * iw;
-        uint8_t *out = dst + (size_t)k * oh * ow;
-        const uint8_t *rows = in; // what the vertical pass reads: (rows_h, row_w)
-        int row_w = iw, row0 = 0;
-        if (need_h) {
-            uint8_t *t = need_v ? tmp : out;
-            int y0 = need_v ? y_first : 0, y1 = need_v ? y_last : ih;
-            for (int y = y0; y < y1; y++)
-                for (int xx = 0; xx < ow; xx++) {
-                    const int xmin = bh[2 * xx], xmax = bh[2 * xx + 1];
-                    const int32_t *kw = kh + (size_t)xx * ksh;
-                    int32_t ss = 1 << (PIL_PRECISION_BITS - 1);
-                    for (int x = 0; x < xmax; x++) ss += in[(size_t)y * iw + x + xmin] * kw[x];
-                    t[(size_t)(y - y0) * ow + xx] = clip8(ss);
-                }
-            rows = t;
-            row_w = ow;
-            row0 = y0;
-        }
-        if (need_v)
-            for (int yy = 0; yy < oh; yy++) {
-                const int ymin = bv[2 * yy] - row0, ymax = bv[2 * yy + 1];
-                const int32_t *kw = kv + (size_t)yy * ksv;
-                for (int xx = 0; xx < row_w; xx++) {
-                    int32_t ss = 1 << (PIL_PRECISION_BITS - 1);
-                    for (int y = 0; y < ymax; y++) ss += rows[(size_t)(y + ymin) * row_w + xx] * kw[y];
-                    out[(size_t)yy * ow + xx] = clip8(ss);
-                }
-            }
+        dc_status st = resample(dst + (size_t)k * oh * ow, oh, ow, src + (size_t)k * ih * iw, 1, ih, iw);
+        if (st) return st;
     }
-    free(bh), free(kh), free(bv), free(kv), free(tmp);
     return DC_OK;
+}
+
+// Interleaved (h, w, nc) -> interleaved RGB (h, w, 3), alpha composited
+// onto black (to_planar's rules, without the planar reorder).
+static void to_rgb(uint8_t *out, const raw_image *im) {
+    const size_t hw = (size_t)im->h * im->w;
+    const int has_alpha = im->nc == 2 || im->nc == 4, color = im->nc >= 3;
+    for (size_t i = 0; i < hw; i++) {
+        const uint8_t *p = im->px + i * (size_t)im->nc;
+        uint32_t a = has_alpha ? p[im->nc - 1] : 255;
+        uint32_t r = p[0], g = color ? p[1] : p[0], b = color ? p[2] : p[0];
+        if (a != 255) r = (r * a + 127) / 255, g = (g * a + 127) / 255, b = (b * a + 127) / 255;
+        out[3 * i] = (uint8_t)r, out[3 * i + 1] = (uint8_t)g, out[3 * i + 2] = (uint8_t)b;
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -592,15 +641,36 @@ dc_status dc_image_decode_into(uint8_t *out, const uint8_t *buf, size_t len, con
         free(im.px);
         return DC_OK;
     }
+    if (c == 3) {
+        // colour: resize interleaved RGB (each tap's three channels
+        // together), then reorder the small result to planes
+        uint8_t *rgb = im.nc == 3 ? im.px : malloc((size_t)im.h * im.w * 3);
+        uint8_t *small = rgb ? malloc((size_t)h * w * 3) : NULL;
+        st = small ? DC_OK : DC_ERR_NOMEM;
+        if (!st) {
+            if (rgb != im.px) to_rgb(rgb, &im);
+            st = resample(small, h, w, rgb, 3, im.h, im.w);
+        }
+        if (!st) {
+            const size_t hw = (size_t)h * w;
+            for (size_t i = 0; i < hw; i++)
+                out[i] = small[3 * i], out[hw + i] = small[3 * i + 1], out[2 * hw + i] = small[3 * i + 2];
+        }
+        if (rgb != im.px) free(rgb);
+        free(small);
+        free(im.px);
+        return st ? dc_fail(err, DC_ERR_NOMEM, "%s: out of memory resizing", path) : DC_OK;
+    }
+    // gray: to one plane at full size first (PIL converts before resizing)
     size_t in_plane = (size_t)im.h * im.w;
-    uint8_t *planar = malloc(in_plane * c);
+    uint8_t *planar = malloc(in_plane);
     if (!planar) {
         free(im.px);
         return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
     }
-    to_planar(planar, &im, c);
+    to_planar(planar, &im, 1);
     free(im.px);
-    st = dc_image_resize(out, h, w, planar, c, im.h, im.w);
+    st = resample(out, h, w, planar, 1, im.h, im.w);
     free(planar);
     if (st) return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory resizing", path);
     return DC_OK;
