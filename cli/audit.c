@@ -38,6 +38,20 @@ static double as_decimal(float x) {
 
 static cJSON *num_or_null(double x) { return isnan(x) ? cJSON_CreateNull() : cJSON_CreateNumber(x); }
 
+// What an equalized-odds figure rests on: both rates, or one of them alone
+// (the other could not be measured), or nothing (null).
+static const char *eo_basis_name(unsigned b) {
+    return b == (DC_FAIR_EO_TPR | DC_FAIR_EO_FPR) ? "tpr_and_fpr" : b == DC_FAIR_EO_FPR ? "fpr_only"
+           : b == DC_FAIR_EO_TPR                 ? "tpr_only"
+                                                 : NULL;
+}
+
+static void add_basis(cJSON *o, unsigned b) {
+    const char *n = eo_basis_name(b);
+    if (n) cJSON_AddStringToObject(o, "eo_basis", n);
+    else cJSON_AddNullToObject(o, "eo_basis");
+}
+
 static void add_row(cJSON *obj, const char *key, const double *v, int n) {
     cJSON *a = cJSON_AddArrayToObject(obj, key);
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, num_or_null(v[i]));
@@ -105,6 +119,7 @@ static int print_json(const char *model_path, const dc_dataset *ds, const char *
         cJSON_AddItemToObject(o, "tpr_difference", num_or_null(f->tpr_difference_c[k]));
         cJSON_AddItemToObject(o, "fpr_difference", num_or_null(f->fpr_difference_c[k]));
         cJSON_AddItemToObject(o, "eo_difference", num_or_null(f->eo_difference_c[k]));
+        add_basis(o, f->eo_basis_c[k]);
         add_flag_names(o, "flags", f->flags_c[k]);
         cJSON_AddItemToArray(pc, o);
     }
@@ -114,6 +129,7 @@ static int print_json(const char *model_path, const dc_dataset *ds, const char *
                 f->flags & DC_FAIR_FLAG_DP_RATIO);
     add_summary(j, "equalized_odds_difference", f->eo_difference, f->eo_difference_class, m,
                 f->thr.eo_difference, f->flags & DC_FAIR_FLAG_EO_DIFF);
+    add_basis(cJSON_GetObjectItemCaseSensitive(j, "equalized_odds_difference"), f->eo_basis);
     cJSON *w = cJSON_AddObjectToObject(j, "worst_group_accuracy");
     cJSON_AddNumberToObject(w, "value", f->worst_group_accuracy);
     cJSON_AddStringToObject(w, "group", g->names[f->worst_group]);
@@ -172,7 +188,8 @@ static void print_text(const char *model_path, const dc_dataset *ds, const char 
     print_table("false positive rate P(pred = class | other class, group)  (-: no sample of another class)",
                 f->fpr, g, C, width);
 
-    printf("\nper class (one-vs-rest; differences are max - min over groups, ratio is min / max)\n");
+    printf("\nper class (one-vs-rest; differences are max - min over groups, ratio is min / max; -: fewer than two\n"
+           "groups have the rate; EO diff marked * rests on the FPR difference alone, ^ on the TPR one)\n");
     printf("  %-16s %8s %8s %8s %8s %8s\n", "class", "DP diff", "DP ratio", "TPR diff", "FPR diff", "EO diff");
     for (int k = 0; k < C; k++) {
         char name[24];
@@ -183,6 +200,7 @@ static void print_text(const char *model_path, const dc_dataset *ds, const char 
         print_value(f->tpr_difference_c[k], 8);
         print_value(f->fpr_difference_c[k], 8);
         print_value(f->eo_difference_c[k], 8);
+        putchar(f->eo_basis_c[k] == DC_FAIR_EO_FPR ? '*' : f->eo_basis_c[k] == DC_FAIR_EO_TPR ? '^' : ' ');
         const unsigned fl = f->flags_c[k];
         if (fl)
             printf("  FLAG%s%s%s", fl & DC_FAIR_FLAG_DP_DIFF ? " dp-diff" : "",
@@ -209,8 +227,11 @@ static void print_text(const char *model_path, const dc_dataset *ds, const char 
         if (rows[r].cls >= 0) snprintf(cls, sizeof cls, "(%s)", dc_model_class_name(m, rows[r].cls));
         printf("  %-30s", rows[r].what);
         print_value(rows[r].v, 6);
-        printf("  %-14.14s limit %s %.2f  %s\n", cls, rows[r].rule, rows[r].limit,
-               f->flags & rows[r].flag ? "FLAG" : "ok");
+        printf("  %-14.14s limit %s %.2f  %s%s\n", cls, rows[r].rule, rows[r].limit,
+               f->flags & rows[r].flag ? "FLAG" : "ok",
+               r == 2 && f->eo_basis == DC_FAIR_EO_FPR   ? "  (FPR difference alone: no TPR difference measurable)"
+               : r == 2 && f->eo_basis == DC_FAIR_EO_TPR ? "  (TPR difference alone: no FPR difference measurable)"
+                                                         : "");
         n_flags += (f->flags & rows[r].flag) != 0;
     }
     printf("  %-30s %5.2f%%  (%s); best - worst %.2f points\n", "worst-group accuracy",
@@ -380,11 +401,17 @@ int cmd_audit(int argc, char **argv) {
     uint64_t seed = 1;
     dc_fairness_thresholds thr = dc_fairness_thresholds_default();
     float t_dp = (float)thr.dp_difference, t_eo = (float)thr.eo_difference, t_ratio = (float)thr.dp_ratio;
+    cli_data_opts dopt = {0};
+    cli_norm nrm = {0};
+    char data_help[400];
+    cli_data_help(data_help, sizeof data_help);
     dc_opt opts[] = {
         {"groups", OPT_STR, &groups,
          "CSV of \"index,group\" lines, one per sample, or builtin:brightness (bright/dark: image mean above "
          "the median) or builtin:parity (even/odd index)"},
-        {"data", OPT_STR, &data, "fashion-mnist, mnist, or a folder of MNIST-format IDX files [fashion-mnist; --membership: the model's]"},
+        {"data", OPT_STR, &data, data_help},
+        CLI_DATA_OPTIONS(&dopt),
+        CLI_NORM_OPTIONS(&nrm),
         {"split", OPT_STR, &split, "test or train [test]"},
         {"limit", OPT_INT, &limit, "use only the first N samples (0: all); the CSV must cover exactly these"},
         {"batch", OPT_INT, &batch, "evaluation batch size [1000]"},
@@ -457,13 +484,21 @@ int cmd_audit(int argc, char **argv) {
     thr.dp_ratio = as_decimal(t_ratio);
     dc_error err;
     dc_model *m;
-    if (dc_model_load(&m, pos[0], &err)) return cli_fail("audit", &err);
+    int lrc = cli_model_load("audit", pos[0], &nrm, &m);
+    if (lrc) return lrc;
     dc_dataset train, test;
-    if (dc_data_open(&train, &test, data, &err)) {
+    if ((lrc = cli_data_open("audit", data, &dopt, threads, json, &train, &test))) {
         dc_model_free(m);
-        return cli_fail("audit", &err);
+        return lrc;
     }
-    dc_dataset *ds = !strcmp(split, "test") ? &test : &train;
+    dc_dataset *ds = cli_pick_split("audit", &train, &test, split, json);
+    if (ds->unlabelled) {
+        fprintf(stderr, "deepc audit: %s has no labels: a fairness audit compares predictions with labels\n", ds->source);
+        dc_model_free(m);
+        dc_dataset_free(&train);
+        dc_dataset_free(&test);
+        return 1;
+    }
     if (limit > 0) dc_dataset_truncate(ds, limit);
     const int C = dc_model_num_classes(m);
     int rc = 0;

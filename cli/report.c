@@ -53,8 +53,14 @@ int cmd_report(int argc, char **argv) {
     int mia_samples = 5000, mia_refs = 4, mia_epochs = 0;
     dc_fairness_thresholds thr = dc_fairness_thresholds_default();
     float t_dp = (float)thr.dp_difference, t_eo = (float)thr.eo_difference, t_ratio = (float)thr.dp_ratio;
+    cli_data_opts dopt = {0};
+    cli_norm nrm = {0};
+    char data_help[400];
+    cli_data_help(data_help, sizeof data_help);
     dc_opt opts[] = {
-        {"data", OPT_STR, &data, "fashion-mnist, mnist, or a folder of MNIST-format IDX files [fashion-mnist]"},
+        {"data", OPT_STR, &data, data_help},
+        CLI_DATA_OPTIONS(&dopt),
+        CLI_NORM_OPTIONS(&nrm),
         {"out", OPT_STR, &out, "the HTML page to write (atomically) [report.html]"},
         {"groups", OPT_STR, &groups,
          "fairness audit over these groups: CSV of \"index,group\" lines, one per sample, or builtin:brightness "
@@ -141,17 +147,25 @@ int cmd_report(int argc, char **argv) {
     }
 
     dc_model *m;
-    if (dc_model_load(&m, pos[0], &err)) return cli_fail(VERB, &err);
+    int lrc = cli_model_load(VERB, pos[0], &nrm, &m);
+    if (lrc) return lrc;
     if (!check_out(out)) {
         dc_model_free(m);
         return 1;
     }
     dc_dataset train, test;
-    if (dc_data_open(&train, &test, data, &err)) {
+    if ((lrc = cli_data_open(VERB, data, &dopt, threads, false, &train, &test))) {
         dc_model_free(m);
-        return cli_fail(VERB, &err);
+        return lrc;
     }
-    dc_dataset *ds = !strcmp(split, "test") ? &test : &train;
+    dc_dataset *ds = cli_pick_split(VERB, &train, &test, split, false);
+    if (ds->unlabelled) {
+        fprintf(stderr, "deepc %s: %s has no labels: the report measures predictions against labels\n", VERB, ds->source);
+        dc_model_free(m);
+        dc_dataset_free(&train);
+        dc_dataset_free(&test);
+        return 1;
+    }
     if (limit > 0) dc_dataset_truncate(ds, limit);
     int rc_exit = 0;
     dc_surrogate sur;

@@ -37,7 +37,10 @@ struct dc_model {
     float *state;               // (n_state), owned (NULL when n_state == 0)
     char *arch_text;            // canonical architecture text, owned
     char **class_names;         // (n_classes), owned
-    float norm_mean, norm_std;  // input normalisation of [0,1] pixels
+    float *norm_mean, *norm_std; // (in_c) each, owned: per-channel input
+                                 // normalisation of [0,1] pixels (0 and 1 until set)
+    bool norm_given;            // set from data, by a setter or from a file's
+                                // deepc.norm; false: the defaults above
     // multimodal: tabular inputs (all take the same row of tab_f columns)
     int tab_f;                  // 0: no tabular input
     float *tab_mean, *tab_std;  // (tab_f) standardisation of each column, owned

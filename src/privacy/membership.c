@@ -229,8 +229,11 @@ static dc_status score_examples(const dc_model *m, const dc_dataset *ds, const i
     int32_t *y = malloc(sizeof(int32_t) * (size_t)batch);
     if (!st && !y) st = dc_fail(err, DC_ERR_NOMEM, "membership: out of memory");
     *correct = 0;
-    float mean, sd;
-    dc_model_get_normalisation(m, &mean, &sd);
+    int ch, ih, iw;
+    dc_model_input_shape(m, &ch, &ih, &iw);
+    float *mean = malloc(sizeof(float) * (size_t)ch), *sd = malloc(sizeof(float) * (size_t)ch);
+    if (!st && (!mean || !sd)) st = dc_fail(err, DC_ERR_NOMEM, "membership: out of memory");
+    if (!st) dc_model_get_normalisation_channels(m, mean, sd);
     for (int s0 = 0; !st && s0 < n; s0 += batch) {
         const int b = n - s0 < batch ? n - s0 : batch;
         dc_batch_gather(dc_session_input(ses), y, ds, idx + s0, b, mean, sd);
@@ -261,6 +264,8 @@ static dc_status score_examples(const dc_model *m, const dc_dataset *ds, const i
             *correct += arg == t;
         }
     }
+    free(mean);
+    free(sd);
     dc_session_free(ses);
     free(y);
     return st;

@@ -508,12 +508,20 @@ static void section_training(dc_sb *b, const dc_model *m) {
             cJSON_Delete(j);
             return;
         }
-        // columns: epoch, train_loss, train_acc, test_acc, seconds, lr
-        static const char *const keys[6] = {"epoch", "train_loss", "train_acc", "test_acc", "seconds", "lr"};
+        // columns: epoch, train_loss, train accuracy, held-out accuracy,
+        // seconds, lr; the held-out set is named by its key (val_accuracy,
+        // test_accuracy; files before 0.8 say train_acc and test_acc)
+        static const char *const keys[6] = {"epoch", "train_loss", "train_accuracy", "test_accuracy", "seconds", "lr"};
+        const char *heldout = "test";
+        for (const cJSON *e = j->child; e; e = e->next)
+            if (cJSON_GetObjectItemCaseSensitive(e, "val_accuracy")) heldout = "val";
         int i = 0;
         for (const cJSON *e = j->child; e; e = e->next, i++)
             for (int k = 0; k < 6; k++) {
                 const cJSON *x = cJSON_GetObjectItemCaseSensitive(e, keys[k]);
+                if (k == 3 && !strcmp(heldout, "val")) x = cJSON_GetObjectItemCaseSensitive(e, "val_accuracy");
+                if (!x && k == 2) x = cJSON_GetObjectItemCaseSensitive(e, "train_acc");
+                if (!x && k == 3) x = cJSON_GetObjectItemCaseSensitive(e, "test_acc");
                 v[k * n + i] = cJSON_IsNumber(x) ? x->valuedouble : NAN;
                 if (k == 0 && isnan(v[i])) v[i] = i + 1; // an epoch without its number: count
                 if (k == 3 && v[k * n + i] < 0) v[k * n + i] = NAN; // -1: no held-out set
@@ -523,12 +531,12 @@ static void section_training(dc_sb *b, const dc_model *m) {
         chart_series loss[1] = {{"train loss", "#d9480f", ep, v + n, n, false}};
         svg_line_chart(b, "Loss", "epoch", "cross-entropy", loss, 1, false);
         chart_series acc[2] = {{"train", "#2456b3", ep, v + 2 * n, n, false},
-                               {"held-out", "#2f9e44", ep, v + 3 * n, n, true}};
+                               {heldout, "#2f9e44", ep, v + 3 * n, n, true}};
         svg_line_chart(b, "Accuracy", "epoch", "accuracy", acc, 2, true);
         chart_series lr[1] = {{"learning rate", "#7048e8", ep, v + 5 * n, n, false}};
         svg_line_chart(b, "Learning rate", "epoch", "lr", lr, 1, false);
-        dc_sb_put(b, "</div>\n<details><summary>per-epoch records</summary>\n<table>\n<tr><th>epoch</th>"
-                     "<th>train loss</th><th>train acc</th><th>held-out acc</th><th>seconds</th><th>lr</th></tr>\n");
+        dc_sb_printf(b, "</div>\n<details><summary>per-epoch records</summary>\n<table>\n<tr><th>epoch</th>"
+                        "<th>train loss</th><th>train acc</th><th>%s acc</th><th>seconds</th><th>lr</th></tr>\n", heldout);
         for (int e = 0; e < n; e++) {
             dc_sb_put(b, "<tr><td>");
             put_number(b, v[e]);
