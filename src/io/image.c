@@ -3,6 +3,8 @@
 // Contract: dc_image_load(&px, path, c, h, w, err) returns a malloc'd
 // (c, h, w) byte array (planar, row-major; the caller frees it with free())
 // or fails with a one-line message naming the file. c is 1 (gray) or 3 (RGB).
+// dc_image_decode (io/image.h) does the same for a file already in memory;
+// dc_image_load is dc_read_file + dc_image_decode.
 //
 // Pipeline: read the whole file -> pick the decoder by magic bytes (never by
 // extension) -> decode to 8-bit interleaved gray / gray+alpha / RGB / RGBA ->
@@ -32,7 +34,7 @@
 // Debian's libnetpbm would add a dependency (and it exits the process on
 // malformed input), and the format is a few dozen lines.
 #define _POSIX_C_SOURCE 200809L
-#include "core/core.h"
+#include "io/image.h"
 
 #include <png.h>
 #include <setjmp.h>
@@ -320,17 +322,15 @@ static void resize_plane(uint8_t *dst, int oh, int ow, const uint8_t *src, int i
 
 static const uint8_t k_png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
-dc_status dc_image_load(uint8_t **px, const char *path, int c, int h, int w, dc_error *err) {
+dc_status dc_image_decode(uint8_t **px, const uint8_t *buf, size_t len, const char *path, int c,
+                          int h, int w, dc_error *err) {
     *px = NULL;
     if (c != 1 && c != 3)
         return dc_fail(err, DC_ERR_ARG, "%s: %d channels requested, expected 1 (gray) or 3 (RGB)", path, c);
     if (h < 1 || w < 1 || h > MAX_DIM || w > MAX_DIM)
         return dc_fail(err, DC_ERR_ARG, "%s: requested size %dx%d, expected 1..%d on each side",
                        path, h, w, MAX_DIM);
-    uint8_t *buf;
-    size_t len;
-    dc_status st = dc_read_file(path, &buf, &len, MAX_FILE_BYTES, err);
-    if (st) return st;
+    dc_status st;
     raw_image im = {0};
     if (len >= 8 && memcmp(buf, k_png_sig, 8) == 0) {
         st = decode_png(&im, buf, len, path, err);
@@ -348,7 +348,6 @@ dc_status dc_image_load(uint8_t **px, const char *path, int c, int h, int w, dc_
                      "%s: unknown image format, first bytes [%s]: expected PNG or PGM/PPM (P2/P3/P5/P6)%s",
                      path, len ? hex : "empty file", hint);
     }
-    free(buf);
     if (st) return st;
 
     size_t in_plane = (size_t)im.h * im.w;
@@ -373,4 +372,21 @@ dc_status dc_image_load(uint8_t **px, const char *path, int c, int h, int w, dc_
     free(planar);
     *px = out;
     return DC_OK;
+}
+
+dc_status dc_image_load(uint8_t **px, const char *path, int c, int h, int w, dc_error *err) {
+    *px = NULL;
+    // the arguments are checked before the file is read (dc_image_decode checks them again)
+    if (c != 1 && c != 3)
+        return dc_fail(err, DC_ERR_ARG, "%s: %d channels requested, expected 1 (gray) or 3 (RGB)", path, c);
+    if (h < 1 || w < 1 || h > MAX_DIM || w > MAX_DIM)
+        return dc_fail(err, DC_ERR_ARG, "%s: requested size %dx%d, expected 1..%d on each side",
+                       path, h, w, MAX_DIM);
+    uint8_t *buf;
+    size_t len;
+    dc_status st = dc_read_file(path, &buf, &len, MAX_FILE_BYTES, err);
+    if (st) return st;
+    st = dc_image_decode(px, buf, len, path, c, h, w, err);
+    free(buf);
+    return st;
 }
