@@ -85,6 +85,7 @@ for n in "${names[@]}"; do
   bin=build-fuzz/fuzz_$n
   log=$work/$n.log
   art=$work/artifacts/$n/
+  rm -rf "$art" # findings of an earlier run are not this run's
   mkdir -p "$work/corpus/$n" "$art"
   : >"$log"
   status=ok
@@ -125,13 +126,13 @@ for n in "${names[@]}"; do
 
   # executions and coverage: the last status line ("#N DONE cov: .. ft: ..",
   # or "#N: cov: .." in fork mode) and the final stats
-  last=$(grep -E "^#[0-9]+:? .*cov: " "$log" | tail -1 || true)
-  execs=$(grep -m1 -oE "stat::number_of_executed_units: [0-9]+" "$log" | grep -oE "[0-9]+$" || true)
+  last=$(grep -E "^#[0-9]+:?[[:space:]].*cov: " "$log" | tail -1 || true)
+  execs=$(grep -oE "stat::number_of_executed_units:[[:space:]]+[0-9]+" "$log" | tail -1 | grep -oE "[0-9]+$" || true)
   [ -n "$execs" ] || execs=$(sed -nE 's/^#([0-9]+).*/\1/p' <<<"$last")
   cov=$(grep -oE "cov: [0-9]+" <<<"$last" | grep -oE "[0-9]+" || true)
   ft=$(grep -oE "ft: [0-9]+" <<<"$last" | grep -oE "[0-9]+" || true)
   corp=$(grep -oE "corp: [0-9]+" <<<"$last" | grep -oE "[0-9]+" || true)
-  rss=$(grep -m1 -oE "stat::peak_rss_mb: [0-9]+" "$log" | grep -oE "[0-9]+$" || true)
+  rss=$(grep -oE "stat::peak_rss_mb:[[:space:]]+[0-9]+" "$log" | tail -1 | grep -oE "[0-9]+$" || true)
   summary+=("$(printf '%-12s %6s %12s %7s %7s %6s %7s  %s' "$n" "$secs" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "${rss:-?}" "$status")")
 done
 

@@ -28,7 +28,10 @@
 //   (F.interpolate(mode="bilinear")): source coordinate (d + 0.5) * in/out - 0.5,
 //   clamped at 0; results rounded to nearest. No antialiasing when shrinking.
 //   An image already h x w is passed through untouched.
-// - Dimensions above 16384 on either side are refused before allocating.
+// - Dimensions above 16384 on either side are refused before allocating, and
+//   so is a file too short to hold the image its header describes (PNG: by
+//   deflate's 1032:1 bound on its rows; PGM/PPM: by the bytes per sample), so
+//   a small file never costs more memory than a few thousand times its size.
 //
 // PGM/PPM (P2, P3, P5, P6, maxval 1..65535, # comments) is parsed by hand:
 // Debian's libnetpbm would add a dependency (and it exits the process on
@@ -109,6 +112,17 @@ static dc_status decode_png(raw_image *im, const uint8_t *buf, size_t len, const
         png_destroy_read_struct(&png, &info, NULL);
         return dc_fail(err, DC_ERR_FORMAT, "%s: PNG is %ux%u, too large (more than %d pixels on a side)",
                        path, (unsigned)w, (unsigned)h, MAX_DIM);
+    }
+    // The file must be able to hold the image before the image is allocated:
+    // its rows (one filter byte each) are inflated from at most len bytes,
+    // and deflate expands at most 1032:1. Without this a 50-byte IHDR-only
+    // file claiming 16384x16384 RGBA would allocate 1 GiB first.
+    uint64_t raw = (uint64_t)h * (1 + (uint64_t)png_get_rowbytes(png, info));
+    if (raw / 1032 > len) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return dc_fail(err, DC_ERR_FORMAT,
+                       "%s: truncated PNG: a %ux%u image needs at least %llu bytes of compressed data, "
+                       "the file has %zu", path, (unsigned)w, (unsigned)h, (unsigned long long)(raw / 1032), len);
     }
     png_set_expand(png); // palette -> RGB, gray < 8 bits -> 8 bits, tRNS -> alpha
 #ifdef PNG_READ_SCALE_16_TO_8_SUPPORTED
@@ -206,6 +220,25 @@ static dc_status decode_pnm(raw_image *im, const uint8_t *buf, size_t len, const
     if (maxval < 1 || maxval > 65535)
         return dc_fail(err, DC_ERR_FORMAT, "%s: %s maxval %ld, expected 1..65535", path, fmt, maxval);
     size_t count = (size_t)w * (size_t)h * (size_t)nc;
+    size_t bps = maxval > 255 ? 2 : 1;
+    // Nothing the size of the image is allocated before the file is known to
+    // hold it: a raw raster is exactly count * bps bytes after one whitespace
+    // byte, a plain sample at least one digit. (A P6 header alone claiming
+    // 16384x16384 must not cost 805 MB.)
+    if (plain) {
+        if (len - s.pos < count)
+            return dc_fail(err, DC_ERR_FORMAT,
+                           "%s: truncated P%c data: %zu bytes after the header cannot hold %zu samples",
+                           path, kind, len - s.pos, count);
+    } else {
+        // exactly one whitespace byte separates maxval from the raster
+        if (s.pos >= len || !is_space(buf[s.pos]))
+            return dc_fail(err, DC_ERR_FORMAT, "%s: P%c header: no whitespace after maxval", path, kind);
+        s.pos++;
+        if (len - s.pos < count * bps)
+            return dc_fail(err, DC_ERR_FORMAT, "%s: truncated P%c data: %zu bytes of pixels, %zu expected for %ldx%ld",
+                           path, kind, len - s.pos, count * bps, w, h);
+    }
     uint8_t *px = malloc(count);
     if (!px) return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory for %ldx%ld pixels", path, w, h);
     // scaling to 0..255 with rounding; an integer formula so it is exact
@@ -229,19 +262,6 @@ static dc_status decode_pnm(raw_image *im, const uint8_t *buf, size_t len, const
             px[i] = (uint8_t)(((uint32_t)v * 255u + mv / 2) / mv);
         }
     } else {
-        // exactly one whitespace byte separates maxval from the raster
-        if (s.pos >= len || !is_space(buf[s.pos])) {
-            free(px);
-            return dc_fail(err, DC_ERR_FORMAT, "%s: P%c header: no whitespace after maxval", path, kind);
-        }
-        s.pos++;
-        size_t bps = maxval > 255 ? 2 : 1;
-        size_t need = count * bps;
-        if (len - s.pos < need) {
-            free(px);
-            return dc_fail(err, DC_ERR_FORMAT, "%s: truncated P%c data: %zu bytes of pixels, %zu expected for %ldx%ld",
-                           path, kind, len - s.pos, need, w, h);
-        }
         const uint8_t *d = buf + s.pos;
         for (size_t i = 0; i < count; i++) {
             uint32_t v = bps == 2 ? ((uint32_t)d[2 * i] << 8) | d[2 * i + 1] : d[i];
