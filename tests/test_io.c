@@ -413,6 +413,18 @@ static void test_st_malformed(void) {
     expect_st_bad("metadup", h, 8, "key \"a\" appears twice");
     snprintf(h, sizeof h, "{%s}", ok1);
     expect_st_bad("trailing", h, 12, "4 trailing bytes after the last tensor");
+    // found by fuzz_safetensors: the writer refuses an empty name, so the
+    // reader does too; a \u0000 would silently cut a name or value short
+    expect_st_bad("emptyname", "{\"\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+                  "a tensor has an empty name");
+    expect_st_bad("nulname", "{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+                  "\\u0000 escape (byte 3)");
+    snprintf(h, sizeof h, "{\"__metadata__\":{\"a\":\"x\\\\u0000\"},%s}", ok1); // "x\\u0000": a backslash, no NUL
+    p = tpath("escaped.safetensors");
+    make_st(p, h, 8);
+    CHECK(dc_st_read(&f, p, &err) == DC_OK && !strcmp(dc_st_meta(&f, "a"), "x\\u0000"),
+          "an escaped backslash before u0000 is no NUL: %s", err.msg);
+    dc_st_free(&f);
 
     // sanity: the same header with the right data length is fine, and the
     // header may be padded with spaces (as writers do)
