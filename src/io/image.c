@@ -20,6 +20,9 @@
 //   would just drop the low byte: up to one grey level darker.)
 // - gAMA/iCCP/sRGB chunks are ignored: samples are taken as stored (as PIL
 //   does), since the training images were never gamma-corrected either.
+//   libpng skips them and every other text/metadata chunk unread (so a
+//   chunk whose length field claims a gigabyte costs nothing), and holds no
+//   other chunk above 1 MiB in memory.
 // - RGB -> gray uses ITU-R BT.601 luma in integers,
 //   round((299 R + 587 G + 114 B) / 1000) (PIL's convert("L") weights, though
 //   PIL's fixed-point rounding can differ by one level);
@@ -106,6 +109,15 @@ static dc_status decode_png(raw_image *im, const uint8_t *buf, size_t len, const
     // libpng's own limit (1e6 px) would fail with a vaguer message: lift it
     // and apply ours below, before anything the size of the image is allocated.
     png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    // Ancillary chunks are read whole into memory, at the size their length
+    // field claims (up to 2^31 - 1): a 90-byte file with an iTXt chunk
+    // "of" 1.2 GB made libpng allocate that much. The decoder uses none of
+    // the text, profile or metadata chunks, so libpng skips them unread, and
+    // any other chunk it must hold in memory is capped at 1 MiB.
+    static const png_byte k_skip[] = "iCCP\0iTXt\0tEXt\0zTXt\0eXIf\0sPLT\0hIST\0pCAL\0sCAL\0tIME\0"
+                                     "pHYs\0oFFs\0sBIT\0bKGD\0cHRM\0gAMA\0sRGB";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, k_skip, (int)(sizeof k_skip / 5));
+    png_set_chunk_malloc_max(png, 1 << 20);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     if (w > MAX_DIM || h > MAX_DIM) {
