@@ -426,7 +426,7 @@ dc_status dc_model_build(dc_model **out, const char *text, const char *origin, i
             }
             int F = r->node.cfg.input.features ? r->node.cfg.input.features : tab_features;
             if (F < 1) {
-                st = dc_fail(err, DC_ERR_FORMAT, "%s: tabular input %s needs features=F (or tabular data to take its width from)",
+                st = dc_fail(err, DC_ERR_FORMAT, "%s: tabular input %s needs features=F (or tabular data to take its width from: --tabular FILE)",
                              where, r->node.name[0] ? r->node.name : "");
                 break;
             }
