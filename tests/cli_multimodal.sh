@@ -111,6 +111,7 @@ expect_err "rows for an image model" "no tabular input" $BIN eval "$T/img.safete
 expect_err "predict without rows" "--tabular FILE" $BIN predict "$T/mm.safetensors" "$T/png"
 expect_err "predict: too few rows" "pred.csv" $BIN predict "$T/mm.safetensors" "$T/png" "$T/png/00.pgm" --tabular "$T/pred.csv"
 expect_err "explain without rows" "tabular input" $BIN explain "$T/mm.safetensors" --data "$FM" --index 0 --method ig --out "$T/e.png"
+expect_err "serve refuses a multimodal model" "image models only" timeout 20 $BIN serve "$T/mm.safetensors" --port 0
 [ ! -e "$T/x.safetensors" ] && ok || bad "no model written by a refused run"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
