@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one install-and-build script: README, scripts/*.sh and .ci/run call it.
 #   bash scripts/setup.sh            install build deps + Fashion-MNIST, build into build/
+#   DEEPC_TEST=1 bash scripts/setup.sh    also the tests' peers (Debian's PyTorch; scripts/test.sh sets it)
 #   DEEPC_BENCH=1 bash scripts/setup.sh   also PyTorch (Debian's python3-torch) for bench/ and fixtures
 #   DEEPC_FUZZ=1 bash scripts/setup.sh    also clang, libFuzzer and libomp for scripts/fuzz.sh (.ci/run sets it)
 set -euo pipefail
@@ -10,6 +11,9 @@ cd "$(dirname "$0")/.."
 # python3-numpy and python3-pil: the loaders' tests compare with NumPy's and PIL's readers
 pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libjpeg62-turbo-dev libzip-dev libcsv-dev libmicrohttpd-dev libcjson-dev
       libsodium-dev libopenmpi-dev openmpi-bin chromium dataset-fashion-mnist python3-numpy python3-pil)
+# python3-torch: the tests' PyTorch peer (tests/cli_interop.sh loads deepc's
+# models in PyTorch and PyTorch's in deepc); scripts/test.sh sets DEEPC_TEST=1
+if [ "${DEEPC_TEST:-0}" = 1 ]; then pkgs+=(python3-torch); fi
 # python3-torchvision: the image-folder test also checks against torchvision's ImageFolder + Resize
 if [ "${DEEPC_BENCH:-0}" = 1 ]; then pkgs+=(python3-torch python3-torchvision hyperfine python3-venv); fi
 # libclang-rt-dev holds libFuzzer and clang's sanitizer runtimes (only a
