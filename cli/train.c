@@ -156,6 +156,7 @@ static void on_event(const dc_train_event *ev, void *user) {
         cli_json_add(j, "val_accuracy", val ? ev->test_acc : NAN, 0);
         cli_json_add(j, "test_accuracy", val ? NAN : ev->test_acc, 0);
         cJSON_AddNumberToObject(j, "seconds", ev->seconds);
+        cJSON_AddNumberToObject(j, "cpu_seconds", ev->cpu_seconds);
         cJSON_AddNumberToObject(j, "lr", ev->lr);
         cli_json_add(j, "epsilon", ev->epsilon, 0); // null: not DP, or unbounded (sigma 0)
         cli_json_print(j);

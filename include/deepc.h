@@ -540,6 +540,8 @@ typedef struct dc_train_event {
     double seconds;           // epoch events: wall time of the epoch
     double lr;
     double epsilon;           // DP-SGD: epsilon spent so far at cfg.dp.delta (-1: not DP)
+    double cpu_seconds;       // epoch events: CPU time of the process over the
+                              // same span as seconds (all its threads)
 } dc_train_event;
 typedef void (*dc_train_callback)(const dc_train_event *ev, void *user);
 
