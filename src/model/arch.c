@@ -301,7 +301,7 @@ static dc_status check_used(const dc_model *m, const raw_node *raw, int nr, cons
     int out = -1;
     for (int i = 0; i < m->n_nodes; i++)
         if (!strcmp(m->nodes[i].name, raw[nr - 1].node.name)) out = i;
-    bool *used = calloc((size_t)m->n_nodes, sizeof(bool));
+    bool *used = calloc(m->n_nodes > 0 ? (size_t)m->n_nodes : 1, sizeof(bool));
     if (!used) return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", origin);
     used[out] = true;
     for (int i = out; i >= 0; i--)
