@@ -109,11 +109,13 @@ for n in "${names[@]}"; do
   [ "$skipped" -gt 0 ] && echo "fuzz: $n: $skipped known-open reproducer(s) skipped (tests/fuzz/regressions/OPEN)" >&2
 
   # 2. fuzzing
+  dict=()
+  [ -s "tests/fuzz/$n.dict" ] && dict=(-dict="tests/fuzz/$n.dict")
   echo "fuzz: $n: fuzzing for $secs s (log: $log)" >&2
   rc=0
   # shellcheck disable=SC2086
   "$bin" "${limits[@]}" "${maxlen[@]}" "${fork[@]}" -max_total_time="$secs" -print_final_stats=1 \
-    -dict="tests/fuzz/$n.dict" -artifact_prefix="$art" ${FUZZ_ARGS:-} \
+    ${dict[@]+"${dict[@]}"} -artifact_prefix="$art" ${FUZZ_ARGS:-} \
     "$work/corpus/$n" "tests/fuzz/corpus/$n" >>"$log" 2>&1 || rc=$?
   findings=$(find "$art" -type f | wc -l)
   if [ "$rc" -ne 0 ] || [ "$findings" -gt 0 ]; then

@@ -39,9 +39,12 @@ enum {
 // Size limits, checked in 64-bit arithmetic when a model is built, so that
 // no size computed later (in int or size_t) can wrap. A larger model is
 // refused with the node named, before anything is allocated.
+// The parameter limit, 2^26 (67M: ResNet-152 fits, VGG-16's 138M does not),
+// keeps what building a model allocates (parameters and gradients, 512 MiB
+// at most) inside the fuzzers' 1 GiB: deepc is for small and medium models.
 #define DC_MAX_ACT_ELEMS ((int64_t)1 << 28)    // per-sample output of one node
-#define DC_MAX_TENSOR_ELEMS ((int64_t)1 << 28) // one parameter or state tensor
-#define DC_MAX_MODEL_PARAMS ((int64_t)1 << 30) // all parameters (4 GiB fp32)
+#define DC_MAX_TENSOR_ELEMS ((int64_t)1 << 26) // one parameter or state tensor
+#define DC_MAX_MODEL_PARAMS ((int64_t)1 << 26) // all parameters (256 MiB fp32)
 #define DC_MAX_DIM (1 << 20)                   // any one dimension
 
 typedef struct dc_node dc_node;
