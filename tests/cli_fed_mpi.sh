@@ -21,7 +21,7 @@ if ! command -v mpirun >/dev/null; then
   echo "mpirun not found: install openmpi-bin (scripts/setup.sh does)"; echo "0 passed, 1 failed"; exit 1
 fi
 PY=/usr/bin/python3 # Debian's, with numpy (scripts/setup.sh)
-MPI="timeout 120 mpirun --allow-run-as-root --oversubscribe -n 4"
+MPI="timeout $((120 * ${DEEPC_TEST_SLOW:-1})) mpirun --allow-run-as-root --oversubscribe -n 4" # DEEPC_TEST_SLOW: sanitize.sh
 # same tensors, every one of them, in two model files
 same_tensors() {
   $PY - "$1" "$2" "$SRC/tests" <<'EOF'

@@ -23,12 +23,15 @@ cli_begin fedkill
 if ! command -v mpirun >/dev/null; then
   echo "mpirun not found: install openmpi-bin (scripts/setup.sh does)"; echo "0 passed, 1 failed"; exit 1
 fi
-FED="--data fashion-mnist --limit 3000 --test-limit 300 --clients 6 --fraction 1 --rounds 3 --local-epochs 2 --partition iid --seed 4 --secure-agg --round-timeout 6 --json"
+# DEEPC_TEST_SLOW=K (scripts/sanitize.sh sets 5) stretches every time limit K
+# times: under ASan a round's local training takes longer than 6 s
+S=${DEEPC_TEST_SLOW:-1}
+FED="--data fashion-mnist --limit 3000 --test-limit 300 --clients 6 --fraction 1 --rounds 3 --local-epochs 2 --partition iid --seed 4 --secure-agg --round-timeout $((6 * S)) --json"
 
 # start NAME MPIRUN-FLAGS EXTRA: runs the job in the background ($job: the timeout's pid)
 start() {
   local name=$1 flags=$2; shift 2
-  timeout 120 mpirun --allow-run-as-root --oversubscribe $flags -n 4 "$BIN" federate $FED "$@" --out "$T/$name.safetensors" \
+  timeout $((120 * S)) mpirun --allow-run-as-root --oversubscribe $flags -n 4 "$BIN" federate $FED "$@" --out "$T/$name.safetensors" \
     > "$T/$name.log" 2> "$T/$name.err" &
   job=$!
 }
@@ -42,7 +45,7 @@ rank_pid() {
 }
 # after_round N: waits until rank 0 has logged round N
 after_round() {
-  for i in $(seq 1 600); do grep -q "\"round\":$1," "$T/$2.log" 2>/dev/null && return 0; sleep 0.05; done
+  for i in $(seq 1 $((600 * S))); do grep -q "\"round\":$1," "$T/$2.log" 2>/dev/null && return 0; sleep 0.05; done
   return 1
 }
 finish() { # waits for the job; $rc its status, $secs how long since the signal
@@ -56,7 +59,7 @@ after_round 1 kill || bad "round 1 never came: $(cat "$T/kill.err")"
 p=$(rank_pid 2); [ -n "$p" ] && kill -KILL "$p" && ok || bad "could not find rank 2"
 finish
 echo "  rank 2 killed in round 2: the job ended after ${secs} s (exit $rc)"
-[ $rc -ne 124 ] && [ $secs -le 60 ] && ok || bad "the job hung (exit $rc, ${secs} s)"
+[ $rc -ne 124 ] && [ $secs -le $((60 * S)) ] && ok || bad "the job hung (exit $rc, ${secs} s)"
 for r in 1 2 3; do echo "    round $r: dropped $(field kill $r dropped), lost $(field kill $r lost), note $(field kill $r note)"; done
 [ "$(field kill 1 dropped)" = 0 ] && [ "$(field kill 2 dropped)" = 2 ] && [ "$(field kill 2 lost)" = false ] && ok \
   || bad "round 2 should complete without rank 2's 2 clients: $(cat "$T/kill.log")"
@@ -71,7 +74,7 @@ start lost "--enable-recovery" --threshold 6
 after_round 1 lost || bad "round 1 never came: $(cat "$T/lost.err")"
 p=$(rank_pid 2); [ -n "$p" ] && kill -KILL "$p" && ok || bad "could not find rank 2"
 finish
-[ $rc -ne 124 ] && [ $secs -le 60 ] && ok || bad "the job hung (exit $rc, ${secs} s)"
+[ $rc -ne 124 ] && [ $secs -le $((60 * S)) ] && ok || bad "the job hung (exit $rc, ${secs} s)"
 echo "  threshold 6: rounds lost: $(for r in 1 2 3; do echo -n "$(field lost $r lost) "; done)"
 [ "$(field lost 1 lost)" = false ] && [ "$(field lost 2 lost)" = true ] && [ "$(field lost 3 lost)" = true ] && ok \
   || bad "rounds 2-3 should be lost: $(cat "$T/lost.log")"
@@ -82,13 +85,13 @@ grep -q '"rounds_lost":2' "$T/lost.log" && [ -s "$T/lost.safetensors" ] && ok ||
 start stop "--enable-recovery"
 after_round 1 stop || bad "round 1 never came: $(cat "$T/stop.err")"
 p=$(rank_pid 2); [ -n "$p" ] && kill -STOP "$p" && ok || bad "could not find rank 2"
-for i in $(seq 1 600); do grep -q '"event":"done"' "$T/stop.log" 2>/dev/null && break; sleep 0.05; done
+for i in $(seq 1 $((600 * S))); do grep -q '"event":"done"' "$T/stop.log" 2>/dev/null && break; sleep 0.05; done
 grep -q '"event":"done".*"ranks_lost":1' "$T/stop.log" && [ "$(field stop 2 dropped)" = 2 ] && ok \
   || bad "the run completes without the stopped rank: $(cat "$T/stop.log")"
 [ -n "$p" ] && kill -CONT "$p"
 finish
 echo "  rank 2 stopped, resumed after the run: the job ended ${secs} s later (exit $rc)"
-[ $rc -ne 124 ] && [ $secs -le 30 ] && ok || bad "the resumed rank did not exit (exit $rc, ${secs} s)"
+[ $rc -ne 124 ] && [ $secs -le $((30 * S)) ] && ok || bad "the resumed rank did not exit (exit $rc, ${secs} s)"
 
 # --- without recovery the launcher ends the job (documented) ------------------
 start norec ""
@@ -96,6 +99,6 @@ after_round 1 norec || bad "round 1 never came: $(cat "$T/norec.err")"
 p=$(rank_pid 2); [ -n "$p" ] && kill -KILL "$p" && ok || bad "could not find rank 2"
 finish
 echo "  without --enable-recovery: the job ended after ${secs} s (exit $rc)"
-[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $secs -le 30 ] && ok || bad "expected mpirun to end the job (exit $rc, ${secs} s)"
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $secs -le $((30 * S)) ] && ok || bad "expected mpirun to end the job (exit $rc, ${secs} s)"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
