@@ -12,6 +12,8 @@ file(WRITE ${CMAKE_BINARY_DIR}/generated/header_example.inc "${DEEPC_EXAMPLE}")
 # Every tests/test_*.c is one executable and one CTest test. A test exits
 # non-zero on any failure and prints its own "N passed, N failed" line.
 file(GLOB DEEPC_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/test_*.c)
+# Seconds a test may run: 300, and more in the sanitizer build (scripts/sanitize.sh)
+set(DEEPC_TEST_TIMEOUT 300 CACHE STRING "CTest timeout per test, seconds")
 foreach(src ${DEEPC_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src} ${CMAKE_SOURCE_DIR}/tests/harness.c)
@@ -20,7 +22,7 @@ foreach(src ${DEEPC_TESTS})
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES
     ENVIRONMENT "DEEPC_SOURCE_DIR=${CMAKE_SOURCE_DIR};DEEPC_BIN=$<TARGET_FILE:deepc>;OMP_NUM_THREADS=2"
-    TIMEOUT 300)
+    TIMEOUT ${DEEPC_TEST_TIMEOUT})
 endforeach()
 # CLI end-to-end tests are shell scripts.
 file(GLOB DEEPC_SH_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cli_*.sh)
@@ -29,7 +31,7 @@ foreach(src ${DEEPC_SH_TESTS})
   add_test(NAME ${name} COMMAND bash ${src})
   set_tests_properties(${name} PROPERTIES
     ENVIRONMENT "DEEPC_SOURCE_DIR=${CMAKE_SOURCE_DIR};DEEPC_BIN=$<TARGET_FILE:deepc>"
-    TIMEOUT 300)
+    TIMEOUT ${DEEPC_TEST_TIMEOUT})
 endforeach()
 # Test tools (not tests themselves).
 add_executable(model_diff ${CMAKE_SOURCE_DIR}/tests/tools/model_diff.c)
