@@ -48,7 +48,7 @@ int cmd_finetune(int argc, char **argv) {
     bool help;
     if (!cli_parse(argc, argv, opts, pos, 1, &n_pos, &help, "finetune")) {
         if (help) {
-            cli_usage("finetune", "PARENT.safetensors [options]", opts);
+            cli_usage("finetune", "PARENT.safetensors|MODEL [options]   (a built-in name or .arch file: from scratch)", opts);
             return 0;
         }
         return 2;
@@ -78,10 +78,14 @@ int cmd_finetune(int argc, char **argv) {
         fprintf(stderr, "deepc finetune: --out %s\n", err.msg);
         return 1;
     }
-    char sha[65];
-    if (dc_file_sha256(sha, parent_path, &err)) return cli_fail("finetune", &err);
+    // a model file is a parent; a built-in name or an architecture file is a
+    // fresh model initialised from --seed (the from-scratch baseline)
+    const size_t pl = strlen(parent_path);
+    const bool scratch = !(pl > 12 && !strcmp(parent_path + pl - 12, ".safetensors"));
+    char sha[65] = "";
+    if (!scratch && dc_file_sha256(sha, parent_path, &err)) return cli_fail("finetune", &err);
     dc_model *parent = NULL, *m = NULL;
-    if (dc_model_load(&parent, parent_path, &err)) return cli_fail("finetune", &err);
+    if (!scratch && dc_model_load(&parent, parent_path, &err)) return cli_fail("finetune", &err);
     dc_dataset train, test, val, sub;
     memset(&val, 0, sizeof val);
     memset(&sub, 0, sizeof sub);
@@ -90,6 +94,17 @@ int cmd_finetune(int argc, char **argv) {
     if (dc_data_open(&train, &test, data, &err)) {
         dc_model_free(parent);
         return cli_fail("finetune", &err);
+    }
+    if (scratch) {
+        if (dc_model_create(&parent, parent_path, train.c, train.h, train.w, train.n_classes, &err)) {
+            rc = cli_fail("finetune", &err);
+            goto out;
+        }
+        if (cli_is_fashion(data) && dc_model_num_classes(parent) == 10)
+            dc_model_set_class_names(parent, dc_fashion_classes, 10, &err);
+        dc_model_set_normalisation(parent, &train);
+        dc_rng irng = dc_rng_stream(seed, 0, 0);
+        dc_model_init_params(parent, &irng);
     }
     if (limit > 0) dc_dataset_truncate(&train, limit);
     if (test_limit > 0) dc_dataset_truncate(&test, test_limit);
@@ -181,8 +196,13 @@ int cmd_finetune(int argc, char **argv) {
     cJSON *pj = cJSON_CreateObject(), *pp = cJSON_CreateObject();
     cJSON_AddStringToObject(pj, "tool", "deepc");
     cJSON_AddStringToObject(pj, "verb", "finetune");
-    cJSON_AddStringToObject(pp, "path", parent_path);
-    cJSON_AddStringToObject(pp, "sha256", sha);
+    if (scratch) {
+        cJSON_AddStringToObject(pp, "model", parent_path);
+        cJSON_AddBoolToObject(pp, "pretrained", false);
+    } else {
+        cJSON_AddStringToObject(pp, "path", parent_path);
+        cJSON_AddStringToObject(pp, "sha256", sha);
+    }
     cJSON_AddNumberToObject(pp, "classes", parent_k);
     const char *pprov = dc_model_info(parent, "provenance");
     cJSON *ppj = pprov ? cJSON_Parse(pprov) : NULL;
@@ -202,7 +222,9 @@ int cmd_finetune(int argc, char **argv) {
         char table[16384];
         dc_model_summary(m, table, sizeof table);
         printf("%s", table);
-        printf("parent: %s (sha256 %.16s..., %d classes)\n", parent_path, sha, parent_k);
+        if (scratch) printf("parent: none — %s initialised from seed %llu (training from scratch)\n", parent_path,
+                            (unsigned long long)seed);
+        else printf("parent: %s (sha256 %.16s..., %d classes)\n", parent_path, sha, parent_k);
         if (replace) {
             dc_node_info hi, fi;
             dc_model_node_info(m, head, &hi);

@@ -16,6 +16,7 @@ static const dc_verb verbs[] = {
     {"report", cmd_report, "one self-contained HTML page: metrics, curves, confusion, calibration, explanations, fairness"},
     {"summary", cmd_summary, "the node table of a model: name, kind, inputs, output shape, parameters, MACs"},
     {"import", cmd_import, "a deepc model from a PyTorch state_dict saved with safetensors"},
+    {"tune", cmd_tune, "hyperparameter search: random or successive halving (ASHA), parallel trials, resumable journal"},
     {"pretrain", cmd_pretrain, "self-supervised pretraining on unlabelled images: SimCLR, BYOL or SimSiam, kNN monitor"},
     {"finetune", cmd_finetune, "transfer learning: new head, frozen nodes, backbone learning rate, few labels per class"},
     {NULL, NULL, NULL},
