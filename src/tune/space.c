@@ -212,15 +212,19 @@ dc_status dc_tune_space_parse(dc_tune_space *sp, const char *text, size_t len, c
     cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, false);
     if (!j) {
         size_t pos = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
-        return dc_fail(err, DC_ERR_FORMAT, "%s:%d: malformed JSON near '%.20s'", origin, line_at(text, pos),
-                       pos < len ? text + pos : "(end of file)");
+        // the text need not end in a NUL: never print past len
+        const int show = len - pos < 20 ? (int)(len - pos) : 20;
+        if (!show) return dc_fail(err, DC_ERR_FORMAT, "%s:%d: malformed JSON at the end of the file", origin,
+                                  line_at(text, pos));
+        return dc_fail(err, DC_ERR_FORMAT, "%s:%d: malformed JSON near '%.*s'", origin, line_at(text, pos), show,
+                       text + pos);
     }
     size_t pos = end ? (size_t)(end - text) : len;
     while (pos < len && (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\r' || text[pos] == '\n')) pos++;
     dc_status st = DC_OK;
     if (pos < len)
-        st = dc_fail(err, DC_ERR_FORMAT, "%s:%d: text after the JSON object: '%.20s'", origin, line_at(text, pos),
-                     text + pos);
+        st = dc_fail(err, DC_ERR_FORMAT, "%s:%d: text after the JSON object: '%.*s'", origin, line_at(text, pos),
+                     len - pos < 20 ? (int)(len - pos) : 20, text + pos);
     else if (!cJSON_IsObject(j))
         st = dc_fail(err, DC_ERR_FORMAT, "%s:1: expected a JSON object of options, such as {\"lr\": {\"log_uniform\": [0.001, 0.1]}}",
                      origin);
