@@ -114,6 +114,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"gray", OPT_FLOAT, &gray, "views: probability of grayscale (3-channel images) [0.2]"},
         {"blur", OPT_FLOAT, &blur, "views: probability of a Gaussian blur, sigma 0.1..2 [0]"},
         {"val-split", OPT_FLOAT, &val_split, "hold out this fraction of the data as the monitor's queries (0: the test split) [0]"},
+        {"features", OPT_STR, &c.features, "the representation: a node of the model (deepc summary), flatten or pooled [the head's input]"},
         {"knn-bank", OPT_INT, &knn_bank, "monitor: labelled training images in the kNN bank [5000]"},
         {"knn-k", OPT_INT, &c.knn_k, "monitor: neighbours [20]"},
         {"no-monitor", OPT_FLAG, &no_monitor, "no kNN monitor"},

@@ -342,6 +342,7 @@ static void test_per_class(const dc_dataset *ds) {
                 break;
             }
     CHECK(found == a.n && ordered, "subset samples come from the data in its order (%d of %d found)", found, a.n);
+    dc_dataset_free(&c);
     CHECK(dc_dataset_per_class(&c, ds, 100000, 1, &err) == DC_ERR_ARG && strstr(err.msg, "class 0"),
           "too many per class is refused naming the class: %s", err.msg);
     dc_dataset d;

@@ -85,6 +85,16 @@ dc_status dc_ssl_model_new(dc_ssl_model *s, const dc_model *base, const dc_ssl_c
     int head, feat;
     dc_status st = dc_model_head(base, &head, &feat, err);
     if (st) return st;
+    if (cfg->features) {
+        feat = dc_model_find_node(base, cfg->features);
+        if (feat < 1 || feat == head)
+            return dc_fail(err, DC_ERR_ARG, "--features %s: not a node of the model before its head %s (see deepc summary)",
+                           cfg->features, base->nodes[head].name);
+        const dc_node *fn = &base->nodes[feat];
+        if (fn->h != 1 || fn->w != 1)
+            return dc_fail(err, DC_ERR_ARG, "--features %s: its output is %dx%dx%d; the projector needs a vector (flatten "
+                           "or globalavgpool output)", cfg->features, fn->c, fn->h, fn->w);
+    }
     char *text = NULL;
     if ((st = dc_arch_subgraph(&text, base, feat, err))) return st;
     char line[256];

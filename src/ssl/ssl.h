@@ -127,6 +127,9 @@ typedef struct dc_ssl_config {
     int proj_dim;           // its output width D [128]
     int pred_hidden;        // BYOL/SimSiam predictor's hidden width [512]
     dc_view_aug aug;
+    const char *features;   // the representation: a node of the base model, or NULL
+                            // for the input of its head [NULL]; nodes after it are
+                            // left out of pretraining (and keep their values)
     int knn_k;              // monitor neighbours [20]
     float knn_t;            // monitor temperature [0.1]
 } dc_ssl_config;
@@ -155,8 +158,8 @@ typedef struct dc_ssl_model {
     int feat_dim;           // width of the representation
 } dc_ssl_model;
 
-// The pretraining graph of base: base's nodes up to the input of its head
-// (a linear layer, dc_model_head) with base's tensors, then the projector
+// The pretraining graph of base: base's nodes up to cfg->features (default:
+// the input of its head, a linear layer, dc_model_head) with base's tensors, then the projector
 // (proj.fc1, proj.bn1, proj.relu1, proj.fc2 [, proj.bn2 for SimSiam]) and,
 // for BYOL/SimSiam, the predictor (pred.fc1, pred.bn1, pred.relu1,
 // pred.fc2), initialised from rng; BYOL's target starts as a copy.

@@ -241,7 +241,7 @@ static void run_unit(run_state *rs, dc_tune_objective obj, void *user, int id, i
         else if (st == DC_ERR_ARG || st == DC_ERR_NUMERIC) record(rs, id, rung, from, to, NULL, secs, e.msg);
         else if (!rs->st) {
             rs->st = st;
-            snprintf(rs->err.msg, sizeof rs->err.msg, "trial %d: %s", id, e.msg);
+            snprintf(rs->err.msg, sizeof rs->err.msg, "trial %d: %.990s", id, e.msg);
         }
     }
     free(curve);
