@@ -99,6 +99,23 @@ printf '{"lr": {"log_uniform": [0.003, 0.1]}\n "momentum": {"choice": [0.0, 0.9]
 expect_err "JSON syntax" "bad2.json:2: malformed JSON" "$BIN" tune $TDATA --space "$T/bad2.json" --journal "$T/b.json"
 expect_err "no validation split" "--val-split" "$BIN" tune --space "$T/s.json" --val-split 0 --journal "$T/b.json"
 
+# one trial per MPI rank: the same search as one process
+if command -v mpirun >/dev/null; then
+  MPI="mpirun --allow-run-as-root --oversubscribe -n 2"   # Open MPI's own allocations are not our leaks: LeakSanitizer is off for it
+  ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 $MPI "$BIN" tune $TUNE --trials 6 --journal "$T/m.json" --out "$T/mbest.safetensors" --json > "$T/m.out" 2> "$T/m.err" \
+    && ok || bad "mpirun -n 2 deepc tune: $(tail -3 "$T/m.err")"
+  $PY - "$T/j.json" "$T/m.json" <<'EOF' && ok || bad "tune under MPI differs from one process"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for x, y in zip(a["trials"], b["trials"]):
+    assert x["epochs"] == y["epochs"] and x["curve"] == y["curve"], (x["id"], x["curve"], y["curve"])
+assert a["best"]["trial"] == b["best"]["trial"] and a["total_epochs"] == b["total_epochs"]
+print("ok: 2 MPI ranks give the single process's search, best trial", b["best"]["trial"])
+EOF
+else
+  echo "  (mpirun not found: the MPI search is not tested)"
+fi
+
 # kill -9 in the middle, then --resume: nothing finished runs again
 "$BIN" tune $TUNE --trials 9 --journal "$T/k.json" --out "$T/kbest.safetensors" --json > "$T/k1.out" 2>&1 &
 pid=$!

@@ -51,29 +51,40 @@ dc_status dc_tune_train_objective(void *user, const dc_tune *tu, const dc_tune_t
     if (st) return st; // DC_ERR_ARG: this combination cannot train; the trial fails
     char path[1024];
     dc_tune_trial_path(path, sizeof path, tr->dir, t->id);
+    dc_trainopts_extra x = {.model = tr->model, .data = tr->data_name, .epochs = tu->s.budget, .threads = tr->threads,
+                            .seed = tr->seed};
+    char *cfgjs = dc_trainopts_json(&o, &x);
+    if (!cfgjs) return dc_fail(err, DC_ERR_NOMEM, "tune: out of memory");
+    // the trial's checkpoint, if it is this trial's (its options are in it):
+    // it may be a unit ahead of the journal (killed between the two writes)
     dc_model *m = NULL;
-    if (from == 0) {
+    dc_error lerr;
+    if (dc_model_load(&m, path, &lerr) == DC_OK) {
+        const char *have = dc_model_info(m, "train_config");
+        if (!have || strcmp(have, cfgjs) || dc_model_epochs_done(m) < from) {
+            dc_model_free(m);
+            m = NULL;
+        }
+    }
+    if (!m && from > 0) {
+        free(cfgjs);
+        return dc_fail(err, DC_ERR_IO, "%s: missing, or not trial %d's checkpoint at %d epochs (the journal says it "
+                       "is): was the folder changed?", path, t->id, from);
+    }
+    if (!m) {
         const dc_dataset *d = tr->train;
-        if ((st = dc_model_create(&m, tr->model, d->c, d->h, d->w, d->n_classes, err))) return st == DC_ERR_ARG ? DC_ERR_IO : st;
+        if ((st = dc_model_create(&m, tr->model, d->c, d->h, d->w, d->n_classes, err))) {
+            free(cfgjs);
+            return st == DC_ERR_ARG ? DC_ERR_IO : st;
+        }
         if (tr->class_names && tr->n_class_names == dc_model_num_classes(m))
             dc_model_set_class_names(m, tr->class_names, tr->n_class_names, err);
         dc_model_set_normalisation(m, d);
         dc_rng rng = dc_rng_stream(tr->seed, 0, 0); // as deepc train
         dc_model_init_params(m, &rng);
-        dc_trainopts_extra x = {.model = tr->model, .data = tr->data_name, .epochs = tu->s.budget,
-                                .threads = tr->threads, .seed = tr->seed};
-        char *js = dc_trainopts_json(&o, &x);
-        if (js) dc_model_set_info(m, "train_config", js, err);
-        free(js);
-    } else {
-        if ((st = dc_model_load(&m, path, err))) return st == DC_ERR_ARG ? DC_ERR_IO : st;
-        const int have = dc_model_epochs_done(m);
-        if (have < from) {
-            dc_model_free(m);
-            return dc_fail(err, DC_ERR_IO, "%s has %d epochs, the journal says %d: not this search's checkpoint?", path,
-                           have, from);
-        }
+        dc_model_set_info(m, "train_config", cfgjs, err);
     }
+    free(cfgjs);
     dc_train_config cfg = dc_train_config_default();
     dc_trainopts_apply(&cfg, &o);
     cfg.epochs = tu->s.budget; // the schedule spans the budget ...

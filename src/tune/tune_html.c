@@ -83,7 +83,7 @@ static void yrange(const dc_tune *tu, double *lo, double *hi) {
     *hi += pad;
 }
 
-enum { PW = 560, PH = 300, ML = 56, MR = 16, MT = 14, MB = 40 };
+enum { PW = 520, PH = 300, ML = 56, MR = 40, MT = 14, MB = 40 };
 
 static double ymap(double v, double lo, double hi) { return MT + (PH - MT - MB) * (1 - (v - lo) / (hi - lo)); }
 
@@ -121,6 +121,10 @@ static void curves_svg(sb *b, const dc_tune *tu, int best) {
             for (int e = 0; e < t->epochs; e++)
                 if (isfinite(t->curve[e])) put(b, "%.1f,%.1f ", XMAP(e + 1), ymap(t->curve[e], lo, hi));
             put(b, "'><title>trial %d</title></polyline>", i);
+            for (int e = 0; e < t->epochs; e++) // points too: a trial stopped at rung 0 has one
+                if (isfinite(t->curve[e]))
+                    put(b, "<circle cx='%.1f' cy='%.1f' r='2' fill='%s'/>", XMAP(e + 1), ymap(t->curve[e], lo, hi),
+                        i == best ? "#000" : rung_colour(dc_tune_rung_of(tu, t)));
         }
     put(b, "</svg>\n");
 #undef XMAP
@@ -187,7 +191,7 @@ dc_status dc_tune_html(char **html, size_t *len, const dc_tune *tu, const char *
             "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
             "th{background:#f3f3f3}.grid{stroke:#eee}.rung{stroke:#999;stroke-dasharray:4 3}"
             ".tick{font-size:11px;fill:#555}.label{font-size:12px;fill:#333}figure{display:inline-block;margin:8px}"
-            "figcaption{font-weight:bold}.swatch{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}"
+            "figcaption{font-weight:bold}code{word-break:break-all}.swatch{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}"
             "</style></head><body>\n<h1>");
     esc(&b, title ? title : "deepc tune");
     put(&b, "</h1>\n<p>");
