@@ -532,8 +532,13 @@ dc_status dc_tune_parse_journal(dc_tune *tu, const char *text, size_t len, const
         }
         dc_rng r = dc_rng_stream(set.seed, TUNE_STREAM, (uint64_t)i);
         dc_tune_space_sample(&tu->space, want->values, &r);
-        if (memcmp(want->values, t->values, sizeof(double) * (size_t)tu->space.n) ||
-            !dc_tune_space_contains(&tu->space, t->values)) {
+        // equal to 1e-9 relative (a tool that re-prints the JSON may round the
+        // last digits); the exact draw is then used
+        bool same = true;
+        for (int q = 0; q < tu->space.n; q++)
+            same &= fabs(want->values[q] - t->values[q]) <= 1e-9 * fabs(want->values[q]);
+        if (same) memcpy(t->values, want->values, sizeof(double) * (size_t)tu->space.n);
+        if (!same || !dc_tune_space_contains(&tu->space, t->values)) {
             free(want);
             JFAIL("%s: trials[%d].values are not what seed %llu draws from the space (an edited journal?)", origin, i,
                   (unsigned long long)set.seed);
