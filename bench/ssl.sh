@@ -28,6 +28,8 @@ OUT=${OUT:-bench/results/ssl}
 PY=bench/.venv/bin/python
 mkdir -p "$OUT"
 FT="--optim adamw --lr 0.001 --weight-decay 0.01 --sched cosine --epochs $FT_EPOCHS --threads $T --json"
+# a linear head on frozen features wants a larger step than a whole network
+PROBE="--optim adamw --lr 0.02 --sched cosine --epochs $FT_EPOCHS --threads $T --json --freeze backbone"
 PRE="--model lenet5 --method $METHOD --temperature 0.2 --epochs $PRE_EPOCHS --batch 256 --threads $T --test-limit 2000"
 
 acc() { grep '"event":"done"' "$1" | sed 's/.*"test_accuracy":\([0-9.]*\).*/\1/'; }
@@ -47,7 +49,7 @@ label() {
   for s in $SEEDS; do
     "$B" finetune lenet5 --data fashion-mnist --labels-per-class 60 --seed "$s" $FT --out "$OUT/scratch-$s.safetensors" > "$OUT/scratch-$s.log"
     "$B" finetune "$OUT/enc.safetensors" --data fashion-mnist --labels-per-class 60 --seed "$s" $FT --out "$OUT/ft-$s.safetensors" > "$OUT/ft-$s.log"
-    "$B" finetune "$OUT/enc.safetensors" --data fashion-mnist --labels-per-class 60 --seed "$s" $FT --freeze backbone --out "$OUT/lp-$s.safetensors" > "$OUT/lp-$s.log"
+    "$B" finetune "$OUT/enc.safetensors" --data fashion-mnist --labels-per-class 60 --seed "$s" $PROBE --out "$OUT/lp-$s.safetensors" > "$OUT/lp-$s.log"
     echo "seed $s: scratch $(acc "$OUT/scratch-$s.log")  pretrained+fine-tune $(acc "$OUT/ft-$s.log")  pretrained+linear probe $(acc "$OUT/lp-$s.log")"
   done
   echo "60 labels/class, mean over seeds ($SEEDS): scratch $(for s in $SEEDS; do acc "$OUT/scratch-$s.log"; done | mean)%," \
@@ -57,29 +59,33 @@ label() {
 
 probe() {
   pretrain "$OUT/enc.safetensors" --data fashion-mnist
-  "$B" finetune "$OUT/enc.safetensors" --data fashion-mnist --freeze backbone --optim adamw --lr 0.003 --sched cosine \
+  "$B" finetune "$OUT/enc.safetensors" --data fashion-mnist --freeze backbone --optim adamw --lr 0.01 --sched cosine \
     --epochs 10 --threads $T --json --out "$OUT/probe-all.safetensors" > "$OUT/probe-all.log"
-  "$B" finetune lenet5 --data fashion-mnist --freeze backbone --optim adamw --lr 0.003 --sched cosine \
+  "$B" finetune lenet5 --data fashion-mnist --freeze backbone --optim adamw --lr 0.01 --sched cosine \
     --epochs 10 --threads $T --json --out "$OUT/probe-random.safetensors" > "$OUT/probe-random.log"
   echo "linear probe, all 60000 labels: pretrained $(acc "$OUT/probe-all.log" | mean)%, random encoder $(acc "$OUT/probe-random.log" | mean)%"
 }
 
 speed() {
   [ -x "$PY" ] || { echo "speed: $PY missing (bash bench/torch_env.sh)"; return 1; }
-  local d=() p=()
+  local d=() p=() dc=() pc=()
   for r in $(seq 1 "$REPS"); do
     echo "rep $r (load $(load))"
     "$B" pretrain --model lenet5 --method simclr --epochs 1 --batch 256 --threads $T --limit "$SPEED_LIMIT" \
       --no-monitor --json --out "$OUT/speed.safetensors" > "$OUT/speed-deepc.log"
     d+=("$(grep '"done"' "$OUT/speed-deepc.log" | sed 's/.*"seconds_per_epoch":\([0-9.]*\).*/\1/')")
+    dc+=("$(grep '"done"' "$OUT/speed-deepc.log" | sed 's/.*"cpu_seconds_per_epoch":\([0-9.]*\).*/\1/')")
     "$PY" bench/ssl_torch_simclr.py --threads $T --limit "$SPEED_LIMIT" --epochs 1 > "$OUT/speed-torch.log"
     p+=("$(sed 's/.*"seconds_per_epoch": \([0-9.]*\).*/\1/' "$OUT/speed-torch.log")")
-    echo "  deepc ${d[-1]} s  torch ${p[-1]} s"
+    pc+=("$(sed 's/.*"cpu_seconds_per_epoch": \([0-9.]*\).*/\1/' "$OUT/speed-torch.log")")
+    echo "  deepc ${d[-1]} s (cpu ${dc[-1]} s)  torch ${p[-1]} s (cpu ${pc[-1]} s)"
   done
-  local md mp
-  md=$(printf '%s\n' "${d[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  mp=$(printf '%s\n' "${p[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  echo "SimCLR epoch of $SPEED_LIMIT images, batch 256, $T threads: deepc $md s, PyTorch $($PY -c 'import torch; print(torch.__version__)') $mp s (medians of $REPS), ratio $(awk -v a="$mp" -v b="$md" 'BEGIN {printf "%.2f", a / b}')x"
+  med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+  local md mp mdc mpc
+  md=$(med "${d[@]}"); mp=$(med "${p[@]}"); mdc=$(med "${dc[@]}"); mpc=$(med "${pc[@]}")
+  echo "SimCLR epoch of $SPEED_LIMIT images, batch 256, $T threads, medians of $REPS:" \
+       "deepc $md s wall / $mdc s cpu, PyTorch $($PY -c 'import torch; print(torch.__version__)') $mp s wall / $mpc s cpu;" \
+       "ratio $(awk -v a="$mp" -v b="$md" 'BEGIN {printf "%.2f", a / b}')x wall, $(awk -v a="$mpc" -v b="$mdc" 'BEGIN {printf "%.2f", a / b}')x cpu"
 }
 
 transfer() {

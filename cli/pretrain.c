@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "core/core.h"
 #include "learn_common.h"
 #include "ssl/ssl.h"
@@ -24,7 +25,8 @@ typedef struct pre_state {
     cJSON *prov, *hist;  // provenance record, per-epoch history inside it
     dc_status st;        // first failure while saving
     dc_error err;
-    double knn_acc, emb_std, train_seconds;
+    double knn_acc, emb_std, train_seconds, cpu_seconds;
+    clock_t c0;          // processor time (all threads) at the last epoch's end
 } pre_state;
 
 static void save(pre_state *p) {
@@ -49,6 +51,10 @@ static void on_ssl(const dc_ssl_event *ev, void *user) {
     p->knn_acc = ev->knn_acc;
     p->emb_std = ev->emb_std;
     p->train_seconds += ev->seconds;
+    const clock_t c1 = clock();
+    const double cpu = (double)(c1 - p->c0) / CLOCKS_PER_SEC; // the epoch and its monitor, every thread
+    p->c0 = c1;
+    p->cpu_seconds += cpu;
     cJSON *r = cJSON_CreateObject();
     cJSON_AddNumberToObject(r, "epoch", ev->epoch);
     cJSON_AddNumberToObject(r, "loss", ev->loss);
@@ -57,6 +63,7 @@ static void on_ssl(const dc_ssl_event *ev, void *user) {
     if (ev->emb_std >= 0) cJSON_AddNumberToObject(r, "emb_std", ev->emb_std);
     else cJSON_AddNullToObject(r, "emb_std");
     cJSON_AddNumberToObject(r, "seconds", ev->seconds);
+    cJSON_AddNumberToObject(r, "cpu_seconds", cpu);
     cJSON_AddNumberToObject(r, "lr", ev->lr);
     cJSON_AddItemToArray(p->hist, r);
     if (p->json) {
@@ -267,6 +274,7 @@ int cmd_pretrain(int argc, char **argv) {
     }
     progress_init(&p.bar, "steps", !json && !quiet);
     double t0 = dc_now_seconds();
+    p.c0 = clock();
     if (dc_ssl_pretrain(&s, &train, no_monitor ? NULL : &bank, no_monitor ? NULL : query, &c, on_ssl, &p, &err)) {
         progress_clear(&p.bar);
         rc = cli_fail("pretrain", &err);
@@ -282,8 +290,8 @@ int cmd_pretrain(int argc, char **argv) {
         cli_json_str(method);
         if (p.knn_acc >= 0) printf(",\"knn_acc\":%.6f", p.knn_acc);
         else printf(",\"knn_acc\":null");
-        printf(",\"train_seconds\":%.3f,\"seconds_per_epoch\":%.3f,\"seconds\":%.3f,\"out\":", p.train_seconds,
-               p.train_seconds / epochs, secs);
+        printf(",\"train_seconds\":%.3f,\"seconds_per_epoch\":%.3f,\"cpu_seconds_per_epoch\":%.3f,\"seconds\":%.3f,"
+               "\"out\":", p.train_seconds, p.train_seconds / epochs, p.cpu_seconds / epochs, secs);
         cli_json_str(out);
         printf("}\n");
     } else {
