@@ -28,7 +28,11 @@ before Normalize gives; --pad zero pads with 0 after normalisation instead.
 
 Timing: an epoch's "seconds" is its training loop only (augmentation,
 forward, backward, step, loss/accuracy bookkeeping), measured with
-time.perf_counter; test evaluation is timed apart ("eval_seconds"). Before
+time.perf_counter; test evaluation is timed apart ("eval_seconds").
+"cpu_seconds" (and infer's "images_per_cpu_s") is the process's CPU time
+over the same span (time.process_time, all threads): on a machine shared with
+other work it shows the cost of the work itself, which wall time mixes with
+the time the process waited for a core. Before
 epoch 1, --warmup steps (default 3, the last at the partial batch size when
 there is one) are run and then undone (the weights and the optimizer state
 are restored), so oneDNN's primitive creation and torch.compile's
@@ -40,7 +44,10 @@ then {"event": "done", ...}; infer prints {"event": "infer", ...} per
 backend and batch size (images/s is the median of --repeats timed repeats
 after warm-up). Without --json the same facts are printed as text.
 Threads: --threads T sets torch.set_num_threads(T) and, when unset,
-OMP_NUM_THREADS=T before torch is imported.
+OMP_NUM_THREADS=T before torch is imported. OMP_WAIT_POLICY=PASSIVE (which
+bench/resnet.sh sets on this shared machine: spinning OpenMP threads that the
+other load deschedules made 2-thread training 4x slower) also turns off ORT's
+spinning (session.intra_op.allow_spinning=0).
 """
 import argparse
 import gzip
@@ -310,6 +317,7 @@ def train():
         tot_loss = torch.zeros(())
         correct = torch.zeros((), dtype=torch.int64)
         lr = opt.param_groups[0]["lr"]
+        c0 = time.process_time()
         t0 = time.perf_counter()
         for i in range(0, n, A.batch):
             idx = perm[i:i + A.batch]
@@ -317,6 +325,7 @@ def train():
             tot_loss += loss * idx.shape[0]
             correct += c
         sec = time.perf_counter() - t0
+        cpu = time.process_time() - c0
         sched.step()
         train_s_total += sec
         test_acc, ev_s = None, 0.0
@@ -328,6 +337,7 @@ def train():
                 reached = {"epoch": ep, "train_seconds": round(train_s_total, 2)}
         rec = {"event": "epoch", "epoch": ep, "epochs": A.epochs, "n_train": n,
                "seconds": round(sec, 4), "images_per_s": round(n / sec, 1),
+               "cpu_seconds": round(cpu, 4),
                "train_loss": round(float(tot_loss) / n, 5), "train_acc": round(int(correct) / n, 5),
                "test_acc": test_acc, "eval_seconds": round(ev_s, 3), "lr": lr,
                "gflops": round(fl["train_flops"] * n / sec * 1e-9, 2)}
@@ -342,7 +352,8 @@ def train():
           "train_flops_per_image": fl["train_flops"],
           "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
           "torch": torch.__version__, "cpu_capability": _cpu_capability(),
-          "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}})
+          "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                 "OMP_WAIT_POLICY")}})
 
 
 def _cpu_capability():
@@ -420,18 +431,21 @@ def infer():
             w += 1
         per_call = (time.perf_counter() - t0) / w
         calls = max(1, int(A.repeat_seconds / per_call))
-        ips = []
+        ips, ipc = [], []
         for _ in range(A.repeats):
+            c0 = time.process_time()
             t0 = time.perf_counter()
             for _ in range(calls):
                 call()
             ips.append(calls * bs / (time.perf_counter() - t0))
+            ipc.append(calls * bs / max(time.process_time() - c0, 1e-9))
         out = fn(ref_x[:bs])
         out = out if isinstance(out, torch.Tensor) else torch.from_numpy(out)
         diff = float((out - ref[:bs]).abs().max())
         rec = {"event": "infer", "model": A.model, "backend": name, "batch": bs,
                "threads": A.threads, "images_per_s": round(statistics.median(ips), 1),
                "repeats": [round(v, 1) for v in ips], "calls_per_repeat": calls,
+               "images_per_cpu_s": round(statistics.median(ipc), 1),
                "setup_seconds": round(setup_s, 3), "max_abs_diff_vs_eager": diff,
                "torch": torch.__version__}
         emit(rec, f"{A.model} {name:<8} batch {bs:>4} threads {A.threads}: "
@@ -484,6 +498,10 @@ def infer():
                 so.inter_op_num_threads = 1
                 so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                 so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                # ORT's own thread pool spins like OpenMP's; follow the same
+                # switch, so OMP_WAIT_POLICY=PASSIVE means no spinning anywhere.
+                spin = os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"
+                so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
                 sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
                 os.remove(path)
                 os.rmdir(os.path.dirname(path))
@@ -492,9 +510,9 @@ def infer():
                     return sess.run(None, {"input": x.contiguous().numpy()})[0]
                 fns = {bs: run for bs in batches}
                 emit({"event": "ort", "version": ort.__version__, "exporter": exporter,
-                      "opset": 17, "intra_op_num_threads": A.threads},
+                      "opset": 17, "intra_op_num_threads": A.threads, "allow_spinning": spin},
                      f"onnxruntime {ort.__version__}, {exporter} exporter, opset 17, "
-                     f"intra_op_num_threads {A.threads}")
+                     f"intra_op_num_threads {A.threads}, spinning {'on' if spin else 'off'}")
             else:
                 sys.exit(f"unknown backend '{backend}' (eager, jit, compile, ort)")
         except Exception as e:  # a backend this torch lacks, or one that fails here

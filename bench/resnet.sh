@@ -29,7 +29,8 @@
 #                        --threads T --repeats R
 #                  printing one JSON line with "images_per_s" (the median of R
 #                  timed repeats after warm-up, softmax included, normalisation
-#                  outside the timing, as bench_torch_resnet.py infer does);
+#                  outside the timing, as bench_torch_resnet.py infer does) and,
+#                  optionally, "best_images_per_s" (the best repeat);
 #                  MODEL is the resnet20 checkpoint of deepc's first 2-thread
 #                  training run and a lenet5 that deepc trains for one epoch here.
 # Seconds are training time only (deepc's per-epoch "seconds"; PyTorch's timed
@@ -40,6 +41,12 @@
 # the analytic count of bench/torch_models.py; % of peak is against threads x
 # the best measured 1-core FMA peak (bench/peak.c: AVX-512 where present).
 #
+# OMP_WAIT_POLICY=PASSIVE is exported for every system (deepc, both torches,
+# and ORT's spinning follows it) unless WAIT_POLICY=default: on this shared
+# 2-core machine spinning OpenMP threads that other work deschedules made
+# PyTorch's 2-thread training 4x slower (27.9 s vs 7.2 s for 1,280 images at
+# load average 7-9, 2026-12-01); passive waiting is PyTorch at its best here.
+#
 # Writes bench/results/<timestamp>-resnet/ (raw JSON lines, time -v output,
 # table.md, results.json; git-ignored) and copies results.json to
 # bench/results/resnet-latest.json.
@@ -48,11 +55,20 @@
 # fashion-mnist), PYTHON (Debian's python, default /usr/bin/python3; it also
 # runs the analysis), WHEEL_PY (default bench/.venv/bin/python), DEBIAN=0
 # (leave Debian's torch out), DEEPC=0 (leave deepc out), COMPILE=0, INFER=0
-# (no inference), TRAIN=0 (no training), INFER_REPEATS (default 7).
+# (no inference), TRAIN=0 (no training), INFER_REPEATS (default 7),
+# WAIT_POLICY (default PASSIVE; "default" leaves OMP_WAIT_POLICY unset).
+#
+#   bash bench/resnet.sh --analyse DIR   redo only the analysis of an earlier run
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+ANALYSE_ONLY=
+if [[ ${1:-} == --analyse ]]; then
+    [[ -f ${2:-}/meta.txt ]] || { echo "bench/resnet.sh: --analyse needs a results folder with meta.txt" >&2; exit 1; }
+    ANALYSE_ONLY=$2
+    shift 2
+fi
 LIMIT=${1:-6000}
 EPOCHS=${2:-2}
 REPS=${3:-3}
@@ -66,6 +82,8 @@ COMPILE=${COMPILE:-1}
 INFER=${INFER:-1}
 TRAIN=${TRAIN:-1}
 INFER_REPEATS=${INFER_REPEATS:-7}
+WAIT_POLICY=${WAIT_POLICY:-PASSIVE}
+if [[ $WAIT_POLICY == default ]]; then unset OMP_WAIT_POLICY; else export OMP_WAIT_POLICY=$WAIT_POLICY; fi
 NPROC=$(nproc)
 T_HI=$(( NPROC < 2 ? NPROC : 2 ))
 DATA_DIR=/usr/share/datasets/fashion-mnist
@@ -76,6 +94,7 @@ die() { echo "bench/resnet.sh: $*" >&2; exit 1; }
 [[ $EPOCHS =~ ^[1-9][0-9]*$ ]] || die "EPOCHS must be a positive integer, got '$EPOCHS'"
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer, got '$REPS'"
 
+if [[ -z $ANALYSE_ONLY ]]; then
 # --- prerequisites --------------------------------------------------------
 if [[ ! -x /usr/bin/time ]]; then
     [[ $(id -u) == 0 ]] || die "/usr/bin/time missing: sudo apt-get install -y time"
@@ -145,11 +164,12 @@ fi
     echo "torch_wheel=$("$WHEEL_PY" -c 'import torch; print(torch.__version__)')"
     echo "onnxruntime=$("$WHEEL_PY" -c 'import onnxruntime; print(onnxruntime.__version__)')"
     [[ $DEBIAN == 1 ]] && echo "torch_debian=$("$PY" -c 'import torch; print(torch.__version__)')"
+    echo "omp_wait_policy=${OMP_WAIT_POLICY:-unset}"
     echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$OUT/meta.txt"
 
 echo "bench: resnet20, $LIMIT images x $EPOCHS epochs x $REPS repetitions, results in $OUT" >&2
-"$OUT/bin/peak" --json > "$OUT/peak.json"
+env -u OMP_WAIT_POLICY "$OUT/bin/peak" --json > "$OUT/peak.json"
 cat "$OUT/peak.json" >&2
 
 # --- training -------------------------------------------------------------
@@ -243,6 +263,12 @@ if [[ $INFER == 1 ]]; then
 fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/meta.txt"
 rm -f "$OUT"/deepc_resnet20_t*_r*.safetensors
+else
+    OUT=$ANALYSE_ONLY
+    PY=${PYTHON:-/usr/bin/python3}
+    T_HI=$(sed -n 's/^nproc=//p' "$OUT/meta.txt")
+    T_HI=$(( T_HI < 2 ? T_HI : 2 ))
+fi
 
 # --- analysis ---------------------------------------------------------------
 "$PY" - "$OUT" "$T_HI" <<'EOF'
@@ -277,13 +303,15 @@ R = res["train"]
 for sysname in ("torch_wheel", "torch_deb", "deepc", "torch_wheel_compile"):
     for t in sorted({1, t_hi}):
         files = sorted(glob.glob(f"{out}/train_{sysname}_t{t}_r*.jsonl"))
-        secs, rss, accs, warm = [], [], [], []
+        secs, cpus, rss, accs, warm = [], [], [], [], []
         for f in files:
             recs = jl(f)
             ep = [r for r in recs if r.get("event") == "epoch"]
             if not ep:
                 continue
-            secs += [r["seconds"] for r in ep][skip:] if len(ep) > skip else [ep[-1]["seconds"]]
+            use = ep[skip:] if len(ep) > skip else ep[-1:]
+            secs += [r["seconds"] for r in use]
+            cpus += [r["cpu_seconds"] for r in use if r.get("cpu_seconds") is not None]
             accs.append(ep[-1].get("test_acc", ep[-1].get("test_accuracy")))
             warm += [r["warmup_seconds"] for r in recs if r.get("event") == "done"]
             rss.append(maxrss_mb(f[:-len(".jsonl")] + ".time"))
@@ -296,7 +324,8 @@ for sysname in ("torch_wheel", "torch_deb", "deepc", "torch_wheel_compile"):
             "gflops": flops_img * limit / m * 1e-9 if flops_img else None,
             "share_of_peak": flops_img * limit / m * 1e-9 / (t * p1) if flops_img else None,
             "peak_rss_mb": max(x for x in rss if x is not None) if any(rss) else None,
-            "test_acc_1000": accs, "warmup_seconds": warm}
+            "test_acc_1000": accs, "warmup_seconds": warm,
+            "median_cpu_s": med(cpus) if cpus else None}
 
 def best(prefix):
     c = [(v["median_s"], k) for k, v in R.items() if v["system"] == prefix]
@@ -319,13 +348,15 @@ for f in sorted(glob.glob(f"{out}/infer_torch_*.jsonl")):
     for r in jl(f):
         if r.get("event") == "infer":
             I.setdefault(r["model"], {}).setdefault(f"{which}:{r['backend']}", {})[
-                f"b{r['batch']}_t{r['threads']}"] = r["images_per_s"]
+                f"b{r['batch']}_t{r['threads']}"] = {"median": r["images_per_s"], "best": max(r["repeats"]),
+                                                     "per_cpu_s": r.get("images_per_cpu_s")}
         elif r.get("event") == "skip":
             I.setdefault(r["model"], {}).setdefault(f"{which}:{r['backend']}", {})["skipped"] = r["reason"]
 for f in sorted(glob.glob(f"{out}/infer_deepc_*.json")):
     m = re.search(r"infer_deepc_(\w+?)_t(\d+)_b(\d+)\.json$", f)
     r = jl(f)[0]
-    I.setdefault(m.group(1), {}).setdefault("deepc", {})[f"b{m.group(3)}_t{m.group(2)}"] = r["images_per_s"]
+    I.setdefault(m.group(1), {}).setdefault("deepc", {})[f"b{m.group(3)}_t{m.group(2)}"] = {
+        "median": r["images_per_s"], "best": r.get("best_images_per_s"), "per_cpu_s": None}
 
 L = []
 L.append(f"ResNet-20 / Fashion-MNIST, batch 128, SGD 0.1 m0.9 Nesterov wd 5e-4 cosine, crop 4 + flip — "
@@ -334,7 +365,8 @@ L.append(f"ResNet-20 / Fashion-MNIST, batch 128, SGD 0.1 m0.9 Nesterov wd 5e-4 c
 n_ep = max((len(v["epoch_seconds"]) for v in R.values()), default=0)
 L.append(f"{limit:,} training images x {epochs} epochs x {meta['reps']} runs per configuration; each time is "
          f"the median of {n_ep} epochs" + (" (first epoch of each run left out)" if skip else "")
-         + f"; load average {meta['loadavg_start']} at start, {meta.get('loadavg_end', '?')} at end.")
+         + f"; load average {meta['loadavg_start']} at start, {meta.get('loadavg_end', '?')} at end; "
+         f"OMP_WAIT_POLICY {meta.get('omp_wait_policy', '?')}.")
 if flops_img:
     L.append(f"FLOPs per training image: {flops_img:,} (analytic, bench/torch_models.py); fp32 FMA peak "
              f"({isa}) {p1:.1f} GFLOP/s on 1 core ({peak['best'][str(peak['cores'])]:.1f} measured on "
@@ -342,15 +374,16 @@ if flops_img:
 if meta["deepc"] != "1":
     L.append("deepc: not run (the resnet20 probe failed; see deepc_probe.err).")
 L.append("")
-L.append(f"| | threads | s per {limit:,} images (median) | min–max | s/epoch (60k) | images/s | GFLOP/s | % of peak | peak RSS (MB) | warm-up s |")
-L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+L.append(f"| | threads | s per {limit:,} images (median) | min–max | s/epoch (60k) | images/s | GFLOP/s | % of peak | CPU s per {limit:,} | peak RSS (MB) | warm-up s |")
+L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for k, r in R.items():
     gf = f"{r['gflops']:.1f}" if r["gflops"] else ""
     sh = f"{100 * r['share_of_peak']:.1f}%" if r["share_of_peak"] else ""
     rss = f"{r['peak_rss_mb']:.0f}" if r["peak_rss_mb"] else ""
     wu = f"{med(r['warmup_seconds']):.1f}" if r["warmup_seconds"] else ""
     L.append(f"| {label[r['system']]} | {r['threads']} | {r['median_s']:.2f} | {r['min_s']:.2f}–{r['max_s']:.2f} | "
-             f"{r['epoch60k_s']:.1f} | {r['images_per_s']:.0f} | {gf} | {sh} | {rss} | {wu} |")
+             f"{r['epoch60k_s']:.1f} | {r['images_per_s']:.0f} | {gf} | {sh} | "
+             f"{'' if r['median_cpu_s'] is None else format(r['median_cpu_s'], '.2f')} | {rss} | {wu} |")
 L.append("")
 for s, q in res["ratios"].items():
     L.append(f"{label[s]} at its best ({q['best_run']}) / deepc's best ({dbest[1]}): "
@@ -359,7 +392,9 @@ for s, q in res["ratios"].items():
     L.append("")
 if I:
     cols = [f"b{b}_t{t}" for b in (1, 256) for t in sorted({1, t_hi})]
-    L.append("| inference, images/s (median of repeats) | " +
+    L.append("Inference: images/s, the median of the timed repeats (the best repeat in brackets).")
+    L.append("")
+    L.append("| inference, images/s | " +
              " | ".join(f"batch {c.split('_')[0][1:]}, {c.split('_t')[1]} thr" for c in cols) + " |")
     L.append("| --- |" + " ---: |" * len(cols))
     for model in I:
@@ -369,7 +404,8 @@ if I:
                 continue
             name = sysb if sysb == "deepc" else f"{label[sysb.split(':')[0]].split(' (')[0]} {sysb.split(':')[1]}" \
                 + (" (Debian)" if sysb.startswith("torch_deb") else "")
-            L.append(f"| {model}, {name} | " + " | ".join(f"{v[c]:,.0f}" if c in v else "" for c in cols) + " |")
+            cell = lambda x: f"{x['median']:,.0f}" + (f" ({x['best']:,.0f})" if x.get("best") else "")
+            L.append(f"| {model}, {name} | " + " | ".join(cell(v[c]) if c in v else "" for c in cols) + " |")
 table = "\n".join(L)
 print(table)
 open(f"{out}/table.md", "w").write(table + "\n")

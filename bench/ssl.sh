@@ -32,7 +32,7 @@ FT="--optim adamw --lr 0.001 --weight-decay 0.01 --sched cosine --epochs $FT_EPO
 PROBE="--optim adamw --lr 0.02 --sched cosine --epochs $FT_EPOCHS --threads $T --json --freeze backbone"
 PRE="--model lenet5 --method $METHOD --temperature 0.2 --epochs $PRE_EPOCHS --batch 256 --threads $T --test-limit 2000"
 
-acc() { grep '"event":"done"' "$1" | sed 's/.*"test_accuracy":\([0-9.]*\).*/\1/'; }
+acc() { grep '"event":"done"' "$1" | sed 's/.*"accuracy":\([0-9.e-]*\).*/\1/'; } # the test set's, scored once
 mean() { awk '{s += $1; n++} END {printf "%.2f", 100 * s / n}'; }
 load() { uptime | sed 's/.*load average: //'; }
 

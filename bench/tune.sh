@@ -31,7 +31,7 @@ search() { # $1 = name, rest = options
     "$B" tune --space "$SPACE" --seed "$SEED" --trials "$TRIALS" --parallel "$P" --threads 1 --json \
       --journal "$OUT/$name.json" --out "$OUT/$name.safetensors" "$@" > "$OUT/$name.log"
   fi
-  echo "$name: best trial $(field "$OUT/$name.log" best_trial), validation $(field "$OUT/$name.log" val_acc)," \
+  echo "$name: best trial $(field "$OUT/$name.log" best_trial), validation $(field "$OUT/$name.log" val_accuracy)," \
        "test $(field "$OUT/$name.log" test_accuracy), $(field "$OUT/$name.log" total_epochs) epochs, $(field "$OUT/$name.log" seconds) s"
 }
 
@@ -60,7 +60,7 @@ recipe() {
   cmd=$(grep '"event":"done"' "$OUT/recipe.log" | sed 's/.*"train_command":"\([^"]*\)".*/\1/')
   echo "retraining the winner on all 60000 images: $cmd"
   ${cmd/deepc/$B} --threads 2 --json --out "$OUT/recipe-retrained.safetensors" > "$OUT/recipe-retrained.log"
-  echo "winner retrained by deepc train: test accuracy $(field "$OUT/recipe-retrained.log" test_accuracy) (the README's hand-found recipe: 0.9161)"
+  echo "winner retrained by deepc train: test accuracy $(field "$OUT/recipe-retrained.log" accuracy) (the README's hand-found recipe: 0.9161)"
 }
 
 what=${1:-all}

@@ -248,7 +248,8 @@ int cmd_finetune(int argc, char **argv) {
     cfg.nthreads = threads;
     cfg.checkpoint = out;
     cfg.node_lr = node_lr;
-    learn_printer pr = {.json = json, .quiet = quiet, .what = val.n ? "validation" : "test"};
+    cfg.heldout_name = val.n ? "val" : "test";
+    learn_printer pr = {.json = json, .quiet = quiet, .split = cfg.heldout_name};
     progress_init(&pr.bar, "batches", !json && !quiet);
     double t0 = dc_now_seconds();
     if (dc_train(m, &train, val.n ? &val : &test, &cfg, learn_on_event, &pr, &err)) {
@@ -263,11 +264,18 @@ int cmd_finetune(int argc, char **argv) {
         goto out;
     }
     if (json) {
-        printf("{\"event\":\"done\",\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"n\":%d,\"train_samples\":%d,"
-               "\"seconds\":%.3f,\"out\":",
-               r.accuracy, r.loss, r.n, train.n, secs);
-        cli_json_str(out);
-        printf("}\n");
+        // as deepc train's last line: one split (the test set, scored once at the end)
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "event", "done");
+        cJSON_AddStringToObject(j, "split", "test");
+        cJSON_AddNumberToObject(j, "n", r.n);
+        cli_json_add(j, "accuracy", r.accuracy, 0);
+        cli_json_add(j, "loss", r.loss, 0);
+        cJSON_AddNumberToObject(j, "epochs", epochs);
+        cJSON_AddNumberToObject(j, "train_samples", train.n);
+        cJSON_AddNumberToObject(j, "seconds", secs);
+        cJSON_AddStringToObject(j, "out", out);
+        if (!cli_json_print(j)) rc = 1;
     } else {
         printf("test accuracy: %.2f%% (%lld/%d), loss %.4f — fine-tuned in %.1f s, saved %s\n", 100 * r.accuracy,
                (long long)llround(r.accuracy * r.n), r.n, r.loss, secs, out);

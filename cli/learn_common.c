@@ -1,5 +1,6 @@
 // learn_common.c — shared pieces of the finetune, pretrain and tune verbs.
 #define _POSIX_C_SOURCE 200809L
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,16 +59,24 @@ void learn_on_event(const dc_train_event *ev, void *user) {
         return;
     }
     progress_clear(&s->bar);
+    const bool val = s->split && !strcmp(s->split, "val");
     if (s->json) {
-        printf("{\"event\":\"epoch\",\"epoch\":%d,\"epochs\":%d,\"train_loss\":%.6f,\"train_acc\":%.6f,", ev->epoch,
-               ev->epochs, ev->train_loss, ev->train_acc);
-        if (ev->test_acc >= 0) printf("\"test_acc\":%.6f,", ev->test_acc);
-        else printf("\"test_acc\":null,");
-        printf("\"seconds\":%.3f,\"lr\":%.6g}\n", ev->seconds, ev->lr);
+        // the shared vocabulary (README, "JSON output"), as deepc train's epochs
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "event", "epoch");
+        cJSON_AddNumberToObject(j, "epoch", ev->epoch);
+        cJSON_AddNumberToObject(j, "epochs", ev->epochs);
+        cJSON_AddNumberToObject(j, "train_loss", ev->train_loss);
+        cJSON_AddNumberToObject(j, "train_accuracy", ev->train_acc);
+        cli_json_add(j, "val_accuracy", val ? ev->test_acc : NAN, 0);
+        cli_json_add(j, "test_accuracy", val ? NAN : ev->test_acc, 0);
+        cJSON_AddNumberToObject(j, "seconds", ev->seconds);
+        cJSON_AddNumberToObject(j, "lr", ev->lr);
+        cli_json_print(j);
     } else if (!s->quiet) {
         printf("epoch %3d/%d  loss %.4f  train acc %6.2f%%", ev->epoch, ev->epochs, ev->train_loss,
                100 * ev->train_acc);
-        if (ev->test_acc >= 0) printf("  %s acc %6.2f%%", s->what ? s->what : "held-out", 100 * ev->test_acc);
+        if (ev->test_acc >= 0) printf("  %s acc %6.2f%%", val ? "val" : "test", 100 * ev->test_acc);
         printf("  lr %.3g  %.2f s\n", ev->lr, ev->seconds);
     }
     fflush(stdout);

@@ -23,7 +23,7 @@ bool learn_finish(learn_opts *lo, const char *verb);
 typedef struct learn_printer {
     bool json, quiet;
     dc_progress bar;
-    const char *what; // "held-out" or "validation"
+    const char *split; // the held-out set: "val" or "test" (JSON: val_accuracy or test_accuracy)
 } learn_printer;
 // A dc_train_callback printing one line per epoch (or one JSON object).
 void learn_on_event(const dc_train_event *ev, void *user);

@@ -58,19 +58,20 @@ static void on_ssl(const dc_ssl_event *ev, void *user) {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddNumberToObject(r, "epoch", ev->epoch);
     cJSON_AddNumberToObject(r, "loss", ev->loss);
-    if (ev->knn_acc >= 0) cJSON_AddNumberToObject(r, "knn_acc", ev->knn_acc);
-    else cJSON_AddNullToObject(r, "knn_acc");
-    if (ev->emb_std >= 0) cJSON_AddNumberToObject(r, "emb_std", ev->emb_std);
-    else cJSON_AddNullToObject(r, "emb_std");
+    cli_json_add(r, "knn_accuracy", ev->knn_acc, 0); // null: no monitor
+    cli_json_add(r, "emb_std", ev->emb_std, 0);
     cJSON_AddNumberToObject(r, "seconds", ev->seconds);
     cJSON_AddNumberToObject(r, "cpu_seconds", cpu);
     cJSON_AddNumberToObject(r, "lr", ev->lr);
     cJSON_AddItemToArray(p->hist, r);
     if (p->json) {
-        char *s = cJSON_PrintUnformatted(r);
-        printf("{\"event\":\"epoch\",\"epochs\":%d,\"emb_std_ref\":%.6g,%s\n", ev->epochs, ev->emb_std_ref,
-               s ? s + 1 : "}");
-        free(s);
+        // the history record, with the event and the totals in front
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "event", "epoch");
+        cJSON_AddNumberToObject(j, "epochs", ev->epochs);
+        cJSON_AddNumberToObject(j, "emb_std_ref", ev->emb_std_ref);
+        for (const cJSON *x = r->child; x; x = x->next) cJSON_AddItemToObject(j, x->string, cJSON_Duplicate(x, 1));
+        cli_json_print(j);
     } else if (!p->quiet) {
         printf("epoch %3d/%d  loss %.4f", ev->epoch, ev->epochs, ev->loss);
         if (ev->knn_acc >= 0) printf("  kNN acc %6.2f%%", 100 * ev->knn_acc);
@@ -286,14 +287,17 @@ int cmd_pretrain(int argc, char **argv) {
     }
     double secs = dc_now_seconds() - t0;
     if (json) {
-        printf("{\"event\":\"done\",\"method\":");
-        cli_json_str(method);
-        if (p.knn_acc >= 0) printf(",\"knn_acc\":%.6f", p.knn_acc);
-        else printf(",\"knn_acc\":null");
-        printf(",\"train_seconds\":%.3f,\"seconds_per_epoch\":%.3f,\"cpu_seconds_per_epoch\":%.3f,\"seconds\":%.3f,"
-               "\"out\":", p.train_seconds, p.train_seconds / epochs, p.cpu_seconds / epochs, secs);
-        cli_json_str(out);
-        printf("}\n");
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "event", "done");
+        cJSON_AddStringToObject(j, "method", method);
+        cJSON_AddNumberToObject(j, "epochs", epochs);
+        cli_json_add(j, "knn_accuracy", p.knn_acc, 0);
+        cJSON_AddNumberToObject(j, "train_seconds", p.train_seconds);
+        cJSON_AddNumberToObject(j, "seconds_per_epoch", p.train_seconds / epochs);
+        cJSON_AddNumberToObject(j, "cpu_seconds_per_epoch", p.cpu_seconds / epochs);
+        cJSON_AddNumberToObject(j, "seconds", secs);
+        cJSON_AddStringToObject(j, "out", out);
+        if (!cli_json_print(j)) rc = 1;
     } else {
         printf("pretrained %d epochs in %.1f s (%.2f s per epoch of training)", epochs, secs, p.train_seconds / epochs);
         if (p.knn_acc >= 0) printf(", kNN accuracy %.2f%%", 100 * p.knn_acc);

@@ -41,16 +41,20 @@ static void on_unit(const dc_tune_event *ev, void *user) {
     char cfg[512];
     print_config(c->tu, t, cfg, sizeof cfg);
     if (c->json) {
-        printf("{\"event\":\"unit\",\"trial\":%d,\"rung\":%d,\"from\":%d,\"epochs\":%d,", ev->trial, ev->rung, ev->from,
-               ev->to);
-        if (isfinite(ev->metric)) printf("\"val_acc\":%.6f,", ev->metric);
-        else printf("\"val_acc\":null,");
-        printf("\"seconds\":%.3f,\"done\":%ld,\"total\":%ld,\"error\":", ev->seconds, ev->done, ev->total);
-        if (ev->error) cli_json_str(ev->error);
-        else printf("null");
-        printf(",\"config\":");
-        cli_json_str(cfg);
-        printf("}\n");
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "event", "unit");
+        cJSON_AddNumberToObject(j, "trial", ev->trial);
+        cJSON_AddNumberToObject(j, "rung", ev->rung);
+        cJSON_AddNumberToObject(j, "from", ev->from);   // epochs the trial had before this unit
+        cJSON_AddNumberToObject(j, "epochs", ev->to);   // and after it
+        cli_json_add(j, "val_accuracy", ev->metric, 0); // null: the unit failed
+        cJSON_AddNumberToObject(j, "seconds", ev->seconds);
+        cJSON_AddNumberToObject(j, "done", ev->done);
+        cJSON_AddNumberToObject(j, "total", ev->total);
+        if (ev->error) cJSON_AddStringToObject(j, "error", ev->error);
+        else cJSON_AddNullToObject(j, "error");
+        cJSON_AddStringToObject(j, "config", cfg);
+        cli_json_print(j);
     } else if (!c->quiet) {
         printf("[%4ld/%-4ld] trial %4d  rung %d -> %3d epochs  ", ev->done, ev->total, ev->trial, ev->rung, ev->to);
         if (ev->error) printf("failed: %s", ev->error);
@@ -337,7 +341,7 @@ static int tune_main(int argc, char **argv, const dc_comm *comm) {
     cJSON_AddStringToObject(pj, "journal", journal);
     cJSON_AddNumberToObject(pj, "trial", best);
     cJSON_AddStringToObject(pj, "config", cfg);
-    cJSON_AddNumberToObject(pj, "val_acc", bval);
+    cJSON_AddNumberToObject(pj, "val_accuracy", bval);
     cJSON_AddNumberToObject(pj, "epochs", tu.rung_epochs[brung]);
     cJSON_AddStringToObject(pj, "data", train.source);
     cJSON_AddNumberToObject(pj, "train_samples", train.n);
@@ -370,19 +374,21 @@ static int tune_main(int argc, char **argv, const dc_comm *comm) {
         else cl += (size_t)snprintf(cmd + cl, sizeof cmd - cl, " --%s %.9g", t->name, v);
     }
     if (json) {
-        printf("{\"event\":\"done\",\"best_trial\":%d,\"val_acc\":%.6f,\"epochs\":%d,\"test_accuracy\":%.6f,"
-               "\"total_epochs\":%ld,\"units_run\":%ld,\"seconds\":%.3f,\"config\":",
-               best, bval, tu.rung_epochs[brung], r.accuracy, dc_tune_total_epochs(&tu), tu.units_run, secs);
-        cli_json_str(cfg);
-        printf(",\"out\":");
-        cli_json_str(out);
-        printf(",\"journal\":");
-        cli_json_str(journal);
-        printf(",\"html\":");
-        cli_json_str(html);
-        printf(",\"train_command\":");
-        cli_json_str(cmd);
-        printf("}\n");
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "event", "done");
+        cJSON_AddNumberToObject(j, "best_trial", best);
+        cli_json_add(j, "val_accuracy", bval, 0);
+        cJSON_AddNumberToObject(j, "epochs", tu.rung_epochs[brung]);
+        cli_json_add(j, "test_accuracy", r.accuracy, 0); // the best model's, scored once after the search
+        cJSON_AddNumberToObject(j, "total_epochs", (double)dc_tune_total_epochs(&tu));
+        cJSON_AddNumberToObject(j, "units_run", (double)tu.units_run);
+        cJSON_AddNumberToObject(j, "seconds", secs);
+        cJSON_AddStringToObject(j, "config", cfg);
+        cJSON_AddStringToObject(j, "out", out);
+        cJSON_AddStringToObject(j, "journal", journal);
+        cJSON_AddStringToObject(j, "html", html);
+        cJSON_AddStringToObject(j, "train_command", cmd);
+        if (!cli_json_print(j)) rc = 1;
     } else {
         printf("best: trial %d, validation accuracy %.2f%% after %d epochs: %s\n", best, 100 * bval,
                tu.rung_epochs[brung], cfg);

@@ -48,7 +48,12 @@ import st_py; t, _ = st_py.load('$T/nh.safetensors')
 assert t['fc3.weight'].shape == (5, 84) and t['fc3.bias'].shape == (5,), t['fc3.weight'].shape
 " && ok || bad "new head shape"
 expect_ok "finetune --json" "$BIN" finetune "$T/p.safetensors" $SMALL --epochs 1 --freeze 'conv*' --json --out "$T/j.safetensors"
-grep -q '"event":"epoch"' "$T/out" && grep -q '"event":"done"' "$T/out" && grep -q '"test_accuracy"' "$T/out" && ok || bad "finetune --json lines"
+grep -q '"event":"epoch"' "$T/out" && grep -q '"event":"done","split":"test","n":500,"accuracy":0\.' "$T/out" \
+  && grep -q '"val_accuracy":null,"test_accuracy":0\.' "$T/out" && ok || bad "finetune --json lines: $(cat "$T/out")"
+mkdir -p "$T/json"; cp "$T/out" "$T/json/finetune.jsonl"
+expect_ok "finetune --val-split --json" "$BIN" finetune "$T/p.safetensors" $SMALL --epochs 1 --val-split 0.2 --json --out "$T/jv.safetensors"
+grep -q '"val_accuracy":0\.[0-9]*,"test_accuracy":null' "$T/out" && ok || bad "finetune --val-split names its split: $(head -1 "$T/out")"
+cp "$T/out" "$T/json/finetune_val.jsonl"
 expect_ok "from scratch (a built-in)" "$BIN" finetune lenet5 $SMALL --labels-per-class 10 --epochs 1 --out "$T/s.safetensors"
 grep -q "training from scratch" "$T/out" && ok || bad "scratch message"
 expect_err "unmatched --freeze" "matches no node" "$BIN" finetune "$T/p.safetensors" $SMALL --freeze layer9 --out "$T/x.safetensors"
@@ -61,7 +66,8 @@ expect_err "missing parent" "nothing.safetensors" "$BIN" finetune "$T/nothing.sa
 # ---------------------------------------------------------------- pretrain
 PRE="--data fashion-mnist --limit 512 --test-limit 200 --threads 2 --epochs 1 --knn-bank 256"
 expect_ok "pretrain simclr" "$BIN" pretrain $PRE --batch 64 --json --out "$T/enc.safetensors"
-grep -q '"knn_acc":0\.' "$T/out" && grep -q '"emb_std":0\.' "$T/out" && grep -q '"event":"done"' "$T/out" && ok || bad "pretrain --json: $(cat "$T/out")"
+grep -q '"knn_accuracy":0\.' "$T/out" && grep -q '"emb_std":0\.' "$T/out" && grep -q '"event":"done"' "$T/out" && ok || bad "pretrain --json: $(cat "$T/out")"
+cp "$T/out" "$T/json/pretrain.jsonl"
 for m in byol simsiam; do
   expect_ok "pretrain $m" "$BIN" pretrain $PRE --batch 64 --method $m --out "$T/enc_$m.safetensors"
   grep -q "kNN acc" "$T/out" && ok || bad "$m prints the monitor"
@@ -87,6 +93,9 @@ TDATA="--data fashion-mnist --limit 1200 --test-limit 300 --val-split 0.25 --bud
 TUNE="$TDATA --space $T/s.json"
 expect_ok "tune" "$BIN" tune $TUNE --trials 6 --journal "$T/j.json" --out "$T/best.safetensors" --json
 grep -q '"event":"done"' "$T/out" && grep -q '"total_epochs":10' "$T/out" && ok || bad "tune: 6 x 1 + 2 x 2 epochs: $(tail -1 "$T/out")"
+grep -q '"event":"unit".*"val_accuracy":0\.' "$T/out" && grep -q '"event":"done".*"val_accuracy":0\..*"test_accuracy":0\.' "$T/out" \
+  && ok || bad "tune --json figures: $(tail -1 "$T/out")"
+cp "$T/out" "$T/json/tune.jsonl"
 [ -f "$T/j.html" ] && grep -q "<svg" "$T/j.html" && ! grep -q "<script" "$T/j.html" && ok || bad "tune page"
 expect_ok "the best model evaluates" "$BIN" eval "$T/best.safetensors" --data fashion-mnist --limit 300
 expect_err "journal exists" "--resume" "$BIN" tune $TUNE --trials 6 --journal "$T/j.json"
@@ -138,6 +147,32 @@ j = json.load(open(journal))
 assert j['finished'] and j['total_epochs'] == 9 * 1 + 3 * 2, (j['finished'], j['total_epochs'])
 done_before = sum(1 for e in before.values() if e > 0)
 print('ok: %d units finished before the kill, %d after, none repeated' % (done_before, len(units)))
+EOF
+
+# the three verbs speak the one JSON vocabulary (README, "JSON output"; tests/cli_json.sh's rules)
+$PY - "$T/json" <<'EOF' && ok || bad "the JSON vocabulary of finetune, pretrain and tune (see above)"
+import json, math, os, sys
+FORBIDDEN = {"acc", "test_acc", "train_acc", "val_acc", "knn_acc", "prob", "probs", "held_out", "heldout", "top"}
+def walk(v, where):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            assert k not in FORBIDDEN, f"{where}: key {k!r} is another spelling of a shared name"
+            bad = {"acc", "accs", "prob", "probs", "heldout"} & set(k.split("_"))
+            assert not bad, f"{where}: {k!r}: spelled {bad}"
+            if k.endswith(("accuracy", "loss")):
+                assert x is None or (isinstance(x, (int, float)) and x != -1), f"{where}: {k} = {x!r} (null, not -1)"
+            if isinstance(x, float):
+                assert math.isfinite(x), f"{where}: {k} = {x}"
+            walk(x, f"{where}.{k}")
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            walk(x, f"{where}[{i}]")
+n = 0
+for f in sorted(os.listdir(sys.argv[1])):
+    for i, line in enumerate(open(os.path.join(sys.argv[1], f))):
+        walk(json.loads(line), f"{f}[{i}]")  # one object per line, valid JSON
+        n += 1
+print(f"ok: {n} JSON objects of finetune, pretrain and tune: one vocabulary")
 EOF
 
 echo "$pass passed, $fail failed"

@@ -242,6 +242,30 @@ static void test_view_fixture(const char *name) {
     dcfx_free(&fx);
 }
 
+// Three channels, every stage off: each plane normalised by its own mean and
+// std (the per-channel normalisation a colour model stores).
+static void test_views_channels(void) {
+    enum { C = 3, H = 5, W = 7, N = 4 };
+    uint8_t px[N * C * H * W];
+    int32_t lab[N] = {0, 1, 0, 1}, idx[N] = {2, 0, 3, 1};
+    for (int i = 0; i < N * C * H * W; i++) px[i] = (uint8_t)(i * 37 % 256);
+    dc_dataset ds = {.n = N, .c = C, .h = H, .w = W, .n_classes = 2, .pixels = px, .labels = lab};
+    const float mean[C] = {0.1f, 0.5f, 0.9f}, sd[C] = {0.2f, 0.25f, 0.5f};
+    float x[N * C * H * W];
+    dc_view_aug none = dc_view_aug_none();
+    dc_rng r = dc_rng_stream(3, 1, 0);
+    dc_views_batch(x, &ds, idx, N, &none, mean, sd, &r, 1);
+    double worst = 0;
+    for (int k = 0; k < N; k++)
+        for (int ch = 0; ch < C; ch++)
+            for (int i = 0; i < H * W; i++) {
+                const size_t o = ((size_t)k * C + ch) * H * W + i, src = ((size_t)idx[k] * C + ch) * H * W + i;
+                const double want = (px[src] / 255.0 - mean[ch]) / sd[ch];
+                worst = fmax(worst, fabs(x[o] - want));
+            }
+    CHECK(worst < 1e-5, "per-channel normalisation of views off by %g", worst);
+}
+
 static void test_views_seeded(void) {
     dc_dataset ds;
     dc_test_make_data(&ds, 64, 4, 5);
@@ -252,9 +276,10 @@ static void test_views_seeded(void) {
     int32_t idx[64];
     for (int i = 0; i < 64; i++) idx[i] = 63 - i;
     dc_rng r1 = dc_rng_stream(9, 1, 0), r2 = dc_rng_stream(9, 1, 0), r3 = dc_rng_stream(10, 1, 0);
-    dc_views_batch(x1, &ds, idx, 64, &a, 0.2f, 0.3f, &r1, 1);
-    dc_views_batch(x2, &ds, idx, 64, &a, 0.2f, 0.3f, &r2, 2);
-    dc_views_batch(x3, &ds, idx, 64, &a, 0.2f, 0.3f, &r3, 1);
+    const float mean[1] = {0.2f}, sd[1] = {0.3f}, zero[1] = {0.0f}, one[1] = {1.0f};
+    dc_views_batch(x1, &ds, idx, 64, &a, mean, sd, &r1, 1);
+    dc_views_batch(x2, &ds, idx, 64, &a, mean, sd, &r2, 2);
+    dc_views_batch(x3, &ds, idx, 64, &a, mean, sd, &r3, 1);
     CHECK(!memcmp(x1, x2, sizeof(float) * n), "the same seed gives other views at 2 threads");
     CHECK(memcmp(x1, x3, sizeof(float) * n) != 0, "another seed gives the same views");
     // normalised values come from [0,1] pixels
@@ -264,7 +289,7 @@ static void test_views_seeded(void) {
     // every stage off: the image itself
     dc_view_aug none = dc_view_aug_none();
     dc_rng r4 = dc_rng_stream(9, 1, 0);
-    dc_views_batch(x1, &ds, idx, 64, &none, 0.0f, 1.0f, &r4, 2);
+    dc_views_batch(x1, &ds, idx, 64, &none, zero, one, &r4, 2);
     int same = 1;
     for (int k = 0; k < 64; k++)
         for (int i = 0; i < 784; i++) same &= x1[(size_t)k * 784 + i] == (float)ds.pixels[(size_t)idx[k] * 784 + i] / 255.0f;
@@ -425,6 +450,7 @@ int main(void) {
     test_view_fixture("ssl_view_b");
     test_view_fixture("ssl_view_c");
     test_views_seeded();
+    test_views_channels();
     test_views_in_range();
     test_knn();
     test_pretrain_runs();

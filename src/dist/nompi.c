@@ -32,3 +32,20 @@ dc_status dc_mpi_finalize(dc_comm *comm, dc_error *err) {
 }
 
 void dc_mpi_abort(int code) { exit(code); }
+
+bool dc_mpi_lost_peers(const dc_comm *comm) {
+    (void)comm;
+    return false;
+}
+
+void dc_mpi_exit(dc_comm *comm, int code) {
+    (void)comm;
+    exit(code);
+}
+
+dc_status dc_mpi_link(const dc_comm *comm, dc_link *link, dc_error *err) {
+    (void)comm;
+    (void)link;
+    return dc_fail(err, DC_ERR_UNSUPPORTED,
+                   "this deepc was built without MPI: install libopenmpi-dev and rebuild (scripts/setup.sh does)");
+}

@@ -26,7 +26,19 @@ struct dc_explainer {
     float *dlogits;       // (batch, n_classes) backward seed
     float *dinput;        // (batch, in_size) input gradients
     float *dlayer;        // (batch, biggest node) captured node-output gradients
+    // multimodal: tabular inputs all take one row per model input row
+    int tab_f, n_tab;
+    int tab_node[8];
+    const float *tab_row; // (tab_f) the explained sample's row, or NULL
+    bool tab_custom;      // dc_ex_tabular rows were set for the next forward
+    float *dtab;          // (batch, tab_f) the gradient w.r.t. the row (summed over tabular inputs)
+    float *dtab_k;        // (n_tab, batch, tab_f) each tabular input's gradient
 };
+
+// Multimodal models: the (batch, tab_f) rows of the first tabular input to
+// fill for the next forward (the others get the same); without this the
+// explained sample's row is repeated. NULL for image models.
+float *dc_ex_tabular(dc_explainer *ex);
 
 // ---------------------------------------------------------------------------
 // Running the model (explainer.c)
@@ -91,5 +103,13 @@ bool dc_ex_gauss_solve(double *A, double *b, int n);
 // Bilinear resize of one plane with PyTorch's align_corners=False convention
 // (F.interpolate(mode="bilinear")): src (ih, iw) -> dst (oh, ow).
 void dc_ex_resize_bilinear(float *dst, int oh, int ow, const float *src, int ih, int iw);
+
+// ---------------------------------------------------------------------------
+// Rendering (render.c)
+
+// dc_explanation_write_png's image as PNG bytes in memory (*png malloc'd,
+// *len bytes); `path` names the output in messages only.
+dc_status dc_explanation_encode_png(uint8_t **png, size_t *len, const dc_explanation *e, const dc_model *m,
+                                    const float *x, int scale, const char *path, dc_error *err);
 
 #endif

@@ -64,7 +64,7 @@ dc_status dc_explainer_new(dc_explainer **out, dc_model *m, int batch, int nthre
     ex->in_size = (size_t)ex->C * ex->H * ex->W;
     ex->n_classes = dc_model_num_classes(m);
     dc_graph g = dc_model_graph(m);
-    dc_status st = dc_runtime_new(&ex->rt, &g, batch, DC_MODE_EVAL, DC_RT_BACKWARD, nthreads, err);
+    dc_status st = dc_runtime_new(&ex->rt, &g, batch, DC_MODE_EVAL, DC_RT_BACKWARD | DC_RT_NO_FUSE, nthreads, err);
     if (st) {
         free(ex);
         return st;
@@ -78,6 +78,17 @@ dc_status dc_explainer_new(dc_explainer **out, dc_model *m, int batch, int nthre
         return dc_fail(err, DC_ERR_NOMEM, "explainer: out of memory for a batch of %d", batch);
     }
     dc_runtime_bind(ex->rt, m->params, ex->grads, m->state);
+    for (int i = 1; i < m->n_nodes && ex->n_tab < 8; i++)
+        if (m->nodes[i].op->flags & DC_OP_INPUT) ex->tab_node[ex->n_tab++] = i;
+    ex->tab_f = m->tab_f;
+    if (ex->n_tab) {
+        ex->dtab = dc_alloc(sizeof(float) * (size_t)batch * ex->tab_f);
+        ex->dtab_k = dc_alloc(sizeof(float) * (size_t)ex->n_tab * batch * ex->tab_f);
+        if (!ex->dtab || !ex->dtab_k) {
+            dc_explainer_free(ex);
+            return dc_fail(err, DC_ERR_NOMEM, "explainer: out of memory for a batch of %d", batch);
+        }
+    }
     *out = ex;
     return DC_OK;
 }
@@ -89,12 +100,30 @@ void dc_explainer_free(dc_explainer *ex) {
     dc_free(ex->dlogits);
     dc_free(ex->dinput);
     dc_free(ex->dlayer);
+    dc_free(ex->dtab);
+    dc_free(ex->dtab_k);
     free(ex);
 }
 
 float *dc_ex_input(dc_explainer *ex) { return dc_runtime_input(ex->rt); }
 
-const float *dc_ex_forward(dc_explainer *ex, int n) { return dc_runtime_forward(ex->rt, n, NULL); }
+float *dc_ex_tabular(dc_explainer *ex) {
+    if (!ex->n_tab) return NULL;
+    ex->tab_custom = true;
+    return dc_runtime_input_at(ex->rt, ex->tab_node[0]);
+}
+
+const float *dc_ex_forward(dc_explainer *ex, int n) {
+    if (ex->n_tab) {
+        float *t0 = dc_runtime_input_at(ex->rt, ex->tab_node[0]);
+        if (!ex->tab_custom)
+            for (int r = 0; r < n; r++) memcpy(t0 + (size_t)r * ex->tab_f, ex->tab_row, sizeof(float) * ex->tab_f);
+        for (int k = 1; k < ex->n_tab; k++)
+            memcpy(dc_runtime_input_at(ex->rt, ex->tab_node[k]), t0, sizeof(float) * (size_t)n * ex->tab_f);
+        ex->tab_custom = false;
+    }
+    return dc_runtime_forward(ex->rt, n, NULL);
+}
 
 void dc_ex_backward_logit(dc_explainer *ex, int n, int target, float *dinput, int layer,
                           float *dlayer) {
@@ -102,7 +131,16 @@ void dc_ex_backward_logit(dc_explainer *ex, int n, int target, float *dinput, in
     memset(ex->dlogits, 0, sizeof(float) * (size_t)n * K);
     for (int i = 0; i < n; i++) ex->dlogits[(size_t)i * K + target] = 1.0f;
     // the weight gradients are a by-product: they go to ex->grads (never read)
+    for (int k = 0; k < ex->n_tab; k++)
+        dc_runtime_set_input_grad(ex->rt, ex->tab_node[k], ex->dtab_k + (size_t)k * ex->batch * ex->tab_f);
     dc_runtime_backward(ex->rt, n, ex->dlogits, dinput, layer, dlayer);
+    // the row feeds every tabular input: its gradient is their sum
+    if (ex->n_tab) {
+        const size_t cnt = (size_t)n * ex->tab_f;
+        memcpy(ex->dtab, ex->dtab_k, sizeof(float) * cnt);
+        for (int k = 1; k < ex->n_tab; k++)
+            for (size_t j = 0; j < cnt; j++) ex->dtab[j] += ex->dtab_k[(size_t)k * ex->batch * ex->tab_f + j];
+    }
 }
 
 double dc_ex_output(const float *logits, int K, int target, dc_explain_output out) {
@@ -172,20 +210,24 @@ static dc_status blur(float *b, const float *x, int C, int H, int W, dc_error *e
     return DC_OK;
 }
 
-static float black_value(const dc_model *m) {
-    float mean, std;
-    dc_model_get_normalisation(m, &mean, &std);
-    return (0.0f - mean) / std;
+// b (C,H,W) = the normalised value of a 0 pixel, each channel its own
+// (colour models normalise per channel).
+static void fill_black(const dc_model *m, float *b, size_t in_size) {
+    int C, H, W;
+    dc_model_input_shape(m, &C, &H, &W);
+    const size_t P = (size_t)H * W;
+    for (int c = 0; c < C; c++) {
+        const float v = (0.0f - m->norm_mean[c]) / m->norm_std[c];
+        for (size_t i = (size_t)c * P; i < (size_t)(c + 1) * P && i < in_size; i++) b[i] = v;
+    }
 }
 
 dc_status dc_explain_baseline(dc_explainer *ex, const float *x, const dc_explain_config *cfg, float *b,
                               dc_error *err) {
     switch (cfg->baseline) {
-    case DC_EXPLAIN_BASE_BLACK: {
-        float v = black_value(ex->m);
-        for (size_t i = 0; i < ex->in_size; i++) b[i] = v;
+    case DC_EXPLAIN_BASE_BLACK:
+        fill_black(ex->m, b, ex->in_size);
         return DC_OK;
-    }
     case DC_EXPLAIN_BASE_BLUR:
         return blur(b, x, ex->C, ex->H, ex->W, err);
     case DC_EXPLAIN_BASE_CUSTOM:
@@ -230,6 +272,7 @@ void dc_explanation_free(dc_explanation *e) {
     free(e->attr);
     free(e->segments);
     free(e->feature_attr);
+    free(e->tab_attr);
     memset(e, 0, sizeof *e);
 }
 
@@ -238,6 +281,12 @@ dc_status dc_explain(dc_explainer *ex, const float *x, const dc_explain_config *
     memset(e, 0, sizeof *e);
     dc_status st = check_config(ex, cfg, err);
     if (st) return st;
+    if (ex->n_tab && !cfg->tabular)
+        return dc_fail(err, DC_ERR_ARG, "explain: the model has a tabular input: give the sample's row (--tabular)");
+    ex->tab_row = cfg->tabular;
+    ex->tab_custom = false;
+    for (int k = 0; ex->n_tab && k < ex->tab_f; k++)
+        if (!isfinite(cfg->tabular[k])) return dc_fail(err, DC_ERR_ARG, "explain: tabular value %d is not finite", k);
     for (size_t i = 0; i < ex->in_size; i++)
         if (!isfinite(x[i])) return dc_fail(err, DC_ERR_ARG, "explain: the input has a non-finite value at %zu", i);
     // the input once: predicted class and the target's probability
@@ -256,6 +305,15 @@ dc_status dc_explain(dc_explainer *ex, const float *x, const dc_explain_config *
     e->h = ex->H;
     e->w = ex->W;
     e->attr = calloc((size_t)e->c * e->h * e->w, sizeof(float));
+    bool tab_methods = cfg->method == DC_EXPLAIN_SALIENCY || cfg->method == DC_EXPLAIN_GRADXINPUT ||
+                       cfg->method == DC_EXPLAIN_IG;
+    if (ex->n_tab && tab_methods) {
+        e->tab_f = ex->tab_f;
+        if (!(e->tab_attr = calloc((size_t)e->tab_f, sizeof(float)))) {
+            dc_explanation_free(e);
+            return dc_fail(err, DC_ERR_NOMEM, "explain: out of memory");
+        }
+    }
     float *base = NULL;
     bool need_base = cfg->method == DC_EXPLAIN_IG || cfg->method == DC_EXPLAIN_LIME ||
                      cfg->method == DC_EXPLAIN_KERNELSHAP;
@@ -345,10 +403,7 @@ dc_status dc_explain_faithfulness(dc_explainer *ex, const float *x, const dc_exp
         dc_faithfulness_free(f);
         return dc_fail(err, DC_ERR_NOMEM, "faithfulness: out of memory");
     }
-    if (!baseline) {
-        float v = black_value(ex->m);
-        for (size_t i = 0; i < ex->in_size; i++) black[i] = v;
-    }
+    if (!baseline) fill_black(ex->m, black, ex->in_size);
     for (int p = 0; p < P; p++) {
         double s = 0.0;
         for (int c = 0; c < e->c; c++) s += e->attr[(size_t)c * P + p];

@@ -29,6 +29,8 @@ dc_status dc_ex_saliency(dc_explainer *ex, const float *x, dc_explanation *e, bo
     dc_ex_forward(ex, 1);
     dc_ex_backward_logit(ex, 1, e->target, ex->dinput, -1, NULL);
     const float *g = ex->dinput;
+    for (int k = 0; k < e->tab_f; k++) // the tabular row: |d/dt| or t * d/dt
+        e->tab_attr[k] = times_input ? ex->dtab[k] * ex->tab_row[k] : fabsf(ex->dtab[k]);
     if (times_input) {
         for (size_t i = 0; i < ex->in_size; i++) e->attr[i] = g[i] * x[i];
     } else {
@@ -47,8 +49,13 @@ dc_status dc_ex_ig(dc_explainer *ex, const float *x, const float *base, int step
     // rows 0..steps-1: path midpoints; row steps: x; row steps+1: baseline
     const size_t D = ex->in_size;
     const int total = steps + 2, K = ex->n_classes;
-    double *gsum = calloc(D, sizeof(double));
-    if (!gsum) return dc_fail(err, DC_ERR_NOMEM, "integrated gradients: out of memory");
+    double *gsum = calloc(D, sizeof(double)), *tsum = calloc((size_t)ex->tab_f + 1, sizeof(double));
+    if (!gsum || !tsum) {
+        free(gsum);
+        free(tsum);
+        return dc_fail(err, DC_ERR_NOMEM, "integrated gradients: out of memory");
+    }
+    const int F = e->tab_f; // the tabular row walks its own path, from 0 (the column means)
     for (int lo = 0; lo < total; lo += ex->batch) {
         int nb = total - lo < ex->batch ? total - lo : ex->batch;
         for (int r = 0; r < nb; r++) {
@@ -59,6 +66,14 @@ dc_status dc_ex_ig(dc_explainer *ex, const float *x, const float *base, int step
                 for (size_t i = 0; i < D; i++) row[i] = base[i] + a * (x[i] - base[i]);
             } else {
                 memcpy(row, k == steps ? x : base, sizeof(float) * D);
+            }
+        }
+        if (F) {
+            float *trow = dc_ex_tabular(ex);
+            for (int r = 0; r < nb; r++) {
+                int k = lo + r;
+                float a = k < steps ? (float)((k + 0.5) / steps) : k == steps ? 1.0f : 0.0f;
+                for (int j = 0; j < F; j++) trow[(size_t)r * F + j] = a * ex->tab_row[j];
             }
         }
         const float *logits = dc_ex_forward(ex, nb);
@@ -73,6 +88,7 @@ dc_status dc_ex_ig(dc_explainer *ex, const float *x, const float *base, int step
             for (int r = 0; r < ng; r++) {
                 const float *g = ex->dinput + (size_t)r * D;
                 for (size_t i = 0; i < D; i++) gsum[i] += g[i];
+                for (int j = 0; j < F; j++) tsum[j] += ex->dtab[(size_t)r * F + j];
             }
         }
     }
@@ -81,9 +97,14 @@ dc_status dc_ex_ig(dc_explainer *ex, const float *x, const float *base, int step
         e->attr[i] = (float)((x[i] - base[i]) * gsum[i] / steps);
         s += e->attr[i];
     }
+    for (int j = 0; j < F; j++) {
+        e->tab_attr[j] = (float)(ex->tab_row[j] * tsum[j] / steps);
+        s += e->tab_attr[j];
+    }
     e->attr_sum = s;
     e->evaluations += total;
     free(gsum);
+    free(tsum);
     return DC_OK;
 }
 

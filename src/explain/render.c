@@ -18,8 +18,13 @@ static int cmp_float(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-dc_status dc_explanation_write_png(const dc_explanation *e, const dc_model *m, const float *x, int scale,
-                                   const char *path, dc_error *err) {
+// The heatmap as PNG bytes (*png, *len; malloc'd) for dc_explanation_write_png
+// and for callers that send it elsewhere (deepc serve's /explain); `path`
+// only names the output in messages.
+dc_status dc_explanation_encode_png(uint8_t **png, size_t *len, const dc_explanation *e, const dc_model *m,
+                                    const float *x, int scale, const char *path, dc_error *err) {
+    *png = NULL;
+    *len = 0;
     int C, H, W;
     dc_model_input_shape(m, &C, &H, &W);
     if (!e->attr || e->h != H || e->w != W || (e->c != 1 && e->c != C))
@@ -66,10 +71,27 @@ dc_status dc_explanation_write_png(const dc_explanation *e, const dc_model *m, c
                 for (int dx = 0; dx < scale; dx++)
                     memcpy(img + ((size_t)(y * scale + dy) * OW + (size_t)(xx * scale + dx)) * 3, rgb, 3);
         }
-    dc_status st = dc_png_write(path, img, H * scale, OW, 3, err);
+    dc_status st = dc_png_encode(png, len, img, H * scale, OW, 3, err);
+    if (st) { // name the output in the message
+        char tmp[sizeof err->msg];
+        snprintf(tmp, sizeof tmp, "%s", err ? err->msg : "");
+        dc_fail(err, st, "%s: %s", path, tmp);
+    }
     free(a);
     free(mag);
     free(img);
+    return st;
+}
+
+dc_status dc_explanation_write_png(const dc_explanation *e, const dc_model *m, const float *x, int scale,
+                                   const char *path, dc_error *err) {
+    uint8_t *png;
+    size_t len;
+    dc_status st = dc_explanation_encode_png(&png, &len, e, m, x, scale, path, err);
+    if (st) return st;
+    dc_buf part = {png, len};
+    st = dc_write_atomic(path, &part, 1, err);
+    free(png);
     return st;
 }
 

@@ -1,8 +1,10 @@
-// fed.c — federated learning (see fed.h for the round). Clients train one
-// after another on the model's own buffers (simulation), or on the ranks
-// that host them (MPI); either way every client's local run uses a random
-// stream derived from (seed, round, client), and the server adds the updates
-// in client order, so one seed gives the same weights in both modes.
+// fed.c — federated learning (see fed.h for the round): the splits, one
+// client's local training, the server's update, and the one-process
+// simulation. Clients train in parallel on private copies of the weights
+// and state (simulation), or on the ranks that host them (fed_mpi.c);
+// either way every client's local run uses a random stream derived from
+// (seed, round, client), and the server adds the contributions in client
+// order, so one seed gives the same weights in both modes.
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
@@ -10,9 +12,7 @@
 #include <omp.h>
 #include "core/core.h"
 #include "data/data.h"
-#include "federated/fed.h"
-#include "model/model.h"
-#include "privacy/csprng.h"
+#include "federated/fed_impl.h"
 #include "federated/secagg.h"
 
 enum { STREAM_SPLIT = 0x53504c, STREAM_SELECT = 0x53454c, STREAM_LOCAL = 0x4c4f43 };
@@ -168,24 +168,19 @@ done:
 }
 
 // ---------------------------------------------------------------------------
-// One client's local work: from the global weights wg, train on its samples
-// and leave the update (w_k - wg) in upd.
+// One client's local work: from the global weights wg and state sg, train on
+// its samples; leaves the update (w_k - wg) in upd and the client's state in
+// wk->state.
 
-// One worker thread's private state: its own parameter and gradient
-// buffers bound to a single-threaded runtime over the model's graph. Clients
-// are spread over the workers; each client's result does not depend on which
-// worker ran it, so the thread count never changes the weights.
-typedef struct fed_work {
-    float *params, *grads;
-    dc_runtime *rt;
-    int32_t *perm, *y;
-} fed_work;
-
-static dc_status local_update(fed_work *wk, const dc_model *m, const dc_dataset *train, const int32_t *cidx,
-                              int cn, const float *wg, const dc_fed_config *cfg, int round, int client,
+static dc_status local_update(fed_work *wk, const fed_run *r, const int32_t *cidx, int cn, int round, int client,
                               float *upd, double *loss_out, dc_error *err) {
-    const size_t P = m->n_params;
+    const dc_model *m = r->m;
+    const dc_fed_config *cfg = r->cfg;
+    const dc_dataset *train = r->train;
+    const float *wg = r->wg;
+    const size_t P = r->P;
     memcpy(wk->params, wg, sizeof(float) * P);
+    if (r->S) memcpy(wk->state, r->sg, sizeof(float) * r->S);
     double loss = 0;
     const int maxn = dc_runtime_max_batch(wk->rt);
     float *x = dc_runtime_input(wk->rt);
@@ -193,26 +188,30 @@ static dc_status local_update(fed_work *wk, const dc_model *m, const dc_dataset 
         // one gradient over all the client's data (in chunks), one step
         float *g = upd; // reuse as the accumulator
         memset(g, 0, sizeof(float) * P);
+        int used = 0;
         for (int c0 = 0; c0 < cn; c0 += maxn) {
             int n = cn - c0 < maxn ? cn - c0 : maxn;
+            if (n < r->min_batch) continue; // too small for BatchNorm
             dc_batch_gather(x, wk->y, train, cidx + c0, n, m->norm_mean, m->norm_std);
             memset(wk->grads, 0, sizeof(float) * P);
             loss += dc_runtime_train_step(wk->rt, n, wk->y, NULL, NULL, NULL) * n;
             for (size_t j = 0; j < P; j++) g[j] += wk->grads[j] * (float)n;
+            used += n;
         }
-        const float s = -cfg->lr / (float)cn;
+        const float s = used ? -cfg->lr / (float)used : 0.0f;
         for (size_t j = 0; j < P; j++) upd[j] = g[j] * s;
-        *loss_out = loss / cn;
+        *loss_out = used ? loss / used : 0;
         return DC_OK;
     }
     const int B = cfg->local_batch < cn ? cfg->local_batch : cn;
     int steps = 0;
     for (int e = 0; e < cfg->local_epochs; e++) {
         memcpy(wk->perm, cidx, sizeof(int32_t) * (size_t)cn);
-        dc_rng r = dc_rng_stream(cfg->seed, STREAM_LOCAL + (uint64_t)e, (uint64_t)round * 1000003u + (uint64_t)client);
-        dc_rng_shuffle_i32(&r, wk->perm, (size_t)cn);
+        dc_rng rs = dc_rng_stream(cfg->seed, STREAM_LOCAL + (uint64_t)e, (uint64_t)round * 1000003u + (uint64_t)client);
+        dc_rng_shuffle_i32(&rs, wk->perm, (size_t)cn);
         for (int s0 = 0; s0 < cn; s0 += B) {
             int n = cn - s0 < B ? cn - s0 : B;
+            if (n < r->min_batch) continue; // too small for BatchNorm
             dc_batch_gather(x, wk->y, train, wk->perm + s0, n, m->norm_mean, m->norm_std);
             memset(wk->grads, 0, sizeof(float) * P);
             double l = dc_runtime_train_step(wk->rt, n, wk->y, NULL, NULL, NULL);
@@ -232,8 +231,7 @@ static dc_status local_update(fed_work *wk, const dc_model *m, const dc_dataset 
     return DC_OK;
 }
 
-// Which clients take part in round r: the same on every rank.
-static int select_clients(const dc_fed_config *cfg, int round, int32_t *sel) {
+int fed_select(const dc_fed_config *cfg, int round, int32_t *sel) {
     const int K = cfg->clients;
     int m = (int)lround(cfg->fraction * K);
     if (m < 1) m = 1;
@@ -243,7 +241,7 @@ static int select_clients(const dc_fed_config *cfg, int round, int32_t *sel) {
     for (int k = 0; k < K; k++) all[k] = k;
     dc_rng r = dc_rng_stream(cfg->seed, STREAM_SELECT, (uint64_t)round);
     dc_rng_shuffle_i32(&r, all, (size_t)K);
-    // ascending client order, so the server adds updates in a fixed order
+    // ascending client order, so the server adds contributions in a fixed order
     char *pick = calloc((size_t)K, 1);
     DC_ASSERT(pick);
     for (int i = 0; i < m; i++) pick[all[i]] = 1;
@@ -253,6 +251,21 @@ static int select_clients(const dc_fed_config *cfg, int round, int32_t *sel) {
     free(pick);
     free(all);
     return m;
+}
+
+int fed_sim_drops(const dc_fed_config *cfg, int round, int nsel, bool *dropped) {
+    int ndrop = 0;
+    dc_rng dr = dc_rng_stream(cfg->seed, 0x44524f50, (uint64_t)round);
+    for (int i = 0; i < nsel; i++) {
+        dropped[i] = cfg->dropout > 0 && dc_rng_uniform(&dr) < cfg->dropout;
+        ndrop += dropped[i];
+    }
+    return ndrop;
+}
+
+int fed_threshold(const dc_fed_config *cfg, int count) {
+    int t = cfg->secagg_threshold > 0 ? cfg->secagg_threshold : (2 * count + 2) / 3;
+    return t < 2 ? 2 : t;
 }
 
 static void clip_l2(float *v, size_t n, float S) {
@@ -265,31 +278,142 @@ static void clip_l2(float *v, size_t n, float S) {
     }
 }
 
+dc_status fed_train(fed_run *r, int round, const int32_t *clients, int n, float *const *out, dc_error *err) {
+    memcpy(r->wg, r->m->params, sizeof(float) * r->P);
+    if (r->S) memcpy(r->sg, r->m->state, sizeof(float) * r->S);
+    DC_ASSERT(r->T > 0 || n == 0);
+    const size_t P = r->P, S = r->S;
+    const dc_fed_config *cfg = r->cfg;
+    dc_status lst = DC_OK;
+    dc_error lerr;
+#pragma omp parallel for num_threads(r->T > 0 ? r->T : 1) schedule(dynamic, 1) if (r->T > 1)
+    for (int i = 0; i < n; i++) {
+        const int k = clients[i], cn = r->off[k + 1] - r->off[k];
+        float *o = out[i];
+        if (cn == 0) { // a client with no data contributes nothing
+            memset(o, 0, sizeof(float) * r->N);
+            continue;
+        }
+        fed_work *w = &r->wk[omp_get_thread_num()];
+        double l;
+        dc_error e;
+        dc_status s1 = local_update(w, r, r->idx + r->off[k], cn, round, k, o, &l, &e);
+        if (s1) {
+#pragma omp critical(dc_fed_train_err)
+            if (!lst) {
+                lst = s1;
+                lerr = e;
+            }
+            continue;
+        }
+        if (cfg->obs.local) cfg->obs.local(cfg->obs.user, round, k, cn, w->params, w->state);
+        // weighted by sample count, or clipped for client-level DP
+        if (cfg->client_dp) {
+            clip_l2(o, P, cfg->dp_clip);
+        } else {
+            for (size_t j = 0; j < P; j++) o[j] *= (float)cn;
+            for (size_t j = 0; j < S; j++) o[P + j] = (w->state[j] - r->sg[j]) * (float)cn;
+        }
+    }
+    if (lst && err) *err = lerr;
+    return lst;
+}
+
+void fed_keep(fed_run *r) {
+    memcpy(r->m->params, r->wg, sizeof(float) * r->P);
+    if (r->S) memcpy(r->m->state, r->sg, sizeof(float) * r->S);
+}
+
+dc_status fed_apply(fed_run *r, int round, double wsum, dc_error *err) {
+    const dc_fed_config *cfg = r->cfg;
+    dc_model *m = r->m;
+    const size_t P = r->P, S = r->S;
+    float *acc = r->acc;
+    double denom = wsum;
+    if (cfg->client_dp) {
+        // DP-FedAvg: noise on the sum of clipped updates, fixed denominator
+        const double sd = cfg->dp_sigma * cfg->dp_clip;
+        for (size_t j = 0; j < P; j++) acc[j] += (float)(sd * dc_csprng_normal(&r->noise));
+        denom = cfg->fraction * r->K;
+    }
+    const float inv = denom > 0 ? (float)(1.0 / denom) : 0.0f;
+    for (size_t j = 0; j < P; j++) {
+        r->v[j] = cfg->server_momentum * r->v[j] + acc[j] * inv;
+        m->params[j] = r->wg[j] + cfg->server_lr * r->v[j];
+    }
+    // the running statistics: the sample-weighted mean of the clients' (no
+    // server learning rate or momentum: they are not gradients)
+    const float inv_s = wsum > 0 ? (float)(1.0 / wsum) : 0.0f;
+    for (size_t j = 0; j < S; j++) m->state[j] = r->sg[j] + acc[P + j] * inv_s;
+    for (int c = 0; c < r->n_counters; c++) m->state[r->counters[c]] = roundf(m->state[r->counters[c]]);
+    // a diverged global model stops the run (and is never saved)
+    size_t bad = 0;
+    for (size_t j = 0; j < P; j++) bad += !isfinite(m->params[j]);
+    for (size_t j = 0; j < S; j++) bad += !isfinite(m->state[j]);
+    if (bad)
+        return dc_fail(err, DC_ERR_NUMERIC,
+                       "federated training diverged in round %d: %zu of the %zu global weights and statistics are "
+                       "NaN or Inf — try a smaller --lr or --server-lr (with --client-dp: less noise)",
+                       round + 1, bad, P + S);
+    return DC_OK;
+}
+
+dc_status fed_evaluate(fed_run *r, int round, dc_fed_round *ev, dc_error *err) {
+    const dc_fed_config *cfg = r->cfg;
+    if (r->test && r->test->n > 0 &&
+        ((round + 1) % (cfg->eval_every > 0 ? cfg->eval_every : 1) == 0 || round + 1 == cfg->rounds)) {
+        dc_eval_result e;
+        dc_status st = dc_evaluate(r->m, r->test, 1000, cfg->nthreads, &e, err);
+        if (st) return st;
+        ev->test_acc = e.accuracy;
+        ev->test_loss = e.loss;
+        dc_eval_result_free(&e);
+        if (!isfinite(ev->test_loss)) // finite but huge weights can overflow every forward
+            return dc_fail(err, DC_ERR_NUMERIC,
+                           "federated training diverged in round %d: the test loss is %s — try a smaller --lr "
+                           "or --server-lr (with --client-dp: less noise)",
+                           round + 1, isnan(ev->test_loss) ? "NaN" : "Inf");
+    }
+    if (cfg->client_dp) ev->epsilon = dc_rdp_epsilon(cfg->fraction, cfg->dp_sigma, round + 1, cfg->dp_delta, NULL);
+    return DC_OK;
+}
+
 // ---------------------------------------------------------------------------
-// The server loop
+// One run's buffers
 
-// Secure aggregation of `count` vectors (n floats each) of which the clients
-// flagged in dropped[] never deliver: the sum of the survivors' vectors.
-static dc_status secure_sum(const dc_fed_config *cfg, float *const *vecs, int count, const bool *dropped,
-                            size_t n, int round, float *sum, double *bytes_up, double *bytes_down,
-                            dc_error *err);
+void fed_run_free(fed_run *r) {
+    for (int t = 0; r->wk && t < r->T; t++) {
+        dc_runtime_free(r->wk[t].rt);
+        dc_free(r->wk[t].params);
+        dc_free(r->wk[t].grads);
+        dc_free(r->wk[t].state);
+        free(r->wk[t].perm);
+        free(r->wk[t].y);
+    }
+    free(r->wk);
+    dc_free(r->wg);
+    dc_free(r->sg);
+    dc_free(r->v);
+    dc_free(r->acc);
+    free(r->idx);
+    free(r->off);
+    free(r->count);
+    free(r->counters);
+    dc_csprng_wipe(&r->noise);
+    memset(r, 0, sizeof *r);
+}
 
-typedef struct fed_state {
-    float *wg;        // (P) global weights at the start of the round
-    float *v;         // (P) server momentum
-    float *acc;       // (P) aggregate
-    float **upd;      // (selected) per-client updates
-    int32_t *sel;     // (K) selected clients
-    bool *dropped;    // (K)
-} fed_state;
-
-dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *test,
-                      const dc_fed_config *cfg, dc_fed_callback cb, void *user, dc_error *err) {
-    if (train->c != m->in_c || train->h != m->in_h || train->w != m->in_w)
+dc_status fed_run_init(fed_run *r, dc_model *m, const dc_dataset *train, const dc_dataset *test,
+                       const dc_fed_config *cfg, bool trains, bool serves, dc_error *err) {
+    memset(r, 0, sizeof *r);
+    const dc_link *link = cfg->link && cfg->link->size > 1 ? cfg->link : NULL;
+    if (train && (train->c != m->in_c || train->h != m->in_h || train->w != m->in_w))
         return dc_fail(err, DC_ERR_SHAPE, "%s: images are %dx%dx%d but the model expects %dx%dx%d",
                        train->source, train->c, train->h, train->w, m->in_c, m->in_h, m->in_w);
-    dc_status st = dc_dataset_check_labels(train, m->n_classes, err);
+    dc_status st = train ? dc_dataset_check_labels(train, m->n_classes, err) : DC_OK;
     if (st) return st;
+    if (!train && (!link || !cfg->local_data || link->rank != 0))
+        return dc_fail(err, DC_ERR_ARG, "federate: no training data (only the server of a run over per-rank data has none)");
     if (cfg->rounds < 1 || cfg->local_epochs < 1 || cfg->local_batch < 1 || !(cfg->lr > 0) ||
         !(cfg->fraction > 0 && cfg->fraction <= 1) || cfg->mu < 0 || !(cfg->server_lr > 0) ||
         cfg->server_momentum < 0 || cfg->server_momentum >= 1 || cfg->dropout < 0 || cfg->dropout >= 1)
@@ -298,216 +422,201 @@ dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *te
                        "server lr > 0, server momentum in [0,1), dropout in [0,1)");
     if (cfg->client_dp && (!(cfg->dp_clip > 0) || !(cfg->dp_sigma >= 0) || !(cfg->dp_delta > 0 && cfg->dp_delta < 1)))
         return dc_fail(err, DC_ERR_ARG, "federate --client-dp: needs clip > 0, noise >= 0, delta in (0,1)");
+    if (cfg->client_dp && m->n_state > 0) {
+        const dc_node *bn = dc_model_coupled_node(m);
+        return dc_fail(err, DC_ERR_ARG,
+                       "federate --client-dp: layer %s (%s) keeps running statistics that would be averaged "
+                       "without clipping or noise, outside the privacy guarantee; use groupnorm or layernorm instead",
+                       bn ? bn->name : "?", bn ? bn->op->kind : "state");
+    }
     if (cfg->dropout > 0 && !cfg->secure_agg)
         return dc_fail(err, DC_ERR_ARG, "federate: --dropout simulates clients lost during secure aggregation; it needs --secure-agg");
     if (cfg->secure_agg && lround(cfg->fraction * cfg->clients) < 2)
         return dc_fail(err, DC_ERR_ARG, "federate --secure-agg: needs at least 2 clients per round (fraction * clients >= 2)");
-    const dc_comm *comm = cfg->comm && cfg->comm->size > 1 ? cfg->comm : NULL;
-    if (comm && (cfg->secure_agg || cfg->client_dp))
-        return dc_fail(err, DC_ERR_UNSUPPORTED, "federate over MPI: --secure-agg and --client-dp run in the single-process simulation only");
-    int32_t *idx = NULL;
-    int *off = NULL;
-    if ((st = dc_fed_split(train, cfg, &idx, &off, err))) return st;
-    const int K = cfg->clients;
-    const size_t P = m->n_params;
-    const int rank = comm ? comm->rank : 0;
-    int maxc = 0;
-    for (int k = 0; k < K; k++)
-        if (off[k + 1] - off[k] > maxc) maxc = off[k + 1] - off[k];
-    fed_state fs;
-    memset(&fs, 0, sizeof fs);
-    int T = cfg->nthreads > 0 ? cfg->nthreads : dc_default_threads();
-    int maxsel = (int)lround(cfg->fraction * K);
-    if (maxsel < 1) maxsel = 1;
-    if (T > maxsel) T = maxsel;
-    fed_work *wk = calloc((size_t)T, sizeof(fed_work));
-    fs.wg = dc_alloc(sizeof(float) * P);
-    fs.v = dc_alloc(sizeof(float) * P);
-    fs.acc = dc_alloc(sizeof(float) * P);
-    fs.upd = calloc((size_t)maxsel, sizeof(float *));
-    fs.sel = malloc(sizeof(int32_t) * (size_t)K);
-    fs.dropped = calloc((size_t)K, sizeof(bool));
-    const int rtn = cfg->algorithm == DC_FED_SGD ? 256 : cfg->local_batch;
-    if (!wk || !fs.wg || !fs.v || !fs.acc || !fs.upd || !fs.sel || !fs.dropped)
-        st = dc_fail(err, DC_ERR_NOMEM, "federate: out of memory");
-    for (int i = 0; !st && i < maxsel; i++)
-        if (!(fs.upd[i] = dc_alloc(sizeof(float) * P))) st = dc_fail(err, DC_ERR_NOMEM, "federate: out of memory");
-    for (int t = 0; !st && t < T; t++) {
-        fed_work *w = &wk[t];
-        w->params = dc_alloc(sizeof(float) * (P ? P : 1));
-        w->grads = dc_alloc(sizeof(float) * (P ? P : 1));
-        w->perm = malloc(sizeof(int32_t) * (size_t)(maxc > 0 ? maxc : 1));
-        w->y = malloc(sizeof(int32_t) * (size_t)rtn);
-        if (!w->params || !w->grads || !w->perm || !w->y) st = dc_fail(err, DC_ERR_NOMEM, "federate: out of memory");
-        dc_graph g = dc_model_graph(m);
-        if (!st) st = dc_runtime_new(&w->rt, &g, rtn, DC_MODE_TRAIN, DC_RT_BACKWARD, 1, err);
-        if (!st) dc_runtime_bind(w->rt, w->params, w->grads, m->state);
+    if (cfg->local_data && (!link || cfg->clients != link->size - 1))
+        return dc_fail(err, DC_ERR_ARG, "federate: per-rank data needs a run over ranks with one client per client rank "
+                                        "(clients %d, ranks %d)", cfg->clients, link ? link->size : 1);
+    if (link && link->size - 1 > cfg->clients)
+        return dc_fail(err, DC_ERR_ARG, "federate: %d client ranks for only %d clients", link->size - 1, cfg->clients);
+    r->m = m;
+    r->train = train;
+    r->test = test;
+    r->cfg = cfg;
+    r->K = cfg->clients;
+    r->P = m->n_params;
+    r->S = m->n_state;
+    r->N = r->P + r->S;
+    r->min_batch = dc_model_min_train_batch(m);
+    const int K = r->K;
+    if (!cfg->local_data) {
+        if ((st = dc_fed_split(train, cfg, &r->idx, &r->off, err))) return st;
+    } else {
+        // one client per client rank, all of its data: client k = rank - 1
+        r->off = calloc((size_t)K + 1, sizeof(int));
+        r->idx = malloc(sizeof(int32_t) * (size_t)(train && train->n > 0 ? train->n : 1));
+        if (!r->off || !r->idx) {
+            fed_run_free(r);
+            return dc_fail(err, DC_ERR_NOMEM, "federate: out of memory");
+        }
+        const int me = link->rank - 1;
+        for (int i = 0; train && i < train->n; i++) r->idx[i] = i;
+        for (int k = 0; k < K; k++) r->off[k + 1] = r->off[k] + (k == me && train ? train->n : 0);
     }
-    dc_csprng noise;
-    memset(&noise, 0, sizeof noise);
-    if (!st && cfg->client_dp) st = dc_csprng_init(&noise, cfg->dp_seeded, cfg->dp_seed, err);
+    r->count = calloc((size_t)K, sizeof(int));
+    r->maxsel = (int)lround(cfg->fraction * K);
+    if (r->maxsel < 1) r->maxsel = 1;
+    if (r->maxsel > K) r->maxsel = K;
+    r->wg = dc_alloc(sizeof(float) * (r->P ? r->P : 1));
+    r->sg = dc_alloc(sizeof(float) * (r->S ? r->S : 1));
+    r->v = dc_alloc(sizeof(float) * (r->P ? r->P : 1));
+    r->acc = dc_alloc(sizeof(float) * (r->N ? r->N : 1));
+    int nc = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int t = 0; t < m->nodes[i].n_t; t++) nc += m->nodes[i].t[t].buf == DC_BUF_STATE && m->nodes[i].t[t].int64_on_disk;
+    r->counters = malloc(sizeof(size_t) * (size_t)(nc ? nc : 1));
+    if (!r->count || !r->wg || !r->sg || !r->v || !r->acc || !r->counters) {
+        fed_run_free(r);
+        return dc_fail(err, DC_ERR_NOMEM, "federate: out of memory");
+    }
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int t = 0; t < m->nodes[i].n_t; t++) {
+            const dc_tensor_ref *tr = &m->nodes[i].t[t];
+            if (tr->buf == DC_BUF_STATE && tr->int64_on_disk)
+                for (size_t e = 0; e < tr->n; e++) r->counters[r->n_counters++] = tr->off + e;
+        }
+    for (int k = 0; k < K; k++) r->count[k] = r->off[k + 1] - r->off[k];
+    if (trains) {
+        int maxc = 0;
+        for (int k = 0; k < K; k++) maxc = r->count[k] > maxc ? r->count[k] : maxc;
+        int T = cfg->nthreads > 0 ? cfg->nthreads : dc_default_threads();
+        if (T > r->maxsel) T = r->maxsel;
+        r->wk = calloc((size_t)T, sizeof(fed_work));
+        if (!r->wk) st = dc_fail(err, DC_ERR_NOMEM, "federate: out of memory");
+        else r->T = T;
+        const int rtn = cfg->algorithm == DC_FED_SGD ? 256 : cfg->local_batch;
+        for (int t = 0; !st && t < T; t++) {
+            fed_work *w = &r->wk[t];
+            w->params = dc_alloc(sizeof(float) * (r->P ? r->P : 1));
+            w->grads = dc_alloc(sizeof(float) * (r->P ? r->P : 1));
+            w->state = dc_alloc(sizeof(float) * (r->S ? r->S : 1));
+            w->perm = malloc(sizeof(int32_t) * (size_t)(maxc > 0 ? maxc : 1));
+            w->y = malloc(sizeof(int32_t) * (size_t)rtn);
+            if (!w->params || !w->grads || !w->state || !w->perm || !w->y)
+                st = dc_fail(err, DC_ERR_NOMEM, "federate: out of memory");
+            dc_graph g = dc_model_graph(m);
+            if (!st) st = dc_runtime_new(&w->rt, &g, rtn, DC_MODE_TRAIN, DC_RT_BACKWARD, 1, err);
+            if (!st) dc_runtime_bind(w->rt, w->params, w->grads, r->S ? w->state : NULL);
+        }
+    }
+    if (!st && serves && cfg->client_dp) {
+        st = dc_csprng_init(&r->noise, cfg->dp_seeded, cfg->dp_seed, err);
+        r->noise_ready = !st;
+    }
+    if (st) fed_run_free(r);
+    return st;
+}
+
+// ---------------------------------------------------------------------------
+// The simulation
+
+// Secure aggregation of `count` contributions (n floats each) of which the
+// clients flagged in dropped[] never deliver: the sum of the survivors'.
+static dc_status secure_sum(const dc_fed_config *cfg, float *const *vecs, int count, const bool *dropped,
+                            size_t n, int round, float *sum, double *bytes_up, double *bytes_down,
+                            dc_error *err);
+
+static dc_status simulate(fed_run *r, dc_fed_callback cb, void *user, dc_error *err) {
+    const dc_fed_config *cfg = r->cfg;
+    const size_t N = r->N;
+    const int maxsel = r->maxsel;
+    float **upd = calloc((size_t)maxsel, sizeof(float *));
+    int32_t *sel = malloc(sizeof(int32_t) * (size_t)maxsel), *todo = malloc(sizeof(int32_t) * (size_t)maxsel);
+    float **out = calloc((size_t)maxsel, sizeof(float *));
+    bool *dropped = calloc((size_t)maxsel, sizeof(bool));
+    dc_status st = DC_OK;
+    if (!upd || !sel || !todo || !out || !dropped) st = dc_fail(err, DC_ERR_NOMEM, "federate: out of memory");
+    for (int i = 0; !st && i < maxsel; i++)
+        if (!(upd[i] = dc_alloc(sizeof(float) * (N ? N : 1)))) st = dc_fail(err, DC_ERR_NOMEM, "federate: out of memory");
     for (int round = 0; !st && round < cfg->rounds; round++) {
         double t0 = dc_now_seconds();
-        memcpy(fs.wg, m->params, sizeof(float) * P);
-        int nsel = select_clients(cfg, round, fs.sel);
-        // simulated drop-outs (secure aggregation must survive them)
-        int ndrop = 0;
-        dc_rng dr = dc_rng_stream(cfg->seed, 0x44524f50, (uint64_t)round);
-        for (int i = 0; i < nsel; i++) {
-            fs.dropped[i] = cfg->dropout > 0 && dc_rng_uniform(&dr) < cfg->dropout;
-            ndrop += fs.dropped[i];
-        }
-        double wsum = 0;
-        // local training: the clients this process hosts, spread over threads
-        dc_status lst = DC_OK;
-        dc_error lerr;
-#pragma omp parallel for num_threads(T) schedule(dynamic, 1) if (T > 1)
-        for (int i = 0; i < nsel; i++) {
-            int k = fs.sel[i], cn = off[k + 1] - off[k];
-            int host = comm ? 1 + k % (comm->size - 1) : 0;
-            if (comm && comm->rank != host) continue;
-            if (cn == 0) { // a client with no data contributes nothing
-                memset(fs.upd[i], 0, sizeof(float) * P);
-                continue;
-            }
-            fed_work *w = &wk[omp_get_thread_num()];
-            double l;
-            dc_error e;
-            dc_status s1 = local_update(w, m, train, idx + off[k], cn, fs.wg, cfg, round, k, fs.upd[i], &l, &e);
-            if (s1) {
-#pragma omp critical
-                if (!lst) {
-                    lst = s1;
-                    lerr = e;
-                }
-                continue;
-            }
-            // weighted by sample count, or clipped for client-level DP
-            if (cfg->client_dp) clip_l2(fs.upd[i], P, cfg->dp_clip);
-            else
-                for (size_t j = 0; j < P; j++) fs.upd[i][j] *= (float)cn;
-        }
-        if (lst) {
-            st = lst;
-            if (err) *err = lerr;
-            break;
-        }
-        // client ranks report to the server, in client order
-        for (int i = 0; comm && !st && i < nsel; i++) {
-            int k = fs.sel[i];
-            int host = 1 + k % (comm->size - 1);
-            if (off[k + 1] - off[k] == 0) continue;
-            if (comm->rank == host) st = comm->send(comm->ctx, 0, fs.upd[i], P, err);
-            else if (comm->rank == 0) st = comm->recv(comm->ctx, host, fs.upd[i], P, err);
-        }
-        if (st) break;
+        int nsel = fed_select(cfg, round, sel);
+        int ndrop = fed_sim_drops(cfg, round, nsel, dropped);
+        // local training of the clients that will deliver (a client that
+        // drops out would have trained for nothing)
+        int ntodo = 0;
         for (int i = 0; i < nsel; i++)
-            if (!fs.dropped[i]) wsum += off[fs.sel[i] + 1] - off[fs.sel[i]];
+            if (!dropped[i]) {
+                todo[ntodo] = sel[i];
+                out[ntodo++] = upd[i];
+            }
+        if ((st = fed_train(r, round, todo, ntodo, out, err))) break;
+        double wsum = 0;
+        for (int i = 0; i < nsel; i++)
+            if (!dropped[i]) wsum += r->count[sel[i]];
         // secure aggregation needs t survivors to remove the masks; with fewer,
         // the round is lost (the global model stays as it was), as in a real
         // deployment, and the log says so
-        bool lost = false;
+        const bool lost = cfg->secure_agg && nsel - ndrop < fed_threshold(cfg, nsel);
         double sa_up = -1, sa_down = -1; // secure aggregation's own traffic, when it ran
-        if (cfg->secure_agg) {
-            int t = cfg->secagg_threshold > 0 ? cfg->secagg_threshold : (2 * nsel + 2) / 3;
-            if (t < 2) t = 2;
-            lost = nsel - ndrop < t;
-        }
-        if (rank == 0 && lost) {
-            memcpy(m->params, fs.wg, sizeof(float) * P);
-        } else if (rank == 0) {
-            if (cfg->secure_agg) {
-                st = secure_sum(cfg, fs.upd, nsel, fs.dropped, P, round, fs.acc, &sa_up, &sa_down, err);
-                if (st) break;
-            } else {
-                memset(fs.acc, 0, sizeof(float) * P);
-                for (int i = 0; i < nsel; i++) // client order: fixed
-                    if (!fs.dropped[i])
-                        for (size_t j = 0; j < P; j++) fs.acc[j] += fs.upd[i][j];
-            }
-            double denom = wsum;
-            if (cfg->client_dp) {
-                // DP-FedAvg: noise on the sum of clipped updates, fixed denominator
-                const double sd = cfg->dp_sigma * cfg->dp_clip;
-                for (size_t j = 0; j < P; j++) fs.acc[j] += (float)(sd * dc_csprng_normal(&noise));
-                denom = cfg->fraction * K;
-            }
-            const float inv = denom > 0 ? (float)(1.0 / denom) : 0.0f;
-            for (size_t j = 0; j < P; j++) {
-                fs.v[j] = cfg->server_momentum * fs.v[j] + fs.acc[j] * inv;
-                m->params[j] = fs.wg[j] + cfg->server_lr * fs.v[j];
-            }
+        if (lost) {
+            fed_keep(r);
         } else {
-            memcpy(m->params, fs.wg, sizeof(float) * P);
-        }
-        if (rank == 0) { // a diverged global model stops the run (and is never saved)
-            size_t bad = 0;
-            for (size_t j = 0; j < P; j++) bad += !isfinite(m->params[j]);
-            if (bad) {
-                st = dc_fail(err, DC_ERR_NUMERIC,
-                             "federated training diverged in round %d: %zu of the %zu global weights are NaN or "
-                             "Inf — try a smaller --lr or --server-lr (with --client-dp: less noise)",
-                             round + 1, bad, P);
-                break;
+            if (cfg->secure_agg) {
+                st = secure_sum(cfg, upd, nsel, dropped, N, round, r->acc, &sa_up, &sa_down, err);
+            } else {
+                memset(r->acc, 0, sizeof(float) * N);
+                for (int i = 0; i < nsel; i++) // client order: fixed
+                    if (!dropped[i])
+                        for (size_t j = 0; j < N; j++) r->acc[j] += upd[i][j];
             }
+            if (!st) st = fed_apply(r, round, wsum, err);
+            if (st) break;
         }
-        if (comm && (st = comm->bcast(comm->ctx, m->params, P, 0, err))) break;
         dc_fed_round ev = {.round = round + 1, .rounds = cfg->rounds, .selected = nsel, .dropped = ndrop,
                            .lost = lost, .test_acc = -1, .test_loss = -1, .epsilon = -1};
-        ev.bytes_down = (double)nsel * P * 4; // the global model to each selected client
-        ev.bytes_up = (double)(nsel - ndrop) * P * 4;
+        ev.bytes_down = (double)nsel * (double)N * 4; // the global model to each selected client
+        ev.bytes_up = (double)(nsel - ndrop) * (double)N * 4;
         if (sa_up >= 0) { // plus the protocol: masked words instead of floats, keys, shares
             ev.bytes_up = sa_up;
             ev.bytes_down += sa_down;
         }
-        if (rank == 0 && test && test->n > 0 &&
-            ((round + 1) % (cfg->eval_every > 0 ? cfg->eval_every : 1) == 0 || round + 1 == cfg->rounds)) {
-            dc_eval_result r;
-            if ((st = dc_evaluate(m, test, 1000, cfg->nthreads, &r, err))) break;
-            ev.test_acc = r.accuracy;
-            ev.test_loss = r.loss;
-            dc_eval_result_free(&r);
-            if (!isfinite(ev.test_loss)) { // finite but huge weights can overflow every forward
-                st = dc_fail(err, DC_ERR_NUMERIC,
-                             "federated training diverged in round %d: the test loss is %s — try a smaller --lr "
-                             "or --server-lr (with --client-dp: less noise)",
-                             round + 1, isnan(ev.test_loss) ? "NaN" : "Inf");
-                break;
-            }
-        }
+        if ((st = fed_evaluate(r, round, &ev, err))) break;
         ev.seconds = dc_now_seconds() - t0;
-        if (cfg->client_dp) ev.epsilon = dc_rdp_epsilon(cfg->fraction, cfg->dp_sigma, round + 1, cfg->dp_delta, NULL);
-        if (cb && rank == 0) cb(&ev, user);
+        if (cb) cb(&ev, user);
     }
-    dc_csprng_wipe(&noise);
-    for (int t = 0; wk && t < T; t++) {
-        dc_runtime_free(wk[t].rt);
-        dc_free(wk[t].params);
-        dc_free(wk[t].grads);
-        free(wk[t].perm);
-        free(wk[t].y);
-    }
-    free(wk);
-    dc_free(fs.wg);
-    dc_free(fs.v);
-    dc_free(fs.acc);
-    if (fs.upd)
-        for (int i = 0; i < maxsel; i++) dc_free(fs.upd[i]);
-    free(fs.upd);
-    free(fs.sel);
-    free(fs.dropped);
-    free(idx);
-    free(off);
+    for (int i = 0; upd && i < maxsel; i++) dc_free(upd[i]);
+    free(upd);
+    free(sel);
+    free(todo);
+    free(out);
+    free(dropped);
+    return st;
+}
+
+dc_status dc_federate(dc_model *m, const dc_dataset *train, const dc_dataset *test,
+                      const dc_fed_config *cfg, dc_fed_callback cb, void *user, dc_error *err) {
+    if (dc_model_tabular_features(m))
+        return dc_fail(err, DC_ERR_UNSUPPORTED,
+                       "federate: the model has a tabular input; federated training takes image-only models");
+    const dc_link *link = cfg->link && cfg->link->size > 1 ? cfg->link : NULL;
+    const bool server = !link || link->rank == 0;
+    fed_run r;
+    dc_status st = fed_run_init(&r, m, train, server ? test : NULL, cfg, !link || link->rank != 0, server, err);
+    if (st) return st;
+    if (!link) st = simulate(&r, cb, user, err);
+    else if (server) st = fed_serve(&r, cb, user, err);
+    else st = fed_host(&r, err);
+    fed_run_free(&r);
     return st;
 }
 
 dc_secagg_params dc_fed_secagg_params(const dc_fed_config *cfg, int count, size_t n, int round) {
-    int t = cfg->secagg_threshold > 0 ? cfg->secagg_threshold : (2 * count + 2) / 3;
-    if (t < 2) t = 2;
-    dc_secagg_params p = dc_secagg_params_default(count, t, n);
+    dc_secagg_params p = dc_secagg_params_default(count, fed_threshold(cfg, count), n);
     p.round = (uint64_t)round;
     p.nthreads = cfg->nthreads;
-    if (cfg->client_dp) p.clip = cfg->dp_clip; // clipped updates: a tighter public bound
+    // clipped updates have a tight public bound; otherwise n_k * (delta)
+    // must fit, BatchNorm's counters (local steps times n_k) included
+    p.clip = cfg->client_dp ? cfg->dp_clip : DC_FED_SECAGG_RANGE;
     // Keys, self-mask seeds and pairwise masks always come from the OS CSPRNG
     // (libsodium's randombytes), never from --seed or --dp-seed: those are
     // public, and masks derived from them would hide nothing. Reproducibility
@@ -518,24 +627,29 @@ dc_secagg_params dc_fed_secagg_params(const dc_fed_config *cfg, int count, size_
 }
 
 // The whole protocol of secagg.h for one round, simulated in this process:
-// each client masks its fixed-point update with pairwise and self masks, the
-// server adds the masked vectors it receives, and unmasking uses secret
-// shares from the survivors (threshold t: two thirds of the selected clients
-// by default). The server code path never holds an unmasked update.
+// each client masks its fixed-point contribution with pairwise and self
+// masks, the server adds the masked vectors it receives, and unmasking uses
+// secret shares from the survivors (threshold t: two thirds of the selected
+// clients by default). The server code path never holds an unmasked
+// contribution.
 static dc_status secure_sum(const dc_fed_config *cfg, float *const *vecs, int count, const bool *dropped,
                             size_t n, int round, float *sum, double *bytes_up, double *bytes_down,
                             dc_error *err) {
     dc_secagg_params p = dc_fed_secagg_params(cfg, count, n, round);
     dc_secagg_stats stats;
-    dc_status st = dc_secagg_simulate(&p, (const float *const *)vecs, dropped, sum, NULL, &stats, err);
+    const float **v = malloc(sizeof *v * (size_t)count);
+    if (!v) return dc_fail(err, DC_ERR_NOMEM, "federate: out of memory");
+    for (int i = 0; i < count; i++) v[i] = dropped[i] ? NULL : vecs[i];
+    dc_status st = dc_secagg_simulate(&p, v, dropped, sum, NULL, &stats, err);
+    free(v);
     if (!st) { // masked 8-byte words, public keys and encrypted shares
         *bytes_up = stats.bytes_up;
         *bytes_down = stats.bytes_down;
     }
     if (!st && stats.clipped > 0)
         return dc_fail(err, DC_ERR_NUMERIC,
-                       "round %d: %ld update values exceeded the fixed-point range of secure aggregation (|v| <= %g): "
-                       "lower --lr or use --client-dp",
+                       "round %d: %ld contribution values exceeded the fixed-point range of secure aggregation "
+                       "(|v| <= %g): lower --lr or use --client-dp",
                        round + 1, (long)stats.clipped, p.clip);
     return st;
 }

@@ -233,8 +233,8 @@ AVX_INLINE void forward_channels(float *yn, const float *xq, const float *wt, co
         block(no, nv, yn, xq, w, b, taps, oc0, v0, nvr, s, wq);                  \
         break;
 
-AVX void dc_conv_direct_forward(float *y, const float *x, const float *w, const float *b, int N,
-                                const dc_conv_shape *s, float *scratch) {
+AVX static void direct_forward(float *y, const float *x, const float *w, const float *b,
+                               bool relu, int N, const dc_conv_shape *s, float *scratch) {
     // x is (N,C,H,W), w is (OC,C,K,K), b is (OC) or NULL, y is (N,OC,OH,OW)
     const int C = s->C, H = s->H, W = s->W, OC = s->OC, K = s->K, S = s->stride;
     const int Hp = H + 2 * s->pad, wq = wq_of(s);
@@ -261,6 +261,7 @@ AVX void dc_conv_direct_forward(float *y, const float *x, const float *w, const 
         pad_input(xq, x + (size_t)n * C * H * W, s, wq);
         if (chans) {
             forward_channels(yn, xq, wt, b, taps, out, s, wq);
+            if (relu) dc_relu_inplace(yn, (size_t)OC * s->OH * s->OW);
             continue;
         }
         for (int oc0 = 0; oc0 < OC; oc0 += OB) {
@@ -276,5 +277,16 @@ AVX void dc_conv_direct_forward(float *y, const float *x, const float *w, const 
                 }
             }
         }
+        if (relu) dc_relu_inplace(yn, (size_t)OC * s->OH * s->OW);
     }
+}
+
+void dc_conv_direct_forward(float *y, const float *x, const float *w, const float *b, int N,
+                            const dc_conv_shape *s, float *scratch) {
+    direct_forward(y, x, w, b, false, N, s, scratch);
+}
+
+void dc_conv_direct_forward_relu(float *y, const float *x, const float *w, const float *b,
+                                 bool relu, int N, const dc_conv_shape *s, float *scratch) {
+    direct_forward(y, x, w, b, relu, N, s, scratch);
 }

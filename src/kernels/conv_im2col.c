@@ -20,8 +20,18 @@ size_t dc_conv_im2col_backward_floats(const dc_conv_shape *s) {
     return (size_t)2 * s->C * s->K * s->K * s->OH * s->OW;
 }
 
+void dc_relu_inplace(float *y, size_t n) {
+    // the formula of dc_relu_forward: x where x > 0 or NaN, else +0
+    for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : (y[i] != y[i] ? y[i] : 0.0f);
+}
+
 void dc_conv_im2col_forward(float *y, const float *x, const float *w, const float *b, int N,
                             const dc_conv_shape *s, float *scratch) {
+    dc_conv_im2col_forward_relu(y, x, w, b, false, N, s, scratch);
+}
+
+void dc_conv_im2col_forward_relu(float *y, const float *x, const float *w, const float *b,
+                                 bool relu, int N, const dc_conv_shape *s, float *scratch) {
     // x is (N,C,H,W), w is (OC,C,K,K), b is (OC), y is (N,OC,OH,OW)
     const int C = s->C, H = s->H, W = s->W, OC = s->OC, K = s->K;
     const int CKK = C * K * K, P = s->OH * s->OW;
@@ -37,6 +47,7 @@ void dc_conv_im2col_forward(float *y, const float *x, const float *w, const floa
                 float *r = yn + (size_t)oc * P;
                 for (int p = 0; p < P; p++) r[p] += bv;
             }
+        if (relu) dc_relu_inplace(yn, (size_t)OC * P);
     }
 }
 
@@ -50,13 +61,15 @@ void dc_conv_im2col_backward(float *dx, float *dw, float *db, const float *dy, c
     for (int n = 0; n < N; n++) {
         const float *xn = x + (size_t)n * C * H * W;
         const float *dyn = dy + (size_t)n * OC * P;
-        const float *cn = xn;
-        if (!direct) {
-            dc_im2col(col, xn, C, H, W, K, s->stride, s->pad, s->OH, s->OW);
-            cn = col;
+        if (dw) {
+            const float *cn = xn;
+            if (!direct) {
+                dc_im2col(col, xn, C, H, W, K, s->stride, s->pad, s->OH, s->OW);
+                cn = col;
+            }
+            // dw (OC,CKK) += dy_n (OC,P) * col^T (P,CKK)
+            dc_gemm(false, true, OC, CKK, P, dyn, P, cn, P, 1.0f, dw, CKK);
         }
-        // dw (OC,CKK) += dy_n (OC,P) * col^T (P,CKK)
-        dc_gemm(false, true, OC, CKK, P, dyn, P, cn, P, 1.0f, dw, CKK);
         if (db)
             for (int oc = 0; oc < OC; oc++) {
                 const float *r = dyn + (size_t)oc * P;

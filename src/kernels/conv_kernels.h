@@ -8,19 +8,27 @@
 // channels, K square kernel size, OH,OW output height/width. Tensors are
 // contiguous NCHW; weights are (OC,C,K,K).
 //
-// Convolution has two implementations with the same contract:
-//  - lanes (conv_lanes.c, AVX2+FMA): eight samples ride in the eight lanes of
-//    a vector. Every output is computed by the same sequence of float
-//    operations whatever the shape, stride or padding, with no lane wasted on
-//    ragged widths, and a sample's forward result does not depend on which
-//    other samples share its batch. Only when dc_conv_lanes_available().
+// Convolution kernels, all with the same contract (the registry in
+// conv_registry.h lists them, says what each needs and supports, and picks
+// one per pass; tests/test_conv_registry.c holds each to dc_conv_ref_*):
+//  - lanes (conv_lanes.c AVX2+FMA, 8 lanes; conv_lanes_avx512.c AVX-512F, 16
+//    lanes; one body, conv_lanes_body.h): direct convolution with one sample
+//    in each lane of a vector. Every output is computed by the same sequence
+//    of float operations whatever the shape, stride or padding, with no lane
+//    wasted on ragged widths, and a sample's forward result does not depend
+//    on which other samples share its batch.
+//  - wino (conv_wino.c / conv_wino_avx512.c, body conv_wino_body.h):
+//    Winograd F(2x2, 3x3) in sample lanes for 3x3 stride-1 kernels.
+//  - direct (conv_direct.c, AVX2+FMA): forward for small batches, one image
+//    at a time along the output row.
 //  - im2col (conv_im2col.c, portable): one sample at a time, unfold with
 //    dc_im2col and multiply with dc_gemm. The path for CPUs without AVX2.
-// Both take a caller-owned scratch buffer of the size their *_floats function
-// gives (32-byte aligned, contents on entry do not matter), so the kernels
-// never allocate.
+//  - ref (conv_ref.c): the definition summed in double, the reference twin.
+// Each takes a caller-owned scratch buffer of the size its *_floats function
+// gives (64-byte aligned, contents on entry do not matter, independent of
+// N), so the kernels never allocate.
 //
-// Backward *accumulates* into dw (and db when not NULL) and *overwrites* dx
+// Backward *accumulates* into dw and db (each when not NULL) and *overwrites* dx
 // (when not NULL). Results are deterministic: a fixed operation order that
 // depends only on the shape and N.
 #ifndef DC_CONV_KERNELS_H
@@ -57,12 +65,63 @@ void dc_conv_lanes_backward(float *dx, float *dw, float *db, const float *dy, co
 void dc_conv_lanes_sample_sqnorm(float *dx, double *sq, bool bias, const float *dy, const float *x,
                                  const float *w, int N, const dc_conv_shape *s, float *scratch);
 
+// The same kernel with the fused ReLU epilogue of inference: y = max(0,
+// conv + b) (NaN passes, as dc_relu_forward) when relu is true.
+void dc_conv_lanes_forward_relu(float *y, const float *x, const float *w, const float *b,
+                                bool relu, int N, const dc_conv_shape *s, float *scratch);
+
+// The lanes kernel sixteen lanes wide (conv_lanes_avx512.c, AVX-512F: only
+// when dc_cpu_features() has DC_CPU_LEVEL_AVX512). Same contract; the dw and
+// db lane sums are reduced by a 16-lane tree, so their bits differ from the
+// 8-lane kernel's (y and dx do not).
+size_t dc_conv_lanes16_forward_floats(const dc_conv_shape *s);
+size_t dc_conv_lanes16_backward_floats(const dc_conv_shape *s, bool want_dx);
+// Backward scratch of a call that wants dx (want_dx) and/or dw, db (want_w):
+// a data-only call needs no room for the OC*C*K*K*lanes weight lane sums.
+size_t dc_conv_lanes8_backward_floats_for(const dc_conv_shape *s, bool want_dx, bool want_w);
+size_t dc_conv_lanes16_backward_floats_for(const dc_conv_shape *s, bool want_dx, bool want_w);
+void dc_conv_lanes16_forward(float *y, const float *x, const float *w, const float *b,
+                             bool relu, int N, const dc_conv_shape *s, float *scratch);
+void dc_conv_lanes16_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                              const float *w, int N, const dc_conv_shape *s, float *scratch);
+void dc_conv_lanes16_sample_sqnorm(float *dx, double *sq, bool bias, const float *dy,
+                                   const float *x, const float *w, int N,
+                                   const dc_conv_shape *s, float *scratch);
+
 size_t dc_conv_im2col_forward_floats(const dc_conv_shape *s);
 size_t dc_conv_im2col_backward_floats(const dc_conv_shape *s);
 void dc_conv_im2col_forward(float *y, const float *x, const float *w, const float *b, int N,
                             const dc_conv_shape *s, float *scratch);
+void dc_conv_im2col_forward_relu(float *y, const float *x, const float *w, const float *b,
+                                 bool relu, int N, const dc_conv_shape *s, float *scratch);
 void dc_conv_im2col_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                              const float *w, int N, const dc_conv_shape *s, float *scratch);
+
+// Winograd F(2x2, 3x3) in sample lanes (conv_wino_body.h): 3x3 kernels,
+// stride 1, pad 0..2; the weights pass only while its 16*OC*C*VW lane sums
+// fit in 1 MiB. wino8 is AVX2+FMA (8 lanes), wino16 AVX-512F (16 lanes).
+// passes: DC_CONV_* bits of conv_registry.h (1 forward, 2 data, 4 weights).
+// Forward, backward: the contracts of the lanes kernels (relu as there).
+bool dc_conv_wino8_supports(const dc_conv_shape *s, unsigned pass);
+size_t dc_conv_wino8_floats(const dc_conv_shape *s, unsigned passes);
+void dc_conv_wino8_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                           int N, const dc_conv_shape *s, float *scratch);
+void dc_conv_wino8_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                            const float *w, int N, const dc_conv_shape *s, float *scratch);
+bool dc_conv_wino16_supports(const dc_conv_shape *s, unsigned pass);
+size_t dc_conv_wino16_floats(const dc_conv_shape *s, unsigned passes);
+void dc_conv_wino16_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                            int N, const dc_conv_shape *s, float *scratch);
+void dc_conv_wino16_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                             const float *w, int N, const dc_conv_shape *s, float *scratch);
+
+// The definition, summed in double (conv_ref.c): the reference twin of every
+// kernel above and in the registry. No scratch (pass NULL). Forward applies
+// the bias, then the ReLU when relu is true; backward as above.
+void dc_conv_ref_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                         int N, const dc_conv_shape *s, float *scratch);
+void dc_conv_ref_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const float *w, int N, const dc_conv_shape *s, float *scratch);
 
 // ----------------------------------------------------------------------------
 // Max pooling, no padding, OH = (H-K)/stride + 1. argmax is the flat index
@@ -102,5 +161,11 @@ size_t dc_conv_direct_forward_floats(const dc_conv_shape *s);
 // x (N,C,H,W), w (OC,C,K,K), b (OC) or NULL, y (N,OC,OH,OW)
 void dc_conv_direct_forward(float *y, const float *x, const float *w, const float *b, int N,
                             const dc_conv_shape *s, float *scratch);
+void dc_conv_direct_forward_relu(float *y, const float *x, const float *w, const float *b,
+                                 bool relu, int N, const dc_conv_shape *s, float *scratch);
+
+// y[i] = max(0, y[i]) with dc_relu_forward's rule (NaN passes, -0 -> +0):
+// the fused-ReLU epilogue of the kernels that apply it after the fact.
+void dc_relu_inplace(float *y, size_t n);
 
 #endif

@@ -51,6 +51,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "core/cpu.h"
 #include "kernels/kernels.h"
 
 #define MR 6    // rows of the AVX tile
@@ -472,9 +473,9 @@ AVX static void gemm_dot(const gemm_args *g) {
 // ----------------------------------------------------------------------------
 // Planning and dispatch
 
-static bool have_avx2_fma(void) {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
+// core/cpu.h: honours DEEPC_CPU, so DEEPC_CPU=generic reaches the portable
+// kernel on any machine.
+static bool have_avx2_fma(void) { return dc_cpu_has(dc_cpu_features(), DC_CPU_LEVEL_AVX2); }
 
 // The kernel for the whole problem. It must depend only on the whole problem
 // (never on a thread's share of it) so every thread count gives the same bits.

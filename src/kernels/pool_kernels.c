@@ -10,6 +10,7 @@
 // loop is the path for CPUs without AVX2.
 #include <string.h>
 #include <immintrin.h>
+#include "core/cpu.h"
 #include "kernels/conv_kernels.h"
 
 #define AVX __attribute__((target("avx2,fma")))
@@ -271,7 +272,7 @@ AVX static void bwd_2x2_avx(float *dx, const float *dy, const int32_t *argmax, l
     }
 }
 
-static bool have_avx2(void) { return __builtin_cpu_supports("avx2"); }
+static bool have_avx2(void) { return dc_cpu_has(dc_cpu_features(), DC_CPU_AVX2); }
 
 void dc_maxpool_2x2_forward(float *y, int32_t *argmax, const float *x, int N, int C, int H,
                             int W) {

@@ -11,6 +11,10 @@
 //   from=A,B    the nodes this one reads; default: the previous line (the
 //               model input for the first line), so a plain chain needs no
 //               from= at all. `input` names the model input.
+// Inputs: the image is the model input `input`; a first line `input
+// name=NAME` renames it. More inputs are lines `input kind=tabular
+// name=NAME [features=F]` (a vector of F values per sample; F defaults to
+// the width of the tabular data the model is built for), read by from=.
 // The last line is the output (the logits). Lines may name nodes defined
 // further down; the nodes are put in topological order (text order where
 // it already is one), and a cycle, an unknown input name or a node that
@@ -124,11 +128,10 @@ static dc_status parse_line(raw_node *r, char *line, const char *where, dc_error
     char *save = NULL;
     char *tok = strtok_r(line, " \t", &save);
     const dc_op *op = dc_op_find(tok);
-    if (!op || (op->flags & DC_OP_INPUT)) {
+    if (!op) {
         char known[512];
         dc_op_list(known, sizeof known);
-        if (op) return dc_fail(err, DC_ERR_FORMAT, "%s: the model input is implicit: name it 'input' in from=", where);
-        return dc_fail(err, DC_ERR_FORMAT, "%s: unknown layer kind '%s' (known: %s)", where, tok, known);
+        return dc_fail(err, DC_ERR_FORMAT, "%s: unknown layer kind '%s' (known: %s, input)", where, tok, known);
     }
     dc_node *n = &r->node;
     n->op = op;
@@ -147,13 +150,14 @@ static dc_status parse_line(raw_node *r, char *line, const char *where, dc_error
             if (strlen(val) >= DC_NODE_NAME_MAX)
                 return dc_fail(err, DC_ERR_FORMAT, "%s: name '%s' longer than %d characters", where, val,
                                DC_NODE_NAME_MAX - 1);
-            if (!valid_name(val) || !strcmp(val, "input"))
+            if (!valid_name(val) || (!strcmp(val, "input") && !(op->flags & DC_OP_INPUT)))
                 return dc_fail(err, DC_ERR_FORMAT, "%s: name '%s' may hold only letters, digits, _ and . (and is not 'input')",
                                where, val);
             snprintf(n->name, sizeof n->name, "%s", val);
             continue;
         }
         if (!strcmp(key, "from")) {
+            if (op->flags & DC_OP_INPUT) return dc_fail(err, DC_ERR_FORMAT, "%s: an input reads nothing: no from=", where);
             if (r->n_from) return dc_fail(err, DC_ERR_FORMAT, "%s: %s: key 'from' given twice", where, op->kind);
             char *s2 = NULL;
             for (char *f = strtok_r((char *)val, ",", &s2); f; f = strtok_r(NULL, ",", &s2)) {
@@ -189,6 +193,7 @@ static dc_status parse_line(raw_node *r, char *line, const char *where, dc_error
         }
     }
     int n_in = r->n_from ? r->n_from : 1;
+    if (op->flags & DC_OP_INPUT) return DC_OK;
     if (n_in < op->min_in || n_in > op->max_in)
         return dc_fail(err, DC_ERR_FORMAT, "%s: %s takes %d to %d inputs, from= names %d", where, op->kind, op->min_in,
                        op->max_in, n_in);
@@ -220,7 +225,9 @@ static dc_status order_nodes(dc_model *m, raw_node *raw, int nr, const char *ori
     dc_status st = DC_OK;
     for (int i = 1; i < nr && !st; i++) {
         raw_node *r = &raw[i];
-        if (!r->n_from) {
+        if (r->node.op->flags & DC_OP_INPUT) {
+            r->node.n_in = 0;
+        } else if (!r->n_from) {
             r->node.n_in = 1;
             src[i * DC_NODE_MAX_IN] = i - 1;
         } else {
@@ -328,9 +335,16 @@ static dc_status canonical_text(dc_model *m, const char *origin, dc_error *err) 
     if (!m->arch_text) return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", origin);
     size_t len = 0;
     m->arch_text[0] = 0;
+    if (strcmp(m->nodes[0].name, "input"))
+        len += (size_t)snprintf(m->arch_text + len, cap - len, "input name=%s\n", m->nodes[0].name);
     for (int i = 1; i < m->n_nodes; i++) {
         const dc_node *n = &m->nodes[i];
         char cfg[256], from[DC_NODE_MAX_IN * DC_NODE_NAME_MAX + 8] = "";
+        if (n->op->flags & DC_OP_INPUT) {
+            len += (size_t)snprintf(m->arch_text + len, cap - len, "input kind=tabular features=%d name=%s\n",
+                                    n->cfg.input.features, n->name);
+            continue;
+        }
         dc_node_config_text(n, cfg, sizeof cfg);
         if (!(n->n_in == 1 && n->in[0] == i - 1)) {
             size_t fl = (size_t)snprintf(from, sizeof from, "from=");
@@ -344,7 +358,7 @@ static dc_status canonical_text(dc_model *m, const char *origin, dc_error *err) 
 }
 
 dc_status dc_model_build(dc_model **out, const char *text, const char *origin, int in_c, int in_h, int in_w,
-                         int n_classes, dc_error *err) {
+                         int n_classes, int tab_features, dc_error *err) {
     *out = NULL;
     if (in_c < 1 || in_h < 1 || in_w < 1 || in_c > DC_MAX_DIM || in_h > DC_MAX_DIM || in_w > DC_MAX_DIM ||
         (int64_t)in_c * in_h * in_w > DC_MAX_ACT_ELEMS)
@@ -399,6 +413,27 @@ dc_status dc_model_build(dc_model **out, const char *text, const char *origin, i
         r->text_index = nr;
         r->node.line = lineno;
         if ((st = parse_line(r, s, where, err))) break;
+        if (r->node.op->flags & DC_OP_INPUT) {
+            if (r->node.cfg.input.kind == DC_INPUT_IMAGE) {
+                // names the image input: only as the first line
+                if (nr != 1) {
+                    st = dc_fail(err, DC_ERR_FORMAT, "%s: an image input line must be the first line", where);
+                    break;
+                }
+                if (r->node.name[0]) memcpy(raw[0].node.name, r->node.name, sizeof raw[0].node.name);
+                raw[0].node.line = lineno;
+                continue;
+            }
+            int F = r->node.cfg.input.features ? r->node.cfg.input.features : tab_features;
+            if (F < 1) {
+                st = dc_fail(err, DC_ERR_FORMAT, "%s: tabular input %s needs features=F (or tabular data to take its width from)",
+                             where, r->node.name[0] ? r->node.name : "");
+                break;
+            }
+            r->node.cfg.input.features = F;
+            r->node.c = F;
+            r->node.h = r->node.w = 1;
+        }
         if (!r->node.name[0]) {
             // automatic names count per prefix (max and avg pools share "pool")
             int c = 0;
@@ -454,6 +489,20 @@ dc_status dc_model_build(dc_model **out, const char *text, const char *origin, i
         m->in_w = in_w;
         m->n_params = (size_t)n_params;
         m->n_state = (size_t)n_state;
+        for (int i = 1; !st && i < m->n_nodes; i++) {
+            const dc_node *n = &m->nodes[i];
+            if (!(n->op->flags & DC_OP_INPUT)) continue;
+            if (m->tab_f && m->tab_f != n->c)
+                st = dc_fail(err, DC_ERR_SHAPE, "%s: tabular inputs of %d and %d features: every tabular input takes the same row",
+                             origin, m->tab_f, n->c);
+            m->tab_f = n->c;
+        }
+        if (!st && m->tab_f) {
+            m->tab_mean = calloc((size_t)m->tab_f, sizeof(float));
+            m->tab_std = malloc(sizeof(float) * (size_t)m->tab_f);
+            if (!m->tab_mean || !m->tab_std) st = dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", origin);
+            for (int k = 0; !st && k < m->tab_f; k++) m->tab_std[k] = 1.0f;
+        }
         const dc_node *last = &m->nodes[m->n_nodes - 1];
         int64_t width = (int64_t)dc_node_size(last);
         if (last->h != 1 || last->w != 1)
@@ -481,15 +530,20 @@ dc_status dc_model_build(dc_model **out, const char *text, const char *origin, i
     return DC_OK;
 }
 
-dc_status dc_model_parse(dc_model **out, const char *text, const char *origin, int in_c, int in_h, int in_w,
-                         int n_classes, dc_error *err) {
-    dc_status st = dc_model_build(out, text, origin, in_c, in_h, in_w, n_classes, err);
+dc_status dc_model_parse_tabular(dc_model **out, const char *text, const char *origin, int in_c, int in_h, int in_w,
+                                 int n_classes, int tab_features, dc_error *err) {
+    dc_status st = dc_model_build(out, text, origin, in_c, in_h, in_w, n_classes, tab_features, err);
     if (st) return st;
     if ((st = dc_model_alloc_buffers(*out, err))) {
         dc_model_free(*out);
         *out = NULL;
     }
     return st;
+}
+
+dc_status dc_model_parse(dc_model **out, const char *text, const char *origin, int in_c, int in_h, int in_w,
+                         int n_classes, dc_error *err) {
+    return dc_model_parse_tabular(out, text, origin, in_c, in_h, in_w, n_classes, 0, err);
 }
 
 // ---------------------------------------------------------------------------
@@ -651,6 +705,11 @@ dc_status dc_model_builtin(dc_model **m, const char *name, int in_c, int in_h, i
 
 dc_status dc_model_create(dc_model **m, const char *name_or_path, int in_c, int in_h, int in_w, int n_classes,
                           dc_error *err) {
+    return dc_model_create_tabular(m, name_or_path, in_c, in_h, in_w, n_classes, 0, err);
+}
+
+dc_status dc_model_create_tabular(dc_model **m, const char *name_or_path, int in_c, int in_h, int in_w,
+                                  int n_classes, int tab_features, dc_error *err) {
     if (!strchr(name_or_path, '/') && !strchr(name_or_path, '.'))
         return dc_model_builtin(m, name_or_path, in_c, in_h, in_w, n_classes, err);
     uint8_t *data;
@@ -661,7 +720,7 @@ dc_status dc_model_create(dc_model **m, const char *name_or_path, int in_c, int 
         free(data);
         return dc_fail(err, DC_ERR_FORMAT, "%s: not a text architecture file (contains NUL bytes)", name_or_path);
     }
-    st = dc_model_parse(m, (const char *)data, name_or_path, in_c, in_h, in_w, n_classes, err);
+    st = dc_model_parse_tabular(m, (const char *)data, name_or_path, in_c, in_h, in_w, n_classes, tab_features, err);
     free(data);
     return st;
 }

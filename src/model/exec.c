@@ -20,6 +20,14 @@
 // capacity), whatever node it holds, so threads never overlap; within its
 // part a slice is contiguous (N, size), which is all a kernel sees.
 //
+// ReLU fusion (unless DC_RT_NO_FUSE): a relu that is the only reader of a
+// node whose kind can apply it as an epilogue (convolution, BatchNorm, add)
+// is folded into that node: the node writes max(0, .) straight into the
+// relu's output buffer and the relu's forward is skipped. Backward is
+// untouched: the relu's backward needs only its own output, and those
+// nodes' backward never reads their own output. One pass over memory and
+// one activation buffer less per pair, the same bits.
+//
 // Gradients with several consumers: consumers run backward in reverse
 // topological order; the first to reach a producer overwrites its gradient
 // buffer, the later ones write into a per-thread scratch slice and add it
@@ -47,7 +55,10 @@ struct dc_runtime {
     int *in_sizes;         // (n_nodes * MAX_IN) per-sample sizes of each node's inputs
     float **acts;          // (n_nodes) outputs; slice [lo,hi) at acts[i] + lo*astride[i]
     size_t *astride;       // (n_nodes) per-sample stride of node i's slices
-    bool *aown;            // (n_nodes) acts[i] is its own allocation (else in apool)
+    bool *aown;            // (n_nodes) acts[i] is its own allocation (else in apool or aliased)
+    int *fuse_into;        // (n_nodes) the relu fused into node i, or -1
+    bool *skip;            // (n_nodes) a relu fused into its input: not run forward
+    int n_fused;
     float **apool;         // (n_apool) shared output buffers (forward-only plans)
     int n_apool;
     void **caches;         // (n_nodes) per-sample caches, linear in samples
@@ -62,8 +73,11 @@ struct dc_runtime {
     bool *accum;           // (n_nodes * MAX_IN) slot k of node i adds into its producer's gradient
     float *scratch;        // (max_n, biggest) where accumulating consumers write first
     bool *wants;           // (n_nodes) this backward needs node i's output gradient
+    float **din;           // (n_nodes) gradient buffers of input nodes > 0 (NULL: not wanted)
     float *probs;          // (max_n, n_classes)
     float *dlogits;        // (max_n, n_classes)
+    float *tscratch;       // (nthreads, scratch_per) kernel scratch, each thread its own
+    size_t scratch_per;    // floats per thread (a multiple of 16)
     float *tgrads;         // (nthreads-1, n_params) private gradients of threads 1..T-1
     float *sgrads;         // (nthreads, n_params) scratch for DP's norm pass, lazily
     double *sq;            // (max_n) per-sample squared norms, lazily
@@ -97,11 +111,20 @@ static dc_status plan_activations(dc_runtime *rt, dc_error *err) {
     for (int i = 1; !st && i < nn; i++)
         for (int k = 0; k < rt->g.nodes[i].n_in; k++) last_use[rt->g.nodes[i].in[k]] = i;
     for (int i = 1; !st && i < nn - 1; i++) {
-        slot[i] = pool_take(cap, busy, &rt->n_apool, rt->size[i], i);
+        if (rt->g.nodes[i].op->flags & DC_OP_INPUT) continue; // the caller fills it: its own buffer
+        if (rt->skip[i]) continue;                           // written by the node it is fused into
+        const int holder = rt->fuse_into[i] >= 0 ? rt->fuse_into[i] : i; // a fused pair shares the relu's buffer
+        if (holder == nn - 1) continue;                      // the logits keep their own buffer
+        slot[i] = pool_take(cap, busy, &rt->n_apool, rt->size[i], holder);
+        if (holder != i) slot[holder] = slot[i];
+        // inputs read for the last time here are free after this node; a fused
+        // node's input is its relu, whose buffer it holds
+        const int reader = rt->fuse_into[i] >= 0 ? rt->fuse_into[i] : i;
         for (int k = 0; k < rt->g.nodes[i].n_in; k++) {
             int p = rt->g.nodes[i].in[k];
-            if (slot[p] >= 0 && last_use[p] == i) busy[slot[p]] = -1;
+            if (slot[p] >= 0 && last_use[p] == reader) busy[slot[p]] = -1;
         }
+        // and the inputs of the relu itself (only i) need no freeing
     }
     if (!st && !(rt->apool = calloc((size_t)(rt->n_apool ? rt->n_apool : 1), sizeof(float *))))
         st = dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
@@ -156,7 +179,8 @@ static dc_status plan_gradients(dc_runtime *rt, dc_error *err) {
             int p = n->in[k];
             rt->accum[i * DC_NODE_MAX_IN + k] = written[p];
             written[p] = true;
-            if (p == 0 || rt->gslot[p] >= 0) continue;
+            // inputs' gradients are the caller's buffers (dinput, din)
+            if ((rt->g.nodes[p].op->flags & DC_OP_INPUT) || rt->gslot[p] >= 0) continue;
             rt->gslot[p] = pool_take(rt->gcap, busy, &rt->n_slots, rt->size[p], p);
         }
         // node i's own gradient dies after its backward
@@ -193,15 +217,18 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
     rt->in_size = dc_node_size(&g->nodes[0]);
     rt->size = calloc((size_t)nn, sizeof(size_t));
     rt->acts = calloc((size_t)nn, sizeof(float *));
+    rt->fuse_into = malloc(sizeof(int) * (size_t)nn);
+    rt->skip = calloc((size_t)nn, sizeof(bool));
     rt->astride = calloc((size_t)nn, sizeof(size_t));
     rt->aown = calloc((size_t)nn, sizeof(bool));
     rt->caches = calloc((size_t)nn, sizeof(void *));
     rt->tcaches = calloc((size_t)nn, sizeof(char *));
     rt->parts = calloc((size_t)nn, sizeof(double *));
+    rt->din = calloc((size_t)nn, sizeof(float *));
     rt->totals = calloc((size_t)nn, sizeof(double *));
     rt->in_sizes = calloc((size_t)nn * DC_NODE_MAX_IN, sizeof(int));
     dc_status st = DC_OK;
-    if (!rt->size || !rt->acts || !rt->astride || !rt->aown || !rt->caches || !rt->tcaches || !rt->parts || !rt->totals || !rt->in_sizes)
+    if (!rt->size || !rt->fuse_into || !rt->skip || !rt->din || !rt->acts || !rt->astride || !rt->aown || !rt->caches || !rt->tcaches || !rt->parts || !rt->totals || !rt->in_sizes)
         st = dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
     // activations: max_n x size must not overflow (sizes are bounded at build time)
     double bytes = 0;
@@ -212,6 +239,25 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
         for (int k = 0; k < n->n_in; k++) rt->in_sizes[i * DC_NODE_MAX_IN + k] = (int)dc_node_size(&g->nodes[n->in[k]]);
         bytes += 4.0 * (double)max_n * (double)rt->size[i] + (double)cache_bytes(n, max_n);
     }
+    // relu fusion: the relu must be its input's only reader
+    for (int i = 0; !st && i < nn; i++) rt->fuse_into[i] = -1;
+    if (!st && !(flags & DC_RT_NO_FUSE)) {
+        int *readers = calloc((size_t)nn, sizeof(int));
+        if (!readers) st = dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
+        for (int i = 1; !st && i < nn; i++)
+            for (int k = 0; k < g->nodes[i].n_in; k++) readers[g->nodes[i].in[k]]++;
+        for (int i = 1; !st && i < nn; i++) {
+            const dc_node *r = &g->nodes[i];
+            if (!(r->op->flags & DC_OP_RELU) || r->n_in != 1) continue;
+            const int x = r->in[0];
+            if (x < 1 || !(g->nodes[x].op->flags & DC_OP_RELU_EPILOGUE) || readers[x] != 1 || rt->fuse_into[x] >= 0)
+                continue;
+            rt->fuse_into[x] = i;
+            rt->skip[i] = true;
+            rt->n_fused++;
+        }
+        free(readers);
+    }
     if (!st && bytes > 64.0 * (1ull << 30))
         st = dc_fail(err, DC_ERR_NOMEM, "runtime: a batch of %d needs %.1f GiB of activations; use a smaller batch",
                      max_n, bytes / (1ull << 30));
@@ -219,7 +265,7 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
     if (!st && pooled) st = plan_activations(rt, err);
     for (int i = 0; !st && i < nn; i++) {
         const dc_node *n = &g->nodes[i];
-        if (!rt->acts[i]) {
+        if (!rt->acts[i] && rt->fuse_into[i] < 0) { // a fused node's output is aliased below
             if (!(rt->acts[i] = dc_alloc(sizeof(float) * (size_t)max_n * rt->size[i]))) goto nomem;
             rt->aown[i] = true;
             rt->astride[i] = rt->size[i];
@@ -233,6 +279,21 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
                    !(rt->totals[i] = dc_alloc(sizeof(double) * pd * (size_t)T))))
             goto nomem;
     }
+    for (int i = 0; !st && i < nn; i++)
+        if (rt->fuse_into[i] >= 0) { // the relu's buffer
+            rt->acts[i] = rt->acts[rt->fuse_into[i]];
+            rt->astride[i] = rt->astride[rt->fuse_into[i]];
+            rt->aown[i] = false;
+        }
+    // kernel scratch: the most any node needs for a thread's slice
+    const int slice_max = (max_n + T - 1) / T;
+    for (int i = 0; !st && i < nn; i++) {
+        const dc_node *n = &g->nodes[i];
+        size_t b = n->op->scratch_bytes ? n->op->scratch_bytes(n, slice_max) : 0;
+        size_t f = ((b + 3) / 4 + 15) & ~(size_t)15;
+        if (f > rt->scratch_per) rt->scratch_per = f;
+    }
+    if (!st && rt->scratch_per && !(rt->tscratch = dc_alloc(sizeof(float) * rt->scratch_per * (size_t)T))) goto nomem;
     if (!st && (flags & DC_RT_BACKWARD)) {
         st = plan_gradients(rt, err);
         if (!st && !(rt->dlogits = dc_alloc(sizeof(float) * (size_t)max_n * rt->n_classes))) goto nomem;
@@ -270,6 +331,9 @@ void dc_runtime_free(dc_runtime *rt) {
     free(rt->gslot);
     free(rt->accum);
     free(rt->wants);
+    free(rt->din);
+    free(rt->fuse_into);
+    free(rt->skip);
     dc_free(rt->scratch);
     free(rt->size);
     free(rt->in_sizes);
@@ -281,6 +345,7 @@ void dc_runtime_free(dc_runtime *rt) {
     dc_free(rt->probs);
     dc_free(rt->dlogits);
     dc_free(rt->tgrads);
+    dc_free(rt->tscratch);
     dc_free(rt->sgrads);
     free(rt->sq);
     free(rt);
@@ -298,10 +363,20 @@ void dc_runtime_set_frozen(dc_runtime *rt, const bool *frozen) { rt->frozen = fr
 
 static bool is_frozen(const dc_runtime *rt, int i) { return rt->frozen && rt->frozen[i]; }
 int dc_runtime_max_batch(const dc_runtime *rt) { return rt->max_n; }
+int dc_runtime_fused(const dc_runtime *rt) { return rt->n_fused; }
 int dc_runtime_threads(const dc_runtime *rt) { return rt->nthreads; }
 float *dc_runtime_input(dc_runtime *rt) { return rt->acts[0]; }
+float *dc_runtime_input_at(dc_runtime *rt, int node) {
+    DC_ASSERT(node >= 0 && node < rt->g.n_nodes && (rt->g.nodes[node].op->flags & DC_OP_INPUT));
+    return rt->acts[node];
+}
+void dc_runtime_set_input_grad(dc_runtime *rt, int node, float *dinput) {
+    DC_ASSERT(node > 0 && node < rt->g.n_nodes && (rt->g.nodes[node].op->flags & DC_OP_INPUT));
+    rt->din[node] = dinput;
+}
 const float *dc_runtime_node_output(const dc_runtime *rt, int i) {
-    DC_ASSERT(rt->aown[i]); // a pooled output is neither contiguous nor kept
+    // a pooled output is neither contiguous nor kept; a fused one holds the relu's values
+    DC_ASSERT(rt->aown[i] && rt->fuse_into[i] < 0);
     return rt->acts[i];
 }
 float *dc_runtime_probs(dc_runtime *rt) { return rt->probs; }
@@ -328,6 +403,7 @@ static dc_node_io node_io(dc_runtime *rt, int i, int lo, int hi, int n, int t, i
     for (int k = 0; k < nd->n_in; k++) io.x[k] = rt->acts[nd->in[k]] + (size_t)lo * rt->astride[nd->in[k]];
     io.cache = rt->caches[i] ? (char *)rt->caches[i] + cache_bytes(nd, lo) : NULL;
     if (rt->tcaches[i]) io.tcache = rt->tcaches[i] + nd->op->tcache_bytes(nd) * (size_t)t;
+    if (rt->tscratch) io.scratch = rt->tscratch + rt->scratch_per * (size_t)t;
     if (rt->parts[i]) {
         size_t pd = nd->op->part_doubles(nd);
         io.part = rt->parts[i] + pd * ((size_t)pass * T + t);
@@ -365,7 +441,9 @@ static bool coupled(const dc_runtime *rt, const dc_node *nd) {
 static void forward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, dc_rng *rng) {
     for (int i = 1; i < rt->g.n_nodes; i++) {
         const dc_node *nd = &rt->g.nodes[i];
+        if ((nd->op->flags & DC_OP_INPUT) || rt->skip[i]) continue;
         dc_node_io io = node_io(rt, i, lo, hi, n, t, T, NULL, rng, 0);
+        io.relu = rt->fuse_into[i] >= 0;
         if (coupled(rt, nd)) {
             nd->op->forward_partial(nd, &io);
 #pragma omp barrier
@@ -381,6 +459,7 @@ static void forward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, d
 static float *grad_of(dc_runtime *rt, int p, int lo, const float *dlogits, float *dinput) {
     if (p == rt->g.n_nodes - 1) return (float *)dlogits + (size_t)lo * rt->n_classes;
     if (p == 0) return dinput ? dinput + (size_t)lo * rt->in_size : NULL;
+    if (rt->g.nodes[p].op->flags & DC_OP_INPUT) return rt->din[p] ? rt->din[p] + (size_t)lo * rt->size[p] : NULL;
     return rt->gpool[rt->gslot[p]] + (size_t)lo * rt->gcap[rt->gslot[p]];
 }
 
@@ -391,6 +470,10 @@ static void mark_wanted(dc_runtime *rt, bool want_dinput) {
     rt->wants[0] = want_dinput;
     for (int i = 1; i < rt->g.n_nodes; i++) {
         const dc_node *nd = &rt->g.nodes[i];
+        if (nd->op->flags & DC_OP_INPUT) {
+            rt->wants[i] = rt->din[i] != NULL;
+            continue;
+        }
         bool w = dc_node_num_params(nd) > 0 && !is_frozen(rt, i);
         for (int k = 0; k < nd->n_in && !w; k++) w = rt->wants[nd->in[k]];
         rt->wants[i] = w;
@@ -407,7 +490,7 @@ static void backward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, 
     const int nn = rt->g.n_nodes;
     for (int i = nn - 1; i >= 1; i--) {
         const dc_node *nd = &rt->g.nodes[i];
-        if (!rt->wants[i]) continue;
+        if (!rt->wants[i] || (nd->op->flags & DC_OP_INPUT)) continue;
         const float *dy = grad_of(rt, i, lo, dlogits, dinput);
         if (i == cap_node && cap)
             memcpy(cap + (size_t)lo * rt->size[i], dy, sizeof(float) * (size_t)(hi - lo) * rt->size[i]);

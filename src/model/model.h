@@ -37,7 +37,14 @@ struct dc_model {
     float *state;               // (n_state), owned (NULL when n_state == 0)
     char *arch_text;            // canonical architecture text, owned
     char **class_names;         // (n_classes), owned
-    float norm_mean, norm_std;  // input normalisation of [0,1] pixels
+    float *norm_mean, *norm_std; // (in_c) each, owned: per-channel input
+                                 // normalisation of [0,1] pixels (0 and 1 until set)
+    bool norm_given;            // set from data, by a setter or from a file's
+                                // deepc.norm; false: the defaults above
+    // multimodal: tabular inputs (all take the same row of tab_f columns)
+    int tab_f;                  // 0: no tabular input
+    float *tab_mean, *tab_std;  // (tab_f) standardisation of each column, owned
+    char **tab_columns;         // (tab_f) names, owned (NULL until set)
     // training state (for --resume)
     int epochs_done;
     bool has_optim;
@@ -46,6 +53,7 @@ struct dc_model {
     char *history_json;         // per-epoch history array
     char *provenance_json;      // data set, seed, threads, version, times
     char *privacy_json;         // DP-SGD accounting (epsilon, delta, sigma, ...)
+    char *reference_json;       // drift reference statistics (src/serve/drift.c)
 };
 
 static inline dc_graph dc_model_graph(const dc_model *m) {
@@ -58,12 +66,15 @@ static inline dc_graph dc_model_graph(const dc_model *m) {
 // dc_model_parse = this + dc_model_alloc_buffers.
 dc_status dc_model_build(dc_model **m, const char *text, const char *origin,
                          int in_c, int in_h, int in_w, int n_classes,
-                         dc_error *err);
+                         int tab_features, dc_error *err);
 dc_status dc_model_alloc_buffers(dc_model *m, dc_error *err);
 
 // Allocates an empty model (used by the parser and the loader).
 dc_model *dc_model_alloc(void);
 dc_status dc_model_default_class_names(dc_model *m, dc_error *err);
+// Fills x (n, tab_f) with the standardised rows idx (n) of t.
+void dc_tabular_gather(float *x, const dc_tabular *t, const int32_t *idx, int n,
+                       const float *mean, const float *std);
 // Index of the node with this name, or -1.
 int dc_model_find_node(const dc_model *m, const char *name);
 // The first node whose training mode couples the samples of a batch
@@ -98,6 +109,8 @@ enum {
     DC_RT_KEEP_ALL = 2u,  // keep every node's output readable after a forward
                           // (else, without backward, outputs share buffers by
                           // liveness and only the input and the logits stay)
+    DC_RT_NO_FUSE = 4u,   // run every relu as its own node (explanations read
+                          // pre-activation outputs)
 };
 
 dc_status dc_runtime_new(dc_runtime **rt, const dc_graph *g, int max_n,
@@ -123,9 +136,17 @@ void dc_runtime_set_mode(dc_runtime *rt, dc_mode mode);
 void dc_runtime_set_frozen(dc_runtime *rt, const bool *frozen);
 
 int dc_runtime_max_batch(const dc_runtime *rt);
+// ReLUs fused into the node before them (see exec.c).
+int dc_runtime_fused(const dc_runtime *rt);
 int dc_runtime_threads(const dc_runtime *rt);
 // The input batch to fill: (max_n, in size) floats.
 float *dc_runtime_input(dc_runtime *rt);
+// Another input node's batch (multi-input models): (max_n, its size).
+float *dc_runtime_input_at(dc_runtime *rt, int node);
+// Where backward passes put the gradient with respect to input node `node`
+// (> 0; node 0's is the dinput argument): (max_n, its size), or NULL for
+// none. Kept until changed.
+void dc_runtime_set_input_grad(dc_runtime *rt, int node, float *dinput);
 // Node i's output after a forward pass: (n, size of node i). Only with
 // DC_RT_BACKWARD or DC_RT_KEEP_ALL (and always for the input and logits).
 const float *dc_runtime_node_output(const dc_runtime *rt, int i);

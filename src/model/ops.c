@@ -8,6 +8,7 @@
 #include "layers/layers.h"
 #include "layers/merge.h"
 #include "layers/norm.h"
+#include "kernels/conv_registry.h"
 #include "model/ops.h"
 
 #define PARAMS(io, n, k) ((io)->params + (n)->t[k].off)
@@ -102,7 +103,12 @@ static dc_status input_infer(dc_node *n, const dc_node *const *in, dc_error *err
     return set_shape(n, n->c, n->h, n->w, err); // set by the builder
 }
 
-static const dc_key input_keys[] = {END_KEYS};
+static const char *const input_kinds[] = {"image", "tabular", NULL};
+static const dc_key input_keys[] = {
+    {"kind", DC_KEY_ENUM, CFG(dc_input_cfg, kind), 0, 0, 0, 0, NULL, input_kinds, "image or tabular"},
+    {"features", DC_KEY_INT, CFG(dc_input_cfg, features), 0, 1 << 24, 0, 0, NULL, NULL,
+     "tabular: columns (default: the tabular data's)"},
+    END_KEYS};
 static const dc_op input_op = {.kind = "input", .prefix = "input", .help = "a model input",
                                .keys = input_keys, .min_in = 0, .max_in = 0, .flags = DC_OP_INPUT,
                                .infer = input_infer};
@@ -150,13 +156,62 @@ static void conv_init(const dc_node *n, float *params, float *state, dc_rng *rng
 #define CONV_ARGS(n, io) (io)->N, (n)->in_c, (n)->in_h, (n)->in_w, \
                          (n)->cfg.conv.out, (n)->cfg.conv.k, (n)->cfg.conv.stride, (n)->cfg.conv.pad
 
+// The kernels come from the convolution registry (kernels/conv_registry.h):
+// a plan per pass, made the first time a slice size is seen and kept in the
+// thread's cache, run with the thread's shared scratch.
+typedef struct conv_plans {
+    dc_conv_plan fwd, bwd;
+    int fwd_n, bwd_n;       // slice size each was made for (0: none yet)
+    unsigned bwd_passes;
+} conv_plans;
+
+static dc_conv_shape conv_shape(const dc_node *n) {
+    const dc_conv_cfg *c = &n->cfg.conv;
+    return dc_conv_shape_make(n->in_c, n->in_h, n->in_w, c->out, c->k, c->stride, c->pad);
+}
+
+static const dc_conv_plan *conv_plan(const dc_node *n, dc_node_io *io, bool fwd, unsigned passes) {
+    conv_plans *cp = io->tcache;
+    dc_conv_plan *p = fwd ? &cp->fwd : &cp->bwd;
+    int *pn = fwd ? &cp->fwd_n : &cp->bwd_n;
+    if (*pn != io->N || (!fwd && cp->bwd_passes != passes)) {
+        const dc_conv_shape s = conv_shape(n);
+        dc_error err;
+        dc_status st = dc_conv_plan_make(p, &s, io->N, passes, &err);
+        DC_ASSERT(st == DC_OK); // the shape was checked when the model was built
+        *pn = io->N;
+        if (!fwd) cp->bwd_passes = passes;
+    }
+    return p;
+}
+
+static size_t conv_tcache(const dc_node *n) { return sizeof(conv_plans); }
+
+static size_t conv_scratch(const dc_node *n, int N) {
+    // every pass, at the small-batch and the batched kernel choices
+    const dc_conv_shape s = conv_shape(n);
+    size_t most = 0;
+    const int ns[2] = {1, N > 4 ? N : 4};
+    for (int i = 0; i < 2; i++) {
+        dc_conv_plan p;
+        dc_error err;
+        if (dc_conv_plan_make(&p, &s, ns[i], DC_CONV_ALL, &err) == DC_OK && dc_conv_plan_floats(&p) > most)
+            most = dc_conv_plan_floats(&p);
+    }
+    return sizeof(float) * most;
+}
+
 static void conv_forward(const dc_node *n, dc_node_io *io) {
-    dc_conv2d_forward(io->y, io->x[0], PARAMS(io, n, 0), BIAS(io, n), CONV_ARGS(n, io), 1);
+    const dc_conv_plan *p = conv_plan(n, io, true, DC_CONV_FWD);
+    dc_conv_run_forward(p, io->y, io->x[0], PARAMS(io, n, 0), BIAS(io, n), io->relu, io->N, io->scratch);
 }
 
 static void conv_backward(const dc_node *n, dc_node_io *io) {
-    dc_conv2d_backward(io->dx[0], GRADS(io, n, 0), DBIAS(io, n), io->dy, io->x[0], PARAMS(io, n, 0),
-                       CONV_ARGS(n, io), 1);
+    float *dw = GRADS(io, n, 0), *db = DBIAS(io, n);
+    const unsigned passes = (io->dx[0] ? DC_CONV_BWD_DATA : 0u) | (dw || db ? DC_CONV_BWD_WEIGHTS : 0u);
+    if (!passes) return;
+    const dc_conv_plan *p = conv_plan(n, io, false, passes);
+    dc_conv_run_backward(p, io->dx[0], dw, db, io->dy, io->x[0], PARAMS(io, n, 0), io->N, io->scratch);
 }
 
 static void conv_sqnorm(const dc_node *n, dc_node_io *io, double *sq) {
@@ -174,8 +229,9 @@ static int64_t conv_macs(const dc_node *n) {
 }
 
 static const dc_op conv_op = {.kind = "conv2d", .prefix = "conv", .help = "2-D convolution", .macs = conv_macs,
-                              .keys = conv_keys, .min_in = 1, .max_in = 1, .infer = conv_infer,
-                              .init = conv_init, .forward = conv_forward, .backward = conv_backward,
+                              .keys = conv_keys, .min_in = 1, .max_in = 1, .flags = DC_OP_RELU_EPILOGUE,
+                              .infer = conv_infer, .init = conv_init, .tcache_bytes = conv_tcache, .scratch_bytes = conv_scratch,
+                              .forward = conv_forward, .backward = conv_backward,
                               .sample_sqnorm = conv_sqnorm, .backward_sqnorm = conv_backward_sqnorm};
 
 // ---------------------------------------------------------------------------
@@ -233,7 +289,7 @@ static dc_status same_infer(dc_node *n, const dc_node *const *in, dc_error *err)
     return set_shape(n, in[0]->c, in[0]->h, in[0]->w, err);
 }
 
-#define ACT(name_, fwd, bwd, help_)                                                            \
+#define ACT(name_, fwd, bwd, help_, flags_)                                                    \
     static void name_##_forward(const dc_node *n, dc_node_io *io) {                            \
         fwd(io->y, io->x[0], (size_t)io->N * dc_node_size(n));                                 \
     }                                                                                          \
@@ -241,12 +297,12 @@ static dc_status same_infer(dc_node *n, const dc_node *const *in, dc_error *err)
         if (io->dx[0]) bwd(io->dx[0], io->dy, io->y, (size_t)io->N * dc_node_size(n));         \
     }                                                                                          \
     static const dc_op name_##_op = {.kind = #name_, .prefix = #name_, .help = help_,          \
-                                     .keys = no_keys, .min_in = 1, .max_in = 1,                \
+                                     .keys = no_keys, .min_in = 1, .max_in = 1, .flags = flags_, \
                                      .infer = same_infer, .forward = name_##_forward,          \
                                      .backward = name_##_backward};
-ACT(relu, dc_relu_forward, dc_relu_backward, "max(0, x)")
-ACT(tanh, dc_tanh_forward, dc_tanh_backward, "tanh(x)")
-ACT(sigmoid, dc_sigmoid_forward, dc_sigmoid_backward, "1 / (1 + exp(-x))")
+ACT(relu, dc_relu_forward, dc_relu_backward, "max(0, x)", DC_OP_RELU)
+ACT(tanh, dc_tanh_forward, dc_tanh_backward, "tanh(x)", 0)
+ACT(sigmoid, dc_sigmoid_forward, dc_sigmoid_backward, "1 / (1 + exp(-x))", 0)
 
 // ---------------------------------------------------------------------------
 // flatten: (C,H,W) -> (C*H*W,1,1), a copy
@@ -376,9 +432,14 @@ static dc_status add_infer(dc_node *n, const dc_node *const *in, dc_error *err) 
 }
 
 static void add_forward(const dc_node *n, dc_node_io *io) {
-    size_t cnt = (size_t)io->N * dc_node_size(n);
-    dc_add_forward(io->y, io->x[0], io->x[1], cnt);
-    for (int k = 2; k < io->n_in; k++) dc_add_forward(io->y, io->y, io->x[k], cnt);
+    // sample by sample, so a fused relu reads what was just written (in cache)
+    const size_t per = dc_node_size(n);
+    for (int s = 0; s < io->N; s++) {
+        const size_t o = (size_t)s * per;
+        dc_add_forward(io->y + o, io->x[0] + o, io->x[1] + o, per);
+        for (int k = 2; k < io->n_in; k++) dc_add_forward(io->y + o, io->y + o, io->x[k] + o, per);
+        if (io->relu) dc_relu_forward(io->y + o, io->y + o, per);
+    }
 }
 
 static void add_backward(const dc_node *n, dc_node_io *io) {
@@ -388,7 +449,8 @@ static void add_backward(const dc_node *n, dc_node_io *io) {
 }
 
 static const dc_op add_op = {.kind = "add", .prefix = "add", .help = "elementwise sum (residual)",
-                             .keys = no_keys, .min_in = 2, .max_in = DC_NODE_MAX_IN, .infer = add_infer,
+                             .keys = no_keys, .min_in = 2, .max_in = DC_NODE_MAX_IN, .flags = DC_OP_RELU_EPILOGUE,
+                             .infer = add_infer,
                              .forward = add_forward, .backward = add_backward};
 
 // ---------------------------------------------------------------------------
@@ -494,11 +556,21 @@ static size_t bn_parts(const dc_node *n) { return 2 * (size_t)n->c; }
 #define BN_BETA(io, n) ((n)->cfg.bn.affine ? PARAMS(io, n, 1) : NULL)
 #define BN_HW(n) ((n)->h * (n)->w)
 
+// y = BN(x) sample by sample, with the fused relu right behind (in cache)
+static void bn_apply_slice(const dc_node *n, dc_node_io *io, const float *mean, const float *invstd) {
+    const size_t per = dc_node_size(n);
+    for (int s = 0; s < io->N; s++) {
+        float *y = io->y + (size_t)s * per;
+        dc_bn2d_apply(y, io->x[0] + (size_t)s * per, mean, invstd, BN_GAMMA(io, n), BN_BETA(io, n), 1, n->c, BN_HW(n));
+        if (io->relu) dc_relu_forward(y, y, per);
+    }
+}
+
 static void bn_forward_eval(const dc_node *n, dc_node_io *io) {
     float *mean = io->tcache, *invstd = mean + n->c;
     const int s0 = bn_state0(n);
     dc_bn2d_eval_stats(mean, invstd, io->state + n->t[s0].off, io->state + n->t[s0 + 1].off, n->c, n->cfg.bn.eps);
-    dc_bn2d_apply(io->y, io->x[0], mean, invstd, BN_GAMMA(io, n), BN_BETA(io, n), io->N, n->c, BN_HW(n));
+    bn_apply_slice(n, io, mean, invstd);
 }
 
 static void bn_forward_partial(const dc_node *n, dc_node_io *io) {
@@ -513,7 +585,7 @@ static void bn_forward_finish(const dc_node *n, dc_node_io *io) {
     float *nbt = io->update_state ? io->state + n->t[s0 + 2].off : NULL;
     dc_bn2d_stats_finish(mean, invstd, rm, rv, nbt, io->total, io->total + n->c, n->c,
                          (int64_t)io->N_total * BN_HW(n), n->cfg.bn.eps, n->cfg.bn.momentum);
-    dc_bn2d_apply(io->y, io->x[0], mean, invstd, BN_GAMMA(io, n), BN_BETA(io, n), io->N, n->c, BN_HW(n));
+    bn_apply_slice(n, io, mean, invstd);
 }
 
 // Eval-mode backward (explanations): the statistics are constants; this
@@ -545,7 +617,8 @@ static void bn_backward_finish(const dc_node *n, dc_node_io *io) {
 }
 
 static const dc_op bn_op = {.kind = "batchnorm2d", .prefix = "bn", .help = "batch normalisation (PyTorch's BatchNorm2d)",
-                            .keys = bn_keys, .min_in = 1, .max_in = 1, .flags = DC_OP_COUPLED | DC_OP_MODES,
+                            .keys = bn_keys, .min_in = 1, .max_in = 1,
+                            .flags = DC_OP_COUPLED | DC_OP_MODES | DC_OP_RELU_EPILOGUE,
                             .infer = bn_infer, .init = bn_init, .tcache_bytes = bn_tcache, .part_doubles = bn_parts,
                             .forward = bn_forward_eval, .backward = bn_backward_eval,
                             .forward_partial = bn_forward_partial, .forward_finish = bn_forward_finish,

@@ -82,6 +82,8 @@ typedef struct { float p; } dc_dropout_cfg;
 typedef struct { float eps, momentum; bool affine; } dc_bn_cfg;
 typedef struct { int groups; float eps; bool affine; } dc_gn_cfg;
 typedef struct { float eps; bool affine; } dc_ln_cfg;
+typedef enum { DC_INPUT_IMAGE = 0, DC_INPUT_TABULAR = 1 } dc_input_kind;
+typedef struct { int kind, features; } dc_input_cfg;
 
 // ---------------------------------------------------------------------------
 // Nodes
@@ -116,6 +118,7 @@ struct dc_node {
         dc_bn_cfg bn;
         dc_gn_cfg gn;
         dc_ln_cfg ln;
+        dc_input_cfg input;
     } cfg;
 };
 
@@ -151,9 +154,12 @@ typedef struct dc_node_io {
     float *state;          // flat state (read; written by coupled ops in training)
     void *cache;           // cache_bytes(node, N) bytes for this slice
     void *tcache;          // tcache_bytes(node) bytes private to this thread
+    float *scratch;        // kernel scratch private to this thread, shared by every node
+                           // (scratch_bytes(node, slice) bytes at least)
     double *part;          // coupled ops: this thread's part_doubles(node) partials
     const double *total;   // coupled ops: the partials summed over threads in order
     bool update_state;     // coupled ops: this thread updates the state (thread 0)
+    bool relu;             // DC_OP_RELU_EPILOGUE ops: the relu after this node is fused into it
     dc_rng *rng;           // dropout draws
 } dc_node_io;
 
@@ -161,6 +167,8 @@ enum {
     DC_OP_COUPLED = 1u,    // training mode reduces over the whole batch
     DC_OP_MODES = 2u,      // behaves differently in training and eval mode
     DC_OP_INPUT = 4u,      // a model input: no kernels, its buffer is filled by the caller
+    DC_OP_RELU = 8u,       // max(0, x): the executor may fuse it into the node before it
+    DC_OP_RELU_EPILOGUE = 16u, // forward honours io->relu: writes max(0, output) (same bits as a relu node)
 };
 
 struct dc_op {
@@ -176,6 +184,7 @@ struct dc_op {
     void (*init)(const dc_node *n, float *params, float *state, dc_rng *rng);
     size_t (*cache_bytes)(const dc_node *n, int N);  // linear in N; NULL: none
     size_t (*tcache_bytes)(const dc_node *n);        // per thread; NULL: none
+    size_t (*scratch_bytes)(const dc_node *n, int N);// per thread, any pass, slices up to N; NULL: none
     size_t (*part_doubles)(const dc_node *n);        // coupled ops
     void (*forward)(const dc_node *n, dc_node_io *io);
     void (*backward)(const dc_node *n, dc_node_io *io);

@@ -8,6 +8,9 @@
 //     with invstd = 1/sqrt(running_var + eps) (PyTorch's eval formula), and
 //     the BatchNorm node disappears from the plan. The folded model gives the
 //     unfolded one's outputs to float rounding (about 1e-6 relative).
+//   - ReLU fusion (the executor's, exec.c): a relu that is the only reader
+//     of a convolution (folded or not), a BatchNorm or an add becomes that
+//     node's epilogue, the same bits as a separate relu.
 //   - The plan's nodes and parameters are the session's own copies; its
 //     executor shares output buffers by liveness, so a batch of 256 through
 //     a ResNet costs a few activation buffers rather than one per node.
@@ -31,6 +34,9 @@ struct dc_session {
     dc_runtime *rt;
     int max_n, n_classes, folded;
     size_t in_size;
+    int n_tab;                 // tabular input nodes of the plan
+    int tab_node[DC_NODE_MAX_IN];
+    int tab_f;
 };
 
 static bool is_conv(const dc_node *n) { return n->n_t && n->t[0].rank == 4 && n->t[0].buf == DC_BUF_PARAM; }
@@ -122,6 +128,12 @@ static dc_status plan(dc_session *s, dc_error *err) {
     return st;
 }
 
+static void set_tabular(dc_session *s, const float *tab, int n) {
+    // every tabular input takes the same (n, tab_f) rows
+    for (int k = 0; k < s->n_tab; k++)
+        memcpy(dc_runtime_input_at(s->rt, s->tab_node[k]), tab, sizeof(float) * (size_t)n * s->tab_f);
+}
+
 dc_status dc_session_new(dc_session **out, const dc_model *m, int max_batch, int nthreads, dc_error *err) {
     *out = NULL;
     if (max_batch < 1) return dc_fail(err, DC_ERR_ARG, "session: max batch %d must be >= 1", max_batch);
@@ -140,6 +152,9 @@ dc_status dc_session_new(dc_session **out, const dc_model *m, int max_batch, int
         dc_session_free(s);
         return st;
     }
+    for (int i = 1; i < s->n_nodes; i++)
+        if ((s->nodes[i].op->flags & DC_OP_INPUT) && s->n_tab < DC_NODE_MAX_IN) s->tab_node[s->n_tab++] = i;
+    s->tab_f = m->tab_f;
     // state is only read in eval mode (BatchNorms that were not folded)
     dc_runtime_bind(s->rt, s->params, NULL, (float *)m->state);
     *out = s;
@@ -156,10 +171,12 @@ void dc_session_free(dc_session *s) {
 
 int dc_session_max_batch(const dc_session *s) { return s->max_n; }
 int dc_session_folded(const dc_session *s) { return s->folded; }
+int dc_session_fused(const dc_session *s) { return dc_runtime_fused(s->rt); }
 
 dc_status dc_session_logits(dc_session *s, const float *x, int n, float *logits, dc_error *err) {
     if (n < 1 || n > s->max_n)
         return dc_fail(err, DC_ERR_ARG, "session: batch of %d samples; this session takes 1 to %d", n, s->max_n);
+    if (s->n_tab) return dc_fail(err, DC_ERR_ARG, "session: the model has a tabular input: use dc_session_predict_tabular");
     memcpy(dc_runtime_input(s->rt), x, sizeof(float) * (size_t)n * s->in_size);
     const float *z = dc_runtime_forward(s->rt, n, NULL);
     memcpy(logits, z, sizeof(float) * (size_t)n * s->n_classes);
@@ -169,7 +186,19 @@ dc_status dc_session_logits(dc_session *s, const float *x, int n, float *logits,
 dc_status dc_session_predict(dc_session *s, const float *x, int n, float *probs, dc_error *err) {
     if (n < 1 || n > s->max_n)
         return dc_fail(err, DC_ERR_ARG, "session: batch of %d samples; this session takes 1 to %d", n, s->max_n);
+    if (s->n_tab) return dc_fail(err, DC_ERR_ARG, "session: the model has a tabular input: use dc_session_predict_tabular");
     memcpy(dc_runtime_input(s->rt), x, sizeof(float) * (size_t)n * s->in_size);
+    const float *z = dc_runtime_forward(s->rt, n, NULL);
+    dc_softmax_xent_forward(probs, z, NULL, NULL, n, s->n_classes);
+    return DC_OK;
+}
+
+dc_status dc_session_predict_tabular(dc_session *s, const float *x, const float *tab, int n, float *probs,
+                                     dc_error *err) {
+    if (n < 1 || n > s->max_n)
+        return dc_fail(err, DC_ERR_ARG, "session: batch of %d samples; this session takes 1 to %d", n, s->max_n);
+    memcpy(dc_runtime_input(s->rt), x, sizeof(float) * (size_t)n * s->in_size);
+    if (s->n_tab) set_tabular(s, tab, n);
     const float *z = dc_runtime_forward(s->rt, n, NULL);
     dc_softmax_xent_forward(probs, z, NULL, NULL, n, s->n_classes);
     return DC_OK;
@@ -177,7 +206,17 @@ dc_status dc_session_predict(dc_session *s, const float *x, int n, float *probs,
 
 float *dc_session_input(dc_session *s) { return dc_runtime_input(s->rt); }
 
+int dc_session_tabular_features(const dc_session *s) { return s->tab_f; }
+
+
+float *dc_session_tabular(dc_session *s) { return s->n_tab ? dc_runtime_input_at(s->rt, s->tab_node[0]) : NULL; }
+
 const float *dc_session_run(dc_session *s, int n) {
     DC_ASSERT(n >= 1 && n <= s->max_n);
+    // dc_session_tabular filled the first tabular input: the others take the same rows
+    for (int k = 1; k < s->n_tab; k++)
+        memcpy(dc_runtime_input_at(s->rt, s->tab_node[k]), dc_runtime_input_at(s->rt, s->tab_node[0]),
+               sizeof(float) * (size_t)n * s->tab_f);
     return dc_runtime_forward(s->rt, n, NULL);
 }
+

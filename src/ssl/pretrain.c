@@ -117,8 +117,9 @@ dc_status dc_ssl_model_new(dc_ssl_model *s, const dc_model *base, const dc_ssl_c
     dc_model_init_params(on, rng);
     int copied = 0, missing = 0;
     dc_model_copy_matching(on, base, NULL, &copied, &missing);
-    on->norm_mean = base->norm_mean;
-    on->norm_std = base->norm_std;
+    memcpy(on->norm_mean, base->norm_mean, sizeof(float) * (size_t)base->in_c);
+    memcpy(on->norm_std, base->norm_std, sizeof(float) * (size_t)base->in_c);
+    on->norm_given = base->norm_given;
     s->feat_node = dc_model_find_node(on, base->nodes[feat].name);
     s->proj_node = dc_model_find_node(on, cfg->method == DC_SSL_SIMSIAM ? "proj.bn2" : "proj.fc2");
     DC_ASSERT(s->feat_node > 0 && s->proj_node > 0);
@@ -130,8 +131,9 @@ dc_status dc_ssl_model_new(dc_ssl_model *s, const dc_model *base, const dc_ssl_c
     free(text);
     if (st) goto fail;
     dc_model_copy_matching(s->target, on, NULL, NULL, NULL);
-    s->target->norm_mean = on->norm_mean;
-    s->target->norm_std = on->norm_std;
+    memcpy(s->target->norm_mean, on->norm_mean, sizeof(float) * (size_t)on->in_c);
+    memcpy(s->target->norm_std, on->norm_std, sizeof(float) * (size_t)on->in_c);
+    s->target->norm_given = on->norm_given;
     int nt = 0;
     for (int i = 0; i < s->target->n_nodes; i++) nt += s->target->nodes[i].n_t;
     s->ema = malloc(sizeof(size_t) * 3 * (size_t)(nt ? nt : 1));

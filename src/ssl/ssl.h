@@ -66,11 +66,12 @@ void dc_view_apply(float *out, const uint8_t *px, int c, int h, int w, const dc_
 // The Gaussian blur's kernel radius for an h x w image: 10% of the shorter
 // side as the kernel size (SimCLR), at least 3 taps.
 int dc_view_blur_radius(int h, int w);
-// x (n, c, h, w) receives normalised views ((v - mean) / std) of samples
+// x (n, c, h, w) receives normalised views ((v - mean_c) / std_c; mean and
+// std are (c), a model's norm_mean/norm_std) of samples
 // idx (n) of ds; parameters drawn in sample order from rng, the pixel work
 // spread over nthreads.
-void dc_views_batch(float *x, const dc_dataset *ds, const int32_t *idx, int n, const dc_view_aug *a, float mean,
-                    float std, dc_rng *rng, int nthreads);
+void dc_views_batch(float *x, const dc_dataset *ds, const int32_t *idx, int n, const dc_view_aug *a, const float *mean,
+                    const float *std, dc_rng *rng, int nthreads);
 
 // ---------------------------------------------------------------------------
 // Losses (z, p, t are (2N, D) rows)

@@ -187,15 +187,14 @@ void dc_view_apply(float *out, const uint8_t *px, int c, int h, int w, const dc_
         for (int ch = 0; ch < c; ch++) blur_plane(out + plane * (size_t)ch, tmp, h, w, p->blur_sigma);
 }
 
-void dc_views_batch(float *x, const dc_dataset *ds, const int32_t *idx, int n, const dc_view_aug *a, float mean,
-                    float std, dc_rng *rng, int nthreads) {
+void dc_views_batch(float *x, const dc_dataset *ds, const int32_t *idx, int n, const dc_view_aug *a, const float *mean,
+                    const float *std, dc_rng *rng, int nthreads) {
     // x is (n, c, h, w)
     const int c = ds->c, h = ds->h, w = ds->w;
     const size_t sample = (size_t)c * h * w;
     enum { CHUNK = 512 };
     dc_view_params prm[CHUNK];
     if (nthreads < 1) nthreads = 1;
-    const float inv = 1.0f / std;
     for (int k0 = 0; k0 < n; k0 += CHUNK) {
         const int m = n - k0 < CHUNK ? n - k0 : CHUNK;
         for (int k = 0; k < m; k++) dc_view_draw(&prm[k], a, h, w, rng);
@@ -207,7 +206,12 @@ void dc_views_batch(float *x, const dc_dataset *ds, const int32_t *idx, int n, c
             for (int k = 0; k < m; k++) {
                 float *o = x + sample * (size_t)(k0 + k);
                 dc_view_apply(o, ds->pixels + sample * (size_t)idx[k0 + k], c, h, w, &prm[k], scratch);
-                for (size_t i = 0; i < sample; i++) o[i] = (o[i] - mean) * inv;
+                const size_t plane = (size_t)h * w;
+                for (int ch = 0; ch < c; ch++) { // per channel: (v - mean_c) / std_c
+                    const float inv = 1.0f / std[ch];
+                    float *oc = o + plane * (size_t)ch;
+                    for (size_t i = 0; i < plane; i++) oc[i] = (oc[i] - mean[ch]) * inv;
+                }
             }
             free(scratch);
         }

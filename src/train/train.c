@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <cjson/cJSON.h>
 #include "core/core.h"
 #include "data/data.h"
 #include "layers/layers.h"
@@ -44,9 +45,31 @@ static bool augment_on(const dc_augment *a) {
     return a->rotate_deg > 0 || a->scale > 0 || a->translate > 0 || a->hflip || a->crop > 0 || a->erase > 0;
 }
 
+// The tabular rows a model needs for a data set: present, one per sample, of
+// the model's width (or absent for an image model).
+static dc_status check_tabular(const dc_model *m, const dc_dataset *ds, const dc_tabular *tab, const char *what,
+                               dc_error *err) {
+    const int F = dc_model_tabular_features(m);
+    if (!F && tab) return dc_fail(err, DC_ERR_ARG, "%s: the model has no tabular input", tab->source);
+    if (!F) return DC_OK;
+    if (!tab) return dc_fail(err, DC_ERR_ARG, "the model has a tabular input of %d columns: give %s", F, what);
+    if (tab->f != F)
+        return dc_fail(err, DC_ERR_SHAPE, "%s: %d columns, the model's tabular input takes %d", tab->source, tab->f, F);
+    if (tab->n != ds->n)
+        return dc_fail(err, DC_ERR_SHAPE, "%s: %d rows for the %d samples of %s", tab->source, tab->n, ds->n, ds->source);
+    return DC_OK;
+}
+
 dc_status dc_evaluate(dc_model *m, const dc_dataset *ds, int batch, int nthreads,
                       dc_eval_result *r, dc_error *err) {
+    return dc_evaluate_tabular(m, ds, NULL, batch, nthreads, r, err);
+}
+
+dc_status dc_evaluate_tabular(dc_model *m, const dc_dataset *ds, const dc_tabular *tab, int batch, int nthreads,
+                              dc_eval_result *r, dc_error *err) {
     memset(r, 0, sizeof *r);
+    dc_status tst = check_tabular(m, ds, tab, "the tabular rows (--test-tabular)", err);
+    if (tst) return tst;
     if (ds->c != m->in_c || ds->h != m->in_h || ds->w != m->in_w)
         return dc_fail(err, DC_ERR_SHAPE, "%s: images are %dx%dx%d but the model expects %dx%dx%d",
                        ds->source, ds->c, ds->h, ds->w, m->in_c, m->in_h, m->in_w);
@@ -71,6 +94,7 @@ dc_status dc_evaluate(dc_model *m, const dc_dataset *ds, int batch, int nthreads
         int n = ds->n - start < batch ? ds->n - start : batch;
         for (int i = 0; i < n; i++) idx[i] = start + i;
         dc_batch_gather(dc_session_input(ses), y, ds, idx, n, m->norm_mean, m->norm_std);
+        if (tab) dc_tabular_gather(dc_session_tabular(ses), tab, idx, n, m->tab_mean, m->tab_std);
         const float *logits = dc_session_run(ses, n);
         loss += dc_softmax_xent_forward(probs, logits, y, NULL, n, C) * n;
         for (int i = 0; i < n; i++) {
@@ -100,25 +124,38 @@ void dc_eval_result_free(dc_eval_result *r) {
     r->confusion = NULL;
 }
 
-// Appends one epoch record to the model's JSON history array.
+// Appends one epoch record to the model's JSON history array (built with
+// cJSON): epoch, train_loss, train_accuracy, the held-out set's accuracy
+// under its name (val_accuracy or test_accuracy; null without one),
+// seconds, lr.
 static void history_append(dc_model *m, int epoch, double loss, double acc, double test_acc,
-                           double secs, double lr) {
-    char rec[256];
-    snprintf(rec, sizeof rec,
-             "{\"epoch\":%d,\"train_loss\":%.6g,\"train_acc\":%.6g,\"test_acc\":%.6g,\"seconds\":%.4g,\"lr\":%.6g}",
-             epoch, loss, acc, test_acc, secs, lr);
-    size_t old = m->history_json ? strlen(m->history_json) : 0;
-    char *h = realloc(m->history_json, old + strlen(rec) + 4);
-    if (!h) return; // history is informative; losing a record is not fatal
-    if (old < 2) {
-        snprintf(h, strlen(rec) + 4, "[%s]", rec);
-    } else {
-        h[old - 1] = 0; // drop ']'
-        strcat(h, ",");
-        strcat(h, rec);
-        strcat(h, "]");
+                           const char *heldout, double secs, double lr) {
+    cJSON *h = m->history_json ? cJSON_Parse(m->history_json) : NULL;
+    if (!cJSON_IsArray(h)) {
+        cJSON_Delete(h);
+        h = cJSON_CreateArray();
     }
-    m->history_json = h;
+    cJSON *rec = cJSON_CreateObject();
+    if (!h || !rec) {
+        cJSON_Delete(h);
+        cJSON_Delete(rec);
+        return; // history is informative; losing a record is not fatal
+    }
+    char key[48];
+    snprintf(key, sizeof key, "%s_accuracy", heldout && heldout[0] ? heldout : "test");
+    cJSON_AddNumberToObject(rec, "epoch", epoch);
+    cJSON_AddNumberToObject(rec, "train_loss", loss);
+    cJSON_AddNumberToObject(rec, "train_accuracy", acc);
+    if (test_acc >= 0) cJSON_AddNumberToObject(rec, key, test_acc);
+    else cJSON_AddNullToObject(rec, key);
+    cJSON_AddNumberToObject(rec, "seconds", secs);
+    cJSON_AddNumberToObject(rec, "lr", lr);
+    cJSON_AddItemToArray(h, rec);
+    char *s = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    if (!s) return;
+    free(m->history_json);
+    m->history_json = s;
 }
 
 // Number of NaN or Inf values in v (n).
@@ -132,8 +169,8 @@ static size_t count_nonfinite(const float *v, size_t n) {
 // give a finite loss? Weights can be finite yet so large that every forward
 // overflows (DP noise of 1e30), so the held-out loss of this epoch is checked
 // too, or, without a held-out set, the loss on the first training samples.
-static dc_status check_finite_model(dc_model *m, const dc_dataset *train, double heldout_loss, bool have_heldout,
-                                    int nthreads, int epoch, const char *ckpt, dc_error *err) {
+static dc_status check_finite_model(dc_model *m, const dc_dataset *train, const dc_tabular *tab, double heldout_loss,
+                                    bool have_heldout, int nthreads, int epoch, const char *ckpt, dc_error *err) {
     const size_t P = dc_model_num_params(m);
     size_t bad = count_nonfinite(dc_model_params(m), P);
     double loss = heldout_loss;
@@ -141,8 +178,13 @@ static dc_status check_finite_model(dc_model *m, const dc_dataset *train, double
     if (!bad && !have_heldout) {
         dc_dataset head = *train;
         if (head.n > 256) head.n = 256;
+        dc_tabular thead;
+        if (tab) {
+            thead = *tab;
+            thead.n = head.n;
+        }
         dc_eval_result r;
-        dc_status st = dc_evaluate(m, &head, 256, nthreads, &r, err);
+        dc_status st = dc_evaluate_tabular(m, &head, tab ? &thead : NULL, 256, nthreads, &r, err);
         if (st) return st;
         loss = r.loss;
         where = "training";
@@ -172,6 +214,14 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                        train->source, train->c, train->h, train->w, m->in_c, m->in_h, m->in_w);
     dc_status st = dc_dataset_check_labels(train, m->n_classes, err);
     if (st) return st;
+    if ((st = check_tabular(m, train, cfg->tabular, "the training rows (--tabular)", err))) return st;
+    if (heldout && heldout->n > 0 &&
+        (st = check_tabular(m, heldout, cfg->heldout_tabular, "the held-out rows (--test-tabular)", err)))
+        return st;
+    // every tabular input of the graph takes the same row
+    int tab_nodes[DC_NODE_MAX_IN], n_tab = 0;
+    for (int i = 1; i < m->n_nodes && n_tab < DC_NODE_MAX_IN; i++)
+        if (m->nodes[i].op->flags & DC_OP_INPUT) tab_nodes[n_tab++] = i;
     if (cfg->batch < 1 || cfg->batch > 1 << 20)
         return dc_fail(err, DC_ERR_ARG, "--batch %d: must be between 1 and 1048576", cfg->batch);
     if (cfg->epochs < 0) return dc_fail(err, DC_ERR_ARG, "--epochs %d: must be >= 0", cfg->epochs);
@@ -209,7 +259,6 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     const int steps = dp ? (int)lround(1.0 / q) : (train->n + B - 1) / B; // last partial batch kept
     const int chunk = dp ? 2 * B : B; // a lot larger than this is processed in chunks
     const int C = m->n_classes;
-    const float fill = (0.0f - m->norm_mean) / m->norm_std;
     // the privacy record's rules: one (q, sigma, delta) per model, no DP on
     // top of non-private epochs or the reverse
     const dc_dp_run dprun = {.q = q, .sigma = cfg->dp.sigma, .delta = cfg->dp.delta, .clip = cfg->dp.clip,
@@ -243,12 +292,15 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     const int until = cfg->stop_after > 0 && cfg->stop_after < cfg->epochs ? cfg->stop_after : cfg->epochs;
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)train->n);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)chunk);
+    // the normalised value of a 0 byte in each channel: augmentation's padding
+    float *fill = malloc(sizeof(float) * (size_t)m->in_c);
+    for (int k = 0; fill && k < m->in_c; k++) fill[k] = (0.0f - m->norm_mean[k]) / m->norm_std[k];
     float *wts = cfg->sample_weights ? malloc(sizeof(float) * (size_t)B) : NULL;
     dc_runtime *rt = NULL;
     dc_graph g = dc_model_graph(m);
     dc_csprng noise;
     memset(&noise, 0, sizeof noise);
-    if (!perm || !y || (cfg->sample_weights && !wts)) st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
+    if (!perm || !y || !fill || (cfg->sample_weights && !wts)) st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
     if (!st) st = dc_runtime_new(&rt, &g, chunk, DC_MODE_TRAIN, DC_RT_BACKWARD, nthreads, err);
     if (!st) dc_runtime_bind_model(rt, m);
     if (!st) dc_runtime_set_frozen(rt, frozen);
@@ -306,6 +358,9 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                 const int32_t *idx = perm + start + c0;
                 float *x = dc_runtime_input(rt);
                 dc_batch_gather(x, y, train, idx, n, m->norm_mean, m->norm_std);
+                for (int k = 0; k < n_tab; k++)
+                    dc_tabular_gather(dc_runtime_input_at(rt, tab_nodes[k]), cfg->tabular, idx, n, m->tab_mean,
+                                      m->tab_std);
                 if (augment_on(&cfg->augment))
                     dc_augment_batch(x, n, m->in_c, m->in_h, m->in_w, &cfg->augment, fill, &aug);
                 double l;
@@ -381,7 +436,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
         const bool evaluated = heldout && heldout->n > 0 && (!comm || comm->rank == 0);
         if (evaluated) {
             dc_eval_result r;
-            st = dc_evaluate(m, heldout, cfg->eval_batch, nthreads, &r, err);
+            st = dc_evaluate_tabular(m, heldout, cfg->heldout_tabular, cfg->eval_batch, nthreads, &r, err);
             if (st) break;
             test_acc = r.accuracy;
             test_loss = r.loss;
@@ -389,12 +444,12 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
         }
         // a diverged model is never saved (nor counted as an epoch done)
         if (!comm || comm->rank == 0) {
-            st = check_finite_model(m, train, test_loss, evaluated, nthreads, epoch + 1, cfg->checkpoint, err);
+            st = check_finite_model(m, train, cfg->tabular, test_loss, evaluated, nthreads, epoch + 1, cfg->checkpoint, err);
             if (st) break;
         }
         m->epochs_done++;
         if (seen == 0) seen = 1;
-        history_append(m, m->epochs_done, loss_sum / seen, (double)correct / seen, test_acc, secs, lr);
+        history_append(m, m->epochs_done, loss_sum / seen, (double)correct / seen, test_acc, cfg->heldout_name, secs, lr);
         double eps = -1;
         if (dp) {
             long total_steps = (long)m->epochs_done * steps;
@@ -418,6 +473,12 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                                  .seconds = secs, .lr = lr, .epsilon = eps};
             cb(&ev, user);
         }
+        // deepc serve's drift reference, once, from the final weights (src/serve/drift.c);
+        // under DP-SGD the inputs come from the held-out set, never the private data
+        const dc_dataset *ref_in = dp ? heldout : train;
+        if (m->epochs_done == cfg->epochs && (!comm || comm->rank == 0) && (ref_in || heldout))
+            st = dc_drift_reference(m, ref_in, heldout, nthreads, err);
+        if (st) break;
         if (cfg->checkpoint && (!comm || comm->rank == 0)) st = dc_model_save(m, cfg->checkpoint, err);
     }
     dc_runtime_free(rt);
@@ -425,6 +486,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     free(lr_mult);
     free(frozen);
     free(perm);
+    free(fill);
     free(y);
     free(wts);
     return st;

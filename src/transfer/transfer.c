@@ -144,8 +144,9 @@ dc_status dc_transfer_model(dc_model **out, const dc_model *parent, int n_classe
         return dc_fail(err, DC_ERR_SHAPE, "transfer: %d tensors of the new model have no counterpart in the parent",
                        missing - head_tensors);
     }
-    m->norm_mean = parent->norm_mean;
-    m->norm_std = parent->norm_std;
+    memcpy(m->norm_mean, parent->norm_mean, sizeof(float) * (size_t)parent->in_c);
+    memcpy(m->norm_std, parent->norm_std, sizeof(float) * (size_t)parent->in_c);
+    m->norm_given = parent->norm_given;
     if (!replace && parent->class_names &&
         (st = dc_model_set_class_names(m, (const char *const *)parent->class_names, parent->n_classes, err))) {
         dc_model_free(m);

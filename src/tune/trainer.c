@@ -28,7 +28,7 @@ static dc_status curve_from_history(const dc_model *m, int from, int to, double 
         return dc_fail(err, DC_ERR_FORMAT, "%s: no training history", path);
     }
     for (const cJSON *r = j->child; r; r = r->next) {
-        const cJSON *ep = cJSON_GetObjectItemCaseSensitive(r, "epoch"), *acc = cJSON_GetObjectItemCaseSensitive(r, "test_acc");
+        const cJSON *ep = cJSON_GetObjectItemCaseSensitive(r, "epoch"), *acc = cJSON_GetObjectItemCaseSensitive(r, "val_accuracy");
         if (!cJSON_IsNumber(ep) || !cJSON_IsNumber(acc)) continue;
         int e = ep->valueint; // 1-based
         if (e > from && e <= to) curve[e - 1 - from] = acc->valuedouble;
@@ -91,6 +91,7 @@ dc_status dc_tune_train_objective(void *user, const dc_tune *tu, const dc_tune_t
     cfg.stop_after = to;       // ... the unit ends at its rung
     cfg.seed = tr->seed;
     cfg.nthreads = tr->threads;
+    cfg.heldout_name = "val"; // the history's "val_accuracy"
     st = dc_train(m, tr->train, tr->val, &cfg, NULL, NULL, err);
     if (!st) st = curve_from_history(m, from, to, curve, path, err);
     if (!st) st = dc_model_save(m, path, err);

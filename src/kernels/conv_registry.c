@@ -1,0 +1,268 @@
+// conv_registry.c — the table of convolution kernels and the rule that picks
+// one per pass (see conv_registry.h for the contract).
+#include "kernels/conv_registry.h"
+
+#include <string.h>
+#include "core/core.h"
+#include "core/cpu.h"
+
+// ----------------------------------------------------------------------------
+// Adapters from each kernel's own entry points to the table's signatures
+
+static size_t ref_floats(const dc_conv_shape *s, unsigned passes) {
+    (void)s;
+    (void)passes;
+    return 0;
+}
+
+static size_t im2col_floats(const dc_conv_shape *s, unsigned passes) {
+    size_t n = 0;
+    if (passes & DC_CONV_FWD) n = dc_conv_im2col_forward_floats(s);
+    if (passes & (DC_CONV_BWD_DATA | DC_CONV_BWD_WEIGHTS)) {
+        const size_t b = dc_conv_im2col_backward_floats(s);
+        if (b > n) n = b;
+    }
+    return n;
+}
+
+static size_t direct_floats(const dc_conv_shape *s, unsigned passes) {
+    (void)passes;
+    return dc_conv_direct_forward_floats(s);
+}
+
+static size_t lanes8_floats(const dc_conv_shape *s, unsigned passes) {
+    size_t n = 0;
+    if (passes & DC_CONV_FWD) n = dc_conv_lanes_forward_floats(s);
+    if (passes & (DC_CONV_BWD_DATA | DC_CONV_BWD_WEIGHTS)) {
+        const size_t b = dc_conv_lanes8_backward_floats_for(
+            s, (passes & DC_CONV_BWD_DATA) != 0, (passes & DC_CONV_BWD_WEIGHTS) != 0);
+        if (b > n) n = b;
+    }
+    return n;
+}
+
+static size_t lanes16_floats(const dc_conv_shape *s, unsigned passes) {
+    size_t n = 0;
+    if (passes & DC_CONV_FWD) n = dc_conv_lanes16_forward_floats(s);
+    if (passes & (DC_CONV_BWD_DATA | DC_CONV_BWD_WEIGHTS)) {
+        const size_t b = dc_conv_lanes16_backward_floats_for(
+            s, (passes & DC_CONV_BWD_DATA) != 0, (passes & DC_CONV_BWD_WEIGHTS) != 0);
+        if (b > n) n = b;
+    }
+    return n;
+}
+
+// ----------------------------------------------------------------------------
+// The table
+
+#define FWD DC_CONV_FWD
+#define BWD (DC_CONV_BWD_DATA | DC_CONV_BWD_WEIGHTS)
+
+static const dc_conv_impl IMPLS[] = {
+    {"ref", "the definition summed in double: the reference twin of every other kernel", 0,
+     FWD | BWD, NULL, ref_floats, dc_conv_ref_forward, dc_conv_ref_backward},
+    {"im2col", "im2col + dc_gemm one sample at a time: the portable path", 0, FWD | BWD, NULL,
+     im2col_floats, dc_conv_im2col_forward_relu, dc_conv_im2col_backward},
+    {"direct", "one image at a time, 8 output columns or channels per ymm: batches under 4",
+     DC_CPU_LEVEL_AVX2, FWD, NULL, direct_floats, dc_conv_direct_forward_relu, NULL},
+    {"lanes8", "direct convolution, 8 samples in the lanes of a ymm: any shape, N >= 4",
+     DC_CPU_LEVEL_AVX2, FWD | BWD, NULL, lanes8_floats, dc_conv_lanes_forward_relu,
+     dc_conv_lanes_backward},
+    {"lanes16", "direct convolution, 16 samples in the lanes of a zmm: any shape, N >= 4",
+     DC_CPU_LEVEL_AVX512, FWD | BWD, NULL, lanes16_floats, dc_conv_lanes16_forward,
+     dc_conv_lanes16_backward},
+    {"wino8", "Winograd F(2x2,3x3), 8 samples in the lanes of a ymm: 3x3 stride 1",
+     DC_CPU_LEVEL_AVX2, FWD | BWD, dc_conv_wino8_supports, dc_conv_wino8_floats,
+     dc_conv_wino8_forward, dc_conv_wino8_backward},
+    {"wino16", "Winograd F(2x2,3x3), 16 samples in the lanes of a zmm: 3x3 stride 1",
+     DC_CPU_LEVEL_AVX512, FWD | BWD, dc_conv_wino16_supports, dc_conv_wino16_floats,
+     dc_conv_wino16_forward, dc_conv_wino16_backward},
+};
+
+#undef FWD
+#undef BWD
+
+int dc_conv_impl_count(void) { return (int)(sizeof IMPLS / sizeof IMPLS[0]); }
+
+const dc_conv_impl *dc_conv_impl_at(int i) {
+    return i >= 0 && i < dc_conv_impl_count() ? &IMPLS[i] : NULL;
+}
+
+const dc_conv_impl *dc_conv_impl_find(const char *name) {
+    for (int i = 0; i < dc_conv_impl_count(); i++)
+        if (strcmp(IMPLS[i].name, name) == 0) return &IMPLS[i];
+    return NULL;
+}
+
+bool dc_conv_impl_usable(const dc_conv_impl *impl, const dc_conv_shape *s, unsigned pass,
+                         unsigned cpu) {
+    return impl && (impl->passes & pass) == pass && dc_cpu_has(cpu, impl->cpu) &&
+           (!impl->supports || impl->supports(s, pass));
+}
+
+// ----------------------------------------------------------------------------
+// The choice. A fixed rule, written from measurements (bench/bench_conv.c;
+// numbers in the comments are GFLOP/s at N = 64 on one core of the
+// development machine, an AVX-512 Xeon with 106 GFLOP/s ymm and 213 zmm
+// FMA peak), so the same shape, N and CPU level always get the same kernel
+// and bits:
+//  - N < 4 (batch-1 inference, explanations of one image): the lanes
+//    kernels would leave most lanes empty (8-9 GFLOP/s at N = 1). Forward:
+//    "direct" for stride 1 with at least 16 taps per output (C*K*K; 16->16
+//    at 28x28: 61 vs im2col 53, LeNet-5 conv1 41 vs 26), im2col otherwise
+//    (the stem, 9 taps: 53 vs 20; stride 2: 38-44 vs 31-35; 1x1 stride 2:
+//    35 vs 6). Backward: im2col (33-47 vs lanes8 8-9);
+//  - forward and backward-data of 3x3 stride-1 convolutions with at least 8
+//    channels on both sides: Winograd F(2,3) (16->16 at 28x28: wino16 170
+//    vs lanes16 160, 32->32 at 14x14: 230 vs 185; AVX2: wino8 125-150 vs
+//    lanes8 85-97). With fewer channels the transforms cost more than the
+//    products they save (the stem, 1->16: wino16 20 vs lanes16 47);
+//  - backward-weights: the lanes kernels (16->16: lanes16 140 vs wino16
+//    110, lanes8 90 vs wino8 60-80: the Winograd weight pass keeps 16
+//    lane sums per weight and is bound by moving them);
+//  - else the widest lanes kernel the CPU has, 16 lanes only from N > 8
+//    (at N <= 8 most of its lanes would be empty); but not for a weights
+//    pass whose lane sums (OC*C*K*K*lanes floats: 151 MB for resnet18's
+//    512->512 3x3 at 16 lanes) would pass 8 MiB, which takes im2col;
+//  - else im2col + GEMM.
+// The first usable name in the pass's list wins.
+
+enum { LANES_MIN_N = 4, LANES16_MIN_N = 9, WINO_MIN_C = 8, DIRECT_MIN_TAPS = 16 };
+#define LANE_SUMS_MAX ((size_t)8 << 20) // bytes of lanes-kernel dw lane sums
+
+static bool wino_pays(const dc_conv_shape *s, int N) {
+    return N >= LANES_MIN_N && s->C >= WINO_MIN_C && s->OC >= WINO_MIN_C;
+}
+
+static const dc_conv_impl *first_usable(const char *const *list, const dc_conv_shape *s,
+                                        unsigned pass, unsigned cpu) {
+    for (; *list; list++) {
+        const dc_conv_impl *impl = dc_conv_impl_find(*list);
+        if (dc_conv_impl_usable(impl, s, pass, cpu)) return impl;
+    }
+    return NULL;
+}
+
+static const dc_conv_impl *choose(const dc_conv_shape *s, int N, unsigned pass, unsigned cpu) {
+    static const char *const direct[] = {"direct", NULL};
+    static const char *const im2col[] = {"im2col", NULL};
+    static const char *const wino[] = {"wino16", "wino8", NULL};
+    static const char *const lanes[] = {"lanes16", "lanes8", "im2col", NULL};
+    static const char *const lanes8[] = {"lanes8", "im2col", NULL};
+    const dc_conv_impl *impl = NULL;
+    if (N < LANES_MIN_N) {
+        const bool dir = pass == DC_CONV_FWD && s->stride == 1 &&
+                         s->C * s->K * s->K >= DIRECT_MIN_TAPS;
+        impl = first_usable(dir ? direct : im2col, s, pass, cpu);
+    }
+    if (!impl && pass != DC_CONV_BWD_WEIGHTS && wino_pays(s, N))
+        impl = first_usable(wino, s, pass, cpu);
+    const size_t sums = (size_t)s->OC * s->C * s->K * s->K * sizeof(float);
+    if (!impl && pass == DC_CONV_BWD_WEIGHTS && sums * 8 > LANE_SUMS_MAX)
+        impl = first_usable(im2col, s, pass, cpu);
+    if (!impl && N >= LANES16_MIN_N && (pass != DC_CONV_BWD_WEIGHTS || sums * 16 <= LANE_SUMS_MAX))
+        impl = first_usable(lanes, s, pass, cpu);
+    if (!impl) impl = first_usable(lanes8, s, pass, cpu);
+    return impl ? impl : dc_conv_impl_find("ref"); // unreachable: im2col runs everything
+}
+
+dc_conv_shape dc_conv_shape_make(int C, int H, int W, int OC, int K, int stride, int pad) {
+    dc_conv_shape s = {.C = C, .H = H, .W = W, .OC = OC, .K = K, .stride = stride, .pad = pad};
+    s.OH = stride > 0 ? (H + 2 * pad - K) / stride + 1 : 0;
+    s.OW = stride > 0 ? (W + 2 * pad - K) / stride + 1 : 0;
+    return s;
+}
+
+static const dc_conv_impl *forced(const char *name, const dc_conv_shape *s, unsigned pass,
+                                  unsigned cpu, dc_error *err, dc_status *st) {
+    const dc_conv_impl *impl = dc_conv_impl_find(name);
+    if (!dc_conv_impl_usable(impl, s, pass, cpu))
+        *st = dc_fail(err, DC_ERR_UNSUPPORTED,
+                      "conv plan: kernel \"%s\" %s for C%d %dx%d OC%d K%d stride %d pad %d on %s",
+                      name, !impl ? "does not exist" : "cannot run this pass", s->C, s->H, s->W,
+                      s->OC, s->K, s->stride, s->pad, dc_cpu_level_name(cpu));
+    return impl;
+}
+
+dc_status dc_conv_plan_make_with(dc_conv_plan *p, const dc_conv_shape *s0, int N,
+                                 unsigned passes, unsigned cpu, const char *force_fwd,
+                                 const char *force_data, const char *force_weights,
+                                 dc_error *err) {
+    memset(p, 0, sizeof *p);
+    const dc_conv_shape s = dc_conv_shape_make(s0->C, s0->H, s0->W, s0->OC, s0->K, s0->stride,
+                                               s0->pad);
+    if (s.C < 1 || s.H < 1 || s.W < 1 || s.OC < 1 || s.K < 1 || s.stride < 1 || s.pad < 0 ||
+        s.H + 2 * s.pad < s.K || s.W + 2 * s.pad < s.K)
+        return dc_fail(err, DC_ERR_SHAPE,
+                       "conv plan: C%d %dx%d OC%d K%d stride %d pad %d is not a convolution "
+                       "(sizes and stride >= 1, pad >= 0, K <= padded input)",
+                       s.C, s.H, s.W, s.OC, s.K, s.stride, s.pad);
+    if (N < 1 || passes == 0 || (passes & ~(unsigned)DC_CONV_ALL))
+        return dc_fail(err, DC_ERR_ARG, "conv plan: N = %d, passes = %#x (want N >= 1, passes "
+                                        "a non-empty subset of DC_CONV_ALL)", N, passes);
+    p->s = s;
+    p->N = N;
+    p->cpu = cpu;
+    p->passes = passes;
+    dc_status st = DC_OK;
+    if (passes & DC_CONV_FWD)
+        p->fwd = force_fwd ? forced(force_fwd, &s, DC_CONV_FWD, cpu, err, &st)
+                           : choose(&s, N, DC_CONV_FWD, cpu);
+    if (st == DC_OK && (passes & DC_CONV_BWD_DATA))
+        p->bwd_data = force_data ? forced(force_data, &s, DC_CONV_BWD_DATA, cpu, err, &st)
+                                 : choose(&s, N, DC_CONV_BWD_DATA, cpu);
+    if (st == DC_OK && (passes & DC_CONV_BWD_WEIGHTS))
+        p->bwd_weights = force_weights
+                             ? forced(force_weights, &s, DC_CONV_BWD_WEIGHTS, cpu, err, &st)
+                             : choose(&s, N, DC_CONV_BWD_WEIGHTS, cpu);
+    if (st != DC_OK) {
+        memset(p, 0, sizeof *p);
+        return st;
+    }
+    if (p->fwd) p->fwd_floats = p->fwd->scratch_floats(&s, DC_CONV_FWD);
+    if (p->bwd_data && p->bwd_data == p->bwd_weights) {
+        p->bwd_floats = p->bwd_data->scratch_floats(&s, DC_CONV_BWD_DATA | DC_CONV_BWD_WEIGHTS);
+    } else {
+        if (p->bwd_data) p->bwd_floats = p->bwd_data->scratch_floats(&s, DC_CONV_BWD_DATA);
+        if (p->bwd_weights) {
+            const size_t n = p->bwd_weights->scratch_floats(&s, DC_CONV_BWD_WEIGHTS);
+            if (n > p->bwd_floats) p->bwd_floats = n;
+        }
+    }
+    return DC_OK;
+}
+
+dc_status dc_conv_plan_make(dc_conv_plan *p, const dc_conv_shape *s, int N, unsigned passes,
+                            dc_error *err) {
+    return dc_conv_plan_make_with(p, s, N, passes, dc_cpu_features(), NULL, NULL, NULL, err);
+}
+
+size_t dc_conv_plan_floats(const dc_conv_plan *p) {
+    size_t n = p->fwd_floats > p->bwd_floats ? p->fwd_floats : p->bwd_floats;
+    n = (n + 15) & ~(size_t)15;
+    return n < 16 ? 16 : n;
+}
+
+void dc_conv_run_forward(const dc_conv_plan *p, float *y, const float *x, const float *w,
+                         const float *b, bool relu, int N, float *scratch) {
+    // x is (N,C,H,W), w is (OC,C,K,K), b is (OC) or NULL, y is (N,OC,OH,OW)
+    DC_ASSERT(p->fwd);
+    if (N < 1) return;
+    p->fwd->forward(y, x, w, b, relu, N, &p->s, scratch);
+}
+
+void dc_conv_run_backward(const dc_conv_plan *p, float *dx, float *dw, float *db,
+                          const float *dy, const float *x, const float *w, int N,
+                          float *scratch) {
+    // dy is (N,OC,OH,OW), x and dx are (N,C,H,W), w and dw are (OC,C,K,K)
+    const bool want_w = dw || db;
+    DC_ASSERT(!dx || p->bwd_data);
+    DC_ASSERT(!want_w || p->bwd_weights);
+    if (N < 1 || (!dx && !want_w)) return;
+    if (dx && want_w && p->bwd_data == p->bwd_weights) {
+        p->bwd_data->backward(dx, dw, db, dy, x, w, N, &p->s, scratch);
+        return;
+    }
+    if (dx) p->bwd_data->backward(dx, NULL, NULL, dy, x, w, N, &p->s, scratch);
+    if (want_w) p->bwd_weights->backward(NULL, dw, db, dy, x, w, N, &p->s, scratch);
+}

@@ -1,0 +1,39 @@
+// conv_wino.c — the Winograd F(2x2, 3x3) convolution (conv_wino_body.h)
+// compiled for AVX2+FMA: eight samples in the lanes of a ymm register.
+// Everything the body includes comes first, outside the target region, so
+// only the kernel is compiled for the wider instruction set.
+#include <immintrin.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include "kernels/conv_kernels.h"
+#include "kernels/conv_registry.h"
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define DC_VW 8
+#include "kernels/conv_wino_body.h"
+#pragma GCC pop_options
+
+// The lane sums of the weights pass, 16 OC C VW floats, must stay in L2.
+#define WINO_DW_SUMS_MAX (1u << 20) // bytes
+
+bool dc_conv_wino8_supports(const dc_conv_shape *s, unsigned pass) {
+    if (s->K != 3 || s->stride != 1 || s->pad > 2) return false;
+    if (pass & DC_CONV_BWD_WEIGHTS)
+        return (size_t)16 * s->OC * s->C * 8 * sizeof(float) <= WINO_DW_SUMS_MAX;
+    return true;
+}
+
+size_t dc_conv_wino8_floats(const dc_conv_shape *s, unsigned passes) {
+    return wino_floats_v8(s, passes);
+}
+
+void dc_conv_wino8_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                            int N, const dc_conv_shape *s, float *scratch) {
+    wino_forward_v8(y, x, w, b, relu, N, s, scratch);
+}
+
+void dc_conv_wino8_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                             const float *w, int N, const dc_conv_shape *s, float *scratch) {
+    wino_backward_v8(dx, dw, db, dy, x, w, N, s, scratch);
+}
