@@ -24,8 +24,12 @@ int cmd_finetune(int argc, char **argv) {
     uint64_t seed = 1;
     bool json = false, quiet = false;
     learn_opts lo = {.o = dc_trainopts_default()};
+    cli_data_opts dopt = {0};
+    char data_help[256];
+    cli_data_help(data_help, sizeof data_help);
     dc_opt opts[64] = {
-        {"data", OPT_STR, &data, "fashion-mnist or a folder of MNIST-format IDX files [fashion-mnist]"},
+        {"data", OPT_STR, &data, data_help},
+        CLI_DATA_OPTIONS(&dopt),
         {"new-head", OPT_INT, &new_head, "replace the head with a new linear layer for K classes (default: only when the data's class count differs)"},
         {"freeze", OPT_STR, &freeze, "comma-separated node names (and their children), globs ('layer1.*') or backbone: held fixed, BatchNorm in eval mode"},
         {"lr-backbone", OPT_STR, &lr_backbone, "learning rate of every node but the head: 0.1x (times --lr) or a value [1x]"},
@@ -91,9 +95,16 @@ int cmd_finetune(int argc, char **argv) {
     memset(&sub, 0, sizeof sub);
     float *node_lr = NULL;
     int rc = 0;
-    if (dc_data_open(&train, &test, data, &err)) {
+    int rc0 = cli_data_open("finetune", data, &dopt, threads, quiet || json, &train, &test);
+    if (rc0) {
         dc_model_free(parent);
-        return cli_fail("finetune", &err);
+        return rc0;
+    }
+    if (train.unlabelled) {
+        fprintf(stderr, "deepc finetune: %s has no label column: fine-tuning needs labels (deepc pretrain takes "
+                        "unlabelled images)\n", train.source);
+        rc = 1;
+        goto out;
     }
     if (scratch) {
         if (dc_model_create(&parent, parent_path, train.c, train.h, train.w, train.n_classes, &err)) {
@@ -237,8 +248,8 @@ int cmd_finetune(int argc, char **argv) {
         if (backbone_mult != 1.0f) printf("backbone learning rate: %g x %g = %g\n", backbone_mult, lo.o.lr,
                                           backbone_mult * lo.o.lr);
         printf("data: %s — %d train%s, %d %s, %d classes\n", train.source, train.n,
-               per_class ? " (labels per class subset)" : "", val.n ? val.n : test.n, val.n ? "validation" : "test",
-               train.n_classes);
+               per_class ? " (labels per class subset)" : "", val.n ? val.n : test.n,
+               val.n ? "validation" : test.n ? "test" : "held out (none)", train.n_classes);
         fflush(stdout);
     }
     dc_train_config cfg = dc_train_config_default();
@@ -252,33 +263,40 @@ int cmd_finetune(int argc, char **argv) {
     learn_printer pr = {.json = json, .quiet = quiet, .split = cfg.heldout_name};
     progress_init(&pr.bar, "batches", !json && !quiet);
     double t0 = dc_now_seconds();
-    if (dc_train(m, &train, val.n ? &val : &test, &cfg, learn_on_event, &pr, &err)) {
+    if (dc_train(m, &train, val.n ? &val : test.n ? &test : NULL, &cfg, learn_on_event, &pr, &err)) {
         progress_clear(&pr.bar);
         rc = cli_fail("finetune", &err);
         goto out;
     }
     double secs = dc_now_seconds() - t0;
-    dc_eval_result r;
-    if (dc_evaluate(m, &test, 1000, threads, &r, &err)) {
+    // the final figure, as deepc train's: the test split (scored once, at
+    // the end), else the validation split of a source without one
+    const dc_dataset *fin = test.n ? &test : val.n ? &val : NULL;
+    const char *fin_name = test.n ? "test" : "val";
+    dc_eval_result r = {0};
+    if (fin && dc_evaluate(m, fin, 1000, threads, &r, &err)) {
         rc = cli_fail("finetune", &err);
         goto out;
     }
     if (json) {
-        // as deepc train's last line: one split (the test set, scored once at the end)
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "event", "done");
-        cJSON_AddStringToObject(j, "split", "test");
-        cJSON_AddNumberToObject(j, "n", r.n);
-        cli_json_add(j, "accuracy", r.accuracy, 0);
-        cli_json_add(j, "loss", r.loss, 0);
+        if (fin) cJSON_AddStringToObject(j, "split", fin_name);
+        else cJSON_AddNullToObject(j, "split");
+        cJSON_AddNumberToObject(j, "n", fin ? r.n : 0);
+        cli_json_add(j, "accuracy", fin ? r.accuracy : NAN, 0);
+        cli_json_add(j, "loss", fin ? r.loss : NAN, 0);
         cJSON_AddNumberToObject(j, "epochs", epochs);
         cJSON_AddNumberToObject(j, "train_samples", train.n);
         cJSON_AddNumberToObject(j, "seconds", secs);
         cJSON_AddStringToObject(j, "out", out);
         if (!cli_json_print(j)) rc = 1;
+    } else if (fin) {
+        printf("%s accuracy: %.2f%% (%lld/%d), loss %.4f — fine-tuned in %.1f s, saved %s\n", fin_name,
+               100 * r.accuracy, (long long)llround(r.accuracy * r.n), r.n, r.loss, secs, out);
     } else {
-        printf("test accuracy: %.2f%% (%lld/%d), loss %.4f — fine-tuned in %.1f s, saved %s\n", 100 * r.accuracy,
-               (long long)llround(r.accuracy * r.n), r.n, r.loss, secs, out);
+        printf("fine-tuned in %.1f s, saved %s (no test or validation set to measure: give --val-split F)\n", secs,
+               out);
     }
     dc_eval_result_free(&r);
 out:

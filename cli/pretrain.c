@@ -95,9 +95,11 @@ int cmd_pretrain(int argc, char **argv) {
     float contrast = c.aug.contrast, gray = c.aug.gray_p, blur = c.aug.blur_p;
     bool no_flip = false, no_monitor = false, json = false, quiet = false;
     uint64_t seed = 1;
+    cli_data_opts dopt = {0};
     dc_opt opts[] = {
         {"model", OPT_STR, &model, "built-in, architecture file, or a model file to continue from; its head (last linear layer) is set aside [lenet5]"},
-        {"data", OPT_STR, &data, "unlabelled images: fashion-mnist or a folder of MNIST-format IDX files (labels only feed the monitor) [fashion-mnist]"},
+        {"data", OPT_STR, &data, "the images, labelled or not (any loader: IDX, CSV, NumPy, CIFAR-10, image folders); labels only feed the monitor [fashion-mnist]"},
+        CLI_DATA_OPTIONS(&dopt),
         {"method", OPT_STR, &method, "simclr (NT-Xent), byol (EMA target, predictor) or simsiam (stop-gradient, predictor) [simclr]"},
         {"epochs", OPT_INT, &epochs, "epochs [20]"},
         {"batch", OPT_INT, &batch, "images per step, two views each [256]"},
@@ -196,7 +198,8 @@ int cmd_pretrain(int argc, char **argv) {
     }
     dc_dataset train, test, val;
     memset(&val, 0, sizeof val);
-    if (dc_data_open(&train, &test, data, &err)) return cli_fail("pretrain", &err);
+    int rc0 = cli_data_open("pretrain", data, &dopt, threads, quiet || json, &train, &test);
+    if (rc0) return rc0;
     if (limit > 0) dc_dataset_truncate(&train, limit);
     if (test_limit > 0) dc_dataset_truncate(&test, test_limit);
     int rc = 0;
@@ -268,10 +271,18 @@ int cmd_pretrain(int argc, char **argv) {
         printf("%s", table);
         printf("pretraining %s with %s: %d images (labels unused), %d per step in two views; representation %s (%d)\n",
                model, method, train.n, batch, fi.name, s.feat_dim);
-        if (!no_monitor)
+        if (!no_monitor && query->n && !train.unlabelled)
             printf("monitor: %d-NN on %d %s images against a bank of %d training images\n", c.knn_k, query->n,
-                   val.n ? "held-out" : "test", bank.n);
+                   val.n ? "val" : "test", bank.n);
+        else if (!no_monitor && query->n)
+            printf("monitor: the spread of the features of %d %s images (unlabelled: no kNN accuracy)\n", query->n,
+                   val.n ? "val" : "test");
         fflush(stdout);
+    }
+    if (!no_monitor && !query->n) {
+        if (!quiet) fprintf(stderr, "deepc pretrain: note: %s has no test split: no monitor (give --val-split F to "
+                                    "hold out its images)\n", train.source);
+        no_monitor = true;
     }
     progress_init(&p.bar, "steps", !json && !quiet);
     double t0 = dc_now_seconds();

@@ -105,6 +105,45 @@ static const char *meta_str(const cJSON *m, const char *k, char *buf, size_t cap
     return buf;
 }
 
+// How the data is read (the loaders' options), for the journal: --resume
+// reads the data the same way.
+static cJSON *data_opts_json(const cli_data_opts *d) {
+    cJSON *j = cJSON_CreateObject();
+    if (d->channels) cJSON_AddNumberToObject(j, "channels", d->channels);
+    if (d->input_size) cJSON_AddStringToObject(j, "input_size", d->input_size);
+    if (d->input_shape) cJSON_AddStringToObject(j, "input_shape", d->input_shape);
+    if (d->layout) cJSON_AddStringToObject(j, "layout", d->layout);
+    if (d->classes) cJSON_AddStringToObject(j, "classes", d->classes);
+    if (d->skip_bad) cJSON_AddBoolToObject(j, "skip_bad", true);
+    return j;
+}
+
+// The inverse; strings land in store (4 buffers of cap bytes).
+static void data_opts_from_json(cli_data_opts *d, const cJSON *j, char (*store)[1024]) {
+    const cJSON *x;
+    if (!cJSON_IsObject(j)) return;
+    if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(j, "channels"))) d->channels = x->valueint;
+    d->input_size = meta_str(j, "input_size", store[0], sizeof store[0]);
+    d->input_shape = meta_str(j, "input_shape", store[1], sizeof store[1]);
+    d->layout = meta_str(j, "layout", store[2], sizeof store[2]);
+    d->classes = meta_str(j, "classes", store[3], sizeof store[3]);
+    d->skip_bad = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "skip_bad"));
+}
+
+// " --channels 3 --input-size 32x32 ..." for the winner's train command.
+static size_t data_opts_args(char *buf, size_t cap, const cli_data_opts *d) {
+    size_t n = 0;
+#define ARG(...) do { if (n < cap) n += (size_t)snprintf(buf + n, cap - n, __VA_ARGS__); } while (0)
+    if (d->channels) ARG(" --channels %d", d->channels);
+    if (d->input_size) ARG(" --input-size %s", d->input_size);
+    if (d->input_shape) ARG(" --input-shape %s", d->input_shape);
+    if (d->layout) ARG(" --layout %s", d->layout);
+    if (d->classes) ARG(" --classes %s", d->classes);
+    if (d->skip_bad) ARG(" --skip-bad");
+#undef ARG
+    return n;
+}
+
 static int tune_main(int argc, char **argv, const dc_comm *comm) {
     const char *model = "lenet5", *data = "fashion-mnist", *space_path = NULL, *scheduler = "asha";
     const char *journal = "tune.json", *out = "best.safetensors", *html = NULL, *resume = NULL;
@@ -113,9 +152,13 @@ static int tune_main(int argc, char **argv, const dc_comm *comm) {
     uint64_t seed = 1;
     bool json = false, quiet = false;
     learn_opts lo = {.o = dc_trainopts_default()};
+    cli_data_opts dopt = {0};
+    char data_help[256];
+    cli_data_help(data_help, sizeof data_help);
     dc_opt opts[64] = {
         {"model", OPT_STR, &model, "built-in name or architecture file every trial trains [lenet5]"},
-        {"data", OPT_STR, &data, "fashion-mnist or a folder of MNIST-format IDX files [fashion-mnist]"},
+        {"data", OPT_STR, &data, data_help},
+        CLI_DATA_OPTIONS(&dopt),
         {"val-split", OPT_FLOAT, &val_split, "fraction of the training set held out as the metric (never the test set) [0.1]"},
         {"space", OPT_STR, &space_path, "the search space: JSON, {\"lr\": {\"log_uniform\": [0.001, 0.1]}, ...} (README)"},
         {"budget", OPT_INT, &budget, "most epochs one trial may get [9]"},
@@ -154,7 +197,7 @@ static int tune_main(int argc, char **argv, const dc_comm *comm) {
     dc_error err;
     dc_tune tu;
     memset(&tu, 0, sizeof tu);
-    char store[6][1024];
+    char store[10][1024];
     cJSON *meta = NULL;
     if (resume) {
         static const char *const allowed[] = {"resume", "parallel", "threads", "json", "quiet", "out", "html", NULL};
@@ -191,6 +234,7 @@ static int tune_main(int argc, char **argv, const dc_comm *comm) {
         if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(meta, "limit"))) limit = x->valueint;
         if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(meta, "test_limit"))) test_limit = x->valueint;
         if (cJSON_IsString(x = cJSON_GetObjectItemCaseSensitive(meta, "seed"))) seed = strtoull(x->valuestring, NULL, 10);
+        data_opts_from_json(&dopt, cJSON_GetObjectItemCaseSensitive(meta, "data_options"), store + 6);
         if (!cli_find(opts, "out")->seen && meta_str(meta, "out", store[2], sizeof store[2])) out = store[2];
         if (!cli_find(opts, "html")->seen && meta_str(meta, "html", store[3], sizeof store[3])) html = store[3];
         if (!cli_find(opts, "threads")->seen && cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(meta, "threads")))
@@ -244,6 +288,7 @@ static int tune_main(int argc, char **argv, const dc_comm *comm) {
         cJSON_AddStringToObject(meta, "model", model);
         cJSON_AddStringToObject(meta, "data", data);
         cJSON_AddNumberToObject(meta, "val_split", val_split);
+        cJSON_AddItemToObject(meta, "data_options", data_opts_json(&dopt));
         cJSON_AddNumberToObject(meta, "limit", limit);
         cJSON_AddNumberToObject(meta, "test_limit", test_limit);
         char sd[32];
@@ -284,10 +329,16 @@ static int tune_main(int argc, char **argv, const dc_comm *comm) {
     dc_dataset train, test, val;
     memset(&val, 0, sizeof val);
     int rc = 0;
-    if (dc_data_open(&train, &test, data, &err)) {
+    int rc0 = cli_data_open("tune", data, &dopt, 0, quiet || json, &train, &test);
+    if (rc0) {
         cJSON_Delete(meta);
         dc_tune_free(&tu);
-        return cli_fail("tune", &err);
+        return rc0;
+    }
+    if (train.unlabelled) {
+        fprintf(stderr, "deepc tune: %s has no label column: trials need labels\n", train.source);
+        rc = 1;
+        goto out;
     }
     if (limit > 0) dc_dataset_truncate(&train, limit);
     if (test_limit > 0) dc_dataset_truncate(&test, test_limit);
@@ -351,7 +402,8 @@ static int tune_main(int argc, char **argv, const dc_comm *comm) {
     free(prov);
     dc_eval_result r;
     memset(&r, 0, sizeof r);
-    if (dc_model_save(bm, out, &err) || dc_evaluate(bm, &test, 1000, threads * parallel, &r, &err) ||
+    // the test split scores the winner once (a source without one: null)
+    if (dc_model_save(bm, out, &err) || (test.n && dc_evaluate(bm, &test, 1000, threads * parallel, &r, &err)) ||
         dc_tune_html_write(html, &tu, "deepc tune", &err)) {
         dc_model_free(bm);
         rc = cli_fail("tune", &err);
@@ -364,6 +416,7 @@ static int tune_main(int argc, char **argv, const dc_comm *comm) {
     char cmd[2048];
     size_t cl = (size_t)snprintf(cmd, sizeof cmd, "deepc train --model %s --data %s --epochs %d --seed %llu", model,
                                  data, tu.rung_epochs[brung], (unsigned long long)seed);
+    if (cl < sizeof cmd) cl += data_opts_args(cmd + cl, sizeof cmd - cl, &dopt);
     dc_trainopts def = dc_trainopts_default();
     for (const dc_topt *t = dc_topts; t->name && cl < sizeof cmd; t++) {
         double v = dc_topt_get(&o, t);
@@ -379,7 +432,7 @@ static int tune_main(int argc, char **argv, const dc_comm *comm) {
         cJSON_AddNumberToObject(j, "best_trial", best);
         cli_json_add(j, "val_accuracy", bval, 0);
         cJSON_AddNumberToObject(j, "epochs", tu.rung_epochs[brung]);
-        cli_json_add(j, "test_accuracy", r.accuracy, 0); // the best model's, scored once after the search
+        cli_json_add(j, "test_accuracy", test.n ? r.accuracy : NAN, 0); // the best model's, scored once after the search
         cJSON_AddNumberToObject(j, "total_epochs", (double)dc_tune_total_epochs(&tu));
         cJSON_AddNumberToObject(j, "units_run", (double)tu.units_run);
         cJSON_AddNumberToObject(j, "seconds", secs);
@@ -392,8 +445,10 @@ static int tune_main(int argc, char **argv, const dc_comm *comm) {
     } else {
         printf("best: trial %d, validation accuracy %.2f%% after %d epochs: %s\n", best, 100 * bval,
                tu.rung_epochs[brung], cfg);
-        printf("test accuracy of the best model: %.2f%% (scored once, after the search; never used to choose)\n",
-               100 * r.accuracy);
+        if (test.n)
+            printf("test accuracy of the best model: %.2f%% (scored once, after the search; never used to choose)\n",
+                   100 * r.accuracy);
+        else printf("%s has no test split: the best model is not scored beyond its validation accuracy\n", train.source);
         printf("%ld epochs trained in %.1f s (every trial to the budget: %ld); saved %s, journal %s, page %s\n",
                dc_tune_total_epochs(&tu), secs, (long)tu.s.n_trials * tu.s.budget, out, journal, html);
         printf("as a train command: %s\n", cmd);

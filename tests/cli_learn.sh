@@ -80,6 +80,34 @@ st "
 import json, st_py; _, m = st_py.load('$T/enc.safetensors'); p = json.loads(m['deepc.provenance'])
 assert p['verb'] == 'pretrain' and p['method'] == 'simclr' and p['features'] == 'relu4' and len(p['history']) == 1, p
 " && ok || bad "pretrain provenance"
+
+# other loaders: a CSV without labels (Kaggle's test.csv layout) and one with them, one split each
+$PY - /usr/share/datasets/fashion-mnist "$T" <<'EOF'
+import csv, gzip, os, sys
+import numpy as np
+def idx(name):
+    for p in (os.path.join(sys.argv[1], name), os.path.join(sys.argv[1], name + ".gz")):
+        if os.path.exists(p):
+            raw = (gzip.open if p.endswith(".gz") else open)(p, "rb").read()
+            dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(raw[3])]
+            return np.frombuffer(raw, np.uint8, offset=4 + 4 * raw[3]).reshape(dims)
+x, y = idx("train-images-idx3-ubyte")[:600], idx("train-labels-idx1-ubyte")[:600]
+for name, lab in (("unlab.csv", None), ("lab.csv", y)):
+    with open(os.path.join(sys.argv[2], name), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow((["label"] if lab is not None else []) + [f"pixel{i}" for i in range(784)])
+        for i in range(len(x)):
+            w.writerow(([int(lab[i])] if lab is not None else []) + x[i].reshape(-1).tolist())
+EOF
+CSVPRE="--threads 2 --epochs 1 --batch 64 --knn-bank 256"
+expect_ok "pretrain on an unlabelled CSV" "$BIN" pretrain --data "$T/unlab.csv" --val-split 0.25 $CSVPRE --json --out "$T/encu.safetensors"
+grep -q '"event":"epoch".*"knn_accuracy":null,"emb_std":0\.' "$T/out" && ok || bad "unlabelled: the spread without kNN: $(head -1 "$T/out")"
+expect_ok "pretrain on a one-split source" "$BIN" pretrain --data "$T/unlab.csv" $CSVPRE --out "$T/encu1.safetensors"
+grep -q "no test split: no monitor" "$T/err" && ok || bad "no held-out images: the note: $(cat "$T/err")"
+expect_err "finetune refuses unlabelled data" "no label column" "$BIN" finetune "$T/encu.safetensors" --data "$T/unlab.csv" --out "$T/x.safetensors"
+expect_ok "finetune on a labelled CSV" "$BIN" finetune "$T/encu.safetensors" --data "$T/lab.csv" --val-split 0.2 --threads 2 --epochs 1 --json --out "$T/fcsv.safetensors"
+grep -q '"event":"done","split":"val","n":120,"accuracy":0\.' "$T/out" && ok || bad "a one-split source is scored on its validation split: $(tail -1 "$T/out")"
+cp "$T/out" "$T/json/finetune_csv.jsonl"
 expect_err "unknown method" "--method" "$BIN" pretrain $PRE --method moco --out "$T/x.safetensors"
 expect_err "batch of one" "--batch" "$BIN" pretrain $PRE --batch 1 --out "$T/x.safetensors"
 expect_err "bad temperature" "--temperature" "$BIN" pretrain $PRE --batch 64 --temperature 0 --out "$T/x.safetensors"

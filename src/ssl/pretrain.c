@@ -167,17 +167,21 @@ void dc_ssl_export(dc_model *base, const dc_ssl_model *s) {
     dc_model_copy_matching(base, s->online, base->nodes[head].name, NULL, NULL);
 }
 
-// The monitor: kNN accuracy of query against bank, spread of query's features.
+// The monitor: kNN accuracy of query against bank, spread of query's
+// features. Unlabelled data has no kNN accuracy (-1): the spread only.
 static dc_status monitor(dc_ssl_model *s, const dc_dataset *bank, const dc_dataset *query, const dc_ssl_config *cfg,
                          int nthreads, double *acc, double *sd, dc_error *err) {
     const int d = s->feat_dim;
-    float *fb = malloc(sizeof(float) * (size_t)bank->n * d), *fq = malloc(sizeof(float) * (size_t)query->n * d);
+    const bool labelled = !bank->unlabelled && !query->unlabelled;
+    float *fb = labelled ? malloc(sizeof(float) * (size_t)bank->n * d) : NULL;
+    float *fq = malloc(sizeof(float) * (size_t)query->n * d);
     dc_status st = DC_OK;
-    if (!fb || !fq) st = dc_fail(err, DC_ERR_NOMEM, "kNN monitor: out of memory");
-    if (!st) st = dc_model_node_features(fb, s->online, s->feat_node, bank, 256, nthreads, err);
+    *acc = -1;
+    if ((labelled && !fb) || !fq) st = dc_fail(err, DC_ERR_NOMEM, "kNN monitor: out of memory");
+    if (!st && labelled) st = dc_model_node_features(fb, s->online, s->feat_node, bank, 256, nthreads, err);
     if (!st) st = dc_model_node_features(fq, s->online, s->feat_node, query, 256, nthreads, err);
     const int C = bank->n_classes > query->n_classes ? bank->n_classes : query->n_classes;
-    if (!st)
+    if (!st && labelled)
         st = dc_knn_accuracy(acc, fb, bank->labels, bank->n, fq, query->labels, query->n, d, C, cfg->knn_k,
                              cfg->knn_t, nthreads, err);
     if (!st) *sd = dc_embedding_std(fq, query->n, d);

@@ -169,7 +169,8 @@ dc_status dc_ssl_model_new(dc_ssl_model *s, const dc_model *base, const dc_ssl_c
 void dc_ssl_model_free(dc_ssl_model *s);
 // Pretrains s on the images of train (labels unused). The monitor (when
 // bank and query are non-NULL and non-empty) fits the kNN on bank's labels
-// and scores query each epoch. Normalisation: s->online's (set it first).
+// and scores query each epoch; with unlabelled data (either set's
+// `unlabelled`) it reports the features' spread only (knn_acc -1). Normalisation: s->online's (set it first).
 dc_status dc_ssl_pretrain(dc_ssl_model *s, const dc_dataset *train, const dc_dataset *bank,
                           const dc_dataset *query, const dc_ssl_config *cfg, dc_ssl_callback cb, void *user,
                           dc_error *err);
