@@ -5,7 +5,7 @@ label - LO, and writes the four raw IDX files into DST (numpy only).
 
     /usr/bin/python3 bench/ssl_split_classes.py /usr/share/datasets/fashion-mnist DST 5 10
 
-Used by bench/ssl_transfer.sh (an encoder pretrained on Fashion-MNIST's
+Used by bench/ssl.sh transfer (an encoder pretrained on Fashion-MNIST's
 classes 0-4, fine-tuned on classes 5-9: a task it has not seen) and by
 tests/cli_learn.sh (a 5-class data set for --new-head).
 """
