@@ -350,6 +350,20 @@ static void test_per_class(const dc_dataset *ds) {
     int ok = d.n > 0;
     for (int i = 0; i < d.n; i++) ok &= d.labels[i] >= 0 && d.labels[i] < 5;
     CHECK(ok, "classes 5..9 relabelled 0..4");
+    // each class draws from a stream of its own: without class 9 in the
+    // data, classes 0..8 get the same samples
+    dc_dataset e, f;
+    CHECK(dc_dataset_class_range(&e, ds, 0, 9, &err) == DC_OK, "%s", err.msg);
+    CHECK(dc_dataset_per_class(&f, &e, 6, 42, &err) == DC_OK && f.n == 54, "%s", err.msg);
+    int same = 1, j = 0;
+    for (int i = 0; i < a.n && same; i++) {
+        if (a.labels[i] == 9) continue;
+        same = j < f.n && f.labels[j] == a.labels[i] && !memcmp(f.pixels + (size_t)j * 784, a.pixels + (size_t)i * 784, 784);
+        j++;
+    }
+    CHECK(same && j == f.n, "one class's draw depends on another class's samples");
+    dc_dataset_free(&e);
+    dc_dataset_free(&f);
     dc_dataset_free(&a);
     dc_dataset_free(&b);
     dc_dataset_free(&c);
