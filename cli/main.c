@@ -19,6 +19,9 @@ static const dc_verb verbs[] = {
     {"serve", cmd_serve, "HTTP inference server (Open Inference Protocol v2): batching, metrics, drift, hot reload"},
     {"surrogate", cmd_surrogate, "an interpretable tree or sparse linear model that mimics the network (fidelity)"},
     {"anonymize", cmd_anonymize, "k-anonymous, l-diverse tables: identifiers dropped or pseudonymised (Mondrian)"},
+    {"tune", cmd_tune, "hyperparameter search: random or successive halving (ASHA), parallel trials, resumable journal"},
+    {"pretrain", cmd_pretrain, "self-supervised pretraining on unlabelled images: SimCLR, BYOL or SimSiam, kNN monitor"},
+    {"finetune", cmd_finetune, "transfer learning: new head, frozen nodes, backbone learning rate, few labels per class"},
     {NULL, NULL, NULL},
 };
 

@@ -499,6 +499,16 @@ typedef struct dc_train_config {
     int eval_batch;
     const float *sample_weights; // (train->n) per-sample loss weights, or NULL
                                  // (loss = sum(w_i l_i) / batch; e.g. reweighing)
+    // Per-node learning-rate multipliers (fine-tuning), or NULL (all 1):
+    // dc_model_num_nodes(m) values; node i's parameters step with lr *
+    // node_lr[i], as torch's parameter groups. 0 freezes the node: its
+    // parameters stay bit-identical, a BatchNorm among them runs in eval mode
+    // (normalises by its running statistics and leaves them unchanged), and
+    // backward stops where only frozen nodes lie behind.
+    const float *node_lr;
+    // > 0: stop once this many epochs are done, while the schedule still
+    // spans `epochs` (staged training, e.g. a tuner's rungs); 0: to `epochs`.
+    int stop_after;
     const char *heldout_name;    // what the held-out set is: "val" or "test"
                                  // (the history names its accuracy so) [NULL: "test"]
     // Synchronous data-parallel SGD when comm is set and comm->size > 1: each

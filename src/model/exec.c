@@ -48,6 +48,7 @@ struct dc_runtime {
     unsigned flags;
     const float *params;
     float *grads, *state;
+    const bool *frozen;    // (n_nodes) nodes held fixed in training, or NULL
     int n_classes;
     size_t in_size, biggest;
     size_t *size;          // (n_nodes) per-sample output sizes
@@ -358,6 +359,9 @@ void dc_runtime_bind(dc_runtime *rt, const float *params, float *grads, float *s
 
 void dc_runtime_bind_model(dc_runtime *rt, dc_model *m) { dc_runtime_bind(rt, m->params, m->grads, m->state); }
 void dc_runtime_set_mode(dc_runtime *rt, dc_mode mode) { rt->mode = mode; }
+void dc_runtime_set_frozen(dc_runtime *rt, const bool *frozen) { rt->frozen = frozen; }
+
+static bool is_frozen(const dc_runtime *rt, int i) { return rt->frozen && rt->frozen[i]; }
 int dc_runtime_max_batch(const dc_runtime *rt) { return rt->max_n; }
 int dc_runtime_fused(const dc_runtime *rt) { return rt->n_fused; }
 int dc_runtime_threads(const dc_runtime *rt) { return rt->nthreads; }
@@ -391,7 +395,8 @@ static void slice(int n, int t, int T, int *lo, int *hi) {
 static dc_node_io node_io(dc_runtime *rt, int i, int lo, int hi, int n, int t, int T, float *grads, dc_rng *rng,
                           int pass) {
     const dc_node *nd = &rt->g.nodes[i];
-    dc_node_io io = {.N = hi - lo, .N_total = n, .thread = t, .nthreads = T, .train = rt->mode == DC_MODE_TRAIN,
+    dc_node_io io = {.N = hi - lo, .N_total = n, .thread = t, .nthreads = T,
+                     .train = rt->mode == DC_MODE_TRAIN && !is_frozen(rt, i),
                      .n_in = nd->n_in, .in_size = rt->in_sizes + (size_t)i * DC_NODE_MAX_IN,
                      .y = rt->acts[i] + (size_t)lo * rt->astride[i], .params = rt->params, .grads = grads,
                      .state = rt->state, .update_state = t == 0, .rng = rng};
@@ -427,8 +432,9 @@ static void reduce_parts(dc_runtime *rt, int i, int t, int T, int pass) {
     }
 }
 
+// A frozen node runs in eval mode inside a training step.
 static bool coupled(const dc_runtime *rt, const dc_node *nd) {
-    return (nd->op->flags & DC_OP_COUPLED) && rt->mode == DC_MODE_TRAIN;
+    return (nd->op->flags & DC_OP_COUPLED) && rt->mode == DC_MODE_TRAIN && !is_frozen(rt, (int)(nd - rt->g.nodes));
 }
 
 // Forward of samples [lo, hi) through every node.
@@ -458,8 +464,8 @@ static float *grad_of(dc_runtime *rt, int p, int lo, const float *dlogits, float
 }
 
 // Which nodes' output gradients this backward needs: a node with
-// parameters, or one that leads back to such a node (or to the input when
-// dinput is wanted).
+// parameters that is not frozen, or one that leads back to such a node (or
+// to the input when dinput is wanted).
 static void mark_wanted(dc_runtime *rt, bool want_dinput) {
     rt->wants[0] = want_dinput;
     for (int i = 1; i < rt->g.n_nodes; i++) {
@@ -468,7 +474,7 @@ static void mark_wanted(dc_runtime *rt, bool want_dinput) {
             rt->wants[i] = rt->din[i] != NULL;
             continue;
         }
-        bool w = dc_node_num_params(nd) > 0;
+        bool w = dc_node_num_params(nd) > 0 && !is_frozen(rt, i);
         for (int k = 0; k < nd->n_in && !w; k++) w = rt->wants[nd->in[k]];
         rt->wants[i] = w;
     }
@@ -501,7 +507,10 @@ static void backward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, 
             for (int j = 0; j < k; j++)
                 DC_ASSERT(!(io.dx[j] == io.dx[k] && rt->accum[i * DC_NODE_MAX_IN + k]));
         }
-        if (pass == PASS_NORMS) {
+        if (pass == PASS_NORMS && is_frozen(rt, i)) {
+            // a frozen node's parameters are not part of the clipped gradient
+            if (any_dx) nd->op->backward(nd, &io);
+        } else if (pass == PASS_NORMS) {
             if (nd->op->backward_sqnorm) {
                 nd->op->backward_sqnorm(nd, &io, sq + lo);
             } else {

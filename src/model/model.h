@@ -126,6 +126,14 @@ void dc_runtime_bind(dc_runtime *rt, const float *params, float *grads,
 // Binds a model's own buffers.
 void dc_runtime_bind_model(dc_runtime *rt, dc_model *m);
 void dc_runtime_set_mode(dc_runtime *rt, dc_mode mode);
+// Nodes held fixed in training (fine-tuning): frozen (n_nodes) flags, kept
+// by pointer, or NULL for none. A frozen node runs in eval mode inside a
+// training-mode pass (BatchNorm normalises by its running statistics and
+// leaves them unchanged), its parameters count as having no gradient (a
+// backward stops where only frozen nodes lie behind; where one is crossed
+// for an input gradient, its weight gradient is still accumulated and the
+// caller ignores it), and DP-SGD's norms leave it out.
+void dc_runtime_set_frozen(dc_runtime *rt, const bool *frozen);
 
 int dc_runtime_max_batch(const dc_runtime *rt);
 // ReLUs fused into the node before them (see exec.c).

@@ -39,11 +39,13 @@ void dc_optim_free(dc_optim *o) {
     o->buf1 = o->buf2 = NULL;
 }
 
-static void sgd_step(dc_optim *o, float *p, const float *g, float lr) {
+static void sgd_step(dc_optim *o, float *p, const float *g, float lr0, const float *mult) {
     const float mu = o->momentum, wd = o->weight_decay;
     const bool first = o->step == 0;
     float *buf = o->buf1;
     for (size_t i = 0; i < o->n; i++) {
+        if (mult && mult[i] == 0.0f) continue; // frozen
+        const float lr = mult ? lr0 * mult[i] : lr0;
         float d = g[i];
         if (wd != 0.0f) d = d + wd * p[i];
         if (mu != 0.0f) {
@@ -54,17 +56,29 @@ static void sgd_step(dc_optim *o, float *p, const float *g, float lr) {
     }
 }
 
-static void adam_step(dc_optim *o, float *p, const float *g, float lr) {
+static void adam_step(dc_optim *o, float *p, const float *g, float lr0, const float *mult) {
     const float b1 = o->beta1, b2 = o->beta2, wd = o->weight_decay;
     const int64_t t = o->step + 1;
     // torch computes the bias corrections in Python floats (double)
     const double bc1 = 1.0 - pow((double)b1, (double)t);
     const double bc2 = 1.0 - pow((double)b2, (double)t);
-    const float step_size = (float)(lr / bc1);
+    const float step_size0 = (float)(lr0 / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
     float *m = o->buf1, *v = o->buf2;
     const bool decoupled = o->kind == DC_OPTIM_ADAMW;
+    // a parameter group's lr: torch divides the group's lr by bc1 (doubles)
+    float last_mult = 1.0f, step_size_m = step_size0;
     for (size_t i = 0; i < o->n; i++) {
+        float lr = lr0, step_size = step_size0;
+        if (mult) {
+            if (mult[i] == 0.0f) continue; // frozen
+            if (mult[i] != last_mult) {
+                last_mult = mult[i];
+                step_size_m = (float)((double)(lr0 * mult[i]) / bc1);
+            }
+            lr = lr0 * mult[i];
+            step_size = mult[i] == 1.0f ? step_size0 : step_size_m;
+        }
         float d = g[i];
         if (decoupled) p[i] = p[i] * (1.0f - lr * wd);
         else if (wd != 0.0f) d = d + wd * p[i];
@@ -75,10 +89,14 @@ static void adam_step(dc_optim *o, float *p, const float *g, float lr) {
     }
 }
 
-void dc_optim_step(dc_optim *o, float *params, const float *grads, float lr) {
-    if (o->kind == DC_OPTIM_SGD) sgd_step(o, params, grads, lr);
-    else adam_step(o, params, grads, lr);
+void dc_optim_step_scaled(dc_optim *o, float *params, const float *grads, float lr, const float *mult) {
+    if (o->kind == DC_OPTIM_SGD) sgd_step(o, params, grads, lr, mult);
+    else adam_step(o, params, grads, lr, mult);
     o->step++;
+}
+
+void dc_optim_step(dc_optim *o, float *params, const float *grads, float lr) {
+    dc_optim_step_scaled(o, params, grads, lr, NULL);
 }
 
 double dc_clip_grad_norm(float *grads, size_t n, float max_norm) {

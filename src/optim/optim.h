@@ -25,6 +25,12 @@ dc_status dc_optim_init(dc_optim *o, dc_optim_kind kind, float momentum,
                         float beta2, float eps, size_t n, dc_error *err);
 // One update of params (n) from grads (n) with learning rate lr.
 void dc_optim_step(dc_optim *o, float *params, const float *grads, float lr);
+// The same with a learning rate lr * mult[i] for element i (torch's
+// parameter groups); mult (n) or NULL (all 1, then exactly dc_optim_step).
+// An element with mult 0 is skipped: its value and optimizer state stay
+// bit-identical (weight decay included).
+void dc_optim_step_scaled(dc_optim *o, float *params, const float *grads,
+                          float lr, const float *mult);
 void dc_optim_free(dc_optim *o);
 
 // Scales grads (n) so their global L2 norm is at most max_norm (torch's

@@ -265,6 +265,31 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                              .seeded = cfg->dp.seeded, .first_epoch = dc_model_epochs_done(m) + 1,
                              .steps_per_epoch = steps, .expected_lot = B};
     if ((st = dc_dp_resume_check(dc_model_info(m, "privacy"), dc_model_epochs_done(m), dp, &dprun, err))) return st;
+    // fine-tuning: per-node multipliers spread over each node's parameters
+    float *lr_mult = NULL;
+    bool *frozen = NULL;
+    if (cfg->node_lr) {
+        for (int i = 0; i < m->n_nodes; i++)
+            if (!(cfg->node_lr[i] >= 0) || !isfinite(cfg->node_lr[i]))
+                return dc_fail(err, DC_ERR_ARG, "layer %s: learning-rate multiplier %g must be a finite number >= 0",
+                               m->nodes[i].name, cfg->node_lr[i]);
+        lr_mult = malloc(sizeof(float) * (m->n_params ? m->n_params : 1));
+        frozen = calloc((size_t)m->n_nodes, sizeof(bool));
+        if (!lr_mult || !frozen) {
+            free(lr_mult);
+            free(frozen);
+            return dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
+        }
+        for (size_t j = 0; j < m->n_params; j++) lr_mult[j] = 1.0f;
+        for (int i = 0; i < m->n_nodes; i++) {
+            const dc_node *n = &m->nodes[i];
+            frozen[i] = cfg->node_lr[i] == 0.0f;
+            for (int k = 0; k < n->n_t; k++)
+                if (n->t[k].buf == DC_BUF_PARAM)
+                    for (size_t j = 0; j < n->t[k].n; j++) lr_mult[n->t[k].off + j] = cfg->node_lr[i];
+        }
+    }
+    const int until = cfg->stop_after > 0 && cfg->stop_after < cfg->epochs ? cfg->stop_after : cfg->epochs;
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)train->n);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)chunk);
     // the normalised value of a 0 byte in each channel: augmentation's padding
@@ -278,10 +303,11 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     if (!perm || !y || !fill || (cfg->sample_weights && !wts)) st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
     if (!st) st = dc_runtime_new(&rt, &g, chunk, DC_MODE_TRAIN, DC_RT_BACKWARD, nthreads, err);
     if (!st) dc_runtime_bind_model(rt, m);
+    if (!st) dc_runtime_set_frozen(rt, frozen);
     // the DP generator is keyed per epoch (from the OS, or from the seed and
     // the epoch when seeded, so that a resumed seeded run stays bit-identical)
     double last_good_lr = cfg->lr;
-    while (!st && m->epochs_done < cfg->epochs) {
+    while (!st && m->epochs_done < until) {
         const int epoch = m->epochs_done; // 0-based
         double t0 = dc_now_seconds(), c0 = dc_cpu_seconds();
         dc_rng shuf = dc_rng_stream(cfg->seed, STREAM_SHUFFLE, (uint64_t)epoch);
@@ -356,6 +382,11 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                 }
                 loss += l * n;
             }
+            // a frozen node crossed for an input gradient still accumulated
+            // its weight gradient: it is no part of this step's gradient
+            if (lr_mult)
+                for (size_t j = 0; j < m->n_params; j++)
+                    if (lr_mult[j] == 0.0f) m->grads[j] = 0.0f;
             if (comm) {
                 // the local gradient is the mean over `lot` samples; the global
                 // one is the mean over global_lot: scale, then sum over ranks
@@ -389,7 +420,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
             }
             if (cfg->clip_norm > 0) dc_clip_grad_norm(m->grads, m->n_params, cfg->clip_norm);
             lr = dc_schedule_lr(cfg, epoch, s, steps);
-            dc_optim_step(&m->optim, m->params, m->grads, (float)lr);
+            dc_optim_step_scaled(&m->optim, m->params, m->grads, (float)lr, lr_mult);
             last_good_lr = lr;
             if (cb && (s % 16 == 15 || s == steps - 1)) {
                 dc_train_event ev = {.kind = DC_EVENT_STEP, .epoch = epoch + 1, .epochs = cfg->epochs,
@@ -452,6 +483,8 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     }
     dc_runtime_free(rt);
     dc_csprng_wipe(&noise);
+    free(lr_mult);
+    free(frozen);
     free(perm);
     free(fill);
     free(y);
