@@ -37,5 +37,8 @@ rc=0
 # resnet8); scripts/test.sh runs both. Every test that starts Open MPI runs
 # with its suppressions.
 ctest --output-on-failure -j2 -E 'mpi|^cli_install$|^cli_interop$' || rc=1
-LSAN_OPTIONS="$mpi_lsan" ctest --output-on-failure -R 'mpi' || rc=1
+# cli_fed_mpi_kill (ranks killed and stopped against wall-clock round
+# timeouts) stays in test.sh: under ASan on a busy machine the healthy ranks
+# miss the timeouts too; test_fed_mpi and cli_fed_mpi run the same code here.
+LSAN_OPTIONS="$mpi_lsan" ctest --output-on-failure -R 'mpi' -E '^cli_fed_mpi_kill$' || rc=1
 exit $rc

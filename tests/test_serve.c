@@ -512,13 +512,20 @@ typedef struct http_resp {
     size_t len;
 } http_resp;
 
+// DEEPC_TEST_SLOW=K (scripts/sanitize.sh: 5) stretches the client's waits
+static int slow_factor(void) {
+    const char *v = getenv("DEEPC_TEST_SLOW");
+    int k = v ? atoi(v) : 1;
+    return k >= 1 && k <= 100 ? k : 1;
+}
+
 static int http_connect(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {0};
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {10, 0};
+    struct timeval tv = {10 * slow_factor(), 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
         close(fd);

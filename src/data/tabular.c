@@ -46,6 +46,10 @@ static void on_field(void *s, size_t len, void *user) {
             return;
         }
         p->names = nn;
+        if (!s || !len) { // libcsv gives an empty field as NULL (CSV_EMPTY_IS_NULL); found by fuzz_tabular
+            p->st = dc_fail(p->err, DC_ERR_FORMAT, "%s:1: column %d has no name", p->path, p->ncols + 1);
+            return;
+        }
         char *name = malloc(len + 1);
         if (!name) {
             p->st = dc_fail(p->err, DC_ERR_NOMEM, "%s: out of memory", p->path);
@@ -53,7 +57,6 @@ static void on_field(void *s, size_t len, void *user) {
         }
         memcpy(name, s, len);
         name[len] = 0;
-        if (memchr(name, 0, len)) name[strlen(name)] = 0;
         p->names[p->ncols++] = name;
         return;
     }
