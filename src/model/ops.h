@@ -115,6 +115,8 @@ struct dc_node {
     int n_t;
     dc_tensor_ref t[DC_NODE_MAX_TENSORS]; // t[0] weight, t[1] bias by convention
     int line;                 // line in the architecture text (messages), 0 if none
+    const void *kdata;        // inference plans only: a backend's data for this node (int8
+                              // packed weights, multipliers: compress/qplan.c), owned by the plan
     union {
         dc_conv_cfg conv;
         dc_pool_cfg pool;

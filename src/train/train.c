@@ -200,6 +200,9 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                        train->source, train->c, train->h, train->w, m->in_c, m->in_h, m->in_w);
     dc_status st = dc_dataset_check_labels(train, m->n_classes, err);
     if (st) return st;
+    if (m->quant)
+        return dc_fail(err, DC_ERR_ARG, "train: an int8 model does not train; fine-tune its fp32 model, or quantise "
+                       "with quantisation-aware training (deepc quantize --qat)");
     if ((st = check_tabular(m, train, cfg->tabular, "the training rows (--tabular)", err))) return st;
     if (heldout && heldout->n > 0 &&
         (st = check_tabular(m, heldout, cfg->heldout_tabular, "the held-out rows (--test-tabular)", err)))
@@ -373,6 +376,9 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
             }
             if (cfg->clip_norm > 0) dc_clip_grad_norm(m->grads, m->n_params, cfg->clip_norm);
             lr = dc_schedule_lr(cfg, epoch, s, steps);
+            if (m->mask) // pruned weights (deepc prune) get no update and no optimizer state: they stay 0
+                for (size_t j = 0; j < m->n_params; j++)
+                    if (!m->mask[j]) m->grads[j] = 0.0f;
             dc_optim_step(&m->optim, m->params, m->grads, (float)lr);
             last_good_lr = lr;
             if (cb && (s % 16 == 15 || s == steps - 1)) {
