@@ -28,12 +28,12 @@ if [ "$what" = all ] || [ "$what" = dpacc ]; then
   # DP-SGD accuracy at epsilon <= 3, delta 1e-5 (the tanh CNN of Papernot et al. 2020)
   cmd="$BIN train --model examples/dp_tanh.arch --dp --target-epsilon ${DP_EPS:-3} --delta 1e-5 --clip ${DP_CLIP:-0.1} --batch ${DP_BATCH:-1024} --lr ${DP_LR:-2} --momentum ${DP_MOM:-0.9} --epochs ${DP_EPOCHS:-30} --threads 2 --json --out $OUT/dp.safetensors"
   $cmd > "$OUT/dpacc.json"
-  acc=$(jnum "$OUT/dpacc.json" test_accuracy); eps=$(grep '"event":"epoch"' "$OUT/dpacc.json" | tail -1 | sed -n 's/.*"epsilon":\([0-9.]*\).*/\1/p')
+  acc=$(jnum "$OUT/dpacc.json" accuracy); eps=$(grep '"event":"epoch"' "$OUT/dpacc.json" | tail -1 | sed -n 's/.*"epsilon":\([0-9.]*\).*/\1/p')
   echo "| DP-SGD test accuracy at eps=$eps, delta=1e-5 | $acc | \`${cmd#$BIN }\` |" | tee "$OUT/dpacc.md"
 fi
 
-rounds_to() { # file target -> first round whose test_acc >= target, or ">N"
-  awk -v t="$2" -F'"test_acc":' '/"event":"round"/{split($2,a,","); r++; if (a[1]+0 >= t && !hit) {hit=r}} END{ if (hit) print hit; else print ">" r }' "$1"
+rounds_to() { # file target -> first round whose test_accuracy >= target, or ">N"
+  awk -v t="$2" -F'"test_accuracy":' '/"event":"round"/{split($2,a,","); r++; if (a[1]+0 >= t && !hit) {hit=r}} END{ if (hit) print hit; else print ">" r }' "$1"
 }
 if [ "$what" = all ] || [ "$what" = fedavg ]; then
   # McMahan et al. Table 2 shape: rounds to reach 85% test accuracy, 100 clients, C = 0.1

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-build/deepc}
 OUT=bench/results/recipes
 mkdir -p "$OUT"
-acc() { sed -n 's/.*"test_accuracy": *\([0-9.]*\).*/\1/p' "$1" | tail -1; }
+acc() { grep '"event":"done"' "$1" | sed -n 's/.*[{,]"accuracy": *\([0-9.]*\).*/\1/p' | tail -1; }
 for s in ${SEEDS:-1 2 3 4}; do
   $BIN train --model lenet5 --epochs 10 --batch 64 --lr 0.001 --momentum 0.9 --seed $s --threads 2 --json --out /tmp/seed.safetensors > "$OUT/deepc_seed$s.json"
   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/bench_torch.py --epochs 10 --threads 2 --seed $s --infer1 0 > "$OUT/torch_seed$s.json"
@@ -21,5 +21,5 @@ for sys in deepc torch; do
   for s in ${SEEDS:-1 2 3 4}; do acc "$OUT/${sys}_seed$s.json"; done | awk -v n=$sys '{t+=$1; k++} END{printf "seed recipe, %s: mean test accuracy %.4f over %d seeds\n", n, t/k, k}'
 done
 $BIN train --model lenet5 --epochs 15 --batch 64 --optim adamw --lr 0.003 --weight-decay 0.05 --sched cosine --warmup 1 --hflip --seed 1 --threads 2 --json --out /tmp/best.safetensors > "$OUT/best.json"
-awk -F'"seconds":' '/"event":"epoch"/{split($2,a,","); t+=a[1]; split($0,b,"\"test_acc\":"); split(b[2],c,","); if (c[1]+0 >= 0.90 && !hit) {hit=1; printf "best recipe: passes 90%% after epoch %d, %.1f s of training\n", NR, t}} END{}' "$OUT/best.json"
+awk -F'"seconds":' '/"event":"epoch"/{split($2,a,","); t+=a[1]; split($0,b,"\"test_accuracy\":"); split(b[2],c,","); if (c[1]+0 >= 0.90 && !hit) {hit=1; printf "best recipe: passes 90%% after epoch %d, %.1f s of training\n", NR, t}} END{}' "$OUT/best.json"
 echo "best recipe: final test accuracy $(acc "$OUT/best.json"), total $(awk -F'"seconds":' '/"event":"epoch"/{split($2,a,","); t+=a[1]} END{printf "%.1f", t}' "$OUT/best.json") s of training"

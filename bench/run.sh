@@ -199,7 +199,7 @@ def collect(prefix):
         ep = [r["seconds"] for r in recs if r.get("event") == "epoch"]
         secs += ep[skip:]
         d = [r for r in recs if r.get("event") == "done"][-1]
-        accs.append(d["test_accuracy"])
+        accs.append(d.get("accuracy", d.get("test_accuracy")))  # deepc: "accuracy"; bench_torch.py: "test_accuracy"
         done.append(d)
         rss.append(maxrss_mb(f[:-len(".jsonl")] + ".time"))
     return {"median_s": statistics.median(secs), "epoch_seconds": secs,

@@ -148,7 +148,7 @@ import json, struct
 d = open('$MODELS/$model.safetensors', 'rb').read(); n = struct.unpack('<Q', d[:8])[0]
 m = json.loads(json.loads(d[8:8 + n])['__metadata__']['deepc.norm']); print(m['mean'], m['std'])")
         # the same answer as deepc (probabilities to 1e-5)
-        want=$("$BIN" predict "$MODELS/$model.safetensors" "$PNG" --json --top 10)
+        want=$("$BIN" predict "$MODELS/$model.safetensors" "$PNG" --json --top-k 10)
         got=$(bench/.serve-venv/bin/python bench/serve_onnx.py --check "$OUT/$model.onnx" "$MODELS/$model.safetensors" "$PNG")
         $PY -c "
 import json, sys

@@ -20,8 +20,9 @@ static void add_avg(cJSON *obj, const char *key, double p, double r, double f, i
     cJSON_AddNumberToObject(o, "support", (double)support);
 }
 
-// The JSON object. Top-level "n" and "accuracy" are the only keys of those
-// names (scripts grep for them); the reliability bins say "acc".
+// The JSON object, in the shared vocabulary (README, "JSON output"): the
+// top level reports one split (split, n, accuracy, loss, written last); each
+// reliability bin has its own count, confidence and accuracy.
 static int print_json(const char *model_path, const dc_dataset *ds, const char *split, const dc_model *m,
                       const dc_metrics *mt, const dc_confusion_pair *pairs, int n_pairs) {
     const int C = mt->n_classes;
@@ -30,11 +31,6 @@ static int print_json(const char *model_path, const dc_dataset *ds, const char *
     cJSON_AddStringToObject(j, "model", model_path);
     cJSON_AddStringToObject(j, "data", ds->source);
     cJSON_AddStringToObject(j, "split", split);
-    cJSON_AddNumberToObject(j, "n", mt->n);
-    cJSON_AddNumberToObject(j, "accuracy", mt->accuracy);
-    cJSON_AddNumberToObject(j, "loss", mt->loss);
-    cJSON_AddNumberToObject(j, "top_k", mt->top_k);
-    cJSON_AddNumberToObject(j, "top_k_accuracy", mt->top_k_accuracy);
     cJSON *cl = cJSON_AddArrayToObject(j, "classes");
     for (int k = 0; k < C; k++) cJSON_AddItemToArray(cl, cJSON_CreateString(dc_model_class_name(m, k)));
     cJSON *cm = cJSON_AddArrayToObject(j, "confusion");
@@ -68,7 +64,7 @@ static int print_json(const char *model_path, const dc_dataset *ds, const char *
         cJSON_AddNumberToObject(o, "hi", (double)(b + 1) / mt->n_bins);
         cJSON_AddNumberToObject(o, "count", (double)mt->bin_count[b]);
         cJSON_AddNumberToObject(o, "confidence", mt->bin_confidence[b]);
-        cJSON_AddNumberToObject(o, "acc", mt->bin_accuracy[b]);
+        cJSON_AddNumberToObject(o, "accuracy", mt->bin_accuracy[b]);
         cJSON_AddItemToArray(rel, o);
     }
     cJSON_AddNumberToObject(j, "ece", mt->ece);
@@ -85,6 +81,13 @@ static int print_json(const char *model_path, const dc_dataset *ds, const char *
     const char *hist = dc_model_info(m, "history");
     cJSON *h = hist ? cJSON_Parse(hist) : NULL;
     if (h) cJSON_AddItemToObject(j, "history", h);
+    // the figures of the split last, so that a line-oriented reader taking
+    // the last "accuracy" or "n" key of the line gets these
+    cJSON_AddNumberToObject(j, "top_k", mt->top_k);
+    cJSON_AddNumberToObject(j, "top_k_accuracy", mt->top_k_accuracy);
+    cJSON_AddNumberToObject(j, "loss", mt->loss);
+    cJSON_AddNumberToObject(j, "n", mt->n);
+    cJSON_AddNumberToObject(j, "accuracy", mt->accuracy);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (!s) return 1;
@@ -144,8 +147,14 @@ int cmd_eval(int argc, char **argv) {
     const char *data = "fashion-mnist", *split = "test";
     int threads = 0, batch = 1000, limit = 0, top_k = 5, bins = 15;
     bool json = false;
+    cli_data_opts dopt = {0};
+    cli_norm nrm = {0};
+    char data_help[400];
+    cli_data_help(data_help, sizeof data_help);
     dc_opt opts[] = {
-        {"data", OPT_STR, &data, "fashion-mnist, mnist, or a folder of MNIST-format IDX files [fashion-mnist]"},
+        {"data", OPT_STR, &data, data_help},
+        CLI_DATA_OPTIONS(&dopt),
+        CLI_NORM_OPTIONS(&nrm),
         {"split", OPT_STR, &split, "test or train [test]"},
         {"batch", OPT_INT, &batch, "evaluation batch size [1000]"},
         {"threads", OPT_INT, &threads, "threads (0: all cores) [0]"},
@@ -180,13 +189,22 @@ int cmd_eval(int argc, char **argv) {
     }
     dc_error err;
     dc_model *m;
-    if (dc_model_load(&m, pos[0], &err)) return cli_fail("eval", &err);
+    int lrc = cli_model_load("eval", pos[0], &nrm, &m);
+    if (lrc) return lrc;
     dc_dataset train, test;
-    if (dc_data_open(&train, &test, data, &err)) {
+    if ((lrc = cli_data_open("eval", data, &dopt, threads, json, &train, &test))) {
         dc_model_free(m);
-        return cli_fail("eval", &err);
+        return lrc;
     }
-    dc_dataset *ds = !strcmp(split, "test") ? &test : &train;
+    dc_dataset *ds = cli_pick_split("eval", &train, &test, split, json);
+    if (ds->unlabelled) {
+        fprintf(stderr, "deepc eval: %s has no labels: nothing to evaluate against (deepc predict gives the "
+                "predictions)\n", ds->source);
+        dc_model_free(m);
+        dc_dataset_free(&train);
+        dc_dataset_free(&test);
+        return 1;
+    }
     if (limit > 0) dc_dataset_truncate(ds, limit);
     const int C = dc_model_num_classes(m);
     int rc = 0;
@@ -206,8 +224,9 @@ int cmd_eval(int argc, char **argv) {
         mt.loss = loss;
         dc_confusion_pair pairs[N_CONFUSED];
         const int n_pairs = dc_metrics_most_confused(&mt, pairs, N_CONFUSED);
-        if (json) rc = print_json(pos[0], ds, split, m, &mt, pairs, n_pairs);
-        else print_text(pos[0], ds, split, m, &mt, pairs, n_pairs);
+        const char *sp = test.n == 0 ? "all" : split; // a source without splits is all one
+        if (json) rc = print_json(pos[0], ds, sp, m, &mt, pairs, n_pairs);
+        else print_text(pos[0], ds, sp, m, &mt, pairs, n_pairs);
         if (rc) fprintf(stderr, "deepc eval: out of memory writing JSON\n");
     }
     dc_metrics_free(&mt);

@@ -15,8 +15,8 @@
 // Fills x (C,H,W normalised) from an image file or from image `index` of
 // the data set's split; desc receives where it came from, *label its label
 // (-1 for files).
-static int load_input(dc_model *m, const char *image, const char *data, const char *split, int index,
-                      bool by_index, float *x, int *label, char *desc, size_t cap) {
+static int load_input(dc_model *m, const char *image, const char *data, const cli_data_opts *dopt, int threads,
+                      const char *split, int index, bool by_index, float *x, int *label, char *desc, size_t cap) {
     int c, h, w;
     dc_model_input_shape(m, &c, &h, &w);
     dc_error err;
@@ -30,9 +30,9 @@ static int load_input(dc_model *m, const char *image, const char *data, const ch
         return 0;
     }
     dc_dataset train, test;
-    if (dc_data_open(&train, &test, data, &err)) return cli_fail(VERB, &err);
-    dc_dataset *ds = !strcmp(split, "test") ? &test : &train;
-    int rc = 0;
+    int rc = cli_data_open(VERB, data, dopt, threads, false, &train, &test);
+    if (rc) return rc;
+    dc_dataset *ds = cli_pick_split(VERB, &train, &test, split, false);
     if (index < 0 || index >= ds->n) {
         fprintf(stderr, "deepc %s: --index %d is out of range: the %s split of %s has %d images (0..%d)\n", VERB,
                 index, split, data, ds->n, ds->n - 1);
@@ -43,7 +43,7 @@ static int load_input(dc_model *m, const char *image, const char *data, const ch
         rc = 1;
     } else {
         dc_model_normalise(m, x, ds->pixels + (size_t)index * c * h * w, (size_t)c * h * w);
-        *label = ds->labels[index];
+        *label = ds->unlabelled ? -1 : ds->labels[index];
         snprintf(desc, cap, "%s image %d of %s", split, index, data);
     }
     dc_dataset_free(&train);
@@ -68,17 +68,24 @@ static int load_baseline(const dc_model *m, const char *path, float *b) {
         dc_npy_free(&a);
         return 1;
     }
-    float mean, std;
-    dc_model_get_normalisation(m, &mean, &std);
+    float *mean = malloc(sizeof(float) * (size_t)c), *std = malloc(sizeof(float) * (size_t)c);
+    if (!mean || !std) {
+        free(mean), free(std), dc_npy_free(&a);
+        fprintf(stderr, "deepc %s: out of memory\n", VERB);
+        return 1;
+    }
+    dc_model_get_normalisation_channels(m, mean, std);
     const float scale = !strcmp(a.dtype, "u1") ? 1.0f / 255.0f : 1.0f;
     for (size_t i = 0; i < a.n; i++) {
         if (!isfinite(a.data[i])) {
             fprintf(stderr, "deepc %s: %s: non-finite value at %zu\n", VERB, path, i);
-            dc_npy_free(&a);
+            free(mean), free(std), dc_npy_free(&a);
             return 1;
         }
-        b[i] = (a.data[i] * scale - mean) / std;
+        const size_t k = i / ((size_t)h * w); // the channel
+        b[i] = (a.data[i] * scale - mean[k]) / std[k];
     }
+    free(mean), free(std);
     dc_npy_free(&a);
     return 0;
 }
@@ -100,10 +107,15 @@ int cmd_explain(int argc, char **argv) {
     float kernel_width = 0.25f;
     uint64_t seed = 0;
     bool faith = false, json = false;
+    cli_data_opts dopt = {0};
+    cli_norm nrm = {0};
+    char data_help[400];
+    cli_data_help(data_help, sizeof data_help);
     dc_opt opts[] = {
         {"method", OPT_STR, &method, "saliency, gradxinput, ig, gradcam, occlusion, lime, kernelshap [saliency]"},
         {"out", OPT_STR, &out, "heatmap PNG to write; the raw values go to the same name with .npy [METHOD.png]"},
-        {"data", OPT_STR, &data, "data set for --index [fashion-mnist]"},
+        {"data", OPT_STR, &data, data_help},
+        CLI_DATA_OPTIONS(&dopt),
         {"split", OPT_STR, &split, "test or train, for --index [test]"},
         {"index", OPT_INT, &index, "explain this image of the data set instead of an image file"},
         {"target", OPT_INT, &target, "class to explain [the predicted class]"},
@@ -117,15 +129,16 @@ int cmd_explain(int argc, char **argv) {
         {"segments", OPT_STR, &segments, "lime, kernelshap: superpixels grid:K (KxK cells) or slic:N [grid:4]"},
         {"samples", OPT_INT, &samples, "lime: perturbed samples; kernelshap: coalitions [1000]"},
         {"kernel-width", OPT_FLOAT, &kernel_width, "lime: kernel width on cosine distance [0.25]"},
-        {"output", OPT_STR, &output, "occlusion, lime, kernelshap explain prob or logit [prob]"},
+        {"explains", OPT_STR, &output, "occlusion, lime, kernelshap explain the prob or the logit [prob]"},
         {"seed", OPT_U64, &seed, "seed of lime/kernelshap draws [0]"},
         {"faithfulness", OPT_FLAG, &faith, "also compute deletion and insertion scores (AUC of the target probability)"},
         {"faith-steps", OPT_INT, &fsteps, "faithfulness: pixel steps per curve [28]"},
-        {"scale", OPT_INT, &scale, "heatmap PNG upscaling factor [8]"},
-        {"top", OPT_INT, &top, "lime, kernelshap: superpixels to list [5]"},
+        {"upscale", OPT_INT, &scale, "heatmap PNG upscaling factor [8]"},
+        {"top-features", OPT_INT, &top, "lime, kernelshap: superpixels to list [5]"},
         {"batch", OPT_INT, &batch, "model inputs per forward/backward batch [256]"},
         {"threads", OPT_INT, &threads, "threads (0: all cores) [0]"},
         {"json", OPT_FLAG, &json, "print one JSON object"},
+        CLI_NORM_OPTIONS(&nrm),
         {NULL, 0, NULL, NULL, false},
     };
     const char *pos[2];
@@ -154,8 +167,8 @@ int cmd_explain(int argc, char **argv) {
     // value ranges the library does not see (--steps, --window, --samples, ...
     // are checked by dc_explain with messages naming them)
     const struct { const char *name; int v, lo, hi; } ranges[] = {
-        {"scale", scale, 1, 64}, {"threads", threads, 0, 1024}, {"batch", batch, 1, 1 << 16},
-        {"faith-steps", fsteps, 1, 100000}, {"top", top, 0, 1 << 20},
+        {"upscale", scale, 1, 64}, {"threads", threads, 0, 1024}, {"batch", batch, 1, 1 << 16},
+        {"faith-steps", fsteps, 1, 100000}, {"top-features", top, 0, 1 << 20},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++)
         if (ranges[i].v < ranges[i].lo || ranges[i].v > ranges[i].hi) {
@@ -168,7 +181,7 @@ int cmd_explain(int argc, char **argv) {
         return 2;
     }
     if (output && strcmp(output, "prob") && strcmp(output, "logit")) {
-        fprintf(stderr, "deepc %s: --output '%s': expected prob or logit\n", VERB, output);
+        fprintf(stderr, "deepc %s: --explains '%s': expected prob or logit\n", VERB, output);
         return 2;
     }
     cfg.output = output && !strcmp(output, "logit") ? DC_EXPLAIN_OUT_LOGIT : DC_EXPLAIN_OUT_PROB;
@@ -200,7 +213,8 @@ int cmd_explain(int argc, char **argv) {
     else snprintf(npy_path, sizeof npy_path, "%s.npy", png_path);
 
     dc_model *m;
-    if (dc_model_load(&m, pos[0], &err)) return fail(&err);
+    int lrc = cli_model_load(VERB, pos[0], &nrm, &m);
+    if (lrc) return lrc;
     int c, h, w;
     dc_model_input_shape(m, &c, &h, &w);
     const size_t D = (size_t)c * h * w;
@@ -215,7 +229,8 @@ int cmd_explain(int argc, char **argv) {
         rc = 1;
         goto done;
     }
-    if ((rc = load_input(m, n_pos == 2 ? pos[1] : NULL, data, split, index, by_index, x, &label, desc, sizeof desc)))
+    if ((rc = load_input(m, n_pos == 2 ? pos[1] : NULL, data, &dopt, threads, split, index, by_index, x, &label, desc,
+                         sizeof desc)))
         goto done;
     if (!strcmp(baseline, "black")) {
         cfg.baseline = DC_EXPLAIN_BASE_BLACK;
@@ -264,42 +279,53 @@ int cmd_explain(int argc, char **argv) {
     const bool grad_method = cfg.method <= DC_EXPLAIN_GRADCAM;
     const char *outname = grad_method ? "logit" : cfg.output == DC_EXPLAIN_OUT_LOGIT ? "logit" : "prob";
     if (json) {
-        printf("{\"input\":");
-        cli_json_str(desc);
-        printf(",\"label\":%d,\"method\":\"%s\",\"target\":%d,\"target_name\":", label, method, e.target);
-        cli_json_str(dc_model_class_name(m, e.target));
-        printf(",\"predicted\":%d,\"predicted_name\":", e.predicted);
-        cli_json_str(dc_model_class_name(m, e.predicted));
-        printf(",\"prob\":%.6f,\"explains\":\"%s\",\"seconds\":%.6f,\"evaluations\":%d,\"png\":", e.prob, outname, secs,
-               e.evaluations);
-        cli_json_str(png_path);
-        printf(",\"npy\":");
-        cli_json_str(npy_path);
-        printf(",\"shape\":[");
-        if (e.method == DC_EXPLAIN_GRADXINPUT || e.method == DC_EXPLAIN_IG) printf("%d,", e.c);
-        printf("%d,%d]", e.h, e.w);
-        if (e.method == DC_EXPLAIN_IG || e.method == DC_EXPLAIN_KERNELSHAP)
-            printf(",\"attr_sum\":%.6g,\"f_input\":%.6g,\"f_baseline\":%.6g", e.attr_sum, e.f_input, e.f_baseline);
-        if (e.method == DC_EXPLAIN_GRADCAM) {
-            printf(",\"layer\":");
-            cli_json_str(e.layer);
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "input", desc);
+        cli_json_add(j, "label", label, 0);
+        cJSON_AddStringToObject(j, "method", method);
+        cJSON_AddNumberToObject(j, "target", e.target);
+        cJSON_AddStringToObject(j, "target_name", dc_model_class_name(m, e.target));
+        cJSON_AddNumberToObject(j, "class", e.predicted);
+        cJSON_AddStringToObject(j, "name", dc_model_class_name(m, e.predicted));
+        cJSON_AddNumberToObject(j, "probability", e.prob);
+        cJSON_AddStringToObject(j, "explains", outname);
+        cJSON_AddNumberToObject(j, "seconds", secs);
+        cJSON_AddNumberToObject(j, "evaluations", e.evaluations);
+        cJSON_AddStringToObject(j, "png", png_path);
+        cJSON_AddStringToObject(j, "npy", npy_path);
+        cJSON *sh = cJSON_AddArrayToObject(j, "shape");
+        if (e.method == DC_EXPLAIN_GRADXINPUT || e.method == DC_EXPLAIN_IG) cJSON_AddItemToArray(sh, cJSON_CreateNumber(e.c));
+        cJSON_AddItemToArray(sh, cJSON_CreateNumber(e.h));
+        cJSON_AddItemToArray(sh, cJSON_CreateNumber(e.w));
+        if (e.method == DC_EXPLAIN_IG || e.method == DC_EXPLAIN_KERNELSHAP) {
+            cli_json_add(j, "attr_sum", e.attr_sum, -INFINITY);
+            cli_json_add(j, "f_input", e.f_input, -INFINITY);
+            cli_json_add(j, "f_baseline", e.f_baseline, -INFINITY);
         }
-        if (e.method == DC_EXPLAIN_LIME) printf(",\"intercept\":%.6g,\"r2\":%.6g", e.intercept, e.score);
+        if (e.method == DC_EXPLAIN_GRADCAM) cJSON_AddStringToObject(j, "layer", e.layer);
+        if (e.method == DC_EXPLAIN_LIME) {
+            cli_json_add(j, "intercept", e.intercept, -INFINITY);
+            cli_json_add(j, "r2", e.score, -INFINITY);
+        }
         if (e.n_features) {
-            printf(",\"n_features\":%d,\"top_features\":[", e.n_features);
-            for (int a = 0; order && a < ntop; a++)
-                printf("%s{\"segment\":%d,\"value\":%.6g}", a ? "," : "", order[a], e.feature_attr[order[a]]);
-            printf("]");
+            cJSON_AddNumberToObject(j, "n_features", e.n_features);
+            cJSON *tf = cJSON_AddArrayToObject(j, "top_features");
+            for (int a = 0; order && a < ntop; a++) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddNumberToObject(o, "segment", order[a]);
+                cli_json_add(o, "value", e.feature_attr[order[a]], -INFINITY);
+                cJSON_AddItemToArray(tf, o);
+            }
         }
         if (faith) {
-            printf(",\"faithfulness\":{\"steps\":%d,\"deletion_auc\":%.6f,\"insertion_auc\":%.6f,\"deletion\":[", f.steps,
-                   f.deletion_auc, f.insertion_auc);
-            for (int i = 0; i <= f.steps; i++) printf("%s%.6f", i ? "," : "", f.deletion[i]);
-            printf("],\"insertion\":[");
-            for (int i = 0; i <= f.steps; i++) printf("%s%.6f", i ? "," : "", f.insertion[i]);
-            printf("]}");
+            cJSON *fo = cJSON_AddObjectToObject(j, "faithfulness");
+            cJSON_AddNumberToObject(fo, "steps", f.steps);
+            cli_json_add(fo, "deletion_auc", f.deletion_auc, -INFINITY);
+            cli_json_add(fo, "insertion_auc", f.insertion_auc, -INFINITY);
+            cJSON_AddItemToObject(fo, "deletion", cJSON_CreateFloatArray(f.deletion, f.steps + 1));
+            cJSON_AddItemToObject(fo, "insertion", cJSON_CreateFloatArray(f.insertion, f.steps + 1));
         }
-        printf("}\n");
+        if (!cli_json_print(j)) rc = 1;
     } else {
         printf("%s: %s of class %d (%s) for %s", png_path, method, e.target, dc_model_class_name(m, e.target), desc);
         if (label >= 0) printf(" (label %d, %s)", label, dc_model_class_name(m, label));

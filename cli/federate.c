@@ -24,18 +24,28 @@ typedef struct fed_cb {
 static void on_round(const dc_fed_round *r, void *user) {
     fed_cb *s = user;
     s->elapsed += r->seconds;
-    s->bytes += r->bytes_down + r->bytes_up;
+    s->bytes += (long)(r->bytes_down + r->bytes_up);
     s->ranks_lost = r->ranks_lost;
     s->rounds_lost += r->lost;
-    if (s->json) {
-        printf("{\"event\":\"round\",\"round\":%d,\"rounds\":%d,\"selected\":%d,\"dropped\":%d,\"lost\":%s,\"test_acc\":%.6f,"
-               "\"test_loss\":%.6f,\"bytes_down\":%.0f,\"bytes_up\":%.0f,\"seconds\":%.4f,\"elapsed\":%.3f,\"epsilon\":%.6g,"
-               "\"ranks_lost\":%d,\"note\":",
-               r->round, r->rounds, r->selected, r->dropped, r->lost ? "true" : "false", r->test_acc, r->test_loss, r->bytes_down,
-               r->bytes_up, r->seconds, s->elapsed, isfinite(r->epsilon) ? r->epsilon : -1.0, r->ranks_lost);
-        if (r->note) cli_json_str(r->note);
-        else printf("null");
-        printf("}\n");
+    if (s->json) { // the shared vocabulary (README, "JSON output"): null where not measured
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "event", "round");
+        cJSON_AddNumberToObject(j, "round", r->round);
+        cJSON_AddNumberToObject(j, "rounds", r->rounds);
+        cJSON_AddNumberToObject(j, "selected", r->selected);
+        cJSON_AddNumberToObject(j, "dropped", r->dropped);
+        cJSON_AddBoolToObject(j, "lost", r->lost);
+        cli_json_add(j, "test_accuracy", r->test_acc, 0);
+        cli_json_add(j, "test_loss", r->test_loss, 0);
+        cJSON_AddNumberToObject(j, "bytes_down", r->bytes_down);
+        cJSON_AddNumberToObject(j, "bytes_up", r->bytes_up);
+        cJSON_AddNumberToObject(j, "seconds", r->seconds);
+        cJSON_AddNumberToObject(j, "elapsed", s->elapsed);
+        cli_json_add(j, "epsilon", r->epsilon, 0);
+        cJSON_AddNumberToObject(j, "ranks_lost", r->ranks_lost);
+        if (r->note) cJSON_AddStringToObject(j, "note", r->note);
+        else cJSON_AddNullToObject(j, "note");
+        cli_json_print(j);
     } else {
         printf("round %4d/%d  clients %d", r->round, r->rounds, r->selected);
         if (r->dropped) printf(" (-%d dropped)", r->dropped);
@@ -361,13 +371,25 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
             goto done;
         }
         if (json) {
-            printf("{\"event\":\"done\",\"test_accuracy\":");
-            if (have_test) printf("%.6f", r.accuracy);
-            else printf("null");
-            printf(",\"n\":%d,\"seconds\":%.3f,\"bytes\":%.0f,\"ranks_lost\":%d,\"rounds_lost\":%d,\"out\":", r.n,
-                   s.elapsed, s.bytes, s.ranks_lost, s.rounds_lost);
-            cli_json_str(out);
-            printf("}\n");
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "event", "done");
+            cJSON_AddStringToObject(j, "split", "test");
+            if (have_test) {
+                cJSON_AddNumberToObject(j, "n", r.n);
+                cJSON_AddNumberToObject(j, "accuracy", r.accuracy);
+                cJSON_AddNumberToObject(j, "loss", r.loss);
+            } else { // rank 0 without a test set (per-site data): not measured
+                cJSON_AddNullToObject(j, "n");
+                cJSON_AddNullToObject(j, "accuracy");
+                cJSON_AddNullToObject(j, "loss");
+            }
+            cJSON_AddNumberToObject(j, "rounds", c.rounds);
+            cJSON_AddNumberToObject(j, "seconds", s.elapsed);
+            cJSON_AddNumberToObject(j, "bytes", (double)s.bytes);
+            cJSON_AddNumberToObject(j, "ranks_lost", s.ranks_lost);
+            cJSON_AddNumberToObject(j, "rounds_lost", s.rounds_lost);
+            cJSON_AddStringToObject(j, "out", out);
+            cli_json_print(j);
         } else {
             if (have_test) printf("test accuracy: %.2f%% (%d images) after", 100 * r.accuracy, r.n);
             else printf("no test set; trained");

@@ -5,7 +5,8 @@
 //   deepc privacy --sample-rate Q --noise SIGMA --steps T [--delta D] [--json]
 //   deepc privacy --sample-rate Q --steps T --target-epsilon E [--delta D]
 //   (--epochs E --batch B --n N in place of --sample-rate/--steps:
-//    q = B/N and steps = int(E/q), as Opacus rounds them)
+//    q = B/N and steps = E * round(1/q), the lots deepc train --dp runs per
+//    epoch; Opacus's int(E/q) can be given with --steps)
 //
 // Every number is parsed here as a double (the shared parser reads floats,
 // and 256/60000 or 1e-5 as a float would move epsilon in the 7th digit);
@@ -49,7 +50,8 @@ static void usage(const dc_opt *opts) {
     printf("usage: deepc " VERB " --sample-rate Q --noise SIGMA --steps T [--delta D] [--json]\n"
            "       deepc " VERB " --sample-rate Q --steps T --target-epsilon E [--delta D] [--json]\n"
            "       (--epochs E --batch B --n N may replace --sample-rate and --steps:\n"
-           "        q = B/N, steps = int(E/q) as Opacus rounds them)\n\n"
+           "        q = B/N, steps = E * round(1/q), as deepc train --dp runs them; for\n"
+           "        Opacus's count give --steps int(E/q))\n\n"
            "Epsilon of DP-SGD with Poisson sampling (rate q) and Gaussian noise (multiplier sigma)\n"
            "after T steps, by the Renyi-DP accountant of the sampled Gaussian mechanism\n"
            "(Mironov, Talwar & Zhang 2019) over Opacus's 151 orders 1.1..63. The default\n"
@@ -92,7 +94,7 @@ int cmd_privacy(int argc, char **argv) {
         {"steps", OPT_STR, &s_steps, "number of DP-SGD steps T >= 1"},
         {"delta", OPT_STR, &s_delta, "delta in (0, 1) [1e-5]"},
         {"target-epsilon", OPT_STR, &s_target, "instead of --noise: print the sigma that reaches this epsilon"},
-        {"epochs", OPT_STR, &s_epochs, "instead of --steps: epochs E > 0 (steps = int(E / q))"},
+        {"epochs", OPT_STR, &s_epochs, "instead of --steps: epochs E > 0 (steps = E * round(1/q), as deepc train --dp)"},
         {"batch", OPT_STR, &s_batch, "with --n, instead of --sample-rate: expected lot size B (q = B / N)"},
         {"n", OPT_STR, &s_n, "with --batch: training set size N"},
         {"conversion", OPT_STR, &s_conv, "improved (Balle et al. 2020, Opacus) or classic (Mironov 2017) "
@@ -151,8 +153,11 @@ int cmd_privacy(int argc, char **argv) {
     } else {
         if (!parse_double("epochs", s_epochs, &epochs)) return 2;
         if (!(epochs > 0)) BAD("--epochs %s: expected a value > 0", s_epochs);
-        double t = floor(epochs / q); // Opacus: steps = int(epochs / sample_rate)
-        if (t < 1) BAD("--epochs %s at sample rate %g gives no whole step (steps = int(epochs / q))", s_epochs, q);
+        // deepc train --dp: round(1/q) Poisson lots per epoch (lround(1.0 / q)
+        // in src/train/train.c, the same expression), so the epsilon printed
+        // here is the one training reports
+        double t = floor(epochs * (double)lround(1.0 / q));
+        if (t < 1) BAD("--epochs %s at sample rate %g gives no whole step (steps = epochs * round(1/q))", s_epochs, q);
         if (t > 1e15) BAD("--epochs %s at sample rate %g gives too many steps (%g)", s_epochs, q, t);
         steps = (long)t;
     }
@@ -182,18 +187,27 @@ int cmd_privacy(int argc, char **argv) {
     const char *conv_name = conv == DC_RDP_CLASSIC ? "classic" : "improved";
 
     if (json) {
-        printf("{");
-        if (s_target) printf("\"target_epsilon\":%.10g,", target);
-        printf("\"sample_rate\":%.17g,\"noise\":%.10g,\"steps\":%ld,\"delta\":%.10g,", q, sigma, steps, delta);
-        if (s_batch) printf("\"batch\":%ld,\"n\":%ld,", batch, n);
-        if (s_epochs) printf("\"epochs\":%.10g,", epochs);
-        printf("\"conversion\":\"%s\",\"epsilon\":%.10g,\"order\":%.10g,"
-               "\"epsilon_improved\":%.10g,\"order_improved\":%.10g,"
-               "\"epsilon_classic\":%.10g,\"order_classic\":%.10g,"
-               "\"accountant\":\"RDP of the sampled Gaussian mechanism (Mironov, Talwar, Zhang 2019), "
-               "Opacus orders 1.1..63\"}\n",
-               conv_name, eps, order, ei, oi, ec, oc);
-        return 0;
+        cJSON *j = cJSON_CreateObject();
+        if (s_target) cJSON_AddNumberToObject(j, "target_epsilon", target);
+        cJSON_AddNumberToObject(j, "sample_rate", q);
+        cJSON_AddNumberToObject(j, "noise", sigma);
+        cJSON_AddNumberToObject(j, "steps", (double)steps);
+        cJSON_AddNumberToObject(j, "delta", delta);
+        if (s_batch) {
+            cJSON_AddNumberToObject(j, "batch", (double)batch);
+            cJSON_AddNumberToObject(j, "n", (double)n);
+        }
+        if (s_epochs) cJSON_AddNumberToObject(j, "epochs", epochs);
+        cJSON_AddStringToObject(j, "conversion", conv_name);
+        cli_json_add(j, "epsilon", eps, 0);
+        cli_json_add(j, "order", order, 0);
+        cli_json_add(j, "epsilon_improved", ei, 0);
+        cli_json_add(j, "order_improved", oi, 0);
+        cli_json_add(j, "epsilon_classic", ec, 0);
+        cli_json_add(j, "order_classic", oc, 0);
+        cJSON_AddStringToObject(j, "accountant", "RDP of the sampled Gaussian mechanism (Mironov, Talwar, Zhang 2019), "
+                                                 "Opacus orders 1.1..63");
+        return cli_json_print(j) ? 0 : 1;
     }
     if (s_target)
         printf("noise multiplier sigma = %.6g reaches epsilon %.4g at delta %g (epsilon %.6g, optimal RDP order %g)\n",
@@ -203,7 +217,7 @@ int cmd_privacy(int argc, char **argv) {
     printf("  DP-SGD: sample rate q = %.6g", q);
     if (s_batch) printf(" (batch %ld / n %ld)", batch, n);
     printf(", %ld step%s", steps, steps == 1 ? "" : "s");
-    if (s_epochs) printf(" (%g epochs, steps = int(epochs / q))", epochs);
+    if (s_epochs) printf(" (%g epochs, steps = epochs * round(1/q), as deepc train --dp)", epochs);
     if (!s_target) printf(", noise multiplier %g", sigma);
     printf("\n  accountant: Renyi DP of the sampled Gaussian mechanism (Mironov, Talwar & Zhang 2019),"
            " %d orders 1.1..63 (Opacus)\n", r.n_orders);

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "privacy/membership.h"
+#include "surrogate/surrogate.h"
 
 #define VERB "report"
 
@@ -46,11 +48,19 @@ int cmd_report(int argc, char **argv) {
     const char *data = "fashion-mnist", *split = "test", *groups = NULL, *out = "report.html";
     const char *method = "ig", *title = NULL;
     int examples = 8, limit = 0, top_k = 5, bins = 15, batch = 1000, threads = 0;
-    bool no_date = false;
+    bool no_date = false, membership = false;
+    const char *surrogate = NULL;
+    int mia_samples = 5000, mia_refs = 4, mia_epochs = 0;
     dc_fairness_thresholds thr = dc_fairness_thresholds_default();
     float t_dp = (float)thr.dp_difference, t_eo = (float)thr.eo_difference, t_ratio = (float)thr.dp_ratio;
+    cli_data_opts dopt = {0};
+    cli_norm nrm = {0};
+    char data_help[400];
+    cli_data_help(data_help, sizeof data_help);
     dc_opt opts[] = {
-        {"data", OPT_STR, &data, "fashion-mnist, mnist, or a folder of MNIST-format IDX files [fashion-mnist]"},
+        {"data", OPT_STR, &data, data_help},
+        CLI_DATA_OPTIONS(&dopt),
+        CLI_NORM_OPTIONS(&nrm),
         {"out", OPT_STR, &out, "the HTML page to write (atomically) [report.html]"},
         {"groups", OPT_STR, &groups,
          "fairness audit over these groups: CSV of \"index,group\" lines, one per sample, or builtin:brightness "
@@ -66,6 +76,11 @@ int cmd_report(int argc, char **argv) {
         {"threshold-eo", OPT_FLOAT, &t_eo, "flag an equalized-odds difference above this [0.1]"},
         {"min-ratio", OPT_FLOAT, &t_ratio, "flag a demographic-parity ratio below this [0.8]"},
         {"title", OPT_STR, &title, "page heading [deepc model report]"},
+        {"surrogate", OPT_STR, &surrogate, "draw this surrogate (deepc surrogate --out FILE.json) and measure its fidelity"},
+        {"membership", OPT_FLAG, &membership, "add a membership-inference audit (as deepc audit --membership)"},
+        {"membership-samples", OPT_INT, &mia_samples, "its members and non-members, each [5000]"},
+        {"membership-refs", OPT_INT, &mia_refs, "its reference models (0: the loss attack alone) [4]"},
+        {"membership-ref-epochs", OPT_INT, &mia_epochs, "epochs per reference model (0: the model's) [0]"},
         {"no-date", OPT_FLAG, &no_date, "leave the generation time out (the same inputs then give the same bytes)"},
         {"batch", OPT_INT, &batch, "evaluation batch size [1000]"},
         {"threads", OPT_INT, &threads, "threads (0: all cores) [0]"},
@@ -96,6 +111,8 @@ int cmd_report(int argc, char **argv) {
     const struct { const char *name; int v, lo, hi; } ranges[] = {
         {"examples", examples, 0, 64}, {"limit", limit, 0, 1 << 30}, {"top-k", top_k, 1, 1 << 20},
         {"bins", bins, 1, 1000},       {"batch", batch, 1, 1 << 16}, {"threads", threads, 0, 1024},
+        {"membership-samples", mia_samples, 1, 1 << 30}, {"membership-refs", mia_refs, 0, 64},
+        {"membership-ref-epochs", mia_epochs, 0, 100000},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++)
         if (ranges[i].v < ranges[i].lo || ranges[i].v > ranges[i].hi) {
@@ -130,19 +147,64 @@ int cmd_report(int argc, char **argv) {
     }
 
     dc_model *m;
-    if (dc_model_load(&m, pos[0], &err)) return cli_fail(VERB, &err);
+    int lrc = cli_model_load(VERB, pos[0], &nrm, &m);
+    if (lrc) return lrc;
     if (!check_out(out)) {
         dc_model_free(m);
         return 1;
     }
     dc_dataset train, test;
-    if (dc_data_open(&train, &test, data, &err)) {
+    if ((lrc = cli_data_open(VERB, data, &dopt, threads, false, &train, &test))) {
         dc_model_free(m);
-        return cli_fail(VERB, &err);
+        return lrc;
     }
-    dc_dataset *ds = !strcmp(split, "test") ? &test : &train;
+    dc_dataset *ds = cli_pick_split(VERB, &train, &test, split, false);
+    if (ds->unlabelled) {
+        fprintf(stderr, "deepc %s: %s has no labels: the report measures predictions against labels\n", VERB, ds->source);
+        dc_model_free(m);
+        dc_dataset_free(&train);
+        dc_dataset_free(&test);
+        return 1;
+    }
     if (limit > 0) dc_dataset_truncate(ds, limit);
     int rc_exit = 0;
+    dc_surrogate sur;
+    dc_membership_result mia;
+    memset(&sur, 0, sizeof sur);
+    if (surrogate) { // the file before inference: a bad one fails at once
+        if (dc_surrogate_read(&sur, surrogate, &err)) {
+            rc_exit = cli_fail(VERB, &err);
+            goto out;
+        }
+        rc.surrogate = &sur;
+    }
+    if (membership) {
+        dc_dataset mtr, mte, mex;
+        char note[256];
+        dc_train_config tc;
+        dc_membership_config mc = dc_membership_config_default();
+        mc.n = mia_samples;
+        mc.n_ref = mia_refs;
+        mc.ref_epochs = mia_epochs;
+        mc.batch = batch;
+        mc.nthreads = threads;
+        if ((mia_refs > 0 && dc_membership_ref_config(&tc, m, &err)) ||
+            dc_membership_open_data(&mtr, &mte, &mex, m, NULL, note, sizeof note, &err)) {
+            rc_exit = cli_fail(VERB, &err);
+            goto out;
+        }
+        if (note[0]) fprintf(stderr, "deepc %s: note: %s\n", VERB, note);
+        const dc_status ms = dc_membership_audit(&mia, m, &mtr, &mte, mex.n ? &mex : NULL, mia_refs ? &tc : NULL,
+                                                 &mc, &err);
+        dc_dataset_free(&mtr);
+        dc_dataset_free(&mte);
+        dc_dataset_free(&mex);
+        if (ms) {
+            rc_exit = cli_fail(VERB, &err);
+            goto out;
+        }
+        rc.membership = &mia;
+    }
     dc_groups g;
     memset(&g, 0, sizeof g);
     if (groups) {
@@ -161,6 +223,7 @@ int cmd_report(int argc, char **argv) {
     printf("wrote %s (%.1f KiB): %s on %d samples of %s%s%s\n", out, bytes / 1024.0, pos[0], ds->n, split,
            groups ? ", fairness audit over " : "", groups ? g.origin : "");
 out:
+    dc_surrogate_free(&sur);
     if (groups) dc_groups_free(&g);
     dc_model_free(m);
     dc_dataset_free(&train);

@@ -1,13 +1,14 @@
 // summary.c — `deepc summary MODEL`: the node table of a model file, a
 // built-in architecture or an architecture file (name, kind, output shape,
 // parameters, multiply-adds, inputs, configuration), or with --json one
-// object with a record per node; --arch prints the canonical architecture
+// object with a record per node; --text prints the canonical architecture
 // text instead (what a model file stores, every default spelled out).
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "data/loaders.h"
 
 #define VERB "summary"
 
@@ -59,13 +60,13 @@ static int print_json(const dc_model *m, const char *what) {
 }
 
 int cmd_summary(int argc, char **argv) {
-    const char *input = "1,28,28";
-    int classes = 10;
-    bool json = false, arch = false, help = false;
+    const char *input = "1,28,28", *classes = "10";
+    bool json = false, arch = false, help = false, wide = false;
     dc_opt opts[] = {
-        {"input", OPT_STR, &input, "C,H,W input shape for a built-in or architecture file [1,28,28]"},
-        {"classes", OPT_INT, &classes, "classes for a built-in or architecture file [10]"},
-        {"arch", OPT_FLAG, &arch, "print the canonical architecture text instead of the table"},
+        {"input-shape", OPT_STR, &input, "C,H,W input shape for a built-in or architecture file [1,28,28]"},
+        {"classes", OPT_STR, &classes, "classes for a built-in or architecture file: a count K or a file of names [10]"},
+        {"text", OPT_FLAG, &arch, "print the canonical architecture text instead of the table"},
+        {"wide", OPT_FLAG, &wide, "every node's whole configuration (the table is otherwise cut to 80 columns)"},
         {"json", OPT_FLAG, &json, "one JSON object with a record per node"},
         {NULL, 0, NULL, NULL},
     };
@@ -73,7 +74,7 @@ int cmd_summary(int argc, char **argv) {
     int n_pos = 0;
     if (!cli_parse(argc, argv, opts, pos, 2, &n_pos, &help, VERB) || help || n_pos != 1) {
         if (help || n_pos != 1)
-            cli_usage(VERB, "MODEL.safetensors | BUILTIN | FILE.arch [--input C,H,W] [--classes K] [--arch] [--json]",
+            cli_usage(VERB, "MODEL.safetensors | BUILTIN | FILE.arch [--input-shape C,H,W] [--classes K] [--text] [--json]",
                       opts);
         if (!help && n_pos != 1) fprintf(stderr, "deepc %s: expected one model, built-in name or architecture file\n", VERB);
         return help ? 0 : 2;
@@ -83,23 +84,25 @@ int cmd_summary(int argc, char **argv) {
     if (is_model_file(pos[0])) {
         if (dc_model_load(&m, pos[0], &err)) return cli_fail(VERB, &err);
     } else {
-        int c, h, w;
-        char tail;
-        if (sscanf(input, "%d,%d,%d%c", &c, &h, &w, &tail) != 3 || c < 1 || h < 1 || w < 1) {
-            fprintf(stderr, "deepc %s: --input '%s': expected C,H,W such as 1,28,28\n", VERB, input);
-            return 2;
+        int c, h, w, k;
+        char **names = NULL;
+        if (!cli_parse_shape(VERB, "input-shape", input, &c, &h, &w)) return 2;
+        if (dc_classes_read(classes, &k, &names, &err)) return cli_fail(VERB, &err);
+        dc_status st = dc_model_create(&m, pos[0], c, h, w, k, &err);
+        if (!st && names) st = dc_model_set_class_names(m, (const char *const *)names, k, &err);
+        dc_names_free(names, k);
+        if (st) {
+            dc_model_free(m);
+            return cli_fail(VERB, &err);
         }
-        if (classes < 2) {
-            fprintf(stderr, "deepc %s: --classes %d: expected at least 2\n", VERB, classes);
-            return 2;
-        }
-        if (dc_model_create(&m, pos[0], c, h, w, classes, &err)) return cli_fail(VERB, &err);
     }
     int rc = 0;
     if (arch) {
         fputs(dc_model_arch_text(m), stdout);
     } else if (json) {
         rc = print_json(m, pos[0]);
+    } else if (!wide) {
+        cli_print_layers(stdout, m, 80);
     } else {
         size_t cap = 1 << 20;
         char *table = malloc(cap);

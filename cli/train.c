@@ -25,8 +25,9 @@ typedef struct train_opts {
     bool dp;                       // DP-SGD
     float noise, target_eps, delta;
     uint64_t dp_seed;
-    char store[8][512]; // strings restored from a checkpoint's config
+    char store[16][512]; // strings restored from a checkpoint's config
     int n_store;
+    const cli_data_opts *dopt; // how the data was read (stored for --resume)
 } train_opts;
 
 static const char *optim_names[] = {"sgd", "adam", "adamw"};
@@ -72,6 +73,15 @@ static char *opts_to_json(const train_opts *o) {
     cJSON_AddNumberToObject(j, "crop", o->crop);
     cJSON_AddNumberToObject(j, "erase", o->erase);
     cJSON_AddNumberToObject(j, "limit", o->limit);
+    if (o->dopt) { // how the data was read: --resume reads it the same way
+        const cli_data_opts *d = o->dopt;
+        if (d->channels) cJSON_AddNumberToObject(j, "channels", d->channels);
+        if (d->input_size) cJSON_AddStringToObject(j, "input_size", d->input_size);
+        if (d->input_shape) cJSON_AddStringToObject(j, "input_shape", d->input_shape);
+        if (d->layout) cJSON_AddStringToObject(j, "layout", d->layout);
+        if (d->classes) cJSON_AddStringToObject(j, "classes", d->classes);
+        if (d->skip_bad) cJSON_AddBoolToObject(j, "skip_bad", true);
+    }
     cJSON_AddNumberToObject(j, "test_limit", o->test_limit);
     if (o->dp) { // the noise multiplier actually used (solved from --target-epsilon if given)
         cJSON_AddBoolToObject(j, "dp", o->dp);
@@ -106,7 +116,7 @@ static bool opts_from_json(train_opts *o, dc_opt *opts, const char *json, const 
         else if (d->type == OPT_U64 && cJSON_IsString(v)) *(uint64_t *)d->dst = strtoull(v->valuestring, NULL, 10);
         else if (d->type == OPT_STR && cJSON_IsString(v)) {
             // the strings outlive the JSON: copy them into the options' own store
-            if (o->n_store < 8) {
+            if (o->n_store < 16) {
                 snprintf(o->store[o->n_store], sizeof o->store[0], "%s", v->valuestring);
                 *(const char **)d->dst = o->store[o->n_store++];
             }
@@ -118,6 +128,7 @@ static bool opts_from_json(train_opts *o, dc_opt *opts, const char *json, const 
 
 typedef struct cb_state {
     bool json, quiet;
+    const char *heldout; // "val", "test", or NULL: none
     dc_progress bar;
 } cb_state;
 
@@ -133,14 +144,25 @@ static void on_event(const dc_train_event *ev, void *user) {
     }
     progress_clear(&s->bar);
     if (s->json) {
-        printf("{\"event\":\"epoch\",\"epoch\":%d,\"epochs\":%d,\"train_loss\":%.6f,\"train_acc\":%.6f,"
-               "\"test_acc\":%.6f,\"seconds\":%.3f,\"lr\":%.6g,\"epsilon\":%.6g}\n",
-               ev->epoch, ev->epochs, ev->train_loss, ev->train_acc, ev->test_acc, ev->seconds, ev->lr,
-               isfinite(ev->epsilon) ? ev->epsilon : -1.0); // -1: not DP, or unbounded (sigma 0)
+        // the shared vocabulary: a figure of one split is split_quantity;
+        // null where there is nothing to report
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "event", "epoch");
+        cJSON_AddNumberToObject(j, "epoch", ev->epoch);
+        cJSON_AddNumberToObject(j, "epochs", ev->epochs);
+        cJSON_AddNumberToObject(j, "train_loss", ev->train_loss);
+        cJSON_AddNumberToObject(j, "train_accuracy", ev->train_acc);
+        const bool val = s->heldout && !strcmp(s->heldout, "val");
+        cli_json_add(j, "val_accuracy", val ? ev->test_acc : NAN, 0);
+        cli_json_add(j, "test_accuracy", val ? NAN : ev->test_acc, 0);
+        cJSON_AddNumberToObject(j, "seconds", ev->seconds);
+        cJSON_AddNumberToObject(j, "lr", ev->lr);
+        cli_json_add(j, "epsilon", ev->epsilon, 0); // null: not DP, or unbounded (sigma 0)
+        cli_json_print(j);
     } else if (!s->quiet) {
         printf("epoch %3d/%d  loss %.4f  train acc %6.2f%%", ev->epoch, ev->epochs, ev->train_loss,
                100 * ev->train_acc);
-        if (ev->test_acc >= 0) printf("  held-out acc %6.2f%%", 100 * ev->test_acc);
+        if (ev->test_acc >= 0) printf("  %s acc %6.2f%%", s->heldout ? s->heldout : "test", 100 * ev->test_acc);
         if (ev->epsilon >= 0) printf("  eps %.3f", ev->epsilon);
         printf("  lr %.3g  %.2f s\n", ev->lr, ev->seconds);
     }
@@ -154,9 +176,15 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
                     .gamma = 0.1f, .seed = 1, .delta = 1e-5f};
     const char *reweight = NULL; // --reweight FILE: groups of the training samples
     float mpi_timeout = (float)DC_MPI_TIMEOUT_DEFAULT;
+    cli_data_opts dopt = {0};
+    o.dopt = &dopt;
+    char data_help[400], model_help[200];
+    cli_data_help(data_help, sizeof data_help);
+    snprintf(model_help, sizeof model_help, "built-in (%s) or architecture file [lenet5]", dc_model_builtin_names());
     dc_opt opts[] = {
-        {"model", OPT_STR, &o.model, "built-in (lenet5, mlp) or architecture file [lenet5]"},
-        {"data", OPT_STR, &o.data, "fashion-mnist, mnist, or a folder of MNIST-format IDX files [fashion-mnist]"},
+        {"model", OPT_STR, &o.model, model_help},
+        {"data", OPT_STR, &o.data, data_help},
+        CLI_DATA_OPTIONS(&dopt),
         {"epochs", OPT_INT, &o.epochs, "total epochs (a resumed run continues up to this) [10]"},
         {"batch", OPT_INT, &o.batch, "mini-batch size [64]"},
         {"optim", OPT_STR, &o.optim, "sgd, adam or adamw [sgd]"},
@@ -261,7 +289,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         if (!o.out) o.out = o.resume;
     }
     if (!o.out) o.out = "model.safetensors";
-    int ok = 1;
+    int ok = 1, rc0 = 0;
 #define BAD(...) do { fprintf(stderr, "deepc train: " __VA_ARGS__); fprintf(stderr, "\n"); ok = 0; } while (0)
     int optim = lookup(o.optim, optim_names, 3), sched = lookup(o.sched, sched_names, 3);
     if (optim < 0) BAD("--optim '%s': expected sgd, adam or adamw", o.optim);
@@ -310,9 +338,17 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     }
     dc_dataset train, test, val;
     memset(&val, 0, sizeof val);
-    if (dc_data_open(&train, &test, o.data, &err)) {
+    if ((rc0 = cli_data_open("train", o.data, &dopt, o.threads, o.quiet || o.json, &train, &test))) {
         dc_model_free(m);
-        return cli_fail("train", &err);
+        return rc0;
+    }
+    if (train.unlabelled) {
+        fprintf(stderr, "deepc train: %s has no label column: it can be predicted on (deepc predict), not trained on\n",
+                train.source);
+        dc_model_free(m);
+        dc_dataset_free(&train);
+        dc_dataset_free(&test);
+        return 1;
     }
     if (o.limit > 0) dc_dataset_truncate(&train, o.limit);
     if (o.test_limit > 0) dc_dataset_truncate(&test, o.test_limit);
@@ -327,7 +363,12 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
             rc = cli_fail("train", &err);
             goto out;
         }
-        if (cli_is_fashion(o.data) && dc_model_num_classes(m) == 10)
+        // the class names the data carries (image folders, CIFAR-10's list,
+        // --classes FILE, Fashion-MNIST's), else Fashion-MNIST's for a folder
+        // that says it is Fashion-MNIST
+        if (train.class_names && dc_model_num_classes(m) == train.n_classes)
+            dc_model_set_class_names(m, (const char *const *)train.class_names, train.n_classes, &err);
+        else if (cli_is_fashion(o.data) && dc_model_num_classes(m) == 10)
             dc_model_set_class_names(m, dc_fashion_classes, 10, &err);
         dc_model_set_normalisation(m, &train);
         dc_rng rng = dc_rng_stream(o.seed, 0, 0);
@@ -339,6 +380,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
         cJSON *pj = cJSON_CreateObject(); // cJSON escapes the path (quotes, backslashes)
         cJSON_AddStringToObject(pj, "tool", "deepc");
+        cJSON_AddStringToObject(pj, "version", dc_version());
         cJSON_AddStringToObject(pj, "data", train.source);
         cJSON_AddNumberToObject(pj, "train_samples", train.n);
         cJSON_AddStringToObject(pj, "started", when);
@@ -360,12 +402,13 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         if (cfg) dc_model_set_info(m, "train_config", cfg, &err);
         free(cfg);
     }
+    // the held-out set each epoch: the validation split, else the test split
+    const char *heldout = val.n ? "val" : test.n ? "test" : NULL;
     if (!o.json && !o.quiet) {
-        char table[8192];
-        dc_model_summary(m, table, sizeof table);
-        printf("%s", table);
-        printf("data: %s — %d train, %d %s, %d classes, %dx%dx%d\n", train.source, train.n,
-               val.n ? val.n : test.n, val.n ? "validation" : "test", train.n_classes, train.c, train.h, train.w);
+        cli_print_layers(stdout, m, 80);
+        printf("data: %s\n      %d train, %d %s, %d classes, %dx%dx%d\n", train.source, train.n,
+               val.n ? val.n : test.n, val.n ? "validation" : test.n ? "test" : "held out (none)", train.n_classes,
+               train.c, train.h, train.w);
         if (o.resume) printf("resuming from %s after epoch %d\n", o.resume, dc_model_epochs_done(m));
         fflush(stdout);
     }
@@ -392,6 +435,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
                                .crop = o.crop, .erase = o.erase};
     cfg.checkpoint = o.out;
     cfg.comm = comm;
+    cfg.heldout_name = heldout;
     if (o.dp) {
         cfg.dp.enabled = true;
         cfg.dp.clip = o.clip;
@@ -452,30 +496,42 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         dc_groups_free(&g);
         cfg.sample_weights = rw;
     }
-    cb_state cbs = {.json = o.json, .quiet = o.quiet};
+    cb_state cbs = {.json = o.json, .quiet = o.quiet, .heldout = heldout};
     progress_init(&cbs.bar, "batches", !o.json && !o.quiet);
     double t0 = dc_now_seconds();
-    if (dc_train(m, &train, val.n ? &val : &test, &cfg, on_event, &cbs, &err)) {
+    if (dc_train(m, &train, val.n ? &val : test.n ? &test : NULL, &cfg, on_event, &cbs, &err)) {
         progress_clear(&cbs.bar);
         rc = cli_fail("train", &err);
         goto out;
     }
     double secs = dc_now_seconds() - t0;
     if (!root) goto out;
-    dc_eval_result r;
-    if (dc_evaluate(m, &test, 1000, o.threads, &r, &err)) {
+    // the final figure: on the test split, else the validation split
+    const dc_dataset *fin = test.n ? &test : val.n ? &val : NULL;
+    const char *fin_name = test.n ? "test" : "val";
+    dc_eval_result r = {0};
+    if (fin && dc_evaluate(m, fin, 1000, o.threads, &r, &err)) {
         rc = cli_fail("train", &err);
         goto out;
     }
     if (o.json) {
-        printf("{\"event\":\"done\",\"test_accuracy\":%.6f,\"test_loss\":%.6f,\"n\":%d,\"seconds\":%.3f,\"out\":",
-               r.accuracy, r.loss, r.n, secs);
-        cli_json_str(o.out);
-        printf("}\n");
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "event", "done");
+        if (fin) cJSON_AddStringToObject(j, "split", fin_name);
+        else cJSON_AddNullToObject(j, "split");
+        cJSON_AddNumberToObject(j, "n", fin ? r.n : 0);
+        cli_json_add(j, "accuracy", fin ? r.accuracy : NAN, 0);
+        cli_json_add(j, "loss", fin ? r.loss : NAN, 0);
+        cJSON_AddNumberToObject(j, "epochs", dc_model_epochs_done(m));
+        cJSON_AddNumberToObject(j, "seconds", secs);
+        cJSON_AddStringToObject(j, "out", o.out);
+        cli_json_print(j);
+    } else if (fin) {
+        printf("%s accuracy: %.2f%% (%lld/%d), loss %.4f — trained in %.1f s\nsaved %s\n", fin_name,
+               100 * r.accuracy, (long long)llround(r.accuracy * r.n), r.n, r.loss, secs, o.out);
+    } else {
+        printf("trained in %.1f s, saved %s (no test or validation set to measure: give --val-split F)\n", secs, o.out);
     }
-    else
-        printf("test accuracy: %.2f%% (%lld/%d), loss %.4f — trained in %.1f s, saved %s\n", 100 * r.accuracy,
-               (long long)llround(r.accuracy * r.n), r.n, r.loss, secs, o.out);
     dc_eval_result_free(&r);
 out:
     free(rw);

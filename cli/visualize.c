@@ -11,9 +11,15 @@
 int cmd_visualize(int argc, char **argv) {
     const char *data = "fashion-mnist", *split = "test", *out = "maps";
     int index = -1;
+    cli_data_opts dopt = {0};
+    cli_norm nrm = {0};
+    char data_help[400];
+    cli_data_help(data_help, sizeof data_help);
     dc_opt opts[] = {
         {"out", OPT_STR, &out, "folder to write the PNG grids into (created if missing) [maps]"},
-        {"data", OPT_STR, &data, "data set for --index [fashion-mnist]"},
+        {"data", OPT_STR, &data, data_help},
+        CLI_DATA_OPTIONS(&dopt),
+        CLI_NORM_OPTIONS(&nrm),
         {"split", OPT_STR, &split, "test or train, for --index [test]"},
         {"index", OPT_INT, &index, "use this image of the data set instead of an image file"},
         {NULL, 0, NULL, NULL, false},
@@ -37,7 +43,8 @@ int cmd_visualize(int argc, char **argv) {
     if (!cli_split_ok(VERB, split)) return 2;
     dc_error err;
     dc_model *m;
-    if (dc_model_load(&m, pos[0], &err)) return cli_fail(VERB, &err);
+    int lrc = cli_model_load(VERB, pos[0], &nrm, &m);
+    if (lrc) return lrc;
     int c, h, w;
     dc_model_input_shape(m, &c, &h, &w);
     const size_t D = (size_t)c * h * w;
@@ -58,10 +65,10 @@ int cmd_visualize(int argc, char **argv) {
         }
     } else {
         dc_dataset train, test;
-        if (dc_data_open(&train, &test, data, &err)) {
-            rc = cli_fail(VERB, &err);
+        if ((rc = cli_data_open(VERB, data, &dopt, 0, false, &train, &test))) {
+            // the message is printed
         } else {
-            dc_dataset *ds = !strcmp(split, "test") ? &test : &train;
+            dc_dataset *ds = cli_pick_split(VERB, &train, &test, split, false);
             if (index < 0 || index >= ds->n) {
                 fprintf(stderr, "deepc %s: --index %d is out of range: the %s split of %s has %d images (0..%d)\n", VERB,
                         index, split, data, ds->n, ds->n - 1);

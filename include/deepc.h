@@ -60,6 +60,19 @@ extern "C" {
 #endif
 
 // ---------------------------------------------------------------------------
+// Version: CMake reads these lines (one place to change it); the shared
+// library's SONAME is libdeepc.so.MAJOR.MINOR while the major version is 0.
+
+#define DC_VERSION_MAJOR 0
+#define DC_VERSION_MINOR 8
+#define DC_VERSION_PATCH 0
+#define DC_VERSION "0.8.0"
+
+// The version of the library linked at run time, e.g. "0.8.0" (a program
+// compares it with the DC_VERSION it was compiled against).
+const char *dc_version(void);
+
+// ---------------------------------------------------------------------------
 // Status and errors
 
 typedef enum dc_status {
@@ -99,15 +112,22 @@ void dc_rng_shuffle_i32(dc_rng *r, int32_t *v, size_t n); // Fisher-Yates
 
 // ---------------------------------------------------------------------------
 // Data sets: images kept as bytes (N,C,H,W) and normalised per batch, so the
-// whole of Fashion-MNIST costs 55 MB, not 220 MB.
+// whole of Fashion-MNIST costs 55 MB, not 220 MB. Every format below loads
+// into this one structure.
 
 typedef struct dc_dataset {
     int n;             // number of samples
     int c, h, w;       // per-sample shape
-    int n_classes;     // 1 + max label (at least 2)
+    int n_classes;     // 1 + max label (at least 2), or the class list's length
     uint8_t *pixels;   // (n, c, h, w) raw bytes 0..255, owned
     int32_t *labels;   // (n), owned
     char source[512];  // where it came from (for messages and provenance)
+    char **class_names; // (n_classes) names the data carries (CIFAR-10's
+                        // batches.meta.txt, image-folder names, a --classes
+                        // file), owned; NULL when it has none
+    bool unlabelled;   // the source has no labels (a CSV without a label
+                       // column): labels are all 0, for prediction only
+    int skipped;       // image folders with skip_bad: files left out as unreadable
 } dc_dataset;
 
 // Reads one IDX image file and one IDX label file (raw or gzip). Validates
@@ -117,10 +137,104 @@ typedef struct dc_dataset {
 // dc_dataset_check_labels.
 dc_status dc_idx_load(dc_dataset *ds, const char *images_path,
                       const char *labels_path, dc_error *err);
-// "fashion-mnist" (Debian's dataset-fashion-mnist) or a folder with the four
-// standard MNIST-format files (train-images-idx3-ubyte[.gz], ...).
+
+// How rank-4 NumPy image arrays are laid out.
+typedef enum dc_layout {
+    DC_LAYOUT_AUTO = 0, // from the shape: (N,H,W,C) when the last axis is
+                        // 1, 3 or 4 and the second is not, (N,C,H,W) in the
+                        // opposite case; anything else is refused as ambiguous
+    DC_LAYOUT_NHWC,     // channels last (Keras, PIL, np.asarray of images)
+    DC_LAYOUT_NCHW,     // channels first (PyTorch)
+} dc_layout;
+
+// Options of the loaders; dc_data_options_default() gives the defaults in [].
+typedef struct dc_data_options {
+    int channels;       // image folders: convert every image to 1 (gray) or
+                        // 3 (RGB) channels [0: 1 when every image is gray, else 3]
+    int height, width;  // image folders: resize every image to this, bilinear
+                        // as torchvision's Resize((h, w)) on PIL images
+                        // [0: every image must have the first one's size]
+    int shape_c, shape_h, shape_w; // CSV: the per-sample shape of the pixel
+                        // columns, in C,H,W order [0: one square gray channel]
+    dc_layout layout;   // NumPy rank-4 image arrays [DC_LAYOUT_AUTO]
+    bool skip_bad;      // image folders: leave out files that cannot be
+                        // decoded (counted in skipped) instead of failing [false]
+    int nthreads;       // image decoding threads, <= 0: all cores [0]
+    const char *classes; // the classes: a count "K" (labels must be below it)
+                        // or a file with one class name per line [NULL: from
+                        // the data]
+} dc_data_options;
+dc_data_options dc_data_options_default(void);
+
+// Opens a data set by name, file or folder, train and test halves:
+//   "fashion-mnist"  Debian's dataset-fashion-mnist; "mnist": its folder
+//   FOLDER           the four MNIST-format IDX files (each may be .gz);
+//                    CIFAR-10 binary batches (data_batch_1..5.bin,
+//                    test_batch.bin, batches.meta.txt); NumPy pairs
+//                    x_train.npy, y_train.npy[, x_test.npy, y_test.npy]; or
+//                    images in torchvision's ImageFolder layout: train/ and
+//                    test/ (or val/), one folder per class (PNG, JPEG, PGM/PPM)
+//   FILE.csv         Kaggle digit-recognizer layout (header "label,pixel0,..")
+//   FILE.npz         NumPy archive with x_train, y_train[, x_test, y_test]
+//                    (Keras's mnist.npz)
+// A source with one split (a CSV file, an image folder of class folders
+// only, a NumPy file without x_test) fills `train` and leaves `test` empty
+// (n == 0). Class names from the data, or opt->classes, land in class_names.
 dc_status dc_data_open(dc_dataset *train, dc_dataset *test, const char *spec,
                        dc_error *err);
+dc_status dc_data_open_opts(dc_dataset *train, dc_dataset *test,
+                            const char *spec, const dc_data_options *opt,
+                            dc_error *err);
+// "fashion-mnist, mnist" as far as they are installed on this machine (for
+// help texts); "" when neither is.
+const char *dc_data_named_available(void);
+
+// The loaders behind dc_data_open_opts, each also over bytes in memory
+// (origin names them in messages). Each checks everything it reads and names
+// the file with the line, entry or record at fault; on failure the outputs
+// are zeroed.
+//
+// CSV: a header row naming a "label" column (anywhere; optional: without it
+// the set is unlabelled) and pixel columns pixel0..pixelN-1 (or pixel1..
+// pixelN) in order; one row per sample of integers 0..255. N must be a square
+// (one gray channel) unless opt->shape_* says otherwise. Parsed by libcsv.
+dc_status dc_csv_load(dc_dataset *ds, const char *path,
+                      const dc_data_options *opt, dc_error *err);
+dc_status dc_csv_parse(dc_dataset *ds, const uint8_t *buf, size_t len,
+                       const char *origin, const dc_data_options *opt,
+                       dc_error *err);
+// NumPy: images uint8 (0..255) or float32/float64 in [0,1] (scaled by 255
+// and rounded), shaped (N,H,W), (N,H,W,C) or (N,C,H,W) (opt->layout);
+// labels (N) or (N,1) of any integer type. labels_path NULL: unlabelled.
+dc_status dc_npy_load_pair(dc_dataset *ds, const char *images_path,
+                           const char *labels_path,
+                           const dc_data_options *opt, dc_error *err);
+// .npz (a zip archive, read with libzip): x_train and y_train, optionally
+// x_test and y_test; (images/labels arrays may also be called x/y).
+dc_status dc_npz_load(dc_dataset *train, dc_dataset *test, const char *path,
+                      const dc_data_options *opt, dc_error *err);
+dc_status dc_npz_parse(dc_dataset *train, dc_dataset *test,
+                       const uint8_t *buf, size_t len, const char *origin,
+                       const dc_data_options *opt, dc_error *err);
+// CIFAR-10 binary batches: records of 1 label byte and 3072 image bytes
+// (3x32x32, planar RGB). n_names is the class list's length (10).
+dc_status dc_cifar_load(dc_dataset *train, dc_dataset *test, const char *dir,
+                        const dc_data_options *opt, dc_error *err);
+dc_status dc_cifar_parse(dc_dataset *ds, const uint8_t *buf, size_t len,
+                         const char *origin, int n_names, dc_error *err);
+// ImageFolder: class folders (sorted by name; files found recursively and
+// taken in sorted order, as torchvision's ImageFolder does), either at the
+// top of dir (one split) or under dir/train and dir/test (or dir/val), the
+// test classes a subset of the training ones. Decoded in parallel.
+dc_status dc_image_folder_load(dc_dataset *train, dc_dataset *test,
+                               const char *dir, const dc_data_options *opt,
+                               dc_error *err);
+// Every image file under dir (by extension: .png .jpg .jpeg .pgm .ppm .pnm,
+// any case; hidden files skipped), sorted as ImageFolder walks them.
+// *paths is a malloc'd array of malloc'd strings: dc_image_list_free it.
+dc_status dc_image_list(char ***paths, int *n, const char *dir, dc_error *err);
+void dc_image_list_free(char **paths, int n);
+
 dc_status dc_dataset_check_labels(const dc_dataset *ds, int n_classes,
                                   dc_error *err);
 // Moves a seeded random fraction of `train` into `val` (train shrinks).
@@ -128,6 +242,10 @@ dc_status dc_dataset_split(dc_dataset *train, dc_dataset *val, double fraction,
                            uint64_t seed, dc_error *err);
 // Keeps only the first n samples (for quick runs and tests).
 void dc_dataset_truncate(dc_dataset *ds, int n);
+// Sets the class names (n of them, copied): n_classes becomes n, and every
+// label must be below it.
+dc_status dc_dataset_set_class_names(dc_dataset *ds, const char *const *names,
+                                     int n, dc_error *err);
 void dc_dataset_free(dc_dataset *ds);
 
 // Tabular side data for multimodal models: one row of numbers per sample.
@@ -243,11 +361,28 @@ int dc_model_num_classes(const dc_model *m);
 const char *dc_model_class_name(const dc_model *m, int k);
 dc_status dc_model_set_class_names(dc_model *m, const char *const *names,
                                    int n, dc_error *err);
-// Mean and std of the training pixels (scaled to [0,1]), stored in the model.
+// Input normalisation, stored in the model: x = (pixel/255 - mean_c) / std_c
+// for channel c. dc_model_set_normalisation measures the training pixels
+// (scaled to [0,1]) per channel when train has the model's channels.
 void dc_model_set_normalisation(dc_model *m, const dc_dataset *train);
+// The first channel's mean and std (all of them for a gray model).
 void dc_model_get_normalisation(const dc_model *m, float *mean, float *std);
-// Sets them directly (std > 0), e.g. for a model trained elsewhere.
+// Every channel's: mean and std have room for the model's input channels;
+// returns that count.
+int dc_model_get_normalisation_channels(const dc_model *m, float *mean,
+                                        float *std);
+// Sets one mean and std for every channel (std > 0), e.g. for a model
+// trained elsewhere.
 void dc_model_set_normalisation_values(dc_model *m, float mean, float std);
+// Sets n values (1: for every channel, or one per input channel); each mean
+// finite, each std positive and finite.
+dc_status dc_model_set_normalisation_channels(dc_model *m, const float *mean,
+                                              const float *std, int n,
+                                              dc_error *err);
+// False for a model whose normalisation was never set: one loaded from a
+// file without deepc.norm (a plain PyTorch state_dict) takes [0,1] pixels
+// with mean 0 and std 1, which is rarely what it was trained on.
+bool dc_model_has_normalisation(const dc_model *m);
 const char *dc_model_arch_text(const dc_model *m);
 // Free-form JSON records kept in the model file: "train_config" (the run's
 // options, used as defaults by --resume), "provenance", "history" (per-epoch
@@ -359,6 +494,8 @@ typedef struct dc_train_config {
     int eval_batch;
     const float *sample_weights; // (train->n) per-sample loss weights, or NULL
                                  // (loss = sum(w_i l_i) / batch; e.g. reweighing)
+    const char *heldout_name;    // what the held-out set is: "val" or "test"
+                                 // (the history names its accuracy so) [NULL: "test"]
     // Synchronous data-parallel SGD when comm is set and comm->size > 1: each
     // rank computes the gradient of its contiguous share of every global batch
     // (`batch` is the global batch), the flat gradient is all-reduced, and
@@ -393,7 +530,8 @@ typedef struct dc_train_event {
     int step, steps;          // step within the epoch
     double train_loss;        // running mean over the epoch so far
     double train_acc;
-    double test_acc;          // epoch events: held-out accuracy (-1 if none)
+    double test_acc;          // epoch events: held-out accuracy (-1 if none),
+                              // of the set cfg->heldout_name names
     double seconds;           // epoch events: wall time of the epoch
     double lr;
     double epsilon;           // DP-SGD: epsilon spent so far at cfg.dp.delta (-1: not DP)
@@ -442,15 +580,21 @@ dc_status dc_model_load(dc_model **m, const char *path, dc_error *err);
 dc_status dc_model_load_state_dict(dc_model *m, const char *path,
                                    dc_error *err);
 
-// Images for predict: PNG (libpng) or PGM/PPM, converted to c channels and
-// resized (bilinear) to h x w. px is (c, h, w) bytes, owned by the caller.
+// Images: PNG (libpng), JPEG (libjpeg-turbo) or PGM/PPM, converted to c
+// channels (1 gray, 3 RGB; alpha composited onto black; RGB to gray with
+// PIL's convert("L") weights) and resized to h x w as torchvision's
+// Resize((h, w)) does a PIL image (PIL's bilinear filter, antialiased when
+// shrinking, fixed-point as PIL computes it). px is (c, h, w) bytes, owned
+// by the caller (free()).
 dc_status dc_image_load(uint8_t **px, const char *path, int c, int h, int w,
                         dc_error *err);
-// The same for an image already in memory: buf (len bytes) holds the file's
-// contents; origin names it in messages (a path, "request body").
+// The same over a file's bytes in memory; origin names it in messages.
 dc_status dc_image_decode(uint8_t **px, const uint8_t *buf, size_t len,
                           const char *origin, int c, int h, int w,
                           dc_error *err);
+// An image's size and whether it is gray, from its header (bytes in memory).
+dc_status dc_image_probe(const uint8_t *buf, size_t len, const char *origin,
+                         int *h, int *w, bool *gray, dc_error *err);
 
 // ===========================================================================
 // Explanations: attributions, faithfulness scores, feature maps (issue 3)
@@ -847,16 +991,21 @@ dc_fairness_thresholds dc_fairness_thresholds_default(void);
 #define DC_FAIR_FLAG_DP_RATIO 2u // demographic-parity ratio too small
 #define DC_FAIR_FLAG_EO_DIFF 4u  // equalized-odds difference too large
 
+#define DC_FAIR_EO_TPR 1u // the equalized-odds difference includes the TPR difference
+#define DC_FAIR_EO_FPR 2u // ... and/or the FPR difference
+
 // One-vs-rest fairness figures. For class c and group g: selection rate
 // P(pred=c | g), TPR P(pred=c | y=c, g), FPR P(pred=c | y!=c, g). A rate
 // with an empty denominator (no sample of class c in g for TPR, no sample of
-// another class for FPR) is undefined: NaN here, null in JSON, and skipped
-// when differences are taken (Fairlearn would count it as 0 instead). Per
-// class: dp difference = max - min selection rate over groups, dp ratio =
-// min / max (1 when no group selects c), tpr/fpr difference = max - min over
-// the groups where defined (0 with one such group, NaN with none),
-// eo difference = max(tpr difference, fpr difference). Overall figures are
-// the worst class: max differences, min ratio.
+// another class for FPR) is undefined: NaN here, null in JSON, "-" in text,
+// and skipped when differences are taken (Fairlearn would count it as 0
+// instead). Per class: dp difference = max - min selection rate over groups,
+// dp ratio = min / max (1 when no group selects c), tpr/fpr difference =
+// max - min over the groups where defined (NaN, not measured, with fewer
+// than two such groups), eo difference = max(tpr difference, fpr
+// difference) of those measured (eo_basis_c says which: DC_FAIR_EO_FPR
+// alone when no TPR difference could be measured). Overall figures are the
+// worst class: max differences, min ratio.
 typedef struct dc_fairness {
     int n, n_classes, n_groups;
     dc_fairness_thresholds thr;
@@ -872,6 +1021,7 @@ typedef struct dc_fairness {
     double *tpr_difference_c;  // (C), owned, NaN where undefined
     double *fpr_difference_c;  // (C), owned, NaN where undefined
     double *eo_difference_c;   // (C), owned, NaN where undefined
+    unsigned char *eo_basis_c; // (C), owned: DC_FAIR_EO_* bits of the rates it rests on
     unsigned *flags_c;         // (C) DC_FAIR_FLAG_* bits, owned
     double dp_difference;      // max over classes
     int dp_difference_class;   // the class attaining it
@@ -879,6 +1029,7 @@ typedef struct dc_fairness {
     int dp_ratio_class;
     double eo_difference;      // max over classes with a defined value (NaN: none)
     int eo_difference_class;   // -1 when none
+    unsigned char eo_basis;    // DC_FAIR_EO_* bits of that class's figure (0: none)
     double worst_group_accuracy;
     int worst_group;           // lowest accuracy (first in group order on ties)
     double accuracy_difference; // best - worst group accuracy
@@ -934,6 +1085,11 @@ typedef struct dc_report_config {
     const dc_groups *groups;    // groups of ds's samples for the fairness
                                 // audit, or NULL for none
     dc_fairness_thresholds thr; // audit flag limits [dc_fairness_thresholds_default]
+    // Issue 12 (internal types, src/surrogate/surrogate.h and
+    // src/privacy/membership.h): a surrogate to draw (its fidelity is
+    // measured again on ds) and a membership audit to show, or NULL.
+    const struct dc_surrogate *surrogate;
+    const struct dc_membership_result *membership;
 } dc_report_config;
 
 dc_report_config dc_report_config_default(void);

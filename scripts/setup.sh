@@ -5,8 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libcjson-dev libsodium-dev libcsv-dev libmicrohttpd-dev libopenmpi-dev openmpi-bin chromium dataset-fashion-mnist)
-if [ "${DEEPC_BENCH:-0}" = 1 ]; then pkgs+=(python3-torch python3-numpy hyperfine); fi
+# libjpeg62-turbo-dev: JPEG (libjpeg-turbo); libzip-dev: .npz; libcsv-dev: CSV;
+# python3-numpy and python3-pil: the loaders' tests compare with NumPy's and PIL's readers
+pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libjpeg62-turbo-dev libzip-dev libcsv-dev libmicrohttpd-dev libcjson-dev
+      libsodium-dev libopenmpi-dev openmpi-bin chromium dataset-fashion-mnist python3-numpy python3-pil)
+# python3-torchvision: the image-folder test also checks against torchvision's ImageFolder + Resize
+if [ "${DEEPC_BENCH:-0}" = 1 ]; then pkgs+=(python3-torch python3-torchvision hyperfine python3-venv); fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -54,7 +54,9 @@ has "$T/out" '"top_k":3' '"top_k_accuracy":' '"per_class":[' '"macro_avg":{' '"w
 # the scripts' way of reading accuracy and n (the last such keys) still works
 acc=$(sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p' "$T/out"); n=$(sed -n 's/.*"n":\([0-9]*\).*/\1/p' "$T/out")
 [ "$n" = 1000 ] && awk -v a="$acc" 'BEGIN{exit !(a>0.2 && a<=1)}' && ok || bad "eval --json accuracy $acc n $n (chance is 0.1)"
-[ "$(grep -o '"accuracy":' "$T/out" | wc -l)" = 1 ] && ok || bad "one accuracy key in eval --json"
+# one vocabulary: "accuracy" everywhere (the reliability bins too), no "acc"
+[ "$(grep -o '"acc":' "$T/out" | wc -l)" = 0 ] && [ "$(grep -o '"accuracy":' "$T/out" | wc -l)" = 16 ] && ok \
+  || bad "eval --json spells accuracy one way"
 if command -v python3 >/dev/null; then
   python3 - "$T/out" <<'PY' && ok || bad "eval --json content"
 import json, sys
@@ -67,7 +69,7 @@ assert abs(sum(j["confusion"][k][k] for k in range(C)) / 1000 - j["accuracy"]) <
 assert j["top_k_accuracy"] >= j["accuracy"]
 bins = j["calibration"]["reliability"]
 assert len(bins) == 15 and sum(b["count"] for b in bins) == 1000
-ece = sum(b["count"] / 1000 * abs(b["acc"] - b["confidence"]) for b in bins)
+ece = sum(b["count"] / 1000 * abs(b["accuracy"] - b["confidence"]) for b in bins)
 assert abs(ece - j["ece"]) < 1e-9, (ece, j["ece"])
 mc = j["most_confused"]
 assert len(mc) == 5 and all(mc[i]["count"] >= mc[i + 1]["count"] for i in range(4))
@@ -122,8 +124,13 @@ for c, p in enumerate(pc):
     assert abs(p["dp_difference"] - (max(s) - min(s))) < 1e-12
     t = [x["tpr"][c] for x in j["groups"] if x["tpr"][c] is not None]
     f = [x["fpr"][c] for x in j["groups"] if x["fpr"][c] is not None]
-    want = max(max(t) - min(t) if t else -1, max(f) - min(f) if f else -1)
+    # a difference needs the rate in two groups at least: else null, not 0
+    assert (p["tpr_difference"] is None) == (len(t) < 2) and (p["fpr_difference"] is None) == (len(f) < 2)
+    want = max(max(t) - min(t) if len(t) > 1 else -1, max(f) - min(f) if len(f) > 1 else -1)
     assert abs(p["eo_difference"] - want) < 1e-12
+    assert p["eo_basis"] == {(True, True): "tpr_and_fpr", (False, True): "fpr_only", (True, False): "tpr_only"}[(len(t) > 1, len(f) > 1)]
+# the solo group has one label: the 9 other classes' TPR differences are not measurable
+assert sum(p["tpr_difference"] is None for p in pc) == 9 and sum(p["eo_basis"] == "fpr_only" for p in pc) == 9
 PY
 fi
 

@@ -52,7 +52,7 @@ grep -q '"top_features"' "$T/out" && grep -q '"f_baseline"' "$T/out" && ok || ba
 expect_ok "lime twice, same seed" "$BIN" explain "$M" "$T/img17.pgm" --method lime --seed 7 --out "$T/l1.png"
 expect_ok "lime again" "$BIN" explain "$M" "$T/img17.pgm" --method lime --seed 7 --out "$T/l2.png"
 cmp -s "$T/l1.npy" "$T/l2.npy" && ok || bad "lime is reproducible with --seed"
-expect_ok "occlusion fill black, output logit" "$BIN" explain "$M" "$T/img17.pgm" --method occlusion --fill black --output logit --window 6 --stride 3 --out "$T/o.png"
+expect_ok "occlusion fill black, output logit" "$BIN" explain "$M" "$T/img17.pgm" --method occlusion --fill black --explains logit --window 6 --stride 3 --out "$T/o.png"
 expect_ok "ig blur baseline" "$BIN" explain "$M" "$T/img17.pgm" --method ig --baseline blur --out "$T/b.png"
 # a baseline file: the blurred input's own npy is (1,28,28) float, read back as [0,1] pixels
 expect_ok "ig npy baseline" "$BIN" explain "$M" "$T/img17.pgm" --method ig --baseline "$T/saliency.npy" --out "$T/c.png"
@@ -82,7 +82,7 @@ expect_err "--target 10" "target" "$BIN" explain "$M" "$T/img17.pgm" --target 10
 expect_err "bad --segments" "--segments" "$BIN" explain "$M" "$T/img17.pgm" --method lime --segments hex:4 --out "$T/x.png"
 expect_err "unknown gradcam layer" "conv7" "$BIN" explain "$M" "$T/img17.pgm" --method gradcam --layer conv7 --out "$T/x.png"
 expect_err "bad --fill" "--fill" "$BIN" explain "$M" "$T/img17.pgm" --method occlusion --fill grey --out "$T/x.png"
-expect_err "bad --output" "--output" "$BIN" explain "$M" "$T/img17.pgm" --method lime --output odds --out "$T/x.png"
+expect_err "bad --explains" "--explains" "$BIN" explain "$M" "$T/img17.pgm" --method lime --explains odds --out "$T/x.png"
 expect_err "missing baseline file" "nobase.npy" "$BIN" explain "$M" "$T/img17.pgm" --method ig --baseline "$T/nobase.npy" --out "$T/x.png"
 # a (3,) float32 .npy made by hand: the header dict, newline-terminated, after a u16 length
 d="{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }"

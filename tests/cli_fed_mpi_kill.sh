@@ -75,7 +75,7 @@ finish
 echo "  threshold 6: rounds lost: $(for r in 1 2 3; do echo -n "$(field lost $r lost) "; done)"
 [ "$(field lost 1 lost)" = false ] && [ "$(field lost 2 lost)" = true ] && [ "$(field lost 3 lost)" = true ] && ok \
   || bad "rounds 2-3 should be lost: $(cat "$T/lost.log")"
-[ "$(field lost 1 test_acc)" = "$(field lost 3 test_acc)" ] && ok || bad "lost rounds changed the model"
+[ "$(field lost 1 test_accuracy)" = "$(field lost 3 test_accuracy)" ] && ok || bad "lost rounds changed the model"
 grep -q '"rounds_lost":2' "$T/lost.log" && [ -s "$T/lost.safetensors" ] && ok || bad "the run ends with 2 rounds lost and a model"
 
 # --- stopped, then resumed after the run: it learns it was dropped -------------

@@ -116,7 +116,7 @@ echo "$d" | grep -q "max_abs=0 " && ok || bad "seeded secure-aggregation runs di
 
 # --- small ones (bug 10) ------------------------------------------------------
 mkdir "$T/folder"
-expect_err "a directory given as an image" "is a directory" "$BIN" predict "$T/good.safetensors" "$T/folder"
+expect_err "a folder without images given to predict" "no image files" "$BIN" predict "$T/good.safetensors" "$T/folder"
 grep -q 9223372036854775807 "$T/err" && bad "the size of a directory is reported" || ok
 expect_err "a directory given as --reweight" "is a directory" "$BIN" train $ONE --epochs 1 --reweight "$T/folder" --out "$T/rw.safetensors"
 expect_ok "a subnormal --clip" "$BIN" train $ONE --epochs 1 --clip 1e-38 --out "$T/sub.safetensors"
@@ -138,7 +138,7 @@ python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]; d=json.
   "$T/out" "$Q/m\"odel.safetensors" && ok || bad "train --json lines are not JSON with the path: $(cat "$T/out")"
 cp "$(dirname "$0")/../examples/boot.png" "$Q/bo\"ot.png"
 expect_ok "predict --json on a quoted path" "$BIN" predict "$Q/m\"odel.safetensors" "$Q/bo\"ot.png" --json
-python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read()); sys.exit(d["image"]!=sys.argv[2])' "$T/out" "$Q/bo\"ot.png" \
+python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read()); sys.exit(d["path"]!=sys.argv[2])' "$T/out" "$Q/bo\"ot.png" \
   && ok || bad "predict --json is not JSON with the path: $(cat "$T/out")"
 
 echo "$pass passed, $fail failed"

@@ -23,7 +23,8 @@ d=$("$TOOLS/model_diff" "$T/two.safetensors" "$T/one.safetensors") && ok || bad 
 echo "  mpirun -n 2 vs 1 process: $d"
 abs=$(echo "$d" | sed -n 's/.*max_abs=\([^ ]*\).*/\1/p')
 awk -v r="$abs" 'BEGIN{exit !(r < 1e-3)}' && ok || bad "weights differ by $abs (> 1e-3)"
-a1=$(sed -n 's/.*"test_accuracy":\([0-9.]*\).*/\1/p' "$T/one.log"); a2=$(sed -n 's/.*"test_accuracy":\([0-9.]*\).*/\1/p' "$T/two.log")
+acc_of() { grep '"event":"done"' "$1" | sed -n 's/.*[{,]"accuracy":\([0-9.]*\).*/\1/p'; } # the final test figure
+a1=$(acc_of "$T/one.log"); a2=$(acc_of "$T/two.log")
 awk -v a="$a1" -v b="$a2" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(d <= 0.005)}' && ok || bad "accuracy $a1 vs $a2"
 # federated: rank 0 serves, ranks 1-2 host the clients; the same seed must
 # give exactly the weights of the single-process simulation

@@ -60,8 +60,8 @@ expect_ok "train model b" "$BIN" train --model lenet5 $SMALL --seed 2 --out "$T/
 mkdir -p "$T/models"; cp "$T/a.safetensors" "$T/models/m.safetensors"
 expect_ok "test PNGs" $PY "$CLIENT" pngs "$IDX" "$T/png" 64
 expect_ok "inverted PNGs" $PY "$CLIENT" pngs "$IDX" "$T/inv" 64 --invert
-"$BIN" predict "$T/a.safetensors" "$T"/png/*.png --json --top 10 > "$T/pred_a.json" && ok || bad "predict a"
-"$BIN" predict "$T/b.safetensors" "$T"/png/*.png --json --top 10 > "$T/pred_b.json" && ok || bad "predict b"
+"$BIN" predict "$T/a.safetensors" "$T"/png/*.png --json --top-k 10 > "$T/pred_a.json" && ok || bad "predict a"
+"$BIN" predict "$T/b.safetensors" "$T"/png/*.png --json --top-k 10 > "$T/pred_b.json" && ok || bad "predict b"
 
 expect_ok "serve --help" "$BIN" serve --help
 grep -q -- "--max-delay-us" "$T/out" && ok || bad "help lists --max-delay-us"
@@ -85,8 +85,7 @@ $PY - "$T/body" "$T/pred_a.json" <<'EOF' && ok || bad "PNG infer equals deepc pr
 import json, sys
 got = [t for t in json.load(open(sys.argv[1]))["outputs"] if t["name"] == "probabilities"][0]["data"]
 rec = json.loads(open(sys.argv[2]).readline())
-want = [0.0] * 10
-for t in rec["top"]: want[t["class"]] = t["prob"]
+want = rec["probabilities"]
 sys.exit(0 if max(abs(a - b) for a, b in zip(got, want)) < 2e-6 else 1)
 EOF
 $PY -c "

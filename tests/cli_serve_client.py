@@ -75,14 +75,11 @@ def cmd_load(port, pngdir, predict_json, seconds, clients):
     port, seconds, clients = int(port), float(seconds), int(clients)
     files = sorted(os.listdir(pngdir))
     bodies = [open(os.path.join(pngdir, f), "rb").read() for f in files]
-    # deepc predict --json --top 10: one line per image, all 10 classes
+    # deepc predict --json: one line per image with all the class probabilities
     want = {}
     for line in open(predict_json):
         rec = json.loads(line)
-        p = [0.0] * 10
-        for t in rec["top"]:
-            p[t["class"]] = t["prob"]
-        want[os.path.basename(rec["image"])] = (rec["top"][0]["class"], p)
+        want[os.path.basename(rec["path"])] = (rec["class"], rec["probabilities"])
     lock = threading.Lock()
     stats = {"ok": 0, "bad": 0, "errors": []}
     end = time.monotonic() + seconds
@@ -132,11 +129,7 @@ def cmd_load(port, pngdir, predict_json, seconds, clients):
 def read_pred(path):
     out = []
     for line in open(path):
-        rec = json.loads(line)
-        p = [0.0] * 10
-        for t in rec["top"]:
-            p[t["class"]] = t["prob"]
-        out.append(p)
+        out.append(json.loads(line)["probabilities"])
     return out
 
 

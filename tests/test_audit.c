@@ -125,9 +125,10 @@ static void balanced_case(void) {
     CHECK(dc_fairness_compute(&f, p, y, &g, 3, NULL, &err) == DC_OK, "%s", err.msg);
     CHECK(f.dp_difference == 0 && f.dp_ratio == 1 && f.eo_difference == 0 && f.flags == 0,
           "no disparity: dp %g ratio %g eo %g flags %u", f.dp_difference, f.dp_ratio, f.eo_difference, f.flags);
-    CHECK(isnan(f.tpr_difference_c[2]) && f.eo_difference_c[2] == 0 && f.dp_ratio_c[2] == 1,
-          "unseen class: tpr diff %g eo %g ratio %g", f.tpr_difference_c[2], f.eo_difference_c[2],
-          f.dp_ratio_c[2]);
+    CHECK(isnan(f.tpr_difference_c[2]) && f.eo_difference_c[2] == 0 && f.dp_ratio_c[2] == 1 &&
+              f.eo_basis_c[2] == DC_FAIR_EO_FPR && f.eo_basis_c[0] == (DC_FAIR_EO_TPR | DC_FAIR_EO_FPR),
+          "unseen class: tpr diff %g eo %g (basis %u) ratio %g", f.tpr_difference_c[2], f.eo_difference_c[2],
+          f.eo_basis_c[2], f.dp_ratio_c[2]);
     dc_fairness_free(&f);
     // binary: group x predicts 1 for 1/3, group y for 3/3
     const int32_t p2[6] = {0, 1, 0, 1, 1, 1};
@@ -139,6 +140,19 @@ static void balanced_case(void) {
     // class 1 TPR: x 1/2, y 2/2 -> .5; FPR: x 0/1, y 1/1 -> 1; EO 1
     CHECK(NEAR(f.tpr_difference_c[1], 0.5) && NEAR(f.fpr_difference_c[1], 1) && NEAR(f.eo_difference, 1),
           "binary EO");
+    dc_fairness_free(&f);
+    // group y has no sample of class 0: its TPR for class 0 is undefined,
+    // so the class-0 TPR difference rests on group x alone: not measurable
+    // (NaN, "-" and null), not 0 as Fairlearn's zero-filled rate would
+    // make it; the EO difference is then the FPR difference alone
+    const int32_t y3[6] = {0, 1, 1, 1, 1, 1}, p3[6] = {0, 1, 0, 0, 1, 1};
+    CHECK(dc_fairness_compute(&f, p3, y3, &g, 2, NULL, &err) == DC_OK, "%s", err.msg);
+    CHECK(isnan(f.tpr[1 * 2 + 0]) && isnan(f.tpr_difference_c[0]), "class 0 TPR difference not measurable: %g",
+          f.tpr_difference_c[0]);
+    CHECK(NEAR(f.fpr_difference_c[0], 1.0 / 6) && NEAR(f.eo_difference_c[0], 1.0 / 6) && // FPR 1/2 vs 1/3
+              f.eo_basis_c[0] == DC_FAIR_EO_FPR,
+          "class 0 EO = FPR difference alone: fpr %g eo %g basis %u", f.fpr_difference_c[0], f.eo_difference_c[0],
+          f.eo_basis_c[0]);
     dc_fairness_free(&f);
     dc_groups_free(&g);
 }

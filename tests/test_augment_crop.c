@@ -46,13 +46,13 @@ static int find_shift(const float *s, int P, int *dxo, int *dyo, float fill) {
 int main(void) {
     const size_t S = (size_t)C * H * W;
     float *x = malloc(sizeof(float) * N * S), *x2 = malloc(sizeof(float) * N * S);
-    const float fill = -0.5f;
+    const float fill = -0.5f, fills[C] = {fill, fill};
     printf("random crop with padding 2\n");
     fill_batch(x);
     dc_augment a = {0};
     a.crop = 2;
     dc_rng r = dc_rng_stream(5, 1, 2);
-    dc_augment_batch(x, N, C, H, W, &a, fill, &r);
+    dc_augment_batch(x, N, C, H, W, &a, fills, &r);
     int seen[5][5] = {{0}}, bad = 0;
     for (int n = 0; n < N; n++) {
         int dx, dy;
@@ -66,7 +66,7 @@ int main(void) {
     CHECK(all, "every one of the 25 shifts occurs in %d samples", N);
     fill_batch(x2);
     r = dc_rng_stream(5, 1, 2);
-    dc_augment_batch(x2, N, C, H, W, &a, fill, &r);
+    dc_augment_batch(x2, N, C, H, W, &a, fills, &r);
     CHECK(!memcmp(x, x2, sizeof(float) * N * S), "same seed, same crops");
 
     printf("random erasing with p = 1 and p = 0.5\n");
@@ -74,7 +74,7 @@ int main(void) {
     a = (dc_augment){0};
     a.erase = 1.0f;
     r = dc_rng_stream(6, 1, 2);
-    dc_augment_batch(x, N, C, H, W, &a, fill, &r);
+    dc_augment_batch(x, N, C, H, W, &a, fills, &r);
     int erased = 0, rect_bad = 0;
     for (int n = 0; n < N; n++) {
         // the zeros of channel 0 must form one rectangle, the same in channel 1
@@ -106,7 +106,7 @@ int main(void) {
     fill_batch(x);
     a.erase = 0.5f;
     r = dc_rng_stream(7, 1, 2);
-    dc_augment_batch(x, N, C, H, W, &a, fill, &r);
+    dc_augment_batch(x, N, C, H, W, &a, fills, &r);
     int touched = 0;
     for (int n = 0; n < N; n++) {
         int z = 0;
@@ -122,7 +122,7 @@ int main(void) {
     a = (dc_augment){0};
     r = dc_rng_stream(8, 1, 2);
     dc_rng before = r;
-    dc_augment_batch(x, N, C, H, W, &a, fill, &r);
+    dc_augment_batch(x, N, C, H, W, &a, fills, &r);
     CHECK(!memcmp(x, x2, sizeof(float) * N * S) && !memcmp(&r, &before, sizeof r), "untouched");
     free(x);
     free(x2);

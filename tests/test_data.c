@@ -502,7 +502,7 @@ static void test_gather(void) {
     int32_t idx[4] = {0, 255, 17, 299}, y[4];
     float x[16];
     float mean = 0.2860f, sd = 0.3530f;
-    dc_batch_gather(x, y, &ds, idx, 4, mean, sd);
+    dc_batch_gather(x, y, &ds, idx, 4, &mean, &sd);
     int exact = 1;
     for (int k = 0; k < 4; k++) {
         float want = ((float)(idx[k] & 255) / 255.0f - mean) / sd;
@@ -512,7 +512,8 @@ static void test_gather(void) {
     CHECK(exact, "gather matches ((px/255)-mean)/std bit for bit");
     CHECK(fabsf(x[0] - (-0.2860f / 0.3530f)) < 1e-6f && fabsf(x[4] - (0.714f / 0.353f)) < 1e-5f,
           "gather values 0 and 255: %g %g", x[0], x[4]);
-    dc_batch_gather(x, NULL, &ds, idx, 1, 0.0f, 1.0f);
+    const float zero = 0.0f, one = 1.0f;
+    dc_batch_gather(x, NULL, &ds, idx, 1, &zero, &one);
     CHECK(x[0] == 0.0f, "y may be NULL");
     dc_dataset_free(&ds);
 }
@@ -529,20 +530,20 @@ static void test_augment(void) {
     float *orig = malloc(total * sizeof(float)), *a = malloc(total * sizeof(float)),
           *b = malloc(total * sizeof(float));
     fill_random(orig, total, 7);
-    float fill = -0.81f;
+    float fill = -0.81f, fills[C] = {fill, fill};
     dc_augment all = {15.0f, 0.1f, 2.0f, true};
 
     // Same seed, same bits; other seed, other bits.
     memcpy(a, orig, total * 4);
     memcpy(b, orig, total * 4);
     dc_rng r1 = dc_rng_stream(1, 2, 3), r2 = dc_rng_stream(1, 2, 3);
-    dc_augment_batch(a, N, C, H, W, &all, fill, &r1);
-    dc_augment_batch(b, N, C, H, W, &all, fill, &r2);
+    dc_augment_batch(a, N, C, H, W, &all, fills, &r1);
+    dc_augment_batch(b, N, C, H, W, &all, fills, &r2);
     CHECK(memcmp(a, b, total * 4) == 0, "same seed, same bits");
     CHECK(memcmp(a, orig, total * 4) != 0, "augmentation changes the batch");
     memcpy(b, orig, total * 4);
     dc_rng r3 = dc_rng_stream(2, 2, 3);
-    dc_augment_batch(b, N, C, H, W, &all, fill, &r3);
+    dc_augment_batch(b, N, C, H, W, &all, fills, &r3);
     CHECK(memcmp(a, b, total * 4) != 0, "other seed, other bits");
     int finite = 1;
     for (size_t i = 0; i < total; i++) finite &= isfinite(a[i]);
@@ -554,7 +555,7 @@ static void test_augment(void) {
     omp_set_num_threads(1);
     memcpy(b, orig, total * 4);
     dc_rng r4 = dc_rng_stream(1, 2, 3);
-    dc_augment_batch(b, N, C, H, W, &all, fill, &r4);
+    dc_augment_batch(b, N, C, H, W, &all, fills, &r4);
     omp_set_num_threads(nt > 1 ? nt : 2);
     CHECK(memcmp(a, b, total * 4) == 0, "1 thread == %d threads", nt);
     omp_set_num_threads(nt);
@@ -564,30 +565,30 @@ static void test_augment(void) {
     dc_augment off = {0, 0, 0, false};
     memcpy(a, orig, total * 4);
     dc_rng r5 = dc_rng_stream(9, 9, 9), r5b = r5;
-    dc_augment_batch(a, N, C, H, W, &off, fill, &r5);
+    dc_augment_batch(a, N, C, H, W, &off, fills, &r5);
     CHECK(memcmp(a, orig, total * 4) == 0, "options off: identity");
     CHECK(memcmp(&r5, &r5b, sizeof r5) == 0, "options off: no draws");
 
     // Identity parameters leave a sample bit-for-bit unchanged.
     size_t one = (size_t)C * H * W;
     memcpy(a, orig, one * 4);
-    dc_augment_sample(a, C, H, W, 0.0f, 1.0f, 0.0f, 0.0f, false, fill);
+    dc_augment_sample(a, C, H, W, 0.0f, 1.0f, 0.0f, 0.0f, false, fills);
     CHECK(memcmp(a, orig, one * 4) == 0, "rotate 0 / scale 1 / translate 0: unchanged");
 
     // A forced flip mirrors each row; twice is the identity.
-    dc_augment_sample(a, C, H, W, 0.0f, 1.0f, 0.0f, 0.0f, true, fill);
+    dc_augment_sample(a, C, H, W, 0.0f, 1.0f, 0.0f, 0.0f, true, fills);
     int mirrored = 1;
     for (int ch = 0; ch < C; ch++)
         for (int i = 0; i < H; i++)
             for (int j = 0; j < W; j++)
                 mirrored &= a[(ch * H + i) * W + j] == orig[(ch * H + i) * W + (W - 1 - j)];
     CHECK(mirrored, "flip mirrors rows");
-    dc_augment_sample(a, C, H, W, 0.0f, 1.0f, 0.0f, 0.0f, true, fill);
+    dc_augment_sample(a, C, H, W, 0.0f, 1.0f, 0.0f, 0.0f, true, fills);
     CHECK(memcmp(a, orig, one * 4) == 0, "flip twice: identity");
 
     // Integer shift by (+1, -2): out(y, x) = in(y + 2, x - 1), fill outside.
     memcpy(a, orig, one * 4);
-    dc_augment_sample(a, C, H, W, 0.0f, 1.0f, 1.0f, -2.0f, false, fill);
+    dc_augment_sample(a, C, H, W, 0.0f, 1.0f, 1.0f, -2.0f, false, fills);
     int shifted = 1;
     for (int ch = 0; ch < C; ch++)
         for (int i = 0; i < H; i++)
@@ -600,16 +601,16 @@ static void test_augment(void) {
 
     // Shift plus flip: the flip applies to the shifted result.
     memcpy(a, orig, one * 4);
-    dc_augment_sample(a, C, H, W, 0.0f, 1.0f, 1.0f, 0.0f, true, fill);
+    dc_augment_sample(a, C, H, W, 0.0f, 1.0f, 1.0f, 0.0f, true, fills);
     memcpy(b, orig, one * 4);
-    dc_augment_sample(b, C, H, W, 0.0f, 1.0f, 1.0f, 0.0f, false, fill);
-    dc_augment_sample(b, C, H, W, 0.0f, 1.0f, 0.0f, 0.0f, true, fill);
+    dc_augment_sample(b, C, H, W, 0.0f, 1.0f, 1.0f, 0.0f, false, fills);
+    dc_augment_sample(b, C, H, W, 0.0f, 1.0f, 0.0f, 0.0f, true, fills);
     CHECK(memcmp(a, b, one * 4) == 0, "combined flip == shift then mirror");
 
     // Rotation by 90 degrees counter-clockwise (as displayed) on a square
     // image: out(y, x) = in(x, W-1-y), up to float rounding of cos(90).
     memcpy(a, orig, one * 4);
-    dc_augment_sample(a, C, H, W, 90.0f, 1.0f, 0.0f, 0.0f, false, fill);
+    dc_augment_sample(a, C, H, W, 90.0f, 1.0f, 0.0f, 0.0f, false, fills);
     for (int ch = 0; ch < C; ch++)
         for (int i = 0; i < H; i++)
             for (int j = 0; j < W; j++)
@@ -618,7 +619,7 @@ static void test_augment(void) {
 
     // Shifted out of view entirely: every pixel is fill.
     memcpy(a, orig, one * 4);
-    dc_augment_sample(a, C, H, W, 0.0f, 1.0f, 100.0f, 0.0f, false, fill);
+    dc_augment_sample(a, C, H, W, 0.0f, 1.0f, 100.0f, 0.0f, false, fills);
     int all_fill = 1;
     for (size_t i = 0; i < one; i++) all_fill &= a[i] == fill;
     CHECK(all_fill, "out-of-view pixels take the fill value");
@@ -626,7 +627,7 @@ static void test_augment(void) {
     // Half-pixel shift of a constant image stays constant inside, and the
     // bilinear mix of a 2-pixel ramp is the average.
     float ramp[4] = {0.0f, 1.0f, 2.0f, 3.0f};
-    dc_augment_sample(ramp, 1, 1, 4, 0.0f, 1.0f, 0.5f, 0.0f, false, fill);
+    dc_augment_sample(ramp, 1, 1, 4, 0.0f, 1.0f, 0.5f, 0.0f, false, fills);
     CHECK(fabsf(ramp[0] - 0.5f * fill) < 1e-6f && fabsf(ramp[1] - 0.5f) < 1e-6f &&
               fabsf(ramp[2] - 1.5f) < 1e-6f && fabsf(ramp[3] - 2.5f) < 1e-6f,
           "bilinear half-pixel shift: %g %g %g %g", ramp[0], ramp[1], ramp[2], ramp[3]);

@@ -70,8 +70,8 @@ static dc_model *lenet_from_fixture(const dcfx *fx) {
         if (p && t) memcpy(p, t, sizeof(float) * n);
     }
     const float *norm = dcfx_data(fx, "norm", 2);
-    m->norm_mean = norm[0];
-    m->norm_std = norm[1];
+    m->norm_mean[0] = norm[0];
+    m->norm_std[0] = norm[1];
     return m;
 }
 
@@ -155,8 +155,8 @@ static dc_model *lenet_random(uint64_t seed) {
     dc_rng r;
     dc_rng_seed(&r, seed);
     dc_model_init_params(m, &r);
-    m->norm_mean = 0.286f;
-    m->norm_std = 0.353f;
+    m->norm_mean[0] = 0.286f;
+    m->norm_std[0] = 0.353f;
     return m;
 }
 
@@ -243,8 +243,8 @@ static dc_model *linear_model(uint64_t seed) {
     dc_rng r;
     dc_rng_seed(&r, seed);
     dc_model_init_params(m, &r);
-    m->norm_mean = 0.286f;
-    m->norm_std = 0.353f;
+    m->norm_mean[0] = 0.286f;
+    m->norm_std[0] = 0.353f;
     return m;
 }
 
@@ -255,10 +255,10 @@ static void linear_exact(void) {
     dc_explainer *ex;
     CHECK(dc_explainer_new(&ex, m, 128, 0, &err) == DC_OK, "%s", err.msg);
     float x[784], b[784], want[784];
-    make_input(x, 7, m->norm_mean, m->norm_std);
+    make_input(x, 7, m->norm_mean[0], m->norm_std[0]);
     const int target = 1;
     const float *w = m->params + m->nodes[2].t[0].off + 784 * target;
-    for (int i = 0; i < 784; i++) b[i] = -m->norm_mean / m->norm_std;
+    for (int i = 0; i < 784; i++) b[i] = -m->norm_mean[0] / m->norm_std[0];
     for (int i = 0; i < 784; i++) want[i] = w[i] * (x[i] - b[i]);
     dc_explain_config cfg = dc_explain_config_default();
     cfg.target = target;
@@ -303,7 +303,7 @@ static void shap_efficiency(void) {
     dc_explainer *ex;
     CHECK(dc_explainer_new(&ex, m, 256, 0, &err) == DC_OK, "%s", err.msg);
     float x[784];
-    make_input(x, 21, m->norm_mean, m->norm_std);
+    make_input(x, 21, m->norm_mean[0], m->norm_std[0]);
     const char *segs[3] = {"grid:4", "slic:30", "grid:2"};
     const int samples[3] = {1000, 200, 1000};
     for (int s = 0; s < 3; s++) {
@@ -353,9 +353,9 @@ static void informative_patch(void) {
     dc_explainer *ex;
     CHECK(dc_explainer_new(&ex, m, 256, 0, &err) == DC_OK, "%s", err.msg);
     float x[784];
-    make_input(x, 3, m->norm_mean, m->norm_std);
+    make_input(x, 3, m->norm_mean[0], m->norm_std[0]);
     for (int y = PY; y < PY + 4; y++)
-        for (int c = PX; c < PX + 4; c++) x[y * 28 + c] = (0.9f - m->norm_mean) / m->norm_std; // a bright patch
+        for (int c = PX; c < PX + 4; c++) x[y * 28 + c] = (0.9f - m->norm_mean[0]) / m->norm_std[0]; // a bright patch
     dc_explain_config cfg = dc_explain_config_default();
     cfg.target = 0;
     dc_explanation e, good;
@@ -438,7 +438,7 @@ static void bad_inputs(void) {
     dc_explainer *ex;
     CHECK(dc_explainer_new(&ex, m, 16, 1, &err) == DC_OK, "%s", err.msg);
     float x[784];
-    make_input(x, 1, m->norm_mean, m->norm_std);
+    make_input(x, 1, m->norm_mean[0], m->norm_std[0]);
     dc_explanation e;
     dc_explain_config cfg = dc_explain_config_default();
     cfg.method = DC_EXPLAIN_IG;
@@ -523,7 +523,7 @@ static void determinism_and_dropout(void) {
     CHECK(dc_explainer_new(&ex1, m, 100, 1, &err) == DC_OK, "%s", err.msg);
     CHECK(dc_explainer_new(&ex2, m, 256, 2, &err) == DC_OK, "%s", err.msg);
     float x[784];
-    make_input(x, 9, m->norm_mean, m->norm_std);
+    make_input(x, 9, m->norm_mean[0], m->norm_std[0]);
     const dc_explain_method ms[3] = {DC_EXPLAIN_LIME, DC_EXPLAIN_KERNELSHAP, DC_EXPLAIN_IG};
     for (int k = 0; k < 3; k++) {
         dc_explain_config cfg = dc_explain_config_default();
@@ -563,8 +563,8 @@ static void determinism_and_dropout(void) {
     // same parameter layout as lenet5 (dropout has none)
     CHECK(d->n_params == m->n_params, "layouts match");
     memcpy(d->params, m->params, sizeof(float) * m->n_params);
-    d->norm_mean = m->norm_mean;
-    d->norm_std = m->norm_std;
+    d->norm_mean[0] = m->norm_mean[0];
+    d->norm_std[0] = m->norm_std[0];
     dc_explainer *exm, *exd;
     CHECK(dc_explainer_new(&exm, m, 80, 2, &err) == DC_OK, "%s", err.msg);
     CHECK(dc_explainer_new(&exd, d, 80, 2, &err) == DC_OK, "%s", err.msg);
@@ -718,7 +718,7 @@ static void feature_maps(void) {
     printf("visualize: feature maps and filters\n");
     dc_model *m = lenet_random(6);
     float x[784];
-    make_input(x, 2, m->norm_mean, m->norm_std);
+    make_input(x, 2, m->norm_mean[0], m->norm_std[0]);
     char dir[512];
     snprintf(dir, sizeof dir, "%s/maps/", dc_test_tmpdir());
     dc_error err;
@@ -809,7 +809,7 @@ static void rgb_and_mlp(void) {
     CHECK(dc_model_builtin(&m, "mlp", 1, 28, 28, 10, &err) == DC_OK, "%s", err.msg);
     dc_model_init_params(m, &r);
     float g[784];
-    make_input(g, 4, m->norm_mean, m->norm_std);
+    make_input(g, 4, m->norm_mean[0], m->norm_std[0]);
     snprintf(dir, sizeof dir, "%s/mlpmaps", dc_test_tmpdir());
     CHECK(dc_visualize(m, g, dir, &n, &err) == DC_OK && n == m->n_nodes + 1, "mlp visualize: %d files %s", n,
           err.msg);

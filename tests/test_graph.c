@@ -100,9 +100,8 @@ static void resnet8_step_vs_torch(int nthreads) {
     CHECK(dc_session_new(&s, m, N, nthreads, &err) == DC_OK, "%s", err.msg);
     if (s) {
         CHECK(dc_session_folded(s) == 9, "resnet8 folds its 9 BatchNorms (%d)", dc_session_folded(s));
-        // the ReLUs right after a conv+BN (stem and first conv of each block); the
-        // ones after a residual add stay
-        CHECK(dc_session_fused(s) == 4, "resnet8 fuses 4 ReLUs into convolutions (%d)", dc_session_fused(s));
+        // the relus after a conv+BN (stem, first conv of each block) and after each add
+        CHECK(dc_session_fused(s) == 7, "resnet8 fuses 7 ReLUs into the node before them (%d)", dc_session_fused(s));
         float logits[64 * 10];
         CHECK(dc_session_logits(s, x2->data, N, logits, &err) == DC_OK, "%s", err.msg);
         dc_check_close("eval logits (folded session)", logits, want->data, want->n, 1e-5, 1e-5);
@@ -110,6 +109,59 @@ static void resnet8_step_vs_torch(int nthreads) {
     }
     dc_model_free(m);
     dcfx_free(&fx);
+}
+
+// ReLU fusion changes no bit: a training step with fused relus (into
+// BatchNorm and add) and one with every relu its own node.
+static void fusion_is_exact(void) {
+    printf("relu fusion: a resnet8 training step and eval forward give the same bits fused and unfused\n");
+    dc_error err;
+    dc_model *m = NULL;
+    CHECK(dc_model_builtin(&m, "resnet8", 1, 28, 28, 10, &err) == DC_OK, "%s", err.msg);
+    if (!m) return;
+    dc_rng r;
+    dc_rng_seed(&r, 21);
+    dc_model_init_params(m, &r);
+    enum { N = 9 };
+    float *x = malloc(sizeof(float) * N * 784);
+    int32_t y[N];
+    for (int i = 0; i < N * 784; i++) x[i] = dc_rng_normal(&r);
+    for (int i = 0; i < N; i++) y[i] = (int32_t)dc_rng_below(&r, 10);
+    float *g[2], *state[2], *logits[2];
+    double loss[2];
+    float *state0 = malloc(sizeof(float) * m->n_state);
+    memcpy(state0, m->state, sizeof(float) * m->n_state);
+    for (int f = 0; f < 2; f++) {
+        dc_graph gr = dc_model_graph(m);
+        dc_runtime *rt = NULL;
+        CHECK(dc_runtime_new(&rt, &gr, N, DC_MODE_TRAIN, DC_RT_BACKWARD | (f ? DC_RT_NO_FUSE : 0), 2, &err) == DC_OK,
+              "%s", err.msg);
+        memcpy(m->state, state0, sizeof(float) * m->n_state);
+        dc_runtime_bind_model(rt, m);
+        CHECK((dc_runtime_fused(rt) > 0) == (f == 0), "fused %d", dc_runtime_fused(rt));
+        memcpy(dc_runtime_input(rt), x, sizeof(float) * N * 784);
+        memset(m->grads, 0, sizeof(float) * m->n_params);
+        loss[f] = dc_runtime_train_step(rt, N, y, NULL, NULL, NULL);
+        g[f] = malloc(sizeof(float) * m->n_params);
+        memcpy(g[f], m->grads, sizeof(float) * m->n_params);
+        state[f] = malloc(sizeof(float) * m->n_state);
+        memcpy(state[f], m->state, sizeof(float) * m->n_state);
+        dc_runtime_free(rt);
+        dc_runtime *ev = NULL;
+        CHECK(dc_runtime_new(&ev, &gr, N, DC_MODE_EVAL, f ? DC_RT_NO_FUSE : 0, 2, &err) == DC_OK, "%s", err.msg);
+        dc_runtime_bind_model(ev, m);
+        memcpy(dc_runtime_input(ev), x, sizeof(float) * N * 784);
+        logits[f] = malloc(sizeof(float) * N * 10);
+        memcpy(logits[f], dc_runtime_forward(ev, N, NULL), sizeof(float) * N * 10);
+        dc_runtime_free(ev);
+    }
+    CHECK(loss[0] == loss[1] && !memcmp(g[0], g[1], sizeof(float) * m->n_params) &&
+              !memcmp(state[0], state[1], sizeof(float) * m->n_state) && !memcmp(logits[0], logits[1], sizeof(float) * N * 10),
+          "fused and unfused: the same loss, gradients, statistics and eval logits");
+    for (int f = 0; f < 2; f++) free(g[f]), free(state[f]), free(logits[f]);
+    free(state0);
+    free(x);
+    dc_model_free(m);
 }
 
 static void expect_error(const char *text, const char *needle1, const char *needle2) {
@@ -296,6 +348,7 @@ int main(int argc, char **argv) {
     }
     resnet8_step_vs_torch(1);
     resnet8_step_vs_torch(2);
+    fusion_is_exact();
     dp_with_groupnorm(1);
     dp_with_groupnorm(2);
     graph_text_checks();

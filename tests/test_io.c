@@ -10,7 +10,7 @@
 // images: PNGs written here with libpng in every colour type that matters
 // (gray 1/8/16-bit, gray+alpha, RGB, RGBA, palette with and without tRNS,
 // interlaced), PGM/PPM P2/P3/P5/P6 including 16-bit, bilinear resize against
-// values computed with torch.nn.functional.interpolate(align_corners=False),
+// values computed with PIL (Image.resize BILINEAR, as torchvision Resize),
 // and corrupt/truncated/oversized inputs that must fail cleanly.
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
@@ -607,26 +607,29 @@ static void test_png_types(void) {
 }
 
 static void test_resize(void) {
-    // 2x2 -> 4x4, want = round(F.interpolate(bilinear, align_corners=False))
+    // want = PIL's Image.resize((w, h), BILINEAR), what torchvision's Resize
+    // does to a PIL image (the values printed by PIL 9.4). 2x2 -> 4x4 is
+    // plain half-pixel bilinear (F.interpolate's align_corners=False too).
     const uint8_t a[4] = {0, 100, 200, 40};
     const char *p = tpath("r2.png");
     CHECK(write_png(p, &(png_spec){2, 2, PNG_COLOR_TYPE_GRAY, 8, 0, a, 2, 0, 0, 0, 0}), "write r2");
     expect_image("2x2 -> 4x4", p, 1, 4, 4,
                  (const uint8_t[]){0, 25, 75, 100, 50, 59, 76, 85, 150, 126, 79, 55, 200, 160, 80, 40});
-    // 4x4 -> 2x2 (average of each 2x2 block at this scale)
+    // 4x4 -> 2x2: shrinking widens the filter (antialiasing), so each output
+    // mixes three input pixels per axis, not the 2x2 block average
     uint8_t b[16];
     for (int i = 0; i < 16; i++) b[i] = (uint8_t)(i * 15);
     p = tpath("r4.png");
     CHECK(write_png(p, &(png_spec){4, 4, PNG_COLOR_TYPE_GRAY, 8, 0, b, 4, 0, 0, 0, 0}), "write r4");
-    expect_image("4x4 -> 2x2", p, 1, 2, 2, (const uint8_t[]){38, 68, 158, 188});
+    expect_image("4x4 -> 2x2", p, 1, 2, 2, (const uint8_t[]){54, 77, 148, 171});
     // 3x5 -> 4x7 (non-integer scales both ways), as RGB with the same plane 3 times
     uint8_t c[15], c3[45];
     for (int i = 0; i < 15; i++) {
         c[i] = (uint8_t)((i * 37 + 11) % 256);
         c3[3 * i] = c3[3 * i + 1] = c3[3 * i + 2] = c[i];
     }
-    const uint8_t want[28] = {11,  32,  59,  85,  111, 138, 159, 127, 148, 128, 41, 67,  93,  115,
-                              169, 191, 171, 83,  110, 95,  61,  125, 146, 173, 199, 225, 142, 17};
+    const uint8_t want[28] = {11,  32,  59,  85,  111, 138, 159, 127, 148, 128, 41, 67,  94,  115,
+                              169, 190, 171, 83,  109, 95,  61,  125, 146, 173, 199, 225, 142, 17};
     uint8_t want3[84];
     for (int k = 0; k < 3; k++) memcpy(want3 + 28 * k, want, 28);
     p = tpath("r35.png");

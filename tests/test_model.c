@@ -202,7 +202,7 @@ static void training_checks(void) {
         CHECK(dc_model_load(&e, path, &err) == DC_OK, "%s", err.msg);
         if (e) {
             CHECK(!memcmp(e->params, d->params, sizeof(float) * d->n_params), "params round-trip exactly");
-            CHECK(e->norm_mean == d->norm_mean && e->norm_std == d->norm_std, "normalisation round-trips");
+            CHECK(e->norm_mean[0] == d->norm_mean[0] && e->norm_std[0] == d->norm_std[0], "normalisation round-trips");
             float x[784], p1[4], p2[4];
             dc_model_normalise(e, x, te.pixels, 784);
             CHECK(dc_model_predict(d, x, 1, p1, 1, &err) == DC_OK, "%s", err.msg);

@@ -198,7 +198,7 @@ static void test_pages(void) {
           count_of(html, "<polyline"));
     CHECK(strstr(html, "Reliability diagram (10 bins)") != NULL, "reliability diagram");
     // the held-out curve skips epoch 2's -1: two points on it
-    CHECK(count_of(html, "<title>held-out, epoch") == 2, "held-out points: %d", count_of(html, "<title>held-out, epoch"));
+    CHECK(count_of(html, "<title>test, epoch") == 2, "held-out points: %d", count_of(html, "<title>test, epoch"));
 
     // the figures agree with the metrics API over the same predictions
     float *probs = malloc(sizeof(float) * N * C);

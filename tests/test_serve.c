@@ -399,7 +399,7 @@ static void feed(serve_drift *d, dc_model *m, dc_session *s, const dc_dataset *d
         dc_model_normalise(m, x, px, 784);
         dc_error err;
         dc_session_predict(s, x, 1, p, &err);
-        serve_sample_stats_compute(&st, x, 1, 28, 28, m->norm_mean, m->norm_std, p, 10);
+        serve_sample_stats_compute(&st, x, 1, 28, 28, m->norm_mean[0], m->norm_std[0], p, 10);
         int f = serve_drift_add(d, &st, 1, &rep);
         if (f) flips[f > 0]++;
     }
@@ -419,8 +419,8 @@ static void test_drift(void) {
     for (int i = 0; i < SERVE_PIX_BINS; i++) s += r.pix[i];
     CHECK(fabs(s - 1) < 1e-9 && r.has_input && r.has_eval && r.n_input == 3000, "fractions sum to 1");
     // the pixel mean equals the normalisation mean computed by the model
-    CHECK(fabs(r.ch_mean[0] - m->norm_mean) < 1e-6 && fabs(r.ch_std[0] - m->norm_std) < 1e-5, "mean %g/%g std %g/%g",
-          r.ch_mean[0], m->norm_mean, r.ch_std[0], m->norm_std);
+    CHECK(fabs(r.ch_mean[0] - m->norm_mean[0]) < 1e-6 && fabs(r.ch_std[0] - m->norm_std[0]) < 1e-5, "mean %g/%g std %g/%g",
+          r.ch_mean[0], m->norm_mean[0], r.ch_std[0], m->norm_std[0]);
     serve_reference_free(&r);
     CHECK(serve_reference_parse(&r, "{\"input\":{\"n\":1}}", 1, 10, &err) == DC_ERR_FORMAT, "malformed record refused");
     CHECK(serve_reference_parse(&r, "[]", 1, 10, &err) == DC_ERR_FORMAT, "not an object");

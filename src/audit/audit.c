@@ -13,7 +13,11 @@
 // denominator is empty in a group (TPR of a class the group has no sample
 // of; FPR when every sample of the group is of that class) is undefined and
 // left out of the max-min, where scikit-learn's confusion matrix would turn
-// it into 0 and invent a disparity out of a missing sample. All figures come
+// it into 0 and invent a disparity out of a missing sample; a TPR or FPR
+// difference needs the rate in at least two groups, so with fewer it is
+// undefined too (not 0: nothing was compared), and the equalized-odds
+// difference then rests on the other rate alone, which eo_basis_c records.
+// All figures come
 // from integer counts in double precision, so they are exact functions of the
 // predictions.
 //
@@ -439,23 +443,26 @@ void dc_fairness_free(dc_fairness *f) {
     free(f->tpr_difference_c);
     free(f->fpr_difference_c);
     free(f->eo_difference_c);
+    free(f->eo_basis_c);
     free(f->flags_c);
     memset(f, 0, sizeof *f);
 }
 
 // max - min of column c of v (G,C) over the rows where it is defined (not
-// NaN): 0 with one such row, NaN with none. *lo/*hi get min and max.
-static double spread(const double *v, int G, int C, int c, double *lo, double *hi) {
+// NaN), NaN when fewer than min_rows are. *lo/*hi get min and max.
+static double spread(const double *v, int G, int C, int c, int min_rows, double *lo, double *hi) {
     double mn = NAN, mx = NAN;
+    int rows = 0;
     for (int g = 0; g < G; g++) {
         const double x = v[(size_t)g * C + c];
         if (isnan(x)) continue;
+        rows++;
         if (isnan(mn) || x < mn) mn = x;
         if (isnan(mx) || x > mx) mx = x;
     }
     if (lo) *lo = mn;
     if (hi) *hi = mx;
-    return mx - mn; // NaN when no row is defined
+    return rows >= min_rows ? mx - mn : NAN;
 }
 
 static double ratio_or(double a, double b, double when_zero) { return b > 0 ? a / b : when_zero; }
@@ -492,12 +499,13 @@ dc_status dc_fairness_compute(dc_fairness *f, const int32_t *pred, const int32_t
     f->tpr_difference_c = calloc((size_t)C, sizeof(double));
     f->fpr_difference_c = calloc((size_t)C, sizeof(double));
     f->eo_difference_c = calloc((size_t)C, sizeof(double));
+    f->eo_basis_c = calloc((size_t)C, 1);
     f->flags_c = calloc((size_t)C, sizeof(unsigned));
     int64_t *selected = calloc(GC, sizeof(int64_t)), *tp = calloc(GC, sizeof(int64_t));
     int64_t *correct = calloc((size_t)G, sizeof(int64_t));
     if (!f->group_n || !f->group_accuracy || !f->positives || !f->selection_rate || !f->tpr || !f->fpr ||
         !f->dp_difference_c || !f->dp_ratio_c || !f->tpr_difference_c || !f->fpr_difference_c ||
-        !f->eo_difference_c || !f->flags_c || !selected || !tp || !correct) {
+        !f->eo_difference_c || !f->eo_basis_c || !f->flags_c || !selected || !tp || !correct) {
         free(selected);
         free(tp);
         free(correct);
@@ -538,13 +546,15 @@ dc_status dc_fairness_compute(dc_fairness *f, const int32_t *pred, const int32_t
     f->eo_difference_class = -1;
     for (int c = 0; c < C; c++) {
         double lo, hi;
-        f->dp_difference_c[c] = spread(f->selection_rate, G, C, c, &lo, &hi);
+        f->dp_difference_c[c] = spread(f->selection_rate, G, C, c, 1, &lo, &hi);
         // no group ever predicts c: every rate is 0, which is parity
         f->dp_ratio_c[c] = ratio_or(lo, hi, 1.0);
-        f->tpr_difference_c[c] = spread(f->tpr, G, C, c, NULL, NULL);
-        f->fpr_difference_c[c] = spread(f->fpr, G, C, c, NULL, NULL);
+        // a rate compared across fewer than two groups measures nothing
+        f->tpr_difference_c[c] = spread(f->tpr, G, C, c, 2, NULL, NULL);
+        f->fpr_difference_c[c] = spread(f->fpr, G, C, c, 2, NULL, NULL);
         const double a = f->tpr_difference_c[c], b = f->fpr_difference_c[c];
         f->eo_difference_c[c] = isnan(a) ? b : isnan(b) ? a : (a > b ? a : b);
+        f->eo_basis_c[c] = (unsigned char)((isnan(a) ? 0 : DC_FAIR_EO_TPR) | (isnan(b) ? 0 : DC_FAIR_EO_FPR));
         if (f->dp_difference_c[c] > f->thr.dp_difference) f->flags_c[c] |= DC_FAIR_FLAG_DP_DIFF;
         if (f->dp_ratio_c[c] < f->thr.dp_ratio) f->flags_c[c] |= DC_FAIR_FLAG_DP_RATIO;
         if (f->eo_difference_c[c] > f->thr.eo_difference) f->flags_c[c] |= DC_FAIR_FLAG_EO_DIFF;
@@ -559,6 +569,7 @@ dc_status dc_fairness_compute(dc_fairness *f, const int32_t *pred, const int32_t
         if (!isnan(f->eo_difference_c[c]) && (isnan(f->eo_difference) || f->eo_difference_c[c] > f->eo_difference)) {
             f->eo_difference = f->eo_difference_c[c];
             f->eo_difference_class = c;
+            f->eo_basis = f->eo_basis_c[c];
         }
     }
     if (f->dp_difference > f->thr.dp_difference) f->flags |= DC_FAIR_FLAG_DP_DIFF;

@@ -87,8 +87,11 @@ dc_status dc_model_edit_text(char **text, const dc_model *m, const dc_model_edit
 dc_status dc_model_copy_meta(dc_model *dst, const dc_model *m, dc_error *err) {
     dc_status st = dc_model_set_class_names(dst, (const char *const *)m->class_names, m->n_classes, err);
     if (st) return st;
-    dst->norm_mean = m->norm_mean;
-    dst->norm_std = m->norm_std;
+    if (dst->in_c == m->in_c) {
+        memcpy(dst->norm_mean, m->norm_mean, sizeof(float) * (size_t)m->in_c);
+        memcpy(dst->norm_std, m->norm_std, sizeof(float) * (size_t)m->in_c);
+        dst->norm_given = m->norm_given;
+    }
     if (m->tab_f && dst->tab_f == m->tab_f) {
         memcpy(dst->tab_mean, m->tab_mean, sizeof(float) * (size_t)m->tab_f);
         memcpy(dst->tab_std, m->tab_std, sizeof(float) * (size_t)m->tab_f);

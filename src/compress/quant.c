@@ -422,9 +422,13 @@ static void ranges_of(const dc_model *fm, const dc_qstats *st, const dc_quant_co
         dc_qrange(s, cfg->method, cfg->percentile, qmax + 1, &lo[i], &hi[i]);
         amax[i] = fmaxf(fabsf(st[i].min), fabsf(st[i].max));
     }
-    // the image input: exactly the range of normalised pixels
-    lo[0] = (0.0f - fm->norm_mean) / fm->norm_std;
-    hi[0] = (1.0f - fm->norm_mean) / fm->norm_std;
+    // the image input: exactly the range of normalised pixels, over every
+    // channel (one scale per tensor: the widest channel's range)
+    lo[0] = INFINITY, hi[0] = -INFINITY;
+    for (int c = 0; c < fm->in_c; c++) {
+        lo[0] = fminf(lo[0], (0.0f - fm->norm_mean[c]) / fm->norm_std[c]);
+        hi[0] = fmaxf(hi[0], (1.0f - fm->norm_mean[c]) / fm->norm_std[c]);
+    }
 }
 
 dc_quant_config dc_quant_config_default(void) {

@@ -3,7 +3,8 @@
 // Contract: each sample gets one combined affine transform (rotation about
 // the image centre, scaling about the centre, translation) resampled
 // bilinearly, then optionally a left-right mirror. Pixels that map from
-// outside the image take `fill`, the normalised value of a 0 byte, so the
+// outside the image take `fill[c]`, the normalised value of a 0 byte in
+// channel c, so the
 // border looks like the black background of MNIST-style images rather than
 // like an artificial mid-grey.
 //
@@ -37,10 +38,11 @@ typedef struct aug_params {
 // Shifts each plane of x (c,h,w) by (dx, dy) pixels, filling with fill:
 // out(y, x) = in(y + dy, x + dx), the crop at offset (P+dx, P+dy) of the
 // image padded by P.
-static void crop_one(float *x, float *tmp, int c, int h, int w, int dx, int dy, float fill) {
+static void crop_one(float *x, float *tmp, int c, int h, int w, int dx, int dy, const float *fills) {
     const size_t plane = (size_t)h * w;
     for (int ch = 0; ch < c; ch++) {
         float *img = x + plane * (size_t)ch;
+        const float fill = fills[ch];
         memcpy(tmp, img, plane * sizeof(float));
         for (int yo = 0; yo < h; yo++) {
             int ys = yo + dy;
@@ -79,7 +81,7 @@ static void erase_params(aug_params *p, int h, int w, float prob, dc_rng *rng) {
 
 // Resamples x (c,h,w) in place through tmp (h*w floats of scratch).
 static void augment_one(float *x, float *tmp, int c, int h, int w,
-                        const aug_params *p, float fill) {
+                        const aug_params *p, const float *fills) {
     // x is (c,h,w); tmp is (h,w).
     size_t plane = (size_t)h * w;
     int identity = p->angle_deg == 0.0f && p->scale == 1.0f && p->tx == 0.0f &&
@@ -114,6 +116,7 @@ static void augment_one(float *x, float *tmp, int c, int h, int w,
     float cx = 0.5f * (float)(w - 1), cy = 0.5f * (float)(h - 1);
     for (int ch = 0; ch < c; ch++) {
         float *img = x + plane * (size_t)ch;
+        const float fill = fills[ch];
         memcpy(tmp, img, plane * sizeof(float));
         for (int yo = 0; yo < h; yo++) {
             float dy = ((float)yo - cy - p->ty) * inv_s;
@@ -145,7 +148,7 @@ static void augment_one(float *x, float *tmp, int c, int h, int w,
 }
 
 void dc_augment_sample(float *x, int c, int h, int w, float angle_deg,
-                       float scale, float tx, float ty, bool flip, float fill) {
+                       float scale, float tx, float ty, bool flip, const float *fill) {
     // x is (c,h,w).
     DC_ASSERT(scale > 0.0f);
     aug_params p = {angle_deg, scale, tx, ty, flip, 0, 0, 0, 0, 0, 0};
@@ -156,7 +159,7 @@ void dc_augment_sample(float *x, int c, int h, int w, float angle_deg,
 }
 
 void dc_augment_batch(float *x, int n, int c, int h, int w,
-                      const dc_augment *a, float fill, dc_rng *rng) {
+                      const dc_augment *a, const float *fill, dc_rng *rng) {
     // x is (n,c,h,w).
     float rot = fabsf(a->rotate_deg), tr = fabsf(a->translate);
     // A scale range reaching 0 would collapse or invert images; cap it.

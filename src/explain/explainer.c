@@ -64,7 +64,7 @@ dc_status dc_explainer_new(dc_explainer **out, dc_model *m, int batch, int nthre
     ex->in_size = (size_t)ex->C * ex->H * ex->W;
     ex->n_classes = dc_model_num_classes(m);
     dc_graph g = dc_model_graph(m);
-    dc_status st = dc_runtime_new(&ex->rt, &g, batch, DC_MODE_EVAL, DC_RT_BACKWARD, nthreads, err);
+    dc_status st = dc_runtime_new(&ex->rt, &g, batch, DC_MODE_EVAL, DC_RT_BACKWARD | DC_RT_NO_FUSE, nthreads, err);
     if (st) {
         free(ex);
         return st;
@@ -210,20 +210,24 @@ static dc_status blur(float *b, const float *x, int C, int H, int W, dc_error *e
     return DC_OK;
 }
 
-static float black_value(const dc_model *m) {
-    float mean, std;
-    dc_model_get_normalisation(m, &mean, &std);
-    return (0.0f - mean) / std;
+// b (C,H,W) = the normalised value of a 0 pixel, each channel its own
+// (colour models normalise per channel).
+static void fill_black(const dc_model *m, float *b, size_t in_size) {
+    int C, H, W;
+    dc_model_input_shape(m, &C, &H, &W);
+    const size_t P = (size_t)H * W;
+    for (int c = 0; c < C; c++) {
+        const float v = (0.0f - m->norm_mean[c]) / m->norm_std[c];
+        for (size_t i = (size_t)c * P; i < (size_t)(c + 1) * P && i < in_size; i++) b[i] = v;
+    }
 }
 
 dc_status dc_explain_baseline(dc_explainer *ex, const float *x, const dc_explain_config *cfg, float *b,
                               dc_error *err) {
     switch (cfg->baseline) {
-    case DC_EXPLAIN_BASE_BLACK: {
-        float v = black_value(ex->m);
-        for (size_t i = 0; i < ex->in_size; i++) b[i] = v;
+    case DC_EXPLAIN_BASE_BLACK:
+        fill_black(ex->m, b, ex->in_size);
         return DC_OK;
-    }
     case DC_EXPLAIN_BASE_BLUR:
         return blur(b, x, ex->C, ex->H, ex->W, err);
     case DC_EXPLAIN_BASE_CUSTOM:
@@ -399,10 +403,7 @@ dc_status dc_explain_faithfulness(dc_explainer *ex, const float *x, const dc_exp
         dc_faithfulness_free(f);
         return dc_fail(err, DC_ERR_NOMEM, "faithfulness: out of memory");
     }
-    if (!baseline) {
-        float v = black_value(ex->m);
-        for (size_t i = 0; i < ex->in_size; i++) black[i] = v;
-    }
+    if (!baseline) fill_black(ex->m, black, ex->in_size);
     for (int p = 0; p < P; p++) {
         double s = 0.0;
         for (int c = 0; c < e->c; c++) s += e->attr[(size_t)c * P + p];

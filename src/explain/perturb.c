@@ -46,7 +46,7 @@ typedef struct occ_ctx {
     const float *x;
     const int *ys, *xs; // window origins: (ny), (nx)
     int nx, win_h, win_w, C, H, W;
-    float fill;
+    const float *fill; // (C) the patch value of each channel
 } occ_ctx;
 
 static void occ_make(float *img, int i, void *user) {
@@ -57,7 +57,7 @@ static void occ_make(float *img, int i, void *user) {
     int y0 = o->ys[(i - 1) / o->nx], x0 = o->xs[(i - 1) % o->nx];
     for (int c = 0; c < o->C; c++)
         for (int y = y0; y < y0 + o->win_h; y++)
-            for (int x = x0; x < x0 + o->win_w; x++) img[c * P + (size_t)y * o->W + x] = o->fill;
+            for (int x = x0; x < x0 + o->win_w; x++) img[c * P + (size_t)y * o->W + x] = o->fill[c];
 }
 
 // Window origins along one axis of length n: 0, s, 2s, ... and n - w last.
@@ -74,14 +74,17 @@ dc_status dc_ex_occlusion(dc_explainer *ex, const float *x, const dc_explain_con
     occ_ctx o = {.x = x, .C = ex->C, .H = H, .W = W};
     o.win_h = cfg->window < H ? cfg->window : H;
     o.win_w = cfg->window < W ? cfg->window : W;
-    float mean, std;
-    dc_model_get_normalisation(ex->m, &mean, &std);
-    o.fill = cfg->fill_black ? -mean / std : cfg->fill;
+    // the patch: --fill in every channel, or black (each channel's own
+    // normalised 0: colour models normalise per channel)
+    float *fill = malloc(sizeof(float) * (size_t)o.C);
+    for (int c = 0; fill && c < o.C; c++)
+        fill[c] = cfg->fill_black ? -ex->m->norm_mean[c] / ex->m->norm_std[c] : cfg->fill;
+    o.fill = fill;
     int *ys = malloc(sizeof(int) * (size_t)(H + 1)), *xs = malloc(sizeof(int) * (size_t)(W + 1));
     double *cnt = calloc((size_t)H * W, sizeof(double)), *sum = calloc((size_t)H * W, sizeof(double));
     double *y = NULL;
     dc_status st = DC_OK;
-    if (!ys || !xs || !cnt || !sum) goto nomem;
+    if (!fill || !ys || !xs || !cnt || !sum) goto nomem;
     int ny = positions(ys, H, o.win_h, cfg->stride), nx = positions(xs, W, o.win_w, cfg->stride);
     o.ys = ys;
     o.xs = xs;
@@ -105,6 +108,7 @@ dc_status dc_ex_occlusion(dc_explainer *ex, const float *x, const dc_explain_con
 nomem:
     st = dc_fail(err, DC_ERR_NOMEM, "occlusion: out of memory");
 done:
+    free(fill);
     free(ys);
     free(xs);
     free(cnt);

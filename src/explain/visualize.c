@@ -185,7 +185,7 @@ dc_status dc_visualize(dc_model *m, const float *x, const char *dir, int *n_file
     if (st) return st;
     dc_runtime *rt;
     dc_graph g = dc_model_graph(m);
-    if ((st = dc_runtime_new(&rt, &g, 1, DC_MODE_EVAL, DC_RT_KEEP_ALL, 1, err))) return st;
+    if ((st = dc_runtime_new(&rt, &g, 1, DC_MODE_EVAL, DC_RT_KEEP_ALL | DC_RT_NO_FUSE, 1, err))) return st;
     dc_runtime_bind_model(rt, m);
     const size_t in_size = (size_t)m->in_c * m->in_h * m->in_w;
     memcpy(dc_runtime_input(rt), x, sizeof(float) * in_size);

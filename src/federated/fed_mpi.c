@@ -408,11 +408,13 @@ static dc_status srv_hello(srv *s, dc_error *err) {
     }
     if (st) return st;
     wb_hdr(&s->w, DC_FED_MSG_START, 0, 0);
-    uint32_t mu, sd;
-    memcpy(&mu, &m->norm_mean, 4);
-    memcpy(&sd, &m->norm_std, 4);
-    wb_u32(&s->w, mu);
-    wb_u32(&s->w, sd);
+    for (int c = 0; c < m->in_c; c++) { // the normalisation, per input channel
+        uint32_t mu, sd;
+        memcpy(&mu, &m->norm_mean[c], 4);
+        memcpy(&sd, &m->norm_std[c], 4);
+        wb_u32(&s->w, mu);
+        wb_u32(&s->w, sd);
+    }
     for (int rank = 1; !st && rank < size; rank++) st = srv_send(s, rank, DC_FED_MSG_START, err);
     return st;
 }
@@ -1117,9 +1119,11 @@ dc_status fed_host(fed_run *r, dc_error *err) {
         if ((st = host_recv(&h, &kind, &b, &buf, err))) break;
         if (!started) {
             if (kind == DC_FED_MSG_START) {
-                uint32_t mu = rb_u32(&b), sd = rb_u32(&b);
-                memcpy(&r->m->norm_mean, &mu, 4);
-                memcpy(&r->m->norm_std, &sd, 4);
+                for (int c = 0; c < r->m->in_c; c++) {
+                    uint32_t mu = rb_u32(&b), sd = rb_u32(&b);
+                    memcpy(&r->m->norm_mean[c], &mu, 4);
+                    memcpy(&r->m->norm_std[c], &sd, 4);
+                }
                 if (!rb_done(&b)) st = dc_fail(err, DC_ERR_FORMAT, "federate: malformed start message");
                 started = true;
             } else if (kind == DC_FED_MSG_DROPPED) {

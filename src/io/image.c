@@ -1,33 +1,42 @@
-// image.c — dc_image_load: PNG (libpng) and PGM/PPM images for predict.
+// image.c — decoding images for predict and for image-folder data sets:
+// PNG (libpng), JPEG (libjpeg-turbo) and PGM/PPM.
 //
-// Contract: dc_image_load(&px, path, c, h, w, err) returns a malloc'd
-// (c, h, w) byte array (planar, row-major; the caller frees it with free())
-// or fails with a one-line message naming the file. c is 1 (gray) or 3 (RGB).
-// dc_image_decode does the same for bytes already in memory (a request body
-// in deepc serve); `path` then only names the origin in messages.
+// Contract: dc_image_decode(&px, buf, len, origin, c, h, w, err) returns a
+// malloc'd (c, h, w) byte array (planar, row-major; the caller frees it with
+// free()) or fails with a one-line message naming the origin;
+// dc_image_load reads the file first. c is 1 (gray) or 3 (RGB).
 //
-// Pipeline: read the whole file -> pick the decoder by magic bytes (never by
-// extension) -> decode to 8-bit interleaved gray / gray+alpha / RGB / RGBA ->
-// composite alpha onto black -> convert channels -> bilinear resize.
+// Pipeline: pick the decoder by magic bytes (never by extension) -> decode
+// to 8-bit interleaved gray / gray+alpha / RGB / RGBA -> composite alpha
+// onto black -> convert channels -> resize. The target is what torchvision
+// gives a user who loads the same file: ImageFolder's pil_loader
+// (Image.open(f).convert("RGB")), then transforms.Grayscale() for one
+// channel, then transforms.Resize((h, w)), whose PIL path is
+// Image.resize((w, h), BILINEAR). The tests compare with PIL byte for byte.
 //
 // Choices, with reasons:
-// - Alpha is composited onto BLACK (v * a / 255): the training data
+// - Alpha is composited onto BLACK (v * a / 255, rounded): the training data
 //   (MNIST/Fashion-MNIST) has a black background, so a transparent region
-//   reads as background.
+//   reads as background. (PIL's convert("RGB") drops alpha, leaving whatever
+//   colour the transparent pixels happen to store.)
 // - 16-bit samples (PNG and PGM/PPM maxval > 255) are scaled to 8 bits with
 //   rounding, v * 255 / maxval (png_set_scale_16 for PNG), so a 16-bit PNG
-//   and the same image as a 16-bit PGM give identical bytes. (png_set_strip_16
-//   would just drop the low byte: up to one grey level darker.)
-// - gAMA/iCCP/sRGB chunks are ignored: samples are taken as stored (as PIL
-//   does), since the training images were never gamma-corrected either.
-// - RGB -> gray uses ITU-R BT.601 luma in integers,
-//   round((299 R + 587 G + 114 B) / 1000) (PIL's convert("L") weights, though
-//   PIL's fixed-point rounding can differ by one level);
-//   gray -> RGB replicates.
-// - Resize is bilinear with PyTorch's align_corners=False convention
-//   (F.interpolate(mode="bilinear")): source coordinate (d + 0.5) * in/out - 0.5,
-//   clamped at 0; results rounded to nearest. No antialiasing when shrinking.
-//   An image already h x w is passed through untouched.
+//   and the same image as a 16-bit PGM give identical bytes.
+// - gAMA/iCCP/sRGB chunks, JPEG ICC profiles and EXIF orientation are
+//   ignored: samples are taken as stored, as PIL (and so torchvision) does.
+// - RGB -> gray is PIL's convert("L"): (19595 R + 38470 G + 7471 B + 2^15)
+//   >> 16 (ITU-R 601 luma in 16-bit fixed point); gray -> RGB replicates.
+// - JPEG: libjpeg-turbo with its defaults (ISLOW DCT, fancy upsampling), as
+//   PIL decodes; YCbCr and RGB files decode to RGB, gray ones to gray, CMYK
+//   and YCCK ones to CMYK (Adobe's inverted convention) and then to RGB as
+//   PIL's convert("RGB") does. A file cut short (libjpeg's "premature end of
+//   data" warning) is an error, as PIL refuses truncated files.
+// - Resize is PIL's BILINEAR resampling (libImaging/Resample.c): a
+//   separable triangle filter whose support widens by the scale factor when
+//   shrinking (antialiasing), coefficients normalised per output pixel and
+//   applied in 22-bit fixed point, horizontal pass then vertical, each
+//   rounded to 8 bits. Enlarging is then ordinary half-pixel bilinear. An
+//   image already h x w is passed through untouched.
 // - Dimensions above 16384 on either side are refused before allocating.
 //
 // PGM/PPM (P2, P3, P5, P6, maxval 1..65535, # comments) is parsed by hand:
@@ -35,7 +44,11 @@
 // malformed input), and the format is a few dozen lines.
 #define _POSIX_C_SOURCE 200809L
 #include "core/core.h"
+#include "io/image.h"
 
+#include <jpeglib.h>
+#include <math.h>
+#include <jerror.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdlib.h>
@@ -262,6 +275,114 @@ static dc_status decode_pnm(raw_image *im, const uint8_t *buf, size_t len, const
 }
 
 // ---------------------------------------------------------------------------
+// JPEG (libjpeg-turbo)
+
+typedef struct jpeg_err {
+    struct jpeg_error_mgr pub;
+    jmp_buf jb;
+    char msg[JMSG_LENGTH_MAX];
+    int truncated; // libjpeg warned that the data ended early
+} jpeg_err;
+
+static void jpeg_on_error(j_common_ptr ci) {
+    jpeg_err *e = (jpeg_err *)ci->err;
+    (*ci->err->format_message)(ci, e->msg);
+    longjmp(e->jb, 1);
+}
+
+// Warnings (level -1) are corrupt-data notices; libjpeg carries on past
+// them. The end of data arriving early is the one we refuse.
+static void jpeg_on_message(j_common_ptr ci, int level) {
+    jpeg_err *e = (jpeg_err *)ci->err;
+    if (level < 0 && ci->err->msg_code == JWRN_JPEG_EOF) e->truncated = 1;
+}
+
+static const uint8_t k_jpeg_sig[3] = {0xff, 0xd8, 0xff};
+
+// PIL's CMYK -> RGB (Convert.c, cmyk2rgb): v = 255 - k, out = v - round(c * v / 255).
+static uint8_t cmyk_channel(uint8_t c, uint8_t k) {
+    int nk = 255 - k, t = c * nk + 128;
+    int v = nk - (((t >> 8) + t) >> 8);
+    return (uint8_t)(v < 0 ? 0 : v);
+}
+
+static dc_status decode_jpeg(raw_image *im, const uint8_t *buf, size_t len, const char *path,
+                             int header_only, dc_error *err) {
+    struct jpeg_decompress_struct ci;
+    jpeg_err je;
+    memset(&je, 0, sizeof je);
+    ci.err = jpeg_std_error(&je.pub);
+    je.pub.error_exit = jpeg_on_error;
+    je.pub.emit_message = jpeg_on_message;
+    uint8_t *volatile px = NULL;
+    uint8_t *volatile row = NULL;
+    if (setjmp(je.jb)) {
+        jpeg_destroy_decompress(&ci);
+        free(px);
+        free(row);
+        return dc_fail(err, DC_ERR_FORMAT, "%s: corrupt or truncated JPEG: %s", path, je.msg);
+    }
+    jpeg_create_decompress(&ci);
+    jpeg_mem_src(&ci, buf, (unsigned long)len);
+    jpeg_read_header(&ci, TRUE);
+    if (ci.image_width > MAX_DIM || ci.image_height > MAX_DIM) {
+        jpeg_destroy_decompress(&ci);
+        return dc_fail(err, DC_ERR_FORMAT, "%s: JPEG is %ux%u, too large (more than %d pixels on a side)", path,
+                       (unsigned)ci.image_width, (unsigned)ci.image_height, MAX_DIM);
+    }
+    const int nin = ci.num_components;
+    if (nin != 1 && nin != 3 && nin != 4) {
+        jpeg_destroy_decompress(&ci);
+        return dc_fail(err, DC_ERR_FORMAT, "%s: JPEG with %d colour components: expected 1 (gray), 3 (YCbCr/RGB) "
+                       "or 4 (CMYK)", path, nin);
+    }
+    im->h = (int)ci.image_height;
+    im->w = (int)ci.image_width;
+    im->nc = nin == 1 ? 1 : 3;
+    if (header_only) {
+        jpeg_destroy_decompress(&ci);
+        return DC_OK;
+    }
+    ci.out_color_space = nin == 1 ? JCS_GRAYSCALE : nin == 3 ? JCS_RGB : JCS_CMYK;
+    jpeg_start_decompress(&ci);
+    const size_t w = ci.output_width, stride = w * (size_t)ci.output_components;
+    px = malloc((size_t)ci.output_height * w * (size_t)im->nc);
+    row = nin == 4 ? malloc(stride) : NULL;
+    if (!px || (nin == 4 && !row)) {
+        snprintf(je.msg, sizeof je.msg, "out of memory for %ux%u pixels", (unsigned)ci.output_width,
+                 (unsigned)ci.output_height);
+        longjmp(je.jb, 1);
+    }
+    // Adobe's CMYK JPEGs store inverted samples (PIL's rawmode "CMYK;I")
+    const int inverted = nin == 4 && ci.saw_Adobe_marker;
+    while (ci.output_scanline < ci.output_height) {
+        uint8_t *dst = px + (size_t)ci.output_scanline * w * (size_t)im->nc;
+        JSAMPROW rp = nin == 4 ? row : dst;
+        if (jpeg_read_scanlines(&ci, &rp, 1) != 1) break;
+        // the data ended: libjpeg would go on inventing gray rows for the
+        // rest of the size the header claims; the file is refused anyway,
+        // so stop here (a 500-byte file can claim 16384 x 16384)
+        if (je.truncated) break;
+        if (nin == 4)
+            for (size_t x = 0; x < w; x++) {
+                uint8_t q[4];
+                for (int k = 0; k < 4; k++) q[k] = inverted ? (uint8_t)(255 - row[4 * x + k]) : row[4 * x + k];
+                for (int k = 0; k < 3; k++) dst[3 * x + k] = cmyk_channel(q[k], q[3]);
+            }
+    }
+    if (!je.truncated && ci.output_scanline == ci.output_height) jpeg_finish_decompress(&ci);
+    const int truncated = je.truncated || ci.output_scanline < ci.output_height;
+    jpeg_destroy_decompress(&ci);
+    free(row);
+    if (truncated) {
+        free(px);
+        return dc_fail(err, DC_ERR_FORMAT, "%s: truncated JPEG: the data ends before the image does", path);
+    }
+    im->px = px;
+    return DC_OK;
+}
+
+// ---------------------------------------------------------------------------
 // conversion and resize
 
 // Interleaved (h, w, nc) -> planar (c, h, w), alpha composited onto black.
@@ -279,7 +400,7 @@ static void to_planar(uint8_t *out, const raw_image *im, int c) {
             b = (b * a + 127) / 255;
         }
         if (c == 1) {
-            out[i] = color ? (uint8_t)((299 * r + 587 * g + 114 * b + 500) / 1000) : (uint8_t)r;
+            out[i] = color ? (uint8_t)((19595 * r + 38470 * g + 7471 * b + 0x8000) >> 16) : (uint8_t)r;
         } else {
             out[i] = (uint8_t)r;
             out[hw + i] = (uint8_t)g;
@@ -288,33 +409,160 @@ static void to_planar(uint8_t *out, const raw_image *im, int c) {
     }
 }
 
-// PyTorch's align_corners=False source index for output index d.
-static void lerp_index(int d, int in, int out, int *i0, int *i1, float *t) {
-    float src = ((float)d + 0.5f) * ((float)in / (float)out) - 0.5f;
-    if (src < 0) src = 0;
-    int k = (int)src; // floor, src >= 0
-    if (k > in - 1) k = in - 1;
-    *i0 = k;
-    *i1 = k + 1 < in ? k + 1 : in - 1;
-    *t = src - (float)k;
+// PIL's resampling (libImaging/Resample.c) with its bilinear filter.
+#define PIL_PRECISION_BITS (32 - 8 - 2)
+
+static double bilinear_filter(double x) {
+    if (x < 0.0) x = -x;
+    return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-// Bilinear resize of one plane: dst is (oh, ow), src is (ih, iw).
-static void resize_plane(uint8_t *dst, int oh, int ow, const uint8_t *src, int ih, int iw) {
-    for (int y = 0; y < oh; y++) {
-        int y0, y1;
-        float ty;
-        lerp_index(y, ih, oh, &y0, &y1, &ty);
-        for (int x = 0; x < ow; x++) {
-            int x0, x1;
-            float tx;
-            lerp_index(x, iw, ow, &x0, &x1, &tx);
-            float a = src[(size_t)y0 * iw + x0], b = src[(size_t)y0 * iw + x1];
-            float c = src[(size_t)y1 * iw + x0], d = src[(size_t)y1 * iw + x1];
-            float v = (1 - ty) * ((1 - tx) * a + tx * b) + ty * ((1 - tx) * c + tx * d);
-            v += 0.5f;
-            dst[(size_t)y * ow + x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+// For each of the out_size output positions along one axis of in_size
+// input pixels: the first input pixel bounds[2i], the count bounds[2i+1],
+// and ksize fixed-point weights kk[i*ksize ..]. Returns ksize (0: no memory).
+static int pil_coeffs(int in_size, int out_size, int **bounds_out, int32_t **kk_out) {
+    double scale = (double)in_size / out_size, filterscale = scale < 1.0 ? 1.0 : scale;
+    double support = 1.0 * filterscale; // the bilinear filter's support is 1
+    int ksize = (int)ceil(support) * 2 + 1;
+    double *k = malloc(sizeof(double) * (size_t)ksize);
+    int32_t *kk = malloc(sizeof(int32_t) * (size_t)out_size * (size_t)ksize);
+    int *bounds = malloc(sizeof(int) * 2 * (size_t)out_size);
+    if (!k || !kk || !bounds) {
+        free(k);
+        free(kk);
+        free(bounds);
+        return 0;
+    }
+    for (int xx = 0; xx < out_size; xx++) {
+        double center = (xx + 0.5) * scale, ww = 0.0, ss = 1.0 / filterscale;
+        int xmin = (int)(center - support + 0.5); // truncation, as PIL
+        if (xmin < 0) xmin = 0;
+        int xmax = (int)(center + support + 0.5);
+        if (xmax > in_size) xmax = in_size;
+        xmax -= xmin;
+        for (int x = 0; x < xmax; x++) {
+            double w = bilinear_filter((x + xmin - center + 0.5) * ss);
+            k[x] = w;
+            ww += w;
         }
+        for (int x = 0; x < ksize; x++) {
+            double v = x < xmax ? (ww != 0.0 ? k[x] / ww : k[x]) : 0.0;
+            kk[(size_t)xx * ksize + x] = (int32_t)(v < 0 ? -0.5 + v * (1 << PIL_PRECISION_BITS)
+                                                         : 0.5 + v * (1 << PIL_PRECISION_BITS));
+        }
+        bounds[2 * xx] = xmin;
+        bounds[2 * xx + 1] = xmax;
+    }
+    free(k);
+    *bounds_out = bounds;
+    *kk_out = kk;
+    return ksize;
+}
+
+static uint8_t clip8(int32_t v) {
+    if (v >= (1 << PIL_PRECISION_BITS << 8)) return 255;
+    if (v <= 0) return 0;
+    return (uint8_t)(v >> PIL_PRECISION_BITS);
+}
+
+// The resampling itself over images of `nc` interleaved channels (nc = 1:
+// one plane): dst is (oh, ow, nc), src is (ih, iw, nc). Each channel's
+// arithmetic is PIL's whatever nc is; interleaved RGB (nc = 3) keeps the
+// three channels of a tap together, as PIL's own loop over 4-byte pixels does.
+static dc_status resample(uint8_t *dst, int oh, int ow, const uint8_t *src, int nc, int ih, int iw) {
+    int *bh = NULL, *bv = NULL;
+    int32_t *kh = NULL, *kv = NULL;
+    int ksh = pil_coeffs(iw, ow, &bh, &kh), ksv = pil_coeffs(ih, oh, &bv, &kv);
+    // the horizontal pass covers only the rows the vertical pass reads
+    const int y_first = ksv ? bv[0] : 0, y_last = ksv ? bv[2 * oh - 2] + bv[2 * oh - 1] : 0;
+    const int need_h = ow != iw, need_v = oh != ih;
+    uint8_t *tmp = need_h && need_v ? malloc((size_t)(y_last - y_first) * ow * nc) : NULL;
+    const size_t acc_n = (size_t)(ow > iw ? ow : iw) * nc;
+    int32_t *acc = malloc(sizeof(int32_t) * acc_n); // one output row
+    if (!ksh || !ksv || (need_h && need_v && !tmp) || !acc) {
+        free(bh), free(kh), free(bv), free(kv), free(tmp), free(acc);
+        return DC_ERR_NOMEM;
+    }
+    const int32_t half = 1 << (PIL_PRECISION_BITS - 1);
+    const uint8_t *rows = src; // what the vertical pass reads: (rows, row_w, nc)
+    int row_w = iw, row0 = 0;
+    if (need_h) {
+        uint8_t *t = need_v ? tmp : dst;
+        const int y0 = need_v ? y_first : 0, y1 = need_v ? y_last : ih;
+        for (int y = y0; y < y1; y++) {
+            const uint8_t *in = src + (size_t)y * iw * nc;
+            uint8_t *o = t + (size_t)(y - y0) * ow * nc;
+            for (int xx = 0; xx < ow; xx++) {
+                const int xmin = bh[2 * xx], xmax = bh[2 * xx + 1];
+                const int32_t *kw = kh + (size_t)xx * ksh;
+                const uint8_t *p = in + (size_t)xmin * nc;
+                if (nc == 3) {
+                    int32_t s0 = half, s1 = half, s2 = half;
+                    for (int x = 0; x < xmax; x++, p += 3) {
+                        s0 += p[0] * kw[x];
+                        s1 += p[1] * kw[x];
+                        s2 += p[2] * kw[x];
+                    }
+                    o[3 * xx] = clip8(s0), o[3 * xx + 1] = clip8(s1), o[3 * xx + 2] = clip8(s2);
+                } else {
+                    for (int k = 0; k < nc; k++) {
+                        int32_t ss = half;
+                        for (int x = 0; x < xmax; x++) ss += p[(size_t)x * nc + k] * kw[x];
+                        o[(size_t)xx * nc + k] = clip8(ss);
+                    }
+                }
+            }
+        }
+        rows = t;
+        row_w = ow;
+        row0 = y0;
+    }
+    if (need_v) {
+        const size_t rw = (size_t)row_w * nc;
+        for (int yy = 0; yy < oh; yy++) {
+            // a row of accumulators, input rows added whole (contiguous and
+            // vectorisable; integer sums, so the order of the terms cannot
+            // change the result)
+            const int ymin = bv[2 * yy] - row0, ymax = bv[2 * yy + 1];
+            const int32_t *kw = kv + (size_t)yy * ksv;
+            for (size_t i = 0; i < rw; i++) acc[i] = half;
+            for (int y = 0; y < ymax; y++) {
+                const uint8_t *r = rows + (size_t)(y + ymin) * rw;
+                const int32_t wgt = kw[y];
+                for (size_t i = 0; i < rw; i++) acc[i] += r[i] * wgt;
+            }
+            uint8_t *o = dst + (size_t)yy * rw;
+            for (size_t i = 0; i < rw; i++) o[i] = clip8(acc[i]);
+        }
+    }
+    free(bh), free(kh), free(bv), free(kv), free(tmp), free(acc);
+    return DC_OK;
+}
+
+dc_status dc_image_resize(uint8_t *dst, int oh, int ow, const uint8_t *src, int c, int ih, int iw) {
+    // dst is (c, oh, ow), src is (c, ih, iw); one plane at a time
+    if (oh == ih && ow == iw) {
+        memcpy(dst, src, (size_t)c * ih * iw);
+        return DC_OK;
+    }
+    for (int k = 0; k < c; k++) {
+        dc_status st = resample(dst + (size_t)k * oh * ow, oh, ow, src + (size_t)k * ih * iw, 1, ih, iw);
+        if (st) return st;
+    }
+    return DC_OK;
+}
+
+// Interleaved (h, w, nc) -> interleaved RGB (h, w, 3), alpha composited
+// onto black (to_planar's rules, without the planar reorder).
+static void to_rgb(uint8_t *out, const raw_image *im) {
+    const size_t hw = (size_t)im->h * im->w;
+    const int has_alpha = im->nc == 2 || im->nc == 4, color = im->nc >= 3;
+    for (size_t i = 0; i < hw; i++) {
+        const uint8_t *p = im->px + i * (size_t)im->nc;
+        uint32_t a = has_alpha ? p[im->nc - 1] : 255;
+        uint32_t r = p[0], g = color ? p[1] : p[0], b = color ? p[2] : p[0];
+        if (a != 255) r = (r * a + 127) / 255, g = (g * a + 127) / 255, b = (b * a + 127) / 255;
+        out[3 * i] = (uint8_t)r, out[3 * i + 1] = (uint8_t)g, out[3 * i + 2] = (uint8_t)b;
     }
 }
 
@@ -322,70 +570,144 @@ static void resize_plane(uint8_t *dst, int oh, int ow, const uint8_t *src, int i
 
 static const uint8_t k_png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
-dc_status dc_image_load(uint8_t **px, const char *path, int c, int h, int w, dc_error *err) {
-    *px = NULL;
-    if (c != 1 && c != 3)
-        return dc_fail(err, DC_ERR_ARG, "%s: %d channels requested, expected 1 (gray) or 3 (RGB)", path, c);
-    if (h < 1 || w < 1 || h > MAX_DIM || w > MAX_DIM)
-        return dc_fail(err, DC_ERR_ARG, "%s: requested size %dx%d, expected 1..%d on each side",
-                       path, h, w, MAX_DIM);
-    uint8_t *buf;
-    size_t len;
-    dc_status st = dc_read_file(path, &buf, &len, MAX_FILE_BYTES, err);
-    if (st) return st;
-    st = dc_image_decode(px, buf, len, path, c, h, w, err);
-    free(buf);
-    return st;
+static int is_png(const uint8_t *buf, size_t len) { return len >= 8 && memcmp(buf, k_png_sig, 8) == 0; }
+static int is_jpeg(const uint8_t *buf, size_t len) { return len >= 3 && memcmp(buf, k_jpeg_sig, 3) == 0; }
+static int is_pnm(const uint8_t *buf, size_t len) {
+    return len >= 2 && buf[0] == 'P' && buf[1] && strchr("2356", buf[1]);
 }
 
-dc_status dc_image_decode(uint8_t **px, const uint8_t *buf, size_t len, const char *path, int c, int h, int w,
-                          dc_error *err) {
-    *px = NULL;
-    if (c != 1 && c != 3)
-        return dc_fail(err, DC_ERR_ARG, "%s: %d channels requested, expected 1 (gray) or 3 (RGB)", path, c);
-    if (h < 1 || w < 1 || h > MAX_DIM || w > MAX_DIM)
-        return dc_fail(err, DC_ERR_ARG, "%s: requested size %dx%d, expected 1..%d on each side",
-                       path, h, w, MAX_DIM);
-    dc_status st;
-    raw_image im = {0};
-    if (len >= 8 && memcmp(buf, k_png_sig, 8) == 0) {
-        st = decode_png(&im, buf, len, path, err);
-    } else if (len >= 2 && buf[0] == 'P' && buf[1] && strchr("2356", buf[1])) {
-        st = decode_pnm(&im, buf, len, path, err);
-    } else {
-        char hex[3 * 8 + 1] = "";
-        for (size_t i = 0, o = 0; i < len && i < 8; i++)
-            o += (size_t)snprintf(hex + o, sizeof hex - o, "%s%02x", i ? " " : "", buf[i]);
-        const char *hint = "";
-        if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff) hint = " (this is JPEG: convert it to PNG)";
-        else if (len >= 2 && buf[0] == 'P' && (buf[1] == '1' || buf[1] == '4')) hint = " (a PBM bitmap: convert it to PGM)";
-        else if (len >= 2 && buf[0] == 'P' && buf[1] == '7') hint = " (PAM is not supported: convert it to PNG)";
-        st = dc_fail(err, DC_ERR_FORMAT,
-                     "%s: unknown image format, first bytes [%s]: expected PNG or PGM/PPM (P2/P3/P5/P6)%s",
-                     path, len ? hex : "empty file", hint);
-    }
-    if (st) return st;
+static dc_status unknown_format(const uint8_t *buf, size_t len, const char *path, dc_error *err) {
+    char hex[3 * 8 + 1] = "";
+    for (size_t i = 0, o = 0; i < len && i < 8; i++)
+        o += (size_t)snprintf(hex + o, sizeof hex - o, "%s%02x", i ? " " : "", buf[i]);
+    const char *hint = "";
+    if (len >= 2 && buf[0] == 'P' && (buf[1] == '1' || buf[1] == '4')) hint = " (a PBM bitmap: convert it to PGM)";
+    else if (len >= 2 && buf[0] == 'P' && buf[1] == '7') hint = " (PAM is not supported: convert it to PNG)";
+    else if (len >= 2 && buf[0] == 'B' && buf[1] == 'M') hint = " (BMP is not supported: convert it to PNG)";
+    else if (len >= 12 && !memcmp(buf, "RIFF", 4) && !memcmp(buf + 8, "WEBP", 4))
+        hint = " (WebP is not supported: convert it to PNG or JPEG)";
+    else if (len >= 4 && (!memcmp(buf, "II*\0", 4) || !memcmp(buf, "MM\0*", 4)))
+        hint = " (TIFF is not supported: convert it to PNG)";
+    return dc_fail(err, DC_ERR_FORMAT,
+                   "%s: unknown image format, first bytes [%s]: expected PNG, JPEG or PGM/PPM (P2/P3/P5/P6)%s",
+                   path, len ? hex : "empty file", hint);
+}
 
+dc_status dc_image_probe(const uint8_t *buf, size_t len, const char *origin, int *h, int *w, bool *gray,
+                         dc_error *err) {
+    *h = *w = 0;
+    *gray = false;
+    if (is_png(buf, len)) {
+        // IHDR is the first chunk: length, "IHDR", width, height, depth, colour type
+        if (len < 26 || memcmp(buf + 12, "IHDR", 4))
+            return dc_fail(err, DC_ERR_FORMAT, "%s: corrupt or truncated PNG: no IHDR chunk", origin);
+        uint32_t pw = (uint32_t)buf[16] << 24 | (uint32_t)buf[17] << 16 | (uint32_t)buf[18] << 8 | buf[19];
+        uint32_t ph = (uint32_t)buf[20] << 24 | (uint32_t)buf[21] << 16 | (uint32_t)buf[22] << 8 | buf[23];
+        if (pw < 1 || ph < 1 || pw > MAX_DIM || ph > MAX_DIM)
+            return dc_fail(err, DC_ERR_FORMAT, "%s: PNG is %ux%u: expected 1..%d pixels on a side", origin,
+                           (unsigned)pw, (unsigned)ph, MAX_DIM);
+        *w = (int)pw;
+        *h = (int)ph;
+        *gray = buf[25] == 0 || buf[25] == 4; // gray, gray + alpha
+        return DC_OK;
+    }
+    raw_image im = {0};
+    dc_status st;
+    if (is_jpeg(buf, len)) st = decode_jpeg(&im, buf, len, origin, 1, err);
+    else if (is_pnm(buf, len)) {
+        // the header only: a P5/P6 raster is not read
+        st = decode_pnm(&im, buf, len, origin, err);
+        free(im.px);
+    } else
+        return unknown_format(buf, len, origin, err);
+    if (st) return st;
+    *h = im.h;
+    *w = im.w;
+    *gray = im.nc == 1;
+    return DC_OK;
+}
+
+dc_status dc_image_decode_into(uint8_t *out, const uint8_t *buf, size_t len, const char *path, int c, int h,
+                               int w, dc_error *err) {
+    raw_image im = {0};
+    dc_status st;
+    if (is_png(buf, len)) st = decode_png(&im, buf, len, path, err);
+    else if (is_jpeg(buf, len)) st = decode_jpeg(&im, buf, len, path, 0, err);
+    else if (is_pnm(buf, len)) st = decode_pnm(&im, buf, len, path, err);
+    else st = unknown_format(buf, len, path, err);
+    if (st) return st;
+    if (im.h == h && im.w == w) {
+        to_planar(out, &im, c);
+        free(im.px);
+        return DC_OK;
+    }
+    if (c == 3) {
+        // colour: resize interleaved RGB (each tap's three channels
+        // together), then reorder the small result to planes
+        uint8_t *rgb = im.nc == 3 ? im.px : malloc((size_t)im.h * im.w * 3);
+        uint8_t *small = rgb ? malloc((size_t)h * w * 3) : NULL;
+        st = small ? DC_OK : DC_ERR_NOMEM;
+        if (!st) {
+            if (rgb != im.px) to_rgb(rgb, &im);
+            st = resample(small, h, w, rgb, 3, im.h, im.w);
+        }
+        if (!st) {
+            const size_t hw = (size_t)h * w;
+            for (size_t i = 0; i < hw; i++)
+                out[i] = small[3 * i], out[hw + i] = small[3 * i + 1], out[2 * hw + i] = small[3 * i + 2];
+        }
+        if (rgb != im.px) free(rgb);
+        free(small);
+        free(im.px);
+        return st ? dc_fail(err, DC_ERR_NOMEM, "%s: out of memory resizing", path) : DC_OK;
+    }
+    // gray: to one plane at full size first (PIL converts before resizing)
     size_t in_plane = (size_t)im.h * im.w;
-    uint8_t *planar = malloc(in_plane * c);
+    uint8_t *planar = malloc(in_plane);
     if (!planar) {
         free(im.px);
         return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
     }
-    to_planar(planar, &im, c);
+    to_planar(planar, &im, 1);
     free(im.px);
-    if (im.h == h && im.w == w) {
-        *px = planar;
-        return DC_OK;
-    }
-    uint8_t *out = malloc((size_t)h * w * c);
-    if (!out) {
-        free(planar);
-        return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
-    }
-    for (int k = 0; k < c; k++)
-        resize_plane(out + (size_t)k * h * w, h, w, planar + k * in_plane, im.h, im.w);
+    st = resample(out, h, w, planar, 1, im.h, im.w);
     free(planar);
+    if (st) return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory resizing", path);
+    return DC_OK;
+}
+
+static dc_status check_request(const char *path, int c, int h, int w, dc_error *err) {
+    if (c != 1 && c != 3)
+        return dc_fail(err, DC_ERR_ARG, "%s: %d channels requested, expected 1 (gray) or 3 (RGB)", path, c);
+    if (h < 1 || w < 1 || h > MAX_DIM || w > MAX_DIM)
+        return dc_fail(err, DC_ERR_ARG, "%s: requested size %dx%d, expected 1..%d on each side",
+                       path, h, w, MAX_DIM);
+    return DC_OK;
+}
+
+dc_status dc_image_decode(uint8_t **px, const uint8_t *buf, size_t len, const char *origin, int c, int h, int w,
+                          dc_error *err) {
+    *px = NULL;
+    dc_status st = check_request(origin, c, h, w, err);
+    if (st) return st;
+    uint8_t *out = malloc((size_t)c * h * w);
+    if (!out) return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", origin);
+    if ((st = dc_image_decode_into(out, buf, len, origin, c, h, w, err))) {
+        free(out);
+        return st;
+    }
     *px = out;
     return DC_OK;
+}
+
+dc_status dc_image_load(uint8_t **px, const char *path, int c, int h, int w, dc_error *err) {
+    *px = NULL;
+    dc_status st = check_request(path, c, h, w, err);
+    if (st) return st;
+    uint8_t *buf;
+    size_t len;
+    if ((st = dc_read_file(path, &buf, &len, MAX_FILE_BYTES, err))) return st;
+    st = dc_image_decode(px, buf, len, path, c, h, w, err);
+    free(buf);
+    return st;
 }

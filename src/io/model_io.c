@@ -6,10 +6,15 @@
 //   deepc.input       "C,H,W"
 //   deepc.classes     JSON array of class names
 //   deepc.norm        {"mean":m,"std":s} of [0,1] pixels (printed %.9g: exact)
+//                     for one channel, {"mean":[m0,m1,..],"std":[s0,s1,..]}
+//                     (one per input channel) for several; both forms load
+//   deepc.library_version  the deepc that wrote the file ("0.8.0")
 //   deepc.epochs_done epochs trained so far
 //   deepc.optim       {"kind","step","momentum","nesterov","weight_decay","beta1","beta2","eps"}
 //   deepc.train_config, deepc.history, deepc.provenance, deepc.privacy  JSON
 //   deepc.reference   drift reference statistics (deepc serve; src/serve/drift.c)
+//                     (provenance always holds "version": the deepc that
+//                     made the model; added here when a caller left it out)
 // A file written by PyTorch with the same tensor names and metadata loads.
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
@@ -84,13 +89,35 @@ dc_status dc_model_save(const dc_model *m, const char *path, dc_error *err) {
     cJSON_Delete(classes);
     if (cls) dc_st_add_meta(&w, "deepc.classes", cls);
     free(cls);
-    snprintf(buf, sizeof buf, "{\"mean\":%.9g,\"std\":%.9g}", m->norm_mean, m->norm_std);
-    dc_st_add_meta(&w, "deepc.norm", buf);
+    char *norm = NULL;
+    if (m->in_c == 1) {
+        snprintf(buf, sizeof buf, "{\"mean\":%.9g,\"std\":%.9g}", m->norm_mean[0], m->norm_std[0]);
+        norm = strdup(buf);
+    } else { // one value per channel; cJSON prints doubles exactly, so each float round-trips
+        cJSON *nj = cJSON_CreateObject();
+        if (nj) {
+            cJSON_AddItemToObject(nj, "mean", cJSON_CreateFloatArray(m->norm_mean, m->in_c));
+            cJSON_AddItemToObject(nj, "std", cJSON_CreateFloatArray(m->norm_std, m->in_c));
+            norm = cJSON_PrintUnformatted(nj);
+            cJSON_Delete(nj);
+        }
+    }
+    if (norm) dc_st_add_meta(&w, "deepc.norm", norm);
+    dc_st_add_meta(&w, "deepc.library_version", DC_VERSION);
     snprintf(buf, sizeof buf, "%d", m->epochs_done);
     dc_st_add_meta(&w, "deepc.epochs_done", buf);
     if (m->train_config_json) dc_st_add_meta(&w, "deepc.train_config", m->train_config_json);
     if (m->history_json) dc_st_add_meta(&w, "deepc.history", m->history_json);
-    if (m->provenance_json) dc_st_add_meta(&w, "deepc.provenance", m->provenance_json);
+    // every model's provenance names the deepc that made it
+    cJSON *pj = m->provenance_json ? cJSON_Parse(m->provenance_json) : cJSON_CreateObject();
+    char *prov = NULL;
+    if (cJSON_IsObject(pj) && !cJSON_GetObjectItemCaseSensitive(pj, "version")) {
+        if (!cJSON_GetObjectItemCaseSensitive(pj, "tool")) cJSON_AddStringToObject(pj, "tool", "deepc");
+        cJSON_AddStringToObject(pj, "version", DC_VERSION);
+        prov = cJSON_PrintUnformatted(pj);
+    }
+    cJSON_Delete(pj);
+    if (prov || m->provenance_json) dc_st_add_meta(&w, "deepc.provenance", prov ? prov : m->provenance_json);
     if (m->privacy_json) dc_st_add_meta(&w, "deepc.privacy", m->privacy_json);
     char *tab = NULL;
     if (m->tab_f) { // {"columns":[...],"mean":[...],"std":[...]}: the tabular standardisation
@@ -110,11 +137,13 @@ dc_status dc_model_save(const dc_model *m, const char *path, dc_error *err) {
     if (m->reference_json) dc_st_add_meta(&w, "deepc.reference", m->reference_json);
     dc_compress_keep keep = {0};
     dc_status st = dc_compress_save(&w, m, &keep, err);
-    if (!st) st = cls ? dc_st_write(&w, path, err) : dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
+    if (!st) st = cls && norm ? dc_st_write(&w, path, err) : dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
     dc_compress_keep_free(&keep);
     if (m->tab_f && !tab && !st) st = dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
     free(tab);
     dc_st_writer_free(&w);
+    free(prov);
+    free(norm);
     free(i64);
     return st;
 }
@@ -248,24 +277,50 @@ dc_status dc_model_load(dc_model **out, const char *path, dc_error *err) {
         }
     }
     if ((st = dc_compress_load(m, &f, err))) goto done; // sparse tensors, int8 quantisation
-    // normalisation
+    // normalisation: {"mean":m,"std":s} (every channel) or arrays of one
+    // value per input channel
     if ((v = dc_st_meta(&f, "deepc.norm"))) {
         j = cJSON_Parse(v);
-        double mean, sd;
         if (!cJSON_IsObject(j)) {
             st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.norm: expected a JSON object", path);
             goto done;
         }
-        if ((st = json_float(j, "mean", &mean, path, "deepc.norm", err))) goto done;
-        if ((st = json_float(j, "std", &sd, path, "deepc.norm", err))) goto done;
-        // a std that is 0 (or subnormal) as a float would divide every pixel by 0
-        if (!((float)sd >= FLT_MIN)) {
-            st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.norm.std=%g must be a positive float >= %g", path,
-                         sd, (double)FLT_MIN);
+        const cJSON *jm = cJSON_GetObjectItemCaseSensitive(j, "mean"), *js = cJSON_GetObjectItemCaseSensitive(j, "std");
+        const bool arrays = cJSON_IsArray(jm) || cJSON_IsArray(js);
+        const int nv = arrays ? cJSON_GetArraySize(jm) : 1;
+        if (arrays && (!cJSON_IsArray(jm) || !cJSON_IsArray(js) || cJSON_GetArraySize(js) != nv ||
+                       (nv != 1 && nv != m->in_c))) {
+            st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.norm: \"mean\" and \"std\" must both be numbers, "
+                         "or both arrays of 1 or %d (the input channels) numbers", path, m->in_c);
             goto done;
         }
-        m->norm_mean = (float)mean;
-        m->norm_std = (float)sd;
+        for (int k = 0; k < m->in_c; k++) {
+            double mean, sd;
+            const int q = nv == 1 ? 0 : k;
+            if (arrays) {
+                const cJSON *a = cJSON_GetArrayItem(jm, q), *b = cJSON_GetArrayItem(js, q);
+                if (!cJSON_IsNumber(a) || !cJSON_IsNumber(b) || !(fabs(a->valuedouble) <= FLT_MAX) ||
+                    !(fabs(b->valuedouble) <= FLT_MAX)) {
+                    st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.norm channel %d: expected finite numbers "
+                                 "in the float range", path, q);
+                    goto done;
+                }
+                mean = a->valuedouble;
+                sd = b->valuedouble;
+            } else {
+                if ((st = json_float(j, "mean", &mean, path, "deepc.norm", err))) goto done;
+                if ((st = json_float(j, "std", &sd, path, "deepc.norm", err))) goto done;
+            }
+            // a std that is 0 (or subnormal) as a float would divide every pixel by 0
+            if (!((float)sd >= FLT_MIN)) {
+                st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.norm.std=%g must be a positive float >= %g",
+                             path, sd, (double)FLT_MIN);
+                goto done;
+            }
+            m->norm_mean[k] = (float)mean;
+            m->norm_std[k] = (float)sd;
+        }
+        m->norm_given = true;
         cJSON_Delete(j);
         j = NULL;
     }

@@ -93,11 +93,9 @@ static int parse_shape(cur *c, int *rank, int64_t *shape) {
     }
 }
 
-typedef enum { T_F4, T_F8, T_U1 } npy_type;
-
-dc_status dc_npy_parse(dc_npy *a, const uint8_t *buf, size_t len, const char *origin,
-                       dc_error *err) {
-    memset(a, 0, sizeof *a);
+dc_status dc_npy_view_parse(dc_npy_view *v, const uint8_t *buf, size_t len, const char *origin,
+                            dc_error *err) {
+    memset(v, 0, sizeof *v);
     if (len < 10 || memcmp(buf, NPY_MAGIC, 6))
         return dc_fail(err, DC_ERR_FORMAT, "%s: not a NumPy .npy file (expected the magic \\x93NUMPY)", origin);
     int major = buf[6], minor = buf[7];
@@ -164,53 +162,107 @@ dc_status dc_npy_parse(dc_npy *a, const uint8_t *buf, size_t len, const char *or
     if (fortran)
         return dc_fail(err, DC_ERR_FORMAT, "%s: Fortran-order arrays are not supported (save with np.ascontiguousarray)",
                        origin);
-    npy_type t;
-    bool big = false;
-    size_t isz;
-    if (!strcmp(descr, "<f4") || !strcmp(descr, ">f4")) t = T_F4, isz = 4, big = descr[0] == '>';
-    else if (!strcmp(descr, "<f8") || !strcmp(descr, ">f8")) t = T_F8, isz = 8, big = descr[0] == '>';
-    else if (!strcmp(descr, "|u1") || !strcmp(descr, "<u1") || !strcmp(descr, "u1")) t = T_U1, isz = 1;
-    else
-        return dc_fail(err, DC_ERR_FORMAT, "%s: dtype '%s' is not supported (use float32, float64 or uint8)", origin,
-                       descr);
+    // descr: an optional byte order ('<' little, '>' big, '|' not
+    // applicable), a kind (f float, i signed, u unsigned, b bool) and the
+    // item size in bytes
+    const char *d = descr;
+    char order = 0;
+    if (*d == '<' || *d == '>' || *d == '|') order = *d++;
+    char kind = d[0];
+    int isz = d[0] && d[1] >= '1' && d[1] <= '8' && !d[2] ? d[1] - '0' : 0;
+    bool ok = (kind == 'f' && (isz == 4 || isz == 8)) ||
+              ((kind == 'i' || kind == 'u') && (isz == 1 || isz == 2 || isz == 4 || isz == 8)) ||
+              (kind == 'b' && isz == 1);
+    if (ok && isz > 1 && order != '<' && order != '>') ok = false; // a multi-byte type needs its byte order
+    if (ok && isz == 1 && order == '>') ok = true;                 // harmless
+    if (!ok)
+        return dc_fail(err, DC_ERR_FORMAT, "%s: dtype '%s' is not supported (use uint8, an integer type, "
+                       "float32 or float64)", origin, descr);
     size_t n = 1;
     for (int i = 0; i < rank; i++) {
-        if (shape[i] < 0 || (shape[i] > 0 && n > (SIZE_MAX / isz) / (size_t)shape[i]))
+        if (shape[i] < 0 || (shape[i] > 0 && n > (SIZE_MAX / (size_t)isz) / (size_t)shape[i]))
             return dc_fail(err, DC_ERR_FORMAT, "%s: .npy shape is too large", origin);
         n *= (size_t)shape[i];
     }
     size_t data_off = pos + hlen, have = len - data_off;
-    if (have != n * isz)
+    if (have != n * (size_t)isz)
         return dc_fail(err, DC_ERR_FORMAT, "%s: .npy data is %zu bytes, but shape and dtype '%s' need %zu (%s)", origin,
-                       have, descr, n * isz, have < n * isz ? "truncated file?" : "trailing bytes");
-    float *data = malloc(n ? n * sizeof(float) : 1);
-    if (!data) return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory for %zu values", origin, n);
-    const uint8_t *d = buf + data_off;
-    for (size_t i = 0; i < n; i++) {
-        if (t == T_U1) {
-            data[i] = d[i];
-            continue;
-        }
-        uint8_t b[8];
-        for (size_t k = 0; k < isz; k++) b[k] = big ? d[i * isz + isz - 1 - k] : d[i * isz + k];
-        // the bytes are now little-endian; assemble explicitly (any host order)
-        uint64_t u = 0;
-        for (size_t k = isz; k-- > 0;) u = u << 8 | b[k];
-        if (t == T_F4) {
+                       have, descr, n * (size_t)isz, have < n * (size_t)isz ? "truncated file?" : "trailing bytes");
+    v->rank = rank;
+    memcpy(v->shape, shape, sizeof shape);
+    v->n = n;
+    v->kind = kind;
+    v->itemsize = isz;
+    v->big_endian = order == '>' && isz > 1;
+    snprintf(v->descr, sizeof v->descr, "%s", descr);
+    v->data = buf + data_off;
+    return DC_OK;
+}
+
+// Element i's bytes as a little-endian integer (any host order).
+static uint64_t raw_at(const dc_npy_view *v, size_t i) {
+    const uint8_t *p = v->data + i * (size_t)v->itemsize;
+    uint64_t u = 0;
+    for (int k = 0; k < v->itemsize; k++) u |= (uint64_t)p[v->big_endian ? v->itemsize - 1 - k : k] << (8 * k);
+    return u;
+}
+
+double dc_npy_view_f64(const dc_npy_view *v, size_t i) {
+    uint64_t u = raw_at(v, i);
+    switch (v->kind) {
+    case 'f':
+        if (v->itemsize == 4) {
             uint32_t u32 = (uint32_t)u;
             float f;
             memcpy(&f, &u32, 4);
-            data[i] = f;
+            return f;
         } else {
             double f;
             memcpy(&f, &u, 8);
-            data[i] = (float)f;
+            return f;
         }
+    case 'i': {
+        int sh = 64 - 8 * v->itemsize; // sign-extend
+        return (double)((int64_t)(u << sh) >> sh);
     }
-    a->rank = rank;
-    memcpy(a->shape, shape, sizeof shape);
-    snprintf(a->dtype, sizeof a->dtype, "%s", t == T_F4 ? "f4" : t == T_F8 ? "f8" : "u1");
-    a->n = n;
+    default: // 'u', 'b'
+        return (double)u;
+    }
+}
+
+bool dc_npy_view_i64(const dc_npy_view *v, size_t i, int64_t *out) {
+    uint64_t u = raw_at(v, i);
+    if (v->kind == 'i') {
+        int sh = 64 - 8 * v->itemsize;
+        *out = (int64_t)(u << sh) >> sh;
+        return true;
+    }
+    if (v->kind == 'u' || v->kind == 'b') {
+        if (u > (uint64_t)INT64_MAX) return false;
+        *out = (int64_t)u;
+        return true;
+    }
+    return false;
+}
+
+dc_status dc_npy_parse(dc_npy *a, const uint8_t *buf, size_t len, const char *origin,
+                       dc_error *err) {
+    memset(a, 0, sizeof *a);
+    dc_npy_view v;
+    dc_status st = dc_npy_view_parse(&v, buf, len, origin, err);
+    if (st) return st;
+    const bool f4 = v.kind == 'f' && v.itemsize == 4, f8 = v.kind == 'f' && v.itemsize == 8,
+               u1 = v.kind == 'u' && v.itemsize == 1;
+    if (!f4 && !f8 && !u1)
+        return dc_fail(err, DC_ERR_FORMAT, "%s: dtype '%s' is not supported (use float32, float64 or uint8)", origin,
+                       v.descr);
+    float *data = malloc(v.n ? v.n * sizeof(float) : 1);
+    if (!data) return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory for %zu values", origin, v.n);
+    for (size_t i = 0; i < v.n; i++) data[i] = (float)dc_npy_view_f64(&v, i);
+    a->rank = v.rank;
+    memcpy(a->shape, v.shape, sizeof v.shape);
+    snprintf(a->dtype, sizeof a->dtype, "%s", f4 ? "f4" : f8 ? "f8" : "u1");
+    a->n = v.n;
     a->data = data;
     return DC_OK;
 }

@@ -19,6 +19,26 @@
 
 #include "core/core.h"
 
+// A parsed .npy held in memory, without conversion: the data stays in the
+// caller's buffer. Accepts the dtypes float32/float64, (u)int8/16/32/64 and
+// bool, either byte order.
+typedef struct dc_npy_view {
+    int rank;
+    int64_t shape[DC_NPY_MAX_RANK];
+    size_t n;              // product of shape
+    char kind;             // 'f' float, 'i' signed, 'u' unsigned, 'b' bool
+    int itemsize;          // bytes per element
+    bool big_endian;
+    char descr[16];        // as in the header, e.g. "<f4"
+    const uint8_t *data;   // (n * itemsize) bytes inside the parsed buffer
+} dc_npy_view;
+dc_status dc_npy_view_parse(dc_npy_view *v, const uint8_t *buf, size_t len, const char *origin,
+                            dc_error *err);
+// Element i as a double (any kind), and as an int64 (integer and bool kinds;
+// false for floats and for unsigned values above INT64_MAX).
+double dc_npy_view_f64(const dc_npy_view *v, size_t i);
+bool dc_npy_view_i64(const dc_npy_view *v, size_t i, int64_t *out);
+
 // Parses an .npy image held in memory (what dc_npy_read does after reading
 // the file). `origin` names the source in messages. On failure *a is empty.
 dc_status dc_npy_parse(dc_npy *a, const uint8_t *buf, size_t len, const char *origin,

@@ -20,6 +20,14 @@
 // capacity), whatever node it holds, so threads never overlap; within its
 // part a slice is contiguous (N, size), which is all a kernel sees.
 //
+// ReLU fusion (unless DC_RT_NO_FUSE): a relu that is the only reader of a
+// node whose kind can apply it as an epilogue (convolution, BatchNorm, add)
+// is folded into that node: the node writes max(0, .) straight into the
+// relu's output buffer and the relu's forward is skipped. Backward is
+// untouched: the relu's backward needs only its own output, and those
+// nodes' backward never reads their own output. One pass over memory and
+// one activation buffer less per pair, the same bits.
+//
 // Gradients with several consumers: consumers run backward in reverse
 // topological order; the first to reach a producer overwrites its gradient
 // buffer, the later ones write into a per-thread scratch slice and add it
@@ -46,7 +54,10 @@ struct dc_runtime {
     int *in_sizes;         // (n_nodes * MAX_IN) per-sample sizes of each node's inputs
     float **acts;          // (n_nodes) outputs; slice [lo,hi) at acts[i] + lo*astride[i]
     size_t *astride;       // (n_nodes) per-sample stride of node i's slices
-    bool *aown;            // (n_nodes) acts[i] is its own allocation (else in apool)
+    bool *aown;            // (n_nodes) acts[i] is its own allocation (else in apool or aliased)
+    int *fuse_into;        // (n_nodes) the relu fused into node i, or -1
+    bool *skip;            // (n_nodes) a relu fused into its input: not run forward
+    int n_fused;
     float **apool;         // (n_apool) shared output buffers (forward-only plans)
     int n_apool;
     void **caches;         // (n_nodes) per-sample caches, linear in samples
@@ -100,11 +111,19 @@ static dc_status plan_activations(dc_runtime *rt, dc_error *err) {
         for (int k = 0; k < rt->g.nodes[i].n_in; k++) last_use[rt->g.nodes[i].in[k]] = i;
     for (int i = 1; !st && i < nn - 1; i++) {
         if (rt->g.nodes[i].op->flags & DC_OP_INPUT) continue; // the caller fills it: its own buffer
-        slot[i] = pool_take(cap, busy, &rt->n_apool, rt->size[i], i);
+        if (rt->skip[i]) continue;                           // written by the node it is fused into
+        const int holder = rt->fuse_into[i] >= 0 ? rt->fuse_into[i] : i; // a fused pair shares the relu's buffer
+        if (holder == nn - 1) continue;                      // the logits keep their own buffer
+        slot[i] = pool_take(cap, busy, &rt->n_apool, rt->size[i], holder);
+        if (holder != i) slot[holder] = slot[i];
+        // inputs read for the last time here are free after this node; a fused
+        // node's input is its relu, whose buffer it holds
+        const int reader = rt->fuse_into[i] >= 0 ? rt->fuse_into[i] : i;
         for (int k = 0; k < rt->g.nodes[i].n_in; k++) {
             int p = rt->g.nodes[i].in[k];
-            if (slot[p] >= 0 && last_use[p] == i) busy[slot[p]] = -1;
+            if (slot[p] >= 0 && last_use[p] == reader) busy[slot[p]] = -1;
         }
+        // and the inputs of the relu itself (only i) need no freeing
     }
     if (!st && !(rt->apool = calloc((size_t)(rt->n_apool ? rt->n_apool : 1), sizeof(float *))))
         st = dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
@@ -197,6 +216,8 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
     rt->in_size = dc_node_size(&g->nodes[0]);
     rt->size = calloc((size_t)nn, sizeof(size_t));
     rt->acts = calloc((size_t)nn, sizeof(float *));
+    rt->fuse_into = malloc(sizeof(int) * (size_t)nn);
+    rt->skip = calloc((size_t)nn, sizeof(bool));
     rt->astride = calloc((size_t)nn, sizeof(size_t));
     rt->aown = calloc((size_t)nn, sizeof(bool));
     rt->caches = calloc((size_t)nn, sizeof(void *));
@@ -206,7 +227,7 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
     rt->totals = calloc((size_t)nn, sizeof(double *));
     rt->in_sizes = calloc((size_t)nn * DC_NODE_MAX_IN, sizeof(int));
     dc_status st = DC_OK;
-    if (!rt->size || !rt->din || !rt->acts || !rt->astride || !rt->aown || !rt->caches || !rt->tcaches || !rt->parts || !rt->totals || !rt->in_sizes)
+    if (!rt->size || !rt->fuse_into || !rt->skip || !rt->din || !rt->acts || !rt->astride || !rt->aown || !rt->caches || !rt->tcaches || !rt->parts || !rt->totals || !rt->in_sizes)
         st = dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
     // activations: max_n x size must not overflow (sizes are bounded at build time)
     double bytes = 0;
@@ -217,6 +238,25 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
         for (int k = 0; k < n->n_in; k++) rt->in_sizes[i * DC_NODE_MAX_IN + k] = (int)dc_node_size(&g->nodes[n->in[k]]);
         bytes += 4.0 * (double)max_n * (double)rt->size[i] + (double)cache_bytes(n, max_n);
     }
+    // relu fusion: the relu must be its input's only reader
+    for (int i = 0; !st && i < nn; i++) rt->fuse_into[i] = -1;
+    if (!st && !(flags & DC_RT_NO_FUSE)) {
+        int *readers = calloc((size_t)nn, sizeof(int));
+        if (!readers) st = dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
+        for (int i = 1; !st && i < nn; i++)
+            for (int k = 0; k < g->nodes[i].n_in; k++) readers[g->nodes[i].in[k]]++;
+        for (int i = 1; !st && i < nn; i++) {
+            const dc_node *r = &g->nodes[i];
+            if (!(r->op->flags & DC_OP_RELU) || r->n_in != 1) continue;
+            const int x = r->in[0];
+            if (x < 1 || !(g->nodes[x].op->flags & DC_OP_RELU_EPILOGUE) || readers[x] != 1 || rt->fuse_into[x] >= 0)
+                continue;
+            rt->fuse_into[x] = i;
+            rt->skip[i] = true;
+            rt->n_fused++;
+        }
+        free(readers);
+    }
     if (!st && bytes > 64.0 * (1ull << 30))
         st = dc_fail(err, DC_ERR_NOMEM, "runtime: a batch of %d needs %.1f GiB of activations; use a smaller batch",
                      max_n, bytes / (1ull << 30));
@@ -224,7 +264,7 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
     if (!st && pooled) st = plan_activations(rt, err);
     for (int i = 0; !st && i < nn; i++) {
         const dc_node *n = &g->nodes[i];
-        if (!rt->acts[i]) {
+        if (!rt->acts[i] && rt->fuse_into[i] < 0) { // a fused node's output is aliased below
             if (!(rt->acts[i] = dc_alloc(sizeof(float) * (size_t)max_n * rt->size[i]))) goto nomem;
             rt->aown[i] = true;
             rt->astride[i] = rt->size[i];
@@ -238,6 +278,12 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
                    !(rt->totals[i] = dc_alloc(sizeof(double) * pd * (size_t)T))))
             goto nomem;
     }
+    for (int i = 0; !st && i < nn; i++)
+        if (rt->fuse_into[i] >= 0) { // the relu's buffer
+            rt->acts[i] = rt->acts[rt->fuse_into[i]];
+            rt->astride[i] = rt->astride[rt->fuse_into[i]];
+            rt->aown[i] = false;
+        }
     // kernel scratch: the most any node needs for a thread's slice
     const int slice_max = (max_n + T - 1) / T;
     for (int i = 0; !st && i < nn; i++) {
@@ -285,6 +331,8 @@ void dc_runtime_free(dc_runtime *rt) {
     free(rt->accum);
     free(rt->wants);
     free(rt->din);
+    free(rt->fuse_into);
+    free(rt->skip);
     dc_free(rt->scratch);
     free(rt->size);
     free(rt->in_sizes);
@@ -311,6 +359,7 @@ void dc_runtime_bind(dc_runtime *rt, const float *params, float *grads, float *s
 void dc_runtime_bind_model(dc_runtime *rt, dc_model *m) { dc_runtime_bind(rt, m->params, m->grads, m->state); }
 void dc_runtime_set_mode(dc_runtime *rt, dc_mode mode) { rt->mode = mode; }
 int dc_runtime_max_batch(const dc_runtime *rt) { return rt->max_n; }
+int dc_runtime_fused(const dc_runtime *rt) { return rt->n_fused; }
 int dc_runtime_threads(const dc_runtime *rt) { return rt->nthreads; }
 float *dc_runtime_input(dc_runtime *rt) { return rt->acts[0]; }
 float *dc_runtime_input_at(dc_runtime *rt, int node) {
@@ -322,7 +371,8 @@ void dc_runtime_set_input_grad(dc_runtime *rt, int node, float *dinput) {
     rt->din[node] = dinput;
 }
 const float *dc_runtime_node_output(const dc_runtime *rt, int i) {
-    DC_ASSERT(rt->aown[i]); // a pooled output is neither contiguous nor kept
+    // a pooled output is neither contiguous nor kept; a fused one holds the relu's values
+    DC_ASSERT(rt->aown[i] && rt->fuse_into[i] < 0);
     return rt->acts[i];
 }
 float *dc_runtime_probs(dc_runtime *rt) { return rt->probs; }
@@ -385,8 +435,9 @@ static bool coupled(const dc_runtime *rt, const dc_node *nd) {
 static void forward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, dc_rng *rng) {
     for (int i = 1; i < rt->g.n_nodes; i++) {
         const dc_node *nd = &rt->g.nodes[i];
-        if (nd->op->flags & DC_OP_INPUT) continue;
+        if ((nd->op->flags & DC_OP_INPUT) || rt->skip[i]) continue;
         dc_node_io io = node_io(rt, i, lo, hi, n, t, T, NULL, rng, 0);
+        io.relu = rt->fuse_into[i] >= 0;
         if (coupled(rt, nd)) {
             nd->op->forward_partial(nd, &io);
 #pragma omp barrier

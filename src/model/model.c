@@ -12,14 +12,7 @@
 #include "layers/layers.h"
 #include "model/model.h"
 
-dc_model *dc_model_alloc(void) {
-    dc_model *m = calloc(1, sizeof *m);
-    if (m) {
-        m->norm_mean = 0.0f;
-        m->norm_std = 1.0f;
-    }
-    return m;
-}
+dc_model *dc_model_alloc(void) { return calloc(1, sizeof(dc_model)); }
 
 dc_status dc_model_alloc_buffers(dc_model *m, dc_error *err) {
     dc_free(m->params);
@@ -31,6 +24,16 @@ dc_status dc_model_alloc_buffers(dc_model *m, dc_error *err) {
     if (!m->params || !m->grads || (m->n_state && !m->state))
         return dc_fail(err, DC_ERR_NOMEM, "out of memory for %zu parameters (%.1f MiB)", m->n_params,
                        m->n_params * 8.0 / (1 << 20));
+    // per-channel normalisation, mean 0 and std 1 until it is set
+    if (!m->norm_mean) {
+        m->norm_mean = malloc(sizeof(float) * (size_t)m->in_c);
+        m->norm_std = malloc(sizeof(float) * (size_t)m->in_c);
+        if (!m->norm_mean || !m->norm_std) return dc_fail(err, DC_ERR_NOMEM, "out of memory");
+        for (int k = 0; k < m->in_c; k++) {
+            m->norm_mean[k] = 0.0f;
+            m->norm_std[k] = 1.0f;
+        }
+    }
     return DC_OK;
 }
 
@@ -41,6 +44,8 @@ void dc_model_free(dc_model *m) {
     dc_free(m->grads);
     dc_free(m->state);
     free(m->arch_text);
+    free(m->norm_mean);
+    free(m->norm_std);
     if (m->class_names)
         for (int i = 0; i < m->n_classes; i++) free(m->class_names[i]);
     free(m->class_names);
@@ -242,20 +247,36 @@ void dc_model_init_params(dc_model *m, dc_rng *rng) {
 }
 
 void dc_model_set_normalisation(dc_model *m, const dc_dataset *train) {
-    // mean/std over every pixel of the training set, in [0,1] units, in double
-    size_t count = (size_t)train->n * train->c * train->h * train->w;
-    uint64_t hist[256] = {0};
-    for (size_t i = 0; i < count; i++) hist[train->pixels[i]]++;
-    double s = 0, s2 = 0;
-    for (int v = 0; v < 256; v++) {
-        double x = v / 255.0;
-        s += (double)hist[v] * x;
-        s2 += (double)hist[v] * x * x;
+    // mean/std of the training pixels in [0,1] units, in double: one pair per
+    // channel when the data has the model's channels (colour data is
+    // normalised per channel, as torchvision's Normalize), else one pair over
+    // all of them for every channel
+    const int C = train->c == m->in_c ? m->in_c : 1;
+    const size_t plane = (size_t)train->h * train->w * (size_t)(train->c / C);
+    for (int k = 0; k < C; k++) {
+        uint64_t hist[256] = {0};
+        for (int i = 0; i < train->n; i++) {
+            const uint8_t *p = train->pixels + ((size_t)i * train->c + (size_t)k * (train->c / C)) *
+                                                   ((size_t)train->h * train->w);
+            for (size_t j = 0; j < plane; j++) hist[p[j]]++;
+        }
+        size_t count = plane * (size_t)train->n;
+        double s = 0, s2 = 0;
+        for (int v = 0; v < 256; v++) {
+            double x = v / 255.0;
+            s += (double)hist[v] * x;
+            s2 += (double)hist[v] * x * x;
+        }
+        double mean = count ? s / (double)count : 0.0;
+        double var = count ? s2 / (double)count - mean * mean : 1.0;
+        m->norm_mean[k] = (float)mean;
+        m->norm_std[k] = var > 1e-12 ? (float)sqrt(var) : 1.0f;
     }
-    double mean = count ? s / (double)count : 0.0;
-    double var = count ? s2 / (double)count - mean * mean : 1.0;
-    m->norm_mean = (float)mean;
-    m->norm_std = var > 1e-12 ? (float)sqrt(var) : 1.0f;
+    for (int k = C; k < m->in_c; k++) {
+        m->norm_mean[k] = m->norm_mean[0];
+        m->norm_std[k] = m->norm_std[0];
+    }
+    m->norm_given = true;
 }
 
 int dc_model_tabular_features(const dc_model *m) { return m->tab_f; }
@@ -301,18 +322,64 @@ dc_status dc_model_set_tabular_normalisation(dc_model *m, const dc_tabular *trai
 }
 
 void dc_model_set_normalisation_values(dc_model *m, float mean, float std) {
-    m->norm_mean = mean;
-    m->norm_std = std > 0 ? std : 1.0f;
+    for (int k = 0; k < m->in_c; k++) {
+        m->norm_mean[k] = mean;
+        m->norm_std[k] = std > 0 ? std : 1.0f;
+    }
+    m->norm_given = true;
+}
+
+dc_status dc_model_set_normalisation_channels(dc_model *m, const float *mean, const float *std, int n,
+                                              dc_error *err) {
+    if (n != 1 && n != m->in_c)
+        return m->in_c == 1 ? dc_fail(err, DC_ERR_ARG, "normalisation: %d mean/std values for a model with 1 input "
+                                      "channel: give one mean and one std", n)
+                            : dc_fail(err, DC_ERR_ARG, "normalisation: %d mean/std values for a model with %d input "
+                                      "channels (give 1 or %d)", n, m->in_c, m->in_c);
+    for (int k = 0; k < n; k++)
+        if (!isfinite(mean[k]) || !(std[k] >= FLT_MIN) || !isfinite(std[k]))
+            return dc_fail(err, DC_ERR_ARG, "normalisation: channel %d: mean %g, std %g: expected a finite mean "
+                           "and a positive finite std", k, mean[k], std[k]);
+    for (int k = 0; k < m->in_c; k++) {
+        m->norm_mean[k] = mean[n == 1 ? 0 : k];
+        m->norm_std[k] = std[n == 1 ? 0 : k];
+    }
+    m->norm_given = true;
+    return DC_OK;
 }
 
 void dc_model_get_normalisation(const dc_model *m, float *mean, float *std) {
-    *mean = m->norm_mean;
-    *std = m->norm_std;
+    *mean = m->norm_mean[0];
+    *std = m->norm_std[0];
 }
 
+int dc_model_get_normalisation_channels(const dc_model *m, float *mean, float *std) {
+    for (int k = 0; k < m->in_c; k++) {
+        mean[k] = m->norm_mean[k];
+        std[k] = m->norm_std[k];
+    }
+    return m->in_c;
+}
+
+bool dc_model_has_normalisation(const dc_model *m) { return m->norm_given; }
+
 void dc_model_normalise(const dc_model *m, float *x, const uint8_t *px, size_t count) {
-    const float scale = 1.0f / (255.0f * m->norm_std), shift = m->norm_mean / m->norm_std;
-    for (size_t i = 0; i < count; i++) x[i] = (float)px[i] * scale - shift;
+    // count is a whole number of (in_c, in_h, in_w) images (or of planes for
+    // a model whose channels all share one normalisation)
+    const size_t plane = (size_t)m->in_h * m->in_w;
+    bool same = true;
+    for (int k = 1; k < m->in_c; k++)
+        same = same && m->norm_mean[k] == m->norm_mean[0] && m->norm_std[k] == m->norm_std[0];
+    if (same) {
+        const float scale = 1.0f / (255.0f * m->norm_std[0]), shift = m->norm_mean[0] / m->norm_std[0];
+        for (size_t i = 0; i < count; i++) x[i] = (float)px[i] * scale - shift;
+        return;
+    }
+    DC_ASSERT(count % (plane * (size_t)m->in_c) == 0);
+    for (size_t p0 = 0, k = 0; p0 < count; p0 += plane, k = (k + 1) % (size_t)m->in_c) {
+        const float scale = 1.0f / (255.0f * m->norm_std[k]), shift = m->norm_mean[k] / m->norm_std[k];
+        for (size_t i = p0; i < p0 + plane; i++) x[i] = (float)px[i] * scale - shift;
+    }
 }
 
 // ---------------------------------------------------------------------------

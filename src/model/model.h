@@ -37,7 +37,10 @@ struct dc_model {
     float *state;               // (n_state), owned (NULL when n_state == 0)
     char *arch_text;            // canonical architecture text, owned
     char **class_names;         // (n_classes), owned
-    float norm_mean, norm_std;  // input normalisation of [0,1] pixels
+    float *norm_mean, *norm_std; // (in_c) each, owned: per-channel input
+                                 // normalisation of [0,1] pixels (0 and 1 until set)
+    bool norm_given;            // set from data, by a setter or from a file's
+                                // deepc.norm; false: the defaults above
     // multimodal: tabular inputs (all take the same row of tab_f columns)
     int tab_f;                  // 0: no tabular input
     float *tab_mean, *tab_std;  // (tab_f) standardisation of each column, owned
@@ -109,6 +112,8 @@ enum {
     DC_RT_KEEP_ALL = 2u,  // keep every node's output readable after a forward
                           // (else, without backward, outputs share buffers by
                           // liveness and only the input and the logits stay)
+    DC_RT_NO_FUSE = 4u,   // run every relu as its own node (explanations read
+                          // pre-activation outputs)
 };
 
 dc_status dc_runtime_new(dc_runtime **rt, const dc_graph *g, int max_n,
@@ -126,6 +131,8 @@ void dc_runtime_bind_model(dc_runtime *rt, dc_model *m);
 void dc_runtime_set_mode(dc_runtime *rt, dc_mode mode);
 
 int dc_runtime_max_batch(const dc_runtime *rt);
+// ReLUs fused into the node before them (see exec.c).
+int dc_runtime_fused(const dc_runtime *rt);
 int dc_runtime_threads(const dc_runtime *rt);
 // The input batch to fill: (max_n, in size) floats.
 float *dc_runtime_input(dc_runtime *rt);

@@ -203,7 +203,7 @@ static size_t conv_scratch(const dc_node *n, int N) {
 
 static void conv_forward(const dc_node *n, dc_node_io *io) {
     const dc_conv_plan *p = conv_plan(n, io, true, DC_CONV_FWD);
-    dc_conv_run_forward(p, io->y, io->x[0], PARAMS(io, n, 0), BIAS(io, n), n->cfg.conv.relu, io->N, io->scratch);
+    dc_conv_run_forward(p, io->y, io->x[0], PARAMS(io, n, 0), BIAS(io, n), io->relu, io->N, io->scratch);
 }
 
 static void conv_backward(const dc_node *n, dc_node_io *io) {
@@ -229,8 +229,8 @@ static int64_t conv_macs(const dc_node *n) {
 }
 
 static const dc_op conv_op = {.kind = "conv2d", .prefix = "conv", .help = "2-D convolution", .macs = conv_macs,
-                              .keys = conv_keys, .min_in = 1, .max_in = 1, .infer = conv_infer,
-                              .init = conv_init, .tcache_bytes = conv_tcache, .scratch_bytes = conv_scratch,
+                              .keys = conv_keys, .min_in = 1, .max_in = 1, .flags = DC_OP_RELU_EPILOGUE,
+                              .infer = conv_infer, .init = conv_init, .tcache_bytes = conv_tcache, .scratch_bytes = conv_scratch,
                               .forward = conv_forward, .backward = conv_backward,
                               .sample_sqnorm = conv_sqnorm, .backward_sqnorm = conv_backward_sqnorm};
 
@@ -432,9 +432,14 @@ static dc_status add_infer(dc_node *n, const dc_node *const *in, dc_error *err) 
 }
 
 static void add_forward(const dc_node *n, dc_node_io *io) {
-    size_t cnt = (size_t)io->N * dc_node_size(n);
-    dc_add_forward(io->y, io->x[0], io->x[1], cnt);
-    for (int k = 2; k < io->n_in; k++) dc_add_forward(io->y, io->y, io->x[k], cnt);
+    // sample by sample, so a fused relu reads what was just written (in cache)
+    const size_t per = dc_node_size(n);
+    for (int s = 0; s < io->N; s++) {
+        const size_t o = (size_t)s * per;
+        dc_add_forward(io->y + o, io->x[0] + o, io->x[1] + o, per);
+        for (int k = 2; k < io->n_in; k++) dc_add_forward(io->y + o, io->y + o, io->x[k] + o, per);
+        if (io->relu) dc_relu_forward(io->y + o, io->y + o, per);
+    }
 }
 
 static void add_backward(const dc_node *n, dc_node_io *io) {
@@ -444,7 +449,8 @@ static void add_backward(const dc_node *n, dc_node_io *io) {
 }
 
 static const dc_op add_op = {.kind = "add", .prefix = "add", .help = "elementwise sum (residual)",
-                             .keys = no_keys, .min_in = 2, .max_in = DC_NODE_MAX_IN, .infer = add_infer,
+                             .keys = no_keys, .min_in = 2, .max_in = DC_NODE_MAX_IN, .flags = DC_OP_RELU_EPILOGUE,
+                             .infer = add_infer,
                              .forward = add_forward, .backward = add_backward};
 
 // ---------------------------------------------------------------------------
@@ -550,11 +556,21 @@ static size_t bn_parts(const dc_node *n) { return 2 * (size_t)n->c; }
 #define BN_BETA(io, n) ((n)->cfg.bn.affine ? PARAMS(io, n, 1) : NULL)
 #define BN_HW(n) ((n)->h * (n)->w)
 
+// y = BN(x) sample by sample, with the fused relu right behind (in cache)
+static void bn_apply_slice(const dc_node *n, dc_node_io *io, const float *mean, const float *invstd) {
+    const size_t per = dc_node_size(n);
+    for (int s = 0; s < io->N; s++) {
+        float *y = io->y + (size_t)s * per;
+        dc_bn2d_apply(y, io->x[0] + (size_t)s * per, mean, invstd, BN_GAMMA(io, n), BN_BETA(io, n), 1, n->c, BN_HW(n));
+        if (io->relu) dc_relu_forward(y, y, per);
+    }
+}
+
 static void bn_forward_eval(const dc_node *n, dc_node_io *io) {
     float *mean = io->tcache, *invstd = mean + n->c;
     const int s0 = bn_state0(n);
     dc_bn2d_eval_stats(mean, invstd, io->state + n->t[s0].off, io->state + n->t[s0 + 1].off, n->c, n->cfg.bn.eps);
-    dc_bn2d_apply(io->y, io->x[0], mean, invstd, BN_GAMMA(io, n), BN_BETA(io, n), io->N, n->c, BN_HW(n));
+    bn_apply_slice(n, io, mean, invstd);
 }
 
 static void bn_forward_partial(const dc_node *n, dc_node_io *io) {
@@ -569,7 +585,7 @@ static void bn_forward_finish(const dc_node *n, dc_node_io *io) {
     float *nbt = io->update_state ? io->state + n->t[s0 + 2].off : NULL;
     dc_bn2d_stats_finish(mean, invstd, rm, rv, nbt, io->total, io->total + n->c, n->c,
                          (int64_t)io->N_total * BN_HW(n), n->cfg.bn.eps, n->cfg.bn.momentum);
-    dc_bn2d_apply(io->y, io->x[0], mean, invstd, BN_GAMMA(io, n), BN_BETA(io, n), io->N, n->c, BN_HW(n));
+    bn_apply_slice(n, io, mean, invstd);
 }
 
 // Eval-mode backward (explanations): the statistics are constants; this
@@ -601,7 +617,8 @@ static void bn_backward_finish(const dc_node *n, dc_node_io *io) {
 }
 
 static const dc_op bn_op = {.kind = "batchnorm2d", .prefix = "bn", .help = "batch normalisation (PyTorch's BatchNorm2d)",
-                            .keys = bn_keys, .min_in = 1, .max_in = 1, .flags = DC_OP_COUPLED | DC_OP_MODES,
+                            .keys = bn_keys, .min_in = 1, .max_in = 1,
+                            .flags = DC_OP_COUPLED | DC_OP_MODES | DC_OP_RELU_EPILOGUE,
                             .infer = bn_infer, .init = bn_init, .tcache_bytes = bn_tcache, .part_doubles = bn_parts,
                             .forward = bn_forward_eval, .backward = bn_backward_eval,
                             .forward_partial = bn_forward_partial, .forward_finish = bn_forward_finish,

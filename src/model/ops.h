@@ -75,12 +75,7 @@ typedef struct dc_key {
 
 typedef enum { DC_INIT_PYTORCH = 0, DC_INIT_KAIMING_FAN_OUT = 1 } dc_init_rule;
 
-typedef struct {
-    int in, out, k, stride, pad;
-    bool bias;
-    int init;
-    bool relu; // inference plans only: max(0, .) fused into the output (no text key)
-} dc_conv_cfg;
+typedef struct { int in, out, k, stride, pad; bool bias; int init; } dc_conv_cfg;
 typedef struct { int k, stride; } dc_pool_cfg;
 typedef struct { int in, out; bool bias; int init; } dc_linear_cfg;
 typedef struct { float p; } dc_dropout_cfg;
@@ -166,6 +161,7 @@ typedef struct dc_node_io {
     double *part;          // coupled ops: this thread's part_doubles(node) partials
     const double *total;   // coupled ops: the partials summed over threads in order
     bool update_state;     // coupled ops: this thread updates the state (thread 0)
+    bool relu;             // DC_OP_RELU_EPILOGUE ops: the relu after this node is fused into it
     dc_rng *rng;           // dropout draws
 } dc_node_io;
 
@@ -173,7 +169,8 @@ enum {
     DC_OP_COUPLED = 1u,    // training mode reduces over the whole batch
     DC_OP_MODES = 2u,      // behaves differently in training and eval mode
     DC_OP_INPUT = 4u,      // a model input: no kernels, its buffer is filled by the caller
-    DC_OP_RELU = 8u,       // max(0, x): an inference plan may fuse it into the convolution before it
+    DC_OP_RELU = 8u,       // max(0, x): the executor may fuse it into the node before it
+    DC_OP_RELU_EPILOGUE = 16u, // forward honours io->relu: writes max(0, output) (same bits as a relu node)
 };
 
 struct dc_op {

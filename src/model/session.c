@@ -8,9 +8,9 @@
 //     with invstd = 1/sqrt(running_var + eps) (PyTorch's eval formula), and
 //     the BatchNorm node disappears from the plan. The folded model gives the
 //     unfolded one's outputs to float rounding (about 1e-6 relative).
-//   - ReLU fusion: a relu whose input is such a convolution (folded or not)
-//     and the relu's only reader, becomes the convolution kernel's epilogue
-//     (y = max(0, conv + b), the same bits as a separate relu).
+//   - ReLU fusion (the executor's, exec.c): a relu that is the only reader
+//     of a convolution (folded or not), a BatchNorm or an add becomes that
+//     node's epilogue, the same bits as a separate relu.
 //   - int8: a quantised model (compress/quant.h) is planned by
 //     dc_qplan_build instead: the same executor over int8 nodes, whose
 //     kernels come from the int8 registry (kernels/int8_kernels.h).
@@ -36,7 +36,7 @@ struct dc_session {
     float *params;       // (n_params) the plan's parameters (folded), owned
     size_t n_params;
     dc_runtime *rt;
-    int max_n, n_classes, folded, fused;
+    int max_n, n_classes, folded;
     size_t in_size;
     int n_tab;                 // tabular input nodes of the plan
     int tab_node[DC_NODE_MAX_IN];
@@ -77,16 +77,6 @@ static dc_status plan(dc_session *s, dc_error *err) {
         if (fold[i]) {
             map[i] = map[n->in[0]];
             continue;
-        }
-        if ((n->op->flags & DC_OP_RELU) && n->n_in == 1) {
-            const int src = n->in[0];
-            const bool from_conv = is_conv(&m->nodes[src]) || (fold[src] && is_conv(&m->nodes[m->nodes[src].in[0]]));
-            if (from_conv && consumers[src] == 1 && map[src] > 0 && !s->nodes[map[src]].cfg.conv.relu) {
-                s->nodes[map[src]].cfg.conv.relu = true;
-                map[i] = map[src];
-                s->fused++;
-                continue;
-            }
         }
         dc_node *p = &s->nodes[out];
         *p = *n;
@@ -152,7 +142,6 @@ static dc_status plan_int8(dc_session *s, dc_error *err) {
     s->nodes = s->qp->nodes;
     s->n_nodes = s->qp->n_nodes;
     s->qp->nodes = NULL;
-    s->fused = s->qp->fused;
     return DC_OK;
 }
 
@@ -201,7 +190,7 @@ void dc_session_free(dc_session *s) {
 
 int dc_session_max_batch(const dc_session *s) { return s->max_n; }
 int dc_session_folded(const dc_session *s) { return s->folded; }
-int dc_session_fused(const dc_session *s) { return s->fused; }
+int dc_session_fused(const dc_session *s) { return dc_runtime_fused(s->rt); }
 
 dc_status dc_session_logits(dc_session *s, const float *x, int n, float *logits, dc_error *err) {
     if (n < 1 || n > s->max_n)

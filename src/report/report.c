@@ -30,6 +30,8 @@
 
 #include "eval/metrics.h"
 #include "io/png_write.h"
+#include "privacy/membership.h"
+#include "surrogate/surrogate.h"
 
 // ---------------------------------------------------------------------------
 // String buffer
@@ -407,6 +409,11 @@ static const char *const page_css =
     ".ex.right .verdict{color:#1a7f37}"
     ".legend{display:inline-block;width:60px;height:10px;vertical-align:middle;"
     "background:linear-gradient(90deg,#2b50ff,#888,#ff3b30);border-radius:2px;margin:0 4px}"
+    ".treebox{overflow-x:auto}svg.tree .edge{stroke:#8a93a6}svg.tree .el{font-size:11px;text-anchor:middle;fill:#5b6478}"
+    "svg.tree .tn rect,svg.tree .tl rect,svg.tree .tc rect{fill:#fafbfd;stroke:#ccd2dc}svg.tree .tl rect{fill:#eef6ee}"
+    "svg.tree .tc rect{fill:#f6f8fb;stroke-dasharray:4 2}svg.tree .nt{font-size:11px;text-anchor:middle;font-weight:600}"
+    "svg.tree .nn{font-size:10px;text-anchor:middle;fill:#5b6478}svg.tree .rg{fill:#ff2a2a;fill-opacity:.85}"
+    "figure.lw{margin:0;text-align:center;font-size:11px}figure.lw svg{border:1px solid #ccd2dc;image-rendering:pixelated}"
     "footer{color:#7a8396;font-size:12px;text-align:center;padding:10px}";
 
 static void section_model(dc_sb *b, const dc_model *m, const dc_report_config *cfg) {
@@ -501,12 +508,20 @@ static void section_training(dc_sb *b, const dc_model *m) {
             cJSON_Delete(j);
             return;
         }
-        // columns: epoch, train_loss, train_acc, test_acc, seconds, lr
-        static const char *const keys[6] = {"epoch", "train_loss", "train_acc", "test_acc", "seconds", "lr"};
+        // columns: epoch, train_loss, train accuracy, held-out accuracy,
+        // seconds, lr; the held-out set is named by its key (val_accuracy,
+        // test_accuracy; files before 0.8 say train_acc and test_acc)
+        static const char *const keys[6] = {"epoch", "train_loss", "train_accuracy", "test_accuracy", "seconds", "lr"};
+        const char *heldout = "test";
+        for (const cJSON *e = j->child; e; e = e->next)
+            if (cJSON_GetObjectItemCaseSensitive(e, "val_accuracy")) heldout = "val";
         int i = 0;
         for (const cJSON *e = j->child; e; e = e->next, i++)
             for (int k = 0; k < 6; k++) {
                 const cJSON *x = cJSON_GetObjectItemCaseSensitive(e, keys[k]);
+                if (k == 3 && !strcmp(heldout, "val")) x = cJSON_GetObjectItemCaseSensitive(e, "val_accuracy");
+                if (!x && k == 2) x = cJSON_GetObjectItemCaseSensitive(e, "train_acc");
+                if (!x && k == 3) x = cJSON_GetObjectItemCaseSensitive(e, "test_acc");
                 v[k * n + i] = cJSON_IsNumber(x) ? x->valuedouble : NAN;
                 if (k == 0 && isnan(v[i])) v[i] = i + 1; // an epoch without its number: count
                 if (k == 3 && v[k * n + i] < 0) v[k * n + i] = NAN; // -1: no held-out set
@@ -516,12 +531,12 @@ static void section_training(dc_sb *b, const dc_model *m) {
         chart_series loss[1] = {{"train loss", "#d9480f", ep, v + n, n, false}};
         svg_line_chart(b, "Loss", "epoch", "cross-entropy", loss, 1, false);
         chart_series acc[2] = {{"train", "#2456b3", ep, v + 2 * n, n, false},
-                               {"held-out", "#2f9e44", ep, v + 3 * n, n, true}};
+                               {heldout, "#2f9e44", ep, v + 3 * n, n, true}};
         svg_line_chart(b, "Accuracy", "epoch", "accuracy", acc, 2, true);
         chart_series lr[1] = {{"learning rate", "#7048e8", ep, v + 5 * n, n, false}};
         svg_line_chart(b, "Learning rate", "epoch", "lr", lr, 1, false);
-        dc_sb_put(b, "</div>\n<details><summary>per-epoch records</summary>\n<table>\n<tr><th>epoch</th>"
-                     "<th>train loss</th><th>train acc</th><th>held-out acc</th><th>seconds</th><th>lr</th></tr>\n");
+        dc_sb_printf(b, "</div>\n<details><summary>per-epoch records</summary>\n<table>\n<tr><th>epoch</th>"
+                        "<th>train loss</th><th>train acc</th><th>%s acc</th><th>seconds</th><th>lr</th></tr>\n", heldout);
         for (int e = 0; e < n; e++) {
             dc_sb_put(b, "<tr><td>");
             put_number(b, v[e]);
@@ -1044,6 +1059,343 @@ static void section_fairness(dc_sb *b, const dc_model *m, const dc_groups *g, co
 }
 
 // ---------------------------------------------------------------------------
+// Surrogate and membership audit (issue 12)
+
+// A chart over fixed axes [x0, x1] x [y0, y1] (ROC curves, the
+// fidelity/depth curve): polylines with a legend; no per-point markers.
+static void svg_xy_chart(dc_sb *b, const char *title, const char *xlabel, const char *ylabel,
+                         const chart_series *s, int ns, double x0, double x1, double y0, double y1) {
+    const double W = 380, H = 300, L = 60, R = 14, T = 46, B = 46;
+    double yt0, ys, xt0, xs;
+    const int nyt = dc_nice_ticks(y0, y1, 6, &yt0, &ys), nxt = dc_nice_ticks(x0, x1, 8, &xt0, &xs);
+    const double ya = fmin(y0, yt0), yb = fmax(y1, yt0 + (nyt - 1) * ys);
+    const double xa = fmin(x0, xt0), xb = fmax(x1, xt0 + (nxt - 1) * xs);
+#define PX(v) (L + ((v) - xa) / (xb - xa) * (W - L - R))
+#define PY(v) (H - B - ((v) - ya) / (yb - ya) * (H - T - B))
+    dc_sb_printf(b, "<svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" role=\"img\" "
+                    "aria-label=\"%s\">\n<text x=\"%.0f\" y=\"18\" class=\"ct\">%s</text>\n",
+                 W, H, W, H, title, L, title);
+    for (int i = 0; i < nyt; i++) {
+        const double v = yt0 + i * ys, y = PY(v);
+        dc_sb_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>"
+                        "<text x=\"%.1f\" y=\"%.1f\" class=\"yt\">%.*f</text>\n",
+                     L, W - R, y, y, L - 6, y + 4, tick_decimals(ys), v);
+    }
+    for (int i = 0; i < nxt; i++) {
+        const double v = xt0 + i * xs, x = PX(v);
+        dc_sb_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"tick\"/>"
+                        "<text x=\"%.1f\" y=\"%.1f\" class=\"xt\">%.*f</text>\n",
+                     x, x, H - B, H - B + 5, x, H - B + 18, tick_decimals(xs), v);
+    }
+    dc_sb_printf(b, "<path d=\"M%.1f %.1fV%.1fH%.1f\" class=\"axis\"/>\n", L, T - 4, H - B, W - R);
+    dc_sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" class=\"xl\">%s</text>\n", (L + W - R) / 2, H - 8, xlabel);
+    dc_sb_printf(b, "<text transform=\"translate(14 %.1f) rotate(-90)\" class=\"xl\">%s</text>\n", (T + H - B) / 2,
+                 ylabel);
+    double lx = L;
+    for (int i = 0; i < ns; i++) {
+        dc_sb_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", s[i].color,
+                     s[i].dashed ? " stroke-dasharray=\"5 3\"" : "");
+        for (int k = 0; k < s[i].n; k++)
+            if (isfinite(s[i].x[k]) && isfinite(s[i].y[k])) dc_sb_printf(b, "%.1f,%.1f ", PX(s[i].x[k]), PY(s[i].y[k]));
+        dc_sb_printf(b, "\"><title>%s</title></polyline>\n", s[i].name);
+        dc_sb_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"34\" y2=\"34\" stroke=\"%s\" stroke-width=\"2\"%s/>"
+                        "<text x=\"%.1f\" y=\"38\" class=\"lg\">%s</text>\n",
+                     lx, lx + 18, s[i].color, s[i].dashed ? " stroke-dasharray=\"5 3\"" : "", lx + 23, s[i].name);
+        lx += 23 + 6.0 * (double)strlen(s[i].name) + 12;
+    }
+#undef PX
+#undef PY
+    dc_sb_put(b, "</svg>\n");
+}
+
+// The pixels of region r as rectangles (one per run of a row), in image
+// pixel units: the caller places them in a nested <svg> with the image's viewBox.
+static void svg_region(dc_sb *b, const dc_surr_features *f, int r, const char *style) {
+    for (int y = 0; y < f->h; y++)
+        for (int x = 0; x < f->w;) {
+            if (f->region[(size_t)y * f->w + x] != r) {
+                x++;
+                continue;
+            }
+            int e = x;
+            while (e < f->w && f->region[(size_t)y * f->w + e] == r) e++;
+            dc_sb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"1\" %s/>", x, y, e - x, style);
+            x = e;
+        }
+}
+
+// The mean image of ds as a PNG in <defs>, id "dcmean", for the thumbnails.
+static dc_status svg_mean_defs(dc_sb *b, const dc_dataset *ds, dc_error *err) {
+    const int C = ds->c, H = ds->h, W = ds->w;
+    float *mean = malloc(sizeof(float) * (size_t)C * H * W);
+    uint8_t *px = malloc((size_t)H * W * (C == 3 ? 3 : 1));
+    if (!mean || !px) {
+        free(mean), free(px);
+        return dc_fail(err, DC_ERR_NOMEM, "report: out of memory");
+    }
+    dc_surr_mean_image(mean, ds);
+    for (int p = 0; p < H * W; p++) {
+        if (C == 3)
+            for (int ch = 0; ch < 3; ch++) px[p * 3 + ch] = (uint8_t)lround(255 * mean[(size_t)ch * H * W + p]);
+        else {
+            double s = 0;
+            for (int ch = 0; ch < C; ch++) s += mean[(size_t)ch * H * W + p];
+            px[p] = (uint8_t)lround(255 * s / C);
+        }
+    }
+    uint8_t *png;
+    size_t len;
+    dc_status st = dc_png_encode(&png, &len, px, H, W, C == 3 ? 3 : 1, err);
+    free(mean);
+    free(px);
+    if (st) return st;
+    dc_sb_printf(b, "<defs><image id=\"dcmean\" width=\"%d\" height=\"%d\" style=\"image-rendering:pixelated\" "
+                    "preserveAspectRatio=\"none\" href=\"data:image/png;base64,", W, H);
+    dc_sb_base64(b, png, len);
+    dc_sb_put(b, "\"/></defs>\n");
+    free(png);
+    return DC_OK;
+}
+
+#define TREE_SHOW_DEPTH 4
+
+typedef struct tree_layout {
+    double *x;  // (n_nodes) centre of each drawn node
+    int next;   // next free leaf slot
+} tree_layout;
+
+static void layout_node(const dc_tree *t, int i, tree_layout *L) {
+    const dc_tree_node *d = &t->nodes[i];
+    if (d->feature < 0 || d->depth >= TREE_SHOW_DEPTH) {
+        L->x[i] = L->next++;
+        return;
+    }
+    layout_node(t, d->left, L);
+    layout_node(t, d->right, L);
+    L->x[i] = (L->x[d->left] + L->x[d->right]) / 2;
+}
+
+static int subtree_leaves(const dc_tree *t, int i) {
+    const dc_tree_node *d = &t->nodes[i];
+    return d->feature < 0 ? 1 : subtree_leaves(t, d->left) + subtree_leaves(t, d->right);
+}
+
+static void draw_node(dc_sb *b, const dc_surrogate *s, const dc_tree *t, int i, const tree_layout *L) {
+    const dc_tree_node *d = &t->nodes[i];
+    const dc_surr_features *f = &s->feat;
+    const double SX = 100, SY = 150, BW = 92, TH = 60;
+    const double cx = 10 + SX * L->x[i] + BW / 2, top = 10 + SY * d->depth;
+    const bool cut = d->feature >= 0 && d->depth >= TREE_SHOW_DEPTH;
+    if (d->feature >= 0 && !cut) {
+        const double y1 = top + TH + 44;
+        const int kids[2] = {d->left, d->right};
+        for (int q = 0; q < 2; q++) {
+            const double kx = 10 + SX * L->x[kids[q]] + BW / 2, ky = 10 + SY * t->nodes[kids[q]].depth;
+            dc_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"edge\"/>"
+                            "<text x=\"%.1f\" y=\"%.1f\" class=\"el\">%s</text>\n",
+                         cx, y1, kx, ky, (cx + kx) / 2 + (q ? 4 : -4), (y1 + ky) / 2, q ? "&gt;" : "&#8804;");
+        }
+        const int R = f->n_regions, ch = d->feature / R, r = d->feature % R;
+        dc_sb_printf(b, "<g class=\"tn\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"%.0f\" rx=\"5\"/>"
+                        "<svg x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %d %d\">"
+                        "<use href=\"#dcmean\"/>",
+                     cx - BW / 2, top, BW, TH + 44, cx - TH / 2, top + 3, TH, TH, f->w, f->h);
+        svg_region(b, f, r, "class=\"rg\"");
+        dc_sb_printf(b, "</svg><text x=\"%.1f\" y=\"%.1f\" class=\"nt\">", cx, top + TH + 17);
+        if (f->c > 1) dc_sb_printf(b, "ch %d ", ch);
+        dc_sb_printf(b, "mean &#8804; %.3f</text><text x=\"%.1f\" y=\"%.1f\" class=\"nn\">n=%d</text>"
+                        "<title>feature %d (region %d", d->threshold, cx, top + TH + 33, d->n, d->feature, r);
+        if (f->c > 1) dc_sb_printf(b, ", channel %d", ch);
+        dc_sb_printf(b, "): mean intensity &#8804; %.4f goes left; %d training samples, majority ", d->threshold, d->n);
+        dc_sb_escape(b, s->class_names[d->klass]);
+        dc_sb_put(b, "</title></g>\n");
+        draw_node(b, s, t, d->left, L);
+        draw_node(b, s, t, d->right, L);
+        return;
+    }
+    const int32_t *cnt = t->counts + (size_t)i * t->n_classes;
+    const double purity = d->n ? (double)cnt[d->klass] / d->n : 0;
+    dc_sb_printf(b, "<g class=\"%s\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"52\" rx=\"5\"/>"
+                    "<text x=\"%.1f\" y=\"%.1f\" class=\"nt\">", cut ? "tc" : "tl", cx - BW / 2, top, BW, cx, top + 18);
+    char name[16]; // at most 13 bytes of the name, cut at a UTF-8 character boundary
+    size_t nl = strlen(s->class_names[d->klass]);
+    if (nl > 13) {
+        nl = 13;
+        while (nl > 0 && ((unsigned char)s->class_names[d->klass][nl] & 0xC0) == 0x80) nl--;
+    }
+    snprintf(name, sizeof name, "%.*s", (int)nl, s->class_names[d->klass]);
+    dc_sb_escape(b, name);
+    dc_sb_printf(b, "</text><text x=\"%.1f\" y=\"%.1f\" class=\"nn\">n=%d, %.0f%%</text>", cx, top + 32, d->n,
+                 100 * purity);
+    if (cut) dc_sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" class=\"nn\">subtree of %d leaves</text>", cx, top + 45,
+                          subtree_leaves(t, i));
+    dc_sb_put(b, "<title>");
+    dc_sb_escape(b, s->class_names[d->klass]);
+    dc_sb_printf(b, ": %d training samples, %.1f%% of them this class%s</title></g>\n", d->n, 100 * purity,
+                 cut ? " (a subtree cut here for the drawing)" : "");
+}
+
+static dc_status svg_tree(dc_sb *b, const dc_surrogate *s, const dc_dataset *ds, dc_error *err) {
+    const dc_tree *t = &s->tree;
+    tree_layout L = {malloc(sizeof(double) * (size_t)t->n_nodes), 0};
+    if (!L.x) return dc_fail(err, DC_ERR_NOMEM, "report: out of memory drawing the tree");
+    layout_node(t, 0, &L);
+    int shown_depth = 0;
+    for (int i = 0; i < t->n_nodes; i++)
+        if (t->nodes[i].depth <= TREE_SHOW_DEPTH && t->nodes[i].depth > shown_depth) shown_depth = t->nodes[i].depth;
+    const double W = 20 + 100 * L.next, H = 20 + 150 * shown_depth + 110;
+    dc_sb_printf(b, "<div class=\"treebox\"><svg class=\"tree\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" "
+                    "role=\"img\" aria-label=\"surrogate decision tree\">\n", W, H, W, H);
+    dc_status st = svg_mean_defs(b, ds, err);
+    if (!st) draw_node(b, s, t, 0, &L);
+    dc_sb_put(b, "</svg></div>\n");
+    free(L.x);
+    return st;
+}
+
+// Linear surrogate: one map per class of its coefficients on each region
+// (summed over channels), red positive, blue negative.
+static void svg_linear(dc_sb *b, const dc_surrogate *s) {
+    const dc_linear *lm = &s->lin;
+    const dc_surr_features *f = &s->feat;
+    const int R = f->n_regions, C = lm->n_classes;
+    double mx = 0;
+    for (size_t q = 0; q < (size_t)C * lm->n_features; q++) mx = fmax(mx, fabs(lm->W[q]));
+    dc_sb_put(b, "<div class=\"row\">\n");
+    for (int k = 0; k < C; k++) {
+        int nz = 0;
+        for (int j = 0; j < lm->n_features; j++) nz += lm->W[(size_t)k * lm->n_features + j] != 0;
+        dc_sb_printf(b, "<figure class=\"lw\"><svg viewBox=\"0 0 %d %d\" width=\"96\" height=\"96\">", f->w, f->h);
+        for (int r = 0; r < R; r++) {
+            double v = 0;
+            for (int ch = 0; ch < f->c; ch++) v += lm->W[(size_t)k * lm->n_features + (size_t)ch * R + r];
+            const double a = mx > 0 ? fmin(1.0, fabs(v) / mx) : 0;
+            char style[96];
+            snprintf(style, sizeof style, "fill=\"%s\" fill-opacity=\"%.3f\"", v >= 0 ? "#e5484d" : "#2b50ff", a);
+            svg_region(b, f, r, "fill=\"#f3f5f8\"");
+            svg_region(b, f, r, style);
+        }
+        dc_sb_put(b, "</svg><figcaption>");
+        dc_sb_escape(b, s->class_names[k]);
+        dc_sb_printf(b, "<br>%d nonzero</figcaption></figure>\n", nz);
+    }
+    dc_sb_put(b, "</div>\n");
+}
+
+static dc_status section_surrogate(dc_sb *b, const dc_surrogate *s, const dc_dataset *ds, const int32_t *pred,
+                                   int n_classes, dc_error *err) {
+    if (s->n_classes != n_classes)
+        return dc_fail(err, DC_ERR_SHAPE, "report: the surrogate has %d classes but the model %d", s->n_classes,
+                       n_classes);
+    double fid, acc;
+    dc_status st = dc_surrogate_score(s, ds, pred, &fid, &acc, err);
+    if (st) return st;
+    const bool tree = s->kind == DC_SURR_TREE;
+    dc_sb_put(b, "<section id=\"surrogate\">\n<h2>Interpretable surrogate</h2>\n<div class=\"cards\">\n");
+    dc_sb_printf(b, "<div class=\"card\"><b>%.2f%%</b><span>fidelity here (agreement with the model), n=%d</span></div>\n",
+                 100 * fid, ds->n);
+    dc_sb_printf(b, "<div class=\"card\"><b>%.2f%%</b><span>surrogate accuracy here</span></div>\n", 100 * acc);
+    dc_sb_printf(b, "<div class=\"card\"><b>%.2f%%</b><span>fidelity when fitted (test, n=%d)</span></div>\n",
+                 100 * s->fidelity, s->n_test);
+    if (tree)
+        dc_sb_printf(b, "<div class=\"card\"><b>%d / %d</b><span>depth / leaves</span></div>\n", s->tree.depth,
+                     s->tree.n_leaves);
+    else
+        dc_sb_printf(b, "<div class=\"card\"><b>%d / %d</b><span>nonzero coefficients</span></div>\n", s->lin.nonzero,
+                     s->lin.n_classes * s->lin.n_features);
+    dc_sb_put(b, "</div>\n<p class=\"note\">");
+    if (tree)
+        dc_sb_printf(b, "A %s decision tree", s->tree_cfg.criterion == DC_TREE_ENTROPY ? "entropy" : "CART (Gini)");
+    else
+        dc_sb_printf(b, "A sparse multinomial logistic model (L1, &#955; = %g)", s->lin.lambda);
+    dc_sb_put(b, " fitted to the model's <em>predictions</em> on ");
+    dc_sb_printf(b, "%d training images, over the mean intensity of image regions (<code>", s->n_train);
+    dc_sb_escape(b, s->feat.spec);
+    dc_sb_printf(b, "</code>, %d features). Fidelity is how often it predicts what the model predicts.", s->feat.n_features);
+    if (tree)
+        dc_sb_printf(b, " Each split shows the region it tests (red) over the mean image; left is &#8804;. The "
+                        "first %d levels are drawn; the JSON file holds the whole tree.", TREE_SHOW_DEPTH);
+    dc_sb_put(b, "</p>\n");
+    if (tree) {
+        if ((st = svg_tree(b, s, ds, err))) return st;
+        if (s->curve_n > 0) {
+            double x[DC_SURR_MAX_CURVE];
+            for (int d = 0; d < s->curve_n; d++) x[d] = d + 1;
+            const chart_series cs[3] = {
+                {"test fidelity", "#2456b3", x, s->curve_fidelity, s->curve_n, false},
+                {"train fidelity", "#8a93a6", x, s->curve_train_fidelity, s->curve_n, true},
+                {"accuracy", "#1a7f37", x, s->curve_accuracy, s->curve_n, false},
+            };
+            double lo = 1;
+            for (int d = 0; d < s->curve_n; d++) lo = fmin(lo, fmin(s->curve_fidelity[d], s->curve_accuracy[d]));
+            svg_xy_chart(b, "Fidelity by depth", "depth", "fraction", cs, 3, 1,
+                         s->curve_n > 1 ? s->curve_n : 2, floor(lo * 10) / 10, 1.0);
+        }
+    } else {
+        svg_linear(b, s);
+    }
+    dc_sb_put(b, "</section>\n");
+    return DC_OK;
+}
+
+static void attack_row(dc_sb *b, const char *name, const dc_mia_attack *a) {
+    dc_sb_printf(b, "<tr><td>%s</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td></tr>\n", name, a->auc,
+                 a->tpr_at_01, a->tpr_at_1, a->advantage);
+}
+
+static void section_membership(dc_sb *b, const dc_membership_result *r) {
+    dc_sb_put(b, "<section id=\"membership\">\n<h2>Membership inference</h2>\n<div class=\"cards\">\n");
+    const double best = r->has_calibrated ? fmax(r->loss.advantage, r->calibrated.advantage) : r->loss.advantage;
+    dc_sb_printf(b, "<div class=\"card\"><b>%.3f</b><span>loss attack AUC</span></div>\n", r->loss.auc);
+    if (r->has_calibrated)
+        dc_sb_printf(b, "<div class=\"card\"><b>%.3f</b><span>calibrated attack AUC</span></div>\n", r->calibrated.auc);
+    dc_sb_printf(b, "<div class=\"card\"><b>%.3f</b><span>membership advantage</span></div>\n", best);
+    if (r->dp)
+        dc_sb_printf(b, "<div class=\"card\"><b%s>%.3f</b><span>most (&#949; = %.2f, &#948; = %g) permits</span></div>\n",
+                     best > r->bound_advantage ? " style=\"color:#b42318\"" : "", r->bound_advantage, r->epsilon,
+                     r->delta);
+    else
+        dc_sb_put(b, "<div class=\"card\"><b>none</b><span>DP bound (not trained with DP)</span></div>\n");
+    dc_sb_printf(b, "</div>\n<p class=\"note\">%d members drawn from the model's training set and %d non-members from "
+                    "the test split (seed %llu). The loss attack (Yeom et al. 2018) says \"member\" when the loss is "
+                    "low; the calibrated attack subtracts how hard each example is for reference models trained "
+                    "without it (LiRA's offline test, Carlini et al. 2022). Advantage is max TPR &#8722; FPR over "
+                    "thresholds chosen on this audit set. The model: loss %.4f on members, %.4f on non-members.",
+                 r->n, r->n, (unsigned long long)r->seed, r->member_loss, r->nonmember_loss);
+    if (r->dp)
+        dc_sb_put(b, " For (&#949;, &#948;)-DP every test has TPR &#8804; e<sup>&#949;</sup>FPR + &#948; and "
+                     "1 &#8722; FPR &#8804; e<sup>&#949;</sup>(1 &#8722; TPR) + &#948;, so the advantage is at most "
+                     "(e<sup>&#949;</sup> &#8722; 1 + 2&#948;)/(e<sup>&#949;</sup> + 1).");
+    dc_sb_put(b, "</p>\n<div class=\"row\">\n<table>\n<tr><th>attack</th><th>AUC</th><th>TPR at 0.1% FPR</th>"
+                 "<th>TPR at 1% FPR</th><th>advantage</th></tr>\n");
+    attack_row(b, "loss threshold", &r->loss);
+    if (r->has_calibrated) {
+        char name[64];
+        snprintf(name, sizeof name, "calibrated (%d reference models)", r->n_ref);
+        attack_row(b, name, &r->calibrated);
+    }
+    if (r->dp)
+        dc_sb_printf(b, "<tr class=\"avg\"><td>DP bound</td><td>–</td><td>%.4f</td><td>%.4f</td><td>%.4f</td></tr>\n",
+                     r->bound_tpr_at_01, r->bound_tpr_at_1, r->bound_advantage);
+    dc_sb_put(b, "</table>\n");
+    double diag[2] = {0, 1}, bx[101], by[101];
+    for (int i = 0; i <= 100; i++) {
+        bx[i] = i / 100.0;
+        by[i] = r->dp ? dc_mia_dp_max_tpr(r->epsilon, r->delta, bx[i]) : NAN;
+    }
+    chart_series cs[4];
+    int ns = 0;
+    cs[ns++] = (chart_series){"loss", "#2456b3", r->loss.roc_fpr, r->loss.roc_tpr, r->loss.n_roc, false};
+    if (r->has_calibrated)
+        cs[ns++] = (chart_series){"calibrated", "#d9730d", r->calibrated.roc_fpr, r->calibrated.roc_tpr,
+                                  r->calibrated.n_roc, false};
+    cs[ns++] = (chart_series){"chance", "#8a93a6", diag, diag, 2, true};
+    if (r->dp) cs[ns++] = (chart_series){"DP bound", "#b42318", bx, by, 101, true};
+    svg_xy_chart(b, "ROC of the attacks", "false positive rate", "true positive rate", cs, ns, 0, 1, 0, 1);
+    dc_sb_put(b, "</div>\n</section>\n");
+}
+
+// ---------------------------------------------------------------------------
 // The page
 
 dc_report_config dc_report_config_default(void) {
@@ -1121,7 +1473,10 @@ dc_status dc_report_render(char **html, size_t *len, dc_model *m, const dc_datas
     dc_sb_put(&b, "</p>\n</header>\n<nav><a href=\"#summary\">Summary</a><a href=\"#model\">Model</a>"
                   "<a href=\"#data\">Data</a><a href=\"#training\">Training</a><a href=\"#confusion\">Confusion "
                   "matrix</a><a href=\"#metrics\">Per-class metrics</a><a href=\"#calibration\">Calibration</a>"
-                  "<a href=\"#examples\">Examples</a><a href=\"#fairness\">Fairness</a></nav>\n<main>\n");
+                  "<a href=\"#examples\">Examples</a><a href=\"#fairness\">Fairness</a>");
+    if (cfg->surrogate) dc_sb_put(&b, "<a href=\"#surrogate\">Surrogate</a>");
+    if (cfg->membership) dc_sb_put(&b, "<a href=\"#membership\">Membership</a>");
+    dc_sb_put(&b, "</nav>\n<main>\n");
 
     // summary cards
     dc_sb_put(&b, "<section id=\"summary\">\n<h2>Summary</h2>\n<div class=\"cards\">\n");
@@ -1151,6 +1506,8 @@ dc_status dc_report_render(char **html, size_t *len, dc_model *m, const dc_datas
     int shown;
     if ((st = section_examples(&b, m, ds, probs, pred, cfg, &shown, err))) goto out;
     section_fairness(&b, m, cfg->groups, &f);
+    if (cfg->surrogate && (st = section_surrogate(&b, cfg->surrogate, ds, pred, C, err))) goto out;
+    if (cfg->membership) section_membership(&b, cfg->membership);
     dc_sb_put(&b, "</main>\n<footer>Made by <code>deepc report</code>: one file, no scripts, nothing loaded from "
                   "elsewhere.</footer>\n</body>\n</html>\n");
     if (b.oom) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <cjson/cJSON.h>
 #include "core/core.h"
 #include "data/data.h"
 #include "layers/layers.h"
@@ -123,25 +124,38 @@ void dc_eval_result_free(dc_eval_result *r) {
     r->confusion = NULL;
 }
 
-// Appends one epoch record to the model's JSON history array.
+// Appends one epoch record to the model's JSON history array (built with
+// cJSON): epoch, train_loss, train_accuracy, the held-out set's accuracy
+// under its name (val_accuracy or test_accuracy; null without one),
+// seconds, lr.
 static void history_append(dc_model *m, int epoch, double loss, double acc, double test_acc,
-                           double secs, double lr) {
-    char rec[256];
-    snprintf(rec, sizeof rec,
-             "{\"epoch\":%d,\"train_loss\":%.6g,\"train_acc\":%.6g,\"test_acc\":%.6g,\"seconds\":%.4g,\"lr\":%.6g}",
-             epoch, loss, acc, test_acc, secs, lr);
-    size_t old = m->history_json ? strlen(m->history_json) : 0;
-    char *h = realloc(m->history_json, old + strlen(rec) + 4);
-    if (!h) return; // history is informative; losing a record is not fatal
-    if (old < 2) {
-        snprintf(h, strlen(rec) + 4, "[%s]", rec);
-    } else {
-        h[old - 1] = 0; // drop ']'
-        strcat(h, ",");
-        strcat(h, rec);
-        strcat(h, "]");
+                           const char *heldout, double secs, double lr) {
+    cJSON *h = m->history_json ? cJSON_Parse(m->history_json) : NULL;
+    if (!cJSON_IsArray(h)) {
+        cJSON_Delete(h);
+        h = cJSON_CreateArray();
     }
-    m->history_json = h;
+    cJSON *rec = cJSON_CreateObject();
+    if (!h || !rec) {
+        cJSON_Delete(h);
+        cJSON_Delete(rec);
+        return; // history is informative; losing a record is not fatal
+    }
+    char key[48];
+    snprintf(key, sizeof key, "%s_accuracy", heldout && heldout[0] ? heldout : "test");
+    cJSON_AddNumberToObject(rec, "epoch", epoch);
+    cJSON_AddNumberToObject(rec, "train_loss", loss);
+    cJSON_AddNumberToObject(rec, "train_accuracy", acc);
+    if (test_acc >= 0) cJSON_AddNumberToObject(rec, key, test_acc);
+    else cJSON_AddNullToObject(rec, key);
+    cJSON_AddNumberToObject(rec, "seconds", secs);
+    cJSON_AddNumberToObject(rec, "lr", lr);
+    cJSON_AddItemToArray(h, rec);
+    char *s = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    if (!s) return;
+    free(m->history_json);
+    m->history_json = s;
 }
 
 // Number of NaN or Inf values in v (n).
@@ -248,7 +262,6 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     const int steps = dp ? (int)lround(1.0 / q) : (train->n + B - 1) / B; // last partial batch kept
     const int chunk = dp ? 2 * B : B; // a lot larger than this is processed in chunks
     const int C = m->n_classes;
-    const float fill = (0.0f - m->norm_mean) / m->norm_std;
     // the privacy record's rules: one (q, sigma, delta) per model, no DP on
     // top of non-private epochs or the reverse
     const dc_dp_run dprun = {.q = q, .sigma = cfg->dp.sigma, .delta = cfg->dp.delta, .clip = cfg->dp.clip,
@@ -257,12 +270,15 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     if ((st = dc_dp_resume_check(dc_model_info(m, "privacy"), dc_model_epochs_done(m), dp, &dprun, err))) return st;
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)train->n);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)chunk);
+    // the normalised value of a 0 byte in each channel: augmentation's padding
+    float *fill = malloc(sizeof(float) * (size_t)m->in_c);
+    for (int k = 0; fill && k < m->in_c; k++) fill[k] = (0.0f - m->norm_mean[k]) / m->norm_std[k];
     float *wts = cfg->sample_weights ? malloc(sizeof(float) * (size_t)B) : NULL;
     dc_runtime *rt = NULL;
     dc_graph g = dc_model_graph(m);
     dc_csprng noise;
     memset(&noise, 0, sizeof noise);
-    if (!perm || !y || (cfg->sample_weights && !wts)) st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
+    if (!perm || !y || !fill || (cfg->sample_weights && !wts)) st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
     if (!st) st = dc_runtime_new(&rt, &g, chunk, DC_MODE_TRAIN, DC_RT_BACKWARD, nthreads, err);
     if (!st) dc_runtime_bind_model(rt, m);
     // the DP generator is keyed per epoch (from the OS, or from the seed and
@@ -408,7 +424,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
         }
         m->epochs_done++;
         if (seen == 0) seen = 1;
-        history_append(m, m->epochs_done, loss_sum / seen, (double)correct / seen, test_acc, secs, lr);
+        history_append(m, m->epochs_done, loss_sum / seen, (double)correct / seen, test_acc, cfg->heldout_name, secs, lr);
         double eps = -1;
         if (dp) {
             long total_steps = (long)m->epochs_done * steps;
@@ -443,6 +459,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     dc_runtime_free(rt);
     dc_csprng_wipe(&noise);
     free(perm);
+    free(fill);
     free(y);
     free(wts);
     return st;
