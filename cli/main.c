@@ -19,6 +19,7 @@ static const dc_verb verbs[] = {
     {"serve", cmd_serve, "HTTP inference server (Open Inference Protocol v2): batching, metrics, drift, hot reload"},
     {"surrogate", cmd_surrogate, "an interpretable tree or sparse linear model that mimics the network (fidelity)"},
     {"anonymize", cmd_anonymize, "k-anonymous, l-diverse tables: identifiers dropped or pseudonymised (Mondrian)"},
+    {"quantize", cmd_quantize, "post-training static int8 quantisation (calibrated, BatchNorm folded, ReLU fused)"},
     {NULL, NULL, NULL},
 };
 

@@ -232,6 +232,7 @@ static dc_status load_quant(dc_model *m, const dc_st_file *f, dc_error *err) {
     const cJSON *qm = cJSON_GetObjectItemCaseSensitive(j, "qmax");
     const cJSON *cal = cJSON_GetObjectItemCaseSensitive(j, "calibration");
     const cJSON *smp = cJSON_GetObjectItemCaseSensitive(j, "samples");
+    const cJSON *pct = cJSON_GetObjectItemCaseSensitive(j, "percentile");
     if (!cJSON_IsObject(j) || !cJSON_IsNumber(qm) || (qm->valueint != 255 && qm->valueint != 127)) {
         cJSON_Delete(j);
         return dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.quant: expected an object with qmax 255 or 127", f->path);
@@ -246,6 +247,7 @@ static dc_status load_quant(dc_model *m, const dc_st_file *f, dc_error *err) {
     q->qmax = qm->valueint;
     if (cJSON_IsString(cal)) snprintf(q->method, sizeof q->method, "%s", cal->valuestring);
     if (cJSON_IsNumber(smp)) q->samples = smp->valueint;
+    if (cJSON_IsNumber(pct)) q->percentile = pct->valuedouble;
     cJSON_Delete(j);
     char name[320];
     for (int i = 0; !st && i < m->n_nodes; i++) {

@@ -3,7 +3,7 @@
 // of every tensor, and the quantised model's own bookkeeping.
 //
 // Calibration runs the folded fp32 model over a seeded draw of samples with
-// every node's output kept (DC_RT_KEEP_ALL) and records, per node output,
+// every node's output kept (DC_RT_KEEP_ALL, no ReLU fusion: the relu's own range is needed) and records, per node output,
 // its min and max, then (percentile, KL) a 2048-bin histogram over [min,
 // max] and one of |x| over [0, max|x|] in a second pass. The activation
 // range of each node follows the rules in quant.h; weights are symmetric
@@ -327,7 +327,7 @@ static dc_status calibrate(dc_qstats **out, const dc_model *fm, const dc_dataset
         dc_rng_seed(&r, cfg->seed);
         dc_rng_shuffle_i32(&r, idx, (size_t)ds->n);
         dc_graph g = dc_model_graph(fm);
-        s = dc_runtime_new(&rt, &g, B, DC_MODE_EVAL, DC_RT_KEEP_ALL, cfg->nthreads, err);
+        s = dc_runtime_new(&rt, &g, B, DC_MODE_EVAL, DC_RT_KEEP_ALL | DC_RT_NO_FUSE, cfg->nthreads, err);
     }
     if (!s) dc_runtime_bind(rt, fm->params, NULL, fm->state);
     for (int pass = 0; !s && pass < (hist ? 2 : 1); pass++)
@@ -482,7 +482,7 @@ static dc_status quantize_folded(dc_model *fm, const dc_dataset *ds, const dc_qu
 dc_status dc_quantize(dc_model **out, const dc_model *m, const dc_dataset *calib, const dc_quant_config *cfg,
                       dc_error *err) {
     *out = NULL;
-    if (m->quant) return dc_fail(err, DC_ERR_ARG, "quantize: the model is already quantised");
+    if (m->quant) return dc_fail(err, DC_ERR_ARG, "the model is already quantised (int8): quantise its fp32 model");
     dc_model *fm = NULL;
     dc_status s = dc_fold_batchnorm(&fm, m, NULL, err);
     if (!s) s = quantize_folded(fm, calib, cfg, err);

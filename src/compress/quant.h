@@ -1,5 +1,5 @@
-// quant.h — post-training static int8 quantisation, quantisation-aware
-// training, and the int8 inference plan.
+// quant.h — post-training static int8 quantisation and the int8 inference
+// plan.
 //
 // A quantised model is an fp32 model with BatchNorm folded into its
 // convolutions (every conv2d and linear has a bias) plus a dc_qmodel: the
@@ -101,17 +101,6 @@ void dc_qparams(float lo, float hi, int qmax, float *scale, int32_t *zp);
 // Symmetric per-channel int8 of w (OC, per): scale[o] = max|w[o]| / 127 (1
 // for an all-zero channel), q = round(w / scale) in [-127, 127].
 void dc_quantize_weights(int8_t *q, float *scale, const float *w, int OC, size_t per);
-
-// ---------------------------------------------------------------------------
-// Quantisation-aware training: fine-tunes a copy of the BatchNorm-folded
-// model for cfg->epochs epochs (the usual optimizers, schedules and data
-// options) with fake quantisation in the forward pass — per-channel int8
-// weights, activations on the ranges calibrated beforehand with qcfg — and
-// straight-through gradients (passed where the value was inside its range),
-// then quantises the result. `cb` as dc_train's.
-dc_status dc_quantize_qat(dc_model **out, const dc_model *m, const dc_dataset *train, const dc_dataset *heldout,
-                          const dc_quant_config *qcfg, const dc_train_config *cfg, dc_train_callback cb,
-                          void *user, dc_error *err);
 
 // ---------------------------------------------------------------------------
 // The int8 inference plan (qplan.c): the executor's nodes for a quantised

@@ -215,8 +215,8 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     dc_status st = dc_dataset_check_labels(train, m->n_classes, err);
     if (st) return st;
     if (m->quant)
-        return dc_fail(err, DC_ERR_ARG, "train: an int8 model does not train; fine-tune its fp32 model, or quantise "
-                       "with quantisation-aware training (deepc quantize --qat)");
+        return dc_fail(err, DC_ERR_ARG, "train: an int8 model does not train; fine-tune its fp32 model and "
+                       "quantise it again (deepc quantize)");
     if ((st = check_tabular(m, train, cfg->tabular, "the training rows (--tabular)", err))) return st;
     if (heldout && heldout->n > 0 &&
         (st = check_tabular(m, heldout, cfg->heldout_tabular, "the held-out rows (--test-tabular)", err)))
