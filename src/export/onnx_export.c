@@ -95,7 +95,7 @@ static void init_raw(ob *b, const char *name, int dtype, const int64_t *dims, in
     t->data_type = dtype;
     t->n_dims = (size_t)rank;
     t->dims = ob_calloc(b, (size_t)rank, sizeof(int64_t));
-    if (t->dims) memcpy(t->dims, dims, sizeof(int64_t) * (size_t)rank);
+    if (t->dims && rank) memcpy(t->dims, dims, sizeof(int64_t) * (size_t)rank);
     t->has_raw_data = true;
     t->raw_data.len = bytes;
     t->raw_data.data = ob_calloc(b, bytes, 1);
