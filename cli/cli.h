@@ -33,6 +33,7 @@ int cmd_surrogate(int argc, char **argv);
 int cmd_anonymize(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 
 // Options: "--name value" or "--name=value"; flags take no value.
 typedef enum { OPT_FLAG, OPT_INT, OPT_FLOAT, OPT_STR, OPT_U64 } dc_opt_type;

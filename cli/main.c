@@ -21,6 +21,7 @@ static const dc_verb verbs[] = {
     {"anonymize", cmd_anonymize, "k-anonymous, l-diverse tables: identifiers dropped or pseudonymised (Mondrian)"},
     {"quantize", cmd_quantize, "post-training static int8 quantisation (calibrated, BatchNorm folded, ReLU fused)"},
     {"export", cmd_export, "the model as ONNX (fp32, or int8 as QDQ) or as C source for microcontrollers"},
+    {"prune", cmd_prune, "structured (channels removed) or unstructured (sparse file) magnitude pruning, with fine-tuning"},
     {NULL, NULL, NULL},
 };
 

@@ -61,6 +61,11 @@ typedef struct dc_channel_groups {
 dc_status dc_channel_groups_make(dc_channel_groups *g, const dc_model *m, dc_error *err);
 void dc_channel_groups_free(dc_channel_groups *g);
 
+// The channels structured pruning keeps: keep[g] (g->size[g] flags, malloc'd,
+// as is *keep; free each and the array) for every group of g, removing
+// round(ratio * size) of each prunable group by importance.
+dc_status dc_prune_keep(bool ***keep, const dc_model *m, const dc_channel_groups *g, double ratio, int norm,
+                        dc_error *err);
 // Structured pruning: *out is the smaller model, each prunable group
 // keeping size - round(ratio * size) channels (at least 1) by importance.
 dc_status dc_prune_structured(dc_model **out, const dc_model *m, double ratio, int norm, dc_error *err);
