@@ -27,6 +27,6 @@ if [ -n "$R" ]; then
   $B export "$R" --onnx "$T/r.onnx" >/dev/null
   $B export "$T/r8.safetensors" --onnx "$T/r8.onnx" >/dev/null
   "$T/bench_int8" --threads 1 --reps "$REPS" --n1 500 --n256 2560 "$R" "$T/r8.safetensors" "$T/rp.safetensors"
-  "$PY" bench/ort_int8.py --threads 1 --reps "$REPS" "$T/r.onnx" "$T/r8.onnx"
+  "$PY" bench/ort_int8.py --threads 1 --reps "$REPS" --n1 500 --n256 2560 "$T/r.onnx" "$T/r8.onnx"
 fi
 echo "# end load: $(cut -d' ' -f1-3 /proc/loadavg)"

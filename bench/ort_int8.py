@@ -1,6 +1,6 @@
 """ort_int8.py MODEL.onnx... [--threads T] [--reps R] - ONNX Runtime (CPU)
 throughput of the same models deepc exported (fp32, and int8 as QDQ), at
-batch 1 (first 2000 test images) and batch 256 (the 10,000), median of R
+batch 1 (first --n1 test images, 2000) and batch 256 (first --n256, 10,000), median of R
 passes, intra-op threads T; the images normalised as deepc does. One JSON
 line per model. Needs onnxruntime (build/onnx-venv)."""
 import gzip
@@ -13,9 +13,17 @@ import onnx
 import onnxruntime as ort
 
 args = sys.argv[1:]
-threads, reps = 1, 5
+threads, reps, n1, n256 = 1, 5, 2000, 10000
 if "--threads" in args:
     i = args.index("--threads"); threads = int(args[i + 1]); del args[i:i + 2]
+for flag in ("--n1", "--n256"):
+    if flag in args:
+        i = args.index(flag)
+        if flag == "--n1":
+            n1 = int(args[i + 1])
+        else:
+            n256 = int(args[i + 1])
+        del args[i:i + 2]
 if "--reps" in args:
     i = args.index("--reps"); reps = int(args[i + 1]); del args[i:i + 2]
 px = np.frombuffer(gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").read()[16:], np.uint8)
@@ -40,7 +48,7 @@ for path in args:
                 s.run(None, {"input": x[i:i + batch]})
             t.append(time.perf_counter() - t0)
         return sorted(t)[len(t) // 2]
-    b1 = 2000 / med(1, 2000)
-    b256 = 10000 / med(256, 10000)
+    b1 = n1 / med(1, n1)
+    b256 = n256 / med(256, n256)
     print(json.dumps({"model": path, "runtime": "onnxruntime " + ort.__version__, "threads": threads, "reps": reps,
                       "b1_ips": round(b1, 1), "b256_ips": round(b256, 1), "accuracy": round(acc, 4)}), flush=True)

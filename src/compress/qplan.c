@@ -124,6 +124,11 @@ static void relu_fwd(const dc_node *n, dc_node_io *io) {
 }
 
 static void add_fwd(const dc_node *n, dc_node_io *io) {
+    if (io->n_in == 2) { // the 64 KiB table of every pair (the plan made it after the parameters)
+        const uint8_t *table = (const uint8_t *)n->kdata + sizeof(dc_qadd_params);
+        dc_q_add2_lut(U8(io->y), CU8(io->x[0]), CU8(io->x[1]), (size_t)io->N * dc_node_size(n), table);
+        return;
+    }
     const uint8_t *xs[DC_NODE_MAX_IN];
     for (int k = 0; k < io->n_in; k++) xs[k] = CU8(io->x[k]);
     dc_q_add(U8(io->y), xs, (size_t)io->N * dc_node_size(n), n->kdata);
@@ -335,10 +340,12 @@ static dc_status build(builder *b, const dc_model *m) {
                 map[i] = add_node(b, &relu_op, n, 1, in, z);
             }
         } else if (!strcmp(kind, "add")) {
-            dc_qadd_params *ap = blob(b, sizeof *ap);
+            // two inputs: the parameters followed by the table of every pair of input bytes
+            dc_qadd_params *ap = blob(b, sizeof *ap + (n->n_in == 2 ? 65536 : 0));
             if (!ap) st = nomem(b);
             else {
                 add_params(ap, q, n, i, r >= 0);
+                if (n->n_in == 2) dc_q_add2_table((uint8_t *)ap + sizeof *ap, ap);
                 map[i] = add_node(b, &add_op, n, n->n_in, in, ap);
             }
         } else if (!strcmp(kind, "concat")) {

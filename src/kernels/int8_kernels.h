@@ -160,6 +160,12 @@ typedef struct dc_qadd_params {
 } dc_qadd_params;
 // y (n) = clamp(z_o + MBQM(sum_i MBQM((x_i - z_i) << 20, M_i, sh_i), M_o, sh_o), lo, hi)
 void dc_q_add(uint8_t *y, const uint8_t *const *x, size_t n, const dc_qadd_params *p);
+// A two-input add as one lookup: table (65536) = dc_q_add's output for every
+// pair (x0, x1), made once at plan time by dc_q_add2_table; then
+// y[j] = table[x0[j] << 8 | x1[j]], the same bits as dc_q_add (its twin)
+// without the three fixed-point rescales per element.
+void dc_q_add2_table(uint8_t *table, const dc_qadd_params *p);
+void dc_q_add2_lut(uint8_t *y, const uint8_t *x0, const uint8_t *x1, size_t n, const uint8_t *table);
 // Concatenation along channels of NHWC tensors: input i (P, C_i) is
 // rescaled to the output (as one term of an add) into columns [off_i,
 // off_i + C_i) of y (P, sum C_i).

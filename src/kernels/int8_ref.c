@@ -51,17 +51,34 @@ void dc_qgemm_ref(void *out, int ldo, const uint8_t *a, int lda, int M, const vo
 
 void dc_q_im2col(uint8_t *col, int ldc, const uint8_t *x, int C, int H, int W, int K, int stride,
                  int pad, int OW, int p0, int np, uint8_t pad_value) {
-    // x (H, W, C); row r of col: taps (kh, kw, c) of output pixel p0 + r
-    for (int r = 0; r < np; r++) {
-        const int p = p0 + r, oh = p / OW, ow = p % OW;
+    // x (H, W, C); row r of col: taps (kh, kw, c) of output pixel p0 + r.
+    // In NHWC the K taps of one kernel row are K*C contiguous input bytes
+    // (consecutive iw), so each (pixel, kh) is one copy, padded at the
+    // edges; short copies are a byte loop (a memcpy call per 5-byte run of a
+    // 1-channel input cost more than the GEMM).
+    const int KC = K * C;
+    int oh = p0 / OW, ow = p0 % OW; // advanced incrementally: no division per pixel
+    for (int r = 0; r < np; r++, ow = ow + 1 == OW ? (oh++, 0) : ow + 1) {
         uint8_t *dst = col + (size_t)r * ldc;
-        for (int kh = 0; kh < K; kh++) {
+        const int iw0 = ow * stride - pad;
+        const int lo = iw0 < 0 ? -iw0 : 0, hi = iw0 + K > W ? W - iw0 : K; // valid kw in [lo, hi)
+        for (int kh = 0; kh < K; kh++, dst += KC) {
             const int ih = oh * stride - pad + kh;
-            for (int kw = 0; kw < K; kw++, dst += C) {
-                const int iw = ow * stride - pad + kw;
-                if (ih < 0 || ih >= H || iw < 0 || iw >= W) memset(dst, pad_value, (size_t)C);
-                else memcpy(dst, x + ((size_t)ih * W + iw) * C, (size_t)C);
+            if (ih < 0 || ih >= H || hi <= lo) {
+                memset(dst, pad_value, (size_t)KC);
+                continue;
             }
+            for (int j = 0; j < lo * C; j++) dst[j] = pad_value;
+            const uint8_t *src = x + ((size_t)ih * W + iw0 + lo) * C;
+            const int len = (hi - lo) * C;
+            uint8_t *d = dst + lo * C;
+            if (len == 5) // 5x5 kernels over one channel (LeNet's first layer)
+                d[0] = src[0], d[1] = src[1], d[2] = src[2], d[3] = src[3], d[4] = src[4];
+            else if (len <= 32)
+                for (int j = 0; j < len; j++) d[j] = src[j];
+            else
+                memcpy(d, src, (size_t)len);
+            for (int j = hi * C; j < KC; j++) dst[j] = pad_value;
         }
     }
 }
@@ -218,6 +235,21 @@ void dc_q_add(uint8_t *y, const uint8_t *const *x, size_t n, const dc_qadd_param
         for (int i = 0; i < p->n_in; i++) s += add_term(x[i][j], p, i);
         y[j] = add_out(s, p);
     }
+}
+
+void dc_q_add2_table(uint8_t *table, const dc_qadd_params *p) {
+    // every (x0, x1) through the definition
+    uint8_t a[256], b[256];
+    for (int v = 0; v < 256; v++) a[v] = (uint8_t)v;
+    for (int u = 0; u < 256; u++) {
+        memset(b, u, sizeof b);
+        const uint8_t *x[2] = {b, a}; // row u: x0 = u, x1 = 0..255
+        dc_q_add(table + (size_t)u * 256, x, 256, p);
+    }
+}
+
+void dc_q_add2_lut(uint8_t *y, const uint8_t *x0, const uint8_t *x1, size_t n, const uint8_t *table) {
+    for (size_t j = 0; j < n; j++) y[j] = table[(size_t)x0[j] << 8 | x1[j]];
 }
 
 void dc_q_concat(uint8_t *y, const uint8_t *const *x, const int *cs, int n_in, size_t P,
