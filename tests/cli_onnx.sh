@@ -6,7 +6,8 @@
 #     batch size. Needs onnx + onnxruntime from PyPI in build/onnx-venv
 #     (scripts/test.sh makes it; DEEPC_ONNX_PYTHON names another): skipped,
 #     saying so, where they are missing.
-#   - export -> import -> the same logits, bit for bit (17 printed digits).
+#   - export -> import -> the same logits, bit for bit (17 printed digits),
+#     fp32 and int8 (the QDQ graph read back into the same int8 model).
 #   - torch.onnx.export of lenet5, resnet8 and resnet20 (Debian's torch):
 #     deepc import runs them to PyTorch's logits within 1e-5.
 #   - refusals: what ONNX cannot hold here, what import does not read, each
@@ -46,8 +47,8 @@ else
   echo "SKIP onnx.checker / ONNX Runtime checks: no python with onnx and onnxruntime at $ONNX_PY (scripts/test.sh installs them from PyPI; DEEPC_ONNX_PYTHON=... names another)"
 fi
 
-# export -> import -> the same logits, bit for bit
-for m in l r; do
+# export -> import -> the same logits, bit for bit (int8 QDQ too: the same int8 model comes back)
+for m in l r l8 r8; do
   expect_ok "import $m.onnx" "$BIN" import "$T/$m.onnx" --out "$T/$m-imp.safetensors"
   expect_ok "predict imported $m" "$BIN" predict "$T/$m-imp.safetensors" "$T/x.npy" --json --batch 250 --threads 2
   [ "$(logits "$T/out" | md5sum)" = "$(logits "$T/$m.jsonl" | md5sum)" ] && ok || bad "$m: export -> import changed the logits"
@@ -77,7 +78,17 @@ expect_err "export without --onnx" "--onnx" "$BIN" export "$T/l.safetensors"
 expect_err "bad opset" "opsets 13 to 17" "$BIN" export "$T/l.safetensors" --onnx "$T/x.onnx" --opset 9
 head -c 300 /dev/urandom > "$T/junk.onnx"
 expect_err "junk is not ONNX" "junk.onnx" "$BIN" import "$T/junk.onnx" --no-norm --out "$T/x.safetensors"
-expect_err "QDQ is not imported" "int8 (QDQ) graphs are not imported" "$BIN" import "$T/l8.onnx" --out "$T/x.safetensors"
+if "$ONNX_PY" -c "import onnx" 2>/dev/null; then
+  "$ONNX_PY" - "$T/l8.onnx" "$T/nometa.onnx" <<'PY'
+import sys, onnx
+m = onnx.load(sys.argv[1])
+keep = [p for p in m.metadata_props if p.key != "deepc.quant"]
+del m.metadata_props[:]
+m.metadata_props.extend(keep)
+onnx.save(m, sys.argv[2])
+PY
+  expect_err "QDQ without deepc's metadata" "deepc.quant" "$BIN" import "$T/nometa.onnx" --out "$T/x.safetensors"
+fi
 expect_err "no norm for a foreign file" "--no-norm" "$BIN" import "$T/t-lenet5.onnx" --out "$T/x.safetensors"
 if "$ONNX_PY" -c "import onnx" 2>/dev/null; then
   "$ONNX_PY" - "$T/l.onnx" "$T/leaky.onnx" <<'PY'

@@ -295,18 +295,7 @@ static dc_status load_quant(dc_model *m, const dc_st_file *f, dc_error *err) {
         if ((st = dc_st_expect(f, name, DC_ST_I32, 1, oc, &t, err))) break;
         memcpy(q->bias[i], t->data, sizeof(int32_t) * (size_t)n->c);
     }
-    for (int i = 1; !st && i < m->n_nodes; i++) {
-        const dc_node *n = &m->nodes[i];
-        if (!q->w[i]) continue;
-        // the fp32 view: dequantised weights and biases
-        const size_t per = n->t[0].n / (size_t)n->c;
-        const double s_in = q->act_scale[n->in[0]];
-        for (int o = 0; o < n->c; o++) {
-            for (size_t k = 0; k < per; k++)
-                m->params[n->t[0].off + (size_t)o * per + k] = q->w_scale[i][o] * (float)q->w[i][(size_t)o * per + k];
-            m->params[n->t[1].off + o] = (float)(q->bias[i][o] * (s_in * q->w_scale[i][o]));
-        }
-    }
+    if (!st) dc_qmodel_dequantize_params(m, q);
     if (st) {
         dc_qmodel_free(q);
         return st;

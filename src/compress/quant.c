@@ -88,6 +88,20 @@ dc_status dc_qmodel_copy(dc_qmodel **dst, const dc_qmodel *src, const dc_model *
     return DC_OK;
 }
 
+void dc_qmodel_dequantize_params(dc_model *m, const dc_qmodel *q) {
+    for (int i = 1; i < m->n_nodes; i++) {
+        const dc_node *n = &m->nodes[i];
+        if (!q->w[i]) continue;
+        const size_t per = n->t[0].n / (size_t)n->c;
+        const double s_in = q->act_scale[n->in[0]];
+        for (int o = 0; o < n->c; o++) {
+            for (size_t k = 0; k < per; k++)
+                m->params[n->t[0].off + (size_t)o * per + k] = q->w_scale[i][o] * (float)q->w[i][(size_t)o * per + k];
+            m->params[n->t[1].off + o] = (float)(q->bias[i][o] * (s_in * q->w_scale[i][o]));
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The rules
 

@@ -47,6 +47,11 @@ dc_status dc_qmodel_new(dc_qmodel **q, const dc_model *m, dc_error *err);
 void dc_qmodel_free(dc_qmodel *q);
 dc_status dc_qmodel_copy(dc_qmodel **dst, const dc_qmodel *src, const dc_model *m, dc_error *err);
 
+// The fp32 view of a quantised model: m's conv2d/linear weights and biases
+// set to the dequantised values of q (w = s_w * q_w, b = q_b * s_in * s_w),
+// as a loaded int8 file has them.
+void dc_qmodel_dequantize_params(dc_model *m, const dc_qmodel *q);
+
 // The rules above. dc_q_fused_relu: the relu fused into node i, or -1.
 bool dc_q_weighted(const dc_node *n);     // conv2d or linear
 bool dc_q_passthrough(const dc_node *n);  // keeps its input's quantisation

@@ -25,7 +25,8 @@
 // weights are INT8 initializers behind a per-channel DequantizeLinear
 // (axis 0, zero points 0), biases INT32 behind one with scale s_in * s_w;
 // a fused ReLU is a Relu between the node and its QDQ pair; the logits
-// stay float (deepc keeps them in 32 bits). ONNX Runtime then runs the
+// stay float (deepc keeps them in 32 bits; their scale is in metadata
+// "deepc.quant", with qmax, for import). ONNX Runtime then runs the
 // same quantised model (its own kernels: predictions agree, bits need not).
 #ifndef DC_ONNX_H
 #define DC_ONNX_H
@@ -41,7 +42,9 @@ dc_onnx_options dc_onnx_options_default(void);
 // Writes m to path (atomically).
 dc_status dc_export_onnx(const dc_model *m, const char *path, const dc_onnx_options *opt, dc_error *err);
 
-// Reads an ONNX model (what dc_export_onnx writes for fp32 models, and
+// Reads an ONNX model (what dc_export_onnx writes, fp32 or int8 QDQ: the
+// QDQ pairs, int8 weights and int32 biases become the same dc_qmodel, with
+// the logits' scale from metadata "deepc.quant"; and
 // torch.onnx.export's graphs of the same layers: Conv, BatchNormalization,
 // Relu, Tanh, Sigmoid, MaxPool, AveragePool, GlobalAveragePool, Flatten,
 // Reshape to (N, -1), Gemm, MatMul + Add, Add, Sum, Concat, Dropout,

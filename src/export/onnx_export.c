@@ -300,7 +300,10 @@ static dc_status build_graph(ob *b, const dc_model *m, const char **value, const
         // the float result of this node: its own name, or a pre-quantisation name when a QDQ pair follows
         const bool owns_q = q && !last && !dc_q_passthrough(n);
         vec[i] = kind_is(n, "linear") || kind_is(n, "flatten") || (n->n_in >= 1 && vec[n->in[0]] && !kind_is(n, "concat"));
-        const char *out = last && vec[i] ? "logits" : owns_q ? ob_str(b, "%s:float", n->name) : ob_str(b, "%s", n->name);
+        // the value a QDQ pair quantises is named after the node whose range it is: the fused relu's, if any
+        const char *qname = relu >= 0 ? m->nodes[relu].name : n->name;
+        const char *out = last && vec[i] ? "logits" : owns_q ? ob_str(b, "%s:float", qname) : ob_str(b, "%s", n->name);
+        const char *raw = relu >= 0 ? ob_str(b, "%s", n->name) : out; // a fused relu's input: the node's own output
         char wn[300], bn[300];
         Onnx__NodeProto *o = NULL;
         if (kind_is(n, "conv2d")) {
@@ -312,7 +315,7 @@ static dc_status build_graph(ob *b, const dc_model *m, const char **value, const
                 if (has_b) snprintf(bn, sizeof bn, "%s.bias", n->name), param_init(b, m, n, 1);
             }
             in[1] = wn, in[2] = bn;
-            o = node(b, "Conv", n->name, has_b ? 3 : 2, in, relu >= 0 ? ob_str(b, "%s:conv", n->name) : out);
+            o = node(b, "Conv", n->name, has_b ? 3 : 2, in, raw);
             attr_ints(b, o, "kernel_shape", 2, c->k, c->k);
             attr_ints(b, o, "strides", 2, c->stride, c->stride);
             attr_ints(b, o, "pads", 4, c->pad, c->pad, c->pad, c->pad);
@@ -331,7 +334,7 @@ static dc_status build_graph(ob *b, const dc_model *m, const char **value, const
                 in[0] = ob_str(b, "%s", fo);
             }
             in[1] = wn, in[2] = bn;
-            o = node(b, "Gemm", n->name, has_b ? 3 : 2, in, relu >= 0 ? ob_str(b, "%s:gemm", n->name) : out);
+            o = node(b, "Gemm", n->name, has_b ? 3 : 2, in, raw);
             attr_int(b, o, "transB", 1);
         } else if (kind_is(n, "batchnorm2d")) {
             char nm[4][300];
@@ -369,7 +372,7 @@ static dc_status build_graph(ob *b, const dc_model *m, const char **value, const
             if (last) st = dc_fail(err, DC_ERR_UNSUPPORTED, "%s: the output node %s is a dropout", path, n->name);
             continue;
         } else if (kind_is(n, "add")) {
-            o = node(b, n->n_in == 2 ? "Add" : "Sum", n->name, n->n_in, in, relu >= 0 ? ob_str(b, "%s:add", n->name) : out);
+            o = node(b, n->n_in == 2 ? "Add" : "Sum", n->name, n->n_in, in, raw);
         } else if (kind_is(n, "concat")) {
             o = node(b, "Concat", n->name, n->n_in, in, out);
             attr_int(b, o, "axis", 1);
@@ -381,13 +384,11 @@ static dc_status build_graph(ob *b, const dc_model *m, const char **value, const
         }
         if (relu >= 0) {
             const char *ri[1] = {o->output[0]};
-            char nm[300];
-            snprintf(nm, sizeof nm, "%s/Relu", n->name);
-            node(b, "Relu", nm, 1, ri, out);
+            node(b, "Relu", m->nodes[relu].name, 1, ri, out);
         }
         if (owns_q) {
             const int qi = relu >= 0 ? relu : i; // the fused relu's range
-            value[i] = ob_str(b, "%s", n->name);
+            value[i] = ob_str(b, "%s", qname);
             qdq(b, out, value[i], q->act_scale[qi], q->act_zp[qi]);
         } else {
             value[i] = out;
@@ -473,9 +474,13 @@ dc_status dc_export_onnx(const dc_model *m, const char *path, const dc_onnx_opti
         os.version = o.opset;
         Onnx__OperatorSetIdProto *oss[1] = {&os};
         char *norm = meta_json(m), *cls = classes_json(m);
-        Onnx__StringStringEntryProto mp[3];
-        Onnx__StringStringEntryProto *mps[3] = {&mp[0], &mp[1], &mp[2]};
-        for (int k = 0; k < 3; k++) onnx__string_string_entry_proto__init(&mp[k]);
+        Onnx__StringStringEntryProto mp[4];
+        Onnx__StringStringEntryProto *mps[4] = {&mp[0], &mp[1], &mp[2], &mp[3]};
+        for (int k = 0; k < 4; k++) onnx__string_string_entry_proto__init(&mp[k]);
+        char qmeta[256] = "";
+        if (m->quant) // what QDQ does not hold: the 32-bit logits' scale (deepc import reads it back)
+            snprintf(qmeta, sizeof qmeta, "{\"qmax\":%d,\"logits_scale\":%.9g,\"calibration\":\"%s\",\"samples\":%d}",
+                     m->quant->qmax, (double)m->quant->act_scale[m->n_nodes - 1], m->quant->method, m->quant->samples);
         mp[0].key = "deepc.norm", mp[0].value = norm;
         mp[1].key = "deepc.classes", mp[1].value = cls;
         mp[2].key = "deepc.arch", mp[2].value = m->arch_text ? m->arch_text : "";
@@ -487,7 +492,8 @@ dc_status dc_export_onnx(const dc_model *m, const char *path, const dc_onnx_opti
         mo.producer_version = (char *)dc_version();
         mo.n_opset_import = 1, mo.opset_import = oss;
         mo.graph = &g;
-        mo.n_metadata_props = 3, mo.metadata_props = mps;
+        mp[3].key = "deepc.quant", mp[3].value = qmeta;
+        mo.n_metadata_props = m->quant ? 4 : 3, mo.metadata_props = mps;
         if (!vin || !vout || !norm || !cls || b.oom) st = dc_fail(err, DC_ERR_NOMEM, "export: out of memory");
         size_t len = 0;
         if (!st) {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "compress/quant.h"
 #include "core/core.h"
 #include "export/onnx.h"
 #include "onnx.pb-c.h"
@@ -36,6 +37,36 @@ typedef struct copy_t {
     bool transpose;
 } copy_t;
 
+// A QuantizeLinear waiting for its DequantizeLinear: the float value it quantises.
+typedef struct qpend {
+    const char *out;        // the QuantizeLinear's output
+    const char *from;       // its float input
+    float scale;
+    int32_t zp;
+} qpend;
+
+// The quantisation a QDQ pair gives a deepc node's output.
+typedef struct qann {
+    char node[DC_NODE_NAME_MAX];
+    float scale;
+    int32_t zp;
+} qann;
+
+// A DequantizeLinear of an initializer (int8 weights, int32 biases): its
+// output is a float constant (registered with the Constant nodes'), and
+// the integers are kept for the int8 model.
+typedef struct qconst {
+    const char *out;
+    const Onnx__TensorProto *q;     // INT8 or INT32 initializer
+    const Onnx__TensorProto *scale; // FLOAT (1) or (dims[0])
+} qconst;
+
+// The int8 tensors behind a weighted deepc node.
+typedef struct qlayer {
+    char node[DC_NODE_NAME_MAX];
+    int w, b;               // indices into imp.qc (which grows: no pointers)
+} qlayer;
+
 typedef struct imp {
     const char *path;
     const Onnx__GraphProto *g;
@@ -49,8 +80,25 @@ typedef struct imp {
     char *text;
     size_t len, cap;
     int n_lines;
+    qpend *qp;
+    int n_qp;
+    qann *qa;
+    int n_qa;
+    qconst *qc;
+    int n_qc;
+    qlayer *ql;
+    int n_ql;
+    Onnx__TensorProto **owned;  // the float constants made from DequantizeLinear, owned
+    int n_owned;
     dc_error *err;
 } imp;
+
+#define GROW(arr, n) ((arr) = realloc_n((arr), sizeof *(arr), (size_t)(n) + 1))
+static void *realloc_n(void *p, size_t elem, size_t n) {
+    void *q = realloc(p, elem * n);
+    if (!q) free(p);
+    return q;
+}
 
 static bool append(imp *I, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool append(imp *I, const char *fmt, ...) {
@@ -110,7 +158,7 @@ static bool name_used(const imp *I, const char *s) {
 static void make_name(const imp *I, char *out, const char *want) {
     char s[DC_NODE_NAME_MAX];
     size_t k = 0;
-    for (const char *p = want ? want : ""; *p && k + 8 < sizeof s; p++) {
+    for (const char *p = want ? want : ""; *p && *p != ':' && k + 8 < sizeof s; p++) { // "relu1:float" -> relu1
         const char c = *p;
         if (isalnum((unsigned char)c) || c == '_' || c == '.') s[k++] = c;
         else if (k && s[k - 1] != '_') s[k++] = '_';
@@ -129,7 +177,9 @@ static void make_name(const imp *I, char *out, const char *want) {
     }
 }
 
-static value *add_value(imp *I, const char *onnx, const char *node, int c, int h, int w, bool vec) {
+static value *add_value(imp *I, const char *onnx, const char *node_name, int c, int h, int w, bool vec) {
+    char node[DC_NODE_NAME_MAX]; // node_name may point into I->vals, which the realloc moves
+    snprintf(node, sizeof node, "%s", node_name);
     value *v = realloc(I->vals, sizeof *v * (size_t)(I->n_vals + 1));
     if (!v) return NULL;
     I->vals = v;
@@ -253,9 +303,266 @@ static void name_from(imp *I, char *out, const Onnx__NodeProto *n, const char *i
 // ---------------------------------------------------------------------------
 // Nodes
 
+// ---------------------------------------------------------------------------
+// QDQ: QuantizeLinear + DequantizeLinear pairs (what deepc export writes for
+// an int8 model) and DequantizeLinear of int8/int32 initializers
+
+static const qconst *find_qconst(const imp *I, const char *name) {
+    for (int i = 0; name && i < I->n_qc; i++)
+        if (!strcmp(I->qc[i].out, name)) return &I->qc[i];
+    return NULL;
+}
+
+static bool scalar_param(const imp *I, const Onnx__NodeProto *n, int k, int dtype, double *v) {
+    if ((int)n->n_input <= k || !n->input[k] || !*n->input[k]) return dtype == ONNX__TENSOR_PROTO__DATA_TYPE__UINT8 ? (*v = 0, true) : false;
+    const Onnx__TensorProto *t = find_tensor(I, n->input[k]);
+    if (!t || !t->has_data_type || t->data_type != dtype || tensor_count(t) != 1 || t->n_external_data) return false;
+    if (dtype == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
+        float f;
+        if (!tensor_floats(t, 1, &f)) return false;
+        *v = f;
+        return true;
+    }
+    // uint8 (raw bytes, or int32_data as the format stores small types)
+    if (t->has_raw_data && t->raw_data.len == 1) *v = t->raw_data.data[0];
+    else if (t->n_int32_data == 1) *v = t->int32_data[0];
+    else return false;
+    return *v >= 0 && *v <= 255;
+}
+
+// The integers of an INT8 / INT32 initializer as int32 (n values), or false.
+static bool tensor_ints(const Onnx__TensorProto *t, int dtype, size_t n, int32_t *out) {
+    if (!t->has_data_type || t->data_type != dtype || tensor_count(t) != n || t->n_external_data) return false;
+    const size_t es = dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ? 1 : 4;
+    if (t->has_raw_data && t->raw_data.len) {
+        if (t->raw_data.len != n * es) return false;
+        for (size_t j = 0; j < n; j++) {
+            if (es == 1) out[j] = (int8_t)t->raw_data.data[j];
+            else memcpy(&out[j], t->raw_data.data + 4 * j, 4);
+        }
+        return true;
+    }
+    if (t->n_int32_data != n) return false;
+    for (size_t j = 0; j < n; j++) out[j] = t->int32_data[j];
+    return true;
+}
+
+static dc_status qdq_node(imp *I, const Onnx__NodeProto *n) {
+    const bool quant = n->op_type[0] == 'Q';
+    const char *out = n->output[0];
+    if (n->n_input < 2) return bad(I, n, "expected x, scale and zero point");
+    if (quant) {
+        const value *x = find_value(I, n->input[0]);
+        double s, z;
+        if (!x) return bad(I, n, "quantises something that is not an earlier node's output");
+        if (!scalar_param(I, n, 1, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, &s) || !(s > 0) || !isfinite(s) ||
+            !scalar_param(I, n, 2, ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, &z))
+            return bad(I, n, "expected a positive float scale and a uint8 zero point (per tensor)");
+        if (!GROW(I->qp, I->n_qp)) return dc_fail(I->err, DC_ERR_NOMEM, "%s: out of memory", I->path);
+        I->qp[I->n_qp++] = (qpend){.out = out, .from = n->input[0], .scale = (float)s, .zp = (int32_t)z};
+        return DC_OK;
+    }
+    // DequantizeLinear of a QuantizeLinear: an activation's quantisation
+    for (int k = I->n_qp - 1; k >= 0; k--) {
+        if (strcmp(I->qp[k].out, n->input[0])) continue;
+        double s, z;
+        if (!scalar_param(I, n, 1, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, &s) ||
+            !scalar_param(I, n, 2, ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, &z) || (float)s != I->qp[k].scale ||
+            (int32_t)z != I->qp[k].zp)
+            return bad(I, n, "dequantises with another scale or zero point than its QuantizeLinear");
+        const value *x = find_value(I, I->qp[k].from);
+        if (!GROW(I->qa, I->n_qa)) return dc_fail(I->err, DC_ERR_NOMEM, "%s: out of memory", I->path);
+        qann *a = &I->qa[I->n_qa++];
+        snprintf(a->node, sizeof a->node, "%s", x->node);
+        a->scale = I->qp[k].scale;
+        a->zp = I->qp[k].zp;
+        return add_value(I, out, x->node, x->c, x->h, x->w, x->vec) ? DC_OK
+                                                                     : dc_fail(I->err, DC_ERR_NOMEM, "out of memory");
+    }
+    // DequantizeLinear of an initializer: per-channel (axis 0) int8 weights or int32 biases, zero points 0
+    const Onnx__TensorProto *q = find_tensor(I, n->input[0]), *sc = find_tensor(I, n->input[1]);
+    const bool i8 = q && q->has_data_type && q->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT8;
+    const bool i32 = q && q->has_data_type && q->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
+    const size_t cnt = q ? tensor_count(q) : 0;
+    if (!q || !(i8 || i32) || cnt == SIZE_MAX || cnt == 0 || q->n_dims < 1 || q->dims[0] < 1)
+        return bad(I, n, "dequantises neither a QuantizeLinear's output nor an int8/int32 initializer");
+    if (attr_i(n, "axis", 1) != 0 && (sc && tensor_count(sc) != 1))
+        return bad(I, n, "per-channel scales must be along axis 0 (output channels)");
+    const size_t C = (size_t)q->dims[0];
+    if (!sc || (tensor_count(sc) != C && tensor_count(sc) != 1))
+        return bad(I, n, "the scale must be a float initializer of one value or one per output channel");
+    float *sv = malloc(sizeof(float) * C), *f = malloc(sizeof(float) * cnt);
+    int32_t *iv = malloc(sizeof(int32_t) * cnt), *zv = malloc(sizeof(int32_t) * C);
+    dc_status st = DC_OK;
+    if (!sv || !f || !iv || !zv) st = dc_fail(I->err, DC_ERR_NOMEM, "%s: out of memory", I->path);
+    if (!st && !(tensor_floats(sc, tensor_count(sc), sv) && tensor_ints(q, q->data_type, cnt, iv)))
+        st = bad(I, n, "unreadable scale or integer data (external data is not read)");
+    if (!st && tensor_count(sc) == 1)
+        for (size_t c = 1; c < C; c++) sv[c] = sv[0];
+    if (!st && n->n_input > 2 && n->input[2] && *n->input[2]) {
+        const Onnx__TensorProto *zt = find_tensor(I, n->input[2]);
+        const size_t zc = zt ? tensor_count(zt) : 0;
+        if (!zt || (zc != C && zc != 1) || !tensor_ints(zt, q->data_type, zc, zv)) st = bad(I, n, "unreadable zero point");
+        for (size_t c = 0; !st && c < zc; c++)
+            if (zv[c]) st = bad(I, n, "weights and biases must be symmetric (zero point 0)");
+    }
+    const size_t per = cnt / C;
+    for (size_t c = 0; !st && c < C; c++) {
+        if (!(sv[c] > 0) || !isfinite(sv[c])) st = bad(I, n, "a scale is not a positive finite number");
+        for (size_t j = 0; !st && j < per; j++) {
+            const int32_t v = iv[c * per + j];
+            if (i8 && v == -128) st = bad(I, n, "int8 weights must be in [-127, 127] (symmetric)");
+            f[c * per + j] = (float)((double)sv[c] * v);
+        }
+    }
+    Onnx__TensorProto *t = NULL;
+    if (!st) {
+        t = calloc(1, sizeof *t);
+        int64_t *dims = t ? malloc(sizeof(int64_t) * q->n_dims) : NULL;
+        Onnx__TensorProto **ow = GROW(I->owned, I->n_owned);
+        const Onnx__TensorProto **c = ow ? realloc(I->consts, sizeof *c * (size_t)(I->n_consts + 1)) : NULL;
+        const char **cn = c ? realloc(I->const_names, sizeof *cn * (size_t)(I->n_consts + 1)) : NULL;
+        if (ow) I->owned = ow;
+        if (c) I->consts = c;
+        if (cn) I->const_names = cn;
+        if (!t || !dims || !ow || !c || !cn || !GROW(I->qc, I->n_qc)) {
+            free(t), free(dims);
+            st = dc_fail(I->err, DC_ERR_NOMEM, "%s: out of memory", I->path);
+        } else {
+            onnx__tensor_proto__init(t);
+            memcpy(dims, q->dims, sizeof(int64_t) * q->n_dims);
+            t->n_dims = q->n_dims, t->dims = dims;
+            t->has_data_type = true, t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+            t->n_float_data = cnt, t->float_data = f, f = NULL;
+            t->name = (char *)out;
+            I->owned[I->n_owned++] = t;
+            I->consts[I->n_consts] = t;
+            I->const_names[I->n_consts++] = out;
+            I->qc[I->n_qc++] = (qconst){.out = out, .q = q, .scale = sc};
+        }
+    }
+    free(sv), free(f), free(iv), free(zv);
+    return st;
+}
+
+// Records the int8 initializers behind a Conv/Gemm's weight and bias (false:
+// one of them is quantised and the other not, or the bias is not int32).
+static bool note_qlayer(imp *I, const Onnx__NodeProto *n, const char *name) {
+    const qconst *w = find_qconst(I, n->input[1]);
+    const qconst *b = n->n_input > 2 && n->input[2] && *n->input[2] ? find_qconst(I, n->input[2]) : NULL;
+    if (!w && !b) return true;
+    if (!w || !b || w->q->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ||
+        b->q->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__INT32)
+        return false;
+    if (!GROW(I->ql, I->n_ql)) return false;
+    qlayer *l = &I->ql[I->n_ql++];
+    snprintf(l->node, sizeof l->node, "%s", name);
+    l->w = (int)(w - I->qc), l->b = (int)(b - I->qc);
+    return true;
+}
+
+static const qann *find_qann(const imp *I, const char *node) {
+    for (int i = I->n_qa - 1; i >= 0; i--)
+        if (!strcmp(I->qa[i].node, node)) return &I->qa[i];
+    return NULL;
+}
+
+// The int8 model of an imported QDQ graph: deepc's rules (quant.h) decide
+// which QDQ pair gives each node its quantisation.
+static dc_status build_quant(imp *I, const Onnx__ModelProto *mp, dc_model *m) {
+    const cJSON *qm = NULL, *ls = NULL, *cal = NULL, *smp = NULL;
+    cJSON *j = NULL;
+    for (size_t i = 0; i < mp->n_metadata_props; i++)
+        if (mp->metadata_props[i]->key && !strcmp(mp->metadata_props[i]->key, "deepc.quant") && mp->metadata_props[i]->value)
+            j = cJSON_Parse(mp->metadata_props[i]->value);
+    qm = cJSON_GetObjectItemCaseSensitive(j, "qmax");
+    ls = cJSON_GetObjectItemCaseSensitive(j, "logits_scale");
+    cal = cJSON_GetObjectItemCaseSensitive(j, "calibration");
+    smp = cJSON_GetObjectItemCaseSensitive(j, "samples");
+    if (!cJSON_IsNumber(qm) || (qm->valueint != 255 && qm->valueint != 127) || !cJSON_IsNumber(ls) ||
+        !(ls->valuedouble > 0) || !isfinite(ls->valuedouble)) {
+        cJSON_Delete(j);
+        return dc_fail(I->err, DC_ERR_UNSUPPORTED, "%s: a QDQ graph is imported as deepc exports it: metadata "
+                       "deepc.quant with qmax (255 or 127) and logits_scale is missing or invalid", I->path);
+    }
+    dc_qmodel *q = NULL;
+    dc_status st = dc_q_check_supported(m, I->err);
+    if (!st) st = dc_qmodel_new(&q, m, I->err);
+    if (st) {
+        cJSON_Delete(j);
+        return st;
+    }
+    q->qmax = qm->valueint;
+    if (cJSON_IsString(cal)) snprintf(q->method, sizeof q->method, "%s", cal->valuestring);
+    if (cJSON_IsNumber(smp)) q->samples = smp->valueint;
+    const float logits_scale = (float)ls->valuedouble;
+    cJSON_Delete(j);
+    const int nn = m->n_nodes;
+    for (int i = 0; !st && i < nn; i++) {
+        const dc_node *n = &m->nodes[i];
+        if (i > 0 && dc_q_passthrough(n)) {
+            q->act_scale[i] = q->act_scale[n->in[0]];
+            q->act_zp[i] = q->act_zp[n->in[0]];
+            continue;
+        }
+        if (i == nn - 1 && dc_q_weighted(n)) {
+            q->act_scale[i] = logits_scale;
+            q->act_zp[i] = 0;
+            continue;
+        }
+        const int r = dc_q_fused_relu(m, i);
+        const qann *a = find_qann(I, m->nodes[r >= 0 ? r : i].name);
+        if (!a) {
+            st = dc_fail(I->err, DC_ERR_UNSUPPORTED, "%s: node %s has no QuantizeLinear/DequantizeLinear after it: "
+                         "not an int8 graph deepc can run", I->path, m->nodes[r >= 0 ? r : i].name);
+            break;
+        }
+        if (a->zp > q->qmax) {
+            st = dc_fail(I->err, DC_ERR_FORMAT, "%s: node %s: zero point %d above qmax %d", I->path, n->name, a->zp, q->qmax);
+            break;
+        }
+        q->act_scale[i] = a->scale;
+        q->act_zp[i] = a->zp;
+    }
+    for (int i = 1; !st && i < nn; i++) {
+        const dc_node *n = &m->nodes[i];
+        if (!dc_q_weighted(n)) continue;
+        const qlayer *l = NULL;
+        for (int k = 0; k < I->n_ql; k++)
+            if (!strcmp(I->ql[k].node, n->name)) l = &I->ql[k];
+        if (!l) {
+            st = dc_fail(I->err, DC_ERR_UNSUPPORTED, "%s: layer %s has float weights in an int8 graph", I->path, n->name);
+            break;
+        }
+        const size_t cnt = n->t[0].n, OC = (size_t)n->c;
+        const qconst *lw = &I->qc[l->w], *lb = &I->qc[l->b];
+        int32_t *w = malloc(sizeof(int32_t) * cnt);
+        float *sc = malloc(sizeof(float) * OC);
+        if (!w || !sc || !tensor_ints(lw->q, ONNX__TENSOR_PROTO__DATA_TYPE__INT8, cnt, w) ||
+            !tensor_ints(lb->q, ONNX__TENSOR_PROTO__DATA_TYPE__INT32, OC, q->bias[i]) ||
+            (tensor_count(lw->scale) != OC && tensor_count(lw->scale) != 1) ||
+            !tensor_floats(lw->scale, tensor_count(lw->scale), sc)) {
+            free(w), free(sc);
+            st = dc_fail(I->err, DC_ERR_FORMAT, "%s: layer %s: int8 weights, int32 bias or scales of the wrong size", I->path,
+                         n->name);
+            break;
+        }
+        for (size_t k = 0; k < cnt; k++) q->w[i][k] = (int8_t)w[k];
+        for (size_t o = 0; o < OC; o++) q->w_scale[i][o] = sc[tensor_count(lw->scale) == 1 ? 0 : o];
+        free(w), free(sc);
+    }
+    if (st) {
+        dc_qmodel_free(q);
+        return st;
+    }
+    dc_qmodel_dequantize_params(m, q);
+    m->quant = q;
+    return DC_OK;
+}
+
 static const char *k_supported = "Conv, BatchNormalization, Relu, Tanh, Sigmoid, MaxPool, AveragePool, "
                                  "GlobalAveragePool, Flatten, Reshape (to N,-1), Gemm, Add, Sum, Concat, "
-                                 "Dropout, Identity";
+                                 "Dropout, Identity, QuantizeLinear/DequantizeLinear as deepc writes them";
 
 static dc_status one_node(imp *I, const Onnx__NodeProto *n) {
     const char *op = n->op_type ? n->op_type : "";
@@ -275,6 +582,7 @@ static dc_status one_node(imp *I, const Onnx__NodeProto *n) {
         return DC_OK;
     }
     if (n->n_input < 1 || !n->input[0]) return bad(I, n, "has no input");
+    if (!strcmp(op, "QuantizeLinear") || !strcmp(op, "DequantizeLinear")) return qdq_node(I, n);
     value *x = find_value(I, n->input[0]);
     if (!x) {
         char msg[400];
@@ -308,6 +616,7 @@ static dc_status one_node(imp *I, const Onnx__NodeProto *n) {
         const int64_t OH = (x->h + 2 * p - K) / s + 1, OW = (x->w + 2 * p - K) / s + 1;
         if (x->h + 2 * p < K || x->w + 2 * p < K) return bad(I, n, "the kernel is larger than the padded input");
         name_from(I, name, n, n->input[1]);
+        if (!note_qlayer(I, n, name)) return bad(I, n, "int8 weights need int8 (OC, C, K, K) and int32 (OC) initializers behind DequantizeLinear");
         ok = append(I, "conv2d out=%lld k=%lld stride=%lld pad=%lld bias=%d from=%s name=%s\n", (long long)OC,
                     (long long)K, (long long)s, (long long)p, b != NULL, x->node, name) &&
              add_copy(I, name, "weight", w, false) && (!b || add_copy(I, name, "bias", b, false)) &&
@@ -379,6 +688,8 @@ static dc_status one_node(imp *I, const Onnx__NodeProto *n) {
         if (n->n_input > 2 && n->input[2] && *n->input[2] && !(b = weight(I, n->input[2], 1, bd)))
             return bad(I, n, "the bias C must be a float initializer (O)");
         name_from(I, name, n, n->input[1]);
+        if (!note_qlayer(I, n, name) || (!tb && find_qconst(I, n->input[1])))
+            return bad(I, n, "int8 weights need transB=1, an int8 (O, I) and an int32 (O) initializer behind DequantizeLinear");
         ok = append(I, "linear out=%lld bias=%d from=%s name=%s\n", (long long)O, b != NULL, x->node, name) &&
              add_copy(I, name, "weight", w, !tb) && (!b || add_copy(I, name, "bias", b, false)) &&
              add_value(I, out, name, (int)O, 1, 1, true);
@@ -403,8 +714,6 @@ static dc_status one_node(imp *I, const Onnx__NodeProto *n) {
     } else if (!strcmp(op, "Dropout") || !strcmp(op, "Identity")) {
         if (n->n_output > 1 && n->output[1] && *n->output[1]) return bad(I, n, "Dropout's mask output is not supported");
         ok = add_value(I, out, x->node, x->c, x->h, x->w, x->vec) != NULL;
-    } else if (!strcmp(op, "QuantizeLinear") || !strcmp(op, "DequantizeLinear")) {
-        return bad(I, n, "int8 (QDQ) graphs are not imported; import the fp32 model and run deepc quantize");
     } else {
         char msg[400];
         snprintf(msg, sizeof msg, "operator %s is not supported by deepc import (supported: %s)", op, k_supported);
@@ -561,6 +870,14 @@ dc_status dc_import_onnx_bytes(dc_model **out, const uint8_t *data, size_t len, 
     if (!st) st = dc_model_parse(&m, I.text, path, C, H, W, last->c, err);
     if (!st) st = copy_tensors(&I, m);
     if (!st) st = apply_meta(&I, mp, m);
+    if (!st && (I.n_qa || I.n_qc)) st = build_quant(&I, mp, m);
+    for (int i = 0; i < I.n_owned; i++) {
+        free(I.owned[i]->dims);
+        free(I.owned[i]->float_data);
+        free(I.owned[i]);
+    }
+    free(I.owned);
+    free(I.qp), free(I.qa), free(I.qc), free(I.ql);
     free(I.text);
     free(I.vals);
     free(I.copies);

@@ -12,4 +12,5 @@ printf 'conv2d out=2 k=3 stride=2 name=c1\nbatchnorm2d name=bn1\nrelu\nmaxpool k
 "$BIN" train --model "$T/tiny.arch" --data fashion-mnist --limit 64 --test-limit 10 --epochs 1 --out "$T/t.safetensors" >/dev/null
 "$BIN" export "$T/t.safetensors" --onnx "$HERE/corpus/onnx/tiny.onnx" >/dev/null
 "$BIN" quantize "$T/t.safetensors" --calibrate 16 --out "$HERE/corpus/model_int8/tiny-int8" >/dev/null
+"$BIN" export "$HERE/corpus/model_int8/tiny-int8" --onnx "$HERE/corpus/onnx/tiny-int8.onnx" >/dev/null
 ls -la "$HERE/corpus/onnx" "$HERE/corpus/model_int8"
