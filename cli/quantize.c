@@ -5,7 +5,9 @@
 // percentile or KL entropy), weights become symmetric per-output-channel
 // int8, activations asymmetric per-tensor uint8, biases int32. The written
 // file is an int8 model: deepc eval / predict / serve run it with the int8
-// kernels, and deepc export writes it as ONNX QDQ or int8 C.
+// kernels, and deepc export writes it as ONNX QDQ or int8 C. --qat N first
+// fine-tunes the folded model for N epochs with fake int8 activations and
+// weights (quantisation-aware training, straight-through gradients).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +17,28 @@
 
 #define VERB "quantize"
 
+static void qat_event(const dc_train_event *ev, void *user) {
+    if (ev->kind != DC_EVENT_EPOCH) return;
+    if (*(const bool *)user) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "event", "epoch");
+        cJSON_AddNumberToObject(j, "epoch", ev->epoch);
+        cJSON_AddNumberToObject(j, "train_loss", ev->train_loss);
+        cJSON_AddNumberToObject(j, "train_accuracy", ev->train_acc);
+        cli_json_add(j, "test_accuracy", ev->test_acc, 0);
+        cli_json_print(j);
+        return;
+    }
+    printf("qat epoch %d  loss %.4f  train acc %6.2f%%", ev->epoch, ev->train_loss, 100 * ev->train_acc);
+    if (ev->test_acc >= 0) printf("  test acc (fake int8) %6.2f%%", 100 * ev->test_acc);
+    printf("  %.2f s\n", ev->seconds);
+    fflush(stdout);
+}
+
 int cmd_quantize(int argc, char **argv) {
     const char *data = "fashion-mnist", *out = NULL, *method_s = "minmax";
-    int calibrate = 512, threads = 0, batch = 64, qat = 0;
-    float percentile = 99.99f;
+    int calibrate = 512, threads = 0, batch = 64, qat = 0, limit = 0, test_limit = 0;
+    float percentile = 99.99f, lr = 0.001f, momentum = 0.9f;
     uint64_t seed = 1;
     bool json = false, reduce = false;
     cli_data_opts dopt = {0};
@@ -36,7 +56,11 @@ int cmd_quantize(int argc, char **argv) {
         {"seed", OPT_U64, &seed, "seed of the calibration draw [1]"},
         {"batch", OPT_INT, &batch, "calibration batch [64]"},
         {"threads", OPT_INT, &threads, "threads (0: all cores) [0]"},
-        {"qat", OPT_INT, &qat, "quantisation-aware fine-tuning epochs (not available yet)"},
+        {"qat", OPT_INT, &qat, "quantisation-aware training: this many epochs of fine-tuning with fake int8 (0: post-training only) [0]"},
+        {"lr", OPT_FLOAT, &lr, "--qat: SGD learning rate [0.001]"},
+        {"momentum", OPT_FLOAT, &momentum, "--qat: SGD momentum [0.9]"},
+        {"limit", OPT_INT, &limit, "--qat: train on the first N training samples only (0: all)"},
+        {"test-limit", OPT_INT, &test_limit, "--qat: report accuracy on the first N test samples (0: all)"},
         {"out", OPT_STR, &out, "the int8 model file to write (required)"},
         {"json", OPT_FLAG, &json, "print one JSON object"},
         {NULL, 0, NULL, NULL, false},
@@ -52,9 +76,8 @@ int cmd_quantize(int argc, char **argv) {
         fprintf(stderr, "deepc %s: needs one model file and --out (deepc %s --help)\n", VERB, VERB);
         return 2;
     }
-    if (qat) {
-        fprintf(stderr, "deepc %s: --qat (quantisation-aware training) is not implemented yet; use post-training "
-                "quantisation (drop --qat)\n", VERB);
+    if (qat < 0 || limit < 0 || test_limit < 0 || !(lr > 0)) {
+        fprintf(stderr, "deepc %s: --qat, --limit and --test-limit must be >= 0, --lr > 0\n", VERB);
         return 2;
     }
     if (calibrate < 1 || batch < 1 || threads < 0) {
@@ -90,7 +113,21 @@ int cmd_quantize(int argc, char **argv) {
         dc_model *fm = NULL;
         if (!dc_fold_batchnorm(&fm, m, &folded, &err)) dc_model_free(fm);
     }
-    if (dc_quantize(&qm, m, ds, &qc, &err)) rc = cli_fail(VERB, &err);
+    if (qat > 0) {
+        if (limit > 0) dc_dataset_truncate(&train, limit);
+        if (test_limit > 0) dc_dataset_truncate(&test, test_limit);
+        dc_train_config tc = dc_train_config_default();
+        tc.epochs = qat;
+        tc.lr = lr;
+        tc.momentum = momentum;
+        tc.seed = seed;
+        tc.nthreads = threads;
+        tc.heldout_name = "test";
+        if (dc_quantize_qat(&qm, m, &train, test.n ? &test : NULL, &qc, &tc, qat_event, &json, &err))
+            rc = cli_fail(VERB, &err);
+    } else if (dc_quantize(&qm, m, ds, &qc, &err)) {
+        rc = cli_fail(VERB, &err);
+    }
     if (!rc && dc_model_save(qm, out, &err)) rc = cli_fail(VERB, &err);
     if (!rc) {
         size_t w8 = 0;
@@ -102,7 +139,8 @@ int cmd_quantize(int argc, char **argv) {
             cJSON *j = cJSON_CreateObject();
             cJSON_AddStringToObject(j, "model", pos[0]);
             cJSON_AddStringToObject(j, "data", ds->source);
-            cJSON_AddStringToObject(j, "method", dc_calib_method_name(qc.method));
+            cJSON_AddStringToObject(j, "method", qm->quant->method);
+            cJSON_AddNumberToObject(j, "qat_epochs", qat);
             cJSON_AddNumberToObject(j, "samples", qm->quant->samples);
             cJSON_AddNumberToObject(j, "qmax", qm->quant->qmax);
             cJSON_AddNumberToObject(j, "batchnorm_folded", folded);
@@ -113,7 +151,7 @@ int cmd_quantize(int argc, char **argv) {
         } else {
             printf("quantised %s -> %s: %zu int8 weights, per-channel symmetric; activations uint8 0..%d, %s "
                    "calibration over %d samples of %s; %d BatchNorm folded, %d ReLU fused\n",
-                   pos[0], out, w8, qm->quant->qmax, dc_calib_method_name(qc.method), qm->quant->samples, ds->source,
+                   pos[0], out, w8, qm->quant->qmax, qm->quant->method, qm->quant->samples, ds->source,
                    folded, fused);
         }
     }

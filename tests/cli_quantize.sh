@@ -35,6 +35,15 @@ expect_ok "predict int8" "$BIN" predict "$T/q-minmax.safetensors" "$SRC/examples
 grep -q '"probability"' "$T/out" && ok || bad "predict of an int8 model: $(cat "$T/out")"
 expect_ok "summary int8" "$BIN" summary "$T/q-minmax.safetensors"
 
+# quantisation-aware training: fake int8 fine-tuning, then the int8 model
+expect_ok "quantize --qat" "$BIN" quantize "$T/m.safetensors" --qat 1 --limit 2000 --test-limit 200 --calibrate 128 --threads 2 --out "$T/qat.safetensors"
+grep -q "qat epoch 1" "$T/out" && grep -q "qat+minmax" "$T/out" && ok || bad "qat epoch line and method: $(cat "$T/out")"
+expect_ok "eval the QAT model" "$BIN" eval "$T/qat.safetensors" --data fashion-mnist --limit 500 --json
+aq=$(sed -n 's/.*"accuracy":\([0-9.]*\)}$/\1/p' "$T/out")
+echo "  QAT int8 accuracy $aq (fp32 $a32)"
+awk -v a="$a32" -v b="$aq" 'BEGIN{exit !(b > a - 0.03)}' && ok || bad "QAT int8 accuracy $aq far below fp32 $a32"
+expect_err "qat negative" "--qat" "$BIN" quantize "$T/m.safetensors" --qat -1 --out "$T/x.safetensors"
+
 # ResNet-8: BatchNorm folded, residual adds
 expect_ok "train resnet8" "$BIN" train --model resnet8 --data fashion-mnist --limit 256 --test-limit 100 --epochs 1 --threads 2 --out "$T/r.safetensors"
 expect_ok "quantize resnet8" "$BIN" quantize "$T/r.safetensors" --calibrate 64 --threads 2 --json --out "$T/rq.safetensors"

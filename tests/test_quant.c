@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
+#include "compress/model_edit.h"
 #include "compress/quant.h"
 #include "core/cpu.h"
 #include "data/data.h"
@@ -469,6 +470,84 @@ static void check_add_table(void) {
     free(t);
 }
 
+// Quantisation-aware training: the fakequant op's grid and straight-through
+// gradient, the weights' int8 grid (the same values PTQ's dequantised weights
+// have), and a QAT run whose int8 model is bit-identical to the reference.
+static void check_qat(const dc_dataset *ds) {
+    dc_error err;
+    dc_model *f = NULL;
+    CHECK(dc_model_parse(&f, "fakequant scale=0.5 zero=3 qmax=7 name=q\nflatten\nlinear out=10 name=fc\n", "fq.arch", 1, 1,
+                         4, 10, &err) == DC_OK, "%s", err.msg);
+    if (f) {
+        // x -> round(x / 0.5) + 3 clamped to [0, 7], back: (q - 3) * 0.5; x = -2.0 is level -1, 2.4 level 8: clamped
+        const float x[4] = {-2.0f, -0.26f, 0.74f, 2.4f}, want[4] = {-1.5f, -0.5f, 0.5f, 2.0f};
+        dc_rng fr;
+        dc_rng_seed(&fr, 3);
+        dc_model_init_params(f, &fr);
+        dc_graph g = dc_model_graph(f);
+        dc_runtime *rt = NULL;
+        CHECK(dc_runtime_new(&rt, &g, 1, DC_MODE_TRAIN, DC_RT_BACKWARD | DC_RT_KEEP_ALL, 1, &err) == DC_OK, "%s", err.msg);
+        if (rt) {
+            dc_runtime_bind_model(rt, f);
+            memcpy(dc_runtime_input(rt), x, sizeof x);
+            dc_runtime_forward(rt, 1, NULL);
+            const float *y = dc_runtime_node_output(rt, 1);
+            CHECK(!memcmp(y, want, sizeof want), "fakequant grid: %g %g %g %g", y[0], y[1], y[2], y[3]);
+            // straight-through: the gradient passes inside the range, 0 where the value was clamped
+            float dl[10], dx[4];
+            for (int k = 0; k < 10; k++) dl[k] = 0.1f * (float)(k + 1);
+            dc_runtime_backward(rt, 1, dl, dx, -1, NULL);
+            CHECK(dx[0] == 0 && dx[3] == 0 && dx[1] != 0 && dx[2] != 0, "fakequant gradient %g %g %g %g (0 at the clamped ends)",
+                  dx[0], dx[1], dx[2], dx[3]);
+            dc_runtime_free(rt);
+        }
+        dc_model_free(f);
+    }
+    dc_model *m = NULL, *p = NULL;
+    dc_model_create(&m, "lenet5", 1, 28, 28, 10, &err);
+    dc_rng r;
+    dc_rng_seed(&r, 8);
+    dc_model_init_params(m, &r);
+    dc_model_clone(&p, m, &err);
+    m->qat_master = malloc(sizeof(float) * m->n_params);
+    dc_qat_fake_weights(m);
+    dc_quant_config qc = dc_quant_config_default();
+    qc.samples = 32;
+    dc_model *ptq = NULL;
+    CHECK(dc_quantize(&ptq, p, ds, &qc, &err) == DC_OK, "%s", err.msg);
+    bool same = ptq != NULL;
+    for (int i = 1; same && i < m->n_nodes; i++)
+        if (dc_q_weighted(&m->nodes[i]))
+            same = !memcmp(m->params + m->nodes[i].t[0].off, ptq->params + ptq->nodes[i].t[0].off,
+                           sizeof(float) * m->nodes[i].t[0].n);
+    CHECK(same, "QAT's weight grid equals PTQ's dequantised int8 weights");
+    dc_qat_restore(m);
+    CHECK(!memcmp(m->params, p->params, sizeof(float) * m->n_params), "restore gives the fp32 weights back");
+    free(m->qat_master);
+    m->qat_master = NULL;
+    dc_train_config tc = dc_train_config_default();
+    tc.epochs = 1, tc.batch = 16, tc.lr = 0.01f, tc.nthreads = 1;
+    dc_model *q = NULL;
+    CHECK(dc_quantize_qat(&q, m, ds, NULL, &qc, &tc, NULL, NULL, &err) == DC_OK, "qat: %s", err.msg);
+    if (q) {
+        CHECK(!strncmp(q->quant->method, "qat", 3) && !q->qat_master, "a QAT model records its method (%s)", q->quant->method);
+        CHECK(memcmp(q->params, ptq->params, sizeof(float) * q->n_params) != 0, "QAT changed the weights");
+        enum { NB = 5 };
+        float x[NB * 784], a[NB * 10], b[NB * 10];
+        normalised_batch(x, q, ds, NB);
+        ref_forward(q, x, NB, a);
+        dc_session *s = NULL;
+        dc_session_new(&s, q, NB, 1, &err);
+        if (s) dc_session_logits(s, x, NB, b, &err);
+        dc_session_free(s);
+        CHECK(!memcmp(a, b, sizeof a), "the QAT int8 model runs bit-identical to the reference");
+        dc_model_free(q);
+    }
+    dc_model_free(ptq);
+    dc_model_free(p);
+    dc_model_free(m);
+}
+
 int main(void) {
     check_add_table();
     dc_dataset ds;
@@ -534,6 +613,7 @@ int main(void) {
         dc_model_free(m);
     }
     check_file(&ds);
+    check_qat(&ds);
     dc_dataset_free(&ds);
     return dc_test_finish();
 }

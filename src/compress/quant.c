@@ -508,10 +508,6 @@ dc_status dc_quantize(dc_model **out, const dc_model *m, const dc_dataset *calib
     return DC_OK;
 }
 
-// For QAT (qat.c): the activation ranges from calibration without
-// quantising the weights yet, and the final quantisation with given ranges.
-dc_status dc_q_calibrate_ranges(float *lo, float *hi, float *amax, const dc_model *fm, const dc_dataset *ds,
-                                const dc_quant_config *cfg, dc_error *err);
 dc_status dc_q_calibrate_ranges(float *lo, float *hi, float *amax, const dc_model *fm, const dc_dataset *ds,
                                 const dc_quant_config *cfg, dc_error *err) {
     dc_qstats *st = NULL;
@@ -519,22 +515,5 @@ dc_status dc_q_calibrate_ranges(float *lo, float *hi, float *amax, const dc_mode
     if (s) return s;
     ranges_of(fm, st, cfg, cfg->reduce_range ? 127 : 255, lo, hi, amax);
     stats_free(st, fm->n_nodes);
-    return DC_OK;
-}
-
-dc_status dc_q_finish(dc_model *fm, const float *lo, const float *hi, const float *amax, int qmax, const char *method,
-                      int samples, dc_error *err);
-dc_status dc_q_finish(dc_model *fm, const float *lo, const float *hi, const float *amax, int qmax, const char *method,
-                      int samples, dc_error *err) {
-    dc_qmodel *q = NULL;
-    dc_status s = dc_qmodel_new(&q, fm, err);
-    if (s) return s;
-    q->qmax = qmax;
-    q->samples = samples;
-    snprintf(q->method, sizeof q->method, "%s", method);
-    assign_acts(fm, q, lo, hi, amax);
-    quantize_params(fm, q);
-    dc_qmodel_free(fm->quant);
-    fm->quant = q;
     return DC_OK;
 }

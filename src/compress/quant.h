@@ -88,6 +88,13 @@ dc_status dc_fold_batchnorm(dc_model **out, const dc_model *m, int *n_folded, dc
 dc_status dc_quantize(dc_model **out, const dc_model *m, const dc_dataset *calib, const dc_quant_config *cfg,
                       dc_error *err);
 
+// The activation range [lo[i], hi[i]] of every node of the folded model fm
+// (the rules above: fused relus' ranges substituted, the input's exact) and
+// amax[i] = max |output|, from calibration on ds, without quantising
+// anything (quantisation-aware training starts from them).
+dc_status dc_q_calibrate_ranges(float *lo, float *hi, float *amax, const dc_model *fm, const dc_dataset *ds,
+                                const dc_quant_config *cfg, dc_error *err);
+
 // Per-tensor statistics of one node output over the calibration samples.
 typedef struct dc_qstats {
     float min, max;
@@ -106,6 +113,24 @@ void dc_qparams(float lo, float hi, int qmax, float *scale, int32_t *zp);
 // Symmetric per-channel int8 of w (OC, per): scale[o] = max|w[o]| / 127 (1
 // for an all-zero channel), q = round(w / scale) in [-127, 127].
 void dc_quantize_weights(int8_t *q, float *scale, const float *w, int OC, size_t per);
+
+// ---------------------------------------------------------------------------
+// Quantisation-aware training (qat.c): the BatchNorm-folded model with a
+// fakequant node (model/ops.c) after every node that owns an int8 range (the
+// rules above; ranges calibrated first with qcfg), trained for tc->epochs
+// more epochs by dc_train with the weights on their per-channel int8 grid in
+// every forward and backward (m->qat_master holds the fp32 weights the
+// optimizer updates: the straight-through estimator), then quantised as
+// dc_quantize does (calibrated again on the trained weights). *out is the
+// int8 model; cb as dc_train's.
+dc_status dc_quantize_qat(dc_model **out, const dc_model *m, const dc_dataset *train, const dc_dataset *heldout,
+                          const dc_quant_config *qcfg, const dc_train_config *tc, dc_train_callback cb, void *user,
+                          dc_error *err);
+// The two halves of a QAT step (src/train/train.c calls them when
+// m->qat_master is set): params <- int8 grid of qat_master (weights of
+// conv2d/linear; other parameters copied), and params <- qat_master.
+void dc_qat_fake_weights(dc_model *m);
+void dc_qat_restore(dc_model *m);
 
 // ---------------------------------------------------------------------------
 // The int8 inference plan (qplan.c): the executor's nodes for a quantised

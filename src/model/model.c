@@ -61,6 +61,7 @@ void dc_model_free(dc_model *m) {
     free(m->reference_json);
     free(m->mask);
     dc_qmodel_free(m->quant);
+    dc_free(m->qat_master);
     free(m);
 }
 

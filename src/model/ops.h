@@ -84,6 +84,7 @@ typedef struct { int groups; float eps; bool affine; } dc_gn_cfg;
 typedef struct { float eps; bool affine; } dc_ln_cfg;
 typedef enum { DC_INPUT_IMAGE = 0, DC_INPUT_TABULAR = 1 } dc_input_kind;
 typedef struct { int kind, features; } dc_input_cfg;
+typedef struct { float scale; int zero, qmax; } dc_fq_cfg; // fakequant (quantisation-aware training)
 
 // ---------------------------------------------------------------------------
 // Nodes
@@ -121,6 +122,7 @@ struct dc_node {
         dc_gn_cfg gn;
         dc_ln_cfg ln;
         dc_input_cfg input;
+        dc_fq_cfg fq;
     } cfg;
 };
 

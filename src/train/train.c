@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
+#include "compress/quant.h"
 #include "core/core.h"
 #include "data/data.h"
 #include "layers/layers.h"
@@ -327,6 +328,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                 start += lo;
                 lot = hi - lo;
             }
+            if (m->qat_master) dc_qat_fake_weights(m); // QAT: forward and backward see the int8 weight grid
             memset(m->grads, 0, sizeof(float) * m->n_params);
             double loss = 0.0;
             int64_t step_correct = 0;
@@ -392,6 +394,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
             }
             if (cfg->clip_norm > 0) dc_clip_grad_norm(m->grads, m->n_params, cfg->clip_norm);
             lr = dc_schedule_lr(cfg, epoch, s, steps);
+            if (m->qat_master) dc_qat_restore(m); // straight-through: the gradient updates the fp32 weights
             if (m->mask) // pruned weights (deepc prune) get no update and no optimizer state: they stay 0
                 for (size_t j = 0; j < m->n_params; j++)
                     if (!m->mask[j]) m->grads[j] = 0.0f;
