@@ -13,7 +13,7 @@ BIN=build/deepc
 OUT=bench/results/fed_secagg
 mkdir -p "$OUT"
 REPS=${REPS:-5}
-CMD="mpirun --allow-run-as-root --oversubscribe -n 11 $BIN federate --data fashion-mnist --limit 6000 --test-limit 1000 --clients 10 --fraction 1 --local-epochs 5 --local-batch 10 --rounds 1 --split iid --seed 1 --json"
+CMD="mpirun --allow-run-as-root --oversubscribe -n 11 $BIN federate --data fashion-mnist --limit 6000 --test-limit 1000 --clients 10 --fraction 1 --local-epochs 5 --local-batch 10 --rounds 1 --partition iid --seed 1 --json"
 num() { grep '"event":"round"' "$1" | sed -n "s/.*\"$2\":\([0-9.e+-]*\).*/\1/p"; }
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 echo "load before: $(uptime)"

@@ -139,7 +139,7 @@ if [[ $USE_DEEPC == 1 ]]; then
     rm -f "$OUT/probe.safetensors"
     if [[ $INFER == 1 && -f bench/bench_infer_resnet.c ]]; then
         if gcc -std=c11 -O2 -Wall -Wextra -Iinclude bench/bench_infer_resnet.c "$BUILD_DIR/libdeepc.a" \
-            -fopenmp -lz -lpng -lcjson -lm -o "$OUT/bin/bench_infer_resnet"; then
+            -fopenmp -lz -lpng -ljpeg -lzip -lcsv -lcjson -lsodium -lm -o "$OUT/bin/bench_infer_resnet"; then
             DEEPC_INFER_OK=1
         else
             echo "deepc inference: skipped, bench/bench_infer_resnet.c does not build" >&2

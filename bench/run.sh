@@ -95,7 +95,7 @@ OUT=bench/results/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT/bin"
 gcc -O2 -fopenmp bench/peak.c -o "$OUT/bin/peak" || die "cannot compile bench/peak.c"
 gcc -std=c11 -O2 -Wall -Wextra -Iinclude bench/bench_infer.c "$LIB" \
-    -fopenmp -lz -lpng -lcjson -lm -o "$OUT/bin/bench_infer" || die "cannot compile bench/bench_infer.c"
+    -fopenmp -lz -lpng -ljpeg -lzip -lcsv -lcjson -lsodium -lm -o "$OUT/bin/bench_infer" || die "cannot compile bench/bench_infer.c"
 
 {
     echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"

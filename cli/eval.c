@@ -144,7 +144,7 @@ static void print_text(const char *model_path, const dc_dataset *ds, const char 
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *data = "fashion-mnist", *split = "test";
+    const char *data = "fashion-mnist", *split = "test", *tab_path = NULL, *tab_id = NULL;
     int threads = 0, batch = 1000, limit = 0, top_k = 5, bins = 15;
     bool json = false;
     cli_data_opts dopt = {0};
@@ -159,6 +159,8 @@ int cmd_eval(int argc, char **argv) {
         {"batch", OPT_INT, &batch, "evaluation batch size [1000]"},
         {"threads", OPT_INT, &threads, "threads (0: all cores) [0]"},
         {"limit", OPT_INT, &limit, "use only the first N samples (0: all)"},
+        {"tabular", OPT_STR, &tab_path, "multimodal models: CSV of the split's rows, one per sample (header of column names)"},
+        {"tabular-id", OPT_STR, &tab_id, "the --tabular column that numbers each row's sample (else rows are in sample order)"},
         {"top-k", OPT_INT, &top_k, "also report top-K accuracy [5]"},
         {"bins", OPT_INT, &bins, "equal-width confidence bins for calibration (ECE) [15]"},
         {"json", OPT_FLAG, &json, "print one JSON object"},
@@ -205,7 +207,14 @@ int cmd_eval(int argc, char **argv) {
         dc_dataset_free(&test);
         return 1;
     }
-    if (limit > 0) dc_dataset_truncate(ds, limit);
+    dc_tabular tab = {0};
+    if (tab_path && dc_tabular_read_csv(&tab, tab_path, tab_id, ds->n, &err)) {
+        dc_model_free(m);
+        dc_dataset_free(&train);
+        dc_dataset_free(&test);
+        return cli_fail("eval", &err);
+    }
+    if (limit > 0) dc_dataset_truncate(ds, limit), dc_tabular_truncate(&tab, limit);
     const int C = dc_model_num_classes(m);
     int rc = 0;
     double loss = 0;
@@ -215,7 +224,7 @@ int cmd_eval(int argc, char **argv) {
     if (!probs) {
         fprintf(stderr, "deepc eval: out of memory for %d x %d probabilities\n", ds->n, C);
         rc = 1;
-    } else if (dc_model_predict_dataset(m, ds, batch, threads, probs, &loss, &err) ||
+    } else if (dc_model_predict_dataset_tabular(m, ds, tab_path ? &tab : NULL, batch, threads, probs, &loss, &err) ||
                dc_metrics_compute(&mt, probs, ds->labels, ds->n, C, top_k, bins, &err)) {
         rc = cli_fail("eval", &err);
     } else {
@@ -231,6 +240,7 @@ int cmd_eval(int argc, char **argv) {
     }
     dc_metrics_free(&mt);
     free(probs);
+    dc_tabular_free(&tab);
     dc_model_free(m);
     dc_dataset_free(&train);
     dc_dataset_free(&test);

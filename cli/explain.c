@@ -16,11 +16,13 @@
 // the data set's split; desc receives where it came from, *label its label
 // (-1 for files).
 static int load_input(dc_model *m, const char *image, const char *data, const cli_data_opts *dopt, int threads,
-                      const char *split, int index, bool by_index, float *x, int *label, char *desc, size_t cap) {
+                      const char *split, int index, bool by_index, float *x, int *label, char *desc, size_t cap,
+                      int *n_split) {
     int c, h, w;
     dc_model_input_shape(m, &c, &h, &w);
     dc_error err;
     *label = -1;
+    *n_split = 1;
     if (!by_index) {
         uint8_t *px;
         if (dc_image_load(&px, image, c, h, w, &err)) return cli_fail(VERB, &err);
@@ -33,6 +35,7 @@ static int load_input(dc_model *m, const char *image, const char *data, const cl
     int rc = cli_data_open(VERB, data, dopt, threads, false, &train, &test);
     if (rc) return rc;
     dc_dataset *ds = cli_pick_split(VERB, &train, &test, split, false);
+    *n_split = ds->n;
     if (index < 0 || index >= ds->n) {
         fprintf(stderr, "deepc %s: --index %d is out of range: the %s split of %s has %d images (0..%d)\n", VERB,
                 index, split, data, ds->n, ds->n - 1);
@@ -102,6 +105,7 @@ static int fail(const dc_error *err) {
 int cmd_explain(int argc, char **argv) {
     const char *data = "fashion-mnist", *split = "test", *method = "saliency", *baseline = "black";
     const char *out = NULL, *layer = NULL, *fill = "0", *segments = "grid:4", *output = NULL;
+    const char *tab_path = NULL, *tab_id = NULL; // multimodal models
     int index = -1, target = -1, steps = 64, window = 4, stride = 2, samples = 1000, scale = 8;
     int threads = 0, batch = 256, fsteps = 28, top = 5;
     float kernel_width = 0.25f;
@@ -118,6 +122,8 @@ int cmd_explain(int argc, char **argv) {
         CLI_DATA_OPTIONS(&dopt),
         {"split", OPT_STR, &split, "test or train, for --index [test]"},
         {"index", OPT_INT, &index, "explain this image of the data set instead of an image file"},
+        {"tabular", OPT_STR, &tab_path, "multimodal models: CSV of rows (header of column names): the split's rows with --index, one row with an image file"},
+        {"tabular-id", OPT_STR, &tab_id, "the --tabular column that numbers each row's sample (else rows are in sample order)"},
         {"target", OPT_INT, &target, "class to explain [the predicted class]"},
         {"baseline", OPT_STR, &baseline,
          "ig start / lime,kernelshap off value: black, blur, or FILE.npy ((H,W) or (C,H,W); uint8 0..255 or float 0..1 pixels) [black]"},
@@ -222,6 +228,8 @@ int cmd_explain(int argc, char **argv) {
     int rc = 0, label = -1;
     char desc[4200];
     dc_explainer *ex = NULL;
+    dc_tabular tab = {0};
+    float *trow = NULL;
     dc_explanation e = {0};
     dc_faithfulness f = {0};
     if (!x || !base) {
@@ -229,9 +237,43 @@ int cmd_explain(int argc, char **argv) {
         rc = 1;
         goto done;
     }
+    int n_split = 1;
     if ((rc = load_input(m, n_pos == 2 ? pos[1] : NULL, data, &dopt, threads, split, index, by_index, x, &label, desc,
-                         sizeof desc)))
+                         sizeof desc, &n_split)))
         goto done;
+    // multimodal models: the sample's row, standardised as in training
+    const int F = dc_model_tabular_features(m);
+    if (F && !tab_path) {
+        fprintf(stderr, "deepc %s: %s has a tabular input of %d columns: give the sample's row (--tabular FILE: the "
+                "split's rows with --index, one row with an image file)\n", VERB, pos[0], F);
+        rc = 2;
+        goto done;
+    }
+    if (!F && tab_path) {
+        fprintf(stderr, "deepc %s: --tabular %s: %s has no tabular input\n", VERB, tab_path, pos[0]);
+        rc = 2;
+        goto done;
+    }
+    if (F) {
+        if (dc_tabular_read_csv(&tab, tab_path, tab_id, n_split, &err)) {
+            rc = fail(&err);
+            goto done;
+        }
+        if (tab.f != F) {
+            fprintf(stderr, "deepc %s: --tabular %s: %d columns, the model's tabular input takes %d\n", VERB, tab_path,
+                    tab.f, F);
+            rc = 2;
+            goto done;
+        }
+        if (!(trow = malloc(sizeof(float) * (size_t)F))) {
+            fprintf(stderr, "deepc %s: out of memory\n", VERB);
+            rc = 1;
+            goto done;
+        }
+        memcpy(trow, tab.x + (size_t)(by_index ? index : 0) * F, sizeof(float) * (size_t)F);
+        dc_model_normalise_tabular(m, trow, 1);
+        cfg.tabular = trow;
+    }
     if (!strcmp(baseline, "black")) {
         cfg.baseline = DC_EXPLAIN_BASE_BLACK;
     } else if (!strcmp(baseline, "blur")) {
@@ -317,6 +359,15 @@ int cmd_explain(int argc, char **argv) {
                 cJSON_AddItemToArray(tf, o);
             }
         }
+        if (e.tab_f) { // the tabular row's attributions, by column
+            cJSON *ta = cJSON_AddArrayToObject(j, "tabular");
+            for (int k = 0; k < e.tab_f; k++) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "column", tab.columns[k]);
+                cli_json_add(o, "value", e.tab_attr[k], -INFINITY);
+                cJSON_AddItemToArray(ta, o);
+            }
+        }
         if (faith) {
             cJSON *fo = cJSON_AddObjectToObject(j, "faithfulness");
             cJSON_AddNumberToObject(fo, "steps", f.steps);
@@ -341,6 +392,11 @@ int cmd_explain(int argc, char **argv) {
             for (int a = 0; order && a < ntop; a++) printf(" #%d %+.4g", order[a], e.feature_attr[order[a]]);
             printf("\n");
         }
+        if (e.tab_f) {
+            printf("  tabular columns:");
+            for (int k = 0; k < e.tab_f; k++) printf(" %s %+.4g", tab.columns[k], e.tab_attr[k]);
+            printf("\n");
+        }
         if (faith)
             printf("  faithfulness (%d steps, %s baseline): deletion AUC %.4f (lower is better), insertion AUC %.4f (higher is better)\n",
                    f.steps, baseline, f.deletion_auc, f.insertion_auc);
@@ -348,6 +404,8 @@ int cmd_explain(int argc, char **argv) {
     }
     free(order);
 done:
+    dc_tabular_free(&tab);
+    free(trow);
     dc_faithfulness_free(&f);
     dc_explanation_free(&e);
     dc_explainer_free(ex);

@@ -115,7 +115,7 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
         {"client-data", OPT_STR, &client_data, "under mpirun: each client rank reads only this folder, {rank} replaced by its rank (one client per rank)"},
         {"classes", OPT_INT, &classes, "with --client-data: the number of classes (when a site lacks the last ones) [agreed from the data]"},
         {"clients", OPT_INT, &c.clients, "number of clients K [100]"},
-        {"split", OPT_STR, &split, "iid, shards:S (sort by label, S shards each), dirichlet:ALPHA [iid]"},
+        {"partition", OPT_STR, &split, "how the training set is dealt to the clients: iid, shards:S (sort by label, S shards each), dirichlet:ALPHA [iid]"},
         {"fraction", OPT_FLOAT, &fraction, "fraction C of clients per round [0.1]"},
         {"local-epochs", OPT_INT, &c.local_epochs, "local epochs E [5]"},
         {"local-batch", OPT_INT, &c.local_batch, "local batch B [10]"},
@@ -167,7 +167,7 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
         return 2;
     }
 #define BAD(...) do { if (root) { fprintf(stderr, "deepc federate: " __VA_ARGS__); fprintf(stderr, "\n"); } return 2; } while (0)
-    if (!parse_split(split, &c)) BAD("--split '%s': expected iid, shards:S or dirichlet:ALPHA", split);
+    if (!parse_split(split, &c)) BAD("--partition '%s': expected iid, shards:S or dirichlet:ALPHA", split);
     if (!strcmp(algorithm, "fedavg")) c.algorithm = DC_FED_AVG;
     else if (!strcmp(algorithm, "fedprox")) c.algorithm = DC_FED_PROX;
     else if (!strcmp(algorithm, "fedsgd")) c.algorithm = DC_FED_SGD;
@@ -287,7 +287,7 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
     dc_rng rng = dc_rng_stream(c.seed, 0, 0);
     dc_model_init_params(m, &rng);
     if (root && !json) {
-        printf("federated %s: %d clients, split %s, C=%g, E=%d, B=%d, %d rounds, client lr %g%s%s\n", algorithm,
+        printf("federated %s: %d clients, partition %s, C=%g, E=%d, B=%d, %d rounds, client lr %g%s%s\n", algorithm,
                c.clients, split, c.fraction, c.local_epochs, c.local_batch, c.rounds, c.lr,
                c.secure_agg ? ", secure aggregation" : "", c.client_dp ? ", client-level DP" : "");
         if (c.client_dp)
@@ -310,7 +310,7 @@ static int federate_main(int argc, char **argv, const dc_comm *comm) {
         cJSON_AddStringToObject(jc, "mode", "federated");
         cJSON_AddStringToObject(jc, "algorithm", algorithm);
         cJSON_AddNumberToObject(jc, "clients", c.clients);
-        cJSON_AddStringToObject(jc, "split", split);
+        cJSON_AddStringToObject(jc, "partition", split);
         cJSON_AddNumberToObject(jc, "fraction", c.fraction);
         cJSON_AddNumberToObject(jc, "local_epochs", c.local_epochs);
         cJSON_AddNumberToObject(jc, "local_batch", c.local_batch);

@@ -148,13 +148,15 @@ static void sources_free(sources *s) {
 int cmd_predict(int argc, char **argv) {
     int top_k = 3, threads = 1, batch = 64;
     bool json = false;
-    const char *submission = NULL, *layout = NULL;
+    const char *submission = NULL, *layout = NULL, *tab_path = NULL, *tab_id = NULL;
     cli_norm nrm = {0};
     dc_opt opts[] = {
         {"top-k", OPT_INT, &top_k, "how many classes to show per input [3]"},
         {"json", OPT_FLAG, &json, "one JSON object per input: index, path, row, top_k, probabilities, logits"},
         {"submission", OPT_STR, &submission, "also write Kaggle's submission CSV (ImageId,Label; ImageId from 1) here"},
         {"layout", OPT_STR, &layout, "NumPy rank-4 inputs: nhwc or nchw [from the shape]"},
+        {"tabular", OPT_STR, &tab_path, "multimodal models: CSV of the inputs' rows, one per input in order (header of column names)"},
+        {"tabular-id", OPT_STR, &tab_id, "the --tabular column that numbers each row's input from 0 (else rows are in input order)"},
         {"batch", OPT_INT, &batch, "inputs per inference batch [64]"},
         {"threads", OPT_INT, &threads, "threads (0: all cores) [1]"},
         CLI_NORM_OPTIONS(&nrm),
@@ -205,24 +207,42 @@ int cmd_predict(int argc, char **argv) {
     item *items = NULL;
     int n_items = 0;
     rc = load_inputs(pos + 1, n_pos - 1, m, layout, &src, &items, &n_items);
+    dc_tabular tab = {0};
+    const int F = dc_model_tabular_features(m);
+    if (!rc && F && !tab_path) {
+        fprintf(stderr, "deepc %s: %s has a tabular input of %d columns: give the inputs' rows (--tabular FILE)\n", VERB,
+                pos[0], F);
+        rc = 2;
+    } else if (!rc && !F && tab_path) {
+        fprintf(stderr, "deepc %s: --tabular %s: %s has no tabular input\n", VERB, tab_path, pos[0]);
+        rc = 2;
+    } else if (!rc && tab_path && n_items > 0 && dc_tabular_read_csv(&tab, tab_path, tab_id, n_items, &err)) {
+        rc = cli_fail(VERB, &err);
+    } else if (!rc && tab_path && n_items > 0 && tab.f != F) {
+        fprintf(stderr, "deepc %s: --tabular %s: %d columns, the model's tabular input takes %d\n", VERB, tab_path,
+                tab.f, F);
+        rc = 2;
+    }
     const int B = batch < n_items ? batch : (n_items > 0 ? n_items : 1);
-    float *x = malloc(sizeof(float) * plane * (size_t)B);
     float *logits = malloc(sizeof(float) * (size_t)C * B), *prob = malloc(sizeof(float) * (size_t)C);
     int *order = malloc(sizeof(int) * (size_t)C);
     int32_t *pred = malloc(sizeof(int32_t) * (size_t)(n_items > 0 ? n_items : 1));
     dc_session *ses = NULL;
-    if (!rc && (!x || !logits || !prob || !order || !pred)) {
+    if (!rc && (!logits || !prob || !order || !pred)) {
         fprintf(stderr, "deepc %s: out of memory\n", VERB);
         rc = 1;
     }
     if (!rc && dc_session_new(&ses, m, B, threads, &err)) rc = cli_fail(VERB, &err);
     for (int b0 = 0; !rc && b0 < n_items; b0 += B) {
         const int nb = n_items - b0 < B ? n_items - b0 : B;
-        for (int k = 0; k < nb; k++) dc_model_normalise(m, x + plane * (size_t)k, items[b0 + k].px, plane);
-        if (dc_session_logits(ses, x, nb, logits, &err)) {
-            rc = cli_fail(VERB, &err);
-            break;
+        float *in = dc_session_input(ses);
+        for (int k = 0; k < nb; k++) dc_model_normalise(m, in + plane * (size_t)k, items[b0 + k].px, plane);
+        if (F) { // the inputs' rows, standardised as in training
+            float *tb = dc_session_tabular(ses);
+            memcpy(tb, tab.x + (size_t)b0 * F, sizeof(float) * (size_t)nb * F);
+            dc_model_normalise_tabular(m, tb, nb);
         }
+        memcpy(logits, dc_session_run(ses, nb), sizeof(float) * (size_t)nb * C);
         for (int k = 0; k < nb && !rc; k++) {
             const item *it = &items[b0 + k];
             const float *z = logits + (size_t)C * k;
@@ -287,7 +307,7 @@ int cmd_predict(int argc, char **argv) {
         }
     }
     dc_session_free(ses);
-    free(x);
+    dc_tabular_free(&tab);
     free(logits);
     free(prob);
     free(order);

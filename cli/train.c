@@ -156,6 +156,7 @@ static void on_event(const dc_train_event *ev, void *user) {
         cli_json_add(j, "val_accuracy", val ? ev->test_acc : NAN, 0);
         cli_json_add(j, "test_accuracy", val ? NAN : ev->test_acc, 0);
         cJSON_AddNumberToObject(j, "seconds", ev->seconds);
+        cJSON_AddNumberToObject(j, "cpu_seconds", ev->cpu_seconds);
         cJSON_AddNumberToObject(j, "lr", ev->lr);
         cli_json_add(j, "epsilon", ev->epsilon, 0); // null: not DP, or unbounded (sigma 0)
         cli_json_print(j);
@@ -169,12 +170,20 @@ static void on_event(const dc_train_event *ev, void *user) {
     fflush(stdout);
 }
 
+// 1 when two tables' column names differ (their counts are equal)
+static int memcmp_columns(const dc_tabular *a, const dc_tabular *b) {
+    for (int k = 0; k < a->f; k++)
+        if (strcmp(a->columns[k], b->columns[k])) return 1;
+    return 0;
+}
+
 static int train_main(int argc, char **argv, const dc_comm *comm) {
     train_opts o = {.model = "lenet5", .data = "fashion-mnist", .out = NULL, .optim = "sgd",
                     .sched = "constant", .epochs = 10, .batch = 64, .threads = 0, .step_size = 1,
                     .lr = 0.001f, .momentum = 0.9f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                     .gamma = 0.1f, .seed = 1, .delta = 1e-5f};
     const char *reweight = NULL; // --reweight FILE: groups of the training samples
+    const char *tab_path = NULL, *test_tab_path = NULL, *tab_id = NULL; // multimodal models
     float mpi_timeout = (float)DC_MPI_TIMEOUT_DEFAULT;
     cli_data_opts dopt = {0};
     o.dopt = &dopt;
@@ -216,6 +225,9 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         {"crop", OPT_INT, &o.crop, "augmentation: random crop with this much zero padding, pixels [0]"},
         {"erase", OPT_FLOAT, &o.erase, "augmentation: random erasing (cutout) with this probability [0]"},
         {"reweight", OPT_STR, &reweight, "reweighing for fairness (Kamiran & Calders): CSV of \"index,group\" per training sample, or builtin:brightness"},
+        {"tabular", OPT_STR, &tab_path, "multimodal models: CSV of numbers, a header of column names and one row per training sample"},
+        {"test-tabular", OPT_STR, &test_tab_path, "multimodal models: the test samples' rows (same columns)"},
+        {"tabular-id", OPT_STR, &tab_id, "the --tabular/--test-tabular column that numbers each row's sample (else rows are in sample order)"},
         {"limit", OPT_INT, &o.limit, "use only the first N training samples (0: all)"},
         {"test-limit", OPT_INT, &o.test_limit, "use only the first N test samples (0: all)"},
         {"out", OPT_STR, &o.out, "checkpoint to write after every epoch [model.safetensors]"},
@@ -310,6 +322,8 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     else if (o.crop < 0 || o.crop > 1024 || !(o.erase >= 0 && o.erase <= 1))
         BAD("augmentation: --crop in [0,1024] pixels, --erase a probability in [0,1]");
     else if (o.limit < 0 || o.test_limit < 0) BAD("--limit/--test-limit must be >= 0");
+    else if ((test_tab_path || tab_id) && !tab_path) BAD("--test-tabular and --tabular-id go with --tabular");
+    else if (tab_path && reweight) BAD("--reweight is for image models; it does not take --tabular");
     else if (!o.dp && (cli_find(opts, "noise")->seen || cli_find(opts, "target-epsilon")->seen ||
                        cli_find(opts, "dp-seed")->seen))
         BAD("--noise, --target-epsilon and --dp-seed need --dp");
@@ -350,16 +364,43 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         dc_dataset_free(&test);
         return 1;
     }
-    if (o.limit > 0) dc_dataset_truncate(&train, o.limit);
-    if (o.test_limit > 0) dc_dataset_truncate(&test, o.test_limit);
     int rc = 0;
     float *rw = NULL; // --reweight sample weights
-    if (o.val_split > 0 && dc_dataset_split(&train, &val, o.val_split, o.seed, &err)) {
+    // multimodal: one row per sample of the whole files, cut and split with them
+    dc_tabular tab = {0}, test_tab = {0}, val_tab = {0};
+    if (tab_path && dc_tabular_read_csv(&tab, tab_path, tab_id, train.n, &err)) {
+        rc = cli_fail("train", &err);
+        goto out;
+    }
+    if (test_tab_path && !test.n) {
+        fprintf(stderr, "deepc train: --test-tabular %s: %s has no test split for its rows\n", test_tab_path, o.data);
+        rc = 2;
+        goto out;
+    }
+    if (tab_path && test.n && !test_tab_path) {
+        fprintf(stderr, "deepc train: --tabular: give the %d test samples' rows too (--test-tabular FILE)\n", test.n);
+        rc = 2;
+        goto out;
+    }
+    if (test_tab_path && dc_tabular_read_csv(&test_tab, test_tab_path, tab_id, test.n, &err)) {
+        rc = cli_fail("train", &err);
+        goto out;
+    }
+    if (test_tab_path && (test_tab.f != tab.f || memcmp_columns(&tab, &test_tab))) {
+        fprintf(stderr, "deepc train: --test-tabular %s: its columns differ from %s's\n", test_tab_path, tab_path);
+        rc = 2;
+        goto out;
+    }
+    if (o.limit > 0) dc_dataset_truncate(&train, o.limit), dc_tabular_truncate(&tab, o.limit);
+    if (o.test_limit > 0) dc_dataset_truncate(&test, o.test_limit), dc_tabular_truncate(&test_tab, o.test_limit);
+    if (o.val_split > 0 && (dc_dataset_split(&train, &val, o.val_split, o.seed, &err) ||
+                            (tab_path && dc_tabular_split(&tab, &val_tab, o.val_split, o.seed, &err)))) {
         rc = cli_fail("train", &err);
         goto out;
     }
     if (!m) {
-        if (dc_model_create(&m, o.model, train.c, train.h, train.w, train.n_classes, &err)) {
+        if (dc_model_create_tabular(&m, o.model, train.c, train.h, train.w, train.n_classes, tab_path ? tab.f : 0,
+                                    &err)) {
             rc = cli_fail("train", &err);
             goto out;
         }
@@ -371,6 +412,10 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         else if (cli_is_fashion(o.data) && dc_model_num_classes(m) == 10)
             dc_model_set_class_names(m, dc_fashion_classes, 10, &err);
         dc_model_set_normalisation(m, &train);
+        if (tab_path && dc_model_set_tabular_normalisation(m, &tab, &err)) {
+            rc = cli_fail("train", &err);
+            goto out;
+        }
         dc_rng rng = dc_rng_stream(o.seed, 0, 0);
         dc_model_init_params(m, &rng);
         char *cfg = opts_to_json(&o);
@@ -436,6 +481,10 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     cfg.checkpoint = o.out;
     cfg.comm = comm;
     cfg.heldout_name = heldout;
+    if (tab_path) {
+        cfg.tabular = &tab;
+        cfg.heldout_tabular = val.n ? &val_tab : test.n ? &test_tab : NULL;
+    }
     if (o.dp) {
         cfg.dp.enabled = true;
         cfg.dp.clip = o.clip;
@@ -510,7 +559,8 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     const dc_dataset *fin = test.n ? &test : val.n ? &val : NULL;
     const char *fin_name = test.n ? "test" : "val";
     dc_eval_result r = {0};
-    if (fin && dc_evaluate(m, fin, 1000, o.threads, &r, &err)) {
+    const dc_tabular *fin_tab = !tab_path ? NULL : test.n ? &test_tab : &val_tab;
+    if (fin && dc_evaluate_tabular(m, fin, fin_tab, 1000, o.threads, &r, &err)) {
         rc = cli_fail("train", &err);
         goto out;
     }
@@ -535,6 +585,9 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     dc_eval_result_free(&r);
 out:
     free(rw);
+    dc_tabular_free(&tab);
+    dc_tabular_free(&test_tab);
+    dc_tabular_free(&val_tab);
     dc_model_free(m);
     dc_dataset_free(&train);
     dc_dataset_free(&test);

@@ -269,6 +269,11 @@ dc_status dc_tabular_parse_csv(dc_tabular *t, const char *text, size_t len,
                                int n, dc_error *err);
 // Keeps the first n rows (with dc_dataset_truncate).
 void dc_tabular_truncate(dc_tabular *t, int n);
+// Splits off the validation rows exactly as dc_dataset_split(train images,
+// val images, fraction, seed) splits the samples they go with: train keeps
+// the rest, both in their original order.
+dc_status dc_tabular_split(dc_tabular *train, dc_tabular *val, double fraction,
+                           uint64_t seed, dc_error *err);
 void dc_tabular_free(dc_tabular *t);
 
 // Augmentation, applied on the fly to float images (after normalisation).
@@ -535,6 +540,8 @@ typedef struct dc_train_event {
     double seconds;           // epoch events: wall time of the epoch
     double lr;
     double epsilon;           // DP-SGD: epsilon spent so far at cfg.dp.delta (-1: not DP)
+    double cpu_seconds;       // epoch events: CPU time of the process over the
+                              // same span as seconds (all its threads)
 } dc_train_event;
 typedef void (*dc_train_callback)(const dc_train_event *ev, void *user);
 
@@ -888,6 +895,13 @@ dc_status dc_rdp_solve_sigma(double q, long steps, double delta,
 dc_status dc_model_predict_dataset(dc_model *m, const dc_dataset *ds, int batch,
                                    int nthreads, float *probs, double *loss,
                                    dc_error *err);
+// The same for multimodal models: tab holds one raw row per sample of ds
+// (standardised here with the model's statistics). A model with a tabular
+// input refuses tab == NULL, and an image model refuses rows.
+dc_status dc_model_predict_dataset_tabular(dc_model *m, const dc_dataset *ds,
+                                           const dc_tabular *tab, int batch,
+                                           int nthreads, float *probs,
+                                           double *loss, dc_error *err);
 
 // Classification metrics of n predictions over C classes. The predicted class
 // is the most probable one, the lowest index on ties (as dc_evaluate).

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one install-and-build script: README, scripts/*.sh and .ci/run call it.
 #   bash scripts/setup.sh            install build deps + Fashion-MNIST, build into build/
+#   DEEPC_TEST=1 bash scripts/setup.sh    also the tests' peers (Debian's PyTorch; scripts/test.sh sets it)
 #   DEEPC_BENCH=1 bash scripts/setup.sh   also PyTorch (Debian's python3-torch) for bench/ and fixtures
+#   DEEPC_FUZZ=1 bash scripts/setup.sh    also clang, libFuzzer and libomp for scripts/fuzz.sh (.ci/run sets it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,8 +14,15 @@ cd "$(dirname "$0")/.."
 pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libjpeg62-turbo-dev libzip-dev libcsv-dev libmicrohttpd-dev libcjson-dev
       libsodium-dev libopenmpi-dev openmpi-bin chromium dataset-fashion-mnist python3-numpy python3-pil
       protobuf-c-compiler libprotobuf-c-dev python3-venv)
+# python3-torch: the tests' PyTorch peer (tests/cli_interop.sh loads deepc's
+# models in PyTorch and PyTorch's in deepc; tests/cli_onnx.sh imports
+# torch.onnx.export's files); scripts/test.sh sets DEEPC_TEST=1
+if [ "${DEEPC_TEST:-0}" = 1 ]; then pkgs+=(python3-torch); fi
 # python3-torchvision: the image-folder test also checks against torchvision's ImageFolder + Resize
 if [ "${DEEPC_BENCH:-0}" = 1 ]; then pkgs+=(python3-torch python3-torchvision hyperfine python3-venv); fi
+# libclang-rt-dev holds libFuzzer and clang's sanitizer runtimes (only a
+# Recommends of clang); llvm gives llvm-symbolizer for readable stacks.
+if [ "${DEEPC_FUZZ:-0}" = 1 ]; then pkgs+=(clang libclang-rt-dev libomp-dev llvm); fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -2,7 +2,7 @@
 # Sets up, builds and runs the whole test suite (CTest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+DEEPC_TEST=1 bash scripts/setup.sh
 # The ONNX tests check exported files with onnx.checker and ONNX Runtime:
 # both from PyPI into build/onnx-venv (the tests skip, saying so, without it)
 if ! build/onnx-venv/bin/python -c "import onnx, onnxruntime" 2>/dev/null; then

@@ -42,8 +42,8 @@ for retired in ("top", "output", "input", "test-acc"):
     assert retired not in kinds, f"--{retired} is still an option of {kinds[retired]}"
 assert set(sum(kinds["scale"].values(), [])) == {"train"}, kinds["scale"]     # augmentation only (explain: --upscale)
 split_users = set(sum(kinds["split"].values(), []))
-# federate's --split (iid/shards/dirichlet) is the one known second meaning, left to the federated owner
-assert split_users <= {"eval", "audit", "report", "explain", "visualize", "federate"}, split_users
+# --split picks test or train everywhere; federate deals its clients by --partition
+assert split_users <= {"eval", "audit", "report", "explain", "visualize"}, split_users
 print(f"  {len(kinds)} option names over {len(verbs)} verbs, one kind of argument each")
 PY
 # --data help: only the named sets installed here

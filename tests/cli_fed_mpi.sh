@@ -48,7 +48,7 @@ relu
 globalavgpool
 linear out=10
 EOF
-FED="--data fashion-mnist --limit 3000 --test-limit 500 --clients 10 --fraction 0.5 --rounds 2 --local-epochs 1 --split shards:2 --seed 4 --json"
+FED="--data fashion-mnist --limit 3000 --test-limit 500 --clients 10 --fraction 0.5 --rounds 2 --local-epochs 1 --partition shards:2 --seed 4 --json"
 # --- BatchNorm + secure aggregation: MPI == simulation -----------------------
 "$BIN" federate $FED --model "$T/bn.arch" --secure-agg --threads 1 --out "$T/bsim.safetensors" > "$T/bsim.log" 2> "$T/bsim.err" \
   && ok || bad "simulation: $(cat "$T/bsim.err")"

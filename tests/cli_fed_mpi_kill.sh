@@ -23,7 +23,7 @@ cli_begin fedkill
 if ! command -v mpirun >/dev/null; then
   echo "mpirun not found: install openmpi-bin (scripts/setup.sh does)"; echo "0 passed, 1 failed"; exit 1
 fi
-FED="--data fashion-mnist --limit 3000 --test-limit 300 --clients 6 --fraction 1 --rounds 3 --local-epochs 2 --split iid --seed 4 --secure-agg --round-timeout 6 --json"
+FED="--data fashion-mnist --limit 3000 --test-limit 300 --clients 6 --fraction 1 --rounds 3 --local-epochs 2 --partition iid --seed 4 --secure-agg --round-timeout 6 --json"
 
 # start NAME MPIRUN-FLAGS EXTRA: runs the job in the background ($job: the timeout's pid)
 start() {

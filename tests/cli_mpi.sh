@@ -28,7 +28,7 @@ a1=$(acc_of "$T/one.log"); a2=$(acc_of "$T/two.log")
 awk -v a="$a1" -v b="$a2" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(d <= 0.005)}' && ok || bad "accuracy $a1 vs $a2"
 # federated: rank 0 serves, ranks 1-2 host the clients; the same seed must
 # give exactly the weights of the single-process simulation
-FED="--data fashion-mnist --limit 3000 --test-limit 500 --clients 10 --fraction 0.5 --rounds 2 --local-epochs 1 --split shards:2 --seed 4 --json"
+FED="--data fashion-mnist --limit 3000 --test-limit 500 --clients 10 --fraction 0.5 --rounds 2 --local-epochs 1 --partition shards:2 --seed 4 --json"
 "$BIN" federate $FED --threads 1 --out "$T/fsim.safetensors" > "$T/fsim.log" 2>"$T/fsim.err" && ok || bad "federate simulation: $(cat "$T/fsim.err")"
 mpirun --allow-run-as-root --oversubscribe -n 3 "$BIN" federate $FED --out "$T/fmpi.safetensors" > "$T/fmpi.log" 2>"$T/fmpi.err" && ok || bad "mpirun -n 3 federate: $(cat "$T/fmpi.err")"
 d=$("$TOOLS/model_diff" "$T/fmpi.safetensors" "$T/fsim.safetensors")

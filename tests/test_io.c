@@ -413,6 +413,18 @@ static void test_st_malformed(void) {
     expect_st_bad("metadup", h, 8, "key \"a\" appears twice");
     snprintf(h, sizeof h, "{%s}", ok1);
     expect_st_bad("trailing", h, 12, "4 trailing bytes after the last tensor");
+    // found by fuzz_safetensors: the writer refuses an empty name, so the
+    // reader does too; a \u0000 would silently cut a name or value short
+    expect_st_bad("emptyname", "{\"\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+                  "a tensor has an empty name");
+    expect_st_bad("nulname", "{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+                  "\\u0000 escape (byte 3)");
+    snprintf(h, sizeof h, "{\"__metadata__\":{\"a\":\"x\\\\u0000\"},%s}", ok1); // "x\\u0000": a backslash, no NUL
+    p = tpath("escaped.safetensors");
+    make_st(p, h, 8);
+    CHECK(dc_st_read(&f, p, &err) == DC_OK && !strcmp(dc_st_meta(&f, "a"), "x\\u0000"),
+          "an escaped backslash before u0000 is no NUL: %s", err.msg);
+    dc_st_free(&f);
 
     // sanity: the same header with the right data length is fine, and the
     // header may be padded with spaces (as writers do)
@@ -681,6 +693,21 @@ static void test_png_corrupt(void) {
     CHECK(write_png(p, &(png_spec){20000, 1, PNG_COLOR_TYPE_GRAY, 8, 0, wide, 20000, 0, 0, 0, 0}), "write wide");
     free(wide);
     expect_image_fail("PNG 20000 wide", p, DC_ERR_FORMAT, "too large");
+    // a 69-byte PNG claiming 16384x16384 RGBA is refused before the 1 GiB
+    // of pixels is allocated (the fuzz regression of the same name)
+    static const char big_hex[] =
+        "89504e470d0a1a0a0000000d4948445200004000000040000806000000a9c81084"
+        "0000000c49444154789c6360a00c000000400001b7347cef0000000049454e44ae426082";
+    uint8_t big[sizeof big_hex / 2];
+    for (size_t i = 0; i < sizeof big; i++) {
+        unsigned v;
+        sscanf(big_hex + 2 * i, "%2x", &v);
+        big[i] = (uint8_t)v;
+    }
+    p = tpath("big.png");
+    CHECK(write_bytes(p, (const char *)big, sizeof big), "write big");
+    expect_image_fail("PNG header claims 16384x16384", p, DC_ERR_FORMAT,
+                      "a 16384x16384 image needs at least 1040463 bytes of compressed data, the file has 69");
 }
 
 static void test_pnm(void) {
@@ -724,6 +751,9 @@ static void test_pnm(void) {
         {"too large", "P5 20000 2 255\n", "too large", 0},
         {"zero width", "P5 0 2 255\n", "at least 1", 0},
         {"truncated 16-bit P6", "P6 1 1 65535\n\x01\x02\x03", "truncated P6 data", 0},
+        // checked before the image is allocated (805 MB here)
+        {"P3 header claims 16384x16384", "P3 16384 16384 255 1 2 3",
+         "6 bytes after the header cannot hold 805306368 samples", 0},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         size_t n = bad[i].len ? bad[i].len : strlen(bad[i].bytes);

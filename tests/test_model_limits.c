@@ -76,17 +76,19 @@ int main(void) {
     expect_build_error("flatten\nlinear out=16777216\nlinear out=100\n", 1, 64, 64, "fc", "values");
     // the input shape itself
     expect_build_error("flatten\nlinear out=10\n", 65536, 65536, 1, "input shape", NULL);
-    // one tensor past its limit: 2^15 x 2^15 weights
-    expect_build_error("flatten\nlinear out=32768\nlinear out=10\n", 1, 128, 256, "fc1", "tensor weight");
-    // each tensor at its limit (2^14 x 2^14), five of them past the model's 2^30
-    expect_build_error("flatten\nlinear out=16384\nlinear out=16384\nlinear out=16384\nlinear out=16384\n"
-                       "linear out=16384\nlinear out=10\n", 1, 128, 128, "fc4", "parameters");
+    // one tensor past its limit: 2^13 x 2^13 weights
+    expect_build_error("flatten\nlinear out=8192\nlinear out=10\n", 1, 64, 128, "fc1", "tensor weight");
+    // each tensor within it (2^24, 2^23, 2^23 weights), together past the model's 2^25
+    expect_build_error("flatten\nlinear out=4096\nlinear out=2048\nlinear out=4096\nlinear out=10\n", 1, 64, 64,
+                       "fc3", "parameters");
+    // a 200M-parameter chain (a fuzzer's find: 1.6 GB of parameters and gradients) is refused, not allocated
+    expect_build_error("flatten\nlinear out=256128\nlinear out=10\n", 1, 28, 28, "fc1", NULL);
 
     printf("bug 5: a tiny file declaring a huge model is refused before allocating\n");
     char path[512];
     snprintf(path, sizeof path, "%s/huge.safetensors", dc_test_tmpdir());
-    // 2^14 x 2^14 = 268M weights per layer: 1 GiB of floats, x2 with gradients
-    write_model(path, "flatten\nlinear out=16384\nlinear out=16384\nlinear out=10\n", "1,128,128", NULL, NULL, NULL);
+    // 2^24 + 2^23 weights: 100 MB of floats, x2 with gradients
+    write_model(path, "flatten\nlinear out=4096\nlinear out=2048\nlinear out=10\n", "1,64,64", NULL, NULL, NULL);
     long before = max_rss_kb();
     expect_load_error(path, "fc1.weight");
     long grew = max_rss_kb() - before;

@@ -51,6 +51,7 @@ dc_status dc_read_file(const char *path, uint8_t **data, size_t *len,
                        size_t max_bytes, dc_error *err);
 
 double dc_now_seconds(void); // monotonic clock
+double dc_cpu_seconds(void); // CPU time of this process so far (all threads)
 int dc_default_threads(void); // number of cores (OpenMP max threads)
 
 #endif

@@ -43,4 +43,10 @@ void dc_augment_sample(float *x, int c, int h, int w, float angle_deg,
                        float scale, float tx, float ty, bool flip,
                        const float *fill);
 
+// The validation members of dc_dataset_split's split of n samples, n_val of
+// them: is_val (n) is 1 for each, 0 otherwise; perm (n) is scratch. A pure
+// function of (n, n_val, seed), so side tables (dc_tabular_split) follow the
+// images' split exactly.
+void dc_split_mask(uint8_t *is_val, int32_t *perm, int n, int n_val, uint64_t seed);
+
 #endif

@@ -447,6 +447,14 @@ dc_status dc_dataset_check_labels(const dc_dataset *ds, int n_classes,
     return DC_OK;
 }
 
+void dc_split_mask(uint8_t *is_val, int32_t *perm, int n, int n_val, uint64_t seed) {
+    for (int i = 0; i < n; i++) perm[i] = i;
+    dc_rng rng = dc_rng_stream(seed, DC_SPLIT_STREAM, 0);
+    dc_rng_shuffle_i32(&rng, perm, (size_t)n);
+    memset(is_val, 0, (size_t)n);
+    for (int i = 0; i < n_val; i++) is_val[perm[i]] = 1;
+}
+
 dc_status dc_dataset_split(dc_dataset *train, dc_dataset *val, double fraction,
                            uint64_t seed, dc_error *err) {
     DC_ASSERT(train != val);
@@ -487,10 +495,7 @@ dc_status dc_dataset_split(dc_dataset *train, dc_dataset *val, double fraction,
     // The first n_val of a seeded permutation go to validation; both parts
     // then keep their original relative order (so a split is a pure
     // function of (n, fraction, seed), independent of how it is consumed).
-    for (int i = 0; i < n; i++) perm[i] = i;
-    dc_rng rng = dc_rng_stream(seed, DC_SPLIT_STREAM, 0);
-    dc_rng_shuffle_i32(&rng, perm, (size_t)n);
-    for (int i = 0; i < n_val; i++) is_val[perm[i]] = 1;
+    dc_split_mask(is_val, perm, n, n_val, seed);
     int kv = 0, kt = 0;
     for (int i = 0; i < n; i++) {
         const uint8_t *src = train->pixels + plane * (size_t)i;

@@ -227,3 +227,36 @@ void dc_tabular_gather(float *x, const dc_tabular *t, const int32_t *idx, int n,
         for (int k = 0; k < F; k++) dst[k] = (src[k] - mean[k]) / std[k];
     }
 }
+
+dc_status dc_tabular_split(dc_tabular *train, dc_tabular *val, double fraction, uint64_t seed, dc_error *err) {
+    memset(val, 0, sizeof *val);
+    // the same rounding and the same members as dc_dataset_split
+    const int n = train->n, n_val = (int)floor(fraction * n + 0.5), n_tr = n - n_val, F = train->f;
+    if (!(fraction > 0.0 && fraction < 1.0) || n_val < 1 || n_tr < 1)
+        return dc_fail(err, DC_ERR_ARG, "%s: a validation fraction of %g of %d rows leaves %d for validation and %d for "
+                       "training: both need at least one", train->source, fraction, n, n_val, n_tr);
+    int32_t *perm = malloc(sizeof(int32_t) * (size_t)n);
+    uint8_t *is_val = malloc((size_t)n);
+    float *vx = malloc(sizeof(float) * (size_t)n_val * F), *tx = malloc(sizeof(float) * (size_t)n_tr * F);
+    char **cols = calloc((size_t)F, sizeof(char *));
+    bool ok = perm && is_val && vx && tx && cols;
+    for (int k = 0; ok && k < F; k++) ok = (cols[k] = strdup(train->columns[k])) != NULL;
+    if (!ok) {
+        for (int k = 0; cols && k < F; k++) free(cols[k]);
+        free(cols), free(perm), free(is_val), free(vx), free(tx);
+        return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory splitting %d rows", train->source, n);
+    }
+    dc_split_mask(is_val, perm, n, n_val, seed);
+    for (int i = 0, kv = 0, kt = 0; i < n; i++) {
+        float *dst = is_val[i] ? vx + (size_t)kv++ * F : tx + (size_t)kt++ * F;
+        memcpy(dst, train->x + (size_t)i * F, sizeof(float) * (size_t)F);
+    }
+    free(perm);
+    free(is_val);
+    *val = (dc_tabular){.n = n_val, .f = F, .x = vx, .columns = cols};
+    snprintf(val->source, sizeof val->source, "%s", train->source);
+    free(train->x);
+    train->x = tx;
+    train->n = n_tr;
+    return DC_OK;
+}

@@ -51,9 +51,22 @@ void dc_argmax_rows(int32_t *pred, const float *probs, int N, int C) {
 dc_status dc_model_predict_dataset(dc_model *m, const dc_dataset *ds, int batch,
                                    int nthreads, float *probs, double *loss,
                                    dc_error *err) {
+    return dc_model_predict_dataset_tabular(m, ds, NULL, batch, nthreads, probs, loss, err);
+}
+
+dc_status dc_model_predict_dataset_tabular(dc_model *m, const dc_dataset *ds, const dc_tabular *tab, int batch,
+                                           int nthreads, float *probs, double *loss, dc_error *err) {
     // probs is (ds->n, C). Mirrors dc_evaluate (same gather, same forward, same
     // loss accumulation) so that accuracy and loss agree with it exactly.
     if (loss) *loss = 0.0;
+    const int F = dc_model_tabular_features(m);
+    if (F && !tab)
+        return dc_fail(err, DC_ERR_ARG, "the model has a tabular input of %d columns: give the samples' rows (--tabular)", F);
+    if (!F && tab) return dc_fail(err, DC_ERR_ARG, "%s: the model has no tabular input", tab->source);
+    if (tab && tab->f != F)
+        return dc_fail(err, DC_ERR_SHAPE, "%s: %d columns, the model's tabular input takes %d", tab->source, tab->f, F);
+    if (tab && tab->n != ds->n)
+        return dc_fail(err, DC_ERR_SHAPE, "%s: %d rows for the %d samples of %s", tab->source, tab->n, ds->n, ds->source);
     if (ds->c != m->in_c || ds->h != m->in_h || ds->w != m->in_w)
         return dc_fail(err, DC_ERR_SHAPE, "%s: images are %dx%dx%d but the model expects %dx%dx%d",
                        ds->source, ds->c, ds->h, ds->w, m->in_c, m->in_h, m->in_w);
@@ -74,6 +87,7 @@ dc_status dc_model_predict_dataset(dc_model *m, const dc_dataset *ds, int batch,
         int n = ds->n - start < batch ? ds->n - start : batch;
         for (int i = 0; i < n; i++) idx[i] = start + i;
         dc_batch_gather(dc_session_input(ses), y, ds, idx, n, m->norm_mean, m->norm_std);
+        if (tab) dc_tabular_gather(dc_session_tabular(ses), tab, idx, n, m->tab_mean, m->tab_std);
         const float *logits = dc_session_run(ses, n);
         total += dc_softmax_xent_forward(probs + (size_t)start * C, logits, y, NULL, n, C) * n;
     }

@@ -84,11 +84,11 @@ dc_status dc_ex_kernelshap(dc_explainer *ex, const float *x, const float *base,
 // ---------------------------------------------------------------------------
 // Superpixels (segment.c)
 
-// Parses "grid:K" or "slic:N" and segments x (C,H,W normalised; `mean`/`std`
-// undo the normalisation for SLIC's intensities). seg (H*W) receives ids
+// Parses "grid:K" or "slic:N" and segments x (C,H,W normalised; `mean`/`std`,
+// (C) each or NULL for none, undo the normalisation for SLIC's intensities). seg (H*W) receives ids
 // 0..*n_seg-1, numbered in raster order of first appearance, none empty.
 dc_status dc_ex_segment(int32_t *seg, int *n_seg, const char *spec, const float *x, int C, int H,
-                        int W, float mean, float std, dc_error *err);
+                        int W, const float *mean, const float *std, dc_error *err);
 
 // ---------------------------------------------------------------------------
 // Dense linear algebra (solve.c)

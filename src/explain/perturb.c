@@ -144,10 +144,8 @@ static dc_status features(dc_explainer *ex, const float *x, const dc_explain_con
     const size_t P = (size_t)ex->H * ex->W;
     e->segments = malloc(sizeof(int32_t) * P);
     if (!e->segments) return dc_fail(err, DC_ERR_NOMEM, "superpixels: out of memory");
-    float mean, std;
-    dc_model_get_normalisation(ex->m, &mean, &std);
     dc_status st = dc_ex_segment(e->segments, &e->n_features, cfg->segments ? cfg->segments : "grid:4", x, ex->C,
-                                 ex->H, ex->W, mean, std, err);
+                                 ex->H, ex->W, ex->m->norm_mean, ex->m->norm_std, err);
     if (st) return st;
     e->feature_attr = calloc((size_t)e->n_features, sizeof(float));
     if (!e->feature_attr) return dc_fail(err, DC_ERR_NOMEM, "superpixels: out of memory");

@@ -50,14 +50,12 @@ dc_status dc_explanation_encode_png(uint8_t **png, size_t *len, const dc_explana
     float top = mag[(size_t)floor(0.995 * (double)(P - 1))];
     if (!(top > 0.0f)) top = mag[P - 1];
     if (!(top > 0.0f)) top = 1.0f; // an all-zero map: plain gray image
-    float mean, std;
-    dc_model_get_normalisation(m, &mean, &std);
     const int OW = W * scale;
     for (int y = 0; y < H; y++)
         for (int xx = 0; xx < W; xx++) {
             size_t p = (size_t)y * W + xx;
             double g = 0.0;
-            for (int c = 0; c < C; c++) g += x[(size_t)c * P + p] * std + mean;
+            for (int c = 0; c < C; c++) g += x[(size_t)c * P + p] * m->norm_std[c] + m->norm_mean[c];
             g /= C;
             g = g < 0 ? 0 : g > 1 ? 1 : g;
             double v = a[p] / top;

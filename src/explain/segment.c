@@ -38,8 +38,8 @@ static dc_status renumber(int32_t *seg, int *n_seg, size_t P, int n_max, dc_erro
     return DC_OK;
 }
 
-static dc_status slic(int32_t *seg, int *n_seg, int N, const float *x, int C, int H, int W, float mean,
-                      float std, dc_error *err) {
+static dc_status slic(int32_t *seg, int *n_seg, int N, const float *x, int C, int H, int W, const float *mean,
+                      const float *std, dc_error *err) {
     const size_t P = (size_t)H * W;
     const double S = sqrt((double)P / N);
     int ny = (int)lround(H / S), nx;
@@ -57,7 +57,8 @@ static dc_status slic(int32_t *seg, int *n_seg, int N, const float *x, int C, in
         free(v);
         return dc_fail(err, DC_ERR_NOMEM, "superpixels: out of memory");
     }
-    for (size_t i = 0; i < (size_t)C * P; i++) v[i] = x[i] * std + mean; // back to [0, 1] pixels
+    for (size_t i = 0; i < (size_t)C * P; i++) // back to [0, 1] pixels, channel by channel
+        v[i] = mean ? x[i] * std[i / P] + mean[i / P] : x[i];
     for (int i = 0; i < ny; i++)
         for (int j = 0; j < nx; j++) {
             double *c = ctr + (size_t)(i * nx + j) * D;
@@ -118,7 +119,7 @@ static int parse_count(const char *s, int lo, int hi) {
 }
 
 dc_status dc_ex_segment(int32_t *seg, int *n_seg, const char *spec, const float *x, int C, int H, int W,
-                        float mean, float std, dc_error *err) {
+                        const float *mean, const float *std, dc_error *err) {
     const int side = H < W ? H : W;
     if (!strncmp(spec, "grid:", 5)) {
         int K = parse_count(spec + 5, 1, side);

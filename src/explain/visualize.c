@@ -192,14 +192,13 @@ dc_status dc_visualize(dc_model *m, const float *x, const char *dir, int *n_file
     dc_runtime_forward(rt, 1, NULL);
     char path[4096];
     // the input in pixel units
-    float mean, std;
-    dc_model_get_normalisation(m, &mean, &std);
     float *px = malloc(sizeof(float) * in_size);
     if (!px) {
         dc_runtime_free(rt);
         return dc_fail(err, DC_ERR_NOMEM, "visualize: out of memory");
     }
-    for (size_t i = 0; i < in_size; i++) px[i] = x[i] * std + mean;
+    const size_t plane = (size_t)m->in_h * m->in_w;
+    for (size_t i = 0; i < in_size; i++) px[i] = x[i] * m->norm_std[i / plane] + m->norm_mean[i / plane];
     snprintf(path, sizeof path, "%s/input.png", dir);
     if (m->in_c == 1 || m->in_c == 3)
         st = write_images(path, px, 1, m->in_c, m->in_h, m->in_w, 0.0, 1.0, n_files, err);

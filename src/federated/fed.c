@@ -85,7 +85,7 @@ dc_status dc_fed_split(const dc_dataset *train, const dc_fed_config *cfg, int32_
         // McMahan et al. 2017: sort by label, cut into K*s shards, deal s to each
         const int S = K * cfg->shards;
         if (cfg->shards < 1 || S > n) {
-            st = dc_fail(err, DC_ERR_ARG, "--split shards:%d: needs 1 <= shards and clients*shards <= %d", cfg->shards, n);
+            st = dc_fail(err, DC_ERR_ARG, "--partition shards:%d: needs 1 <= shards and clients*shards <= %d", cfg->shards, n);
             goto done;
         }
         // counting sort by label keeps the original order within a label
@@ -115,7 +115,7 @@ dc_status dc_fed_split(const dc_dataset *train, const dc_fed_config *cfg, int32_
         // Dirichlet label skew (Hsu et al. 2019): class c's samples are spread
         // over the clients in proportions p ~ Dir(alpha)
         if (!(cfg->alpha > 0)) {
-            st = dc_fail(err, DC_ERR_ARG, "--split dirichlet:%g: alpha must be > 0", cfg->alpha);
+            st = dc_fail(err, DC_ERR_ARG, "--partition dirichlet:%g: alpha must be > 0", cfg->alpha);
             goto done;
         }
         double *p = malloc(sizeof(double) * (size_t)K);

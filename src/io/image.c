@@ -116,12 +116,32 @@ static dc_status decode_png(raw_image *im, const uint8_t *buf, size_t len, const
     // libpng's own limit (1e6 px) would fail with a vaguer message: lift it
     // and apply ours below, before anything the size of the image is allocated.
     png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    // Ancillary chunks are read whole into memory, at the size their length
+    // field claims (up to 2^31 - 1): a 90-byte file with an iTXt chunk
+    // "of" 1.2 GB made libpng allocate that much (found by fuzz_image). The
+    // decoder uses none of the text, profile or metadata chunks, so libpng
+    // skips them unread, and any other chunk it must hold is capped at 1 MiB.
+    static const png_byte k_skip[] = "iCCP\0iTXt\0tEXt\0zTXt\0eXIf\0sPLT\0hIST\0pCAL\0sCAL\0tIME\0"
+                                     "pHYs\0oFFs\0sBIT\0bKGD\0cHRM\0gAMA\0sRGB";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, k_skip, (int)(sizeof k_skip / 5));
+    png_set_chunk_malloc_max(png, 1 << 20);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     if (w > MAX_DIM || h > MAX_DIM) {
         png_destroy_read_struct(&png, &info, NULL);
         return dc_fail(err, DC_ERR_FORMAT, "%s: PNG is %ux%u, too large (more than %d pixels on a side)",
                        path, (unsigned)w, (unsigned)h, MAX_DIM);
+    }
+    // The file must be able to hold the image before the image is allocated:
+    // its rows (one filter byte each) are inflated from at most len bytes,
+    // and deflate expands at most 1032:1. Without this a 50-byte IHDR-only
+    // file claiming 16384x16384 RGBA would allocate 1 GiB first.
+    uint64_t raw_bytes = (uint64_t)h * (1 + (uint64_t)png_get_rowbytes(png, info));
+    if (raw_bytes / 1032 > len) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return dc_fail(err, DC_ERR_FORMAT,
+                       "%s: truncated PNG: a %ux%u image needs at least %llu bytes of compressed data, the file has %zu",
+                       path, (unsigned)w, (unsigned)h, (unsigned long long)(raw_bytes / 1032), len);
     }
     png_set_expand(png); // palette -> RGB, gray < 8 bits -> 8 bits, tRNS -> alpha
 #ifdef PNG_READ_SCALE_16_TO_8_SUPPORTED
@@ -219,6 +239,24 @@ static dc_status decode_pnm(raw_image *im, const uint8_t *buf, size_t len, const
     if (maxval < 1 || maxval > 65535)
         return dc_fail(err, DC_ERR_FORMAT, "%s: %s maxval %ld, expected 1..65535", path, fmt, maxval);
     size_t count = (size_t)w * (size_t)h * (size_t)nc;
+    size_t bps = maxval > 255 ? 2 : 1;
+    // Nothing the size of the image is allocated before the file is known to
+    // hold it: a raw raster is exactly count * bps bytes after one whitespace
+    // byte, a plain sample at least one digit. (A P6 header alone claiming
+    // 16384x16384 must not cost 805 MB.)
+    if (plain) {
+        if (len - s.pos < count)
+            return dc_fail(err, DC_ERR_FORMAT, "%s: truncated P%c data: %zu bytes after the header cannot hold %zu samples",
+                           path, kind, len - s.pos, count);
+    } else {
+        // exactly one whitespace byte separates maxval from the raster
+        if (s.pos >= len || !is_space(buf[s.pos]))
+            return dc_fail(err, DC_ERR_FORMAT, "%s: P%c header: no whitespace after maxval", path, kind);
+        s.pos++;
+        if (len - s.pos < count * bps)
+            return dc_fail(err, DC_ERR_FORMAT, "%s: truncated P%c data: %zu bytes of pixels, %zu expected for %ldx%ld",
+                           path, kind, len - s.pos, count * bps, w, h);
+    }
     uint8_t *px = malloc(count);
     if (!px) return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory for %ldx%ld pixels", path, w, h);
     // scaling to 0..255 with rounding; an integer formula so it is exact
@@ -242,19 +280,6 @@ static dc_status decode_pnm(raw_image *im, const uint8_t *buf, size_t len, const
             px[i] = (uint8_t)(((uint32_t)v * 255u + mv / 2) / mv);
         }
     } else {
-        // exactly one whitespace byte separates maxval from the raster
-        if (s.pos >= len || !is_space(buf[s.pos])) {
-            free(px);
-            return dc_fail(err, DC_ERR_FORMAT, "%s: P%c header: no whitespace after maxval", path, kind);
-        }
-        s.pos++;
-        size_t bps = maxval > 255 ? 2 : 1;
-        size_t need = count * bps;
-        if (len - s.pos < need) {
-            free(px);
-            return dc_fail(err, DC_ERR_FORMAT, "%s: truncated P%c data: %zu bytes of pixels, %zu expected for %ldx%ld",
-                           path, kind, len - s.pos, need, w, h);
-        }
         const uint8_t *d = buf + s.pos;
         for (size_t i = 0; i < count; i++) {
             uint32_t v = bps == 2 ? ((uint32_t)d[2 * i] << 8) | d[2 * i + 1] : d[i];

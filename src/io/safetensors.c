@@ -6,7 +6,9 @@
 // data buffer exactly, unique names, string-only metadata — or fails with one
 // line naming the file and the field, leaving nothing allocated. The JSON is
 // parsed by cJSON; everything cJSON does not check (UTF-8, duplicate keys,
-// integer-ness of numbers, trailing garbage) is checked here.
+// integer-ness of numbers, trailing garbage, a \u0000 that would cut a C
+// string short) is checked here. A tensor name must not be empty (the writer
+// refuses one too, so whatever is read can be written back).
 //
 // Strictness choices: an unknown key inside a tensor entry is an error (the
 // format has exactly dtype/shape/data_offsets, and silently ignoring a key is
@@ -90,6 +92,19 @@ static size_t utf8_bad_offset(const uint8_t *s, size_t len) {
     return len;
 }
 
+// Offset of the first "\u0000" escape in JSON text (a NUL inside a string),
+// or len when there is none. cJSON hands strings back NUL-terminated, so a
+// name or value holding one would be cut short without a word. Backslashes
+// only occur inside JSON strings, so pairing them up is enough.
+static size_t json_nul_escape(const char *s, size_t len) {
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (s[i] != '\\') continue;
+        if (s[i + 1] == 'u' && i + 5 < len && !memcmp(s + i + 2, "0000", 4)) return i;
+        i++; // skip the escaped character (\\ included)
+    }
+    return len;
+}
+
 static char *dup_str(const char *s) {
     size_t n = strlen(s) + 1;
     char *p = malloc(n);
@@ -169,6 +184,8 @@ static dc_status parse_entry(const char *path, const char *name, const cJSON *e,
                            "%s: tensor \"%s\": unexpected key \"%s\" (an entry has only "
                            "dtype, shape, data_offsets)",
                            path, name, k->string);
+    if (!name[0])
+        return dc_fail(err, DC_ERR_FORMAT, "%s: a tensor has an empty name (\"\")", path);
     if (strlen(name) >= DC_ST_MAX_NAME)
         return dc_fail(err, DC_ERR_FORMAT, "%s: tensor name \"%.40s...\" is %zu bytes, at most %d allowed",
                        path, name, strlen(name), DC_ST_MAX_NAME - 1);
@@ -451,6 +468,13 @@ dc_status dc_st_read(dc_st_file *f, const char *path, dc_error *err) {
     if (bad != hlen) {
         st = dc_fail(err, DC_ERR_FORMAT, "%s: header is not valid UTF-8 (byte %zu of the JSON header)",
                      path, bad);
+        goto out;
+    }
+    size_t nul = json_nul_escape(hdr, (size_t)hlen);
+    if (nul != hlen) {
+        st = dc_fail(err, DC_ERR_FORMAT,
+                     "%s: header holds a \\u0000 escape (byte %zu): NUL is not allowed in names or metadata",
+                     path, nul);
         goto out;
     }
     const char *end = NULL;

@@ -301,7 +301,7 @@ static dc_status check_used(const dc_model *m, const raw_node *raw, int nr, cons
     int out = -1;
     for (int i = 0; i < m->n_nodes; i++)
         if (!strcmp(m->nodes[i].name, raw[nr - 1].node.name)) out = i;
-    bool *used = calloc((size_t)m->n_nodes, sizeof(bool));
+    bool *used = calloc(m->n_nodes > 0 ? (size_t)m->n_nodes : 1, sizeof(bool));
     if (!used) return dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", origin);
     used[out] = true;
     for (int i = out; i >= 0; i--)
@@ -426,7 +426,7 @@ dc_status dc_model_build(dc_model **out, const char *text, const char *origin, i
             }
             int F = r->node.cfg.input.features ? r->node.cfg.input.features : tab_features;
             if (F < 1) {
-                st = dc_fail(err, DC_ERR_FORMAT, "%s: tabular input %s needs features=F (or tabular data to take its width from)",
+                st = dc_fail(err, DC_ERR_FORMAT, "%s: tabular input %s needs features=F (or tabular data to take its width from: --tabular FILE)",
                              where, r->node.name[0] ? r->node.name : "");
                 break;
             }

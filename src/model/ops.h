@@ -39,9 +39,13 @@ enum {
 // Size limits, checked in 64-bit arithmetic when a model is built, so that
 // no size computed later (in int or size_t) can wrap. A larger model is
 // refused with the node named, before anything is allocated.
+// The parameter limit, 2^25 (33.5M: ResNet-50's 25.6M fits, ResNet-101's
+// 44.5M does not), keeps what building a model allocates (parameters and
+// gradients, 256 MiB at most) well inside the fuzzers' 1 GiB of RSS with
+// AddressSanitizer's quarantine: deepc is for small and medium models.
 #define DC_MAX_ACT_ELEMS ((int64_t)1 << 28)    // per-sample output of one node
-#define DC_MAX_TENSOR_ELEMS ((int64_t)1 << 28) // one parameter or state tensor
-#define DC_MAX_MODEL_PARAMS ((int64_t)1 << 30) // all parameters (4 GiB fp32)
+#define DC_MAX_TENSOR_ELEMS ((int64_t)1 << 25) // one parameter or state tensor
+#define DC_MAX_MODEL_PARAMS ((int64_t)1 << 25) // all parameters (128 MiB fp32)
 #define DC_MAX_DIM (1 << 20)                   // any one dimension
 
 typedef struct dc_node dc_node;

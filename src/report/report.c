@@ -428,8 +428,16 @@ static void section_model(dc_sb *b, const dc_model *m, const dc_report_config *c
         dc_sb_escape(b, cfg->model_path);
         dc_sb_put(b, "</code></td></tr>\n");
     }
-    dc_sb_printf(b, "<tr><th>input</th><td>%d×%d×%d (C×H×W), normalised as (x/255 − %.4f) / %.4f</td></tr>\n", c,
-                 h, w, mean, std);
+    float nm[3], ns[3];
+    if (c == 3) { // RGB: one mean and std per channel
+        dc_model_get_normalisation_channels(m, nm, ns);
+        dc_sb_printf(b, "<tr><th>input</th><td>%d×%d×%d (C×H×W), normalised as (x/255 − mean) / std with mean "
+                        "(%.4f, %.4f, %.4f), std (%.4f, %.4f, %.4f)</td></tr>\n", c, h, w, nm[0], nm[1], nm[2], ns[0],
+                     ns[1], ns[2]);
+    } else {
+        dc_sb_printf(b, "<tr><th>input</th><td>%d×%d×%d (C×H×W), normalised as (x/255 − %.4f) / %.4f</td></tr>\n", c,
+                     h, w, mean, std);
+    }
     dc_sb_printf(b, "<tr><th>parameters</th><td>%zu (%.1f KiB as fp32)</td></tr>\n", dc_model_num_params(m),
                  dc_model_num_params(m) * 4.0 / 1024.0);
     dc_sb_printf(b, "<tr><th>epochs trained</th><td>%d</td></tr>\n", dc_model_epochs_done(m));
@@ -825,7 +833,7 @@ static int cmp_float(const void *a, const void *b) {
 // and clipped to [-1, 1], positive towards red, negative towards blue with
 // opacity 0.85|a|. rgb is (H, W, 3) out; x (C,H,W) normalised input.
 static dc_status render_overlay(uint8_t *rgb, const dc_explanation *e, const float *x, int C, int H, int W,
-                                float mean, float std, dc_error *err) {
+                                const float *mean, const float *std, dc_error *err) {
     const size_t P = (size_t)H * W;
     if (!e->attr || e->h != H || e->w != W || (e->c != 1 && e->c != C))
         return dc_fail(err, DC_ERR_SHAPE, "report: the explanation (%dx%dx%d) does not fit the model input %dx%dx%d",
@@ -848,7 +856,7 @@ static dc_status render_overlay(uint8_t *rgb, const dc_explanation *e, const flo
     if (!(top > 0.0f)) top = 1.0f;
     for (size_t p = 0; p < P; p++) {
         double g = 0.0;
-        for (int c = 0; c < C; c++) g += x[(size_t)c * P + p] * std + mean;
+        for (int c = 0; c < C; c++) g += x[(size_t)c * P + p] * std[c] + mean[c];
         g /= C;
         g = g < 0 ? 0 : g > 1 ? 1 : g;
         double v = a[p] / top;
@@ -880,9 +888,10 @@ static dc_status section_examples(dc_sb *b, dc_model *m, const dc_dataset *ds, c
     int *idx = malloc(sizeof(int) * (size_t)cfg->examples);
     float *x = malloc(sizeof(float) * in_size);
     uint8_t *img = malloc(in_size > (size_t)H * W * 3 ? in_size : (size_t)H * W * 3);
+    float *nmean = malloc(sizeof(float) * (size_t)CH), *nstd = malloc(sizeof(float) * (size_t)CH);
     dc_explainer *ex = NULL;
     dc_status st = DC_OK;
-    if (!idx || !x || !img) {
+    if (!idx || !x || !img || !nmean || !nstd) {
         st = dc_fail(err, DC_ERR_NOMEM, "report: out of memory for the examples");
         goto out;
     }
@@ -896,8 +905,7 @@ static dc_status section_examples(dc_sb *b, dc_model *m, const dc_dataset *ds, c
     dc_explain_config ecfg = dc_explain_config_default();
     ecfg.method = cfg->method;
     ecfg.target = -1;
-    float mean, std;
-    dc_model_get_normalisation(m, &mean, &std);
+    dc_model_get_normalisation_channels(m, nmean, nstd);
     dc_sb_put(b, "<div class=\"examples\">\n");
     for (int j = 0; j < n; j++) {
         const int i = idx[j], y = ds->labels[i], p = pred[i];
@@ -921,7 +929,7 @@ static dc_status section_examples(dc_sb *b, dc_model *m, const dc_dataset *ds, c
         char alt[64];
         snprintf(alt, sizeof alt, "sample %d", i);
         st = put_png(b, img, H, W, chans, alt, "in", err);
-        if (!st) st = render_overlay(img, &e, x, CH, H, W, mean, std, err);
+        if (!st) st = render_overlay(img, &e, x, CH, H, W, nmean, nstd, err);
         snprintf(alt, sizeof alt, "attribution of sample %d", i);
         if (!st) st = put_png(b, img, H, W, 3, alt, "heat", err);
         dc_explanation_free(&e);
@@ -944,6 +952,8 @@ out:
     free(idx);
     free(x);
     free(img);
+    free(nmean);
+    free(nstd);
     return st;
 }
 

@@ -301,7 +301,12 @@ dc_status serve_version_new(serve_version **out, serve_model *model, int version
     v->model = model;
     v->version = version;
     dc_status st = dc_model_load(&v->m, model->path, err);
+    if (!st && dc_model_tabular_features(v->m) > 0) // the v2 protocol's one "input" tensor is the image
+        st = dc_fail(err, DC_ERR_ARG, "%s: a multimodal model (image + %d tabular columns): deepc serve takes image "
+                     "models only; use deepc predict --tabular or the library's dc_session_predict_tabular",
+                     model->path, dc_model_tabular_features(v->m));
     if (st) {
+        dc_model_free(v->m);
         free(v);
         return st;
     }

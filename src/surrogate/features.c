@@ -90,7 +90,7 @@ dc_status dc_surr_features_init(dc_surr_features *f, const char *spec, int c, in
             x = calloc((size_t)c * P, sizeof(float));
             if (!x) st = dc_fail(err, DC_ERR_NOMEM, "features: out of memory");
         }
-        if (!st) st = dc_ex_segment(f->region, &f->n_regions, spec, x, c, h, w, 0.0f, 1.0f, err);
+        if (!st) st = dc_ex_segment(f->region, &f->n_regions, spec, x, c, h, w, NULL, NULL, err);
         if (x != mean_image) free(x);
     } else {
         st = dc_fail(err, DC_ERR_ARG,

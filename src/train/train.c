@@ -287,7 +287,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     double last_good_lr = cfg->lr;
     while (!st && m->epochs_done < cfg->epochs) {
         const int epoch = m->epochs_done; // 0-based
-        double t0 = dc_now_seconds();
+        double t0 = dc_now_seconds(), c0 = dc_cpu_seconds();
         dc_rng shuf = dc_rng_stream(cfg->seed, STREAM_SHUFFLE, (uint64_t)epoch);
         dc_rng aug = dc_rng_stream(cfg->seed, STREAM_AUGMENT, (uint64_t)epoch);
         dc_rng drop = dc_rng_stream(cfg->seed, STREAM_DROPOUT, (uint64_t)epoch);
@@ -409,7 +409,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
             }
         }
         if (st) break;
-        double secs = dc_now_seconds() - t0;
+        double secs = dc_now_seconds() - t0, cpu_secs = dc_cpu_seconds() - c0;
         double test_acc = -1, test_loss = 0;
         const bool evaluated = heldout && heldout->n > 0 && (!comm || comm->rank == 0);
         if (evaluated) {
@@ -448,7 +448,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
             dc_train_event ev = {.kind = DC_EVENT_EPOCH, .epoch = epoch + 1, .epochs = cfg->epochs,
                                  .step = steps, .steps = steps, .train_loss = loss_sum / seen,
                                  .train_acc = (double)correct / seen, .test_acc = test_acc,
-                                 .seconds = secs, .lr = lr, .epsilon = eps};
+                                 .seconds = secs, .lr = lr, .epsilon = eps, .cpu_seconds = cpu_secs};
             cb(&ev, user);
         }
         // deepc serve's drift reference, once, from the final weights (src/serve/drift.c);

@@ -9,12 +9,8 @@
 // follows the body. Nothing must crash, leak or read out of bounds; every
 // failure must be a 4xx status with a message.
 //
-// Standalone build (until cmake/fuzz.cmake and scripts/fuzz.sh carry it):
-//   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
-//     tests/fuzz/fuzz_serve_request.c src/serve/request.c src/io/image.c \
-//     src/core/status.c src/layers/softmax_xent.c -lcjson -lpng -lz -lm \
-//     -o build/fuzz_serve_request
-//   build/fuzz_serve_request -max_total_time=60 -max_len=65536
+// Built like every harness by cmake/fuzz.cmake; run with
+//   bash scripts/fuzz.sh 60 serve_request
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
