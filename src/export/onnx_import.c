@@ -391,6 +391,10 @@ static dc_status qdq_node(imp *I, const Onnx__NodeProto *n) {
     const size_t C = (size_t)q->dims[0];
     if (!sc || (tensor_count(sc) != C && tensor_count(sc) != 1))
         return bad(I, n, "the scale must be a float initializer of one value or one per output channel");
+    // the data must be there before anything is allocated for it (dims alone can claim gigabytes)
+    const size_t es = i8 ? 1 : 4;
+    if (!((q->has_raw_data && q->raw_data.len == cnt * es) || (!q->raw_data.len && q->n_int32_data == cnt)))
+        return bad(I, n, "the integer initializer's data does not match its dims (external data is not read)");
     float *sv = malloc(sizeof(float) * C), *f = malloc(sizeof(float) * cnt);
     int32_t *iv = malloc(sizeof(int32_t) * cnt), *zv = malloc(sizeof(int32_t) * C);
     dc_status st = DC_OK;
