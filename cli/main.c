@@ -15,13 +15,16 @@ static const dc_verb verbs[] = {
     {"privacy", cmd_privacy, "epsilon of DP-SGD (RDP accountant), or the noise a target epsilon needs"},
     {"report", cmd_report, "one self-contained HTML page: metrics, curves, confusion, calibration, explanations, fairness"},
     {"summary", cmd_summary, "the node table of a model: name, kind, inputs, output shape, parameters, MACs"},
-    {"import", cmd_import, "a deepc model from a PyTorch state_dict saved with safetensors"},
+    {"import", cmd_import, "a deepc model from a PyTorch state_dict saved with safetensors, or from an ONNX file"},
     {"serve", cmd_serve, "HTTP inference server (Open Inference Protocol v2): batching, metrics, drift, hot reload"},
     {"surrogate", cmd_surrogate, "an interpretable tree or sparse linear model that mimics the network (fidelity)"},
     {"anonymize", cmd_anonymize, "k-anonymous, l-diverse tables: identifiers dropped or pseudonymised (Mondrian)"},
     {"tune", cmd_tune, "hyperparameter search: random or successive halving (ASHA), parallel trials, resumable journal"},
     {"pretrain", cmd_pretrain, "self-supervised pretraining on unlabelled images: SimCLR, BYOL or SimSiam, kNN monitor"},
     {"finetune", cmd_finetune, "transfer learning: new head, frozen nodes, backbone learning rate, few labels per class"},
+    {"quantize", cmd_quantize, "post-training static int8 quantisation (calibrated, BatchNorm folded, ReLU fused)"},
+    {"export", cmd_export, "the model as ONNX (fp32, or int8 as QDQ) or as C source for microcontrollers"},
+    {"prune", cmd_prune, "structured (channels removed) or unstructured (sparse file) magnitude pruning, with fine-tuning"},
     {NULL, NULL, NULL},
 };
 

@@ -19,7 +19,7 @@ install(FILES ${CMAKE_SOURCE_DIR}/include/deepc.h DESTINATION ${CMAKE_INSTALL_IN
 # pkg-config: the shared library for plain linking; Requires.private and
 # Libs.private list what a static link (pkg-config --static) also needs
 # (libcsv and OpenMP have no .pc file of their own).
-set(DEEPC_PC_REQUIRES "zlib libpng libjpeg libzip libcjson libsodium")
+set(DEEPC_PC_REQUIRES "zlib libpng libjpeg libzip libcjson libsodium libprotobuf-c")
 if(MPI_C_FOUND)
   string(APPEND DEEPC_PC_REQUIRES " ompi-c")
 endif()

@@ -9,10 +9,14 @@ cd "$(dirname "$0")/.."
 
 # libjpeg62-turbo-dev: JPEG (libjpeg-turbo); libzip-dev: .npz; libcsv-dev: CSV;
 # python3-numpy and python3-pil: the loaders' tests compare with NumPy's and PIL's readers
+# protobuf-c-compiler + libprotobuf-c-dev: ONNX export/import (code generated from third_party/onnx/onnx.proto)
+# python3-venv: the ONNX tests' virtual environment (onnx + onnxruntime from PyPI, scripts/test.sh)
 pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libjpeg62-turbo-dev libzip-dev libcsv-dev libmicrohttpd-dev libcjson-dev
-      libsodium-dev libopenmpi-dev openmpi-bin chromium dataset-fashion-mnist python3-numpy python3-pil)
+      libsodium-dev libopenmpi-dev openmpi-bin chromium dataset-fashion-mnist python3-numpy python3-pil
+      protobuf-c-compiler libprotobuf-c-dev python3-venv)
 # python3-torch: the tests' PyTorch peer (tests/cli_interop.sh loads deepc's
-# models in PyTorch and PyTorch's in deepc); scripts/test.sh sets DEEPC_TEST=1
+# models in PyTorch and PyTorch's in deepc; tests/cli_onnx.sh imports
+# torch.onnx.export's files); scripts/test.sh sets DEEPC_TEST=1
 if [ "${DEEPC_TEST:-0}" = 1 ]; then pkgs+=(python3-torch); fi
 # python3-torchvision: the image-folder test also checks against torchvision's ImageFolder + Resize
 if [ "${DEEPC_BENCH:-0}" = 1 ]; then pkgs+=(python3-torch python3-torchvision hyperfine python3-venv); fi

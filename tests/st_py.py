@@ -9,7 +9,7 @@ import struct
 
 import numpy as np
 
-_DT = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32, "U8": np.uint8}
+_DT = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32, "U8": np.uint8, "I8": np.int8}
 _NAME = {np.dtype(v): k for k, v in _DT.items()}
 
 

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "compress/compress_io.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 
@@ -51,6 +52,7 @@ dc_status dc_model_save(const dc_model *m, const char *path, dc_error *err) {
             const dc_tensor_ref *t = &n->t[k];
             const float *src = (t->buf == DC_BUF_PARAM ? m->params : m->state) + t->off;
             tensor_name(name, sizeof name, n, t);
+            if (dc_compress_skips(m, n, t)) continue; // int8 or sparse: dc_compress_save
             if (t->int64_on_disk) {
                 DC_ASSERT(t->n == 1);
                 i64[used] = (int64_t)src[0];
@@ -63,8 +65,10 @@ dc_status dc_model_save(const dc_model *m, const char *path, dc_error *err) {
     char buf[512];
     if (m->has_optim) {
         int64_t shape[1] = {(int64_t)m->n_params};
-        dc_st_add(&w, "optim.buf1", DC_ST_F32, 1, shape, m->optim.buf1);
-        if (m->optim.buf2) dc_st_add(&w, "optim.buf2", DC_ST_F32, 1, shape, m->optim.buf2);
+        if (!dc_compress_writes_optim(m)) { // else sparse, by dc_compress_save
+            dc_st_add(&w, "optim.buf1", DC_ST_F32, 1, shape, m->optim.buf1);
+            if (m->optim.buf2) dc_st_add(&w, "optim.buf2", DC_ST_F32, 1, shape, m->optim.buf2);
+        }
         snprintf(buf, sizeof buf,
                  "{\"kind\":\"%s\",\"step\":%lld,\"momentum\":%.9g,\"nesterov\":%s,\"weight_decay\":%.9g,"
                  "\"beta1\":%.9g,\"beta2\":%.9g,\"eps\":%.9g}",
@@ -131,7 +135,10 @@ dc_status dc_model_save(const dc_model *m, const char *path, dc_error *err) {
         if (tab) dc_st_add_meta(&w, "deepc.tabular", tab);
     }
     if (m->reference_json) dc_st_add_meta(&w, "deepc.reference", m->reference_json);
-    dc_status st = cls && norm ? dc_st_write(&w, path, err) : dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
+    dc_compress_keep keep = {0};
+    dc_status st = dc_compress_save(&w, m, &keep, err);
+    if (!st) st = cls && norm ? dc_st_write(&w, path, err) : dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
+    dc_compress_keep_free(&keep);
     if (m->tab_f && !tab && !st) st = dc_fail(err, DC_ERR_NOMEM, "%s: out of memory", path);
     free(tab);
     dc_st_writer_free(&w);
@@ -211,6 +218,7 @@ dc_status dc_model_load(dc_model **out, const char *path, dc_error *err) {
             const dc_tensor_ref *t = &m->nodes[i].t[k];
             const dc_st_tensor *ft;
             tensor_name(name, sizeof name, &m->nodes[i], t);
+            if (dc_compress_file_holds(&f, &m->nodes[i], t)) continue; // int8 or sparse: dc_compress_load
             if (t->int64_on_disk) st = dc_st_expect(&f, name, DC_ST_I64, 0, t->shape, &ft, err);
             else st = dc_st_expect(&f, name, DC_ST_F32, t->rank, t->shape, &ft, err);
         }
@@ -239,6 +247,7 @@ dc_status dc_model_load(dc_model **out, const char *path, dc_error *err) {
             const dc_tensor_ref *t = &n->t[k];
             float *dst = (t->buf == DC_BUF_PARAM ? m->params : m->state) + t->off;
             tensor_name(name, sizeof name, n, t);
+            if (dc_compress_file_holds(&f, n, t)) continue;
             const dc_st_tensor *ft = dc_st_find(&f, name);
             if (t->int64_on_disk) {
                 int64_t v;
@@ -267,6 +276,7 @@ dc_status dc_model_load(dc_model **out, const char *path, dc_error *err) {
                     }
         }
     }
+    if ((st = dc_compress_load(m, &f, err))) goto done; // sparse tensors, int8 quantisation
     // normalisation: {"mean":m,"std":s} (every channel) or arrays of one
     // value per input channel
     if ((v = dc_st_meta(&f, "deepc.norm"))) {
@@ -348,7 +358,8 @@ dc_status dc_model_load(dc_model **out, const char *path, dc_error *err) {
             st = dc_fail(err, DC_ERR_FORMAT, "%s: __metadata__ deepc.optim.step=%g: expected a step count", path, step);
             goto done;
         }
-        {
+        const bool sparse_optim = dc_compress_file_sparse_optim(&f);
+        if (!sparse_optim) {
             const dc_st_tensor *t1;
             int64_t shape1[1] = {(int64_t)m->n_params};
             if ((st = dc_st_expect(&f, "optim.buf1", DC_ST_F32, 1, shape1, &t1, err))) goto done;
@@ -360,13 +371,17 @@ dc_status dc_model_load(dc_model **out, const char *path, dc_error *err) {
             goto done;
         m->has_optim = true;
         m->optim.step = (int64_t)step;
-        const dc_st_tensor *t;
-        int64_t shape[1] = {(int64_t)m->n_params};
-        if ((st = dc_st_expect(&f, "optim.buf1", DC_ST_F32, 1, shape, &t, err))) goto done;
-        memcpy(m->optim.buf1, t->data, t->nbytes);
-        if (m->optim.buf2) {
-            if ((st = dc_st_expect(&f, "optim.buf2", DC_ST_F32, 1, shape, &t, err))) goto done;
-            memcpy(m->optim.buf2, t->data, t->nbytes);
+        if (sparse_optim) {
+            if ((st = dc_compress_load_optim(m, &f, err))) goto done;
+        } else {
+            const dc_st_tensor *t;
+            int64_t shape[1] = {(int64_t)m->n_params};
+            if ((st = dc_st_expect(&f, "optim.buf1", DC_ST_F32, 1, shape, &t, err))) goto done;
+            memcpy(m->optim.buf1, t->data, t->nbytes);
+            if (m->optim.buf2) {
+                if ((st = dc_st_expect(&f, "optim.buf2", DC_ST_F32, 1, shape, &t, err))) goto done;
+                memcpy(m->optim.buf2, t->data, t->nbytes);
+            }
         }
         cJSON_Delete(j);
         j = NULL;

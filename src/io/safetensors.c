@@ -42,13 +42,13 @@ static const struct {
     size_t size;
 } k_dtypes[] = {
     [DC_ST_F32] = {"F32", 4}, [DC_ST_I32] = {"I32", 4}, [DC_ST_I64] = {"I64", 8},
-    [DC_ST_U8] = {"U8", 1},   [DC_ST_F64] = {"F64", 8},
+    [DC_ST_U8] = {"U8", 1},   [DC_ST_F64] = {"F64", 8}, [DC_ST_I8] = {"I8", 1},
 };
 #define N_DTYPES ((int)(sizeof k_dtypes / sizeof k_dtypes[0]))
 
 // dtypes of the format that deepc does not handle: named in the error so the
 // user sees "unsupported" rather than "unknown".
-static const char *const k_other_dtypes[] = {"F16", "BF16", "I8", "I16", "U16", "U32",
+static const char *const k_other_dtypes[] = {"F16", "BF16", "I16", "U16", "U32",
                                              "U64", "BOOL", "F8_E4M3", "F8_E5M2"};
 
 size_t dc_st_dtype_size(dc_st_dtype dt) {
@@ -204,10 +204,10 @@ static dc_status parse_entry(const char *path, const char *name, const cJSON *e,
             if (strcmp(dt->valuestring, k_other_dtypes[i]) == 0)
                 return dc_fail(err, DC_ERR_FORMAT,
                                "%s: tensor \"%s\": dtype \"%s\" is not supported by deepc "
-                               "(F32, F64, I32, I64, U8 are; convert with tensor.float())",
+                               "(F32, F64, I32, I64, U8, I8 are; convert with tensor.float())",
                                path, name, dt->valuestring);
         return dc_fail(err, DC_ERR_FORMAT,
-                       "%s: tensor \"%s\": unknown dtype \"%.32s\" (expected F32, F64, I32, I64 or U8)",
+                       "%s: tensor \"%s\": unknown dtype \"%.32s\" (expected F32, F64, I32, I64, U8 or I8)",
                        path, name, dt->valuestring);
     }
     t->dtype = (dc_st_dtype)d;

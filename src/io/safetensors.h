@@ -40,6 +40,7 @@ typedef enum dc_st_dtype {
     DC_ST_I64, // "I64" int64_t
     DC_ST_U8,  // "U8"  uint8_t
     DC_ST_F64, // "F64" double
+    DC_ST_I8,  // "I8"  int8_t (int8 quantised weights)
 } dc_st_dtype;
 
 size_t dc_st_dtype_size(dc_st_dtype dt);      // bytes per element

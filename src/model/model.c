@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "compress/quant.h"
 #include "core/core.h"
 #include "layers/layers.h"
 #include "model/model.h"
@@ -58,6 +59,9 @@ void dc_model_free(dc_model *m) {
     for (int k = 0; m->tab_columns && k < m->tab_f; k++) free(m->tab_columns[k]);
     free(m->tab_columns);
     free(m->reference_json);
+    free(m->mask);
+    dc_qmodel_free(m->quant);
+    dc_free(m->qat_master);
     free(m);
 }
 

@@ -54,6 +54,11 @@ struct dc_model {
     char *provenance_json;      // data set, seed, threads, version, times
     char *privacy_json;         // DP-SGD accounting (epsilon, delta, sigma, ...)
     char *reference_json;       // drift reference statistics (src/serve/drift.c)
+    // compression (src/compress/): both NULL for a dense fp32 model
+    uint8_t *mask;              // (n_params) 0: a pruned weight, held at 0 by training; NULL: none
+    struct dc_qmodel *quant;    // int8 quantisation (compress/quant.h), owned; a session runs it in int8
+    float *qat_master;          // (n_params) quantisation-aware training (compress/qat.c): the fp32
+                                // weights the optimizer updates while params hold their int8 grid; NULL: none
 };
 
 static inline dc_graph dc_model_graph(const dc_model *m) {

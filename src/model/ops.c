@@ -305,6 +305,53 @@ ACT(tanh, dc_tanh_forward, dc_tanh_backward, "tanh(x)", 0)
 ACT(sigmoid, dc_sigmoid_forward, dc_sigmoid_backward, "1 / (1 + exp(-x))", 0)
 
 // ---------------------------------------------------------------------------
+// fakequant: the fake quantisation of quantisation-aware training
+// (compress/qat.c inserts it after every node that owns an int8 range):
+// y = (clamp(round(x / scale) + zero, 0, qmax) - zero) * scale, the values an
+// int8 activation can hold (round half away from zero, as
+// kernels/int8_kernels.h's dc_q_quantize); backward is the straight-through
+// estimator: dy where x fell inside the grid's range, 0 where it was clamped.
+
+static const dc_key fq_keys[] = {
+    {"scale", DC_KEY_FLOAT, CFG(dc_fq_cfg, scale), 1e-30, 1e30, 1, DC_KEY_REQUIRED, NULL, NULL, "quantisation step"},
+    {"zero", DC_KEY_INT, CFG(dc_fq_cfg, zero), 0, 255, 0, 0, NULL, NULL, "zero point"},
+    {"qmax", DC_KEY_INT, CFG(dc_fq_cfg, qmax), 1, 255, 255, 0, NULL, NULL, "largest quantised value"},
+    END_KEYS};
+
+static int32_t fq_level(float x, float inv, int32_t z) {
+    const float v = x * inv;
+    if (!(v > -1e9f && v < 1e9f)) return v > 0 ? INT32_MAX : INT32_MIN; // huge or NaN: clamped
+    return (v < 0 ? -(int32_t)(-v + 0.5f) : (int32_t)(v + 0.5f)) + z;
+}
+
+static void fq_forward(const dc_node *n, dc_node_io *io) {
+    // x, y (N, C, H, W)
+    const dc_fq_cfg *c = &n->cfg.fq;
+    const size_t cnt = (size_t)io->N * dc_node_size(n);
+    const float inv = 1.0f / c->scale;
+    for (size_t i = 0; i < cnt; i++) {
+        int32_t r = fq_level(io->x[0][i], inv, c->zero);
+        r = r < 0 ? 0 : r > c->qmax ? c->qmax : r;
+        io->y[i] = (float)(r - c->zero) * c->scale;
+    }
+}
+
+static void fq_backward(const dc_node *n, dc_node_io *io) {
+    if (!io->dx[0]) return;
+    const dc_fq_cfg *c = &n->cfg.fq;
+    const size_t cnt = (size_t)io->N * dc_node_size(n);
+    const float inv = 1.0f / c->scale;
+    for (size_t i = 0; i < cnt; i++) {
+        const int32_t r = fq_level(io->x[0][i], inv, c->zero);
+        io->dx[0][i] = r >= 0 && r <= c->qmax ? io->dy[i] : 0.0f;
+    }
+}
+
+static const dc_op fq_op = {.kind = "fakequant", .prefix = "fq", .help = "fake int8 quantisation (QAT)",
+                            .keys = fq_keys, .min_in = 1, .max_in = 1, .infer = same_infer, .forward = fq_forward,
+                            .backward = fq_backward};
+
+// ---------------------------------------------------------------------------
 // flatten: (C,H,W) -> (C*H*W,1,1), a copy
 
 static dc_status flatten_infer(dc_node *n, const dc_node *const *in, dc_error *err) {
@@ -727,7 +774,7 @@ static const dc_op ln_op = {.kind = "layernorm", .prefix = "ln", .help = "layer 
 const dc_op *const dc_ops[] = {
     &conv_op, &maxpool_op, &avgpool_op, &relu_op, &tanh_op, &sigmoid_op,
     &flatten_op, &linear_op, &dropout_op, &add_op, &concat_op, &gap_op,
-    &bn_op, &gn_op, &ln_op, &input_op, NULL,
+    &bn_op, &gn_op, &ln_op, &input_op, &fq_op, NULL,
 };
 
 const dc_op *dc_op_find(const char *kind) {

@@ -88,6 +88,7 @@ typedef struct { int groups; float eps; bool affine; } dc_gn_cfg;
 typedef struct { float eps; bool affine; } dc_ln_cfg;
 typedef enum { DC_INPUT_IMAGE = 0, DC_INPUT_TABULAR = 1 } dc_input_kind;
 typedef struct { int kind, features; } dc_input_cfg;
+typedef struct { float scale; int zero, qmax; } dc_fq_cfg; // fakequant (quantisation-aware training)
 
 // ---------------------------------------------------------------------------
 // Nodes
@@ -114,6 +115,8 @@ struct dc_node {
     int n_t;
     dc_tensor_ref t[DC_NODE_MAX_TENSORS]; // t[0] weight, t[1] bias by convention
     int line;                 // line in the architecture text (messages), 0 if none
+    const void *kdata;        // inference plans only: a backend's data for this node (int8
+                              // packed weights, multipliers: compress/qplan.c), owned by the plan
     union {
         dc_conv_cfg conv;
         dc_pool_cfg pool;
@@ -123,6 +126,7 @@ struct dc_node {
         dc_gn_cfg gn;
         dc_ln_cfg ln;
         dc_input_cfg input;
+        dc_fq_cfg fq;
     } cfg;
 };
 

@@ -11,6 +11,9 @@
 //   - ReLU fusion (the executor's, exec.c): a relu that is the only reader
 //     of a convolution (folded or not), a BatchNorm or an add becomes that
 //     node's epilogue, the same bits as a separate relu.
+//   - int8: a quantised model (compress/quant.h) is planned by
+//     dc_qplan_build instead: the same executor over int8 nodes, whose
+//     kernels come from the int8 registry (kernels/int8_kernels.h).
 //   - The plan's nodes and parameters are the session's own copies; its
 //     executor shares output buffers by liveness, so a batch of 256 through
 //     a ResNet costs a few activation buffers rather than one per node.
@@ -21,6 +24,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "compress/quant.h"
 #include "core/core.h"
 #include "layers/layers.h"
 #include "model/model.h"
@@ -37,6 +41,7 @@ struct dc_session {
     int n_tab;                 // tabular input nodes of the plan
     int tab_node[DC_NODE_MAX_IN];
     int tab_f;
+    dc_qplan *qp;        // int8 plans: the kernel data, owned (NULL for fp32)
 };
 
 static bool is_conv(const dc_node *n) { return n->n_t && n->t[0].rank == 4 && n->t[0].buf == DC_BUF_PARAM; }
@@ -128,6 +133,18 @@ static dc_status plan(dc_session *s, dc_error *err) {
     return st;
 }
 
+// The int8 plan of a quantised model: its nodes become the session's.
+static dc_status plan_int8(dc_session *s, dc_error *err) {
+    if (!(s->qp = calloc(1, sizeof *s->qp)) || !(s->params = dc_alloc(sizeof(float))))
+        return dc_fail(err, DC_ERR_NOMEM, "session: out of memory");
+    dc_status st = dc_qplan_build(s->qp, s->m, NULL, err);
+    if (st) return st;
+    s->nodes = s->qp->nodes;
+    s->n_nodes = s->qp->n_nodes;
+    s->qp->nodes = NULL;
+    return DC_OK;
+}
+
 static void set_tabular(dc_session *s, const float *tab, int n) {
     // every tabular input takes the same (n, tab_f) rows
     for (int k = 0; k < s->n_tab; k++)
@@ -143,7 +160,7 @@ dc_status dc_session_new(dc_session **out, const dc_model *m, int max_batch, int
     s->max_n = max_batch;
     s->n_classes = m->n_classes;
     s->in_size = (size_t)m->in_c * m->in_h * m->in_w;
-    dc_status st = plan(s, err);
+    dc_status st = m->quant ? plan_int8(s, err) : plan(s, err);
     if (!st) {
         dc_graph g = {s->nodes, s->n_nodes, s->n_params, m->n_state};
         st = dc_runtime_new(&s->rt, &g, max_batch, DC_MODE_EVAL, 0, nthreads, err);
@@ -164,6 +181,8 @@ dc_status dc_session_new(dc_session **out, const dc_model *m, int max_batch, int
 void dc_session_free(dc_session *s) {
     if (!s) return;
     dc_runtime_free(s->rt);
+    dc_qplan_free(s->qp);
+    free(s->qp);
     dc_free(s->params);
     free(s->nodes);
     free(s);

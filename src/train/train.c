@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
+#include "compress/quant.h"
 #include "core/core.h"
 #include "data/data.h"
 #include "layers/layers.h"
@@ -214,6 +215,9 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                        train->source, train->c, train->h, train->w, m->in_c, m->in_h, m->in_w);
     dc_status st = dc_dataset_check_labels(train, m->n_classes, err);
     if (st) return st;
+    if (m->quant)
+        return dc_fail(err, DC_ERR_ARG, "train: an int8 model does not train; fine-tune its fp32 model and "
+                       "quantise it again (deepc quantize)");
     if ((st = check_tabular(m, train, cfg->tabular, "the training rows (--tabular)", err))) return st;
     if (heldout && heldout->n > 0 &&
         (st = check_tabular(m, heldout, cfg->heldout_tabular, "the held-out rows (--test-tabular)", err)))
@@ -350,6 +354,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                 start += lo;
                 lot = hi - lo;
             }
+            if (m->qat_master) dc_qat_fake_weights(m); // QAT: forward and backward see the int8 weight grid
             memset(m->grads, 0, sizeof(float) * m->n_params);
             double loss = 0.0;
             int64_t step_correct = 0;
@@ -420,6 +425,10 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
             }
             if (cfg->clip_norm > 0) dc_clip_grad_norm(m->grads, m->n_params, cfg->clip_norm);
             lr = dc_schedule_lr(cfg, epoch, s, steps);
+            if (m->qat_master) dc_qat_restore(m); // straight-through: the gradient updates the fp32 weights
+            if (m->mask) // pruned weights (deepc prune) get no update and no optimizer state: they stay 0
+                for (size_t j = 0; j < m->n_params; j++)
+                    if (!m->mask[j]) m->grads[j] = 0.0f;
             dc_optim_step_scaled(&m->optim, m->params, m->grads, (float)lr, lr_mult);
             last_good_lr = lr;
             if (cb && (s % 16 == 15 || s == steps - 1)) {

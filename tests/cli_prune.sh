@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# deepc prune end to end: structured (resnet8: the table, channels coupled
+# through the adds, the pruned file evaluates) and unstructured (LeNet-5 at
+# 90%: the file shrinks; fine-tuning with the mask; the table), and bad
+# inputs as one-line errors.
+set -u
+BIN=${DEEPC_BIN:-build/deepc}
+source "$(dirname "$0")/lib_cli.sh"
+cli_begin prune
+[ -d /usr/share/datasets/fashion-mnist ] || { echo "Fashion-MNIST missing: run scripts/setup.sh"; exit 1; }
+SMALL="--data fashion-mnist --limit 1000 --test-limit 200 --threads 2"
+expect_ok "prune --help" "$BIN" prune --help
+expect_ok "train lenet5" "$BIN" train --model lenet5 $SMALL --epochs 1 --lr 0.01 --out "$T/l.safetensors"
+expect_ok "train resnet8" "$BIN" train --model resnet8 --data fashion-mnist --limit 256 --test-limit 100 --epochs 1 --threads 2 --out "$T/r.safetensors"
+expect_ok "structured resnet8" "$BIN" prune "$T/r.safetensors" --structured --macs 0.5 --out "$T/rp.safetensors"
+cat "$T/out"
+grep -q "layer2.0.downsample.0" "$T/out" && grep -q "total" "$T/out" && ok || bad "the per-layer table"
+c2=$(awk '$1=="layer2.0.conv2"{print $2}' "$T/out"); ds=$(awk '$1=="layer2.0.downsample.0"{print $2}' "$T/out")
+[ -n "$c2" ] && [ "${c2#*->}" = "${ds#*->}" ] && ok || bad "coupled channels: conv2 $c2, downsample $ds"
+expect_ok "eval the pruned resnet8" "$BIN" eval "$T/rp.safetensors" --data fashion-mnist --limit 100
+expect_ok "unstructured + fine-tune" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.9 --finetune 1 --steps 1 $SMALL --out "$T/lu.safetensors"
+grep -q "fine-tune epoch 2" "$T/out" && grep -q "weight sparsity 90.0%" "$T/out" && ok || bad "fine-tune line and sparsity: $(tail -3 "$T/out")"
+expect_ok "prune --json" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.9 --per-layer --json --out "$T/lj.safetensors"
+grep -q '"method":"unstructured"' "$T/out" && ok || bad "prune --json: $(cat "$T/out")"
+expect_ok "dense copy (no optimizer state) for sizes" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0 --out "$T/l0.safetensors"
+s0=$(stat -c %s "$T/l0.safetensors"); s9=$(stat -c %s "$T/lj.safetensors")
+echo "  LeNet-5 file: dense $s0 bytes, 90% sparse $s9 bytes"
+[ $((s0)) -gt $((5 * s9)) ] && ok || bad "90% sparse file is not 5x smaller ($s0 vs $s9)"
+expect_ok "eval the sparse model" "$BIN" eval "$T/lj.safetensors" --data fashion-mnist --limit 100
+expect_err "no method" "--structured and --unstructured" "$BIN" prune "$T/l.safetensors" --sparsity 0.5 --out "$T/x.safetensors"
+expect_err "sparsity range" "--sparsity 1.5" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 1.5 --out "$T/x.safetensors"
+expect_err "macs needs structured" "--macs" "$BIN" prune "$T/l.safetensors" --unstructured --macs 0.5 --out "$T/x.safetensors"
+expect_err "structured after unstructured" "already pruned unstructured" "$BIN" prune "$T/lj.safetensors" --structured --sparsity 0.5 --out "$T/x.safetensors"
+[ -e "$T/x.safetensors" ] && bad "no output after an error" || ok
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

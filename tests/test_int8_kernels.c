@@ -1,0 +1,265 @@
+// test_int8_kernels.c — the int8 kernels against their definitions and
+// their reference twins: the fixed-point helpers against gemmlowp's own
+// formulas (in 64-bit and double), every quantised GEMM of the registry that
+// this CPU can run against dc_qgemm_ref bit for bit on awkward shapes (1,
+// primes, ragged channel counts, reduction tails, rows wider than K, int32
+// outputs), and the NHWC layout and pooling kernels against NCHW twins.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/core.h"
+#include "core/cpu.h"
+#include "harness.h"
+#include "kernels/int8_kernels.h"
+
+static uint64_t rs = 88172645463325252ull;
+static uint32_t rnd(void) {
+    rs ^= rs << 13;
+    rs ^= rs >> 7;
+    rs ^= rs << 17;
+    return (uint32_t)(rs >> 11);
+}
+
+// gemmlowp's SaturatingRoundingDoublingHighMul, written as gemmlowp does
+static int32_t srdhm_gemmlowp(int32_t a, int32_t b) {
+    if (a == b && a == INT32_MIN) return INT32_MAX;
+    int64_t ab = (int64_t)a * b;
+    int32_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+    return (int32_t)((ab + nudge) / (1ll << 31));
+}
+
+static void test_fixed_point(void) {
+    int bad = 0;
+    for (int i = 0; i < 200000; i++) {
+        int32_t a = (int32_t)(rnd() ^ (rnd() << 16)), b = (int32_t)((rnd() >> 1) | (1u << 30));
+        if (i < 8) a = (int32_t[]){0, 1, -1, INT32_MAX, INT32_MIN + 1, 1 << 30, -(1 << 30), 3}[i];
+        if (dc_srdhm(a, b) != srdhm_gemmlowp(a, b)) bad++;
+    }
+    CHECK(bad == 0, "%d of 200000 SRDHM values differ from gemmlowp's formula", bad);
+    bad = 0;
+    for (int i = 0; i < 200000; i++) {
+        int32_t x = (int32_t)(rnd() ^ (rnd() << 16)) >> (rnd() % 20);
+        int e = 1 + (int)(rnd() % 30);
+        // round half away from zero of x / 2^e, in double (exact for these sizes)
+        double q = (double)x / (double)(1u << e);
+        double want = q < 0 ? -floor(-q + 0.5) : floor(q + 0.5);
+        if (dc_rdbpot(x, e) != (int32_t)want) bad++;
+        if (dc_rdbpot(x, 0) != x) bad++;
+    }
+    CHECK(bad == 0, "%d RoundingDivideByPOT values differ from rounding half away from zero", bad);
+    bad = 0;
+    double worst = 0;
+    for (int i = 0; i < 20000; i++) {
+        double m = exp(((double)(rnd() % (1u << 21)) / (1u << 20) - 1.0) * 20.0); // e^-20 .. e^20
+        int32_t M0, sh;
+        dc_quantize_multiplier(m, &M0, &sh);
+        if (M0 < (1 << 30)) bad++;
+        double back = (double)M0 * ldexp(1.0, sh - 31);
+        double rel = fabs(back - m) / m;
+        if (rel > worst) worst = rel;
+        // MBQM(x) against round(x * m) within one unit
+        int32_t x = (int32_t)(rnd() % 200001) - 100000;
+        double exact = x * back;
+        if (fabs(exact) < 1e9 && fabs((double)dc_mbqm(x, M0, sh) - exact) > 1.0) bad++;
+    }
+    CHECK(bad == 0 && worst < ldexp(1.0, -30), "quantize_multiplier: %d bad, worst relative error %g", bad, worst);
+    int32_t M0, sh;
+    dc_quantize_multiplier(0.0, &M0, &sh);
+    CHECK(M0 == 0 && dc_mbqm(12345, M0, sh) == 0, "a zero multiplier gives 0");
+}
+
+// One GEMM case for every usable implementation against the reference.
+static int gemm_case(int M, int N, int K, int lda, bool out32, int a_max, unsigned cpu, int *ran) {
+    uint8_t *a = malloc((size_t)M * lda);
+    int8_t *w = malloc((size_t)N * K);
+    int32_t *bias = malloc(sizeof(int32_t) * N), *mult = malloc(sizeof(int32_t) * N), *shift = malloc(sizeof(int32_t) * N);
+    const size_t esz = out32 ? 4 : 1;
+    const int ldo = N + (int)(rnd() % 3);
+    void *want = calloc((size_t)M * ldo, esz), *got = malloc((size_t)M * ldo * esz);
+    for (int i = 0; i < M * lda; i++) a[i] = (uint8_t)(rnd() % (a_max + 1));
+    for (int i = 0; i < N * K; i++) w[i] = (int8_t)((int)(rnd() % 255) - 127);
+    for (int n = 0; n < N; n++) {
+        bias[n] = (int32_t)(rnd() % 200001) - 100000;
+        double m = exp(-(double)(rnd() % 1400) / 100.0) * (out32 ? 4.0 : 0.5); // some multipliers > 1
+        dc_quantize_multiplier(m, &mult[n], &shift[n]);
+    }
+    dc_qgemm_params p = {.N = N, .K = K, .bias = bias, .mult = mult, .shift = shift, .zo = (int32_t)(rnd() % 256),
+                         .lo = 0, .hi = 255, .out32 = out32, .a_max = a_max};
+    if (out32) p.zo = 0, p.lo = INT32_MIN, p.hi = INT32_MAX;
+    else if (rnd() % 2) p.lo = p.zo; // a fused ReLU
+    dc_qgemm_ref(want, ldo, a, lda, M, w, &p);
+    int fails = 0;
+    for (int i = 0; i < dc_qgemm_impl_count(); i++) {
+        const dc_qgemm_impl *im = dc_qgemm_impl_at(i);
+        if (!dc_cpu_has(cpu, im->cpu) || (im->supports && !im->supports(&p))) continue;
+        void *packed = dc_alloc(im->packed_bytes(N, K) + 1);
+        im->pack(packed, w, N, K);
+        memcpy(got, want, (size_t)M * ldo * esz); // the columns past N must stay as they are
+        for (int m = 0; m < M; m++) memset((char *)got + ((size_t)m * ldo) * esz, 0xA5, (size_t)N * esz);
+        im->run(got, ldo, a, lda, M, packed, &p);
+        if (memcmp(got, want, (size_t)M * ldo * esz)) {
+            fails++;
+            printf("  %s differs from ref at M=%d N=%d K=%d lda=%d out32=%d\n", im->name, M, N, K, lda, out32);
+        }
+        ran[i]++;
+        dc_free(packed);
+    }
+    free(a), free(w), free(bias), free(mult), free(shift), free(want), free(got);
+    return fails;
+}
+
+static void test_gemm(void) {
+    const unsigned cpu = dc_cpu_detected();
+    const int Ms[] = {1, 2, 5, 7, 13, 37}, Ns[] = {1, 6, 10, 16, 17, 33, 64}, Ks[] = {1, 3, 4, 5, 25, 150, 577};
+    int ran[16] = {0}, fails = 0, cases = 0;
+    for (size_t i = 0; i < sizeof Ms / sizeof *Ms; i++)
+        for (size_t j = 0; j < sizeof Ns / sizeof *Ns; j++)
+            for (size_t k = 0; k < sizeof Ks / sizeof *Ks; k++) {
+                const int lda = Ks[k] + (int)(rnd() % 2 ? 0 : rnd() % 5);
+                fails += gemm_case(Ms[i], Ns[j], Ks[k], lda, (i + j + k) % 3 == 0, (i + k) % 2 ? 255 : 127, cpu, ran);
+                cases++;
+            }
+    CHECK(fails == 0, "%d of %d GEMM cases differ from the reference", fails, cases);
+    for (int i = 0; i < dc_qgemm_impl_count(); i++) {
+        const dc_qgemm_impl *im = dc_qgemm_impl_at(i);
+        printf("  %-10s %s: %d cases\n", im->name, dc_cpu_has(cpu, im->cpu) ? "ran" : "not on this CPU", ran[i]);
+        if (dc_cpu_has(cpu, im->cpu)) CHECK(ran[i] > 0, "%s never ran", im->name);
+    }
+    // the reference against int64 sums and a double requantisation (within 1)
+    uint8_t a[3 * 7];
+    int8_t w[2 * 7];
+    int32_t bias[2] = {1000, -77}, mult[2], shift[2];
+    for (int i = 0; i < 21; i++) a[i] = (uint8_t)(rnd() % 256);
+    for (int i = 0; i < 14; i++) w[i] = (int8_t)((int)(rnd() % 255) - 127);
+    const double m[2] = {0.0123, 0.000987};
+    for (int n = 0; n < 2; n++) dc_quantize_multiplier(m[n], &mult[n], &shift[n]);
+    dc_qgemm_params p = {.N = 2, .K = 7, .bias = bias, .mult = mult, .shift = shift, .zo = 100, .lo = 0, .hi = 255, .a_max = 255};
+    uint8_t out[6];
+    dc_qgemm_ref(out, 2, a, 7, 3, w, &p);
+    int off = 0;
+    for (int r = 0; r < 3; r++)
+        for (int n = 0; n < 2; n++) {
+            int64_t acc = bias[n];
+            for (int k = 0; k < 7; k++) acc += a[r * 7 + k] * w[n * 7 + k];
+            double v = 100 + acc * m[n];
+            v = v < 0 ? 0 : v > 255 ? 255 : v;
+            if (fabs(out[r * 2 + n] - v) > 1.0) off++;
+        }
+    CHECK(off == 0, "%d reference outputs are more than 1 away from the real-valued product", off);
+    // the choice
+    CHECK(!strcmp(dc_qgemm_choose(&p, 0, NULL)->name, "ref"), "generic CPU: ref");
+    CHECK(!strcmp(dc_qgemm_choose(&p, DC_CPU_LEVEL_AVX2, NULL)->name, "avx2"), "AVX2, 8-bit activations: avx2");
+    p.a_max = 127;
+    CHECK(!strcmp(dc_qgemm_choose(&p, DC_CPU_LEVEL_AVX2, NULL)->name, "avx2_7bit"), "AVX2, 7-bit: avx2_7bit");
+    CHECK(!strcmp(dc_qgemm_choose(&p, ~0u, NULL)->name, "vnni512"), "VNNI: vnni512");
+    p.a_max = 255;
+    CHECK(dc_qgemm_choose(&p, ~0u, "avx2_7bit") == NULL, "avx2_7bit refuses 8-bit activations");
+    CHECK(dc_qgemm_choose(&p, DC_CPU_LEVEL_AVX2, "vnni512") == NULL, "vnni512 needs VNNI");
+}
+
+static void test_layout(void) {
+    // im2col (NHWC taps) against the definition
+    const int C = 3, H = 5, W = 7, K = 3, st = 2, pad = 1;
+    const int OH = (H + 2 * pad - K) / st + 1, OW = (W + 2 * pad - K) / st + 1;
+    uint8_t x[3 * 5 * 7], col[64 * 27];
+    for (int i = 0; i < C * H * W; i++) x[i] = (uint8_t)(rnd() % 256);
+    dc_q_im2col(col, 29, x, C, H, W, K, st, pad, OW, 1, OH * OW - 1, 42);
+    int bad = 0;
+    for (int p = 1; p < OH * OW; p++)
+        for (int kh = 0; kh < K; kh++)
+            for (int kw = 0; kw < K; kw++)
+                for (int c = 0; c < C; c++) {
+                    int ih = (p / OW) * st - pad + kh, iw = (p % OW) * st - pad + kw;
+                    int want = ih < 0 || ih >= H || iw < 0 || iw >= W ? 42 : x[(ih * W + iw) * C + c];
+                    if (col[(p - 1) * 29 + (kh * K + kw) * C + c] != want) bad++;
+                }
+    CHECK(bad == 0, "im2col: %d taps wrong", bad);
+    // quantize / dequantize: NCHW <-> NHWC, rounding half away from zero
+    float xf[2 * 3 * 2 * 2], back[24];
+    uint8_t q[24];
+    for (int i = 0; i < 24; i++) xf[i] = ((float)(rnd() % 2000) - 1000) / 97.0f;
+    xf[0] = 2.5f * 0.25f; // exactly half a step above 2 steps
+    xf[1] = -2.5f * 0.25f;
+    dc_q_quantize(q, xf, 2, 3, 2, 2, 4.0f, 128, 255);
+    bad = 0;
+    for (int n = 0; n < 2; n++)
+        for (int c = 0; c < 3; c++)
+            for (int p = 0; p < 4; p++) {
+                double v = xf[(n * 3 + c) * 4 + p] * 4.0;
+                long r = (long)(v < 0 ? -floor(-v + 0.5) : floor(v + 0.5)) + 128;
+                r = r < 0 ? 0 : r > 255 ? 255 : r;
+                if (q[(n * 4 + p) * 3 + c] != r) bad++;
+            }
+    CHECK(bad == 0 && q[0] == 131 && q[3 * 1] == 125, "quantize: %d values wrong (q0=%d q1=%d)", bad, q[0], q[3]);
+    dc_q_dequantize(back, q, 2, 3, 2, 2, 0.25f, 128);
+    bad = 0;
+    for (int i = 0; i < 24; i++)
+        if (fabsf(back[i] - xf[i]) > 0.125f + 1e-6f && fabsf(xf[i]) < 31.0f) bad++;
+    CHECK(bad == 0, "dequantize: %d values more than half a step away", bad);
+    // pools against the NCHW twins
+    const int shapes[][5] = {{1, 1, 4, 4, 2}, {2, 3, 7, 5, 2}, {3, 17, 6, 9, 3}, {1, 300, 5, 5, 2}, {2, 6, 28, 28, 2}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int N = shapes[s][0], Cc = shapes[s][1], Hh = shapes[s][2], Ww = shapes[s][3], k = shapes[s][4];
+        for (int stv = 1; stv <= k; stv++) {
+            const int OHh = (Hh - k) / stv + 1, OWw = (Ww - k) / stv + 1;
+            const size_t in = (size_t)N * Cc * Hh * Ww, out = (size_t)N * Cc * OHh * OWw;
+            uint8_t *xi = malloc(in), *y1 = malloc(out), *y2 = malloc(out);
+            for (size_t i = 0; i < in; i++) xi[i] = (uint8_t)(rnd() % 256);
+            dc_q_maxpool(y1, xi, N, Cc, Hh, Ww, k, stv);
+            dc_q_maxpool_ref(y2, xi, N, Cc, Hh, Ww, k, stv);
+            CHECK(!memcmp(y1, y2, out), "maxpool N=%d C=%d %dx%d k=%d s=%d", N, Cc, Hh, Ww, k, stv);
+            dc_q_avgpool(y1, xi, N, Cc, Hh, Ww, k, stv);
+            dc_q_avgpool_ref(y2, xi, N, Cc, Hh, Ww, k, stv);
+            CHECK(!memcmp(y1, y2, out), "avgpool N=%d C=%d %dx%d k=%d s=%d", N, Cc, Hh, Ww, k, stv);
+            free(xi), free(y1), free(y2);
+        }
+        const size_t in = (size_t)N * Cc * Hh * Ww;
+        uint8_t *xi = malloc(in), *y1 = malloc((size_t)N * Cc), *y2 = malloc((size_t)N * Cc);
+        for (size_t i = 0; i < in; i++) xi[i] = (uint8_t)(rnd() % 256);
+        dc_q_gap(y1, xi, N, Cc, Hh * Ww);
+        dc_q_gap_ref(y2, xi, N, Cc, Hh * Ww);
+        CHECK(!memcmp(y1, y2, (size_t)N * Cc), "gap N=%d C=%d HW=%d", N, Cc, Hh * Ww);
+        free(xi), free(y1), free(y2);
+    }
+    // add: two inputs on different scales against the real sum (within 1)
+    const float sa = 0.05f, sb = 0.013f, so = 0.07f;
+    dc_qadd_params ap = {.n_in = 2, .z_in = {10, 200}, .zo = 30, .lo = 0, .hi = 255};
+    const double twice = 2.0 * (sa > sb ? sa : sb);
+    dc_quantize_multiplier(sa / twice, &ap.mult_in[0], &ap.shift_in[0]);
+    dc_quantize_multiplier(sb / twice, &ap.mult_in[1], &ap.shift_in[1]);
+    dc_quantize_multiplier(twice / ((1 << 20) * (double)so), &ap.mult_out, &ap.shift_out);
+    uint8_t xa[256], xb[256], ya[256];
+    for (int i = 0; i < 256; i++) xa[i] = (uint8_t)i, xb[i] = (uint8_t)(rnd() % 256);
+    const uint8_t *xs[2] = {xa, xb};
+    dc_q_add(ya, xs, 256, &ap);
+    bad = 0;
+    for (int i = 0; i < 256; i++) {
+        double real = sa * (xa[i] - 10) + sb * (xb[i] - 200), want = 30 + real / so;
+        want = want < 0 ? 0 : want > 255 ? 255 : want;
+        if (fabs(ya[i] - want) > 1.0) bad++;
+    }
+    CHECK(bad == 0, "add: %d outputs more than 1 away from the real sum", bad);
+    // concat: each input rescaled into its columns
+    int cs[2] = {1, 2};
+    uint8_t yc[3 * 4];
+    const uint8_t c0[4] = {0, 50, 100, 255}, c1[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    const uint8_t *cx[2] = {c0, c1};
+    dc_q_concat(yc, cx, cs, 2, 4, &ap);
+    bad = 0;
+    for (int p = 0; p < 4; p++) {
+        uint8_t one[1];
+        const uint8_t *o0[2] = {c0 + p, c0 + p};
+        dc_qadd_params single = ap;
+        single.n_in = 1;
+        dc_q_add(one, o0, 1, &single);
+        if (yc[p * 3] != one[0]) bad++;
+    }
+    CHECK(bad == 0, "concat: the first input's column is its rescaled value");
+}
+
+int main(void) {
+    test_fixed_point();
+    test_gemm();
+    test_layout();
+    return dc_test_finish();
+}
