@@ -79,6 +79,11 @@ extern const char *const dc_fashion_classes[10];
 bool cli_is_fashion(const char *spec);
 
 int cli_fail(const char *verb, const dc_error *err);
+// Runs main_fn(argc, argv, comm): under mpirun over MPI (init; banner, if
+// any, printed once by rank 0; a failing rank aborts the job so none waits;
+// finalize), else with a one-rank comm. Returns the exit status.
+int cli_mpi_main(const char *verb, const char *banner, int (*main_fn)(int, char **, const dc_comm *), int argc,
+                 char **argv);
 // --split must be "test" or "train"; otherwise prints the error, returns false.
 bool cli_split_ok(const char *verb, const char *split); // prints "deepc VERB: msg", returns 1
 

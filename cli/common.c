@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "dist/dist.h"
 #include "data/loaders.h"
 
 const char *const dc_fashion_classes[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -474,4 +475,27 @@ void cli_print_layers(FILE *f, const dc_model *m, int width) {
     snprintf(line, sizeof line, "total: %zu parameters (%.1f KiB as fp32), %s MACs per sample", dc_model_num_params(m),
              dc_model_num_params(m) * 4.0 / 1024.0, tm);
     fprintf(f, "%.*s\n", width - 1, line);
+}
+
+int cli_mpi_main(const char *verb, const char *banner, int (*main_fn)(int, char **, const dc_comm *), int argc,
+                 char **argv) {
+    dc_comm comm = {.rank = 0, .size = 1};
+    const bool mpi = dc_mpi_launched();
+    if (mpi) {
+        dc_error err;
+        if (dc_mpi_init(&argc, &argv, &comm, &err)) return cli_fail(verb, &err);
+        if (banner && comm.rank == 0 && comm.size > 1) fprintf(stderr, "deepc %s: %s (%d ranks)\n", verb, banner, comm.size);
+    }
+    int rc = main_fn(argc, argv, &comm);
+    if (mpi) {
+        if (rc != 0 && comm.size > 1) dc_mpi_abort(rc);       // do not leave ranks waiting
+        if (dc_mpi_lost_peers(&comm)) dc_mpi_exit(&comm, rc); // a lost rank would hold MPI_Finalize
+        dc_error err;
+        if (dc_mpi_finalize(&comm, &err)) {
+            cli_fail(verb, &err);
+            dc_mpi_abort(1);
+            return 1;
+        }
+    }
+    return rc;
 }

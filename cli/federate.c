@@ -408,22 +408,5 @@ done:
 }
 
 int cmd_federate(int argc, char **argv) {
-    dc_comm comm = {.rank = 0, .size = 1};
-    const bool mpi = dc_mpi_launched();
-    if (mpi) {
-        dc_error err;
-        if (dc_mpi_init(&argc, &argv, &comm, &err)) return cli_fail("federate", &err);
-    }
-    int rc = federate_main(argc, argv, &comm);
-    if (mpi) {
-        if (rc != 0 && comm.size > 1) dc_mpi_abort(rc); // do not leave ranks waiting
-        if (dc_mpi_lost_peers(&comm)) dc_mpi_exit(&comm, rc); // a lost rank would hold MPI_Finalize
-        dc_error err;
-        if (dc_mpi_finalize(&comm, &err)) {
-            cli_fail("federate", &err);
-            dc_mpi_abort(1);
-            return 1;
-        }
-    }
-    return rc;
+    return cli_mpi_main("federate", NULL, federate_main, argc, argv);
 }

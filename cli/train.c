@@ -596,23 +596,5 @@ out:
 }
 
 int cmd_train(int argc, char **argv) {
-    dc_comm comm = {.rank = 0, .size = 1};
-    const bool mpi = dc_mpi_launched();
-    if (mpi) {
-        dc_error err;
-        if (dc_mpi_init(&argc, &argv, &comm, &err)) return cli_fail("train", &err);
-        if (comm.rank == 0 && comm.size > 1)
-            fprintf(stderr, "deepc train: data-parallel over %d MPI ranks\n", comm.size);
-    }
-    int rc = train_main(argc, argv, &comm);
-    if (mpi) {
-        if (rc != 0 && comm.size > 1) dc_mpi_abort(rc); // do not leave ranks waiting
-        dc_error err;
-        if (dc_mpi_finalize(&comm, &err)) {
-            cli_fail("train", &err);
-            dc_mpi_abort(1);
-            return 1;
-        }
-    }
-    return rc;
+    return cli_mpi_main("train", "data-parallel over the MPI ranks", train_main, argc, argv);
 }

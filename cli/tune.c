@@ -464,22 +464,5 @@ out:
 }
 
 int cmd_tune(int argc, char **argv) {
-    dc_comm comm = {.rank = 0, .size = 1};
-    const bool mpi = dc_mpi_launched();
-    if (mpi) {
-        dc_error err;
-        if (dc_mpi_init(&argc, &argv, &comm, &err)) return cli_fail("tune", &err);
-        if (comm.rank == 0 && comm.size > 1) fprintf(stderr, "deepc tune: one trial per MPI rank, %d ranks\n", comm.size);
-    }
-    int rc = tune_main(argc, argv, &comm);
-    if (mpi) {
-        if (rc != 0 && comm.size > 1) dc_mpi_abort(rc);
-        dc_error err;
-        if (dc_mpi_finalize(&comm, &err)) {
-            cli_fail("tune", &err);
-            dc_mpi_abort(1);
-            return 1;
-        }
-    }
-    return rc;
+    return cli_mpi_main("tune", "one trial per MPI rank", tune_main, argc, argv);
 }
