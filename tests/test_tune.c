@@ -220,7 +220,10 @@ static void test_resume(int parallel) {
         epochs_before[i] = back.trials[i].epochs;
         on_disk += back.trials[i].runs;
     }
-    CHECK(on_disk == finished && finished >= 31 - parallel, "journal holds %ld finished units of %ld", on_disk, finished);
+    // with parallel units, one may finish after another's crash and never reach
+    // the journal: the journal is what a resume trusts, so count from it
+    CHECK(on_disk <= finished && on_disk >= finished - (parallel - 1) && on_disk >= 31 - parallel,
+          "journal holds %ld finished units of %ld", on_disk, finished);
     memset(f, 0, sizeof *f);
     f->fail_id = 5;
     f->crash_after = -1;
@@ -228,7 +231,7 @@ static void test_resume(int parallel) {
     int repeated = 0;
     for (int c = 0; c < f->calls; c++) repeated += f->log[c][1] < epochs_before[f->log[c][0]];
     CHECK(repeated == 0, "%d finished units ran again after the resume", repeated);
-    CHECK(finished + f->calls == ref_calls, "crashed %ld + resumed %d units != %d uninterrupted", finished, f->calls,
+    CHECK(on_disk + f->calls == ref_calls, "journaled %ld + resumed %d units != %d uninterrupted", on_disk, f->calls,
           ref_calls);
     int diff = 0;
     for (int i = 0; i < 27; i++) {
