@@ -840,7 +840,7 @@ static void test_server(void) {
     drain_arg da = {port, png, plen, 0};
     pthread_t dt;
     pthread_create(&dt, NULL, drain_client, &da);
-    for (int i = 0; i < 2000 && atomic_load(&((serve_server *)srv)->suspended) == 0; i++) {
+    for (int i = 0; i < 30000 * slow_factor() && atomic_load(&((serve_server *)srv)->suspended) == 0; i++) { // up to 30 s under load
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
