@@ -8,7 +8,9 @@
 # thread, keep-alive, bench/serve_post.lua POSTing one PNG of a Fashion-MNIST
 # test image) on 127.0.0.1 only. Every figure is the median of REPS runs of
 # DURATION seconds; each run also records the 1-minute load average before it
-# (other work on the machine skews wall-clock figures) and the server's CPU
+# (other work on the machine skews wall-clock figures), the share of CPU
+# time the hypervisor stole from this guest during it (/proc/stat's steal:
+# the host's other guests, invisible to the load average) and the server's CPU
 # time per request (utime + stime from /proc, all its threads: a figure that
 # other load disturbs much less than requests/s).
 #
@@ -55,6 +57,8 @@ command -v wrk >/dev/null || { echo "bench/serve.sh: wrk missing (apt-get instal
 [ -x "$BIN" ] || { echo "bench/serve.sh: $BIN missing (bash scripts/setup.sh)" >&2; exit 1; }
 say() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
+# "steal_total" from /proc/stat's cpu line: the hypervisor's steal ticks and all ticks
+steal_total() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t; exit}' /proc/stat; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TCK=$(getconf CLK_TCK)
 
@@ -87,9 +91,12 @@ run_wrk() {
     local label=$1 server=$2 model=$3 config=$4 c=$5 pid=$6 delay=${7:-0} secs=${8:-$DURATION}
     local l0 t0 t1 line
     l0=$(load1)
+    local st0 st1
+    st0=$(steal_total)
     t0=$(cpu_ticks "$pid")
     [ "$server" = onnx ] && t0=$(for p in $(pgrep -P "$pid") "$pid"; do cpu_ticks "$p"; done | awk '{s+=$1} END {print s}')
     line=$(wrk -t1 -c"$c" -d"${secs}s" --timeout 5s -s "$LUA" "http://127.0.0.1:$PORT/v2/models/$model/infer" -- "$PNG" image/png "$delay" | tail -1)
+    st1=$(steal_total)
     t1=$(cpu_ticks "$pid")
     [ "$server" = onnx ] && t1=$(for p in $(pgrep -P "$pid") "$pid"; do cpu_ticks "$p"; done | awk '{s+=$1} END {print s}')
     local rss
@@ -97,7 +104,9 @@ run_wrk() {
     echo "$line" | $PY -c "
 import json, sys
 r = json.loads(sys.stdin.read())
+s0, s1 = [int(v) for v in '$st0'.split()], [int(v) for v in '$st1'.split()]
 r.update(label='$label', server='$server', model='$model', config='$config', connections=$c, load1=float('$l0'),
+         steal_pct=100.0 * (s1[0] - s0[0]) / max(1, s1[1] - s0[1]),
          cpu_us_per_req=(($t1 - $t0) / $TCK * 1e6 / r['requests']) if r['requests'] else None, rss_kb=int('$rss'))
 print(json.dumps(r))" | tee -a "$RAW" >&2
 }
@@ -191,8 +200,8 @@ $PY - "$RAW" "$OUT/table.md" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 med = statistics.median
-out = ["| server | model | config | conns | req/s | p50 ms | p99 ms | server CPU us/req | load avg (1 min) | runs |",
-       "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+out = ["| server | model | config | conns | req/s | p50 ms | p99 ms | server CPU us/req | load avg (1 min) | steal % | runs |",
+       "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"]
 groups = {}
 for r in rows:
     if r["label"] == "soak":
@@ -201,10 +210,10 @@ for r in rows:
 for (server, model, cfg, c), rs in groups.items():
     cpu = [x["cpu_us_per_req"] for x in rs if x["cpu_us_per_req"]]
     errs = sum(x["non2xx"] + x["connect_errors"] + x["read_errors"] + x["write_errors"] + x["timeouts"] for x in rs)
-    out.append("| %s | %s | %s | %d | %.0f | %.3f | %.3f | %s | %.1f-%.1f | %d%s |" % (
+    out.append("| %s | %s | %s | %d | %.0f | %.3f | %.3f | %s | %.1f-%.1f | %.0f | %d%s |" % (
         server, model, cfg, c, med(x["rps"] for x in rs), med(x["p50_us"] for x in rs) / 1e3,
         med(x["p99_us"] for x in rs) / 1e3, "%.0f" % med(cpu) if cpu else "-",
-        min(x["load1"] for x in rs), max(x["load1"] for x in rs), len(rs), "" if not errs else " (%d errors)" % errs))
+        min(x["load1"] for x in rs), max(x["load1"] for x in rs), med(x.get("steal_pct", 0) for x in rs), len(rs), "" if not errs else " (%d errors)" % errs))
 soak = [r for r in rows if r["label"] == "soak"]
 if soak:
     errs = sum(x["non2xx"] + x["connect_errors"] + x["read_errors"] + x["write_errors"] + x["timeouts"] for x in soak)
