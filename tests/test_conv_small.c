@@ -3,7 +3,9 @@
 // im2col + GEMM forward, on LeNet-5's conv1 (1->6, 5x5, pad 2, 28x28) and
 // conv2 (6->16, 5x5, 14x14) and on awkward shapes: stride 2 and 3, pad 1,
 // K = 1, 3, C = 3, H != W, OW < 8, OW = 9 (one full vector and one lane),
-// OC = 1, 7, 13, 24 (remainder register blocks), N = 1, 2, 3. The shapes
+// OC = 1, 7, 13, 24, 40 (remainder register blocks), N = 1, 2, 3, and
+// resnet20's three stage shapes. On AVX-512 CPUs the 16-lane build
+// (conv_direct_avx512.c) must give the 8-lane build's bits on all of them. The shapes
 // take both ways of filling the vectors (8 columns of a row, or 8 output
 // channels of a position: conv2, OC = 7, 13, 24 go by channels).
 //
@@ -20,6 +22,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "core/cpu.h"
 #include "kernels/conv_kernels.h"
 #include "layers/layers.h"
 
@@ -93,6 +96,24 @@ static void check_shape(int N, int C, int H, int W, int OC, int K, int stride, i
     }
     CHECK(alone_ok, "a sample's output depends on its batch: %s", what);
 
+    // the AVX-512 build of the same kernel (16 lanes): the same bits, and
+    // scratch of its own size function is enough (a NaN-filled guard stays)
+    if (dc_cpu_has(dc_cpu_features(), DC_CPU_LEVEL_AVX512)) {
+        const size_t n16 = dc_conv_direct16_forward_floats(&s);
+        float *sc16 = falloc(n16 + guard);
+        for (size_t i = 0; i < n16 + guard; i++) sc16[i] = NAN;
+        for (int relu = 0; relu <= 1; relu++) {
+            dc_conv_direct16_forward_relu(y2, x, w, b, relu, N, &s, sc16);
+            if (relu) dc_conv_direct_forward_relu(want, x, w, b, true, N, &s, sc);
+            CHECK(memcmp(relu ? want : y, y2, sizeof(float) * N * ys) == 0, "direct16 != direct (relu %d): %s",
+                  relu, what);
+        }
+        int g16 = 1;
+        for (size_t i = 0; i < guard; i++) g16 &= isnan(sc16[n16 + i]);
+        CHECK(g16, "direct16 wrote past its scratch: %s", what);
+        free(sc16);
+    }
+
     // no bias
     dc_conv_im2col_forward(want, x, w, NULL, N, &s, sr);
     dc_conv_direct_forward(y2, x, w, NULL, N, &s, sc);
@@ -128,6 +149,10 @@ int main(void) {
         check_shape(N, 1, 1, 1, 3, 1, 1, 0);     // 1x1 image
         check_shape(N, 2, 5, 5, 2, 5, 1, 4);     // padding larger than the kernel's reach
         check_shape(N, 3, 6, 6, 24, 3, 1, 0);    // by channels, 3 channel vectors
+        check_shape(N, 16, 28, 28, 16, 3, 1, 1); // resnet20 stage 1 (rows; 16 lanes: 2 vectors a row)
+        check_shape(N, 32, 14, 14, 32, 3, 1, 1); // stage 2 (one 14-of-16 vector a row)
+        check_shape(N, 64, 7, 7, 64, 3, 1, 1);   // stage 3 (by channels at 16 lanes)
+        check_shape(N, 5, 9, 37, 40, 3, 1, 1);   // rows of 37: 2 full vectors + 5 lanes; OC 40 (8 + remainders)
     }
     return dc_test_finish();
 }

@@ -163,6 +163,11 @@ void dc_conv_direct_forward(float *y, const float *x, const float *w, const floa
                             const dc_conv_shape *s, float *scratch);
 void dc_conv_direct_forward_relu(float *y, const float *x, const float *w, const float *b,
                                  bool relu, int N, const dc_conv_shape *s, float *scratch);
+// The same kernel sixteen lanes wide (conv_direct_avx512.c, AVX-512F: only
+// when dc_cpu_features() has DC_CPU_LEVEL_AVX512), with the same bits.
+size_t dc_conv_direct16_forward_floats(const dc_conv_shape *s);
+void dc_conv_direct16_forward_relu(float *y, const float *x, const float *w, const float *b,
+                                   bool relu, int N, const dc_conv_shape *s, float *scratch);
 
 // y[i] = max(0, y[i]) with dc_relu_forward's rule (NaN passes, -0 -> +0):
 // the fused-ReLU epilogue of the kernels that apply it after the fact.

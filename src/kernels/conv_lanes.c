@@ -9,21 +9,10 @@
 #include <stdbool.h>
 #include <string.h>
 #include "kernels/conv_kernels.h"
-// gcc takes the target region as a pragma; clang ignores that pragma and
-// needs its attribute form
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+#include "kernels/target_avx2_begin.h"
 #define DC_VW 8
 #include "kernels/conv_lanes_body.h"
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "kernels/target_end.h"
 #include "core/cpu.h"
 
 bool dc_conv_lanes_available(void) {

@@ -9,21 +9,10 @@
 #include <stdbool.h>
 #include <string.h>
 #include "kernels/conv_kernels.h"
-// gcc takes the target region as a pragma; clang ignores that pragma and
-// needs its attribute form
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")
-#endif
+#include "kernels/target_avx512_begin.h"
 #define DC_VW 16
 #include "kernels/conv_lanes_body.h"
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "kernels/target_end.h"
 
 size_t dc_conv_lanes16_forward_floats(const dc_conv_shape *s) {
     return lanes_forward_floats_v16(s);

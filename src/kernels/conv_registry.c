@@ -30,6 +30,11 @@ static size_t direct_floats(const dc_conv_shape *s, unsigned passes) {
     return dc_conv_direct_forward_floats(s);
 }
 
+static size_t direct16_floats(const dc_conv_shape *s, unsigned passes) {
+    (void)passes;
+    return dc_conv_direct16_forward_floats(s);
+}
+
 static size_t lanes8_floats(const dc_conv_shape *s, unsigned passes) {
     size_t n = 0;
     if (passes & DC_CONV_FWD) n = dc_conv_lanes_forward_floats(s);
@@ -65,6 +70,8 @@ static const dc_conv_impl IMPLS[] = {
      im2col_floats, dc_conv_im2col_forward_relu, dc_conv_im2col_backward},
     {"direct", "one image at a time, 8 output columns or channels per ymm: batches under 4",
      DC_CPU_LEVEL_AVX2, FWD, NULL, direct_floats, dc_conv_direct_forward_relu, NULL},
+    {"direct16", "the direct kernel with 16 output columns or channels per zmm: batches under 4",
+     DC_CPU_LEVEL_AVX512, FWD, NULL, direct16_floats, dc_conv_direct16_forward_relu, NULL},
     {"lanes8", "direct convolution, 8 samples in the lanes of a ymm: any shape, N >= 4",
      DC_CPU_LEVEL_AVX2, FWD | BWD, NULL, lanes8_floats, dc_conv_lanes_forward_relu,
      dc_conv_lanes_backward},
@@ -144,7 +151,7 @@ static const dc_conv_impl *first_usable(const char *const *list, const dc_conv_s
 }
 
 static const dc_conv_impl *choose(const dc_conv_shape *s, int N, unsigned pass, unsigned cpu) {
-    static const char *const direct[] = {"direct", NULL};
+    static const char *const direct[] = {"direct16", "direct", NULL};
     static const char *const im2col[] = {"im2col", NULL};
     static const char *const wino[] = {"wino16", "wino8", NULL};
     static const char *const lanes[] = {"lanes16", "lanes8", "im2col", NULL};

@@ -204,7 +204,7 @@ static inline float VN(hsum)(const float *v) {
 #define LMAX_RS 24
 #endif
 
-static size_t VN(pad16)(size_t n) { return (n + 15) & ~(size_t)15; }
+__attribute__((unused)) static size_t VN(pad16)(size_t n) { return (n + 15) & ~(size_t)15; }
 
 // Register block shape for an M x Nn grid of accumulators (M along the
 // broadcast dimension, Nn along the loaded one), each block doing `steps`
@@ -225,7 +225,7 @@ static int VN(max_s)(int R) {
     return s > 12 ? 12 : s;
 }
 
-static void VN(pick_rs)(int M, int Nn, int steps, int *R_out, int *S_out) {
+__attribute__((unused)) static void VN(pick_rs)(int M, int Nn, int steps, int *R_out, int *S_out) {
     double best = -1.0;
     for (int R = 1; R <= LMAX_R && R <= M; R++)
         for (int S = 1; S <= VN(max_s)(R) && S <= Nn; S++) {

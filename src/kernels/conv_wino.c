@@ -8,21 +8,10 @@
 #include <string.h>
 #include "kernels/conv_kernels.h"
 #include "kernels/conv_registry.h"
-// gcc takes the target region as a pragma; clang ignores that pragma and
-// needs its attribute form
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+#include "kernels/target_avx2_begin.h"
 #define DC_VW 8
 #include "kernels/conv_wino_body.h"
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "kernels/target_end.h"
 
 // The lane sums of the weights pass, 16 OC C VW floats, must stay in L2.
 #define WINO_DW_SUMS_MAX (1u << 20) // bytes

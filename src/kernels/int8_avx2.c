@@ -20,14 +20,7 @@
 #include <string.h>
 #include "kernels/int8_kernels.h"
 
-// gcc takes the target region as a pragma; clang (the fuzz build) ignores
-// that pragma and needs its attribute form
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+#include "kernels/target_avx2_begin.h"
 
 #define AVX2_MR 6
 
@@ -241,8 +234,4 @@ void dc_qgemm_avx2_7bit(void *out, int ldo, const uint8_t *a, int lda, int M, co
     }
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "kernels/target_end.h"

@@ -15,14 +15,8 @@
 #include <string.h>
 #include "kernels/int8_kernels.h"
 
-// gcc takes the target region as a pragma; clang (the fuzz build) ignores
-// that pragma and needs its attribute form
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma")
-#endif
+#define DC_TARGET_VNNI
+#include "kernels/target_avx512_begin.h"
 
 size_t dc_qgemm_vnni_packed_bytes(int N, int K) {
     return (size_t)((N + 15) / 16) * (size_t)((K + 3) / 4) * 64;
@@ -169,8 +163,4 @@ void dc_qgemm_vnni(void *out, int ldo, const uint8_t *a, int lda, int M, const v
     }
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "kernels/target_end.h"
