@@ -118,7 +118,11 @@ bool dc_conv_impl_usable(const dc_conv_impl *impl, const dc_conv_shape *s, unsig
 //    "direct" for stride 1 with at least 16 taps per output (C*K*K; 16->16
 //    at 28x28: 61 vs im2col 53, LeNet-5 conv1 41 vs 26), im2col otherwise
 //    (the stem, 9 taps: 53 vs 20; stride 2: 38-44 vs 31-35; 1x1 stride 2:
-//    35 vs 6). Backward: im2col (33-47 vs lanes8 8-9);
+//    35 vs 6). With AVX-512, "direct16" for every K > 1 (N = 1, another
+//    AVX-512 Xeon with 110 ymm / 223 zmm peak: 16->16 at 28x28 98-105 vs
+//    direct 54-60; the stem 71 vs im2col 41-45; 3x3 stride 2 43-54 vs 38-43;
+//    LeNet-5 conv1 90 vs 43), im2col for 1x1 (37-51 vs 8-14). Backward:
+//    im2col (33-47 vs lanes8 8-9);
 //  - forward and backward-data of 3x3 stride-1 convolutions with at least 8
 //    channels on both sides: Winograd F(2,3) (16->16 at 28x28: wino16 170
 //    vs lanes16 160, 32->32 at 14x14: 230 vs 185; AVX2: wino8 125-150 vs
@@ -151,13 +155,15 @@ static const dc_conv_impl *first_usable(const char *const *list, const dc_conv_s
 }
 
 static const dc_conv_impl *choose(const dc_conv_shape *s, int N, unsigned pass, unsigned cpu) {
-    static const char *const direct[] = {"direct16", "direct", NULL};
+    static const char *const direct16[] = {"direct16", NULL};
+    static const char *const direct[] = {"direct", NULL};
     static const char *const im2col[] = {"im2col", NULL};
     static const char *const wino[] = {"wino16", "wino8", NULL};
     static const char *const lanes[] = {"lanes16", "lanes8", "im2col", NULL};
     static const char *const lanes8[] = {"lanes8", "im2col", NULL};
     const dc_conv_impl *impl = NULL;
-    if (N < LANES_MIN_N) {
+    if (N < LANES_MIN_N && pass == DC_CONV_FWD && s->K > 1) impl = first_usable(direct16, s, pass, cpu);
+    if (!impl && N < LANES_MIN_N) {
         const bool dir = pass == DC_CONV_FWD && s->stride == 1 &&
                          s->C * s->K * s->K >= DIRECT_MIN_TAPS;
         impl = first_usable(dir ? direct : im2col, s, pass, cpu);
