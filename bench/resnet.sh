@@ -55,7 +55,8 @@
 # fashion-mnist), PYTHON (Debian's python, default /usr/bin/python3; it also
 # runs the analysis), WHEEL_PY (default bench/.venv/bin/python), DEBIAN=0
 # (leave Debian's torch out), DEEPC=0 (leave deepc out), COMPILE=0, INFER=0
-# (no inference), TRAIN=0 (no training), INFER_REPEATS (default 7),
+# (no inference), TRAIN=0 (no training; deepc's inference then times the
+# resnet20 checkpoint RESNET_CKPT), INFER_REPEATS (default 7),
 # WAIT_POLICY (default PASSIVE; "default" leaves OMP_WAIT_POLICY unset).
 #
 #   bash bench/resnet.sh --analyse DIR   redo only the analysis of an earlier run
@@ -237,6 +238,10 @@ if [[ $INFER == 1 ]]; then
     if [[ $DEEPC_INFER_OK == 1 ]]; then
         [[ -f $OUT/deepc_resnet20_t${T_HI}_r1.safetensors ]] &&
             cp "$OUT/deepc_resnet20_t${T_HI}_r1.safetensors" "$OUT/deepc_resnet20.safetensors"
+        # TRAIN=0: the checkpoint to time comes from RESNET_CKPT
+        if [[ ! -f $OUT/deepc_resnet20.safetensors && -n ${RESNET_CKPT:-} ]]; then
+            cp "$RESNET_CKPT" "$OUT/deepc_resnet20.safetensors" || die "cannot read RESNET_CKPT=$RESNET_CKPT"
+        fi
         "$DEEPC_BIN" train --model lenet5 --data "$DATA" --epochs 1 --batch 64 --lr 0.01 \
             --momentum 0.9 --threads "$T_HI" --json --out "$OUT/deepc_lenet5.safetensors" \
             > "$OUT/deepc_lenet5_train.jsonl" || die "deepc lenet5 training (for inference) failed"
