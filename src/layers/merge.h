@@ -12,10 +12,14 @@
 #ifndef DC_MERGE_H
 #define DC_MERGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 // a, b, y (n): y = a + b; y may equal a or b (in place).
 void dc_add_forward(float *y, const float *a, const float *b, size_t n);
+// y = max(0, a + b) when relu (dc_relu_forward's rule: NaN passes, -0 -> +0),
+// else a + b: the bits of dc_add_forward then dc_relu_forward, in one pass.
+void dc_add_relu_forward(float *y, const float *a, const float *b, size_t n, bool relu);
 // dy, da, db (n): da = dy, db = dy (either NULL to skip; may equal dy).
 void dc_add_backward(float *da, float *db, const float *dy, size_t n);
 

@@ -483,9 +483,10 @@ static void add_forward(const dc_node *n, dc_node_io *io) {
     const size_t per = dc_node_size(n);
     for (int s = 0; s < io->N; s++) {
         const size_t o = (size_t)s * per;
-        dc_add_forward(io->y + o, io->x[0] + o, io->x[1] + o, per);
-        for (int k = 2; k < io->n_in; k++) dc_add_forward(io->y + o, io->y + o, io->x[k] + o, per);
-        if (io->relu) dc_relu_forward(io->y + o, io->y + o, per);
+        // the relu rides on the last add
+        dc_add_relu_forward(io->y + o, io->x[0] + o, io->x[1] + o, per, io->relu && io->n_in == 2);
+        for (int k = 2; k < io->n_in; k++)
+            dc_add_relu_forward(io->y + o, io->y + o, io->x[k] + o, per, io->relu && k == io->n_in - 1);
     }
 }
 
