@@ -42,6 +42,7 @@ static int print_json(const dc_surrogate *s, const char *model, const char *out,
         if (s->tree_cfg.split == DC_SPLIT_OBLIQUE) {
             const dc_tree_split_stats ss = dc_tree_split_summary(&s->tree);
             cJSON_AddNumberToObject(j, "lambda", s->tree_cfg.lambda);
+            cJSON_AddNumberToObject(j, "passes_run", s->tree.passes_run);
             cJSON_AddNumberToObject(j, "oblique_splits", ss.oblique);
             cJSON_AddNumberToObject(j, "axis_splits", ss.axis);
             cJSON_AddNumberToObject(j, "nonzero_mean", ss.nonzero_mean);
@@ -88,8 +89,9 @@ static void print_text(const dc_surrogate *s, const char *model, const char *out
         if (s->tree_cfg.split == DC_SPLIT_OBLIQUE) {
             const dc_tree_split_stats ss = dc_tree_split_summary(&s->tree);
             printf("  oblique splits (lambda %g): %d oblique, %d axis-aligned; %.2f nonzero weights per oblique split "
-                   "(at most %d) of %d features\n",
-                   s->tree_cfg.lambda, ss.oblique, ss.axis, ss.nonzero_mean, ss.nonzero_max, s->feat.n_features);
+                   "(at most %d) of %d features; %d of at most %d TAO passes changed the tree\n",
+                   s->tree_cfg.lambda, ss.oblique, ss.axis, ss.nonzero_mean, ss.nonzero_max, s->feat.n_features,
+                   s->tree.passes_run, s->tree_cfg.refine);
         }
     } else
         printf("  lambda %g: %d of %d coefficients nonzero, %d iterations\n", s->lin.lambda, s->lin.nonzero,
@@ -132,7 +134,7 @@ int cmd_surrogate(int argc, char **argv) {
          "tree: passes of tree alternating optimisation (TAO) after CART, 0: none [axis 0, oblique 20; "
          "stops early when a pass changes nothing]"},
         {"lambda", OPT_FLOAT, &lambda,
-         "linear: L1 penalty on the standardised features [0.001]; oblique tree: of each split's logistic fit [0.01]"},
+         "linear: L1 penalty on the standardised features [0.001]; oblique tree: of each split's logistic fit [0.03]"},
         {"max-iter", OPT_INT, &max_iter, "linear: FISTA iterations [500]; oblique tree: per split and pass [300]"},
         {"limit", OPT_INT, &limit, "fit on only the first N training images (0: all)"},
         {"test-limit", OPT_INT, &test_limit, "score on only the first N test images (0: all)"},

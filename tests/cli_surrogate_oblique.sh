@@ -41,7 +41,7 @@ expect_ok "oblique, 2 threads" $BIN surrogate "$T/m.safetensors" $L --max-depth 
     --refine 4 --lambda 0.02 --threads 2 --out "$T/obl2.json"
 cmp -s "$T/obl.json" "$T/obl2.json" && ok || bad "1 and 2 threads wrote different files"
 expect_ok "text" $BIN surrogate "$T/m.safetensors" $L --max-depth 3 --split oblique --refine 2 --threads 1
-has "$T/out" "oblique splits (lambda 0.01)" "nonzero weights per oblique split"
+has "$T/out" "oblique splits (lambda 0.03)" "nonzero weights per oblique split"
 
 expect_err "bad split" "expected axis or oblique" $BIN surrogate "$T/m.safetensors" $L --split diagonal
 expect_err "lambda on an axis tree" "are for --kind linear or --split oblique" $BIN surrogate "$T/m.safetensors" \

@@ -30,6 +30,13 @@
 //     Ties between candidate splits go to the lowest feature, then the
 //     lowest threshold: the tree is a function of its inputs (and, for a
 //     given thread count, so are the bits of everything else here).
+//   - a sparse oblique tree (split "oblique"): the CART tree above, then
+//     passes of tree alternating optimisation (TAO, Carreira-Perpinan &
+//     Tavallali 2018) in which each split may become a hyperplane
+//     sum_k w_k x[f_k] + bias <= 0 fitted by an L1-penalised logistic
+//     regression to the node's "care" points; L1 keeps few terms per split,
+//     and the terms are kept in the original feature units, so a split reads
+//     (and a file is evaluated) without any standardisation;
 //   - a sparse multinomial logistic model: softmax(W z + b) over the
 //     standardised features z = (x - mu) / sd, fitted by FISTA with
 //     backtracking (Beck & Teboulle 2009) on
@@ -99,7 +106,7 @@ typedef struct dc_tree_config {
                            // growing (dc_tree_refine), 0: plain CART [0]
     dc_tree_split split;   // axis: CART (+ axis TAO); oblique: CART, then
                            // `refine` passes of oblique TAO [axis]
-    double lambda;         // oblique: L1 penalty of each node's logistic fit [0.01]
+    double lambda;         // oblique: L1 penalty of each node's logistic fit [0.03]
     int max_iter;          // oblique: FISTA iterations per node and pass [300]
     int nthreads;          // <= 0: all cores [0]
 } dc_tree_config;
@@ -131,6 +138,7 @@ typedef struct dc_tree {
     int n_weights;          // terms of all oblique splits (in the original feature units)
     int32_t *w_feature;     // (n_weights) feature of each term, owned (NULL when none)
     double *w_value;        // (n_weights) its weight, != 0, owned
+    int passes_run;         // passes of the last refinement that changed something (0: none run)
 } dc_tree;
 
 // Whether x (F) goes to the left child at internal node q.
@@ -167,10 +175,11 @@ dc_status dc_tree_refine(dc_tree *t, const float *X, const int32_t *y, int n, in
                          int nthreads, int *passes_run, dc_error *err);
 // Sparse oblique TAO (the same paper, section 4; Zharmagambetov &
 // Carreira-Perpinan 2020): as dc_tree_refine, but a node's step also fits a
-// binary L1-penalised logistic regression (dc_logistic_fit, penalty lambda,
-// max_iter FISTA iterations, warm-started from the node's current oblique
-// split) to its care points over their standardised features, with the
-// care point's target child as the label, and moves its bias to the
+// binary L1-penalised logistic regression (dc_logistic_fit: mean loss,
+// penalty lambda, at most max_iter FISTA iterations, stopped at a change of
+// 1e-4, warm-started from the node's current oblique split) to its care
+// points, over their features standardised among them, with the care
+// point's target child as the label, and moves its bias to the
 // threshold along w.x with the fewest care errors. The split becomes the
 // best of {current, best axis split, that hyperplane} by care errors
 // (strictly fewer to change; an axis split wins a tie with a hyperplane),

@@ -15,6 +15,15 @@
 // Either score is a function of the integer counts alone, so the threads
 // (one feature each) never change the tree.
 //
+// Tree alternating optimisation (tao, at the end) re-chooses one split at a
+// time with the rest of the tree fixed, deepest nodes first. Its oblique
+// kind adds one candidate per node, a sparse hyperplane from an L1 logistic
+// fit (linear.c) with its bias moved to the best cut along w.x; both kinds
+// take a new split only when it sends strictly fewer care points the wrong
+// way. A hyperplane's terms live in the tree's term arrays (two slots of F
+// per node while refining: the current one and a candidate), compacted to
+// node order at the end; dc_tree_goes_left sums them in double, in order.
+//
 // Legend: N samples, F features, C classes.
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -29,7 +38,7 @@
 
 dc_tree_config dc_tree_config_default(void) {
     return (dc_tree_config){.criterion = DC_TREE_GINI, .max_depth = 0, .min_leaf = 1, .min_split = 2, .ccp_alpha = 0.0, .refine = 0,
-                            .split = DC_SPLIT_AXIS, .lambda = 0.01, .max_iter = 300, .nthreads = 0};
+                            .split = DC_SPLIT_AXIS, .lambda = 0.03, .max_iter = 300, .nthreads = 0};
 }
 
 void dc_tree_free(dc_tree *t) {
@@ -662,6 +671,7 @@ static dc_status tao(dc_tree *t, const float *X, const int32_t *y, int n, int pa
                      double lambda, int max_iter, int nthreads, int *passes_run, dc_error *err) {
     const int nn = t->n_nodes, F = t->n_features;
     if (passes_run) *passes_run = 0;
+    t->passes_run = 0;
     if (nthreads <= 0) nthreads = dc_default_threads();
     if (min_leaf < 1) min_leaf = 1;
     int *start = malloc(sizeof(int) * ((size_t)nn + 1)), *fill = malloc(sizeof(int) * ((size_t)nn + 1));
@@ -791,8 +801,9 @@ static dc_status tao(dc_tree *t, const float *X, const int32_t *y, int n, int pa
         // leaves take the majority of what reaches them now
         route_all(t, X, y, n, start, reach, fill);
         if (!changed) break;
-        if (passes_run) (*passes_run)++;
+        t->passes_run++;
     }
+    if (passes_run) *passes_run = t->passes_run;
     route_all(t, X, y, n, start, reach, fill);
     st = compact_weights(t, err);
 done:
