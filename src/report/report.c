@@ -412,7 +412,7 @@ static const char *const page_css =
     ".treebox{overflow-x:auto}svg.tree .edge{stroke:#8a93a6}svg.tree .el{font-size:11px;text-anchor:middle;fill:#5b6478}"
     "svg.tree .tn rect,svg.tree .tl rect,svg.tree .tc rect{fill:#fafbfd;stroke:#ccd2dc}svg.tree .tl rect{fill:#eef6ee}"
     "svg.tree .tc rect{fill:#f6f8fb;stroke-dasharray:4 2}svg.tree .nt{font-size:11px;text-anchor:middle;font-weight:600}"
-    "svg.tree .nn{font-size:10px;text-anchor:middle;fill:#5b6478}svg.tree .rg{fill:#ff2a2a;fill-opacity:.85}"
+    "svg.tree .nn{font-size:10px;text-anchor:middle;fill:#5b6478}svg.tree .tn .rg{fill:#ff2a2a;fill-opacity:.85;stroke:none}"
     "figure.lw{margin:0;text-align:center;font-size:11px}figure.lw svg{border:1px solid #ccd2dc;image-rendering:pixelated}"
     "footer{color:#7a8396;font-size:12px;text-align:center;padding:10px}";
 
