@@ -38,7 +38,7 @@ static int print_json(const dc_surrogate *s, const char *model, const char *out,
     if (s->kind == DC_SURR_TREE) {
         cJSON_AddStringToObject(j, "criterion", s->tree_cfg.criterion == DC_TREE_ENTROPY ? "entropy" : "gini");
         cJSON_AddNumberToObject(j, "refine", s->tree_cfg.refine);
-        cJSON_AddStringToObject(j, "split", s->tree_cfg.split == DC_SPLIT_OBLIQUE ? "oblique" : "axis");
+        cJSON_AddStringToObject(j, "splits", s->tree_cfg.split == DC_SPLIT_OBLIQUE ? "oblique" : "axis");
         if (s->tree_cfg.split == DC_SPLIT_OBLIQUE) {
             const dc_tree_split_stats ss = dc_tree_split_summary(&s->tree);
             cJSON_AddNumberToObject(j, "lambda", s->tree_cfg.lambda);
@@ -128,7 +128,7 @@ int cmd_surrogate(int argc, char **argv) {
         {"min-leaf", OPT_INT, &min_leaf, "tree: training samples in every leaf [1]"},
         {"min-split", OPT_INT, &min_split, "tree: samples a node needs to be split [2]"},
         {"ccp-alpha", OPT_FLOAT, &ccp, "tree: minimal cost-complexity pruning strength (0: none) [0]"},
-        {"split", OPT_STR, &split,
+        {"splits", OPT_STR, &split,
          "tree: axis (x[f] <= t) or oblique (sparse hyperplanes w.x + b <= 0 by TAO, from the CART tree) [axis]"},
         {"refine", OPT_INT, &refine,
          "tree: passes of tree alternating optimisation (TAO) after CART, 0: none [axis 0, oblique 20; "
@@ -190,19 +190,19 @@ int cmd_surrogate(int argc, char **argv) {
                 VERB);
         return 2;
     }
-    if (cfg.kind == DC_SURR_LINEAR && cli_find(opts, "split")->seen) {
-        fprintf(stderr, "deepc %s: --split is for --kind tree\n", VERB);
+    if (cfg.kind == DC_SURR_LINEAR && cli_find(opts, "splits")->seen) {
+        fprintf(stderr, "deepc %s: --splits is for --kind tree\n", VERB);
         return 2;
     }
     if (!strcmp(split, "axis")) cfg.tree.split = DC_SPLIT_AXIS;
     else if (!strcmp(split, "oblique")) cfg.tree.split = DC_SPLIT_OBLIQUE;
     else {
-        fprintf(stderr, "deepc %s: --split '%s': expected axis or oblique\n", VERB, split);
+        fprintf(stderr, "deepc %s: --splits '%s': expected axis or oblique\n", VERB, split);
         return 2;
     }
     if (cfg.kind == DC_SURR_TREE && cfg.tree.split == DC_SPLIT_AXIS &&
         (cli_find(opts, "lambda")->seen || cli_find(opts, "max-iter")->seen)) {
-        fprintf(stderr, "deepc %s: --lambda and --max-iter are for --kind linear or --split oblique\n", VERB);
+        fprintf(stderr, "deepc %s: --lambda and --max-iter are for --kind linear or --splits oblique\n", VERB);
         return 2;
     }
     if (!strcmp(criterion, "gini")) cfg.tree.criterion = DC_TREE_GINI;

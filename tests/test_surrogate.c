@@ -779,8 +779,8 @@ static void json_oblique(void) {
         {"\"bias\":", ",\"left\"", "\"bias\":\"b\"", "\"bias\" must be a finite number", true},
         {",\"bias\":", ",\"left\"", "", "missing key \"bias\"", true},
         {"{\"weights\":", "\"weights\":", "{\"feature\":3,", "unknown or repeated key \"feature\"", true},
-        {",\"split\":\"oblique\"", "}", "", "an oblique split (\"weights\") in a tree whose config has no \"split\"", true},
-        {"\"split\":\"oblique\"", ",", "\"split\":\"diagonal\"", "config: \"split\" must be \"axis\" or \"oblique\"", false},
+        {",\"splits\":\"oblique\"", "}", "", "an oblique split (\"weights\") in a tree whose config has no \"splits\"", true},
+        {"\"splits\":\"oblique\"", ",", "\"splits\":\"diagonal\"", "config: \"splits\" must be \"axis\" or \"oblique\"", false},
         {",\"max_iter\":", "}", "", "config: missing key \"max_iter\"", false},
         {"\"lambda\":", ",", "\"lambda\":-1", "config: \"lambda\" must be a number in [0,", false},
     };

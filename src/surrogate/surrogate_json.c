@@ -146,7 +146,7 @@ dc_status dc_surrogate_to_json(const dc_surrogate *s, char **json, dc_error *err
             cJSON_AddNumberToObject(co, "ccp_alpha", s->tree_cfg.ccp_alpha);
             cJSON_AddNumberToObject(co, "refine", s->tree_cfg.refine);
             if (s->tree_cfg.split == DC_SPLIT_OBLIQUE) { // absent for axis trees: their files are as before
-                cJSON_AddStringToObject(co, "split", "oblique");
+                cJSON_AddStringToObject(co, "splits", "oblique");
                 cJSON_AddItemToObject(co, "lambda", num17(s->tree_cfg.lambda));
                 cJSON_AddNumberToObject(co, "max_iter", s->tree_cfg.max_iter);
             }
@@ -490,7 +490,7 @@ static dc_status parse_nodes(const pctx *p, dc_surrogate *s, const cJSON *nodes)
         double thr = 0.0, imp = 0.0;
         const bool obl = cJSON_GetObjectItemCaseSensitive(o, "weights") != NULL;
         if (obl && !oblique_ok) {
-            st = perr(p, K, i, "%s: an oblique split (\"weights\") in a tree whose config has no \"split\": "
+            st = perr(p, K, i, "%s: an oblique split (\"weights\") in a tree whose config has no \"splits\": "
                                "\"oblique\"", what);
             break;
         }
@@ -723,20 +723,20 @@ dc_status dc_surrogate_parse_json(dc_surrogate *s, const char *text, size_t len,
     if (!st) st = get_int(&p, sc, "n_test", 0, 2147483647L, &s->n_test, "scores", "scores", -1);
     if (st) goto done;
     if (tree) {
-        // "split" is absent from axis trees written before oblique splits
+        // "splits" is absent from axis trees written before oblique splits
         // existed (and from axis trees now); an oblique tree also has its
         // lambda and max_iter
         static const char *const cfg_keys[] = {"criterion", "max_depth", "min_leaf", "min_split", "ccp_alpha",
                                                "refine", NULL};
         static const char *const axis_keys[] = {"criterion", "max_depth", "min_leaf", "min_split", "ccp_alpha",
-                                                "refine", "split", NULL};
+                                                "refine", "splits", NULL};
         static const char *const obl_keys[] = {"criterion", "max_depth", "min_leaf", "min_split", "ccp_alpha",
-                                               "refine", "split", "lambda", "max_iter", NULL};
+                                               "refine", "splits", "lambda", "max_iter", NULL};
         const cJSON *co = cJSON_GetObjectItemCaseSensitive(j, "config");
-        const cJSON *sp = cJSON_IsObject(co) ? cJSON_GetObjectItemCaseSensitive(co, "split") : NULL;
+        const cJSON *sp = cJSON_IsObject(co) ? cJSON_GetObjectItemCaseSensitive(co, "splits") : NULL;
         if (!cJSON_IsObject(co)) st = perr(&p, "config", -1, "\"config\" must be an object");
         if (!st && sp && (!cJSON_IsString(sp) || (strcmp(sp->valuestring, "axis") && strcmp(sp->valuestring, "oblique"))))
-            st = perr(&p, "config", -1, "config: \"split\" must be \"axis\" or \"oblique\"");
+            st = perr(&p, "config", -1, "config: \"splits\" must be \"axis\" or \"oblique\"");
         if (!st && sp && !strcmp(sp->valuestring, "oblique")) s->tree_cfg.split = DC_SPLIT_OBLIQUE;
         if (!st)
             st = keys_check(&p, co, !sp ? cfg_keys : s->tree_cfg.split == DC_SPLIT_OBLIQUE ? obl_keys : axis_keys,
