@@ -38,6 +38,16 @@ static int print_json(const dc_surrogate *s, const char *model, const char *out,
     if (s->kind == DC_SURR_TREE) {
         cJSON_AddStringToObject(j, "criterion", s->tree_cfg.criterion == DC_TREE_ENTROPY ? "entropy" : "gini");
         cJSON_AddNumberToObject(j, "refine", s->tree_cfg.refine);
+        cJSON_AddStringToObject(j, "splits", s->tree_cfg.split == DC_SPLIT_OBLIQUE ? "oblique" : "axis");
+        if (s->tree_cfg.split == DC_SPLIT_OBLIQUE) {
+            const dc_tree_split_stats ss = dc_tree_split_summary(&s->tree);
+            cJSON_AddNumberToObject(j, "lambda", s->tree_cfg.lambda);
+            cJSON_AddNumberToObject(j, "passes_run", s->tree.passes_run);
+            cJSON_AddNumberToObject(j, "oblique_splits", ss.oblique);
+            cJSON_AddNumberToObject(j, "axis_splits", ss.axis);
+            cJSON_AddNumberToObject(j, "nonzero_mean", ss.nonzero_mean);
+            cJSON_AddNumberToObject(j, "nonzero_max", ss.nonzero_max);
+        }
         cJSON_AddNumberToObject(j, "depth", s->tree.depth);
         cJSON_AddNumberToObject(j, "leaves", s->tree.n_leaves);
         cJSON_AddNumberToObject(j, "nodes", s->tree.n_nodes);
@@ -72,11 +82,18 @@ static void print_text(const dc_surrogate *s, const char *model, const char *out
     const char *what = s->kind == DC_SURR_TREE ? "decision tree" : "sparse logistic model";
     printf("surrogate %s of %s over %s (%d features), fitted to the model's predictions on %d training images\n",
            what, model, s->feat.spec, s->feat.n_features, s->n_train);
-    if (s->kind == DC_SURR_TREE)
+    if (s->kind == DC_SURR_TREE) {
         printf("  %s, depth %d, %d leaves, %d nodes%s\n", s->tree_cfg.criterion == DC_TREE_ENTROPY ? "entropy" : "Gini",
                s->tree.depth, s->tree.n_leaves, s->tree.n_nodes,
                s->tree_cfg.refine ? ", splits refined by tree alternating optimisation" : "");
-    else
+        if (s->tree_cfg.split == DC_SPLIT_OBLIQUE) {
+            const dc_tree_split_stats ss = dc_tree_split_summary(&s->tree);
+            printf("  oblique splits (lambda %g): %d oblique, %d axis-aligned; %.2f nonzero weights per oblique split "
+                   "(at most %d) of %d features; %d of at most %d TAO passes changed the tree\n",
+                   s->tree_cfg.lambda, ss.oblique, ss.axis, ss.nonzero_mean, ss.nonzero_max, s->feat.n_features,
+                   s->tree.passes_run, s->tree_cfg.refine);
+        }
+    } else
         printf("  lambda %g: %d of %d coefficients nonzero, %d iterations\n", s->lin.lambda, s->lin.nonzero,
                s->lin.n_classes * s->lin.n_features, s->lin.iters);
     printf("fidelity %.4f on %d test images (agreement with the model)\n", s->fidelity, s->n_test);
@@ -94,7 +111,8 @@ static void print_text(const dc_surrogate *s, const char *model, const char *out
 }
 
 int cmd_surrogate(int argc, char **argv) {
-    const char *data = "fashion-mnist", *kind = "tree", *features = "pool:4x4", *out = NULL, *criterion = "gini";
+    const char *data = "fashion-mnist", *kind = "tree", *features = "pool:4x4", *out = NULL, *criterion = "gini",
+               *split = "axis";
     int max_depth = 6, min_leaf = 1, min_split = 2, max_iter = 500, refine = 0, limit = 0, test_limit = 0, batch = 1000,
         threads = 0;
     float ccp = 0.0f, lambda = 0.001f;
@@ -110,9 +128,14 @@ int cmd_surrogate(int argc, char **argv) {
         {"min-leaf", OPT_INT, &min_leaf, "tree: training samples in every leaf [1]"},
         {"min-split", OPT_INT, &min_split, "tree: samples a node needs to be split [2]"},
         {"ccp-alpha", OPT_FLOAT, &ccp, "tree: minimal cost-complexity pruning strength (0: none) [0]"},
-        {"refine", OPT_INT, &refine, "tree: passes of tree alternating optimisation (TAO) after CART, 0: none [0]"},
-        {"lambda", OPT_FLOAT, &lambda, "linear: L1 penalty on the standardised features [0.001]"},
-        {"max-iter", OPT_INT, &max_iter, "linear: FISTA iterations [500]"},
+        {"splits", OPT_STR, &split,
+         "tree: axis (x[f] <= t) or oblique (sparse hyperplanes w.x + b <= 0 by TAO, from the CART tree) [axis]"},
+        {"refine", OPT_INT, &refine,
+         "tree: passes of tree alternating optimisation (TAO) after CART, 0: none [axis 0, oblique 20; "
+         "stops early when a pass changes nothing]"},
+        {"lambda", OPT_FLOAT, &lambda,
+         "linear: L1 penalty on the standardised features [0.001]; oblique tree: of each split's logistic fit [0.03]"},
+        {"max-iter", OPT_INT, &max_iter, "linear: FISTA iterations [500]; oblique tree: per split and pass [300]"},
         {"limit", OPT_INT, &limit, "fit on only the first N training images (0: all)"},
         {"test-limit", OPT_INT, &test_limit, "score on only the first N test images (0: all)"},
         {"out", OPT_STR, &out, "write the surrogate as JSON here (atomically)"},
@@ -167,8 +190,19 @@ int cmd_surrogate(int argc, char **argv) {
                 VERB);
         return 2;
     }
-    if (cfg.kind == DC_SURR_TREE && (cli_find(opts, "lambda")->seen || cli_find(opts, "max-iter")->seen)) {
-        fprintf(stderr, "deepc %s: --lambda and --max-iter are for --kind linear\n", VERB);
+    if (cfg.kind == DC_SURR_LINEAR && cli_find(opts, "splits")->seen) {
+        fprintf(stderr, "deepc %s: --splits is for --kind tree\n", VERB);
+        return 2;
+    }
+    if (!strcmp(split, "axis")) cfg.tree.split = DC_SPLIT_AXIS;
+    else if (!strcmp(split, "oblique")) cfg.tree.split = DC_SPLIT_OBLIQUE;
+    else {
+        fprintf(stderr, "deepc %s: --splits '%s': expected axis or oblique\n", VERB, split);
+        return 2;
+    }
+    if (cfg.kind == DC_SURR_TREE && cfg.tree.split == DC_SPLIT_AXIS &&
+        (cli_find(opts, "lambda")->seen || cli_find(opts, "max-iter")->seen)) {
+        fprintf(stderr, "deepc %s: --lambda and --max-iter are for --kind linear or --splits oblique\n", VERB);
         return 2;
     }
     if (!strcmp(criterion, "gini")) cfg.tree.criterion = DC_TREE_GINI;
@@ -185,6 +219,11 @@ int cmd_surrogate(int argc, char **argv) {
     cfg.tree.refine = refine;
     cfg.linear.lambda = lambda;
     cfg.linear.max_iter = max_iter;
+    if (cfg.tree.split == DC_SPLIT_OBLIQUE) {
+        if (!cli_find(opts, "refine")->seen) cfg.tree.refine = 20;
+        if (cli_find(opts, "lambda")->seen) cfg.tree.lambda = as_decimal(lambda);
+        if (cli_find(opts, "max-iter")->seen) cfg.tree.max_iter = max_iter;
+    }
     cfg.batch = batch;
     cfg.nthreads = threads;
     dc_error err;

@@ -5,7 +5,9 @@
 // stump; fidelity 1.0 on the training features with unlimited depth; depth
 // and leaf limits; cost-complexity pruning's defining property; the L1
 // logistic model's optimality (KKT) conditions; thread-count independence;
-// the JSON round trip and the strict parser's errors, each naming its line.
+// the JSON round trip and the strict parser's errors, each naming its line,
+// for axis-aligned and oblique trees (the oblique fit itself:
+// test_surrogate_oblique.c).
 //
 // Tolerances: counts and tree structures are exact; the KKT check allows
 // 2e-4 on gradients of a mean cross-entropy (FISTA stopped at 1e-9 change).
@@ -673,6 +675,128 @@ static void json_round_trip(void) {
     dc_model_free(m);
 }
 
+// text with [from, the next `until` after it) replaced by to (malloc'd);
+// NULL when from is not there.
+static char *splice(const char *text, const char *from, const char *until, const char *to) {
+    const char *a = strstr(text, from);
+    const char *b = a ? strstr(a, until) : NULL;
+    if (!b) return NULL;
+    const size_t n = strlen(text) + strlen(to) + 1;
+    char *o = malloc(n);
+    snprintf(o, n, "%.*s%s%s", (int)(a - text), text, to, b);
+    return o;
+}
+
+// An oblique tree surrogate (depth 3, 4 classes) over pool:7x7 features
+// (F = 16) of random features and labels, without a network; n samples into
+// *X (n, 16), malloc'd.
+static dc_status oblique_surrogate(dc_surrogate *s, float **X, int n, dc_error *err) {
+    memset(s, 0, sizeof *s);
+    const int F = 16, C = 4;
+    dc_status st = dc_surr_features_init(&s->feat, "pool:7x7", 1, 28, 28, NULL, err);
+    if (st) return st;
+    dc_rng r;
+    dc_rng_seed(&r, 17);
+    *X = malloc(sizeof(float) * (size_t)n * F);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
+    random_problem(*X, y, n, F, C, 50, &r);
+    s->kind = DC_SURR_TREE;
+    s->n_classes = C;
+    s->class_names = calloc((size_t)C, sizeof(char *));
+    for (int k = 0; k < C; k++) s->class_names[k] = strdup(k % 2 ? "odd \"class\"" : "even");
+    s->tree_cfg = dc_tree_config_default();
+    s->tree_cfg.max_depth = 3;
+    s->tree_cfg.split = DC_SPLIT_OBLIQUE;
+    s->tree_cfg.refine = 5;
+    s->tree_cfg.nthreads = 2;
+    st = dc_tree_fit(&s->tree, *X, y, n, F, C, &s->tree_cfg, err);
+    int agree = 0;
+    for (int i = 0; !st && i < n; i++) agree += dc_tree_predict(&s->tree, *X + (size_t)i * F, 0) == y[i];
+    s->n_train = s->n_test = n;
+    s->fidelity = s->accuracy = s->train_fidelity = (double)agree / n;
+    s->network_accuracy = 1.0;
+    free(y);
+    return st;
+}
+
+static void json_oblique(void) {
+    printf("oblique surrogate JSON: round trip and strict parsing\n");
+    dc_surrogate s, back;
+    dc_error err;
+    const int n = 1500;
+    float *X = NULL;
+    char *json = NULL, *again = NULL;
+    if (oblique_surrogate(&s, &X, n, &err) || dc_surrogate_to_json(&s, &json, &err) ||
+        dc_surrogate_parse_json(&back, json, strlen(json), "t.json", &err)) {
+        CHECK(0, "an oblique surrogate, written and parsed: %s", err.msg);
+        dc_surrogate_free(&s);
+        free(X), free(json);
+        return;
+    }
+    const dc_tree *a = &s.tree, *b = &back.tree;
+    const dc_tree_split_stats ss = dc_tree_split_summary(a);
+    CHECK(ss.oblique >= 2, "the surrogate has oblique splits (%d, and %d axis-aligned)", ss.oblique, ss.axis);
+    bool same = a->n_nodes == b->n_nodes && a->n_weights == b->n_weights && back.tree_cfg.split == DC_SPLIT_OBLIQUE &&
+                back.tree_cfg.lambda == s.tree_cfg.lambda && back.tree_cfg.max_iter == s.tree_cfg.max_iter;
+    for (int q = 0; same && q < a->n_nodes; q++) {
+        const dc_tree_node *u = &a->nodes[q], *v = &b->nodes[q];
+        same = u->feature == v->feature && u->threshold == v->threshold && u->w_off == v->w_off && u->w_n == v->w_n &&
+               u->bias == v->bias && u->left == v->left && u->right == v->right && u->depth == v->depth;
+    }
+    for (int k = 0; same && k < a->n_weights; k++)
+        same = a->w_feature[k] == b->w_feature[k] && a->w_value[k] == b->w_value[k];
+    CHECK(same, "every node, weight and bias survives bit for bit, with split, lambda and max-iter");
+    int agree = 0;
+    for (int i = 0; i < n; i++) agree += dc_surrogate_predict(&s, X + (size_t)i * 16) == dc_surrogate_predict(&back, X + (size_t)i * 16);
+    CHECK(agree == n, "the same class for every input (%d of %d)", agree, n);
+    CHECK(dc_surrogate_to_json(&back, &again, &err) == DC_OK && again && !strcmp(json, again),
+          "written again, the same text");
+    free(again);
+    dc_surrogate_free(&back);
+
+    // malformed oblique nodes and configs, each error naming its line and node
+    int node = -1;
+    for (int q = 0; q < a->n_nodes && node < 0; q++)
+        if (a->nodes[q].feature == DC_TREE_OBLIQUE) node = q;
+    const int ln = line_of(json, "{\"weights\":"), lc = line_of(json, "\"config\"");
+    CHECK(node >= 0 && line_of(json, "\"nodes\"") + 1 + node == ln, "node %d is on line %d", node, ln);
+    const struct {
+        const char *from, *until, *to, *want;
+        bool at_node; // the error names the node's line (else the config's)
+    } bad[] = {
+        {"\"weights\":", ",\"bias\"", "\"weights\":[]", "\"weights\" must be an array of 1 to 16", true},
+        {"\"weights\":", ",\"bias\"", "\"weights\":\"x\"", "\"weights\" must be an array of 1 to 16", true},
+        {"\"weights\":", ",\"bias\"", "\"weights\":[[3,0.5],[3,1]]", "weights[1]: the feature must be an integer in [4, 15]", true},
+        {"\"weights\":", ",\"bias\"", "\"weights\":[[5,0.5],[2,1]]", "weights[1]: the feature must be an integer in [6, 15]", true},
+        {"\"weights\":", ",\"bias\"", "\"weights\":[[16,1]]", "weights[0]: the feature must be an integer in [0, 15]", true},
+        {"\"weights\":", ",\"bias\"", "\"weights\":[[-1,1]]", "weights[0]: the feature must be an integer in [0, 15]", true},
+        {"\"weights\":", ",\"bias\"", "\"weights\":[[2.5,1]]", "weights[0]: the feature must be an integer", true},
+        {"\"weights\":", ",\"bias\"", "\"weights\":[[3,0]]", "weights[0]: the weight must be a finite nonzero number", true},
+        {"\"weights\":", ",\"bias\"", "\"weights\":[[3]]", "weights[0] must be a [feature, weight] pair of numbers", true},
+        {"\"weights\":", ",\"bias\"", "\"weights\":[[3,1,2]]", "weights[0] must be a [feature, weight] pair of numbers", true},
+        {"\"weights\":", ",\"bias\"", "\"weights\":[[3,\"a\"]]", "weights[0] must be a [feature, weight] pair of numbers", true},
+        {"\"weights\":", ",\"bias\"", "\"weights\":[3,1]", "weights[0] must be a [feature, weight] pair of numbers", true},
+        {"\"bias\":", ",\"left\"", "\"bias\":\"b\"", "\"bias\" must be a finite number", true},
+        {",\"bias\":", ",\"left\"", "", "missing key \"bias\"", true},
+        {"{\"weights\":", "\"weights\":", "{\"feature\":3,", "unknown or repeated key \"feature\"", true},
+        {",\"splits\":\"oblique\"", "}", "", "an oblique split (\"weights\") in a tree whose config has no \"splits\"", true},
+        {"\"splits\":\"oblique\"", ",", "\"splits\":\"diagonal\"", "config: \"splits\" must be \"axis\" or \"oblique\"", false},
+        {",\"max_iter\":", "}", "", "config: missing key \"max_iter\"", false},
+        {"\"lambda\":", ",", "\"lambda\":-1", "config: \"lambda\" must be a number in [0,", false},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char *t = splice(json, bad[k].from, bad[k].until, bad[k].to), want[192];
+        if (bad[k].at_node) snprintf(want, sizeof want, "t.json:%d: nodes[%d]: %s", ln, node, bad[k].want);
+        else snprintf(want, sizeof want, "t.json:%d: %s", lc, bad[k].want);
+        if (t) parse_expect(t, want, bad[k].to[0] ? bad[k].to : bad[k].from);
+        else CHECK(0, "no '%s' in the JSON", bad[k].from);
+        free(t);
+    }
+    free(json);
+    free(X);
+    dc_surrogate_free(&s);
+}
+
 // ---------------------------------------------------------------------------
 // The report's sections: present, class names escaped, the same bytes twice
 
@@ -741,5 +865,6 @@ int main(void) {
     pruning();
     linear_kkt();
     json_round_trip();
+    json_oblique();
     return dc_test_finish();
 }

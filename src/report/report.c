@@ -412,7 +412,7 @@ static const char *const page_css =
     ".treebox{overflow-x:auto}svg.tree .edge{stroke:#8a93a6}svg.tree .el{font-size:11px;text-anchor:middle;fill:#5b6478}"
     "svg.tree .tn rect,svg.tree .tl rect,svg.tree .tc rect{fill:#fafbfd;stroke:#ccd2dc}svg.tree .tl rect{fill:#eef6ee}"
     "svg.tree .tc rect{fill:#f6f8fb;stroke-dasharray:4 2}svg.tree .nt{font-size:11px;text-anchor:middle;font-weight:600}"
-    "svg.tree .nn{font-size:10px;text-anchor:middle;fill:#5b6478}svg.tree .rg{fill:#ff2a2a;fill-opacity:.85}"
+    "svg.tree .nn{font-size:10px;text-anchor:middle;fill:#5b6478}svg.tree .tn .rg{fill:#ff2a2a;fill-opacity:.85;stroke:none}"
     "figure.lw{margin:0;text-align:center;font-size:11px}figure.lw svg{border:1px solid #ccd2dc;image-rendering:pixelated}"
     "footer{color:#7a8396;font-size:12px;text-align:center;padding:10px}";
 
@@ -1176,7 +1176,7 @@ typedef struct tree_layout {
 
 static void layout_node(const dc_tree *t, int i, tree_layout *L) {
     const dc_tree_node *d = &t->nodes[i];
-    if (d->feature < 0 || d->depth >= TREE_SHOW_DEPTH) {
+    if (d->feature == DC_TREE_LEAF || d->depth >= TREE_SHOW_DEPTH) {
         L->x[i] = L->next++;
         return;
     }
@@ -1187,7 +1187,40 @@ static void layout_node(const dc_tree *t, int i, tree_layout *L) {
 
 static int subtree_leaves(const dc_tree *t, int i) {
     const dc_tree_node *d = &t->nodes[i];
-    return d->feature < 0 ? 1 : subtree_leaves(t, d->left) + subtree_leaves(t, d->right);
+    return d->feature == DC_TREE_LEAF ? 1 : subtree_leaves(t, d->left) + subtree_leaves(t, d->right);
+}
+
+// An oblique split as the weight map it tests: each region coloured by the
+// sign of its weight (summed over channels), red positive (more intensity
+// there sends an input right), blue negative, blank where the split has no
+// weight; the opacity grows with |weight| relative to the node's largest.
+// In image pixel units, like svg_region.
+static void svg_weight_map(dc_sb *b, const dc_surr_features *f, const dc_tree *t, const dc_tree_node *d) {
+    const int R = f->n_regions;
+    const int32_t *fe = t->w_feature + d->w_off;
+    const double *w = t->w_value + d->w_off;
+    // inline styles: the node's own `.tn rect` rule would override fill attributes
+    dc_sb_printf(b, "<rect width=\"%d\" height=\"%d\" style=\"fill:#ffffff;stroke:none\"/>", f->w, f->h);
+    double mx = 0;
+    for (int k = 0; k < d->w_n; k++) {
+        double v = 0; // the region's weight summed over channels
+        for (int q = 0; q < d->w_n; q++) v += fe[q] % R == fe[k] % R ? w[q] : 0;
+        mx = fmax(mx, fabs(v));
+    }
+    for (int k = 0; k < d->w_n; k++) {
+        bool first = true; // draw each region once, at its first term
+        for (int q = 0; q < k; q++) first = first && fe[q] % R != fe[k] % R;
+        if (!first) continue;
+        double v = 0;
+        for (int q = k; q < d->w_n; q++) v += fe[q] % R == fe[k] % R ? w[q] : 0;
+        if (v == 0) continue;
+        char style[96];
+        snprintf(style, sizeof style, "style=\"fill:%s;fill-opacity:%.3f;stroke:none\"", v > 0 ? "#e5484d" : "#2b50ff",
+                 mx > 0 ? 0.25 + 0.75 * fabs(v) / mx : 1.0);
+        svg_region(b, f, fe[k] % R, style);
+    }
+    dc_sb_printf(b, "<rect width=\"%d\" height=\"%d\" style=\"fill:none;stroke:#ccd2dc;stroke-width:%.2f\"/>", f->w,
+                 f->h, f->w / 60.0);
 }
 
 static void draw_node(dc_sb *b, const dc_surrogate *s, const dc_tree *t, int i, const tree_layout *L) {
@@ -1195,8 +1228,8 @@ static void draw_node(dc_sb *b, const dc_surrogate *s, const dc_tree *t, int i, 
     const dc_surr_features *f = &s->feat;
     const double SX = 100, SY = 150, BW = 92, TH = 60;
     const double cx = 10 + SX * L->x[i] + BW / 2, top = 10 + SY * d->depth;
-    const bool cut = d->feature >= 0 && d->depth >= TREE_SHOW_DEPTH;
-    if (d->feature >= 0 && !cut) {
+    const bool cut = d->feature != DC_TREE_LEAF && d->depth >= TREE_SHOW_DEPTH;
+    if (d->feature != DC_TREE_LEAF && !cut) {
         const double y1 = top + TH + 44;
         const int kids[2] = {d->left, d->right};
         for (int q = 0; q < 2; q++) {
@@ -1204,6 +1237,31 @@ static void draw_node(dc_sb *b, const dc_surrogate *s, const dc_tree *t, int i, 
             dc_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"edge\"/>"
                             "<text x=\"%.1f\" y=\"%.1f\" class=\"el\">%s</text>\n",
                          cx, y1, kx, ky, (cx + kx) / 2 + (q ? 4 : -4), (y1 + ky) / 2, q ? "&gt;" : "&#8804;");
+        }
+        if (d->feature == DC_TREE_OBLIQUE) {
+            const int R = f->n_regions;
+            dc_sb_printf(b, "<g class=\"tn\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"%.0f\" rx=\"5\"/>"
+                            "<svg x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %d %d\">",
+                         cx - BW / 2, top, BW, TH + 44, cx - TH / 2, top + 3, TH, TH, f->w, f->h);
+            svg_weight_map(b, f, t, d);
+            dc_sb_printf(b, "</svg><text x=\"%.1f\" y=\"%.1f\" class=\"nt\">w&#183;x + b &#8804; 0</text>"
+                            "<text x=\"%.1f\" y=\"%.1f\" class=\"nn\">%d terms, n=%d</text><title>oblique split: ",
+                         cx, top + TH + 17, cx, top + TH + 33, d->w_n, d->n);
+            for (int k = 0; k < d->w_n; k++) {
+                const int j = t->w_feature[d->w_off + k];
+                const double v = t->w_value[d->w_off + k];
+                dc_sb_printf(b, "%s%.4g&#183;x%d", k == 0 ? (v < 0 ? "&#8722;" : "") : (v < 0 ? " &#8722; " : " + "),
+                             fabs(v), j);
+                if (f->c > 1) dc_sb_printf(b, "(region %d, channel %d)", j % R, j / R);
+            }
+            dc_sb_printf(b, " %s %.4g &#8804; 0 goes left (x: mean intensities of the regions; red weights push "
+                            "right, blue left); %d training samples, majority ",
+                         d->bias < 0 ? "&#8722;" : "+", fabs(d->bias), d->n);
+            dc_sb_escape(b, s->class_names[d->klass]);
+            dc_sb_put(b, "</title></g>\n");
+            draw_node(b, s, t, d->left, L);
+            draw_node(b, s, t, d->right, L);
+            return;
         }
         const int R = f->n_regions, ch = d->feature / R, r = d->feature % R;
         dc_sb_printf(b, "<g class=\"tn\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"%.0f\" rx=\"5\"/>"
@@ -1314,7 +1372,12 @@ static dc_status section_surrogate(dc_sb *b, const dc_surrogate *s, const dc_dat
         dc_sb_printf(b, "<div class=\"card\"><b>%d / %d</b><span>nonzero coefficients</span></div>\n", s->lin.nonzero,
                      s->lin.n_classes * s->lin.n_features);
     dc_sb_put(b, "</div>\n<p class=\"note\">");
-    if (tree)
+    const bool oblique = tree && s->tree_cfg.split == DC_SPLIT_OBLIQUE;
+    if (oblique)
+        dc_sb_printf(b, "A sparse oblique decision tree (grown by %s CART, then tree alternating optimisation with "
+                        "L1-penalised hyperplane splits, &#955; = %g)",
+                     s->tree_cfg.criterion == DC_TREE_ENTROPY ? "entropy" : "Gini", s->tree_cfg.lambda);
+    else if (tree)
         dc_sb_printf(b, "A %s decision tree", s->tree_cfg.criterion == DC_TREE_ENTROPY ? "entropy" : "CART (Gini)");
     else
         dc_sb_printf(b, "A sparse multinomial logistic model (L1, &#955; = %g)", s->lin.lambda);
@@ -1325,6 +1388,10 @@ static dc_status section_surrogate(dc_sb *b, const dc_surrogate *s, const dc_dat
     if (tree)
         dc_sb_printf(b, " Each split shows the region it tests (red) over the mean image; left is &#8804;. The "
                         "first %d levels are drawn; the JSON file holds the whole tree.", TREE_SHOW_DEPTH);
+    if (oblique)
+        dc_sb_put(b, " An oblique split w&#183;x + b &#8804; 0 is drawn as its weight map over the regions: red where "
+                     "more intensity sends an input right, blue where it sends it left, blank where the split does "
+                     "not look; hover for its terms.");
     dc_sb_put(b, "</p>\n");
     if (tree) {
         if ((st = svg_tree(b, s, ds, err))) return st;

@@ -1,6 +1,8 @@
 // linear.c — the sparse multinomial logistic surrogate: L1-penalised
 // softmax regression on standardised features by FISTA with backtracking
-// (contract in surrogate.h).
+// (contract in surrogate.h); the same FISTA (dc_fista_l1) also fits the
+// binary weighted L1 logistic regressions of the oblique tree splits
+// (dc_logistic_fit, used by tree.c).
 //
 // The smooth part f (mean cross-entropy) has a gradient that is Lipschitz
 // with constant at most (1/2) lambda_max([Z 1]^T [Z 1] / N) (the softmax
@@ -96,55 +98,247 @@ static double l1(const double *W, size_t n) {
     return s;
 }
 
-// (1/2) lambda_max([Z 1]^T [Z 1] / N) by 50 power iterations from all ones.
-static double lipschitz(const float *Z, int N, int F) {
-    double *v = malloc(sizeof(double) * (F + 1)), *u = malloc(sizeof(double) * (F + 1));
-    if (!v || !u) {
-        free(v);
+// lambda_max([Z 1]^T V [Z 1] / sum v) by `iters` power iterations from all
+// ones, V = diag(v) (v NULL: all 1).
+static double gram_lambda_max(const float *Z, const float *v, int N, int F, int iters) {
+    double *vec = malloc(sizeof(double) * (F + 1)), *u = malloc(sizeof(double) * (F + 1));
+    double V = 0.0;
+    for (int i = 0; i < N; i++) V += v ? v[i] : 1.0;
+    if (!vec || !u || !(V > 0)) {
+        free(vec);
         free(u);
-        return F + 1.0; // the trace: an upper bound
+        return 2.0 * (F + 1.0); // twice the trace: an upper bound for standardised Z
     }
-    for (int j = 0; j <= F; j++) v[j] = 1.0 / sqrt(F + 1.0);
+    for (int j = 0; j <= F; j++) vec[j] = 1.0 / sqrt(F + 1.0);
     double lam = 0.0;
-    for (int it = 0; it < 50; it++) {
+    for (int it = 0; it < iters; it++) {
         memset(u, 0, sizeof(double) * (F + 1));
         for (int i = 0; i < N; i++) {
             const float *x = Z + (size_t)i * F;
-            double s = v[F];
-            for (int j = 0; j < F; j++) s += x[j] * v[j];
+            double s = vec[F];
+            for (int j = 0; j < F; j++) s += x[j] * vec[j];
+            if (v) s *= v[i];
             for (int j = 0; j < F; j++) u[j] += s * x[j];
             u[F] += s;
         }
         double nrm = 0.0;
-        for (int j = 0; j <= F; j++) nrm += (u[j] / N) * (u[j] / N);
+        for (int j = 0; j <= F; j++) nrm += (u[j] / V) * (u[j] / V);
         nrm = sqrt(nrm);
         lam = nrm;
         if (nrm == 0) break;
-        for (int j = 0; j <= F; j++) v[j] = u[j] / N / nrm;
+        for (int j = 0; j <= F; j++) vec[j] = u[j] / V / nrm;
     }
-    free(v);
+    free(vec);
     free(u);
-    return 0.5 * lam;
+    return lam;
+}
+
+// ---------------------------------------------------------------------------
+// FISTA (contract in surrogate.h)
+
+int dc_fista_l1(const dc_fista_problem *p, double *theta, double *scratch) {
+    const size_t P = p->n_params, nw = p->n_penalised;
+    double *x = theta, *xp = scratch, *yk = scratch + P, *g = scratch + 2 * P, *z = scratch + 3 * P;
+    memcpy(yk, x, sizeof(double) * P);
+    double L = p->L0 > 0 ? p->L0 : 1.0;
+    double t = 1.0;
+    double fx = p->f(p->ctx, x, NULL);
+    double Fx = fx + p->lambda * l1(x, nw);
+    int it = 0;
+    for (it = 1; it <= p->max_iter; it++) {
+        const double fy = p->f(p->ctx, yk, g);
+        double fz = 0.0;
+        for (int bt = 0; bt < 60; bt++) {
+            for (size_t q = 0; q < P; q++) {
+                double v = yk[q] - g[q] / L;
+                if (q < nw) { // soft threshold
+                    const double s = p->lambda / L;
+                    v = v > s ? v - s : v < -s ? v + s : 0.0;
+                }
+                z[q] = v;
+            }
+            fz = p->f(p->ctx, z, NULL);
+            double lin = 0.0, sq = 0.0;
+            for (size_t q = 0; q < P; q++) {
+                const double d = z[q] - yk[q];
+                lin += g[q] * d;
+                sq += d * d;
+            }
+            if (fz <= fy + lin + 0.5 * L * sq + 1e-12 * fabs(fy)) break;
+            L *= 2.0;
+        }
+        const double Fz = fz + p->lambda * l1(z, nw);
+        double change = 0.0;
+        for (size_t q = 0; q < P; q++) {
+            const double d = fabs(z[q] - x[q]);
+            if (d > change) change = d;
+        }
+        memcpy(xp, x, sizeof(double) * P);
+        memcpy(x, z, sizeof(double) * P);
+        if (Fz > Fx) { // restart the momentum
+            t = 1.0;
+            memcpy(yk, x, sizeof(double) * P);
+        } else {
+            const double tn = (1.0 + sqrt(1.0 + 4.0 * t * t)) / 2.0;
+            for (size_t q = 0; q < P; q++) yk[q] = x[q] + (t - 1.0) / tn * (x[q] - xp[q]);
+            t = tn;
+        }
+        Fx = Fz;
+        if (change < p->tol) break;
+    }
+    return it > p->max_iter ? p->max_iter : it;
+}
+
+// ---------------------------------------------------------------------------
+// Weighted binary logistic regression (contract in surrogate.h)
+
+typedef struct logit_ctx {
+    const float *Z, *v;
+    const int8_t *t;
+    int N, F, nthreads;
+    double V;      // sum of the weights
+    double *part;  // (BLOCKS, F + 2) scratch
+} logit_ctx;
+
+// theta = (w (F), b). Mean weighted logistic loss and, when grad is not
+// NULL, its gradient.
+static double logit_smooth(void *vctx, const double *theta, double *grad) {
+    const logit_ctx *c = vctx;
+    const int F = c->F, N = c->N;
+    const size_t stride = (size_t)F + 2;
+    const double *w = theta, b = theta[F];
+#pragma omp parallel for num_threads(c->nthreads) schedule(static)
+    for (int blk = 0; blk < DC_LIN_BLOCKS; blk++) {
+        double *pg = c->part + (size_t)blk * stride;
+        memset(pg, 0, sizeof(double) * stride);
+        const int i0 = (int)((int64_t)N * blk / DC_LIN_BLOCKS), i1 = (int)((int64_t)N * (blk + 1) / DC_LIN_BLOCKS);
+        for (int i = i0; i < i1; i++) {
+            const float *x = c->Z + (size_t)i * F;
+            double u = b;
+            for (int j = 0; j < F; j++) u += w[j] * x[j];
+            const double sgn = c->t[i] ? 1.0 : -1.0, vi = c->v ? c->v[i] : 1.0, m = -sgn * u;
+            // log(1 + exp(m)) without overflow
+            pg[stride - 1] += vi * (m > 0 ? m + log1p(exp(-m)) : log1p(exp(m)));
+            if (!grad) continue;
+            // d/du log(1 + exp(-s u)) = -s / (1 + exp(s u))
+            const double d = vi * -sgn / (1.0 + exp(-m));
+            for (int j = 0; j < F; j++) pg[j] += d * x[j];
+            pg[F] += d;
+        }
+    }
+    double loss = 0.0;
+    if (grad) memset(grad, 0, sizeof(double) * ((size_t)F + 1));
+    for (int blk = 0; blk < DC_LIN_BLOCKS; blk++) {
+        const double *pg = c->part + (size_t)blk * stride;
+        loss += pg[stride - 1];
+        if (!grad) continue;
+        for (int j = 0; j <= F; j++) grad[j] += pg[j];
+    }
+    if (grad)
+        for (int j = 0; j <= F; j++) grad[j] /= c->V;
+    return loss / c->V;
+}
+
+static dc_status logit_check(const float *Z, const int8_t *t, const float *v, int n, int F, double lambda,
+                             double *V, dc_error *err) {
+    if (n < 1 || F < 1) return dc_fail(err, DC_ERR_ARG, "logistic: need samples and features (got %d, %d)", n, F);
+    if (!(lambda >= 0) || !isfinite(lambda)) return dc_fail(err, DC_ERR_ARG, "logistic: lambda %g must be >= 0", lambda);
+    *V = 0.0;
+    for (int i = 0; i < n; i++) {
+        if (t[i] != 0 && t[i] != 1) return dc_fail(err, DC_ERR_ARG, "logistic: sample %d has label %d, not 0 or 1", i, t[i]);
+        if (v && (!(v[i] >= 0) || !isfinite(v[i])))
+            return dc_fail(err, DC_ERR_ARG, "logistic: sample %d has weight %g, not a finite number >= 0", i, v[i]);
+        *V += v ? v[i] : 1.0;
+    }
+    if (!(*V > 0)) return dc_fail(err, DC_ERR_ARG, "logistic: the weights add up to %g, not > 0", *V);
+    return DC_OK;
+}
+
+dc_status dc_logistic_fit(double *w, double *b, const float *Z, const int8_t *t, const float *v, int n, int F,
+                          double lambda, int max_iter, double tol, int nthreads, int *iters, dc_error *err) {
+    double V;
+    dc_status st = logit_check(Z, t, v, n, F, lambda, &V, err);
+    if (st) return st;
+    if (max_iter < 1 || !(tol > 0))
+        return dc_fail(err, DC_ERR_ARG, "logistic: max-iter %d must be >= 1 and tol %g > 0", max_iter, tol);
+    if (nthreads <= 0) nthreads = dc_default_threads();
+    const size_t P = (size_t)F + 1;
+    double *theta = malloc(sizeof(double) * P), *scratch = malloc(sizeof(double) * 4 * P);
+    double *part = malloc(sizeof(double) * DC_LIN_BLOCKS * (P + 1));
+    if (!theta || !scratch || !part) {
+        free(theta), free(scratch), free(part);
+        return dc_fail(err, DC_ERR_NOMEM, "logistic: out of memory for %d features", F);
+    }
+    memcpy(theta, w, sizeof(double) * (size_t)F);
+    theta[F] = *b;
+    logit_ctx c = {Z, v, t, n, F, nthreads, V, part};
+    // the logistic loss's second derivative is at most 1/4
+    const dc_fista_problem pr = {P, (size_t)F, lambda, logit_smooth, &c, 0.25 * gram_lambda_max(Z, v, n, F, 20),
+                                 max_iter, tol};
+    const int it = dc_fista_l1(&pr, theta, scratch);
+    if (iters) *iters = it;
+    memcpy(w, theta, sizeof(double) * (size_t)F);
+    *b = theta[F];
+    free(theta), free(scratch), free(part);
+    return DC_OK;
+}
+
+double dc_logistic_objective(const double *w, double b, const float *Z, const int8_t *t, const float *v, int n,
+                             int F, double lambda) {
+    double V;
+    dc_error err;
+    if (logit_check(Z, t, v, n, F, lambda, &V, &err)) return NAN;
+    double *theta = malloc(sizeof(double) * ((size_t)F + 1)), *part = malloc(sizeof(double) * DC_LIN_BLOCKS * ((size_t)F + 2));
+    if (!theta || !part) {
+        free(theta), free(part);
+        return NAN;
+    }
+    memcpy(theta, w, sizeof(double) * (size_t)F);
+    theta[F] = b;
+    logit_ctx c = {Z, v, t, n, F, 1, V, part};
+    const double o = logit_smooth(&c, theta, NULL) + lambda * l1(w, (size_t)F);
+    free(theta), free(part);
+    return o;
+}
+
+// ---------------------------------------------------------------------------
+// The multinomial model
+
+typedef struct softmax_ctx {
+    const float *Z;
+    const int32_t *y;
+    int N, F, C, nthreads;
+    double *part;
+} softmax_ctx;
+
+static double softmax_smooth(void *vctx, const double *theta, double *grad) {
+    const softmax_ctx *c = vctx;
+    const size_t nw = (size_t)c->C * c->F;
+    return smooth(c->Z, c->y, c->N, c->F, c->C, theta, theta + nw, grad, grad ? grad + nw : NULL, c->part,
+                  c->nthreads);
+}
+
+void dc_surr_standardise(float *Z, float *mu, float *sd, const float *X, int N, int F) {
+    for (int j = 0; j < F; j++) {
+        double s = 0.0, s2 = 0.0;
+        for (int i = 0; i < N; i++) s += X[(size_t)i * F + j];
+        const double m = s / N;
+        for (int i = 0; i < N; i++) {
+            const double d = X[(size_t)i * F + j] - m;
+            s2 += d * d;
+        }
+        const double sdev = sqrt(s2 / N);
+        mu[j] = (float)m;
+        sd[j] = sdev > 1e-12 ? (float)sdev : 1.0f;
+    }
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < F; j++)
+            Z[(size_t)i * F + j] = (X[(size_t)i * F + j] - mu[j]) / sd[j];
 }
 
 static float *standardise(dc_linear *lm, const float *X, int N, int F) {
     float *Z = malloc(sizeof(float) * (size_t)N * F);
-    if (!Z) return NULL;
-    for (int j = 0; j < F; j++) {
-        double s = 0.0, s2 = 0.0;
-        for (int i = 0; i < N; i++) s += X[(size_t)i * F + j];
-        const double mu = s / N;
-        for (int i = 0; i < N; i++) {
-            const double d = X[(size_t)i * F + j] - mu;
-            s2 += d * d;
-        }
-        const double sd = sqrt(s2 / N);
-        lm->mu[j] = (float)mu;
-        lm->sd[j] = sd > 1e-12 ? (float)sd : 1.0f;
-    }
-    for (int i = 0; i < N; i++)
-        for (int j = 0; j < F; j++)
-            Z[(size_t)i * F + j] = (X[(size_t)i * F + j] - lm->mu[j]) / lm->sd[j];
+    if (Z) dc_surr_standardise(Z, lm->mu, lm->sd, X, N, F);
     return Z;
 }
 
@@ -170,64 +364,21 @@ dc_status dc_linear_fit(dc_linear *lm, const float *X, const int32_t *y, int n, 
     lm->lambda = cfg->lambda;
     lm->mu = malloc(sizeof(float) * (size_t)F);
     lm->sd = malloc(sizeof(float) * (size_t)F);
-    double *x = calloc(P, sizeof(double)), *xp = calloc(P, sizeof(double)), *yk = calloc(P, sizeof(double));
-    double *g = calloc(P, sizeof(double)), *z = calloc(P, sizeof(double));
+    double *x = calloc(P, sizeof(double)), *scratch = malloc(sizeof(double) * 4 * P);
     double *part = malloc(sizeof(double) * DC_LIN_BLOCKS * (P + 1));
     float *Z = NULL;
     dc_status st = DC_OK;
-    if (!lm->mu || !lm->sd || !x || !xp || !yk || !g || !z || !part || !(Z = standardise(lm, X, n, F))) {
+    if (!lm->mu || !lm->sd || !x || !scratch || !part || !(Z = standardise(lm, X, n, F))) {
         st = dc_fail(err, DC_ERR_NOMEM, "linear: out of memory for %d samples x %d features", n, F);
         goto done;
     }
     const size_t nw = (size_t)C * F;
-    double L = lipschitz(Z, n, F);
+    // the softmax Hessian is below I/2
+    double L = 0.5 * gram_lambda_max(Z, NULL, n, F, 50);
     if (!(L > 0)) L = 1.0;
-    double t = 1.0;
-    double fx = smooth(Z, y, n, F, C, x, x + nw, NULL, NULL, part, nthreads);
-    double Fx = fx + cfg->lambda * l1(x, nw);
-    int it = 0;
-    for (it = 1; it <= cfg->max_iter; it++) {
-        const double fy = smooth(Z, y, n, F, C, yk, yk + nw, g, g + nw, part, nthreads);
-        double fz = 0.0;
-        for (int bt = 0; bt < 60; bt++) {
-            for (size_t q = 0; q < P; q++) {
-                double v = yk[q] - g[q] / L;
-                if (q < nw) { // soft threshold
-                    const double s = cfg->lambda / L;
-                    v = v > s ? v - s : v < -s ? v + s : 0.0;
-                }
-                z[q] = v;
-            }
-            fz = smooth(Z, y, n, F, C, z, z + nw, NULL, NULL, part, nthreads);
-            double lin = 0.0, sq = 0.0;
-            for (size_t q = 0; q < P; q++) {
-                const double d = z[q] - yk[q];
-                lin += g[q] * d;
-                sq += d * d;
-            }
-            if (fz <= fy + lin + 0.5 * L * sq + 1e-12 * fabs(fy)) break;
-            L *= 2.0;
-        }
-        const double Fz = fz + cfg->lambda * l1(z, nw);
-        double change = 0.0;
-        for (size_t q = 0; q < P; q++) {
-            const double d = fabs(z[q] - x[q]);
-            if (d > change) change = d;
-        }
-        memcpy(xp, x, sizeof(double) * P);
-        memcpy(x, z, sizeof(double) * P);
-        if (Fz > Fx) { // restart the momentum
-            t = 1.0;
-            memcpy(yk, x, sizeof(double) * P);
-        } else {
-            const double tn = (1.0 + sqrt(1.0 + 4.0 * t * t)) / 2.0;
-            for (size_t q = 0; q < P; q++) yk[q] = x[q] + (t - 1.0) / tn * (x[q] - xp[q]);
-            t = tn;
-        }
-        Fx = Fz;
-        if (change < cfg->tol) break;
-    }
-    lm->iters = it > cfg->max_iter ? cfg->max_iter : it;
+    softmax_ctx sc = {Z, y, n, F, C, nthreads, part};
+    const dc_fista_problem pr = {P, nw, cfg->lambda, softmax_smooth, &sc, L, cfg->max_iter, cfg->tol};
+    lm->iters = dc_fista_l1(&pr, x, scratch);
     lm->W = malloc(sizeof(double) * nw);
     lm->b = malloc(sizeof(double) * (size_t)C);
     if (!lm->W || !lm->b) {
@@ -241,10 +392,7 @@ dc_status dc_linear_fit(dc_linear *lm, const float *X, const int32_t *y, int n, 
     lm->objective = smooth(Z, y, n, F, C, lm->W, lm->b, NULL, NULL, part, nthreads) + cfg->lambda * l1(lm->W, nw);
 done:
     free(x);
-    free(xp);
-    free(yk);
-    free(g);
-    free(z);
+    free(scratch);
     free(part);
     free(Z);
     if (st) dc_linear_free(lm);

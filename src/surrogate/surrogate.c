@@ -156,7 +156,7 @@ dc_status dc_surrogate_build(dc_surrogate *s, dc_model *m, const dc_dataset *tra
             for (int i = 0; i < train->n; i++) atr += dc_tree_predict(t, Xtr + (size_t)i * F, d) == ptr[i];
             int leaves = 0;
             for (int q = 0; q < t->n_nodes; q++)
-                leaves += t->nodes[q].depth == d || (t->nodes[q].feature < 0 && t->nodes[q].depth < d);
+                leaves += t->nodes[q].depth == d || (t->nodes[q].feature == DC_TREE_LEAF && t->nodes[q].depth < d);
             s->curve_fidelity[d - 1] = (double)a / test->n;
             s->curve_accuracy[d - 1] = (double)r / test->n;
             s->curve_train_fidelity[d - 1] = (double)atr / train->n;

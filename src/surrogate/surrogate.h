@@ -30,6 +30,13 @@
 //     Ties between candidate splits go to the lowest feature, then the
 //     lowest threshold: the tree is a function of its inputs (and, for a
 //     given thread count, so are the bits of everything else here).
+//   - a sparse oblique tree (split "oblique"): the CART tree above, then
+//     passes of tree alternating optimisation (TAO, Carreira-Perpinan &
+//     Tavallali 2018) in which each split may become a hyperplane
+//     sum_k w_k x[f_k] + bias <= 0 fitted by an L1-penalised logistic
+//     regression to the node's "care" points; L1 keeps few terms per split,
+//     and the terms are kept in the original feature units, so a split reads
+//     (and a file is evaluated) without any standardisation;
 //   - a sparse multinomial logistic model: softmax(W z + b) over the
 //     standardised features z = (x - mu) / sd, fitted by FISTA with
 //     backtracking (Beck & Teboulle 2009) on
@@ -84,6 +91,11 @@ typedef enum dc_tree_criterion {
     DC_TREE_ENTROPY,       // Shannon entropy (information gain, as ID3/C4.5)
 } dc_tree_criterion;
 
+typedef enum dc_tree_split {
+    DC_SPLIT_AXIS,         // x[f] <= threshold (CART's)
+    DC_SPLIT_OBLIQUE,      // sparse oblique: sum_k w_k x[f_k] + bias <= 0 (dc_tree_refine_oblique)
+} dc_tree_split;
+
 typedef struct dc_tree_config {
     dc_tree_criterion criterion; // split criterion [gini]
     int max_depth;         // <= 0: unlimited [0]
@@ -92,13 +104,24 @@ typedef struct dc_tree_config {
     double ccp_alpha;      // cost-complexity pruning, >= 0 [0: none]
     int refine;            // passes of tree alternating optimisation after
                            // growing (dc_tree_refine), 0: plain CART [0]
+    dc_tree_split split;   // axis: CART (+ axis TAO); oblique: CART, then
+                           // `refine` passes of oblique TAO [axis]
+    double lambda;         // oblique: L1 penalty of each node's logistic fit [0.03]
+    int max_iter;          // oblique: FISTA iterations per node and pass [300]
     int nthreads;          // <= 0: all cores [0]
 } dc_tree_config;
 dc_tree_config dc_tree_config_default(void);
 
+#define DC_TREE_LEAF (-1)     // dc_tree_node.feature of a leaf
+#define DC_TREE_OBLIQUE (-2)  // dc_tree_node.feature of an oblique split
+
 typedef struct dc_tree_node {
-    int feature;       // split feature, -1 for a leaf
-    float threshold;   // x[feature] <= threshold goes left
+    int feature;       // axis split feature; DC_TREE_LEAF; DC_TREE_OBLIQUE
+    float threshold;   // axis split: x[feature] <= threshold goes left
+    int w_off, w_n;    // oblique split: its terms are t->w_feature, t->w_value
+                       // [w_off, w_off + w_n), w_n >= 1, features ascending; 0, 0 otherwise
+    double bias;       // oblique split: sum_k w_value[k] x[w_feature[k]] + bias <= 0
+                       // goes left (summed in double, terms in order)
     int left, right;   // children (node indices), -1 for a leaf
     int depth;         // root 0
     int n;             // training samples that reach the node
@@ -112,7 +135,24 @@ typedef struct dc_tree {
     dc_tree_node *nodes;    // (n_nodes), owned
     int32_t *counts;        // (n_nodes, C) training samples of each class, owned
     int n_leaves, depth;    // leaves and the deepest leaf's depth
+    int n_weights;          // terms of all oblique splits (in the original feature units)
+    int32_t *w_feature;     // (n_weights) feature of each term, owned (NULL when none)
+    double *w_value;        // (n_weights) its weight, != 0, owned
+    int passes_run;         // passes of the last refinement that changed something (0: none run)
 } dc_tree;
+
+// Whether x (F) goes to the left child at internal node q.
+bool dc_tree_goes_left(const dc_tree *t, int q, const float *x);
+
+// Oblique splits of t: how many, and the mean and largest number of nonzero
+// weights among them (0 when there are none); axis splits are the rest of
+// t's internal nodes.
+typedef struct dc_tree_split_stats {
+    int axis, oblique;      // internal nodes of each kind
+    double nonzero_mean;    // mean terms per oblique split
+    int nonzero_max;        // most terms of one oblique split
+} dc_tree_split_stats;
+dc_tree_split_stats dc_tree_split_summary(const dc_tree *t);
 
 // Fits t to X (n, F) row-major and y (n) in [0, C). On failure *t is empty.
 dc_status dc_tree_fit(dc_tree *t, const float *X, const int32_t *y, int n, int F, int C,
@@ -133,6 +173,21 @@ dc_status dc_tree_fit(dc_tree *t, const float *X, const int32_t *y, int n, int F
 // *passes_run (may be NULL) receives the passes that changed something.
 dc_status dc_tree_refine(dc_tree *t, const float *X, const int32_t *y, int n, int passes, int min_leaf,
                          int nthreads, int *passes_run, dc_error *err);
+// Sparse oblique TAO (the same paper, section 4; Zharmagambetov &
+// Carreira-Perpinan 2020): as dc_tree_refine, but a node's step also fits a
+// binary L1-penalised logistic regression (dc_logistic_fit: mean loss,
+// penalty lambda, at most max_iter FISTA iterations, stopped at a change of
+// 1e-4, warm-started from the node's current oblique split) to its care
+// points, over their features standardised among them, with the care
+// point's target child as the label, and moves its bias to the
+// threshold along w.x with the fewest care errors. The split becomes the
+// best of {current, best axis split, that hyperplane} by care errors
+// (strictly fewer to change; an axis split wins a tie with a hyperplane),
+// subject to min_leaf, so a pass never raises the training error. Stops
+// early after a pass that changes nothing. The result is the same for every
+// nthreads (sums over samples run in fixed blocks).
+dc_status dc_tree_refine_oblique(dc_tree *t, const float *X, const int32_t *y, int n, int passes, int min_leaf,
+                                 double lambda, int max_iter, int nthreads, int *passes_run, dc_error *err);
 // Minimal cost-complexity pruning in place (part of dc_tree_fit when
 // cfg.ccp_alpha > 0; exposed for tests). Renumbers the nodes.
 dc_status dc_tree_prune(dc_tree *t, double ccp_alpha, dc_error *err);
@@ -140,6 +195,45 @@ dc_status dc_tree_prune(dc_tree *t, double ccp_alpha, dc_error *err);
 // max_depth (<= 0: no limit) — the tree truncated at that depth.
 int dc_tree_predict(const dc_tree *t, const float *x, int max_depth);
 void dc_tree_free(dc_tree *t);
+
+// Standardised features: Z = (X - mu) / sd per column of X (N, F), mu and sd
+// (F) the column means and standard deviations (sd 1 where it is below
+// 1e-12). Z may be X (in place).
+void dc_surr_standardise(float *Z, float *mu, float *sd, const float *X, int N, int F);
+
+// ---------------------------------------------------------------------------
+// L1-penalised proximal gradient (FISTA with backtracking and restarts,
+// Beck & Teboulle 2009; O'Donoghue & Candes 2015), shared by the linear
+// surrogate and the oblique splits. Minimises f(theta) + lambda * sum over
+// theta[0 .. n_penalised) of |theta_j| (the rest unpenalised).
+
+// f at theta; fills grad (n_params) when it is not NULL.
+typedef double (*dc_smooth_fn)(void *ctx, const double *theta, double *grad);
+
+typedef struct dc_fista_problem {
+    size_t n_params, n_penalised;
+    double lambda;
+    dc_smooth_fn f;
+    void *ctx;
+    double L0;         // first estimate of f's gradient Lipschitz constant (> 0); doubled when too small
+    int max_iter;
+    double tol;        // stop when max |change of a coordinate| < tol
+} dc_fista_problem;
+
+// theta (n_params) holds the start and receives the solution; scratch is
+// (4 * n_params). Returns the iterations run.
+int dc_fista_l1(const dc_fista_problem *p, double *theta, double *scratch);
+
+// Weighted binary logistic regression with an L1 penalty on w, by FISTA:
+//   minimise (1/V) sum_i v_i log(1 + exp(-s_i (w . z_i + b))) + lambda |w|_1,
+// s_i = +1 when t[i] is 1 and -1 when it is 0, V = sum v_i; v NULL: all 1.
+// Z (n, F) is taken as given (the caller standardises it). w (F) and *b hold
+// the start and receive the solution; *iters (may be NULL) the iterations.
+dc_status dc_logistic_fit(double *w, double *b, const float *Z, const int8_t *t, const float *v, int n, int F,
+                          double lambda, int max_iter, double tol, int nthreads, int *iters, dc_error *err);
+// The penalised objective above at (w, b) (tests compare solutions by it).
+double dc_logistic_objective(const double *w, double b, const float *Z, const int8_t *t, const float *v, int n,
+                             int F, double lambda);
 
 // ---------------------------------------------------------------------------
 // Sparse multinomial logistic model

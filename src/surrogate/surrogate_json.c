@@ -2,6 +2,12 @@
 // tree node per line, and read back by a strict parser whose every error
 // names the line (contract in surrogate.h).
 //
+// A tree node is an axis split {"feature", "threshold", ...}, a leaf
+// (feature -1) or an oblique split {"weights": [[feature, weight], ...],
+// "bias", ...} (sum of weight * x[feature] + bias <= 0 goes left, in the
+// original feature units); weights, biases and impurities are written with
+// 17 digits so that they come back bit for bit.
+//
 // cJSON keeps no positions, so lines come from a small scanner over the
 // text (locate): the line of a top-level key, or of the i-th element of a
 // top-level array ("nodes"). A syntax error names the line and column where
@@ -139,6 +145,11 @@ dc_status dc_surrogate_to_json(const dc_surrogate *s, char **json, dc_error *err
             cJSON_AddNumberToObject(co, "min_split", s->tree_cfg.min_split);
             cJSON_AddNumberToObject(co, "ccp_alpha", s->tree_cfg.ccp_alpha);
             cJSON_AddNumberToObject(co, "refine", s->tree_cfg.refine);
+            if (s->tree_cfg.split == DC_SPLIT_OBLIQUE) { // absent for axis trees: their files are as before
+                cJSON_AddStringToObject(co, "splits", "oblique");
+                cJSON_AddItemToObject(co, "lambda", num17(s->tree_cfg.lambda));
+                cJSON_AddNumberToObject(co, "max_iter", s->tree_cfg.max_iter);
+            }
         }
         ok = ok && put_member(&txt, &len, &cap, "config", co, false);
         ok = ok && put_member(&txt, &len, &cap, "curve", curve_json(s), false);
@@ -151,8 +162,19 @@ dc_status dc_surrogate_to_json(const dc_surrogate *s, char **json, dc_error *err
                 ok = false;
                 break;
             }
-            cJSON_AddNumberToObject(o, "feature", d->feature);
-            cJSON_AddNumberToObject(o, "threshold", d->threshold);
+            if (d->feature == DC_TREE_OBLIQUE) {
+                cJSON *ws = cJSON_AddArrayToObject(o, "weights");
+                for (int k = 0; ws && k < d->w_n; k++) {
+                    cJSON *pr = cJSON_CreateArray();
+                    cJSON_AddItemToArray(pr, cJSON_CreateNumber(t->w_feature[d->w_off + k]));
+                    cJSON_AddItemToArray(pr, num17(t->w_value[d->w_off + k]));
+                    cJSON_AddItemToArray(ws, pr);
+                }
+                cJSON_AddItemToObject(o, "bias", num17(d->bias));
+            } else {
+                cJSON_AddNumberToObject(o, "feature", d->feature);
+                cJSON_AddNumberToObject(o, "threshold", d->threshold);
+            }
             cJSON_AddNumberToObject(o, "left", d->left);
             cJSON_AddNumberToObject(o, "right", d->right);
             cJSON_AddNumberToObject(o, "n", d->n);
@@ -384,9 +406,59 @@ static dc_status parse_features(const pctx *p, dc_surrogate *s, const cJSON *fe)
     return DC_OK;
 }
 
+// The terms of oblique node i ("weights": [[feature, weight], ...] with
+// features ascending, weights finite and nonzero; "bias" finite), appended to
+// t's term arrays (*cap their capacity).
+static dc_status parse_oblique(const pctx *p, dc_tree *t, dc_tree_node *d, const cJSON *o, int i, int *cap) {
+    const char *K = "nodes";
+    const int F = t->n_features;
+    const cJSON *ws = cJSON_GetObjectItemCaseSensitive(o, "weights");
+    const int nw = cJSON_IsArray(ws) ? cJSON_GetArraySize(ws) : -1;
+    if (nw < 1 || nw > F)
+        return perr(p, K, i, "nodes[%d]: \"weights\" must be an array of 1 to %d [feature, weight] pairs", i, F);
+    if (t->n_weights + nw > *cap) {
+        const int nc = (t->n_weights + nw) * 2;
+        int32_t *nf = realloc(t->w_feature, sizeof(int32_t) * (size_t)nc);
+        if (nf) t->w_feature = nf;
+        double *nv = nf ? realloc(t->w_value, sizeof(double) * (size_t)nc) : NULL;
+        if (nv) t->w_value = nv;
+        if (!nf || !nv) return dc_fail(p->err, DC_ERR_NOMEM, "%s: out of memory for oblique weights", p->origin);
+        *cap = nc;
+    }
+    d->feature = DC_TREE_OBLIQUE;
+    d->threshold = 0.0f;
+    d->w_off = t->n_weights;
+    d->w_n = nw;
+    int k = 0;
+    for (const cJSON *pr = ws->child; pr; pr = pr->next, k++) {
+        const cJSON *f = cJSON_IsArray(pr) && cJSON_GetArraySize(pr) == 2 ? pr->child : NULL, *w = f ? f->next : NULL;
+        if (!f || !cJSON_IsNumber(f) || !cJSON_IsNumber(w))
+            return perr(p, K, i, "nodes[%d]: weights[%d] must be a [feature, weight] pair of numbers", i, k);
+        const int lo = k ? t->w_feature[d->w_off + k - 1] + 1 : 0;
+        if (!isfinite(f->valuedouble) || f->valuedouble != floor(f->valuedouble) || f->valuedouble < lo ||
+            f->valuedouble > F - 1)
+            return perr(p, K, i, "nodes[%d]: weights[%d]: the feature must be an integer in [%d, %d] (features "
+                                 "ascending, each once)", i, k, lo, F - 1);
+        if (!isfinite(w->valuedouble) || w->valuedouble == 0)
+            return perr(p, K, i, "nodes[%d]: weights[%d]: the weight must be a finite nonzero number", i, k);
+        t->w_feature[d->w_off + k] = (int32_t)f->valuedouble;
+        t->w_value[d->w_off + k] = w->valuedouble;
+    }
+    t->n_weights += nw;
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "bias");
+    if (!cJSON_IsNumber(b) || !isfinite(b->valuedouble))
+        return perr(p, K, i, "nodes[%d]: \"bias\" must be a finite number", i);
+    d->bias = b->valuedouble;
+    return DC_OK;
+}
+
 static dc_status parse_nodes(const pctx *p, dc_surrogate *s, const cJSON *nodes) {
     static const char *const keys[] = {"feature", "threshold", "left", "right", "n", "class", "impurity", "counts",
                                        NULL};
+    static const char *const obl_keys[] = {"weights", "bias", "left", "right", "n", "class", "impurity", "counts",
+                                           NULL};
+    const bool oblique_ok = s->tree_cfg.split == DC_SPLIT_OBLIQUE;
+    int w_cap = 0;
     const char *K = "nodes";
     const int C = s->n_classes, F = s->feat.n_features;
     if (!cJSON_IsArray(nodes)) return perr(p, K, -1, "\"nodes\" must be an array");
@@ -416,9 +488,16 @@ static dc_status parse_nodes(const pctx *p, dc_surrogate *s, const cJSON *nodes)
         }
         dc_tree_node *d = &t->nodes[i];
         double thr = 0.0, imp = 0.0;
-        if ((st = keys_check(p, o, keys, what, K, i))) break;
-        if ((st = get_int(p, o, "feature", -1, F - 1, &d->feature, what, K, i))) break;
-        if ((st = get_num(p, o, "threshold", -HUGE_VAL, HUGE_VAL, &thr, what, K, i))) break;
+        const bool obl = cJSON_GetObjectItemCaseSensitive(o, "weights") != NULL;
+        if (obl && !oblique_ok) {
+            st = perr(p, K, i, "%s: an oblique split (\"weights\") in a tree whose config has no \"splits\": "
+                               "\"oblique\"", what);
+            break;
+        }
+        if ((st = keys_check(p, o, obl ? obl_keys : keys, what, K, i))) break;
+        if (obl && (st = parse_oblique(p, t, d, o, i, &w_cap))) break;
+        if (!obl && (st = get_int(p, o, "feature", -1, F - 1, &d->feature, what, K, i))) break;
+        if (!obl && (st = get_num(p, o, "threshold", -HUGE_VAL, HUGE_VAL, &thr, what, K, i))) break;
         if ((st = get_int(p, o, "left", -1, nn - 1, &d->left, what, K, i))) break;
         if ((st = get_int(p, o, "right", -1, nn - 1, &d->right, what, K, i))) break;
         if ((st = get_int(p, o, "n", 0, 2147483647L, &d->n, what, K, i))) break;
@@ -443,7 +522,7 @@ static dc_status parse_nodes(const pctx *p, dc_surrogate *s, const cJSON *nodes)
             st = perr(p, K, i, "%s: counts add up to %lld but n is %d", what, (long long)sum, d->n);
             break;
         }
-        const bool leaf = d->feature < 0;
+        const bool leaf = d->feature == DC_TREE_LEAF;
         if (leaf && (d->left != -1 || d->right != -1)) {
             st = perr(p, K, i, "%s: a leaf (feature -1) must have left and right -1", what);
             break;
@@ -467,7 +546,7 @@ static dc_status parse_nodes(const pctx *p, dc_surrogate *s, const cJSON *nodes)
     }
     for (int q = 0; q < nn && !st; q++) { // parents come first: depths top-down
         dc_tree_node *d = &t->nodes[q];
-        if (d->feature < 0) continue;
+        if (d->feature == DC_TREE_LEAF) continue;
         const int64_t kids = (int64_t)t->nodes[d->left].n + t->nodes[d->right].n;
         if (kids != d->n)
             st = perr(p, K, q, "nodes[%d]: its children hold %lld samples but it holds %d", q, (long long)kids, d->n);
@@ -477,7 +556,7 @@ static dc_status parse_nodes(const pctx *p, dc_surrogate *s, const cJSON *nodes)
         t->n_leaves = 0;
         t->depth = 0;
         for (int q = 0; q < nn; q++)
-            if (t->nodes[q].feature < 0) {
+            if (t->nodes[q].feature == DC_TREE_LEAF) {
                 t->n_leaves++;
                 if (t->nodes[q].depth > t->depth) t->depth = t->nodes[q].depth;
             }
@@ -644,11 +723,28 @@ dc_status dc_surrogate_parse_json(dc_surrogate *s, const char *text, size_t len,
     if (!st) st = get_int(&p, sc, "n_test", 0, 2147483647L, &s->n_test, "scores", "scores", -1);
     if (st) goto done;
     if (tree) {
+        // "splits" is absent from axis trees written before oblique splits
+        // existed (and from axis trees now); an oblique tree also has its
+        // lambda and max_iter
         static const char *const cfg_keys[] = {"criterion", "max_depth", "min_leaf", "min_split", "ccp_alpha",
                                                "refine", NULL};
+        static const char *const axis_keys[] = {"criterion", "max_depth", "min_leaf", "min_split", "ccp_alpha",
+                                                "refine", "splits", NULL};
+        static const char *const obl_keys[] = {"criterion", "max_depth", "min_leaf", "min_split", "ccp_alpha",
+                                               "refine", "splits", "lambda", "max_iter", NULL};
         const cJSON *co = cJSON_GetObjectItemCaseSensitive(j, "config");
+        const cJSON *sp = cJSON_IsObject(co) ? cJSON_GetObjectItemCaseSensitive(co, "splits") : NULL;
         if (!cJSON_IsObject(co)) st = perr(&p, "config", -1, "\"config\" must be an object");
-        if (!st) st = keys_check(&p, co, cfg_keys, "config", "config", -1);
+        if (!st && sp && (!cJSON_IsString(sp) || (strcmp(sp->valuestring, "axis") && strcmp(sp->valuestring, "oblique"))))
+            st = perr(&p, "config", -1, "config: \"splits\" must be \"axis\" or \"oblique\"");
+        if (!st && sp && !strcmp(sp->valuestring, "oblique")) s->tree_cfg.split = DC_SPLIT_OBLIQUE;
+        if (!st)
+            st = keys_check(&p, co, !sp ? cfg_keys : s->tree_cfg.split == DC_SPLIT_OBLIQUE ? obl_keys : axis_keys,
+                            "config", "config", -1);
+        if (!st && s->tree_cfg.split == DC_SPLIT_OBLIQUE)
+            st = get_num(&p, co, "lambda", 0, HUGE_VAL, &s->tree_cfg.lambda, "config", "config", -1);
+        if (!st && s->tree_cfg.split == DC_SPLIT_OBLIQUE)
+            st = get_int(&p, co, "max_iter", 1, 2147483647L, &s->tree_cfg.max_iter, "config", "config", -1);
         if (!st) st = get_int(&p, co, "max_depth", 0, 2147483647L, &s->tree_cfg.max_depth, "config", "config", -1);
         if (!st) st = get_int(&p, co, "min_leaf", 1, 2147483647L, &s->tree_cfg.min_leaf, "config", "config", -1);
         if (!st) st = get_int(&p, co, "min_split", 2, 2147483647L, &s->tree_cfg.min_split, "config", "config", -1);

@@ -15,6 +15,15 @@
 // Either score is a function of the integer counts alone, so the threads
 // (one feature each) never change the tree.
 //
+// Tree alternating optimisation (tao, at the end) re-chooses one split at a
+// time with the rest of the tree fixed, deepest nodes first. Its oblique
+// kind adds one candidate per node, a sparse hyperplane from an L1 logistic
+// fit (linear.c) with its bias moved to the best cut along w.x; both kinds
+// take a new split only when it sends strictly fewer care points the wrong
+// way. A hyperplane's terms live in the tree's term arrays (two slots of F
+// per node while refining: the current one and a candidate), compacted to
+// node order at the end; dc_tree_goes_left sums them in double, in order.
+//
 // Legend: N samples, F features, C classes.
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -29,14 +38,75 @@
 
 dc_tree_config dc_tree_config_default(void) {
     return (dc_tree_config){.criterion = DC_TREE_GINI, .max_depth = 0, .min_leaf = 1, .min_split = 2, .ccp_alpha = 0.0, .refine = 0,
-                            .nthreads = 0};
+                            .split = DC_SPLIT_AXIS, .lambda = 0.03, .max_iter = 300, .nthreads = 0};
 }
 
 void dc_tree_free(dc_tree *t) {
     if (!t) return;
     free(t->nodes);
     free(t->counts);
+    free(t->w_feature);
+    free(t->w_value);
     memset(t, 0, sizeof *t);
+}
+
+bool dc_tree_goes_left(const dc_tree *t, int q, const float *x) {
+    const dc_tree_node *d = &t->nodes[q];
+    if (d->feature != DC_TREE_OBLIQUE) return x[d->feature] <= d->threshold;
+    const int32_t *f = t->w_feature + d->w_off;
+    const double *w = t->w_value + d->w_off;
+    double s = 0.0;
+    for (int k = 0; k < d->w_n; k++) s += w[k] * x[f[k]];
+    return s + d->bias <= 0.0;
+}
+
+dc_tree_split_stats dc_tree_split_summary(const dc_tree *t) {
+    dc_tree_split_stats r = {0, 0, 0.0, 0};
+    long total = 0;
+    for (int q = 0; q < t->n_nodes; q++) {
+        const dc_tree_node *d = &t->nodes[q];
+        if (d->feature == DC_TREE_OBLIQUE) {
+            r.oblique++;
+            total += d->w_n;
+            if (d->w_n > r.nonzero_max) r.nonzero_max = d->w_n;
+        } else if (d->feature != DC_TREE_LEAF) {
+            r.axis++;
+        }
+    }
+    r.nonzero_mean = r.oblique ? (double)total / r.oblique : 0.0;
+    return r;
+}
+
+// Rewrites the term arrays to hold exactly the terms of the oblique nodes,
+// in node order (refinement and pruning leave unused terms behind).
+static dc_status compact_weights(dc_tree *t, dc_error *err) {
+    int total = 0;
+    for (int q = 0; q < t->n_nodes; q++)
+        if (t->nodes[q].feature == DC_TREE_OBLIQUE) total += t->nodes[q].w_n;
+    int32_t *f = total ? malloc(sizeof(int32_t) * (size_t)total) : NULL;
+    double *w = total ? malloc(sizeof(double) * (size_t)total) : NULL;
+    if (total && (!f || !w)) {
+        free(f), free(w);
+        return dc_fail(err, DC_ERR_NOMEM, "tree: out of memory for %d oblique terms", total);
+    }
+    int at = 0;
+    for (int q = 0; q < t->n_nodes; q++) {
+        dc_tree_node *d = &t->nodes[q];
+        if (d->feature != DC_TREE_OBLIQUE) {
+            d->w_off = d->w_n = 0;
+            continue;
+        }
+        memcpy(f + at, t->w_feature + d->w_off, sizeof(int32_t) * (size_t)d->w_n);
+        memcpy(w + at, t->w_value + d->w_off, sizeof(double) * (size_t)d->w_n);
+        d->w_off = at;
+        at += d->w_n;
+    }
+    free(t->w_feature);
+    free(t->w_value);
+    t->w_feature = f;
+    t->w_value = w;
+    t->n_weights = total;
+    return DC_OK;
 }
 
 // ---------------------------------------------------------------------------
@@ -149,6 +219,10 @@ dc_status dc_tree_fit(dc_tree *t, const float *X, const int32_t *y, int n, int F
         return dc_fail(err, DC_ERR_ARG,
                        "tree: min-leaf %d must be >= 1, min-split %d >= 2, ccp-alpha %g >= 0, refine %d >= 0",
                        cfg->min_leaf, cfg->min_split, cfg->ccp_alpha, cfg->refine);
+    if ((cfg->split != DC_SPLIT_AXIS && cfg->split != DC_SPLIT_OBLIQUE) ||
+        (cfg->split == DC_SPLIT_OBLIQUE && (!(cfg->lambda >= 0) || !isfinite(cfg->lambda) || cfg->max_iter < 1)))
+        return dc_fail(err, DC_ERR_ARG, "tree: oblique splits need lambda %g >= 0 and max-iter %d >= 1", cfg->lambda,
+                       cfg->max_iter);
     for (int i = 0; i < n; i++)
         if (y[i] < 0 || y[i] >= C) return dc_fail(err, DC_ERR_ARG, "tree: sample %d has class %d outside [0, %d)", i, y[i], C);
     for (size_t q = 0; q < (size_t)n * F; q++)
@@ -205,7 +279,7 @@ dc_status dc_tree_fit(dc_tree *t, const float *X, const int32_t *y, int n, int F
         memset(cnt, 0, sizeof(int32_t) * (size_t)C);
         for (int p = wi.lo; p < wi.hi; p++) cnt[y[ord[p]]]++;
         const int nn = wi.hi - wi.lo;
-        *nd = (dc_tree_node){.feature = -1, .threshold = 0.0f, .left = -1, .right = -1, .depth = wi.depth,
+        *nd = (dc_tree_node){.feature = DC_TREE_LEAF, .threshold = 0.0f, .left = -1, .right = -1, .depth = wi.depth,
                              .n = nn, .klass = argmax_i32(cnt, C), .impurity = gini_of(cnt, C, nn)};
         if (wi.parent >= 0) {
             if (wi.left) t->nodes[wi.parent].left = id;
@@ -261,11 +335,15 @@ dc_status dc_tree_fit(dc_tree *t, const float *X, const int32_t *y, int n, int F
     t->n_leaves = 0;
     t->depth = 0;
     for (int i = 0; i < t->n_nodes; i++)
-        if (t->nodes[i].feature < 0) {
+        if (t->nodes[i].feature == DC_TREE_LEAF) {
             t->n_leaves++;
             if (t->nodes[i].depth > t->depth) t->depth = t->nodes[i].depth;
         }
-    if (cfg->refine > 0) st = dc_tree_refine(t, X, y, n, cfg->refine, cfg->min_leaf, nthreads, NULL, err);
+    if (cfg->refine > 0 && cfg->split == DC_SPLIT_OBLIQUE)
+        st = dc_tree_refine_oblique(t, X, y, n, cfg->refine, cfg->min_leaf, cfg->lambda, cfg->max_iter, nthreads, NULL,
+                                    err);
+    else if (cfg->refine > 0)
+        st = dc_tree_refine(t, X, y, n, cfg->refine, cfg->min_leaf, nthreads, NULL, err);
     if (!st && cfg->ccp_alpha > 0) st = dc_tree_prune(t, cfg->ccp_alpha, err);
 done:
     free(ord);
@@ -305,7 +383,7 @@ dc_status dc_tree_prune(dc_tree *t, double ccp_alpha, dc_error *err) {
     for (int i = 0; i < nn; i++) {
         const dc_tree_node *d = &t->nodes[i];
         r_node[i] = d->n / N * d->impurity;
-        leaf[i] = d->feature < 0;
+        leaf[i] = d->feature == DC_TREE_LEAF;
         alive[i] = true;
         if (!leaf[i]) parent[d->left] = parent[d->right] = i;
     }
@@ -354,8 +432,10 @@ dc_status dc_tree_prune(dc_tree *t, double ccp_alpha, dc_error *err) {
         if (!alive[i]) continue;
         dc_tree_node d = t->nodes[i];
         if (leaf[i]) {
-            d.feature = -1;
+            d.feature = DC_TREE_LEAF;
             d.threshold = 0.0f;
+            d.w_off = d.w_n = 0;
+            d.bias = 0.0;
             d.left = d.right = -1;
             t->n_leaves++;
             if (d.depth > t->depth) t->depth = d.depth;
@@ -374,6 +454,7 @@ dc_status dc_tree_prune(dc_tree *t, double ccp_alpha, dc_error *err) {
     t->n_nodes = m;
     nodes = NULL;
     counts = NULL;
+    st = compact_weights(t, err);
 done:
     free(r_node);
     free(r_branch);
@@ -392,7 +473,7 @@ done:
 // Tree alternating optimisation (see surrogate.h)
 
 typedef struct care_pt {
-    float v;       // the feature's value
+    double v;      // the feature's value, or the projection w.x of an oblique candidate
     int8_t right;  // 1: only the right subtree classifies it correctly
     int32_t i;     // sample (ties in v broken by it: a total order)
 } care_pt;
@@ -404,14 +485,33 @@ static int cmp_care(const void *a, const void *b) {
     return (x->i > y->i) - (x->i < y->i);
 }
 
+// The best cut of mc care points sorted by v, n_left_target of which want
+// the left child: the fewest points sent the wrong way when those with
+// v <= pf[*pos].v go left (a cut only between two distinct values, so never
+// all on one side); *pos -1 when every v is equal. Returns the errors.
+static int best_cut(const care_pt *pf, int mc, int n_left_target, int *pos) {
+    // a cut below everything: all go right, the left targets are wrong
+    int e = n_left_target, best = 1 << 30;
+    *pos = -1;
+    for (int p = 0; p + 1 < mc; p++) {
+        e += pf[p].right ? 1 : -1; // pf[p] now goes left
+        if (!(pf[p].v < pf[p + 1].v)) continue;
+        if (e < best) {
+            best = e;
+            *pos = p;
+        }
+    }
+    return best;
+}
+
 // The class the subtree at node i gives x.
 static int predict_from(const dc_tree *t, int i, const float *x) {
-    while (t->nodes[i].feature >= 0) i = x[t->nodes[i].feature] <= t->nodes[i].threshold ? t->nodes[i].left : t->nodes[i].right;
+    while (t->nodes[i].feature != DC_TREE_LEAF) i = dc_tree_goes_left(t, i, x) ? t->nodes[i].left : t->nodes[i].right;
     return t->nodes[i].klass;
 }
 
 static int leaf_from(const dc_tree *t, int i, const float *x) {
-    while (t->nodes[i].feature >= 0) i = x[t->nodes[i].feature] <= t->nodes[i].threshold ? t->nodes[i].left : t->nodes[i].right;
+    while (t->nodes[i].feature != DC_TREE_LEAF) i = dc_tree_goes_left(t, i, x) ? t->nodes[i].left : t->nodes[i].right;
     return i;
 }
 
@@ -440,8 +540,8 @@ static void route_all(dc_tree *t, const float *X, const int32_t *y, int n, int *
         for (;;) {
             start[q + 1]++;
             t->counts[(size_t)q * C + y[i]]++;
-            if (t->nodes[q].feature < 0) break;
-            q = x[t->nodes[q].feature] <= t->nodes[q].threshold ? t->nodes[q].left : t->nodes[q].right;
+            if (t->nodes[q].feature == DC_TREE_LEAF) break;
+            q = dc_tree_goes_left(t, q, x) ? t->nodes[q].left : t->nodes[q].right;
         }
     }
     for (int q = 0; q < nn; q++) start[q + 1] += start[q];
@@ -451,8 +551,8 @@ static void route_all(dc_tree *t, const float *X, const int32_t *y, int n, int *
         int q = 0;
         for (;;) {
             reach[fill[q]++] = i;
-            if (t->nodes[q].feature < 0) break;
-            q = x[t->nodes[q].feature] <= t->nodes[q].threshold ? t->nodes[q].left : t->nodes[q].right;
+            if (t->nodes[q].feature == DC_TREE_LEAF) break;
+            q = dc_tree_goes_left(t, q, x) ? t->nodes[q].left : t->nodes[q].right;
         }
     }
     for (int q = 0; q < nn; q++) {
@@ -464,10 +564,114 @@ static void route_all(dc_tree *t, const float *X, const int32_t *y, int n, int *
     }
 }
 
-dc_status dc_tree_refine(dc_tree *t, const float *X, const int32_t *y, int n, int passes, int min_leaf,
-                         int nthreads, int *passes_run, dc_error *err) {
+// Every leaf of the subtree at q keeps at least min_leaf of the m samples S
+// that reach q. leafn (n_nodes) is zero on entry and on return; stk is
+// (n_nodes + 1) scratch.
+static bool leaves_keep(const dc_tree *t, int q, const int32_t *S, int m, const float *X, int min_leaf, int *leafn,
+                        int *stk) {
+    const int F = t->n_features;
+    bool ok = true;
+    for (int k = 0; k < m; k++) leafn[leaf_from(t, q, X + (size_t)S[k] * F)]++;
+    int sp = 0;
+    stk[sp++] = q;
+    while (sp > 0 && ok) {
+        const int u = stk[--sp];
+        if (t->nodes[u].feature == DC_TREE_LEAF) {
+            ok = leafn[u] >= min_leaf;
+        } else {
+            stk[sp++] = t->nodes[u].left;
+            stk[sp++] = t->nodes[u].right;
+        }
+    }
+    for (int k = 0; k < m; k++) leafn[leaf_from(t, q, X + (size_t)S[k] * F)] = 0;
+    return ok;
+}
+
+// An oblique candidate of one node: its terms (in the original units) in
+// the node's spare slot of the term arrays, the bias, and its care errors.
+typedef struct obl_cand {
+    int errors;    // 1 << 30: none
+    int w_off, w_n;
+    double bias;
+} obl_cand;
+
+// The scratch of the oblique step, sized for n samples and F features.
+typedef struct obl_work {
+    float *Z;      // (n, F) the care points' features, standardised in place
+    int8_t *tc;    // (n) their target (1: right)
+    float *mu, *sd; // (F)
+    double *w;     // (F) weights on the standardised features
+    care_pt *proj; // (n) projections
+} obl_work;
+
+// Fits the hyperplane for node q over its care points (S[k] with target[k]
+// >= 0, k < m) and places its bias at the best cut of w.x (see surrogate.h).
+static dc_status oblique_candidate(dc_tree *t, int q, const float *X, const int32_t *S, const int8_t *target, int m,
+                                   double lambda, int max_iter, int nthreads, obl_work *wk, obl_cand *out,
+                                   dc_error *err) {
+    const int F = t->n_features;
+    const dc_tree_node *d = &t->nodes[q];
+    out->errors = 1 << 30;
+    int mc = 0, n_left_target = 0;
+    for (int k = 0; k < m; k++) {
+        if (target[k] < 0) continue;
+        memcpy(wk->Z + (size_t)mc * F, X + (size_t)S[k] * F, sizeof(float) * (size_t)F);
+        wk->tc[mc++] = target[k];
+        n_left_target += target[k] == 0;
+    }
+    dc_surr_standardise(wk->Z, wk->mu, wk->sd, wk->Z, mc, F);
+    // warm start from the node's hyperplane when it has one
+    double b = 0.0;
+    for (int j = 0; j < F; j++) wk->w[j] = 0.0;
+    if (d->feature == DC_TREE_OBLIQUE) {
+        b = d->bias;
+        for (int k = 0; k < d->w_n; k++) {
+            const int j = t->w_feature[d->w_off + k];
+            wk->w[j] = t->w_value[d->w_off + k] * wk->sd[j];
+            b += t->w_value[d->w_off + k] * wk->mu[j];
+        }
+    }
+    dc_status st = dc_logistic_fit(wk->w, &b, wk->Z, wk->tc, NULL, mc, F, lambda, max_iter, 1e-4, nthreads, NULL, err);
+    if (st) return st;
+    // the terms in the original units, into the slot the node does not use
+    const int slot0 = 2 * q * F, off = d->feature == DC_TREE_OBLIQUE && d->w_off == slot0 ? slot0 + F : slot0;
+    int nw = 0;
+    for (int j = 0; j < F; j++)
+        if (wk->w[j] != 0.0) {
+            t->w_feature[off + nw] = j;
+            t->w_value[off + nw] = wk->w[j] / wk->sd[j];
+            nw++;
+        }
+    if (nw == 0) return DC_OK; // lambda removed every weight: no hyperplane
+    const int32_t *tf = t->w_feature + off;
+    const double *tw = t->w_value + off;
+    mc = 0;
+    for (int k = 0; k < m; k++) {
+        if (target[k] < 0) continue;
+        const float *x = X + (size_t)S[k] * F;
+        double s = 0.0; // summed as dc_tree_goes_left sums it
+        for (int u = 0; u < nw; u++) s += tw[u] * x[tf[u]];
+        wk->proj[mc++] = (care_pt){s, target[k], S[k]};
+    }
+    qsort(wk->proj, (size_t)mc, sizeof *wk->proj, cmp_care);
+    int p;
+    const int e = best_cut(wk->proj, mc, n_left_target, &p);
+    if (p < 0) return DC_OK;
+    const double a = wk->proj[p].v, bnext = wk->proj[p + 1].v;
+    double thr = (a + bnext) / 2.0;
+    if (!(thr < bnext)) thr = a;
+    // s + (-thr) <= 0 exactly when s <= thr: the sign of a difference of doubles is exact
+    *out = (obl_cand){e, off, nw, -thr};
+    return DC_OK;
+}
+
+// One TAO implementation for both kinds: oblique adds the hyperplane
+// candidate to the axis ones.
+static dc_status tao(dc_tree *t, const float *X, const int32_t *y, int n, int passes, int min_leaf, bool oblique,
+                     double lambda, int max_iter, int nthreads, int *passes_run, dc_error *err) {
     const int nn = t->n_nodes, F = t->n_features;
     if (passes_run) *passes_run = 0;
+    t->passes_run = 0;
     if (nthreads <= 0) nthreads = dc_default_threads();
     if (min_leaf < 1) min_leaf = 1;
     int *start = malloc(sizeof(int) * ((size_t)nn + 1)), *fill = malloc(sizeof(int) * ((size_t)nn + 1));
@@ -477,16 +681,45 @@ dc_status dc_tree_refine(dc_tree *t, const float *X, const int32_t *y, int n, in
     split_cand *cand = malloc(sizeof(split_cand) * (size_t)F);
     int *leafn = calloc((size_t)nn, sizeof(int));
     int *level = malloc(sizeof(int) * (size_t)nn), *stk = malloc(sizeof(int) * ((size_t)nn + 1));
-    if (!start || !fill || !reach || !target || !pts || !cand || !leafn || !level || !stk) {
-        free(start), free(fill), free(reach), free(target), free(pts), free(cand), free(leafn), free(level);
-        free(stk);
-        return dc_fail(err, DC_ERR_NOMEM, "tree: out of memory refining %d nodes over %d samples", nn, n);
+    obl_work wk = {0};
+    int32_t *wf = NULL;
+    double *wv = NULL;
+    dc_status st = DC_OK;
+    bool ok = start && fill && reach && target && pts && cand && leafn && level && stk;
+    if (ok && oblique) {
+        // two term slots of F per node: its current hyperplane and a candidate
+        wf = malloc(sizeof(int32_t) * 2 * (size_t)nn * F);
+        wv = malloc(sizeof(double) * 2 * (size_t)nn * F);
+        wk = (obl_work){malloc(sizeof(float) * (size_t)n * F), malloc((size_t)n), malloc(sizeof(float) * (size_t)F),
+                        malloc(sizeof(float) * (size_t)F), malloc(sizeof(double) * (size_t)F),
+                        malloc(sizeof(care_pt) * (size_t)n)};
+        ok = wf && wv && wk.Z && wk.tc && wk.mu && wk.sd && wk.w && wk.proj;
+    }
+    if (!ok) {
+        st = dc_fail(err, DC_ERR_NOMEM, "tree: out of memory refining %d nodes over %d samples", nn, n);
+        goto done;
+    }
+    if (oblique) {
+        for (int q = 0; q < nn; q++) {
+            dc_tree_node *d = &t->nodes[q];
+            if (d->feature != DC_TREE_OBLIQUE) continue;
+            memcpy(wf + (size_t)2 * q * F, t->w_feature + d->w_off, sizeof(int32_t) * (size_t)d->w_n);
+            memcpy(wv + (size_t)2 * q * F, t->w_value + d->w_off, sizeof(double) * (size_t)d->w_n);
+            d->w_off = 2 * q * F;
+        }
+        free(t->w_feature);
+        free(t->w_value);
+        t->w_feature = wf;
+        t->w_value = wv;
+        t->n_weights = 2 * nn * F;
+        wf = NULL;
+        wv = NULL;
     }
     // internal nodes, deepest first (a stable order: by depth, then index)
     int n_int = 0;
     for (int d = t->depth; d >= 0; d--)
         for (int q = 0; q < nn; q++)
-            if (t->nodes[q].depth == d && t->nodes[q].feature >= 0) level[n_int++] = q;
+            if (t->nodes[q].depth == d && t->nodes[q].feature != DC_TREE_LEAF) level[n_int++] = q;
     for (int pass = 0; pass < passes; pass++) {
         route_all(t, X, y, n, start, reach, fill);
         bool changed = false;
@@ -504,7 +737,7 @@ dc_status dc_tree_refine(dc_tree *t, const float *X, const int32_t *y, int n, in
                 target[k] = okl == okr ? -1 : okr;
                 if (target[k] < 0) continue;
                 n_care++;
-                const int goes_right = !(x[d->feature] <= d->threshold);
+                const int goes_right = !dc_tree_goes_left(t, q, x);
                 cur += goes_right != target[k];
             }
             if (cur == 0 || n_care < 2) continue;
@@ -522,70 +755,82 @@ dc_status dc_tree_refine(dc_tree *t, const float *X, const int32_t *y, int n, in
                     n_left_target += target[k] == 0;
                 }
                 qsort(pf, (size_t)mc, sizeof *pf, cmp_care);
-                // threshold below everything: all go right, the left targets are wrong
-                int e = n_left_target, best = 1 << 30, bp = -1;
-                for (int p = 0; p + 1 < mc; p++) {
-                    e += pf[p].right ? 1 : -1; // pf[p] now goes left
-                    if (!(pf[p].v < pf[p + 1].v)) continue;
-                    if (e < best) {
-                        best = e;
-                        bp = p;
-                    }
-                }
+                int bp;
+                const int best = best_cut(pf, mc, n_left_target, &bp);
                 cand[f].errors = bp < 0 ? 1 << 30 : best;
                 cand[f].feature = f;
                 if (bp >= 0) {
-                    const float a = pf[bp].v, b = pf[bp + 1].v;
+                    const float a = (float)pf[bp].v, b = (float)pf[bp + 1].v;
                     float thr = (float)(((double)a + (double)b) / 2.0);
                     if (!(thr < b)) thr = a;
                     cand[f].threshold = thr;
                 }
             }
             qsort(cand, (size_t)F, sizeof *cand, cmp_cand);
-            const int old_f = d->feature;
-            const float old_t = d->threshold;
-            for (int c = 0; c < F && cand[c].errors < cur; c++) {
-                d->feature = cand[c].feature;
-                d->threshold = cand[c].threshold;
-                // every leaf below q keeps at least min_leaf samples
-                bool ok = true;
-                for (int k = 0; k < m; k++) leafn[leaf_from(t, q, X + (size_t)S[k] * F)]++;
-                int sp = 0;
-                stk[sp++] = q;
-                while (sp > 0 && ok) {
-                    const int u = stk[--sp];
-                    if (t->nodes[u].feature < 0) {
-                        ok = leafn[u] >= min_leaf;
-                    } else {
-                        stk[sp++] = t->nodes[u].left;
-                        stk[sp++] = t->nodes[u].right;
-                    }
+            obl_cand oc = {1 << 30, 0, 0, 0.0};
+            if (oblique && (st = oblique_candidate(t, q, X, S, target, m, lambda, max_iter, nthreads, &wk, &oc, err)))
+                goto done;
+            const dc_tree_node old = *d;
+            // candidates by errors, an axis split before a hyperplane with as few
+            bool tried_obl = oc.errors >= cur;
+            for (int c = 0;;) {
+                const bool take_axis = c < F && cand[c].errors < cur && (tried_obl || cand[c].errors <= oc.errors);
+                if (take_axis) {
+                    d->feature = cand[c].feature;
+                    d->threshold = cand[c].threshold;
+                    d->w_off = d->w_n = 0;
+                    d->bias = 0.0;
+                    c++;
+                } else if (!tried_obl) {
+                    d->feature = DC_TREE_OBLIQUE;
+                    d->threshold = 0.0f;
+                    d->w_off = oc.w_off;
+                    d->w_n = oc.w_n;
+                    d->bias = oc.bias;
+                    tried_obl = true;
+                } else {
+                    break;
                 }
-                for (int k = 0; k < m; k++) leafn[leaf_from(t, q, X + (size_t)S[k] * F)] = 0;
-                if (ok) {
+                if (leaves_keep(t, q, S, m, X, min_leaf, leafn, stk)) {
                     changed = true;
                     break;
                 }
-                d->feature = old_f;
-                d->threshold = old_t;
+                *d = old;
             }
         }
         // leaves take the majority of what reaches them now
         route_all(t, X, y, n, start, reach, fill);
         if (!changed) break;
-        if (passes_run) (*passes_run)++;
+        t->passes_run++;
     }
+    if (passes_run) *passes_run = t->passes_run;
     route_all(t, X, y, n, start, reach, fill);
+    st = compact_weights(t, err);
+done:
     free(start), free(fill), free(reach), free(target), free(pts), free(cand), free(leafn), free(level);
-    free(stk);
-    return DC_OK;
+    free(stk), free(wf), free(wv);
+    free(wk.Z), free(wk.tc), free(wk.mu), free(wk.sd), free(wk.w), free(wk.proj);
+    return st;
+}
+
+dc_status dc_tree_refine(dc_tree *t, const float *X, const int32_t *y, int n, int passes, int min_leaf,
+                         int nthreads, int *passes_run, dc_error *err) {
+    return tao(t, X, y, n, passes, min_leaf, false, 0.0, 1, nthreads, passes_run, err);
+}
+
+dc_status dc_tree_refine_oblique(dc_tree *t, const float *X, const int32_t *y, int n, int passes, int min_leaf,
+                                 double lambda, int max_iter, int nthreads, int *passes_run, dc_error *err) {
+    if (!(lambda >= 0) || !isfinite(lambda) || max_iter < 1)
+        return dc_fail(err, DC_ERR_ARG, "tree: oblique refinement needs lambda %g >= 0 and max-iter %d >= 1", lambda,
+                       max_iter);
+    return tao(t, X, y, n, passes, min_leaf, true, lambda, max_iter, nthreads, passes_run, err);
 }
 
 int dc_tree_predict(const dc_tree *t, const float *x, int max_depth) {
     int i = 0;
     for (;;) {
         const dc_tree_node *d = &t->nodes[i];
-        if (d->feature < 0 || (max_depth > 0 && d->depth >= max_depth)) return d->klass;
-        i = x[d->feature] <= d->threshold ? d->left : d->right;
+        if (d->feature == DC_TREE_LEAF || (max_depth > 0 && d->depth >= max_depth)) return d->klass;
+        i = dc_tree_goes_left(t, i, x) ? d->left : d->right;
     }
 }
