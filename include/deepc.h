@@ -491,6 +491,10 @@ typedef struct dc_train_config {
     float gamma;           // StepLR: decay factor
     float min_lr;          // cosine floor
     int warmup_epochs;     // linear warmup from 0 over this many epochs (per step)
+    int sched_start;       // the epoch (0-based, of the model's count) the schedule
+                           // and warmup start at [0]; a fine-tune of a trained model
+                           // (prune, QAT) starts them at its first epoch
+    int sched_epochs;      // the schedule's length in epochs; 0: epochs - sched_start [0]
     float clip_norm;       // > 0: clip the global gradient L2 norm
     uint64_t seed;
     int nthreads;          // <= 0: all cores

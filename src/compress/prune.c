@@ -458,6 +458,10 @@ dc_status dc_prune(dc_model **out, const dc_model *m, const dc_prune_config *cfg
     dc_model *cur = NULL;
     if ((st = dc_model_clone(&cur, m, err))) return st;
     double done = 0; // cumulative share pruned so far
+    // the fine-tune's schedule (cosine, warmup) runs over its own epochs,
+    // all rounds together, from the model's next epoch: not from epoch 0 of
+    // a model trained for many (a cosine would be near its end, lr ~ 0)
+    const int ft_start = cur->epochs_done;
     for (int r = 1; !st && r <= cfg->steps; r++) {
         const double f = 1.0 - (double)r / cfg->steps;
         const double s_r = target * (1.0 - f * f * f); // Zhu & Gupta's cubic schedule
@@ -478,6 +482,8 @@ dc_status dc_prune(dc_model **out, const dc_model *m, const dc_prune_config *cfg
         if (!st && epochs > 0) {
             dc_train_config c = *tc;
             c.epochs = cur->epochs_done + epochs;
+            c.sched_start = ft_start;
+            c.sched_epochs = cfg->finetune;
             c.checkpoint = NULL;
             st = dc_train(cur, train, heldout, &c, cb, user, err);
         }

@@ -138,6 +138,8 @@ dc_status dc_quantize_qat(dc_model **out, const dc_model *m, const dc_dataset *t
     if (!st) {
         dc_train_config c = *tc;
         c.epochs = qm->epochs_done + tc->epochs;
+        c.sched_start = qm->epochs_done; // the schedule runs over the QAT epochs
+        c.sched_epochs = tc->epochs;
         c.checkpoint = NULL;
         st = dc_train(qm, train, heldout, &c, cb, user, err);
     }

@@ -113,18 +113,21 @@ double dc_clip_grad_norm(float *grads, size_t n, float max_norm) {
 double dc_schedule_lr(const dc_train_config *cfg, int epoch, int step,
                       int steps_per_epoch) {
     const double base = cfg->lr;
-    const long s = (long)epoch * steps_per_epoch + step;        // global step
+    // steps since the schedule started (sched_start: a fine-tune's first epoch)
+    const int e = epoch - cfg->sched_start > 0 ? epoch - cfg->sched_start : 0;
+    const long s = (long)e * steps_per_epoch + step;
     const long warm = (long)cfg->warmup_epochs * steps_per_epoch;
+    const int span = cfg->sched_epochs > 0 ? cfg->sched_epochs : cfg->epochs - cfg->sched_start;
     if (warm > 0 && s < warm) return base * (double)(s + 1) / (double)warm;
     switch (cfg->sched) {
     case DC_SCHED_CONSTANT:
         return base;
     case DC_SCHED_STEP: {
-        int k = cfg->step_size > 0 ? epoch / cfg->step_size : 0;
+        int k = cfg->step_size > 0 ? e / cfg->step_size : 0;
         return base * pow((double)cfg->gamma, (double)k);
     }
     case DC_SCHED_COSINE: {
-        long total = (long)cfg->epochs * steps_per_epoch - warm;
+        long total = (long)span * steps_per_epoch - warm;
         long t = s - warm;
         if (total <= 0) return base;
         double c = 0.5 * (1.0 + cos(3.141592653589793 * (double)t / (double)total));
