@@ -116,6 +116,7 @@ int cmd_serve(int argc, char **argv) {
         {"http-threads", OPT_INT, &cfg.http_threads, "HTTP threads (epoll loops) [1]"},
         {"max-batch", OPT_INT, &cfg.max_batch, "most samples run together [32]"},
         {"max-delay-us", OPT_INT, &cfg.max_delay_us, "longest wait for a batch to fill while requests arrive [500]"},
+        {"inline", OPT_FLAG, &cfg.inline_run, "run a lone one-row request on the HTTP thread (no hand-off to a worker)"},
         {"queue-size", OPT_INT, &cfg.queue_size, "requests queued per model before 503 + Retry-After [1024]"},
         {"max-body", OPT_INT, &max_body, "request body limit in bytes [4194304]"},
         {"max-header", OPT_INT, &max_header, "header memory per connection in bytes [16384]"},

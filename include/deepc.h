@@ -1175,6 +1175,9 @@ typedef struct dc_serve_config {
     int max_batch;            // samples run together [32]
     int max_delay_us;         // longest a queued request waits for a batch to
                               // fill while more requests are arriving [500]
+    bool inline_run;          // a one-row request that finds its model's queue
+                              // empty and no worker running is run on the HTTP
+                              // thread that read it (no hand-off) [false]
     int queue_size;           // requests waiting per model; beyond: 503 [1024]
     size_t max_body;          // request body limit in bytes [4 MiB]
     size_t max_header;        // header memory per connection in bytes [16 KiB]

@@ -807,6 +807,41 @@ static void test_server(void) {
               strstr(r.body, "deepc_model_version{model=\"m\"} 1"),
           "metrics content");
     free(r.body);
+    // --inline: the same answers from a server that runs lone one-row
+    // requests on its HTTP thread (a sequential client always finds the
+    // queue empty: every one of its requests runs inline), under the same
+    // 8 concurrent clients too
+    {
+        dc_serve_config ic = cfg;
+        ic.inline_run = true;
+        ic.watch = false;
+        dc_server *isrv;
+        CHECK(dc_server_start(&isrv, &ic, &err) == 0, "start --inline: %s", err.msg);
+        const int iport = dc_server_port(isrv);
+        int ok = 1;
+        for (int i = 0; i < 20; i++) {
+            char *bi = fp32_body(x + (i % pool) * 784, 1);
+            ok &= http1(iport, "POST", "/v2/models/m/infer", "Content-Type: application/json\r\n", bi, strlen(bi), &r) == 0 &&
+                  r.status == 200 && probs_equal(r.body, want + (i % pool) * 10, 1);
+            free(r.body);
+            free(bi);
+        }
+        CHECK(ok, "--inline: sequential one-row answers equal dc_session_predict");
+        CHECK(http1(iport, "GET", "/metrics", NULL, NULL, 0, &r) == 0 && strstr(r.body, "deepc_inline_runs_total{model=\"m\"} 20"),
+              "--inline: the 20 sequential requests ran inline: %.100s", strstr(r.body ? r.body : "", "deepc_inline"));
+        free(r.body);
+        for (int i = 0; i < 8; i++) {
+            ca[i] = (client_arg){iport, i, 60, 0, x, want, pool};
+            pthread_create(&th[i], NULL, client_main, &ca[i]);
+        }
+        badn = 0;
+        for (int i = 0; i < 8; i++) {
+            pthread_join(th[i], NULL);
+            badn += ca[i].bad;
+        }
+        CHECK(badn == 0, "--inline, concurrent clients: %d of 480 answers wrong or failed", badn);
+        CHECK(dc_server_stop(isrv, 10.0) == 0, "--inline: clean stop");
+    }
     // hot reload: model b replaces a (atomic rename), answers change to b's
     CHECK(dc_model_save(mb, path, &err) == 0, "%s", err.msg);
     CHECK(wait_for(port, "/metrics", "deepc_model_version{model=\"m\"} 2", 30.0), "reloaded as version 2");

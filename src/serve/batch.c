@@ -20,7 +20,13 @@
 //     batches wait; a slow body makes them wait max_delay_us at most.
 // So a request that finds the queue empty and no other request on its way
 // runs at once as a batch of 1, and under load the batch grows by itself to
-// what arrived while the workers were busy. An explain request runs alone
+// what arrived while the workers were busy. With --inline, such a lone
+// one-row request (queue empty, no worker running a batch) does not even
+// wait for a worker to wake: the HTTP thread that read it runs it on an
+// inline runner's session (one per HTTP thread, made and warmed like the
+// workers') and answers at once, saving two thread hand-offs (a worker's
+// wake-up and the connection's resume), which on a small, busy machine is
+// where the latency tail comes from. An explain request runs alone
 // (it is itself a batch of many model inputs). A request still queued
 // request_timeout_ms after it arrived is answered 503 without running.
 #define _POSIX_C_SOURCE 200809L
@@ -49,7 +55,7 @@ static void finish(serve_job *job, int status, char *body, const char *ctype) {
     job->body_len = body ? strlen(body) : 0;
     job->content_type = ctype;
     job->t_done = dc_now_seconds();
-    job->done(job->done_user);
+    if (job->done) job->done(job->done_user);
 }
 
 static void finish_error(serve_job *job, int status, const char *msg) {
@@ -195,6 +201,12 @@ static void run_explain(serve_worker *w, serve_job *job) {
 // ---------------------------------------------------------------------------
 // The worker
 
+static void worker_idle(serve_version *v) {
+    pthread_mutex_lock(&v->lock);
+    v->running--;
+    pthread_mutex_unlock(&v->lock);
+}
+
 static void *worker_main(void *arg) {
     serve_worker *w = arg;
     serve_version *v = w->v;
@@ -242,11 +254,13 @@ static void *worker_main(void *arg) {
         if (!v->head) v->tail = NULL;
         atomic_store(&v->model->metrics.queued, v->queued);
         if (v->head) pthread_cond_signal(&v->cv); // another worker can take the rest
+        v->running++;
         pthread_mutex_unlock(&v->lock);
         const double now = dc_now_seconds();
         if (ex) {
             if (now - ex->t_queued > timeout) finish_error(ex, 503, "timed out waiting in the queue; retry later");
             else run_explain(w, ex);
+            worker_idle(v);
             continue;
         }
         // answer the requests that waited too long, run the rest
@@ -260,8 +274,29 @@ static void *worker_main(void *arg) {
             krows += jobs[j]->in->rows;
         }
         if (keep) run_batch(w, jobs, keep, krows);
+        worker_idle(v);
     }
     return NULL;
+}
+
+bool serve_version_try_inline(serve_version *v, serve_job *job) {
+    if (!v->n_inline || job->kind != SERVE_JOB_INFER || job->in->rows != 1) return false;
+    serve_worker *w = NULL;
+    pthread_mutex_lock(&v->lock);
+    if (!v->stop && !v->head && v->running == 0)
+        for (int i = 0; i < v->n_inline && !w; i++) {
+            bool f = false;
+            if (atomic_compare_exchange_strong(&v->inline_w[i].busy, &f, true)) w = &v->inline_w[i];
+        }
+    pthread_mutex_unlock(&v->lock);
+    if (!w) return false;
+    job->done = NULL;
+    job->t_queued = dc_now_seconds();
+    serve_job *jobs[1] = {job};
+    run_batch(w, jobs, 1, 1);
+    atomic_store(&w->busy, false);
+    atomic_fetch_add(&v->model->metrics.inline_runs, 1);
+    return true;
 }
 
 int serve_version_submit(serve_version *v, serve_job *job, char *msg, size_t cap) {
@@ -290,6 +325,36 @@ int serve_version_submit(serve_version *v, serve_job *job, char *msg, size_t cap
 
 // ---------------------------------------------------------------------------
 // Making and freeing a version
+
+// A runner's session (max_batch rows), its explainer (explain_batch rows,
+// none when 0), its buffers, and a warm-up: every buffer paged in and the
+// kernels' first-touch paths run, at max_batch and at 1 row.
+static dc_status runner_new(serve_worker *w, serve_version *v, int explain_batch, dc_error *err) {
+    const dc_serve_config *cfg = &v->model->srv->cfg;
+    w->v = v;
+    dc_status st = dc_session_new(&w->session, v->m, cfg->max_batch, cfg->threads, err);
+    if (!st && explain_batch > 0) st = dc_explainer_new(&w->explainer, v->m, explain_batch, cfg->threads, err);
+    if (st) return st;
+    w->logits = malloc(sizeof(float) * (size_t)cfg->max_batch * v->n_classes);
+    w->stats = malloc(sizeof(serve_sample_stats) * (size_t)cfg->max_batch);
+    w->jobs = malloc(sizeof(serve_job *) * (size_t)cfg->max_batch);
+    if (!w->logits || !w->stats || !w->jobs) return dc_fail(err, DC_ERR_NOMEM, "out of memory");
+    memset(dc_session_input(w->session), 0, sizeof(float) * (size_t)cfg->max_batch * v->in_size);
+    const float *z = dc_session_run(w->session, cfg->max_batch);
+    z = dc_session_run(w->session, 1);
+    for (int k = 0; k < v->n_classes; k++)
+        if (!isfinite(z[k]))
+            return dc_fail(err, DC_ERR_NUMERIC, "%s: the model's output on a zero input is not finite", v->model->path);
+    return DC_OK;
+}
+
+static void runner_free(serve_worker *w) {
+    dc_session_free(w->session);
+    dc_explainer_free(w->explainer);
+    free(w->logits);
+    free(w->stats);
+    free(w->jobs);
+}
 
 dc_status serve_version_new(serve_version **out, serve_model *model, int version, dc_error *err) {
     *out = NULL;
@@ -331,27 +396,11 @@ dc_status serve_version_new(serve_version **out, serve_model *model, int version
     v->n_workers = srv->workers;
     v->workers = st ? NULL : calloc((size_t)v->n_workers, sizeof *v->workers);
     if (!st && !v->workers) st = dc_fail(err, DC_ERR_NOMEM, "out of memory");
-    for (int i = 0; !st && i < v->n_workers; i++) {
-        serve_worker *w = &v->workers[i];
-        w->v = v;
-        st = dc_session_new(&w->session, v->m, cfg->max_batch, cfg->threads, err);
-        if (!st && cfg->explain_batch > 0) st = dc_explainer_new(&w->explainer, v->m, cfg->explain_batch, cfg->threads, err);
-        if (st) break;
-        w->logits = malloc(sizeof(float) * (size_t)cfg->max_batch * v->n_classes);
-        w->stats = malloc(sizeof(serve_sample_stats) * (size_t)cfg->max_batch);
-        w->jobs = malloc(sizeof(serve_job *) * (size_t)cfg->max_batch);
-        if (!w->logits || !w->stats || !w->jobs) st = dc_fail(err, DC_ERR_NOMEM, "out of memory");
-        if (st) break;
-        // warm-up: page in every buffer and the kernels' first-touch paths
-        memset(dc_session_input(w->session), 0, sizeof(float) * (size_t)cfg->max_batch * v->in_size);
-        const float *z = dc_session_run(w->session, cfg->max_batch);
-        z = dc_session_run(w->session, 1);
-        for (int k = 0; k < v->n_classes; k++)
-            if (!isfinite(z[k])) {
-                st = dc_fail(err, DC_ERR_NUMERIC, "%s: the model's output on a zero input is not finite", model->path);
-                break;
-            }
-    }
+    for (int i = 0; !st && i < v->n_workers; i++) st = runner_new(&v->workers[i], v, cfg->explain_batch, err);
+    v->n_inline = !st && cfg->inline_run ? cfg->http_threads : 0;
+    v->inline_w = v->n_inline ? calloc((size_t)v->n_inline, sizeof *v->inline_w) : NULL;
+    if (v->n_inline && !v->inline_w) st = dc_fail(err, DC_ERR_NOMEM, "out of memory");
+    for (int i = 0; !st && i < v->n_inline; i++) st = runner_new(&v->inline_w[i], v, 0, err);
     for (int i = 0; !st && i < v->n_workers; i++) {
         if (pthread_create(&v->workers[i].thread, NULL, worker_main, &v->workers[i])) {
             st = dc_fail(err, DC_ERR_NOMEM, "cannot start a worker thread");
@@ -380,13 +429,11 @@ void serve_version_free(serve_version *v) {
     for (int i = 0; v->workers && i < v->n_workers; i++) {
         serve_worker *w = &v->workers[i];
         if (w->started) pthread_join(w->thread, NULL);
-        dc_session_free(w->session);
-        dc_explainer_free(w->explainer);
-        free(w->logits);
-        free(w->stats);
-        free(w->jobs);
+        runner_free(w);
     }
     free(v->workers);
+    for (int i = 0; v->inline_w && i < v->n_inline; i++) runner_free(&v->inline_w[i]);
+    free(v->inline_w);
     serve_drift_free(&v->drift);
     pthread_cond_destroy(&v->cv);
     pthread_mutex_destroy(&v->lock);

@@ -8,7 +8,8 @@
 //   2. the access handler routes the path, checks the method, the bearer
 //      token and the declared Content-Length, collects the body up to
 //      max_body, parses it (request.c) and queues a job for the model's
-//      workers, suspending the connection;
+//      workers, suspending the connection (with --inline, a lone one-row
+//      request is run right here instead: batch.c);
 //   3. the worker writes the response body and resumes the connection; the
 //      handler is called again and queues the response;
 //   4. the completion callback counts the request in the metrics, writes the
@@ -316,6 +317,16 @@ static void not_arriving(serve_rq *r) {
     }
 }
 
+// Queues the answer a worker (or an inline run) wrote into the request's job.
+static enum MHD_Result answer_job(serve_rq *r) {
+    serve_job *job = &r->job;
+    void *body = job->body;
+    job->body = NULL;
+    if (job->status != 200 && !r->error[0]) snprintf(r->error, sizeof r->error, "%.*s", 200, body ? (char *)body : "");
+    if (!body) return answer_error(r, 503, "out of memory");
+    return answer_raw(r, job->status, body, job->body_len, job->content_type, job->status == 503);
+}
+
 static enum MHD_Result start_job(serve_rq *r, const char *ctype) {
     serve_server *s = r->srv;
     serve_version *v = r->ver;
@@ -340,6 +351,10 @@ static enum MHD_Result start_job(serve_rq *r, const char *ctype) {
     job->kind = r->ep == SERVE_EP_EXPLAIN ? SERVE_JOB_EXPLAIN : SERVE_JOB_INFER;
     job->in = &r->in;
     job->q = q;
+    if (serve_version_try_inline(v, job)) { // --inline: run here, answer now
+        atomic_store(&r->state, RQ_DONE);
+        return answer_job(r);
+    }
     job->done = job_done;
     job->done_user = r;
     atomic_store(&r->state, RQ_QUEUED);
@@ -402,14 +417,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!r) return MHD_NO; // the URI callback could not allocate: drop the connection
     r->conn = c;
     int state = atomic_load(&r->state);
-    if (state == RQ_DONE) { // resumed: the worker has written the answer
-        serve_job *job = &r->job;
-        void *body = job->body;
-        job->body = NULL;
-        if (job->status != 200 && !r->error[0]) snprintf(r->error, sizeof r->error, "%.*s", 200, body ? (char *)body : "");
-        if (!body) return answer_error(r, 503, "out of memory");
-        return answer_raw(r, job->status, body, job->body_len, job->content_type, job->status == 503);
-    }
+    if (state == RQ_DONE) return answer_job(r); // resumed: the worker has written the answer
     if (state == RQ_ANSWERED || state == RQ_QUEUED) { // the rest of a body we refused, or a spurious call
         *upload_size = 0;
         return MHD_YES;

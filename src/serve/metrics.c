@@ -179,6 +179,12 @@ char *serve_metrics_text(serve_server *s, size_t *len) {
         serve_text_label(&t, s->models[mi].name);
         serve_text_printf(&t, "\"} %llu\n", (unsigned long long)atomic_load(&s->models[mi].metrics.samples));
     }
+    header(&t, "deepc_inline_runs_total", "counter", "Requests run on the HTTP thread that read them (--inline).");
+    for (int mi = 0; mi < s->n_models; mi++) {
+        serve_text_printf(&t, "deepc_inline_runs_total{model=\"");
+        serve_text_label(&t, s->models[mi].name);
+        serve_text_printf(&t, "\"} %llu\n", (unsigned long long)atomic_load(&s->models[mi].metrics.inline_runs));
+    }
     header(&t, "deepc_inflight_requests", "gauge", "Requests received and not yet answered.");
     serve_text_printf(&t, "deepc_inflight_requests %d\n", atomic_load(&s->inflight));
     header(&t, "deepc_queued_requests", "gauge", "Requests waiting in a model's queue.");

@@ -238,6 +238,7 @@ typedef struct serve_model_metrics {
     serve_hist queue_wait;   // seconds
     serve_hist batch_size;   // samples
     _Atomic uint64_t samples;
+    _Atomic uint64_t inline_runs; // --inline: requests run on an HTTP thread
     _Atomic uint64_t reloads_ok, reloads_failed;
     _Atomic int queued;      // requests waiting now
 } serve_model_metrics;
@@ -295,6 +296,7 @@ typedef struct serve_worker {
     float *logits;             // (max_batch, K) copy of a batch's logits
     serve_sample_stats *stats; // (max_batch)
     serve_job **jobs;          // (max_batch) the batch being run
+    _Atomic bool busy;         // inline runners: taken by an HTTP thread
 } serve_worker;
 
 struct serve_version {
@@ -314,8 +316,12 @@ struct serve_version {
     serve_job *head, *tail;
     int queued, queued_rows;
     bool stop;
+    int running;               // workers running a batch (under lock)
     int n_workers;
     serve_worker *workers;     // (n_workers)
+    int n_inline;              // --inline: one runner per HTTP thread (no thread
+    serve_worker *inline_w;    // of its own; its session is used by whichever
+                               // HTTP thread takes it), else 0 and NULL
     _Atomic int refs;          // current-ness + requests holding it
     bool retired;
 };
@@ -327,6 +333,11 @@ dc_status serve_version_new(serve_version **v, serve_model *model, int version, 
 void serve_version_free(serve_version *v);
 // Queues a job; returns 0, or 503 when the queue is full (msg set).
 int serve_version_submit(serve_version *v, serve_job *job, char *msg, size_t cap);
+// --inline: runs a one-row infer job on the calling (HTTP) thread when the
+// queue is empty, no worker is running a batch and an inline runner is free;
+// returns true when it ran (the job's result fields are set and job->done
+// is NOT called), false when the job should be queued instead.
+bool serve_version_try_inline(serve_version *v, serve_job *job);
 
 // ---------------------------------------------------------------------------
 // Models (registry.c)
