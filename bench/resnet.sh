@@ -318,7 +318,7 @@ for sysname in ("torch_wheel", "torch_deb", "deepc", "torch_wheel_compile"):
             secs += [r["seconds"] for r in use]
             cpus += [r["cpu_seconds"] for r in use if r.get("cpu_seconds") is not None]
             accs.append(ep[-1].get("test_acc", ep[-1].get("test_accuracy")))
-            warm += [r["warmup_seconds"] for r in recs if r.get("event") == "done"]
+            warm += [r["warmup_seconds"] for r in recs if r.get("event") == "done" and "warmup_seconds" in r]
             rss.append(maxrss_mb(f[:-len(".jsonl")] + ".time"))
         if not secs:
             continue
