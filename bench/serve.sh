@@ -161,8 +161,7 @@ m = json.loads(json.loads(d[8:8 + n])['__metadata__']['deepc.norm']); print(m['m
         got=$(bench/.serve-venv/bin/python bench/serve_onnx.py --check "$OUT/$model.onnx" "$MODELS/$model.safetensors" "$PNG")
         $PY -c "
 import json, sys
-w = json.loads('''$want'''); g = json.loads('$got'); p = [0.0] * 10
-for t in w['top']: p[t['class']] = t['prob']
+w = json.loads('''$want'''); g = json.loads('$got'); p = w['probabilities']
 d = max(abs(a - b) for a, b in zip(p, g)); print('onnx vs deepc $model: max |dp| = %.2e' % d, file=sys.stderr)
 sys.exit(0 if d < 1e-5 else 1)" || { echo "ONNX Runtime disagrees with deepc on $model" >&2; exit 1; }
         MODEL=$ROOT/$OUT/$model.onnx MEAN=$MEAN STD=$STD bench/.serve-venv/bin/uvicorn serve_onnx:app --app-dir bench \
