@@ -802,7 +802,7 @@ static void test_server(void) {
     CHECK(strstr(r.body, "deepc_requests_total{model=\"m\",endpoint=\"infer\",code=\"200\"}") &&
               strstr(r.body, "deepc_batch_size_bucket{model=\"m\",le=\"8\"}") &&
               strstr(r.body, "deepc_drift_psi{model=\"m\",statistic=\"pixel_intensity\"}") &&
-              strstr(r.body, "deepc_workers 2") && strstr(r.body, "deepc_max_batch 8") &&
+              strstr(r.body, "deepc_workers 2") && strstr(r.body, "deepc_max_batch 8") && strstr(r.body, "deepc_inline 0\n") &&
               strstr(r.body, "deepc_requests_total{model=\"m\",endpoint=\"infer\",code=\"413\"} 1") &&
               strstr(r.body, "deepc_model_version{model=\"m\"} 1"),
           "metrics content");
@@ -827,7 +827,8 @@ static void test_server(void) {
             free(bi);
         }
         CHECK(ok, "--inline: sequential one-row answers equal dc_session_predict");
-        CHECK(http1(iport, "GET", "/metrics", NULL, NULL, 0, &r) == 0 && strstr(r.body, "deepc_inline_runs_total{model=\"m\"} 20"),
+        CHECK(http1(iport, "GET", "/metrics", NULL, NULL, 0, &r) == 0 && strstr(r.body, "deepc_inline_runs_total{model=\"m\"} 20") &&
+                  strstr(r.body, "deepc_inline 1\n"),
               "--inline: the 20 sequential requests ran inline: %.100s", strstr(r.body ? r.body : "", "deepc_inline"));
         free(r.body);
         for (int i = 0; i < 8; i++) {

@@ -4,6 +4,7 @@
 // with 8 interleaved lanes combined pairwise (the fixed order norm.c uses).
 #include <immintrin.h>
 #include <string.h>
+#include "core/cpu.h"
 #include "layers/merge.h"
 
 // The residual add is a third of a resnet's elementwise traffic at inference
@@ -32,7 +33,7 @@ void dc_add_forward(float *y, const float *a, const float *b, size_t n) {
 
 void dc_add_relu_forward(float *y, const float *a, const float *b, size_t n, bool relu) {
     // a, b, y are (n); y may be a or b
-    if (__builtin_cpu_supports("avx2")) {
+    if (dc_cpu_has(dc_cpu_features(), DC_CPU_AVX2)) { // DEEPC_CPU honoured
         add_avx2(y, a, b, n, relu);
         return;
     }

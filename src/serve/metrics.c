@@ -199,6 +199,8 @@ char *serve_metrics_text(serve_server *s, size_t *len) {
     serve_text_printf(&t, "deepc_worker_threads %d\n", s->cfg.threads);
     header(&t, "deepc_http_threads", "gauge", "HTTP threads (libmicrohttpd's pool).");
     serve_text_printf(&t, "deepc_http_threads %d\n", s->cfg.http_threads);
+    header(&t, "deepc_inline", "gauge", "1 when lone one-row requests run on the HTTP threads (--inline).");
+    serve_text_printf(&t, "deepc_inline %d\n", s->cfg.inline_run ? 1 : 0);
     header(&t, "deepc_max_batch", "gauge", "Largest batch a worker runs (--max-batch).");
     serve_text_printf(&t, "deepc_max_batch %d\n", s->cfg.max_batch);
     header(&t, "deepc_max_delay_seconds", "gauge", "Longest a request waits for its batch to fill (--max-delay-us).");

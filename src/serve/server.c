@@ -127,11 +127,12 @@ dc_status dc_server_start(dc_server **out, const dc_serve_config *cfg, dc_error 
     }
     serve_log(s, DC_LOG_INFO,
               "listening on http://%s:%d: %d model%s, %d worker%s x %d thread%s each, %d HTTP thread%s, max batch %d, "
-              "max delay %d us, queue %d, token %s%s",
+              "max delay %d us, queue %d, token %s%s%s",
               s->host, s->port, s->n_models, s->n_models == 1 ? "" : "s", s->workers, s->workers == 1 ? "" : "s",
               cfg->threads, cfg->threads == 1 ? "" : "s", cfg->http_threads, cfg->http_threads == 1 ? "" : "s",
               cfg->max_batch, cfg->max_delay_us, cfg->queue_size, s->token ? "required" : "off",
-              cfg->watch ? ", watching the model files" : "");
+              cfg->watch ? ", watching the model files" : "",
+              cfg->inline_run ? ", lone requests run inline on the HTTP threads" : "");
     *out = (dc_server *)s;
     return DC_OK;
 }
