@@ -238,6 +238,7 @@ def main():
     ntxent_case("ssl_ntxent_a", 1, 4, 8, 0.5)
     ntxent_case("ssl_ntxent_b", 2, 5, 3, 0.1)   # odd batch, narrow, sharp temperature
     ntxent_case("ssl_ntxent_c", 3, 1, 17, 1.0)  # one pair: a single negative-free softmax
+    ntxent_case("ssl_ntxent_d", 12, 100, 24, 0.2)  # 200 rows: large enough for dc_ntxent's parallel rows
     cosine_case("ssl_cosine", 4, 3, 5)
     view_case("ssl_view_a", 9, 6, 7, (1, 2, 4, 3), True, 1.3, 0.7, 0.8, 1)    # upscaled crop, all stages
     view_case("ssl_view_b", 10, 28, 28, (3, 0, 20, 26), False, 0.6, 1.4, 1.7, 1)  # MNIST size

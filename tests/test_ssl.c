@@ -77,7 +77,7 @@ static void test_ntxent(const char *name) {
 // computed in float, so smaller steps only measure rounding).
 static void test_ntxent_fd(void) {
     enum { N2 = 6, D = 4 };
-    float z[N2 * D], dz[N2 * D], work[2 * N2 * D + N2 * N2 + N2];
+    float z[N2 * D], dz[N2 * D], work[2 * N2 * D + N2 * N2 + N2 + 1 + 2 * N2];
     dc_rng r;
     dc_rng_seed(&r, 3);
     for (int i = 0; i < N2 * D; i++) z[i] = dc_rng_normal(&r);
@@ -236,7 +236,7 @@ static void test_view_fixture(const char *name) {
     for (int i = 0; i < H * W; i++) px[i] = (uint8_t)pxf[i];
     dc_view_params p = {.x0 = (int)cfg[2], .y0 = (int)cfg[3], .cw = (int)cfg[4], .ch = (int)cfg[5],
                         .flip = cfg[6] != 0, .brightness = cfg[7], .contrast = cfg[8], .blur_sigma = cfg[9]};
-    float out[28 * 28], scratch[2 * 28 * 28];
+    float out[28 * 28], scratch[2 * 28 * 28 + 3 * 28];
     dc_view_apply(out, px, 1, H, W, &p, scratch);
     dc_check_close("view pipeline vs PyTorch", out, want, (size_t)H * W, 0, 1e-5);
     dcfx_free(&fx);
@@ -311,7 +311,7 @@ static void test_views_in_range(void) {
     dc_rng_seed(&r, 17);
     int bad_box = 0, bad_fac = 0, bad_px = 0, flips = 0, crops = 0, draws = 0;
     uint8_t px[3 * 32 * 28];
-    float out[3 * 32 * 28], scratch[2 * 3 * 32 * 28];
+    float out[3 * 32 * 28], scratch[2 * 3 * 32 * 28 + 3 * 32];
     for (int s = 0; s < 4; s++) {
         const int h = shapes[s][0], w = shapes[s][1];
         for (int t = 0; t < 500; t++, draws++) {
@@ -440,6 +440,7 @@ int main(void) {
     test_ntxent("ssl_ntxent_a");
     test_ntxent("ssl_ntxent_b");
     test_ntxent("ssl_ntxent_c");
+    test_ntxent("ssl_ntxent_d");
     test_ntxent_fd();
     test_cosine();
     test_ema();

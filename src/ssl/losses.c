@@ -26,11 +26,17 @@ static double row_norm(const float *v, int d) {
     return n > 1e-12 ? n : 1e-12; // F.normalize's eps
 }
 
-size_t dc_ntxent_work_floats(int n2, int d) { return 2 * (size_t)n2 * d + (size_t)n2 * n2 + (size_t)n2; }
+// u, S, du, the norms (floats), one float of padding and the rows' loss terms (n2 doubles)
+size_t dc_ntxent_work_floats(int n2, int d) {
+    return 2 * (size_t)n2 * d + (size_t)n2 * n2 + (size_t)n2 + 1 + 2 * (size_t)n2;
+}
 
 double dc_ntxent(float *dz, const float *z, int n2, int d, float temperature, float *work, int nthreads) {
     // z, dz are (n2, d)
     float *u = work, *S = u + (size_t)n2 * d, *du = S + (size_t)n2 * n2, *nrm = du + (size_t)n2 * d;
+    if (nthreads < 1) nthreads = 1;
+    const bool par = nthreads > 1 && (size_t)n2 * n2 >= 16384; // a row's work is a pure function of it
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (par)
     for (int i = 0; i < n2; i++) {
         double n = row_norm(z + (size_t)i * d, d);
         nrm[i] = (float)n;
@@ -38,26 +44,36 @@ double dc_ntxent(float *dz, const float *z, int n2, int d, float temperature, fl
     }
     dc_gemm_mt(nthreads, false, true, n2, n2, d, u, d, u, d, 0.0f, S, n2); // S = u u^T
     const double invT = 1.0 / temperature;
-    double loss = 0;
+    // Each row's loss term goes to its own slot, summed in row order afterwards, so the loss does not depend on
+    // the thread count; the row's exponentials are kept in the row (one exp per similarity), then scaled to G_i.
+    const size_t lo = (size_t)(nrm - work) + (size_t)n2;
+    double *row_loss = (double *)(void *)(work + lo + (lo & 1)); // 8-byte aligned: see the work size
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (par)
     for (int i = 0; i < n2; i++) {
         float *row = S + (size_t)i * n2;
         const int p = pair_of(i, n2);
         double mx = -INFINITY;
         for (int k = 0; k < n2; k++)
             if (k != i && row[k] * invT > mx) mx = row[k] * invT;
+        const double sp = row[p] * invT;
         double s = 0;
-        for (int k = 0; k < n2; k++)
-            if (k != i) s += exp(row[k] * invT - mx);
-        const double lse = mx + log(s);
-        loss += lse - row[p] * invT;
+        for (int k = 0; k < n2; k++) {
+            const double e = k == i ? 0.0 : exp(row[k] * invT - mx);
+            s += e;
+            row[k] = (float)e;
+        }
+        row_loss[i] = mx + log(s) - sp;
         // the row becomes G_i (softmax minus the target, over 2N)
-        for (int k = 0; k < n2; k++)
-            row[k] = k == i ? 0.0f : (float)((exp(row[k] * invT - lse) - (k == p)) / n2);
+        const double scale = 1.0 / s;
+        for (int k = 0; k < n2; k++) row[k] = (float)(((double)row[k] * scale - (k == p)) / n2);
     }
+    double loss = 0;
+    for (int i = 0; i < n2; i++) loss += row_loss[i];
     loss /= n2;
     if (!dz) return loss;
     dc_gemm_mt(nthreads, false, false, n2, d, n2, S, n2, u, d, 0.0f, du, d); // G u
     dc_gemm_mt(nthreads, true, false, n2, d, n2, S, n2, u, d, 1.0f, du, d);  // + G^T u
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (par)
     for (int i = 0; i < n2; i++) {
         const float *ui = u + (size_t)i * d;
         float *dui = du + (size_t)i * d, *dzi = dz + (size_t)i * d;

@@ -61,7 +61,7 @@ void dc_view_draw(dc_view_params *p, const dc_view_aug *a, int h, int w, dc_rng 
 // Applies them: px (c,h,w) bytes -> out (c,h,w) floats in [0,1] (crop
 // resized back to h x w bilinearly, half-pixel centres; then flip,
 // brightness, contrast, grayscale, blur with reflected borders). scratch
-// holds 2*c*h*w floats.
+// holds 2*c*h*w + 3*w floats.
 void dc_view_apply(float *out, const uint8_t *px, int c, int h, int w, const dc_view_params *p, float *scratch);
 // The Gaussian blur's kernel radius for an h x w image: 10% of the shorter
 // side as the kernel size (SimCLR), at least 3 taps.

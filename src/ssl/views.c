@@ -87,9 +87,22 @@ int dc_view_blur_radius(int h, int w) {
 
 // Bilinear resize of the crop box to h x w with half-pixel centres
 // (align_corners=False): out (h,w) from img (H,W)=(h,w) region
-// [y0, y0+ch) x [x0, x0+cw).
-static void resize_crop(float *out, const float *img, int h, int w, const dc_view_params *p) {
+// [y0, y0+ch) x [x0, x0+cw). The column taps and weights are the same for
+// every row: tab holds them (3w floats; a column index is exact in a float).
+static void resize_crop(float *out, const float *img, int h, int w, const dc_view_params *p, float *tab) {
     const float sy = (float)p->ch / h, sx = (float)p->cw / w;
+    float *tx0 = tab, *tx1 = tab + w, *twx = tab + 2 * (size_t)w;
+    for (int xo = 0; xo < w; xo++) {
+        float fx = ((float)xo + 0.5f) * sx - 0.5f;
+        if (fx < 0) fx = 0;
+        int x0 = (int)fx;
+        if (x0 > p->cw - 1) x0 = p->cw - 1;
+        int x1 = x0 + 1 < p->cw ? x0 + 1 : p->cw - 1;
+        float wx = fx - (float)x0;
+        tx0[xo] = (float)x0;
+        tx1[xo] = (float)x1;
+        twx[xo] = wx > 1 ? 1 : wx;
+    }
     for (int yo = 0; yo < h; yo++) {
         float fy = ((float)yo + 0.5f) * sy - 0.5f;
         if (fy < 0) fy = 0;
@@ -99,17 +112,13 @@ static void resize_crop(float *out, const float *img, int h, int w, const dc_vie
         float wy = fy - (float)y0;
         if (wy > 1) wy = 1;
         const float *r0 = img + (size_t)(p->y0 + y0) * w + p->x0, *r1 = img + (size_t)(p->y0 + y1) * w + p->x0;
+        float *o = out + (size_t)yo * w;
         for (int xo = 0; xo < w; xo++) {
-            float fx = ((float)xo + 0.5f) * sx - 0.5f;
-            if (fx < 0) fx = 0;
-            int x0 = (int)fx;
-            if (x0 > p->cw - 1) x0 = p->cw - 1;
-            int x1 = x0 + 1 < p->cw ? x0 + 1 : p->cw - 1;
-            float wx = fx - (float)x0;
-            if (wx > 1) wx = 1;
+            const int x0 = (int)tx0[xo], x1 = (int)tx1[xo];
+            const float wx = twx[xo];
             float top = r0[x0] + wx * (r0[x1] - r0[x0]);
             float bot = r1[x0] + wx * (r1[x1] - r1[x0]);
-            out[(size_t)yo * w + xo] = clamp01(top + wy * (bot - top));
+            o[xo] = clamp01(top + wy * (bot - top));
         }
     }
 }
@@ -145,15 +154,15 @@ static void blur_plane(float *img, float *tmp, int h, int w, float sigma) {
 }
 
 void dc_view_apply(float *out, const uint8_t *px, int c, int h, int w, const dc_view_params *p, float *scratch) {
-    // out, px are (c,h,w); scratch is 2*c*h*w floats
+    // out, px are (c,h,w); scratch is 2*c*h*w + 3*w floats
     const size_t plane = (size_t)h * w, n = plane * (size_t)c;
-    float *img = scratch, *tmp = scratch + n;
+    float *img = scratch, *tmp = scratch + n, *tab = scratch + 2 * n;
     for (size_t i = 0; i < n; i++) img[i] = (float)px[i] / 255.0f;
     const bool crop = !(p->x0 == 0 && p->y0 == 0 && p->cw == w && p->ch == h);
     for (int ch = 0; ch < c; ch++) {
         float *o = out + plane * (size_t)ch;
         const float *in = img + plane * (size_t)ch;
-        if (crop) resize_crop(o, in, h, w, p);
+        if (crop) resize_crop(o, in, h, w, p, tab);
         else memcpy(o, in, sizeof(float) * plane);
         if (p->flip)
             for (int y = 0; y < h; y++) {
@@ -200,7 +209,7 @@ void dc_views_batch(float *x, const dc_dataset *ds, const int32_t *idx, int n, c
         for (int k = 0; k < m; k++) dc_view_draw(&prm[k], a, h, w, rng);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && (size_t)m * sample >= 32768)
         {
-            float *scratch = malloc(sizeof(float) * 2 * sample);
+            float *scratch = malloc(sizeof(float) * (2 * sample + 3 * (size_t)w));
             DC_ASSERT(scratch); // a few KB per thread; no status to return
 #pragma omp for schedule(static)
             for (int k = 0; k < m; k++) {
