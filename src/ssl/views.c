@@ -89,28 +89,32 @@ int dc_view_blur_radius(int h, int w) {
 // (align_corners=False): out (h,w) from img (H,W)=(h,w) region
 // [y0, y0+ch) x [x0, x0+cw). The column taps and weights are the same for
 // every row: tab holds them (3w floats; a column index is exact in a float).
+// The two source taps and the weight of output index o when n source
+// pixels map onto outputs at scale s (half-pixel centres, clamped borders).
+static void bilinear_tap(int o, float s, int n, int *i0, int *i1, float *wt) {
+    float f = ((float)o + 0.5f) * s - 0.5f;
+    if (f < 0) f = 0;
+    int a = (int)f;
+    if (a > n - 1) a = n - 1;
+    *i0 = a;
+    *i1 = a + 1 < n ? a + 1 : n - 1;
+    const float w = f - (float)a;
+    *wt = w > 1 ? 1 : w;
+}
+
 static void resize_crop(float *out, const float *img, int h, int w, const dc_view_params *p, float *tab) {
     const float sy = (float)p->ch / h, sx = (float)p->cw / w;
     float *tx0 = tab, *tx1 = tab + w, *twx = tab + 2 * (size_t)w;
     for (int xo = 0; xo < w; xo++) {
-        float fx = ((float)xo + 0.5f) * sx - 0.5f;
-        if (fx < 0) fx = 0;
-        int x0 = (int)fx;
-        if (x0 > p->cw - 1) x0 = p->cw - 1;
-        int x1 = x0 + 1 < p->cw ? x0 + 1 : p->cw - 1;
-        float wx = fx - (float)x0;
+        int x0, x1;
+        bilinear_tap(xo, sx, p->cw, &x0, &x1, &twx[xo]);
         tx0[xo] = (float)x0;
         tx1[xo] = (float)x1;
-        twx[xo] = wx > 1 ? 1 : wx;
     }
     for (int yo = 0; yo < h; yo++) {
-        float fy = ((float)yo + 0.5f) * sy - 0.5f;
-        if (fy < 0) fy = 0;
-        int y0 = (int)fy;
-        if (y0 > p->ch - 1) y0 = p->ch - 1;
-        int y1 = y0 + 1 < p->ch ? y0 + 1 : p->ch - 1;
-        float wy = fy - (float)y0;
-        if (wy > 1) wy = 1;
+        int y0, y1;
+        float wy;
+        bilinear_tap(yo, sy, p->ch, &y0, &y1, &wy);
         const float *r0 = img + (size_t)(p->y0 + y0) * w + p->x0, *r1 = img + (size_t)(p->y0 + y1) * w + p->x0;
         float *o = out + (size_t)yo * w;
         for (int xo = 0; xo < w; xo++) {
