@@ -204,6 +204,17 @@ void dc_bn2d_stats_partial(double *sum, double *sumsq, const float *x, int N, in
     const sum1_fn sum_sumsq = pick_sum_sumsq();
     // x is (N,C,H,W); sum, sumsq are (C), overwritten
     for (int c = 0; c < C; c++) sum[c] = sumsq[c] = 0.0;
+    if (HW == 1) { // (N,C) features: a run of one element sums to itself, so these are the bits of the loop below
+        for (int n = 0; n < N; n++) {
+            const float *xn = x + (size_t)n * C;
+            for (int c = 0; c < C; c++) {
+                const double v = xn[c];
+                sum[c] += v;
+                sumsq[c] += v * v;
+            }
+        }
+        return;
+    }
     for (int n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
             double s, q;
@@ -245,6 +256,15 @@ void dc_bn2d_eval_stats(float *mean, float *invstd, const float *running_mean,
 void dc_bn2d_apply(float *y, const float *x, const float *mean, const float *invstd,
                    const float *gamma, const float *beta, int N, int C, int HW) {
     // x, y are (N,C,H,W); mean, invstd, gamma, beta are (C)
+    if (HW == 1) { // (N,C) features: the same operations, vectorised along the channels
+        for (int n = 0; n < N; n++) {
+            const float *xn = x + (size_t)n * C;
+            float *yn = y + (size_t)n * C;
+            for (int c = 0; c < C; c++)
+                yn[c] = (xn[c] - mean[c]) * (gamma ? gamma[c] * invstd[c] : invstd[c]) + (beta ? beta[c] : 0.0f);
+        }
+        return;
+    }
     for (int n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
             const size_t off = ((size_t)n * C + c) * HW;
@@ -258,14 +278,25 @@ void dc_bn2d_backward_partial(double *sdy, double *sdyxhat, const float *dy, con
     const sum2_fn sum_dy_dyx = pick_sum_dy_dyx();
     // dy, x are (N,C,H,W); mean, invstd are (C); sdy, sdyxhat are (C), overwritten
     for (int c = 0; c < C; c++) sdy[c] = sdyxhat[c] = 0.0;
-    for (int n = 0; n < N; n++)
-        for (int c = 0; c < C; c++) {
-            const size_t off = ((size_t)n * C + c) * HW;
-            double s, p;
-            sum_dy_dyx(&s, &p, dy + off, x + off, mean[c], (size_t)HW);
-            sdy[c] += s;
-            sdyxhat[c] += p; // sum dy (x - mean); scaled by invstd below
+    if (HW == 1) { // (N,C) features: the loop below's bits (a run of one element sums to itself)
+        for (int n = 0; n < N; n++) {
+            const float *gn = dy + (size_t)n * C, *xn = x + (size_t)n * C;
+            for (int c = 0; c < C; c++) {
+                const double g = gn[c];
+                sdy[c] += g;
+                sdyxhat[c] += g * ((double)xn[c] - mean[c]);
+            }
         }
+    } else {
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++) {
+                const size_t off = ((size_t)n * C + c) * HW;
+                double s, p;
+                sum_dy_dyx(&s, &p, dy + off, x + off, mean[c], (size_t)HW);
+                sdy[c] += s;
+                sdyxhat[c] += p; // sum dy (x - mean); scaled by invstd below
+            }
+    }
     for (int c = 0; c < C; c++) sdyxhat[c] *= (double)invstd[c];
 }
 
@@ -275,6 +306,27 @@ void dc_bn2d_backward_dx_train(float *dx, const float *dy, const float *x, const
     // dy, x, dx are (N,C,H,W); mean, invstd, gamma, sdy, sdyxhat are (C)
     // dx = k dy - k sdy/M - (x - mean) k invstd sdyxhat/M, k = gamma invstd
     const double Md = (double)M;
+    if (HW == 1) { // (N,C) features: blocks of channels, their coefficients first, then rows along them
+        enum { CB = 256 };
+        float kb[CB], ab[CB], bb[CB];
+        for (int c0 = 0; c0 < C; c0 += CB) {
+            const int cn = C - c0 < CB ? C - c0 : CB;
+            for (int j = 0; j < cn; j++) {
+                const int c = c0 + j;
+                const double k = (gamma ? gamma[c] : 1.0) * invstd[c];
+                kb[j] = (float)k;
+                ab[j] = (float)(k * sdy[c] / Md);
+                bb[j] = (float)(k * invstd[c] * sdyxhat[c] / Md);
+            }
+            for (int n = 0; n < N; n++) {
+                const size_t off = (size_t)n * C + c0;
+                const float *g = dy + off, *xn = x + off, *mn = mean + c0;
+                float *d = dx + off;
+                for (int j = 0; j < cn; j++) d[j] = kb[j] * g[j] - ab[j] - (xn[j] - mn[j]) * bb[j];
+            }
+        }
+        return;
+    }
     for (int c = 0; c < C; c++) {
         const double k = (gamma ? gamma[c] : 1.0) * invstd[c];
         const float kf = (float)k, a = (float)(k * sdy[c] / Md),
