@@ -8,7 +8,11 @@
 #   bash bench/ssl.sh transfer   # pretrained on classes 0-4, fine-tuned on classes 5-9 with few labels
 #   bash bench/ssl.sh all        # all four (default)
 #
-# Environment: DEEPC (build/deepc), THREADS (2), METHOD (simclr),
+# Environment: DEEPC (build/deepc), THREADS (2), METHOD (simclr), MODEL
+# (lenet5; the encoder of label, probe and transfer, and their from-scratch
+# baseline: resnet8 and resnet20 work too; speed always times LeNet-5),
+# TEMP (0.2; SimCLR's temperature), PRE_EXTRA and FT_EXTRA (more options for
+# pretrain and for every finetune),
 # PRE_EPOCHS (30; pretraining epochs), FT_EPOCHS (30), SEEDS ("1 2 3"),
 # REPS (3; speed repetitions, alternating deepc and PyTorch), SPEED_LIMIT
 # (10000; images per timed epoch), OUT (bench/results/ssl; encoders are reused
@@ -19,6 +23,10 @@ cd "$(dirname "$0")/.."
 B=${DEEPC:-build/deepc}
 T=${THREADS:-2}
 METHOD=${METHOD:-simclr}
+MODEL=${MODEL:-lenet5}
+TEMP=${TEMP:-0.2}
+PRE_EXTRA=${PRE_EXTRA:-}
+FT_EXTRA=${FT_EXTRA:-}
 PRE_EPOCHS=${PRE_EPOCHS:-30}
 FT_EPOCHS=${FT_EPOCHS:-30}
 SEEDS=${SEEDS:-1 2 3}
@@ -27,10 +35,10 @@ SPEED_LIMIT=${SPEED_LIMIT:-10000}
 OUT=${OUT:-bench/results/ssl}
 PY=bench/.venv/bin/python
 mkdir -p "$OUT"
-FT="--optim adamw --lr 0.001 --weight-decay 0.01 --sched cosine --epochs $FT_EPOCHS --threads $T --json"
+FT="--optim adamw --lr 0.001 --weight-decay 0.01 --sched cosine --epochs $FT_EPOCHS --threads $T --json $FT_EXTRA"
 # a linear head on frozen features wants a larger step than a whole network
-PROBE="--optim adamw --lr 0.02 --sched cosine --epochs $FT_EPOCHS --threads $T --json --freeze backbone"
-PRE="--model lenet5 --method $METHOD --temperature 0.2 --epochs $PRE_EPOCHS --batch 256 --threads $T --test-limit 2000"
+PROBE="--optim adamw --lr 0.02 --sched cosine --epochs $FT_EPOCHS --threads $T --json --freeze backbone $FT_EXTRA"
+PRE="--model $MODEL --method $METHOD --temperature $TEMP --epochs $PRE_EPOCHS --batch 256 --threads $T --test-limit 2000 $PRE_EXTRA"
 
 acc() { grep '"event":"done"' "$1" | sed 's/.*"accuracy":\([0-9.e-]*\).*/\1/'; } # the test set's, scored once
 mean() { awk '{s += $1; n++} END {printf "%.2f", 100 * s / n}'; }
@@ -47,7 +55,7 @@ pretrain() { # $1 = output, rest = extra options
 label() {
   pretrain "$OUT/enc.safetensors" --data fashion-mnist
   for s in $SEEDS; do
-    "$B" finetune lenet5 --data fashion-mnist --labels-per-class 60 --seed "$s" $FT --out "$OUT/scratch-$s.safetensors" > "$OUT/scratch-$s.log"
+    "$B" finetune "$MODEL" --data fashion-mnist --labels-per-class 60 --seed "$s" $FT --out "$OUT/scratch-$s.safetensors" > "$OUT/scratch-$s.log"
     "$B" finetune "$OUT/enc.safetensors" --data fashion-mnist --labels-per-class 60 --seed "$s" $FT --out "$OUT/ft-$s.safetensors" > "$OUT/ft-$s.log"
     "$B" finetune "$OUT/enc.safetensors" --data fashion-mnist --labels-per-class 60 --seed "$s" $PROBE --out "$OUT/lp-$s.safetensors" > "$OUT/lp-$s.log"
     echo "seed $s: scratch $(acc "$OUT/scratch-$s.log")  pretrained+fine-tune $(acc "$OUT/ft-$s.log")  pretrained+linear probe $(acc "$OUT/lp-$s.log")"
@@ -61,7 +69,7 @@ probe() {
   pretrain "$OUT/enc.safetensors" --data fashion-mnist
   "$B" finetune "$OUT/enc.safetensors" --data fashion-mnist --freeze backbone --optim adamw --lr 0.01 --sched cosine \
     --epochs 10 --threads $T --json --out "$OUT/probe-all.safetensors" > "$OUT/probe-all.log"
-  "$B" finetune lenet5 --data fashion-mnist --freeze backbone --optim adamw --lr 0.01 --sched cosine \
+  "$B" finetune "$MODEL" --data fashion-mnist --freeze backbone --optim adamw --lr 0.01 --sched cosine \
     --epochs 10 --threads $T --json --out "$OUT/probe-random.safetensors" > "$OUT/probe-random.log"
   echo "linear probe, all 60000 labels: pretrained $(acc "$OUT/probe-all.log" | mean)%, random encoder $(acc "$OUT/probe-random.log" | mean)%"
 }
@@ -93,7 +101,7 @@ transfer() {
   [ -d "$OUT/f59" ] || /usr/bin/python3 bench/ssl_split_classes.py /usr/share/datasets/fashion-mnist "$OUT/f59" 5 10
   pretrain "$OUT/enc04.safetensors" --data "$OUT/f04"
   for s in $SEEDS; do
-    "$B" finetune lenet5 --data "$OUT/f59" --labels-per-class 60 --seed "$s" $FT --out "$OUT/t-scratch-$s.safetensors" > "$OUT/t-scratch-$s.log"
+    "$B" finetune "$MODEL" --data "$OUT/f59" --labels-per-class 60 --seed "$s" $FT --out "$OUT/t-scratch-$s.safetensors" > "$OUT/t-scratch-$s.log"
     "$B" finetune "$OUT/enc04.safetensors" --data "$OUT/f59" --labels-per-class 60 --seed "$s" $FT --out "$OUT/t-ft-$s.safetensors" > "$OUT/t-ft-$s.log"
     echo "seed $s: scratch $(acc "$OUT/t-scratch-$s.log")  transferred $(acc "$OUT/t-ft-$s.log")"
   done
@@ -102,7 +110,7 @@ transfer() {
 }
 
 what=${1:-all}
-echo "bench/ssl.sh $what: $(nproc) cores, load $(load), threads $T, method $METHOD, $PRE_EPOCHS pretraining epochs"
+echo "bench/ssl.sh $what: $(nproc) cores, load $(load), threads $T, model $MODEL, method $METHOD, $PRE_EPOCHS pretraining epochs"
 case $what in
   label) label ;;
   probe) probe ;;

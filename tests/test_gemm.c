@@ -2,6 +2,7 @@
 //
 // For every case: dc_gemm, every kernel forced through dc_gemm_path (the
 // portable C kernel included, which this machine would otherwise never run),
+// the AVX-512 tiles, which must also give their AVX2 forms' bits,
 // and dc_gemm_mt with 1, 2 and 3 threads are compared with dc_gemm_ref on all
 // four trans combinations, beta 0 (C prefilled with NaN, which must be
 // ignored) and beta 1 (C prefilled with random values), leading dimensions
@@ -25,7 +26,8 @@
 #include "kernels/kernels.h"
 
 // In gemm.c, not in kernels.h: dc_gemm with the kernel forced (0 auto,
-// 1 portable, 2 tile B in place, 3 tile B packed, 4 dot, 5 tile on C^T).
+// 1 portable, 2 tile B in place, 3 tile B packed, 4 dot, 5 tile on C^T;
+// 6, 7, 8: 2, 3, 5 with the AVX-512 tile).
 void dc_gemm_path(int path, bool trans_a, bool trans_b, int M, int N, int K,
                   const float *A, int lda, const float *B, int ldb,
                   float beta, float *C, int ldc);
@@ -153,15 +155,25 @@ static void run_case(const gcase *c, dc_rng *rng) {
     dc_gemm(c->ta, c->tb, c->M, c->N, c->K, d.A, d.lda, d.B, d.ldb, c->beta, C, d.ldc);
     CHECK(memcmp(C, Cfast, d.nC * sizeof(float)) == 0, "dc_gemm repeated call differs: %s", desc);
 
-    // Every kernel forced (those that do not apply fall back to auto).
-    for (int path = 1; path <= 5; path++) {
+    // Every kernel forced (those that do not apply fall back to auto); the
+    // AVX-512 tiles (6, 7, 8) give the bits of their AVX2 forms (2, 3, 5).
+    float *Cy = falloc(d.nC);
+    for (int path = 1; path <= 8; path++) {
         char what[32];
         snprintf(what, sizeof what, "dc_gemm_path(%d)", path);
         memcpy(C, d.C0, d.nC * sizeof(float));
         dc_gemm_path(path, c->ta, c->tb, c->M, c->N, c->K, d.A, d.lda, d.B, d.ldb, c->beta, C,
                      d.ldc);
         CHECK(check_result(what, c, &d, C), "%s", desc);
+        if (path >= 6) {
+            const int ypath = path == 8 ? 5 : path - 4;
+            memcpy(Cy, d.C0, d.nC * sizeof(float));
+            dc_gemm_path(ypath, c->ta, c->tb, c->M, c->N, c->K, d.A, d.lda, d.B, d.ldb, c->beta, Cy, d.ldc);
+            CHECK(memcmp(C, Cy, d.nC * sizeof(float)) == 0, "dc_gemm_path(%d) differs from path %d: %s", path,
+                  ypath, desc);
+        }
     }
+    free(Cy);
 
     // Threads: within tolerance and identical to dc_gemm.
     for (int nt = 1; nt <= 3; nt++) {

@@ -29,6 +29,10 @@
 //    panel would be mostly empty; instead a 3x4 tile of C is computed as 12
 //    dot products vectorised along k (both operands are contiguous along k),
 //    with no packing at all.
+//  - TILE with AVX-512 (where the CPU has it, chosen by the plan): the same
+//    drivers, panels and packing, a 12x16 tile of one zmm accumulator per
+//    row. It gives the AVX2 tile's bits (below), so which ISA ran never
+//    shows in a result.
 //  - PORTABLE: a blocked plain-C 4x8 kernel with packed panels, written so
 //    -O3 auto-vectorises it with SSE2; used when the CPU lacks AVX2 or FMA.
 // The AVX2/FMA kernels are compiled with __attribute__((target("avx2,fma")))
@@ -36,7 +40,7 @@
 // speeds of each kernel on our shapes: bench/bench_gemm.c.
 //
 // Sum order per element of C (what the bit-identity rests on):
-//  - TILE (both forms): acc = 0; for k in a KC block, acc = fma(a_ik, b_kj,
+//  - TILE (both forms, either ISA): acc = 0; for k in a KC block, acc = fma(a_ik, b_kj,
 //    acc); then C = acc (first block and beta 0) or C = C + acc. fma is
 //    symmetric in its two factors, so C^T tiles give the same bits.
 //  - DOT: 8 lane sums over k = l (mod 8) with fma (a ragged end adds 0*0),
@@ -72,6 +76,9 @@ enum {
     GEMM_TILE_PACKED = 3, // TILE with B packed into KC x 16 panels
     GEMM_DOT = 4,         // DOT (trans_a false, trans_b true only)
     GEMM_TILE_T = 5,      // TILE on C^T = B A^T, A^T packed (trans_a false, trans_b true only)
+    GEMM_TILE_DIRECT_Z = 6, // 2, 3 and 5 with the AVX-512 tile (the same bits; AVX2 where AVX-512 is missing)
+    GEMM_TILE_PACKED_Z = 7,
+    GEMM_TILE_T_Z = 8,
 };
 
 typedef struct gemm_args {
@@ -365,9 +372,100 @@ AVX static void pack_b_avx(float *buf, const gemm_args *g, int pc, int jc, int k
     }
 }
 
+// ----------------------------------------------------------------------------
+// AVX-512 TILE: the same 16-column panels (in place or packed, as above), a
+// tile of up to 12 rows x 16 columns in 12 zmm accumulators, one B vector and
+// 12 broadcasts of A per k. Each element of C gets the AVX2 tile's sequence
+// of operations (acc = fma(a_ik, b_kj, acc) over the k block, then C = acc or
+// C + acc), so the two kernels give the same bits and the AVX-512 one is
+// chosen by the CPU alone. A ragged column panel is a lane mask.
+
+#define MRZ 12 // rows of the AVX-512 tile
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+#define AVX512_INLINE static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+
+AVX512_INLINE void tile_kernel_z(const int mr, const bool masked, const bool ta, const bool ts, int kc,
+                                 const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
+                                 ptrdiff_t ldc, bool add, int nr) {
+    const ptrdiff_t rsa = ta ? 1 : lda, csa = ta ? lda : 1;
+    const __mmask16 mask = (__mmask16)((1u << nr) - 1u);
+    __m512 acc[MRZ];
+    for (int i = 0; i < mr; i++) acc[i] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        _mm_prefetch((const char *)(b + NR), _MM_HINT_T0); // as in the AVX2 tile
+        const __m512 b0 = masked ? _mm512_maskz_loadu_ps(mask, b) : _mm512_loadu_ps(b);
+        for (int i = 0; i < mr; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * rsa]), b0, acc[i]);
+        a += csa;
+        b += ldb;
+    }
+    if (ts) { // C^T columns are strided: through a buffer, scalar adds (the same IEEE operation)
+        __attribute__((aligned(64))) float t[MRZ][NR];
+        for (int i = 0; i < mr; i++) _mm512_store_ps(t[i], acc[i]);
+        for (int j = 0; j < nr; j++) {
+            float *cp = c + j * ldc;
+            if (add)
+                for (int i = 0; i < mr; i++) cp[i] += t[i][j];
+            else
+                for (int i = 0; i < mr; i++) cp[i] = t[i][j];
+        }
+        return;
+    }
+    for (int i = 0; i < mr; i++) {
+        float *cp = c + i * ldc;
+        __m512 r = acc[i];
+        if (masked) {
+            if (add) r = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, cp), r);
+            _mm512_mask_storeu_ps(cp, mask, r);
+        } else {
+            if (add) r = _mm512_add_ps(_mm512_loadu_ps(cp), r);
+            _mm512_storeu_ps(cp, r);
+        }
+    }
+}
+
+#define TILE_Z(MRV) tile_kernel_z(MRV, masked, ta, ts, kc, a, lda, b, ldb, c, ldc, add, nr)
+
+AVX512_INLINE void panel_rows_z(const bool masked, const bool ta, const bool ts, int mc, int nr, int kc,
+                                const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
+                                ptrdiff_t ldc, bool add) {
+    const ptrdiff_t rsa = ta ? 1 : lda;
+    const ptrdiff_t rsc = ts ? 1 : ldc;
+    int ir = 0;
+    for (; ir + MRZ <= mc; ir += MRZ, a += MRZ * rsa, c += MRZ * rsc) TILE_Z(MRZ);
+    switch (mc - ir) {
+    case 1: TILE_Z(1); break;
+    case 2: TILE_Z(2); break;
+    case 3: TILE_Z(3); break;
+    case 4: TILE_Z(4); break;
+    case 5: TILE_Z(5); break;
+    case 6: TILE_Z(6); break;
+    case 7: TILE_Z(7); break;
+    case 8: TILE_Z(8); break;
+    case 9: TILE_Z(9); break;
+    case 10: TILE_Z(10); break;
+    case 11: TILE_Z(11); break;
+    default: break;
+    }
+}
+
+AVX512 static void panel_dispatch_z(int mc, int nr, bool ta, bool ts, int kc, const float *a, ptrdiff_t lda,
+                                    const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, bool add) {
+    const bool masked = nr < NR;
+    if (ts) {
+        if (masked) panel_rows_z(true, false, true, mc, nr, kc, a, lda, b, ldb, c, ldc, add);
+        else panel_rows_z(false, false, true, mc, nr, kc, a, lda, b, ldb, c, ldc, add);
+    } else if (ta) {
+        if (masked) panel_rows_z(true, true, false, mc, nr, kc, a, lda, b, ldb, c, ldc, add);
+        else panel_rows_z(false, true, false, mc, nr, kc, a, lda, b, ldb, c, ldc, add);
+    } else {
+        if (masked) panel_rows_z(true, false, false, mc, nr, kc, a, lda, b, ldb, c, ldc, add);
+        else panel_rows_z(false, false, false, mc, nr, kc, a, lda, b, ldb, c, ldc, add);
+    }
+}
+
 // TILE driver. g is the problem as the kernel sees it; with ts it is the
 // transposed problem C^T = op(B)^T op(A)^T and C is written transposed.
-AVX static void gemm_tile(const gemm_args *g, bool pack, bool ts) {
+AVX static void gemm_tile(const gemm_args *g, bool pack, bool ts, bool zmm) {
     __attribute__((aligned(64))) float buf[KC * NR];
     const ptrdiff_t rsa = g->ta ? 1 : g->lda, csa = g->ta ? g->lda : 1;
     const ptrdiff_t rsc = ts ? 1 : g->ldc, csc = ts ? g->ldc : 1; // C strides as seen
@@ -388,8 +486,12 @@ AVX static void gemm_tile(const gemm_args *g, bool pack, bool ts) {
                     b = g->B + (size_t)pc * g->ldb + jc;
                     ldb = g->ldb;
                 }
-                panel_dispatch(mc, nr, g->ta, ts, kc, g->A + ic * rsa + pc * csa, g->lda, b, ldb,
-                               g->C + ic * rsc + jc * csc, g->ldc, add);
+                if (zmm)
+                    panel_dispatch_z(mc, nr, g->ta, ts, kc, g->A + ic * rsa + pc * csa, g->lda, b, ldb,
+                                     g->C + ic * rsc + jc * csc, g->ldc, add);
+                else
+                    panel_dispatch(mc, nr, g->ta, ts, kc, g->A + ic * rsa + pc * csa, g->lda, b, ldb,
+                                   g->C + ic * rsc + jc * csc, g->ldc, add);
             }
         }
     }
@@ -476,15 +578,21 @@ AVX static void gemm_dot(const gemm_args *g) {
 // core/cpu.h: honours DEEPC_CPU, so DEEPC_CPU=generic reaches the portable
 // kernel on any machine.
 static bool have_avx2_fma(void) { return dc_cpu_has(dc_cpu_features(), DC_CPU_LEVEL_AVX2); }
+static bool have_avx512(void) { return dc_cpu_has(dc_cpu_features(), DC_CPU_LEVEL_AVX512); }
 
-// The kernel for the whole problem. It must depend only on the whole problem
-// (never on a thread's share of it) so every thread count gives the same bits.
-static int gemm_plan(int path, const gemm_args *g) {
-    if (!have_avx2_fma()) return GEMM_PORTABLE;
-    if (path < GEMM_AUTO || path > GEMM_TILE_T) path = GEMM_AUTO;
-    if (path == GEMM_TILE_DIRECT && g->tb) path = GEMM_AUTO;
-    if ((path == GEMM_DOT || path == GEMM_TILE_T) && (g->ta || !g->tb)) path = GEMM_AUTO;
-    if (path != GEMM_AUTO) return path;
+// The AVX-512 form of a TILE path where the CPU has it, and back.
+static int tile_isa(int path, bool zmm) {
+    static const int to_z[] = {[GEMM_TILE_DIRECT] = GEMM_TILE_DIRECT_Z, [GEMM_TILE_PACKED] = GEMM_TILE_PACKED_Z,
+                               [GEMM_TILE_T] = GEMM_TILE_T_Z};
+    static const int to_y[] = {[GEMM_TILE_DIRECT_Z] = GEMM_TILE_DIRECT, [GEMM_TILE_PACKED_Z] = GEMM_TILE_PACKED,
+                               [GEMM_TILE_T_Z] = GEMM_TILE_T};
+    if (zmm && path >= GEMM_TILE_DIRECT && path <= GEMM_TILE_T && to_z[path]) return to_z[path];
+    if (!zmm && path >= GEMM_TILE_DIRECT_Z && path <= GEMM_TILE_T_Z) return to_y[path];
+    return path;
+}
+
+// The automatic choice among the AVX2 kernels (gemm_plan adds the ISA).
+static int gemm_plan_auto(const gemm_args *g) {
     // Rows of B 4 KiB apart all fall in one L1 set: read in place, a KC x 16
     // panel would thrash, so pack it (measured: 50 -> 80 GFLOP/s at
     // 240x1024x512 with ldb 1024). Otherwise in place: it wins clearly for
@@ -492,6 +600,19 @@ static int gemm_plan(int path, const gemm_args *g) {
     if (!g->tb) return g->ldb % 1024 == 0 && g->K > 64 ? GEMM_TILE_PACKED : GEMM_TILE_DIRECT;
     if (!g->ta) return g->M <= 8 ? GEMM_DOT : GEMM_TILE_T;
     return GEMM_TILE_PACKED;
+}
+
+// The kernel for the whole problem. It must depend only on the whole problem
+// (never on a thread's share of it) so every thread count gives the same bits.
+static int gemm_plan(int path, const gemm_args *g) {
+    if (!have_avx2_fma()) return GEMM_PORTABLE;
+    if (path < GEMM_AUTO || path > GEMM_TILE_T_Z) path = GEMM_AUTO;
+    const bool forced_z = path >= GEMM_TILE_DIRECT_Z;
+    path = tile_isa(path, false);
+    if (path == GEMM_TILE_DIRECT && g->tb) path = GEMM_AUTO;
+    if ((path == GEMM_DOT || path == GEMM_TILE_T) && (g->ta || !g->tb)) path = GEMM_AUTO;
+    if (path != GEMM_AUTO) return tile_isa(path, forced_z && have_avx512());
+    return tile_isa(gemm_plan_auto(g), have_avx512());
 }
 
 // Runs kernel `path` on g (which may be a block of a larger problem).
@@ -503,13 +624,14 @@ static void gemm_run(int path, const gemm_args *g) {
                 memset(g->C + (size_t)i * g->ldc, 0, sizeof(float) * (size_t)g->N);
         return;
     }
-    switch (path) {
-    case GEMM_TILE_DIRECT: gemm_tile(g, false, false); break;
-    case GEMM_TILE_PACKED: gemm_tile(g, true, false); break;
+    const bool z = path >= GEMM_TILE_DIRECT_Z;
+    switch (tile_isa(path, false)) {
+    case GEMM_TILE_DIRECT: gemm_tile(g, false, false, z); break;
+    case GEMM_TILE_PACKED: gemm_tile(g, true, false, z); break;
     case GEMM_TILE_T: { // op(A) = A, op(B) = B^T: C^T (N,M) = B (N,K) * A^T (K,M)
         const gemm_args t = {false, true, g->N, g->M, g->K, g->B, g->ldb, g->A, g->lda,
                              g->beta1, g->C, g->ldc};
-        gemm_tile(&t, true, true);
+        gemm_tile(&t, true, true, z);
         break;
     }
     case GEMM_DOT: gemm_dot(g); break;
@@ -524,9 +646,10 @@ static gemm_args make_args(bool trans_a, bool trans_b, int M, int N, int K, cons
 }
 
 // Like dc_gemm with the kernel forced (0 auto, 1 portable, 2 tile with B in
-// place, 3 tile with B packed, 4 dot, 5 tile on C^T); a kernel that does not
-// apply to the trans flags, an unknown number, or an AVX2 kernel on a CPU
-// without AVX2+FMA falls back to auto. For tests and benches; not declared in
+// place, 3 tile with B packed, 4 dot, 5 tile on C^T; 6, 7, 8: 2, 3, 5 with the
+// AVX-512 tile); a kernel that does not apply to the trans flags, an unknown
+// number, or an AVX2 kernel on a CPU without AVX2+FMA falls back to auto, an
+// AVX-512 tile on a CPU without AVX-512 to its AVX2 form. For tests and benches; not declared in
 // kernels.h (tests/test_gemm.c and bench/bench_gemm.c declare it).
 void dc_gemm_path(int path, bool trans_a, bool trans_b, int M, int N, int K,
                   const float *A, int lda, const float *B, int ldb,
