@@ -206,6 +206,19 @@ AVX_INLINE __m256i mask8(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+// A tile t (mr rows of NR floats) stored transposed: t[i][j] to c[j*ldc + i],
+// added to C or not. Scalar adds are the same IEEE operation as a vector add.
+static inline __attribute__((always_inline)) void store_tile_t(const float (*t)[NR], int mr, int nr, float *c,
+                                                                ptrdiff_t ldc, bool add) {
+    for (int j = 0; j < nr; j++) {
+        float *cp = c + j * ldc;
+        if (add)
+            for (int i = 0; i < mr; i++) cp[i] += t[i][j];
+        else
+            for (int i = 0; i < mr; i++) cp[i] = t[i][j];
+    }
+}
+
 // TILE microkernel, specialised at each call site on constant mr (1..6), nv
 // (1 or 2 vectors of 8 columns), masked (the last vector is partial), ta and
 // ts. a points at op(A)[0][0] of the tile, b at row 0 of a k x 16 block of
@@ -246,13 +259,7 @@ AVX_INLINE void tile_kernel(const int mr, const int nv, const bool masked, const
         __attribute__((aligned(32))) float t[MR][NR];
         for (int i = 0; i < mr; i++)
             for (int v = 0; v < nv; v++) _mm256_store_ps(&t[i][8 * v], acc[i][v]);
-        for (int j = 0; j < nr; j++) {
-            float *cp = c + j * ldc;
-            if (add)
-                for (int i = 0; i < mr; i++) cp[i] += t[i][j];
-            else
-                for (int i = 0; i < mr; i++) cp[i] = t[i][j];
-        }
+        store_tile_t(t, mr, nr, c, ldc, add);
         return;
     }
     for (int i = 0; i < mr; i++) {
@@ -401,13 +408,7 @@ AVX512_INLINE void tile_kernel_z(const int mr, const bool masked, const bool ta,
     if (ts) { // C^T columns are strided: through a buffer, scalar adds (the same IEEE operation)
         __attribute__((aligned(64))) float t[MRZ][NR];
         for (int i = 0; i < mr; i++) _mm512_store_ps(t[i], acc[i]);
-        for (int j = 0; j < nr; j++) {
-            float *cp = c + j * ldc;
-            if (add)
-                for (int i = 0; i < mr; i++) cp[i] += t[i][j];
-            else
-                for (int i = 0; i < mr; i++) cp[i] = t[i][j];
-        }
+        store_tile_t(t, mr, nr, c, ldc, add);
         return;
     }
     for (int i = 0; i < mr; i++) {
