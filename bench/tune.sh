@@ -3,12 +3,12 @@
 # ("Learning from less"), on LeNet-5 and Fashion-MNIST, space bench/tune_space.json:
 #
 #   bash bench/tune.sh compare   # ASHA (eta 3, grace 1) vs random search: 64 trials, budget 9, same space and seed
-#   bash bench/tune.sh recipe    # ASHA on all 60000 images, budget 27 (3^3: rungs 1, 3, 9, 27); the winner retrained by deepc train
+#   bash bench/tune.sh recipe    # ASHA on all 60000 images, budget RECIPE_BUDGET (15); the winner retrained by deepc train
 #   bash bench/tune.sh all       # both (default)
 #
 # Environment: DEEPC (build/deepc), PARALLEL (2 trials at once, 1 thread
 # each), LIMIT (12000: training images of the comparison; 0 for all),
-# TRIALS (64), SEED (1), RECIPE_BUDGET (27; the most epochs a trial of the recipe search gets), OUT (bench/results/tune, git-ignored; a journal
+# TRIALS (64), SEED (1), RECIPE_BUDGET (15; the most epochs a trial of the recipe search gets), RECIPE_GRACE (1; its first rung), OUT (bench/results/tune, git-ignored; a journal
 # that exists is resumed, so an interrupted run continues).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,8 @@ P=${PARALLEL:-2}
 LIMIT=${LIMIT:-12000}
 TRIALS=${TRIALS:-64}
 SEED=${SEED:-1}
-RECIPE_BUDGET=${RECIPE_BUDGET:-27}
+RECIPE_BUDGET=${RECIPE_BUDGET:-15}
+RECIPE_GRACE=${RECIPE_GRACE:-1}
 OUT=${OUT:-bench/results/tune}
 SPACE=bench/tune_space.json
 mkdir -p "$OUT"
@@ -55,8 +56,8 @@ PY
 }
 
 recipe() {
-  echo "recipe: all training images, $TRIALS trials, budget $RECIPE_BUDGET (load $(load))"
-  search recipe --scheduler asha --eta 3 --grace 1 --budget "$RECIPE_BUDGET" --limit 0
+  echo "recipe: all training images, $TRIALS trials, budget $RECIPE_BUDGET, grace $RECIPE_GRACE (load $(load))"
+  search recipe --scheduler asha --eta 3 --grace "$RECIPE_GRACE" --budget "$RECIPE_BUDGET" --limit 0
   local cmd
   cmd=$(grep '"event":"done"' "$OUT/recipe.log" | sed 's/.*"train_command":"\([^"]*\)".*/\1/')
   echo "retraining the winner on all 60000 images: $cmd"
