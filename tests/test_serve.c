@@ -872,7 +872,15 @@ static void test_server(void) {
           "the reload error is in /metrics");
     free(r.body);
     free(b);
-    // SIGTERM's path: a slow request in flight when the stop begins is still answered
+    // SIGTERM's path: a slow request in flight when the stop begins is still answered.
+    // A worker decrements the suspended count just after it resumes a connection, so the
+    // previous request's count can still be there when its client already has the answer:
+    // wait for it to settle, or the drain below could start before this request is sent.
+    for (int i = 0; i < 30000 * slow_factor() && atomic_load(&((serve_server *)srv)->suspended) != 0; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(atomic_load(&((serve_server *)srv)->suspended) == 0, "no request suspended before the slow one");
     drain_arg da = {port, png, plen, 0};
     pthread_t dt;
     pthread_create(&dt, NULL, drain_client, &da);
