@@ -6,7 +6,7 @@
 // threads, and the naive dc_gemm_ref.
 //
 // Build and run from the repository root:
-//   gcc -O3 -Iinclude -Isrc bench/bench_gemm.c src/kernels/gemm.c src/core/status.c
+//   gcc -O3 -Iinclude -Isrc bench/bench_gemm.c src/kernels/gemm.c src/core/status.c src/core/cpu.c
 //       -fopenmp -lm -o /tmp/bench_gemm && /tmp/bench_gemm
 //
 // Timing: each sample runs the call enough times to take ~1 ms; the
