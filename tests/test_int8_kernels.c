@@ -69,14 +69,21 @@ static void test_fixed_point(void) {
 }
 
 // One GEMM case for every usable implementation against the reference.
-static int gemm_case(int M, int N, int K, int lda, bool out32, int a_max, unsigned cpu, int *ran) {
-    uint8_t *a = malloc((size_t)M * lda);
+// nseg > 1: each row is nseg segments of K / nseg taps, segstride bytes
+// apart (a convolution read in place); lda may then be below K.
+static int gemm_case(int M, int N, int K, int lda, int nseg, int segstride, bool out32, int a_max, unsigned cpu,
+                     int *ran) {
+    const int L = K / nseg;
+    const size_t abytes = (size_t)(M - 1) * lda + (size_t)(nseg - 1) * segstride + L;
+    uint8_t *a = malloc(abytes), *dense = malloc((size_t)M * K);
     int8_t *w = malloc((size_t)N * K);
     int32_t *bias = malloc(sizeof(int32_t) * N), *mult = malloc(sizeof(int32_t) * N), *shift = malloc(sizeof(int32_t) * N);
     const size_t esz = out32 ? 4 : 1;
     const int ldo = N + (int)(rnd() % 3);
     void *want = calloc((size_t)M * ldo, esz), *got = malloc((size_t)M * ldo * esz);
-    for (int i = 0; i < M * lda; i++) a[i] = (uint8_t)(rnd() % (a_max + 1));
+    for (size_t i = 0; i < abytes; i++) a[i] = (uint8_t)(rnd() % (a_max + 1));
+    for (int m = 0; m < M; m++) // the same matrix, gathered by the definition
+        for (int k = 0; k < K; k++) dense[(size_t)m * K + k] = a[(size_t)m * lda + (size_t)(k / L) * segstride + k % L];
     for (int i = 0; i < N * K; i++) w[i] = (int8_t)((int)(rnd() % 255) - 127);
     for (int n = 0; n < N; n++) {
         bias[n] = (int32_t)(rnd() % 200001) - 100000;
@@ -87,8 +94,16 @@ static int gemm_case(int M, int N, int K, int lda, bool out32, int a_max, unsign
                          .lo = 0, .hi = 255, .out32 = out32, .a_max = a_max};
     if (out32) p.zo = 0, p.lo = INT32_MIN, p.hi = INT32_MAX;
     else if (rnd() % 2) p.lo = p.zo; // a fused ReLU
-    dc_qgemm_ref(want, ldo, a, lda, M, w, &p);
+    dc_qgemm_ref(want, ldo, dense, K, 1, 0, M, w, &p);
     int fails = 0;
+    if (nseg > 1) { // the reference's own segmented reading against the gathered matrix
+        memcpy(got, want, (size_t)M * ldo * esz);
+        dc_qgemm_ref(got, ldo, a, lda, nseg, segstride, M, w, &p);
+        if (memcmp(got, want, (size_t)M * ldo * esz)) {
+            fails++;
+            printf("  ref: segmented reading differs at M=%d N=%d K=%d nseg=%d\n", M, N, K, nseg);
+        }
+    }
     for (int i = 0; i < dc_qgemm_impl_count(); i++) {
         const dc_qgemm_impl *im = dc_qgemm_impl_at(i);
         if (!dc_cpu_has(cpu, im->cpu) || (im->supports && !im->supports(&p))) continue;
@@ -96,15 +111,16 @@ static int gemm_case(int M, int N, int K, int lda, bool out32, int a_max, unsign
         im->pack(packed, w, N, K);
         memcpy(got, want, (size_t)M * ldo * esz); // the columns past N must stay as they are
         for (int m = 0; m < M; m++) memset((char *)got + ((size_t)m * ldo) * esz, 0xA5, (size_t)N * esz);
-        im->run(got, ldo, a, lda, M, packed, &p);
+        im->run(got, ldo, a, lda, nseg, segstride, M, packed, &p);
         if (memcmp(got, want, (size_t)M * ldo * esz)) {
             fails++;
-            printf("  %s differs from ref at M=%d N=%d K=%d lda=%d out32=%d\n", im->name, M, N, K, lda, out32);
+            printf("  %s differs from ref at M=%d N=%d K=%d lda=%d nseg=%d out32=%d\n", im->name, M, N, K, lda, nseg,
+                   out32);
         }
         ran[i]++;
         dc_free(packed);
     }
-    free(a), free(w), free(bias), free(mult), free(shift), free(want), free(got);
+    free(a), free(dense), free(w), free(bias), free(mult), free(shift), free(want), free(got);
     return fails;
 }
 
@@ -116,7 +132,20 @@ static void test_gemm(void) {
         for (size_t j = 0; j < sizeof Ns / sizeof *Ns; j++)
             for (size_t k = 0; k < sizeof Ks / sizeof *Ks; k++) {
                 const int lda = Ks[k] + (int)(rnd() % 2 ? 0 : rnd() % 5);
-                fails += gemm_case(Ms[i], Ns[j], Ks[k], lda, (i + j + k) % 3 == 0, (i + k) % 2 ? 255 : 127, cpu, ran);
+                fails += gemm_case(Ms[i], Ns[j], Ks[k], lda, 1, 0, (i + j + k) % 3 == 0, (i + k) % 2 ? 255 : 127, cpu,
+                                   ran);
+                cases++;
+            }
+    // segmented rows (convolutions read in place): kernel rows of KW*C taps,
+    // rows stride*C apart (overlapping), segments one padded image row apart
+    const int segs[][4] = {{3, 3, 16, 1}, {3, 3, 16, 2}, {3, 3, 4, 1}, {2, 2, 2, 1}, {5, 5, 4, 2}, {3, 3, 64, 1}};
+    for (size_t c = 0; c < sizeof segs / sizeof *segs; c++)
+        for (size_t i = 0; i < sizeof Ms / sizeof *Ms; i++)
+            for (size_t j = 0; j < sizeof Ns / sizeof *Ns; j++) {
+                const int KH = segs[c][0], KW = segs[c][1], C = segs[c][2], st = segs[c][3];
+                const int L = KW * C, lda = st * C, segstride = (Ms[i] * st + KW + (int)(rnd() % 3)) * C;
+                fails += gemm_case(Ms[i], Ns[j], KH * L, lda, KH, segstride, (i + j + c) % 3 == 0,
+                                   (i + c) % 2 ? 255 : 127, cpu, ran);
                 cases++;
             }
     CHECK(fails == 0, "%d of %d GEMM cases differ from the reference", fails, cases);
@@ -135,7 +164,7 @@ static void test_gemm(void) {
     for (int n = 0; n < 2; n++) dc_quantize_multiplier(m[n], &mult[n], &shift[n]);
     dc_qgemm_params p = {.N = 2, .K = 7, .bias = bias, .mult = mult, .shift = shift, .zo = 100, .lo = 0, .hi = 255, .a_max = 255};
     uint8_t out[6];
-    dc_qgemm_ref(out, 2, a, 7, 3, w, &p);
+    dc_qgemm_ref(out, 2, a, 7, 1, 0, 3, w, &p);
     int off = 0;
     for (int r = 0; r < 3; r++)
         for (int n = 0; n < 2; n++) {
@@ -158,22 +187,6 @@ static void test_gemm(void) {
 }
 
 static void test_layout(void) {
-    // im2col (NHWC taps) against the definition
-    const int C = 3, H = 5, W = 7, K = 3, st = 2, pad = 1;
-    const int OH = (H + 2 * pad - K) / st + 1, OW = (W + 2 * pad - K) / st + 1;
-    uint8_t x[3 * 5 * 7], col[64 * 27];
-    for (int i = 0; i < C * H * W; i++) x[i] = (uint8_t)(rnd() % 256);
-    dc_q_im2col(col, 29, x, C, H, W, K, st, pad, OW, 1, OH * OW - 1, 42);
-    int bad = 0;
-    for (int p = 1; p < OH * OW; p++)
-        for (int kh = 0; kh < K; kh++)
-            for (int kw = 0; kw < K; kw++)
-                for (int c = 0; c < C; c++) {
-                    int ih = (p / OW) * st - pad + kh, iw = (p % OW) * st - pad + kw;
-                    int want = ih < 0 || ih >= H || iw < 0 || iw >= W ? 42 : x[(ih * W + iw) * C + c];
-                    if (col[(p - 1) * 29 + (kh * K + kw) * C + c] != want) bad++;
-                }
-    CHECK(bad == 0, "im2col: %d taps wrong", bad);
     // quantize / dequantize: NCHW <-> NHWC, rounding half away from zero
     float xf[2 * 3 * 2 * 2], back[24];
     uint8_t q[24];
@@ -181,7 +194,7 @@ static void test_layout(void) {
     xf[0] = 2.5f * 0.25f; // exactly half a step above 2 steps
     xf[1] = -2.5f * 0.25f;
     dc_q_quantize(q, xf, 2, 3, 2, 2, 4.0f, 128, 255);
-    bad = 0;
+    int bad = 0;
     for (int n = 0; n < 2; n++)
         for (int c = 0; c < 3; c++)
             for (int p = 0; p < 4; p++) {

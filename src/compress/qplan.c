@@ -28,8 +28,8 @@ typedef struct qgemm_k {
     void *packed;             // the impl's packed weights
     dc_qgemm_params p;
     int C, H, W, K, stride, pad, OH, OW; // conv geometry (linear: C = I)
+    int KWe;                  // kernel row width as packed (>= K: zero weights past K)
     bool direct;              // 1x1, stride 1, no padding: the input is the GEMM's A
-    int tile;                 // im2col rows per GEMM call
     uint8_t za;               // the input's zero point (padding value)
     bool to_float;            // the output layer: int32 values -> float logits
     float out_scale;
@@ -71,7 +71,24 @@ static void to_float(float *y, size_t cnt, float s) {
 
 static size_t conv_scratch(const dc_node *n, int N) {
     const qgemm_k *k = n->kdata;
-    return k->direct ? 0 : (size_t)k->tile * k->p.K;
+    (void)N;
+    const int extra = k->KWe - k->K;
+    if (k->direct || (!k->pad && !extra)) return 0;
+    return (size_t)(k->H + 2 * k->pad) * (k->W + 2 * k->pad + extra) * k->C;
+}
+
+// x (H, W, C) -> xp (H + 2 pad, W + 2 pad + extra, C): the border, and
+// `extra` more columns on the right, = z (the quantised 0)
+static void pad_image(uint8_t *xp, const uint8_t *x, int C, int H, int W, int pad, int extra, uint8_t z) {
+    const size_t row = (size_t)W * C, prow = (size_t)(W + 2 * pad + extra) * C, side = (size_t)pad * C;
+    memset(xp, z, prow * pad);
+    for (int h = 0; h < H; h++) {
+        uint8_t *d = xp + (h + pad) * prow;
+        memset(d, z, side);
+        memcpy(d + side, x + h * row, row);
+        memset(d + side + row, z, prow - side - row);
+    }
+    memset(xp + (H + pad) * prow, z, prow * pad);
 }
 
 static void conv_fwd(const dc_node *n, dc_node_io *io) {
@@ -84,14 +101,23 @@ static void conv_fwd(const dc_node *n, dc_node_io *io) {
         const uint8_t *xs = CU8(io->x[0]) + (size_t)s * in;
         char *ys = (char *)io->y + (size_t)s * P * OC * esz;
         if (k->direct) {
-            k->impl->run(ys, (int)OC, xs, k->C, (int)P, k->packed, &k->p);
+            k->impl->run(ys, (int)OC, xs, k->C, 1, 0, (int)P, k->packed, &k->p);
             continue;
         }
-        for (int p0 = 0; p0 < (int)P; p0 += k->tile) {
-            const int np = (int)P - p0 < k->tile ? (int)P - p0 : k->tile;
-            dc_q_im2col(col, k->p.K, xs, k->C, k->H, k->W, k->K, k->stride, k->pad, k->OW, p0, np, k->za);
-            k->impl->run(ys + (size_t)p0 * OC * esz, (int)OC, col, k->p.K, np, k->packed, &k->p);
+        // Output row oh reads input rows oh*stride + kh of the (padded)
+        // image: its OW pixels are GEMM rows stride*C bytes apart, each K
+        // segments (kernel rows) of KWe*C contiguous taps, one padded row
+        // apart: the products of an im2col GEMM without the copy.
+        const int extra = k->KWe - k->K;
+        const uint8_t *xp = xs;
+        if (k->pad || extra) {
+            pad_image(col, xs, k->C, k->H, k->W, k->pad, extra, k->za);
+            xp = col;
         }
+        const size_t prow = (size_t)(k->W + 2 * k->pad + extra) * k->C;
+        for (int oh = 0; oh < k->OH; oh++)
+            k->impl->run(ys + (size_t)oh * k->OW * OC * esz, (int)OC, xp + (size_t)oh * k->stride * prow,
+                         k->stride * k->C, k->K, (ptrdiff_t)prow, k->OW, k->packed, &k->p);
     }
     if (k->to_float) to_float(io->y, (size_t)io->N * P * OC, k->out_scale);
 }
@@ -99,7 +125,7 @@ static void conv_fwd(const dc_node *n, dc_node_io *io) {
 static void linear_fwd(const dc_node *n, dc_node_io *io) {
     // x (N, I) uint8, y (N, O)
     const qgemm_k *k = n->kdata;
-    k->impl->run(io->y, k->p.N, CU8(io->x[0]), k->p.K, io->N, k->packed, &k->p);
+    k->impl->run(io->y, k->p.N, CU8(io->x[0]), k->p.K, 1, 0, io->N, k->packed, &k->p);
     if (k->to_float) to_float(io->y, (size_t)io->N * k->p.N, k->out_scale);
 }
 
@@ -213,7 +239,16 @@ static dc_status gemm_node(builder *b, const dc_model *m, int i, int src, bool f
     const dc_node *in = &b->p->nodes[src];
     const bool conv = !strcmp(n->op->kind, "conv2d");
     const int OC = n->c;
-    const int Kc = conv ? n->in_c * n->cfg.conv.k * n->cfg.conv.k : n->in_c;
+    // A convolution reads its taps in place (conv_fwd) when a kernel row of
+    // KW * C taps is whole 4-byte groups, the kernels' contract for several
+    // segments; otherwise each kernel row is widened with zero weights to
+    // the next such width KWe (3 -> 4 taps over one channel: the stem's 9
+    // products become 12, for no im2col copy) and read from a padded copy
+    // with KWe - KW more columns on the right.
+    const int KK = conv ? n->cfg.conv.k : 1;
+    int kwe = KK;
+    while (KK > 1 && (kwe * n->in_c) % 4) kwe++;
+    const int Kc = conv ? n->in_c * KK * kwe : n->in_c;
     qgemm_k *k = blob(b, sizeof *k);
     int32_t *arr = blob(b, sizeof(int32_t) * 3 * (size_t)OC);
     int8_t *w = blob(b, (size_t)OC * Kc);
@@ -223,11 +258,12 @@ static dc_status gemm_node(builder *b, const dc_model *m, int i, int src, bool f
     const int8_t *qw = q->w[i];
     if (conv) {
         const int C = n->in_c, K = n->cfg.conv.k;
+        memset(w, 0, (size_t)OC * Kc);
         for (int o = 0; o < OC; o++)
             for (int c = 0; c < C; c++)
                 for (int kh = 0; kh < K; kh++)
                     for (int kw = 0; kw < K; kw++)
-                        w[(size_t)o * Kc + (kh * K + kw) * C + c] = qw[(((size_t)o * C + c) * K + kh) * K + kw];
+                        w[(size_t)o * Kc + (kh * kwe + kw) * C + c] = qw[(((size_t)o * C + c) * K + kh) * K + kw];
     } else if (in->h * in->w > 1) {
         const int C = in->c, HW = in->h * in->w;
         for (int o = 0; o < OC; o++)
@@ -262,12 +298,8 @@ static dc_status gemm_node(builder *b, const dc_model *m, int i, int src, bool f
         const dc_conv_cfg *c = &n->cfg.conv;
         k->C = n->in_c, k->H = n->in_h, k->W = n->in_w, k->K = c->k, k->stride = c->stride, k->pad = c->pad;
         k->OH = n->h, k->OW = n->w;
+        k->KWe = kwe;
         k->direct = c->k == 1 && c->stride == 1 && c->pad == 0;
-        // im2col tiles of about 24 KB, in multiples of 24 rows (the kernels' tile heights)
-        int t = 24576 / (Kc > 0 ? Kc : 1);
-        t = t < 24 ? (t < 8 ? 8 : t) : t / 24 * 24;
-        const int P = k->OH * k->OW;
-        k->tile = t > P ? P : t;
     }
     *out = add_node(b, conv ? &conv_op : &linear_op, n, 1, &src, k);
     return DC_OK;

@@ -13,8 +13,8 @@
 //
 // Register tile: up to 6 rows x 16 channels (12 ymm accumulators). Ragged
 // channel counts are packed with zero weights and stored with masks; the
-// reduction tail (K not a multiple of 2 or 4) is read byte by byte, so no
-// byte past a row's K is read. The requantisation epilogue is the scalar
+// reduction tail (K not a multiple of 2 or 4, one segment only) is read
+// byte by byte, so no byte past a row's K is read. The requantisation epilogue is the scalar
 // definition in 8 lanes (see int8_kernels.h): the same bits as dc_qgemm_ref.
 #include <immintrin.h>
 #include <string.h>
@@ -98,32 +98,38 @@ void dc_qgemm_avx2_pack(void *packed, const int8_t *w, int N, int K) {
                 }
 }
 
-static inline __attribute__((always_inline)) void tile16(void *out, int ldo, const uint8_t *a, int lda, int MR,
-                                                         int NB, const int16_t *w, int K, int n0,
-                                                         const dc_qgemm_params *p) {
-    // rows [0, MR) of a, channel blocks n0/8 .. n0/8 + NB - 1
-    const int K2 = (K + 1) / 2, kfull = K / 2;
+static inline __attribute__((always_inline)) void tile16(void *out, int ldo, const uint8_t *a, int lda, int nseg,
+                                                         ptrdiff_t segstride, int MR, int NB, const int16_t *w,
+                                                         int K, int n0, const dc_qgemm_params *p) {
+    // rows [0, MR) of a, channel blocks n0/8 .. n0/8 + NB - 1; each row is
+    // nseg segments of L = K / nseg taps (L % 4 == 0 when nseg > 1)
+    const int K2 = (K + 1) / 2, L2 = K / nseg / 2; // full tap pairs per segment
     __m256i acc[AVX2_MR][2];
     for (int r = 0; r < MR; r++)
         for (int j = 0; j < NB; j++) acc[r][j] = _mm256_setzero_si256();
     const int16_t *wb[2] = {w + (size_t)(n0 / 8) * K2 * 16, w + (size_t)(n0 / 8 + 1) * K2 * 16};
-    for (int k2 = 0; k2 < K2; k2++) {
-        __m256i wv[2];
-        for (int j = 0; j < NB; j++) wv[j] = _mm256_loadu_si256((const __m256i *)(wb[j] + (size_t)k2 * 16));
-        if (k2 < kfull) {
+    for (int sg = 0; sg < nseg; sg++) {
+        const uint8_t *as = a + (ptrdiff_t)sg * segstride;
+        for (int j2 = 0; j2 < L2; j2++) {
+            const size_t k2 = (size_t)sg * L2 + j2;
+            __m256i wv[2];
+            for (int j = 0; j < NB; j++) wv[j] = _mm256_loadu_si256((const __m256i *)(wb[j] + k2 * 16));
             for (int r = 0; r < MR; r++) {
-                const uint8_t *ap = a + (size_t)r * lda + 2 * k2;
+                const uint8_t *ap = as + (size_t)r * lda + 2 * j2;
                 uint16_t two;
                 memcpy(&two, ap, 2);
                 // the two bytes as two int16 in one 32-bit lane
                 const __m256i bv = _mm256_set1_epi32((int32_t)((two & 0xFFu) | ((uint32_t)(two >> 8) << 16)));
                 for (int j = 0; j < NB; j++) acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(bv, wv[j]));
             }
-        } else { // odd K: the last tap alone
-            for (int r = 0; r < MR; r++) {
-                const __m256i bv = _mm256_set1_epi32((int32_t)a[(size_t)r * lda + 2 * k2]);
-                for (int j = 0; j < NB; j++) acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(bv, wv[j]));
-            }
+        }
+    }
+    if (nseg == 1 && L2 < K2) { // odd K: the last tap alone
+        __m256i wv[2];
+        for (int j = 0; j < NB; j++) wv[j] = _mm256_loadu_si256((const __m256i *)(wb[j] + (size_t)L2 * 16));
+        for (int r = 0; r < MR; r++) {
+            const __m256i bv = _mm256_set1_epi32((int32_t)a[(size_t)r * lda + 2 * L2]);
+            for (int j = 0; j < NB; j++) acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(bv, wv[j]));
         }
     }
     for (int j = 0; j < NB; j++) {
@@ -142,16 +148,17 @@ static inline __attribute__((always_inline)) void tile16(void *out, int ldo, con
     default: fn(__VA_ARGS__, 1, NBc); break;                              \
     }
 
-#define CALL16(o, ldo, a, lda, mr_, nb_) tile16(o, ldo, a, lda, mr_, nb_, w, p->K, n0, p)
+#define CALL16(o, ldo, a, lda, mr_, nb_) tile16(o, ldo, a, lda, nseg, segstride, mr_, nb_, w, p->K, n0, p)
 
-void dc_qgemm_avx2(void *out, int ldo, const uint8_t *a, int lda, int M, const void *packed,
-                   const dc_qgemm_params *p) {
+void dc_qgemm_avx2(void *out, int ldo, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, int M,
+                   const void *packed, const dc_qgemm_params *p) {
     const int16_t *w = packed;
     const size_t esz = p->out32 ? 4 : 1;
     for (int n0 = 0; n0 < p->N; n0 += 16) {
         const int nb = p->N - n0 > 8 ? 2 : 1;
-        for (int m0 = 0; m0 < M; m0 += AVX2_MR) {
-            const int mr = M - m0 < AVX2_MR ? M - m0 : AVX2_MR;
+        const int nt = (M + AVX2_MR - 1) / AVX2_MR; // nt tiles as even as possible
+        for (int t = 0, m0 = 0, mr; t < nt; t++, m0 += mr) {
+            mr = M / nt + (t < M % nt);
             void *o = (char *)out + (size_t)m0 * ldo * esz;
             const uint8_t *am = a + (size_t)m0 * lda;
             if (nb == 2) {
@@ -188,23 +195,29 @@ static inline int32_t load4(const uint8_t *p, int avail) {
     return v;
 }
 
-static inline __attribute__((always_inline)) void tile7(void *out, int ldo, const uint8_t *a, int lda, int MR,
-                                                        int NB, const int8_t *w, int K, int n0,
-                                                        const dc_qgemm_params *p) {
-    const int K4 = (K + 3) / 4;
+static inline __attribute__((always_inline)) void tile7(void *out, int ldo, const uint8_t *a, int lda, int nseg,
+                                                        ptrdiff_t segstride, int MR, int NB, const int8_t *w, int K,
+                                                        int n0, const dc_qgemm_params *p) {
+    // as tile16; 4-tap groups (L4 per segment, and one ragged last group
+    // when nseg == 1)
+    const int K4 = (K + 3) / 4, L = K / nseg, L4 = nseg == 1 ? K4 : L / 4;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i acc[AVX2_MR][2];
     for (int r = 0; r < MR; r++)
         for (int j = 0; j < NB; j++) acc[r][j] = _mm256_setzero_si256();
     const int8_t *wb[2] = {w + (size_t)(n0 / 8) * K4 * 32, w + (size_t)(n0 / 8 + 1) * K4 * 32};
-    for (int k4 = 0; k4 < K4; k4++) {
-        __m256i wv[2];
-        for (int j = 0; j < NB; j++) wv[j] = _mm256_loadu_si256((const __m256i *)(wb[j] + (size_t)k4 * 32));
-        const int avail = K - 4 * k4; // 4 but in the last group
-        for (int r = 0; r < MR; r++) {
-            const __m256i bv = _mm256_set1_epi32(load4(a + (size_t)r * lda + 4 * k4, avail));
-            for (int j = 0; j < NB; j++)
-                acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(_mm256_maddubs_epi16(bv, wv[j]), ones));
+    for (int sg = 0; sg < nseg; sg++) {
+        const uint8_t *as = a + (ptrdiff_t)sg * segstride;
+        for (int j4 = 0; j4 < L4; j4++) {
+            const size_t k4 = (size_t)sg * L4 + j4;
+            __m256i wv[2];
+            for (int j = 0; j < NB; j++) wv[j] = _mm256_loadu_si256((const __m256i *)(wb[j] + k4 * 32));
+            const int avail = L - 4 * j4; // 4 but in one segment's ragged last group
+            for (int r = 0; r < MR; r++) {
+                const __m256i bv = _mm256_set1_epi32(load4(as + (size_t)r * lda + 4 * j4, avail));
+                for (int j = 0; j < NB; j++)
+                    acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(_mm256_maddubs_epi16(bv, wv[j]), ones));
+            }
         }
     }
     for (int j = 0; j < NB; j++) {
@@ -213,16 +226,17 @@ static inline __attribute__((always_inline)) void tile7(void *out, int ldo, cons
     }
 }
 
-#define CALL7(o, ldo, a, lda, mr_, nb_) tile7(o, ldo, a, lda, mr_, nb_, w, p->K, n0, p)
+#define CALL7(o, ldo, a, lda, mr_, nb_) tile7(o, ldo, a, lda, nseg, segstride, mr_, nb_, w, p->K, n0, p)
 
-void dc_qgemm_avx2_7bit(void *out, int ldo, const uint8_t *a, int lda, int M, const void *packed,
-                        const dc_qgemm_params *p) {
+void dc_qgemm_avx2_7bit(void *out, int ldo, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, int M,
+                        const void *packed, const dc_qgemm_params *p) {
     const int8_t *w = packed;
     const size_t esz = p->out32 ? 4 : 1;
     for (int n0 = 0; n0 < p->N; n0 += 16) {
         const int nb = p->N - n0 > 8 ? 2 : 1;
-        for (int m0 = 0; m0 < M; m0 += AVX2_MR) {
-            const int mr = M - m0 < AVX2_MR ? M - m0 : AVX2_MR;
+        const int nt = (M + AVX2_MR - 1) / AVX2_MR; // nt tiles as even as possible
+        for (int t = 0, m0 = 0, mr; t < nt; t++, m0 += mr) {
+            mr = M / nt + (t < M % nt);
             void *o = (char *)out + (size_t)m0 * ldo * esz;
             const uint8_t *am = a + (size_t)m0 * lda;
             if (nb == 2) {

@@ -9,7 +9,7 @@
 // input features), C,H,W a tensor's channels, height, width. Every int8
 // activation tensor is channels-last (N,H,W,C): a pixel's channels are
 // contiguous, so a 1x1 convolution is a GEMM over the tensor as it is and
-// the k-th tap of an im2col row is (kh, kw, c) with c fastest.
+// the k-th tap of a convolution is (kh, kw, c) with c fastest.
 //
 // Quantisation (gemmlowp / TensorFlow Lite semantics):
 //   activations  real = s * (q - z),  q uint8 in [0, 255] (asymmetric, per tensor)
@@ -102,10 +102,16 @@ typedef struct dc_qgemm_impl {
     size_t (*packed_bytes)(int N, int K);
     void (*pack)(void *packed, const int8_t *w, int N, int K);
     // out: uint8 (or int32 when p->out32) rows of ldo elements, columns
-    // [0, N) written; a: M rows of lda >= K bytes (bytes past K are read
-    // only up to K). Single-threaded, no scratch, no allocation.
-    void (*run)(void *out, int ldo, const uint8_t *a, int lda, int M, const void *packed,
-                const dc_qgemm_params *p);
+    // [0, N) written; a: M rows lda bytes apart, each row nseg segments of
+    // L = K / nseg contiguous taps segstride bytes apart: tap k of row m is
+    //   a[m * lda + (k / L) * segstride + k % L]
+    // (nseg divides K; L % 4 == 0 when nseg > 1). nseg = 1 is a plain
+    // matrix (lda >= K); nseg = KH is a convolution read in place from a
+    // padded NHWC image, one segment per kernel row (KW * C taps), lda =
+    // stride * C, segstride = the padded row's bytes: no im2col copy. Only
+    // the taps are read. Single-threaded, no scratch, no allocation.
+    void (*run)(void *out, int ldo, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, int M,
+                const void *packed, const dc_qgemm_params *p);
 } dc_qgemm_impl;
 
 int dc_qgemm_impl_count(void);
@@ -118,8 +124,8 @@ const dc_qgemm_impl *dc_qgemm_impl_find(const char *name);
 const dc_qgemm_impl *dc_qgemm_choose(const dc_qgemm_params *p, unsigned cpu, const char *force);
 
 // The reference twin, and its packing (the weights as they are, (N, K)).
-void dc_qgemm_ref(void *out, int ldo, const uint8_t *a, int lda, int M, const void *packed,
-                  const dc_qgemm_params *p);
+void dc_qgemm_ref(void *out, int ldo, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, int M,
+                  const void *packed, const dc_qgemm_params *p);
 // One requantised output (the scalar definition every kernel matches).
 static inline int32_t dc_requant(int32_t acc, const dc_qgemm_params *p, int n) {
     int32_t v = dc_mbqm(acc + p->bias[n], p->mult[n], p->shift[n]);
@@ -130,11 +136,6 @@ static inline int32_t dc_requant(int32_t acc, const dc_qgemm_params *p, int n) {
 // ---------------------------------------------------------------------------
 // Layout and elementwise kernels (portable C; integer, so exact)
 
-// im2col of one image for rows [p0, p0 + np) of the output pixels:
-// col (np, ldc) bytes, row r = the taps (kh, kw, c) of output pixel p0 + r,
-// padding taps = pad_value; x (H, W, C) uint8.
-void dc_q_im2col(uint8_t *col, int ldc, const uint8_t *x, int C, int H, int W, int K, int stride,
-                 int pad, int OW, int p0, int np, uint8_t pad_value);
 // Float NCHW -> uint8 NHWC: q = clamp(round(x * inv_s) + z, 0, qmax) with
 // round half away from zero. x (N, C, H, W) floats, q (N, H, W, C).
 void dc_q_quantize(uint8_t *q, const float *x, int N, int C, int H, int W, float inv_s, int32_t z,
@@ -184,15 +185,15 @@ void dc_q_gap_ref(uint8_t *y, const uint8_t *x, int N, int C, int HW);
 // The vector kernels' entry points (int8_avx2.c, int8_vnni.c).
 size_t dc_qgemm_avx2_packed_bytes(int N, int K);
 void dc_qgemm_avx2_pack(void *packed, const int8_t *w, int N, int K);
-void dc_qgemm_avx2(void *out, int ldo, const uint8_t *a, int lda, int M, const void *packed,
-                   const dc_qgemm_params *p);
+void dc_qgemm_avx2(void *out, int ldo, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, int M,
+                   const void *packed, const dc_qgemm_params *p);
 size_t dc_qgemm_avx2_7bit_packed_bytes(int N, int K);
 void dc_qgemm_avx2_7bit_pack(void *packed, const int8_t *w, int N, int K);
-void dc_qgemm_avx2_7bit(void *out, int ldo, const uint8_t *a, int lda, int M, const void *packed,
-                        const dc_qgemm_params *p);
+void dc_qgemm_avx2_7bit(void *out, int ldo, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, int M,
+                        const void *packed, const dc_qgemm_params *p);
 size_t dc_qgemm_vnni_packed_bytes(int N, int K);
 void dc_qgemm_vnni_pack(void *packed, const int8_t *w, int N, int K);
-void dc_qgemm_vnni(void *out, int ldo, const uint8_t *a, int lda, int M, const void *packed,
-                   const dc_qgemm_params *p);
+void dc_qgemm_vnni(void *out, int ldo, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, int M,
+                   const void *packed, const dc_qgemm_params *p);
 
 #endif

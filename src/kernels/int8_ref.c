@@ -29,16 +29,18 @@ void dc_quantize_multiplier(double m, int32_t *M0, int32_t *sh) {
     *sh = e;
 }
 
-void dc_qgemm_ref(void *out, int ldo, const uint8_t *a, int lda, int M, const void *packed,
-                  const dc_qgemm_params *p) {
-    // a (M, K) uint8 rows of lda, w (N, K) int8, out (M, N) rows of ldo
+void dc_qgemm_ref(void *out, int ldo, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, int M,
+                  const void *packed, const dc_qgemm_params *p) {
+    // a (M, K): tap k of row m at a[m * lda + (k / L) * segstride + k % L],
+    // L = K / nseg; w (N, K) int8, out (M, N) rows of ldo
     const int8_t *w = packed;
+    const int L = p->K / nseg;
     for (int m = 0; m < M; m++) {
         const uint8_t *ar = a + (size_t)m * lda;
         for (int n = 0; n < p->N; n++) {
             const int8_t *wr = w + (size_t)n * p->K;
             int32_t acc = 0;
-            for (int k = 0; k < p->K; k++) acc += (int32_t)ar[k] * (int32_t)wr[k];
+            for (int k = 0; k < p->K; k++) acc += (int32_t)ar[(ptrdiff_t)(k / L) * segstride + k % L] * (int32_t)wr[k];
             const int32_t v = dc_requant(acc, p, n);
             if (p->out32) ((int32_t *)out)[(size_t)m * ldo + n] = v;
             else ((uint8_t *)out)[(size_t)m * ldo + n] = (uint8_t)v;
@@ -48,40 +50,6 @@ void dc_qgemm_ref(void *out, int ldo, const uint8_t *a, int lda, int M, const vo
 
 // ---------------------------------------------------------------------------
 // Layout
-
-void dc_q_im2col(uint8_t *col, int ldc, const uint8_t *x, int C, int H, int W, int K, int stride,
-                 int pad, int OW, int p0, int np, uint8_t pad_value) {
-    // x (H, W, C); row r of col: taps (kh, kw, c) of output pixel p0 + r.
-    // In NHWC the K taps of one kernel row are K*C contiguous input bytes
-    // (consecutive iw), so each (pixel, kh) is one copy, padded at the
-    // edges; short copies are a byte loop (a memcpy call per 5-byte run of a
-    // 1-channel input cost more than the GEMM).
-    const int KC = K * C;
-    int oh = p0 / OW, ow = p0 % OW; // advanced incrementally: no division per pixel
-    for (int r = 0; r < np; r++, ow = ow + 1 == OW ? (oh++, 0) : ow + 1) {
-        uint8_t *dst = col + (size_t)r * ldc;
-        const int iw0 = ow * stride - pad;
-        const int lo = iw0 < 0 ? -iw0 : 0, hi = iw0 + K > W ? W - iw0 : K; // valid kw in [lo, hi)
-        for (int kh = 0; kh < K; kh++, dst += KC) {
-            const int ih = oh * stride - pad + kh;
-            if (ih < 0 || ih >= H || hi <= lo) {
-                memset(dst, pad_value, (size_t)KC);
-                continue;
-            }
-            for (int j = 0; j < lo * C; j++) dst[j] = pad_value;
-            const uint8_t *src = x + ((size_t)ih * W + iw0 + lo) * C;
-            const int len = (hi - lo) * C;
-            uint8_t *d = dst + lo * C;
-            if (len == 5) // 5x5 kernels over one channel (LeNet's first layer)
-                d[0] = src[0], d[1] = src[1], d[2] = src[2], d[3] = src[3], d[4] = src[4];
-            else if (len <= 32)
-                for (int j = 0; j < len; j++) d[j] = src[j];
-            else
-                memcpy(d, src, (size_t)len);
-            for (int j = hi * C; j < KC; j++) dst[j] = pad_value;
-        }
-    }
-}
 
 void dc_q_quantize(uint8_t *q, const float *x, int N, int C, int H, int W, float inv_s, int32_t z,
                    int32_t qmax) {

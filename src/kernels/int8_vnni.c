@@ -8,8 +8,8 @@
 // taps of 16 channels. Register tile: up to 12 rows x 16 channels or 8 rows
 // x 32 channels (12 or 16 zmm accumulators); each row's 4 activation bytes
 // are broadcast from memory. Ragged channels are packed with zero weights
-// and stored with masks; the reduction tail (K % 4) is read byte by byte,
-// so no byte past a row's K is read. The epilogue is the scalar
+// and stored with masks; the reduction tail (K % 4, one segment only) is
+// read byte by byte, so no byte past a row's K is read. The epilogue is the scalar
 // requantisation in 16 lanes: the same bits as dc_qgemm_ref.
 #include <immintrin.h>
 #include <string.h>
@@ -75,27 +75,33 @@ static inline int32_t load4(const uint8_t *p, int avail) {
 #define VNNI_MR1 12 // rows of a one-block (16-channel) tile
 #define VNNI_MR2 8  // rows of a two-block (32-channel) tile
 
-static inline __attribute__((always_inline)) void tile(void *out, int ldo, const uint8_t *a, int lda, int MR,
-                                                       int NB, const int8_t *w, int K, int n0,
-                                                       const dc_qgemm_params *p) {
-    const int K4 = (K + 3) / 4, kfull = K / 4;
+static inline __attribute__((always_inline)) void tile(void *out, int ldo, const uint8_t *a, int lda, int nseg,
+                                                       ptrdiff_t segstride, int MR, int NB, const int8_t *w, int K,
+                                                       int n0, const dc_qgemm_params *p) {
+    // rows [0, MR) of a, channel blocks n0/16 .. n0/16 + NB - 1; each row is
+    // nseg segments of L = K / nseg taps (L % 4 == 0 when nseg > 1)
+    const int K4 = (K + 3) / 4, L4 = K / nseg / 4; // full 4-tap groups per segment
     __m512i acc[VNNI_MR1][2];
     for (int r = 0; r < MR; r++)
         for (int j = 0; j < NB; j++) acc[r][j] = _mm512_setzero_si512();
     const int8_t *w0 = w + (size_t)(n0 / 16) * K4 * 64, *w1 = w0 + (size_t)K4 * 64;
-    int k4 = 0;
-    for (; k4 < kfull; k4++) {
-        const __m512i wv0 = _mm512_loadu_si512(w0 + (size_t)k4 * 64);
-        const __m512i wv1 = NB > 1 ? _mm512_loadu_si512(w1 + (size_t)k4 * 64) : wv0;
-        for (int r = 0; r < MR; r++) {
-            int32_t four;
-            memcpy(&four, a + (size_t)r * lda + 4 * k4, 4);
-            const __m512i bv = _mm512_set1_epi32(four);
-            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], bv, wv0);
-            if (NB > 1) acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], bv, wv1);
+    for (int sg = 0; sg < nseg; sg++) {
+        const uint8_t *as = a + (ptrdiff_t)sg * segstride;
+        const int8_t *ws0 = w0 + (size_t)sg * L4 * 64, *ws1 = w1 + (size_t)sg * L4 * 64;
+        for (int j4 = 0; j4 < L4; j4++) {
+            const __m512i wv0 = _mm512_loadu_si512(ws0 + (size_t)j4 * 64);
+            const __m512i wv1 = NB > 1 ? _mm512_loadu_si512(ws1 + (size_t)j4 * 64) : wv0;
+            for (int r = 0; r < MR; r++) {
+                int32_t four;
+                memcpy(&four, as + (size_t)r * lda + 4 * j4, 4);
+                const __m512i bv = _mm512_set1_epi32(four);
+                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], bv, wv0);
+                if (NB > 1) acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], bv, wv1);
+            }
         }
     }
-    if (k4 < K4) { // the last 1-3 taps
+    const int k4 = L4; // one segment: the last 1-3 taps
+    if (nseg == 1 && k4 < K4) {
         const __m512i wv0 = _mm512_loadu_si512(w0 + (size_t)k4 * 64);
         const __m512i wv1 = NB > 1 ? _mm512_loadu_si512(w1 + (size_t)k4 * 64) : wv0;
         for (int r = 0; r < MR; r++) {
@@ -111,10 +117,10 @@ static inline __attribute__((always_inline)) void tile(void *out, int ldo, const
     }
 }
 
-#define T(mr_, nb_) tile(o, ldo, am, lda, mr_, nb_, w, p->K, n0, p)
+#define T(mr_, nb_) tile(o, ldo, am, lda, nseg, segstride, mr_, nb_, w, p->K, n0, p)
 
-static void run_one(void *o, int ldo, const uint8_t *am, int lda, int mr, const int8_t *w, int n0,
-                    const dc_qgemm_params *p) {
+static void run_one(void *o, int ldo, const uint8_t *am, int lda, int nseg, ptrdiff_t segstride, int mr,
+                    const int8_t *w, int n0, const dc_qgemm_params *p) {
     switch (mr) {
     case 12: T(12, 1); break;
     case 11: T(11, 1); break;
@@ -131,8 +137,8 @@ static void run_one(void *o, int ldo, const uint8_t *am, int lda, int mr, const 
     }
 }
 
-static void run_two(void *o, int ldo, const uint8_t *am, int lda, int mr, const int8_t *w, int n0,
-                    const dc_qgemm_params *p) {
+static void run_two(void *o, int ldo, const uint8_t *am, int lda, int nseg, ptrdiff_t segstride, int mr,
+                    const int8_t *w, int n0, const dc_qgemm_params *p) {
     switch (mr) {
     case 8: T(8, 2); break;
     case 7: T(7, 2); break;
@@ -146,19 +152,19 @@ static void run_two(void *o, int ldo, const uint8_t *am, int lda, int mr, const 
 }
 #undef T
 
-void dc_qgemm_vnni(void *out, int ldo, const uint8_t *a, int lda, int M, const void *packed,
-                   const dc_qgemm_params *p) {
+void dc_qgemm_vnni(void *out, int ldo, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, int M,
+                   const void *packed, const dc_qgemm_params *p) {
     const int8_t *w = packed;
     const size_t esz = p->out32 ? 4 : 1;
     for (int n0 = 0; n0 < p->N; n0 += 32) {
         const bool two = p->N - n0 > 16;
-        const int MR = two ? VNNI_MR2 : VNNI_MR1;
-        for (int m0 = 0; m0 < M; m0 += MR) {
-            const int mr = M - m0 < MR ? M - m0 : MR;
+        const int MR = two ? VNNI_MR2 : VNNI_MR1, nt = (M + MR - 1) / MR; // nt tiles as even as possible
+        for (int t = 0, m0 = 0, mr; t < nt; t++, m0 += mr) {
+            mr = M / nt + (t < M % nt);
             void *o = (char *)out + (size_t)m0 * ldo * esz;
             const uint8_t *am = a + (size_t)m0 * lda;
-            if (two) run_two(o, ldo, am, lda, mr, w, n0, p);
-            else run_one(o, ldo, am, lda, mr, w, n0, p);
+            if (two) run_two(o, ldo, am, lda, nseg, segstride, mr, w, n0, p);
+            else run_one(o, ldo, am, lda, nseg, segstride, mr, w, n0, p);
         }
     }
 }
