@@ -252,6 +252,30 @@ static void test_layout(void) {
         if (fabs(ya[i] - want) > 1.0) bad++;
     }
     CHECK(bad == 0, "add: %d outputs more than 1 away from the real sum", bad);
+    // the two-input table: its lookups (scalar and AVX2 gathers) against dc_q_add
+    uint8_t *table = malloc(DC_Q_ADD2_TABLE_BYTES);
+    dc_q_add2_table(table, &ap);
+    memset(table + 65536, 0xEE, DC_Q_ADD2_TABLE_BYTES - 65536); // the gathers' slack must not leak
+    const bool avx2 = dc_cpu_has(dc_cpu_detected(), DC_CPU_LEVEL_AVX2);
+    const size_t lens[] = {1, 7, 8, 9, 31, 1000, 12544};
+    for (size_t c = 0; c < sizeof lens / sizeof *lens; c++) {
+        const size_t n = lens[c];
+        uint8_t *x0 = malloc(n), *x1 = malloc(n), *want = malloc(n + 1), *got = malloc(n + 1);
+        for (size_t i = 0; i < n; i++) x0[i] = (uint8_t)(rnd() % 256), x1[i] = (uint8_t)(rnd() % 256);
+        if (n >= 8) x0[7] = 255, x1[7] = 255; // the last entry: the gather reads the slack
+        const uint8_t *xx[2] = {x0, x1};
+        dc_q_add(want, xx, n, &ap);
+        want[n] = got[n] = 0x5A;
+        dc_q_add2_lut(got, x0, x1, n, table);
+        CHECK(!memcmp(got, want, n + 1), "add2 table lookup, n=%zu", n);
+        if (avx2) {
+            memset(got, 0, n);
+            dc_q_add2_lut_avx2(got, x0, x1, n, table);
+            CHECK(!memcmp(got, want, n + 1), "add2 AVX2 lookup, n=%zu: the same bytes, none written past n", n);
+        }
+        free(x0), free(x1), free(want), free(got);
+    }
+    free(table);
     // concat: each input rescaled into its columns
     int cs[2] = {1, 2};
     uint8_t yc[3 * 4];

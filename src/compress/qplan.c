@@ -40,6 +40,13 @@ typedef struct qquant_k {
     int32_t zp, qmax;
 } qquant_k;
 
+typedef struct qadd_k {
+    dc_qadd_params p;
+    // two inputs: the table of every pair of input bytes, and its lookup
+    void (*lut)(uint8_t *y, const uint8_t *x0, const uint8_t *x1, size_t n, const uint8_t *table);
+    uint8_t table[DC_Q_ADD2_TABLE_BYTES];
+} qadd_k;
+
 typedef struct qconcat_k {
     dc_qadd_params p;
     int cs[DC_NODE_MAX_IN];
@@ -150,14 +157,14 @@ static void relu_fwd(const dc_node *n, dc_node_io *io) {
 }
 
 static void add_fwd(const dc_node *n, dc_node_io *io) {
-    if (io->n_in == 2) { // the 64 KiB table of every pair (the plan made it after the parameters)
-        const uint8_t *table = (const uint8_t *)n->kdata + sizeof(dc_qadd_params);
-        dc_q_add2_lut(U8(io->y), CU8(io->x[0]), CU8(io->x[1]), (size_t)io->N * dc_node_size(n), table);
+    const qadd_k *k = n->kdata;
+    if (io->n_in == 2) {
+        k->lut(U8(io->y), CU8(io->x[0]), CU8(io->x[1]), (size_t)io->N * dc_node_size(n), k->table);
         return;
     }
     const uint8_t *xs[DC_NODE_MAX_IN];
-    for (int k = 0; k < io->n_in; k++) xs[k] = CU8(io->x[k]);
-    dc_q_add(U8(io->y), xs, (size_t)io->N * dc_node_size(n), n->kdata);
+    for (int i = 0; i < io->n_in; i++) xs[i] = CU8(io->x[i]);
+    dc_q_add(U8(io->y), xs, (size_t)io->N * dc_node_size(n), &k->p);
 }
 
 static void concat_fwd(const dc_node *n, dc_node_io *io) {
@@ -372,13 +379,16 @@ static dc_status build(builder *b, const dc_model *m) {
                 map[i] = add_node(b, &relu_op, n, 1, in, z);
             }
         } else if (!strcmp(kind, "add")) {
-            // two inputs: the parameters followed by the table of every pair of input bytes
-            dc_qadd_params *ap = blob(b, sizeof *ap + (n->n_in == 2 ? 65536 : 0));
-            if (!ap) st = nomem(b);
+            qadd_k *ak = blob(b, sizeof *ak);
+            if (!ak) st = nomem(b);
             else {
-                add_params(ap, q, n, i, r >= 0);
-                if (n->n_in == 2) dc_q_add2_table((uint8_t *)ap + sizeof *ap, ap);
-                map[i] = add_node(b, &add_op, n, n->n_in, in, ap);
+                add_params(&ak->p, q, n, i, r >= 0);
+                if (n->n_in == 2) {
+                    dc_q_add2_table(ak->table, &ak->p);
+                    memset(ak->table + 65536, 0, DC_Q_ADD2_TABLE_BYTES - 65536);
+                    ak->lut = dc_cpu_has(b->cpu, DC_CPU_LEVEL_AVX2) ? dc_q_add2_lut_avx2 : dc_q_add2_lut;
+                }
+                map[i] = add_node(b, &add_op, n, n->n_in, in, ak);
             }
         } else if (!strcmp(kind, "concat")) {
             qconcat_k *ck = blob(b, sizeof *ck);

@@ -167,6 +167,10 @@ void dc_q_add(uint8_t *y, const uint8_t *const *x, size_t n, const dc_qadd_param
 // without the three fixed-point rescales per element.
 void dc_q_add2_table(uint8_t *table, const dc_qadd_params *p);
 void dc_q_add2_lut(uint8_t *y, const uint8_t *x0, const uint8_t *x1, size_t n, const uint8_t *table);
+// Its AVX2 form (gathers; the same bits): the table needs 3 readable bytes
+// past its 65536 (DC_Q_ADD2_TABLE_BYTES).
+#define DC_Q_ADD2_TABLE_BYTES (65536 + 4)
+void dc_q_add2_lut_avx2(uint8_t *y, const uint8_t *x0, const uint8_t *x1, size_t n, const uint8_t *table);
 // Concatenation along channels of NHWC tensors: input i (P, C_i) is
 // rescaled to the output (as one term of an add) into columns [off_i,
 // off_i + C_i) of y (P, sum C_i).
