@@ -204,13 +204,30 @@ static void test_layout(void) {
                 if (q[(n * 4 + p) * 3 + c] != r) bad++;
             }
     CHECK(bad == 0 && q[0] == 131 && q[3 * 1] == 125, "quantize: %d values wrong (q0=%d q1=%d)", bad, q[0], q[3]);
+    { // one channel (the contiguous path): halves, huge values, NaN
+        float x1[37];
+        uint8_t q1[37];
+        for (int i = 0; i < 37; i++) x1[i] = ((float)(rnd() % 4000) - 2000) / 64.0f;
+        x1[0] = 0.625f, x1[1] = -0.625f, x1[2] = 3e9f, x1[3] = -3e9f, x1[4] = NAN;
+        dc_q_quantize(q1, x1, 1, 1, 1, 37, 4.0f, 100, 255);
+        bad = 0;
+        for (int i = 0; i < 37; i++) {
+            double v = x1[i] * 4.0;
+            long r = isnan(v) ? 0 : (long)(v < 0 ? -floor(-v + 0.5) : floor(v + 0.5)) + 100;
+            if (fabs(v) > 1e9) r = v > 0 ? 255 : 0; // saturated; NaN: 0 (as the fake-quant op)
+            r = r < 0 ? 0 : r > 255 ? 255 : r;
+            if (q1[i] != r) bad++;
+        }
+        CHECK(bad == 0 && q1[0] == 103 && q1[1] == 97, "quantize, one channel: %d values wrong", bad);
+    }
     dc_q_dequantize(back, q, 2, 3, 2, 2, 0.25f, 128);
     bad = 0;
     for (int i = 0; i < 24; i++)
         if (fabsf(back[i] - xf[i]) > 0.125f + 1e-6f && fabsf(xf[i]) < 31.0f) bad++;
     CHECK(bad == 0, "dequantize: %d values more than half a step away", bad);
     // pools against the NCHW twins
-    const int shapes[][5] = {{1, 1, 4, 4, 2}, {2, 3, 7, 5, 2}, {3, 17, 6, 9, 3}, {1, 300, 5, 5, 2}, {2, 6, 28, 28, 2}};
+    const int shapes[][5] = {{1, 1, 4, 4, 2},     {2, 3, 7, 5, 2},   {3, 17, 6, 9, 3}, {1, 300, 5, 5, 2},
+                             {1, 300, 5, 40, 2},  {2, 6, 28, 28, 2}, {1, 2100, 3, 3, 2}}; // chunked rows; wider than the row
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         const int N = shapes[s][0], Cc = shapes[s][1], Hh = shapes[s][2], Ww = shapes[s][3], k = shapes[s][4];
         for (int stv = 1; stv <= k; stv++) {
