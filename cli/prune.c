@@ -2,7 +2,7 @@
 // [--finetune E] --out M` (src/compress/prune.h): magnitude pruning, then
 // fine-tuning with deepc train's optimizers; prints the per-layer table
 // (channels, sparsity, parameters and MACs before -> after). Also the
-// fine-tuning options cli/compress_cli.h declares.
+// fine-tuning options cli/compress_cli.h declares (deepc train's).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,60 +17,38 @@
 void dc_finetune_defaults(dc_finetune_opts *f) {
     memset(f, 0, sizeof *f);
     f->data = "fashion-mnist";
-    f->optim = "sgd";
-    f->sched = "constant";
-    f->batch = 64;
-    f->lr = 0.01f;
-    f->momentum = 0.9f;
     f->seed = 1;
+    f->lo.o = dc_trainopts_default();
 }
 
-int dc_finetune_add_options(dc_opt *o, int n, dc_finetune_opts *f) {
+int dc_finetune_add_options(dc_opt *o, int n, int cap, dc_finetune_opts *f) {
     const dc_opt rows[] = {
         {"data", OPT_STR, &f->data, "data set to fine-tune on (deepc train's --data) [fashion-mnist]"},
-        {"optim", OPT_STR, &f->optim, "fine-tuning optimizer: sgd, adam or adamw [sgd]"},
-        {"lr", OPT_FLOAT, &f->lr, "fine-tuning learning rate [0.01]"},
-        {"momentum", OPT_FLOAT, &f->momentum, "SGD momentum [0.9]"},
-        {"weight-decay", OPT_FLOAT, &f->wd, "L2 penalty [0]"},
-        {"sched", OPT_STR, &f->sched, "learning-rate schedule: constant or cosine [constant]"},
-        {"min-lr", OPT_FLOAT, &f->min_lr, "cosine schedule: final learning rate [0]"},
-        {"batch", OPT_INT, &f->batch, "mini-batch size [64]"},
         {"threads", OPT_INT, &f->threads, "threads (0: all cores) [0]"},
         {"limit", OPT_INT, &f->limit, "use only the first N training samples (0: all)"},
         {"test-limit", OPT_INT, &f->test_limit, "use only the first N test samples (0: all)"},
-        {"seed", OPT_U64, &f->seed, "fine-tuning seed [1]"},
+        {"seed", OPT_U64, &f->seed, "fine-tuning seed (shuffle, augmentation) [1]"},
         {"json", OPT_FLAG, &f->json, "one JSON object per epoch and one at the end"},
         {"quiet", OPT_FLAG, &f->quiet, "no per-epoch lines"},
     };
-    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) o[n++] = rows[k];
-    o[n] = (dc_opt){NULL, 0, NULL, NULL, false};
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0] && n < cap - 1; k++) o[n++] = rows[k];
+    learn_add_train_rows(o, &n, cap, &f->lo); // and the terminator
     return n;
 }
 
-bool dc_finetune_config(dc_train_config *cfg, const dc_finetune_opts *f, const char *verb) {
+bool dc_finetune_config(dc_train_config *cfg, dc_finetune_opts *f, int epochs, const char *verb) {
     *cfg = dc_train_config_default();
-    if (!strcmp(f->optim, "sgd")) cfg->optim = DC_OPTIM_SGD;
-    else if (!strcmp(f->optim, "adam")) cfg->optim = DC_OPTIM_ADAM;
-    else if (!strcmp(f->optim, "adamw")) cfg->optim = DC_OPTIM_ADAMW;
-    else {
-        fprintf(stderr, "deepc %s: --optim '%s': expected sgd, adam or adamw\n", verb, f->optim);
+    if (!learn_finish(&f->lo, verb)) return false;
+    dc_error err;
+    if (dc_trainopts_check(&f->lo.o, epochs > 0 ? epochs : 1, &err)) {
+        cli_fail(verb, &err);
         return false;
     }
-    if (!strcmp(f->sched, "constant")) cfg->sched = DC_SCHED_CONSTANT;
-    else if (!strcmp(f->sched, "cosine")) cfg->sched = DC_SCHED_COSINE;
-    else {
-        fprintf(stderr, "deepc %s: --sched '%s': expected constant or cosine\n", verb, f->sched);
+    if (f->threads < 0 || f->limit < 0 || f->test_limit < 0) {
+        fprintf(stderr, "deepc %s: --threads, --limit and --test-limit must be >= 0\n", verb);
         return false;
     }
-    if (f->batch < 1 || f->threads < 0 || f->limit < 0 || f->test_limit < 0 || !(f->lr > 0)) {
-        fprintf(stderr, "deepc %s: --batch must be >= 1, --lr > 0, --threads and the limits >= 0\n", verb);
-        return false;
-    }
-    cfg->batch = f->batch;
-    cfg->lr = f->lr;
-    cfg->momentum = cfg->optim == DC_OPTIM_SGD ? f->momentum : 0;
-    cfg->weight_decay = f->wd;
-    cfg->min_lr = f->min_lr;
+    dc_trainopts_apply(cfg, &f->lo.o);
     cfg->seed = f->seed;
     cfg->nthreads = f->threads;
     cfg->heldout_name = "test";
@@ -113,13 +91,13 @@ int cmd_prune(int argc, char **argv) {
     dc_finetune_opts ft;
     dc_finetune_defaults(&ft);
     cli_norm nrm = {0};
-    dc_opt opts[40] = {
+    dc_opt opts[64] = {
         {"structured", OPT_FLAG, &structured, "remove whole channels (L1/L2 filter norm; residual groups pruned together)"},
         {"unstructured", OPT_FLAG, &unstructured, "zero single weights by magnitude; the file stores them sparse"},
         {"sparsity", OPT_FLOAT, &sparsity, "share of weights (unstructured) or of each group's channels (structured) removed"},
         {"macs", OPT_FLOAT, &macs, "--structured: remove this share of the multiply-adds instead of --sparsity"},
         {"per-layer", OPT_FLAG, &per_layer, "--unstructured: the sparsity in every layer (else one global threshold)"},
-        {"norm", OPT_INT, &norm, "--structured: channel importance by the L1 (1) or L2 (2) norm [1]"},
+        {"channel-norm", OPT_INT, &norm, "--structured: channel importance by the L1 (1) or L2 (2) norm of its filter [1]"},
         {"steps", OPT_INT, &steps, "prune in this many rounds, s_r = s (1 - (1 - r/steps)^3) [1]"},
         {"finetune", OPT_INT, &finetune, "epochs of fine-tuning, spread over the rounds [0]"},
         {"out", OPT_STR, &out, "the pruned model file to write (required)"},
@@ -127,7 +105,7 @@ int cmd_prune(int argc, char **argv) {
     };
     int n = 0;
     while (opts[n].name) n++;
-    dc_finetune_add_options(opts, n, &ft);
+    dc_finetune_add_options(opts, n, 64, &ft);
     const char *pos[1];
     int n_pos = 0;
     bool help = false;
@@ -152,7 +130,7 @@ int cmd_prune(int argc, char **argv) {
         return 2;
     }
     dc_train_config tc;
-    if (!dc_finetune_config(&tc, &ft, VERB)) return 2;
+    if (!dc_finetune_config(&tc, &ft, finetune, VERB)) return 2;
     dc_model *m = NULL;
     int rc = cli_model_load(VERB, pos[0], &nrm, &m);
     if (rc) return rc;

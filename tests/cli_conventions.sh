@@ -40,8 +40,8 @@ clash = {f: k for f, k in kinds.items() if len({norm(x) for x in k}) > 1}
 assert not clash, f"one flag, several kinds of argument: {clash}"
 for retired in ("top", "output", "input", "test-acc"):
     assert retired not in kinds, f"--{retired} is still an option of {kinds[retired]}"
-# augmentation only (explain: --upscale); finetune and tune take train's options from one table
-assert set(sum(kinds["scale"].values(), [])) <= {"train", "finetune", "tune"}, kinds["scale"]
+# augmentation only (explain: --upscale); finetune, tune and prune take train's options from one table
+assert set(sum(kinds["scale"].values(), [])) <= {"train", "finetune", "tune", "prune"}, kinds["scale"]
 split_users = set(sum(kinds["split"].values(), []))
 # --split picks test or train everywhere; federate deals its clients by --partition
 assert split_users <= {"eval", "audit", "report", "explain", "visualize"}, split_users

@@ -2,7 +2,7 @@
 # deepc prune end to end: structured (resnet8: the table, channels coupled
 # through the adds, the pruned file evaluates) and unstructured (LeNet-5 at
 # 90%: the file shrinks; fine-tuning with the mask; the table), and bad
-# inputs as one-line errors.
+# inputs as one-line errors; fine-tuning with deepc train's options.
 set -u
 BIN=${DEEPC_BIN:-build/deepc}
 source "$(dirname "$0")/lib_cli.sh"
@@ -20,6 +20,12 @@ c2=$(awk '$1=="layer2.0.conv2"{print $2}' "$T/out"); ds=$(awk '$1=="layer2.0.dow
 expect_ok "eval the pruned resnet8" "$BIN" eval "$T/rp.safetensors" --data fashion-mnist --limit 100
 expect_ok "unstructured + fine-tune" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.9 --finetune 1 --steps 1 $SMALL --out "$T/lu.safetensors"
 grep -q "fine-tune epoch 2" "$T/out" && grep -q "weight sparsity 90.0%" "$T/out" && ok || bad "fine-tune line and sparsity: $(tail -3 "$T/out")"
+# fine-tuning takes deepc train's options (one table): augmentation, warmup, schedules
+expect_ok "fine-tune with train's options" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.8 --finetune 2 $SMALL \
+  --optim adamw --lr 0.002 --sched cosine --warmup 1 --hflip --crop 2 --out "$T/la.safetensors"
+grep -q "weight sparsity 80.0%" "$T/out" && ok || bad "augmented fine-tune: $(tail -2 "$T/out")"
+expect_err "a bad schedule" "--sched 'bogus'" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.5 --finetune 1 --sched bogus --out "$T/x.safetensors"
+expect_err "warmup past the epochs" "--warmup" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.5 --finetune 1 --warmup 5 --out "$T/x.safetensors"
 expect_ok "prune --json" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.9 --per-layer --json --out "$T/lj.safetensors"
 grep -q '"method":"unstructured"' "$T/out" && ok || bad "prune --json: $(cat "$T/out")"
 expect_ok "dense copy (no optimizer state) for sizes" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0 --out "$T/l0.safetensors"

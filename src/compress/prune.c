@@ -337,7 +337,7 @@ dc_status dc_prune_keep(bool ***keep, const dc_model *m, const dc_channel_groups
 dc_status dc_prune_structured(dc_model **out, const dc_model *m, double ratio, int norm, dc_error *err) {
     *out = NULL;
     if (!(ratio >= 0 && ratio < 1)) return dc_fail(err, DC_ERR_ARG, "--sparsity %g: expected a share of channels in [0, 1)", ratio);
-    if (norm != 1 && norm != 2) return dc_fail(err, DC_ERR_ARG, "--norm %d: expected 1 (L1) or 2 (L2)", norm);
+    if (norm != 1 && norm != 2) return dc_fail(err, DC_ERR_ARG, "--channel-norm %d: expected 1 (L1) or 2 (L2)", norm);
     if (m->quant) return dc_fail(err, DC_ERR_ARG, "prune: the model is int8; prune its fp32 model, then quantise");
     if (m->mask) return dc_fail(err, DC_ERR_ARG, "prune: the model is already pruned unstructured; structured pruning "
                                 "starts from a dense model");
