@@ -84,15 +84,24 @@ void dc_tune_free(dc_tune *tu) {
     memset(tu, 0, sizeof *tu);
 }
 
-static dc_status alloc_trials(dc_tune *tu, dc_error *err) {
+static dc_status alloc_curve(dc_tune *tu, dc_tune_trial *t, dc_error *err) {
+    if (!(t->curve = malloc(sizeof(double) * (size_t)tu->s.budget)))
+        return dc_fail(err, DC_ERR_NOMEM, "tune: out of memory for %d trials", tu->s.n_trials);
+    for (int e = 0; e < tu->s.budget; e++) t->curve[e] = NAN;
+    return DC_OK;
+}
+
+// The trials, and (with curves) each one's curve; a journal being read
+// allocates a trial's curve when it reaches that trial, so a journal that
+// claims many trials and a large budget is refused before it costs memory.
+static dc_status alloc_trials(dc_tune *tu, bool curves, dc_error *err) {
     tu->trials = calloc((size_t)tu->s.n_trials, sizeof(dc_tune_trial));
     if (!tu->trials) return dc_fail(err, DC_ERR_NOMEM, "tune: out of memory for %d trials", tu->s.n_trials);
     for (int i = 0; i < tu->s.n_trials; i++) {
         dc_tune_trial *t = &tu->trials[i];
         t->id = i;
-        if (!(t->curve = malloc(sizeof(double) * (size_t)tu->s.budget)))
-            return dc_fail(err, DC_ERR_NOMEM, "tune: out of memory for %d trials", tu->s.n_trials);
-        for (int e = 0; e < tu->s.budget; e++) t->curve[e] = NAN;
+        dc_status st;
+        if (curves && (st = alloc_curve(tu, t, err))) return st;
     }
     return DC_OK;
 }
@@ -140,7 +149,7 @@ dc_status dc_tune_init(dc_tune *tu, const dc_tune_settings *s, const dc_tune_spa
         dc_tune_free(tu);
         return dc_fail(err, DC_ERR_NOMEM, "tune: out of memory");
     }
-    if ((st = alloc_trials(tu, err))) {
+    if ((st = alloc_trials(tu, true, err))) {
         dc_tune_free(tu);
         return st;
     }
@@ -716,10 +725,10 @@ dc_status dc_tune_parse_journal(dc_tune *tu, const char *text, size_t len, const
     } else if (v && !cJSON_IsNull(v)) {
         JFAIL("%s: \"meta\": expected an object or null", origin);
     }
-    if ((st = alloc_trials(tu, err))) goto done;
     const cJSON *tr = cJSON_GetObjectItemCaseSensitive(j, "trials");
     if (!cJSON_IsArray(tr) || cJSON_GetArraySize(tr) != set.n_trials)
         JFAIL("%s: \"trials\": expected an array of %d trials", origin, set.n_trials);
+    if ((st = alloc_trials(tu, false, err))) goto done;
     // the configurations are the seed's draw: a journal whose values differ was edited
     dc_tune_trial *want = calloc(1, sizeof *want);
     if (!want) JFAIL("%s: out of memory", origin);
@@ -730,6 +739,10 @@ dc_status dc_tune_parse_journal(dc_tune *tu, const char *text, size_t len, const
         if (!cJSON_IsObject(o) || !get_int(o, "id", 0, DC_TUNE_MAX_TRIALS, &id) || id != i) {
             free(want);
             JFAIL("%s: trials[%d]: expected an object with \"id\": %d", origin, i, i);
+        }
+        if ((st = alloc_curve(tu, t, err))) {
+            free(want);
+            goto done;
         }
         const cJSON *vals = cJSON_GetObjectItemCaseSensitive(o, "values");
         const int bracket = dc_tune_bracket_of(tu, i);
@@ -802,9 +815,9 @@ dc_status dc_tune_parse_journal(dc_tune *tu, const char *text, size_t len, const
             }
         }
         const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
-        if (!cJSON_IsNumber(sec) || !(sec->valuedouble >= 0)) {
+        if (!cJSON_IsNumber(sec) || !(sec->valuedouble >= 0) || !isfinite(sec->valuedouble)) {
             free(want);
-            JFAIL("%s: trials[%d].seconds: expected a number >= 0", origin, i);
+            JFAIL("%s: trials[%d].seconds: expected a finite number >= 0", origin, i);
         }
         t->seconds = sec->valuedouble;
         if (!get_int(o, "runs", 0, 1 << 30, &t->runs)) {
