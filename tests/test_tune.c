@@ -468,6 +468,27 @@ static void test_parzen(void) {
               isfinite(dc_parzen_log_pdf(&pe, &sp.p[0], 0.0)),
           "prior only");
     dc_parzen_free(&pe);
+    // the split: level ranks above the metric, NaN is worst; ceil(0.25 * 7) = 2 good
+    {
+        dc_tune_space one = space_of("{\"optim\": {\"choice\": [\"sgd\", \"adamw\"]}}");
+        const double v[7] = {0, 0, 2, 0, 2, 0, 0}; // adamw for trials 2 and 4 only
+        const double *xs[7];
+        for (int i = 0; i < 7; i++) xs[i] = &v[i];
+        const int level[7] = {0, 0, 1, 0, 1, -1, 0};
+        const double y[7] = {0.9, 0.8, 0.1, 0.7, NAN, 0.95, 0.6};
+        dc_tpe m;
+        CHECK(dc_tpe_fit(&m, &one, xs, level, y, 7, &err) == DC_OK && m.n_good == 2, "fit: %d good", m.n_good);
+        // good = trial 2 (rung 1, 0.1) and trial 4 (rung 1, failed there: NaN, but above rung 0)
+        CHECK(near(dc_parzen_log_pdf(&m.good[0], &one.p[0], 2), log(3.0 / 4), 1e-15) &&
+                  near(dc_parzen_log_pdf(&m.bad[0], &one.p[0], 2), log(1.0 / 7), 1e-15),
+              "the good are the two at the higher level: p(adamw) %g, bad %g",
+              exp(dc_parzen_log_pdf(&m.good[0], &one.p[0], 2)), exp(dc_parzen_log_pdf(&m.bad[0], &one.p[0], 2)));
+        dc_tpe_free(&m);
+        CHECK(dc_tpe_fit(&m, &one, xs, NULL, y, 7, &err) == DC_OK &&
+                  near(dc_parzen_log_pdf(&m.good[0], &one.p[0], 2), log(1.0 / 4), 1e-15),
+              "without levels the good are trials 5 and 0 (sgd)");
+        dc_tpe_free(&m);
+    }
     // Optuna's default_weights(30) = [linspace(1/30, 1, 5), ones(25)]
     double w[30];
     dc_tpe_default_weights(w, 30);

@@ -37,6 +37,9 @@
 #define DC_TPE_MAX_GOOD 25
 #define DC_TPE_CANDIDATES 24
 #define DC_TPE_PRIOR_WEIGHT 1.0
+// BOHB's random_fraction: a TPE-bracket trial is drawn at random instead
+// with this probability (tune.c; a coin from the trial's own stream).
+#define DC_TPE_RANDOM_FRACTION (1.0 / 3.0)
 
 // One parameter's estimator. Numeric: n kernels (the observations, then
 // the prior) with means mu, bandwidths sigma, normalised weights w and each

@@ -32,8 +32,10 @@
 // bracket 0 is the random draw above, and bracket b > 0 is drawn only when
 // brackets 0..b-1 are finished, by TPE fitted to all their trials: each
 // trial's metric at the highest rung that at least (parameters + 2) of them
-// reached (BOHB's rule; rung 0 when none), failed trials worst. Trial i of
-// such a bracket draws from the stream (seed, TPE, i). So the search stays a
+// reached (BOHB's rule; rung 0 when none), ranked with every trial ASHA
+// stopped earlier below them, failed trials worst. Trial i of such a
+// bracket draws from the stream (seed, TPE, i): with BOHB's probability 1/3
+// at random, else by TPE. So the search stays a
 // function of (seed, space, settings, objective results): any worker count
 // gives the same trials, and a journal's TPE trials are checked on load by
 // drawing them again from its earlier brackets.
