@@ -5,10 +5,11 @@
 #   bash bench/tune.sh compare   # ASHA (eta 3, grace 1) vs random search: 64 trials, budget 9, same space and seed
 #   bash bench/tune.sh recipe    # ASHA on all 60000 images, budget RECIPE_BUDGET (15); the winner retrained by deepc train
 #   bash bench/tune.sh all       # both (default)
+#   OUT=bench/results/tune-tpe64 SAMPLER=tpe bash bench/tune.sh recipe   # the recipe search with the TPE sampler (BOHB-style brackets)
 #
 # Environment: DEEPC (build/deepc), PARALLEL (2 trials at once, 1 thread
 # each), LIMIT (12000: training images of the comparison; 0 for all),
-# TRIALS (64), SEED (1), RECIPE_BUDGET (15; the most epochs a trial of the recipe search gets), RECIPE_GRACE (1; its first rung), OUT (bench/results/tune, git-ignored; a journal
+# TRIALS (64), SEED (1), SAMPLER (random; or tpe), BRACKETS (4; tpe only), RECIPE_BUDGET (15; the most epochs a trial of the recipe search gets), RECIPE_GRACE (1; its first rung), OUT (bench/results/tune, git-ignored; a journal
 # that exists is resumed, so an interrupted run continues).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,10 @@ SEED=${SEED:-1}
 RECIPE_BUDGET=${RECIPE_BUDGET:-15}
 RECIPE_GRACE=${RECIPE_GRACE:-1}
 OUT=${OUT:-bench/results/tune}
+SAMPLER=${SAMPLER:-random}
+BRACKETS=${BRACKETS:-4}
+sampler=(--sampler "$SAMPLER")
+[ "$SAMPLER" = tpe ] && sampler+=(--brackets "$BRACKETS")
 SPACE=bench/tune_space.json
 mkdir -p "$OUT"
 load() { uptime | sed 's/.*load average: //'; }
@@ -30,7 +35,7 @@ search() { # $1 = name, rest = options
   if [ -f "$OUT/$name.json" ]; then
     "$B" tune --resume "$OUT/$name.json" --parallel "$P" --json > "$OUT/$name.log"
   else
-    "$B" tune --space "$SPACE" --seed "$SEED" --trials "$TRIALS" --parallel "$P" --threads 1 --json \
+    "$B" tune --space "$SPACE" --seed "$SEED" --trials "$TRIALS" --parallel "$P" --threads 1 --json "${sampler[@]}" \
       --journal "$OUT/$name.json" --out "$OUT/$name.safetensors" "$@" > "$OUT/$name.log"
   fi
   echo "$name: best trial $(field "$OUT/$name.log" best_trial), validation $(field "$OUT/$name.log" val_accuracy)," \
@@ -56,7 +61,7 @@ PY
 }
 
 recipe() {
-  echo "recipe: all training images, $TRIALS trials, budget $RECIPE_BUDGET, grace $RECIPE_GRACE (load $(load))"
+  echo "recipe: all training images, $TRIALS trials, budget $RECIPE_BUDGET, grace $RECIPE_GRACE, sampler $SAMPLER (load $(load))"
   search recipe --scheduler asha --eta 3 --grace "$RECIPE_GRACE" --budget "$RECIPE_BUDGET" --limit 0
   local cmd
   cmd=$(grep '"event":"done"' "$OUT/recipe.log" | sed 's/.*"train_command":"\([^"]*\)".*/\1/')

@@ -145,9 +145,9 @@ static size_t data_opts_args(char *buf, size_t cap, const cli_data_opts *d) {
 }
 
 static int tune_main(int argc, char **argv, const dc_comm *comm) {
-    const char *model = "lenet5", *data = "fashion-mnist", *space_path = NULL, *scheduler = "asha";
+    const char *model = "lenet5", *data = "fashion-mnist", *space_path = NULL, *scheduler = "asha", *sampler = "random";
     const char *journal = "tune.json", *out = "best.safetensors", *html = NULL, *resume = NULL;
-    int budget = 9, trials = 64, eta = 3, grace = 1, parallel = 0, threads = 1, limit = 0, test_limit = 0;
+    int budget = 9, trials = 64, eta = 3, grace = 1, brackets = 4, parallel = 0, threads = 1, limit = 0, test_limit = 0;
     float val_split = 0.1f;
     uint64_t seed = 1;
     bool json = false, quiet = false;
@@ -164,6 +164,8 @@ static int tune_main(int argc, char **argv, const dc_comm *comm) {
         {"budget", OPT_INT, &budget, "most epochs one trial may get [9]"},
         {"scheduler", OPT_STR, &scheduler, "asha (successive halving) or random [asha]"},
         {"trials", OPT_INT, &trials, "trials (configurations drawn) [64]"},
+        {"sampler", OPT_STR, &sampler, "random (every trial drawn up front) or tpe (later brackets drawn near the best of the earlier ones, BOHB-style) [random]"},
+        {"brackets", OPT_INT, &brackets, "tpe: the trials run in this many consecutive brackets, each a full search; bracket b > 0 is drawn by TPE from brackets 0..b-1 [4]"},
         {"eta", OPT_INT, &eta, "ASHA reduction factor: each rung keeps the best 1/eta [3]"},
         {"grace", OPT_INT, &grace, "ASHA grace period: epochs of the first rung [1]"},
         {"journal", OPT_STR, &journal, "the search's record, written after every finished unit [tune.json]"},
@@ -252,6 +254,21 @@ static int tune_main(int argc, char **argv, const dc_comm *comm) {
         else if (!strcmp(scheduler, "random")) s.scheduler = DC_TUNE_RANDOM;
         else {
             fprintf(stderr, "deepc tune: --scheduler '%s': expected asha or random\n", scheduler);
+            free(text);
+            return 2;
+        }
+        if (!strcmp(sampler, "tpe")) {
+            s.sampler = DC_SAMPLER_TPE;
+            s.brackets = brackets;
+        } else if (!strcmp(sampler, "random")) {
+            s.sampler = DC_SAMPLER_RANDOM;
+            if (cli_find(opts, "brackets")->seen) {
+                fprintf(stderr, "deepc tune: --brackets is for --sampler tpe (the random sampler draws every trial up front)\n");
+                free(text);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "deepc tune: --sampler '%s': expected random or tpe\n", sampler);
             free(text);
             return 2;
         }
@@ -354,6 +371,7 @@ static int tune_main(int argc, char **argv, const dc_comm *comm) {
         printf("tuning %s on %s: %d trials, %s", model, train.source, tu.s.n_trials,
                tu.s.scheduler == DC_TUNE_ASHA ? "successive halving" : "random search");
         if (tu.s.scheduler == DC_TUNE_ASHA) printf(" (eta %d, grace %d)", tu.s.eta, tu.s.grace);
+        if (tu.s.sampler == DC_SAMPLER_TPE) printf(", TPE sampler over %d brackets", tu.s.brackets);
         printf(", budget %d epochs; %d train, %d validation samples; %d trial%s at once%s\n  rungs:", tu.s.budget,
                train.n, val.n, parallel, parallel == 1 ? "" : "s", mpi ? " per MPI rank" : "");
         for (int k = 0; k < tu.n_rungs; k++) printf(" %d trials x %d epochs%s", tu.rung_size[k], tu.rung_epochs[k],

@@ -135,6 +135,35 @@ expect_err "misspelt option" "bad.json:2: unknown option \"momentm\" (did you me
 printf '{"lr": {"log_uniform": [0.003, 0.1]}\n "momentum": {"choice": [0.0, 0.9]}}\n' > "$T/bad2.json"
 expect_err "JSON syntax" "bad2.json:2: malformed JSON" "$BIN" tune $TDATA --space "$T/bad2.json" --journal "$T/b.json"
 expect_err "no validation split" "--val-split" "$BIN" tune --space "$T/s.json" --val-split 0 --journal "$T/b.json"
+expect_err "bad --sampler" "--sampler 'bayes': expected random or tpe" "$BIN" tune $TUNE --sampler bayes --journal "$T/b.json"
+expect_err "--brackets without tpe" "--brackets is for --sampler tpe" "$BIN" tune $TUNE --brackets 2 --journal "$T/b.json"
+expect_err "--brackets 0" "--brackets 0: expected 1..trials (6)" "$BIN" tune $TUNE --trials 6 --sampler tpe --brackets 0 --journal "$T/b.json"
+expect_err "more brackets than trials" "--brackets 7: expected 1..trials (6)" "$BIN" tune $TUNE --trials 6 --sampler tpe --brackets 7 --journal "$T/b.json"
+expect_err "--brackets not a number" "--brackets" "$BIN" tune $TUNE --sampler tpe --brackets two --journal "$T/b.json"
+expect_err "--sampler with --resume" "settings come from" "$BIN" tune --resume "$T/j.json" --sampler tpe
+# TPE: 2 brackets of 3 trials (rungs 1 and 3 epochs: 3 x 1 + 1 x 2 each), bracket 1 drawn from bracket 0
+expect_ok "tune --sampler tpe" "$BIN" tune $TUNE --trials 6 --sampler tpe --brackets 2 --journal "$T/tpe.json" --out "$T/tbest.safetensors" --json
+grep -q '"event":"done".*"total_epochs":10' "$T/out" && ok || bad "tune --sampler tpe: 2 x (3 x 1 + 1 x 2) epochs: $(tail -1 "$T/out")"
+$PY - "$T/tpe.json" "$T/j.json" <<'EOF2' && ok || bad "the TPE journal: sampler, brackets, bracket 0 the random draw"
+import json, sys
+t, r = (json.load(open(p)) for p in sys.argv[1:3])
+assert t["settings"]["sampler"] == "tpe" and t["settings"]["brackets"] == 2, t["settings"]
+assert "sampler" not in r["settings"] and "brackets" not in r["settings"], r["settings"]
+assert [x["bracket"] for x in t["trials"]] == [0, 0, 0, 1, 1, 1]
+assert [x["values"] for x in t["trials"][:3]] == [x["values"] for x in r["trials"][:3]], "bracket 0 is the seed's random draw"
+assert t["finished"]
+print("ok: TPE journal, bracket 0 = the random draws, bracket 1 drawn by TPE:", [x["config"] for x in t["trials"][3:]])
+EOF2
+grep -q "Sampler: <b>TPE</b> over 2 brackets" "$T/tpe.html" && grep -q "<th>bracket</th>" "$T/tpe.html" && ok || bad "the TPE page names its sampler and brackets"
+expect_ok "resume a finished TPE search" "$BIN" tune --resume "$T/tpe.json" --json
+grep -q '"units_run":0' "$T/out" && ok || bad "a finished TPE search runs nothing: $(tail -1 "$T/out")"
+$PY - "$T/tpe.json" "$T/tpe-edited.json" <<'EOF2'
+import json, sys
+j = json.load(open(sys.argv[1]))
+j["trials"][4]["values"][0] *= 1.01
+json.dump(j, open(sys.argv[2], "w"))
+EOF2
+expect_err "an edited TPE trial" "trials\[4\].values are not what TPE draws" "$BIN" tune --resume "$T/tpe-edited.json"
 
 # one trial per MPI rank: the same search as one process
 if command -v mpirun >/dev/null; then

@@ -14,7 +14,14 @@
 //   - sampling stays in range and follows its distribution; same seed, same
 //     trials;
 //   - the HTML page is self-contained and deterministic; training options
-//     table lookups and suggestions.
+//     table lookups and suggestions;
+//   - TPE: the Parzen estimator's kernels and log densities against values
+//     computed with numpy from Optuna's rule (the script is beside the
+//     test); on a fake objective with a known optimum the later brackets
+//     draw nearer it than bracket 0 and the search beats random draws of the
+//     same seed; 1 and 3 workers give the same search; a search killed
+//     mid-bracket resumes to the uninterrupted journal, byte for byte; an
+//     edited TPE trial is refused naming it; bad --brackets refused.
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -22,6 +29,7 @@
 #include <string.h>
 #include "harness.h"
 #include "core/core.h"
+#include "tune/tpe.h"
 #include "tune/tune.h"
 
 static const char *SPACE = "{\n  \"lr\": {\"log_uniform\": [0.001, 0.1]},\n  \"momentum\": {\"choice\": [0.0, 0.9]},\n"
@@ -390,6 +398,304 @@ static void test_html(void) {
     dc_tune_free(&tu);
 }
 
+// ---------------------------------------------------------------------------
+// TPE
+
+static bool near(double a, double b, double rel) { return fabs(a - b) <= rel * fmax(1.0, fabs(b)); }
+
+// The expected values come from Optuna's univariate rule written out with
+// numpy (prior included in the sort, consider_endpoints=False, magic clip,
+// prior N(mid, range) of weight 1, equal weights for n < 25):
+//   mus = append(obs, mid); order = argsort(mus, kind="stable"); s = mus[order]
+//   ext = [lo] + s + [hi]; sig = maximum(ext[1:-1] - ext[:-2], ext[2:] - ext[1:-1])
+//   sig[0] = ext[2] - ext[1]; sig[-1] = ext[-2] - ext[-3]
+//   sigma[order] = sig; sigma = clip(sigma, range / min(100, n + 2), range); sigma[-1] = range
+//   log pdf(t) = log sum_k w_k N(t; mu_k, sigma_k) / (Phi((hi-mu_k)/sigma_k) - Phi((lo-mu_k)/sigma_k))
+//   int: the cell's mass, Phi((v+0.5-mu)/sigma) - Phi((v-0.5-mu)/sigma), over the same truncation
+static void test_parzen(void) {
+    const char *text = "{\"weight-decay\": {\"uniform\": [0, 0.5]}, \"lr\": {\"log_uniform\": [0.001, 0.1]},"
+                       " \"warmup\": {\"int\": [0, 4]}, \"optim\": {\"choice\": [\"sgd\", \"adamw\"]}}";
+    dc_tune_space sp = space_of(text);
+    dc_error err;
+    dc_parzen pe;
+    // uniform [0, 0.5], observations 0.1, 0.4, 0.45: kernels (0.1, 0.15), (0.4, 0.15), (0.45, 0.1 clipped
+    // up from 0.05), prior (0.25, 0.5), weights 1/4
+    const double x1[] = {0.1, 0.4, 0.45};
+    CHECK(dc_parzen_fit(&pe, &sp.p[0], x1, 3, &err) == DC_OK, "%s", err.msg);
+    const double mu1[] = {0.1, 0.4, 0.45, 0.25}, sg1[] = {0.15, 0.15, 0.1, 0.5};
+    int bad = pe.n != 4;
+    for (int k = 0; !bad && k < 4; k++)
+        bad += !near(pe.mu[k], mu1[k], 1e-15) || !near(pe.sigma[k], sg1[k], 1e-15) || !near(pe.w[k], 0.25, 1e-15);
+    CHECK(!bad, "uniform: kernels differ from Optuna's rule");
+    double l1 = dc_parzen_log_pdf(&pe, &sp.p[0], 0.3), l2 = dc_parzen_log_pdf(&pe, &sp.p[0], 0.02);
+    CHECK(near(l1, 0.72758654618430429, 1e-12) && near(l2, 0.24719229296457026, 1e-12),
+          "uniform log pdf %.17g %.17g, numpy 0.72758654618430429 0.24719229296457026", l1, l2);
+    dc_parzen_free(&pe);
+    // log_uniform [0.001, 0.1] (a float option: bounds and values are floats), observations 0.01,
+    // 0.02: in log space the prior's mean sits 6e-8 above ln 0.01, so both gaps of the first
+    // observation are tiny or its inner one and it clips up to range/4, as does the last's 0.69
+    const double x2[] = {(float)0.01, (float)0.02};
+    CHECK(dc_parzen_fit(&pe, &sp.p[1], x2, 2, &err) == DC_OK, "%s", err.msg);
+    const double r2 = log(sp.p[1].hi) - log(sp.p[1].lo);
+    CHECK(pe.n == 3 && near(pe.sigma[0], r2 / 4, 1e-15) && near(pe.sigma[1], r2 / 4, 1e-15) &&
+              near(pe.sigma[2], r2, 1e-15) && near(pe.mu[2], 0.5 * (log(sp.p[1].lo) + log(sp.p[1].hi)), 1e-15),
+          "log_uniform kernels: sigma %g %g %g", pe.sigma[0], pe.sigma[1], pe.sigma[2]);
+    l1 = dc_parzen_log_pdf(&pe, &sp.p[1], (float)0.015);
+    CHECK(near(l1, -1.1669905291572815, 1e-12), "log_uniform log pdf %.17g, numpy -1.1669905291572815", l1);
+    dc_parzen_free(&pe);
+    // int [0, 4] as [-0.5, 4.5], observations 1, 1, 3: sigmas 1, 1, 1 (the tie's zero gap clipped), prior 5
+    const double x3[] = {1, 1, 3};
+    CHECK(dc_parzen_fit(&pe, &sp.p[2], x3, 3, &err) == DC_OK, "%s", err.msg);
+    CHECK(pe.n == 4 && pe.sigma[0] == 1 && pe.sigma[1] == 1 && pe.sigma[2] == 1 && pe.sigma[3] == 5 &&
+              pe.lo == -0.5 && pe.hi == 4.5,
+          "int kernels: sigma %g %g %g %g", pe.sigma[0], pe.sigma[1], pe.sigma[2], pe.sigma[3]);
+    l1 = dc_parzen_log_pdf(&pe, &sp.p[2], 2), l2 = dc_parzen_log_pdf(&pe, &sp.p[2], 4);
+    CHECK(near(l1, -1.4010829868016101, 1e-12) && near(l2, -2.1541858655602595, 1e-12),
+          "int log mass %.17g %.17g, numpy -1.4010829868016101 -2.1541858655602595", l1, l2);
+    double total = 0; // the masses of the five integers sum to 1
+    for (int v = 0; v <= 4; v++) total += exp(dc_parzen_log_pdf(&pe, &sp.p[2], v));
+    CHECK(near(total, 1, 1e-12), "int masses sum to %.15g", total);
+    dc_parzen_free(&pe);
+    // choice: counts + 1 per value: adamw, adamw, sgd -> sgd 2/5, adamw 3/5
+    const double x4[] = {2, 2, 0}; // optim's indices: sgd 0, adamw 2
+    CHECK(dc_parzen_fit(&pe, &sp.p[3], x4, 3, &err) == DC_OK, "%s", err.msg);
+    CHECK(near(dc_parzen_log_pdf(&pe, &sp.p[3], 0), log(0.4), 1e-15) &&
+              near(dc_parzen_log_pdf(&pe, &sp.p[3], 2), log(0.6), 1e-15),
+          "choice probabilities");
+    dc_parzen_free(&pe);
+    // no observation: the prior alone, the uniform's density on [0, 0.5] truncated: flat-ish, finite
+    CHECK(dc_parzen_fit(&pe, &sp.p[0], NULL, 0, &err) == DC_OK && pe.n == 1 && pe.sigma[0] == 0.5 &&
+              isfinite(dc_parzen_log_pdf(&pe, &sp.p[0], 0.0)),
+          "prior only");
+    dc_parzen_free(&pe);
+    // the split: level ranks above the metric, NaN is worst; ceil(0.25 * 7) = 2 good
+    {
+        dc_tune_space one = space_of("{\"optim\": {\"choice\": [\"sgd\", \"adamw\"]}}");
+        const double v[7] = {0, 0, 2, 0, 2, 0, 0}; // adamw for trials 2 and 4 only
+        const double *xs[7];
+        for (int i = 0; i < 7; i++) xs[i] = &v[i];
+        const int level[7] = {0, 0, 1, 0, 1, -1, 0};
+        const double y[7] = {0.9, 0.8, 0.1, 0.7, NAN, 0.95, 0.6};
+        dc_tpe m;
+        CHECK(dc_tpe_fit(&m, &one, xs, level, y, 7, &err) == DC_OK && m.n_good == 2, "fit: %d good", m.n_good);
+        // good = trial 2 (rung 1, 0.1) and trial 4 (rung 1, failed there: NaN, but above rung 0)
+        CHECK(near(dc_parzen_log_pdf(&m.good[0], &one.p[0], 2), log(3.0 / 4), 1e-15) &&
+                  near(dc_parzen_log_pdf(&m.bad[0], &one.p[0], 2), log(1.0 / 7), 1e-15),
+              "the good are the two at the higher level: p(adamw) %g, bad %g",
+              exp(dc_parzen_log_pdf(&m.good[0], &one.p[0], 2)), exp(dc_parzen_log_pdf(&m.bad[0], &one.p[0], 2)));
+        dc_tpe_free(&m);
+        CHECK(dc_tpe_fit(&m, &one, xs, NULL, y, 7, &err) == DC_OK &&
+                  near(dc_parzen_log_pdf(&m.good[0], &one.p[0], 2), log(1.0 / 4), 1e-15),
+              "without levels the good are trials 5 and 0 (sgd)");
+        dc_tpe_free(&m);
+    }
+    // Optuna's default_weights(30) = [linspace(1/30, 1, 5), ones(25)]
+    double w[30];
+    dc_tpe_default_weights(w, 30);
+    CHECK(near(w[0], 1.0 / 30, 1e-15) && near(w[1], 0.275, 1e-15) && near(w[3], 0.75833333333333333, 1e-14) &&
+              w[4] == 1 && w[29] == 1,
+          "default weights %g %g %g %g", w[0], w[1], w[3], w[4]);
+    // samples stay in the space, and a draw from a fit is a function of the rng
+    CHECK(dc_parzen_fit(&pe, &sp.p[1], x2, 2, &err) == DC_OK, "%s", err.msg);
+    dc_rng r = dc_rng_stream(1, 2, 3);
+    int out = 0, near_obs = 0;
+    for (int i = 0; i < 2000; i++) {
+        double v = dc_parzen_sample(&pe, &sp.p[1], &r);
+        out += !(v >= (float)0.001 && v <= (float)0.1) || v != (float)v;
+        near_obs += v > 0.005 && v < 0.04;
+    }
+    CHECK(out == 0 && near_obs > 1000, "log_uniform samples: %d outside, %d of 2000 near the observations", out,
+          near_obs);
+    dc_parzen_free(&pe);
+}
+
+static const char *TPE_SPACE = "{\n  \"lr\": {\"log_uniform\": [0.0001, 1]},\n  \"optim\": {\"choice\": [\"sgd\", "
+                               "\"adamw\"]},\n  \"momentum\": {\"uniform\": [0, 0.99]},\n  \"warmup\": {\"int\": [0, 4]}\n}\n";
+
+// The fake objective's quality of a configuration: the optimum is lr 0.01, adamw, momentum 0.9, warmup 1.
+static double tpe_quality(const double *v) {
+    const double a = log10(v[0]) + 2;
+    return -a * a - 0.5 * (v[1] != 2) - 0.1 * (v[2] - 0.9) * (v[2] - 0.9) - 0.02 * fabs(v[3] - 1);
+}
+
+typedef struct tpe_fake {
+    int calls, crash_after;
+    int log[4096][3];
+} tpe_fake;
+
+static dc_status tpe_obj(void *user, const dc_tune *tu, const dc_tune_trial *t, int from, int to, double *curve,
+                         double *seconds, dc_error *err) {
+    tpe_fake *f = user;
+    int k;
+#pragma omp critical(fake_log)
+    {
+        k = f->calls++;
+        if (k < 4096) f->log[k][0] = t->id, f->log[k][1] = from, f->log[k][2] = to;
+    }
+    *seconds = 0;
+    if (f->crash_after >= 0 && k >= f->crash_after) return dc_fail(err, DC_ERR_IO, "killed");
+    (void)tu;
+    if (t->id == 5) return dc_fail(err, DC_ERR_NUMERIC, "diverged (fake)"); // a failure in bracket 0
+    for (int e = from; e < to; e++) curve[e - from] = tpe_quality(t->values) - 1.0 / (e + 1);
+    return DC_OK;
+}
+
+static void new_tpe(dc_tune *tu, dc_tune_sampler sampler, int brackets) {
+    dc_tune_space sp = space_of(TPE_SPACE);
+    dc_tune_settings s = {.scheduler = DC_TUNE_ASHA, .n_trials = 64, .budget = 9, .eta = 3, .grace = 1, .seed = 7,
+                          .sampler = sampler, .brackets = brackets};
+    dc_error err;
+    if (dc_tune_init(tu, &s, &sp, TPE_SPACE, "{\"tool\":\"test\"}", &err)) {
+        printf("init: %s\n", err.msg);
+        exit(2);
+    }
+}
+
+static int by_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median_distance(const dc_tune *tu, int first, int end) {
+    double d[64];
+    int n = 0;
+    for (int i = first; i < end; i++) d[n++] = fabs(log10(tu->trials[i].values[0]) + 2);
+    qsort(d, (size_t)n, sizeof *d, by_double);
+    return n % 2 ? d[n / 2] : 0.5 * (d[n / 2 - 1] + d[n / 2]);
+}
+
+static char *run_tpe(int parallel, tpe_fake *f) {
+    dc_tune tu;
+    new_tpe(&tu, DC_SAMPLER_TPE, 4);
+    memset(f, 0, sizeof *f);
+    f->crash_after = -1;
+    dc_error err;
+    CHECK(dc_tune_run(&tu, tpe_obj, f, parallel, NULL, NULL, NULL, &err) == DC_OK, "%s", err.msg);
+    char *j = dc_tune_journal_json(&tu);
+    dc_tune_free(&tu);
+    return j;
+}
+
+static void test_tpe_search(void) {
+    dc_tune tu, rnd;
+    new_tpe(&tu, DC_SAMPLER_TPE, 4);
+    new_tpe(&rnd, DC_SAMPLER_RANDOM, 0);
+    CHECK(tu.n_rungs == 3 && tu.rung_size[0] == 64 && tu.rung_size[1] == 20 && tu.rung_size[2] == 4,
+          "4 brackets of 16: rungs of 16/5/1 each, %d/%d/%d in all", tu.rung_size[0], tu.rung_size[1], tu.rung_size[2]);
+    int same0 = 1, undrawn = 0;
+    for (int i = 0; i < 64; i++) {
+        if (i < 16) same0 &= tu.trials[i].drawn && !memcmp(tu.trials[i].values, rnd.trials[i].values, sizeof tu.trials[i].values);
+        else undrawn += !tu.trials[i].drawn;
+    }
+    CHECK(same0 && undrawn == 48, "bracket 0 is the random draw, brackets 1-3 wait (%d undrawn)", undrawn);
+    CHECK(dc_tune_bracket_of(&tu, 15) == 0 && dc_tune_bracket_of(&tu, 16) == 1 && dc_tune_bracket_of(&tu, 63) == 3,
+          "bracket of an id");
+    tpe_fake *f = calloc(1, sizeof *f);
+    f->crash_after = -1;
+    dc_error err;
+    CHECK(dc_tune_run(&tu, tpe_obj, f, 1, NULL, NULL, NULL, &err) == DC_OK, "%s", err.msg);
+    CHECK(f->calls == 4 * (16 + 5 + 1) && dc_tune_finished(&tu), "%d units, expected 88", f->calls);
+    memset(f, 0, sizeof *f);
+    f->crash_after = -1;
+    CHECK(dc_tune_run(&rnd, tpe_obj, f, 1, NULL, NULL, NULL, &err) == DC_OK, "%s", err.msg);
+    const double m0 = median_distance(&tu, 0, 16), m1 = median_distance(&tu, 16, 64),
+                 m3 = median_distance(&tu, 48, 64);
+    const double bt = tpe_quality(tu.trials[dc_tune_best(&tu)].values),
+                 br = tpe_quality(rnd.trials[dc_tune_best(&rnd)].values);
+    int adamw0 = 0, adamw1 = 0;
+    for (int i = 0; i < 64; i++) *(i < 16 ? &adamw0 : &adamw1) += tu.trials[i].values[1] == 2;
+    printf("  TPE: median |log10 lr + 2| bracket 0 %.3f, brackets 1-3 %.3f, bracket 3 %.3f; adamw %d/16 then %d/48;"
+           " best quality %.4f (trial %d) against random draws' %.4f (trial %d)\n",
+           m0, m1, m3, adamw0, adamw1, bt, dc_tune_best(&tu), br, dc_tune_best(&rnd));
+    CHECK(m1 < m0 && m3 < m0, "later brackets not nearer the optimum: %.3f, %.3f against %.3f", m1, m3, m0);
+    CHECK(adamw1 * 16 > adamw0 * 48, "later brackets prefer the better optimizer: %d/48 against %d/16", adamw1, adamw0);
+    CHECK(bt > br, "TPE's best %.4f not better than random's %.4f", bt, br);
+    char *j = dc_tune_journal_json(&tu), *jr = dc_tune_journal_json(&rnd);
+    CHECK(j && strstr(j, "\"sampler\":\t\"tpe\"") && strstr(j, "\"brackets\":\t4") && strstr(j, "\"bracket\":\t3"),
+          "the TPE journal records its sampler and brackets");
+    CHECK(jr && !strstr(jr, "sampler") && !strstr(jr, "bracket"), "a random search's journal is as before");
+    // the page shows the sampler and the brackets
+    char *h;
+    size_t hn;
+    CHECK(dc_tune_html(&h, &hn, &tu, "tpe", &err) == DC_OK && strstr(h, "Sampler: <b>TPE</b> over 4 brackets") &&
+              strstr(h, "<th>bracket</th>"),
+          "the page names the sampler and each trial's bracket");
+    free(h);
+    // an edited TPE trial (trial 20, bracket 1) is refused, naming it
+    char *id = strstr(j, "\"id\":\t20,");
+    char *vals = id ? strstr(id, "\"values\"") : NULL;
+    char *digit = vals ? strpbrk(vals, "123456789") : NULL;
+    if (digit) *digit = *digit == '9' ? '8' : (char)(*digit + 1);
+    dc_tune bad;
+    CHECK(digit && dc_tune_parse_journal(&bad, j, strlen(j), "edited.json", &err) == DC_ERR_FORMAT &&
+              strstr(err.msg, "trials[20].values"),
+          "an edited TPE trial: %s", err.msg);
+    printf("  refused: %s\n", err.msg);
+    free(j);
+    free(jr);
+    // 1 and 3 workers: the same search
+    char *j1 = run_tpe(1, f), *j3 = run_tpe(3, f);
+    CHECK(j1 && j3 && !strcmp(j1, j3), "TPE with 1 and 3 workers gives different journals");
+    free(j1);
+    free(j3);
+    // settings refused
+    dc_tune_settings s = tu.s;
+    int n, ep[DC_TUNE_MAX_RUNGS], sz[DC_TUNE_MAX_RUNGS];
+    s.brackets = 0;
+    CHECK(dc_tune_plan(&s, &n, ep, sz, &err) == DC_ERR_ARG && strstr(err.msg, "--brackets 0"), "0 brackets: %s", err.msg);
+    s.brackets = 65;
+    CHECK(dc_tune_plan(&s, &n, ep, sz, &err) == DC_ERR_ARG && strstr(err.msg, "1..trials (64)"), "65 brackets: %s",
+          err.msg);
+    s.sampler = DC_SAMPLER_RANDOM;
+    s.brackets = 3;
+    CHECK(dc_tune_plan(&s, &n, ep, sz, &err) == DC_ERR_ARG && strstr(err.msg, "tpe only"), "random with brackets: %s",
+          err.msg);
+    s.sampler = DC_SAMPLER_TPE;
+    s.brackets = 64; // one trial per bracket: every bracket's rungs are 1/1/1
+    CHECK(dc_tune_plan(&s, &n, ep, sz, &err) == DC_OK && sz[0] == 64 && sz[1] == 64 && sz[2] == 64, "64 brackets");
+    free(f);
+    dc_tune_free(&tu);
+    dc_tune_free(&rnd);
+}
+
+// Killed after `crash` units (parallel workers), resumed from the journal
+// on disk: the same journal as an uninterrupted search, nothing finished
+// run again.
+static void test_tpe_resume(int parallel, int crash, const char *ref) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/tpe-%d-%d.json", dc_test_tmpdir(), parallel, crash);
+    dc_error err;
+    dc_tune tu;
+    new_tpe(&tu, DC_SAMPLER_TPE, 4);
+    dc_tune_set_journal(&tu, path, &err);
+    dc_tune_save(&tu, path, &err); // as the CLI does: brackets 1-3 are on disk as not drawn
+    tpe_fake *f = calloc(1, sizeof *f);
+    f->crash_after = crash;
+    CHECK(dc_tune_run(&tu, tpe_obj, f, parallel, NULL, NULL, NULL, &err) == DC_ERR_IO, "the crash");
+    dc_tune_free(&tu);
+    dc_tune back;
+    if (dc_tune_load(&back, path, &err)) {
+        CHECK(false, "%s", err.msg);
+        free(f);
+        return;
+    }
+    int epochs_before[64], drawn = 0;
+    for (int i = 0; i < 64; i++) epochs_before[i] = back.trials[i].epochs, drawn += back.trials[i].drawn;
+    memset(f, 0, sizeof *f);
+    f->crash_after = -1;
+    CHECK(dc_tune_run(&back, tpe_obj, f, parallel, NULL, NULL, NULL, &err) == DC_OK, "%s", err.msg);
+    int repeated = 0;
+    for (int c = 0; c < f->calls; c++) repeated += f->log[c][1] < epochs_before[f->log[c][0]];
+    char *j = dc_tune_journal_json(&back);
+    CHECK(repeated == 0, "%d finished units ran again after the resume", repeated);
+    CHECK(j && !strcmp(j, ref), "killed after %d units (%d workers) and resumed: the journal differs", crash, parallel);
+    printf("  TPE resume (%d worker%s, killed at unit %d, %d trials drawn on disk): %d units after, none repeated, "
+           "same journal\n", parallel, parallel > 1 ? "s" : "", crash, drawn, f->calls);
+    free(j);
+    free(f);
+    dc_tune_free(&back);
+}
+
 int main(void) {
     char *j1 = NULL, *j4 = NULL;
     test_asha_promotions(1, &j1);
@@ -403,5 +709,15 @@ int main(void) {
     test_malformed_spaces();
     test_sampling();
     test_html();
+    test_parzen();
+    test_tpe_search();
+    tpe_fake *f = calloc(1, sizeof *f);
+    char *ref = run_tpe(1, f);
+    free(f);
+    test_tpe_resume(1, 40, ref);  // mid bracket 1 (22 units a bracket)
+    test_tpe_resume(1, 22, ref);  // bracket 1 drawn, none of its units done
+    test_tpe_resume(1, 3, ref);   // inside bracket 0, the others not drawn
+    test_tpe_resume(3, 50, ref);
+    free(ref);
     return dc_test_finish();
 }

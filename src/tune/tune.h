@@ -23,8 +23,22 @@
 // continues from it, and a unit's objective may itself resume from a
 // checkpoint it wrote (src/tune/trainer.c does).
 //
-// Trial i's configuration is drawn from the stream (seed, i), so the same
-// seed and space give the same trials under either scheduler.
+// Sampler. Random: trial i's configuration is drawn from the stream
+// (seed, i), all up front, so the same seed and space give the same trials
+// under either scheduler. TPE (tpe.h), in BOHB's style (Falkner et al.
+// 2018): the trials are split into `brackets` consecutive brackets of
+// nearly equal size (bracket b holds ids [b*n/K, (b+1)*n/K)), each a
+// complete run of the scheduler over its own trials with the same rungs;
+// bracket 0 is the random draw above, and bracket b > 0 is drawn only when
+// brackets 0..b-1 are finished, by TPE fitted to all their trials: each
+// trial's metric at the highest rung that at least (parameters + 2) of them
+// reached (BOHB's rule; rung 0 when none), ranked with every trial ASHA
+// stopped earlier below them, failed trials worst. Trial i of such a
+// bracket draws from the stream (seed, TPE, i): with BOHB's probability 1/3
+// at random, else by TPE. So the search stays a
+// function of (seed, space, settings, objective results): any worker count
+// gives the same trials, and a journal's TPE trials are checked on load by
+// drawing them again from its earlier brackets.
 #ifndef DC_TUNE_H
 #define DC_TUNE_H
 
@@ -34,6 +48,7 @@
 #define DC_TUNE_MAX_TRIALS 100000
 
 typedef enum { DC_TUNE_RANDOM, DC_TUNE_ASHA } dc_tune_scheduler;
+typedef enum { DC_SAMPLER_RANDOM, DC_SAMPLER_TPE } dc_tune_sampler;
 
 typedef struct dc_tune_settings {
     dc_tune_scheduler scheduler;
@@ -42,11 +57,14 @@ typedef struct dc_tune_settings {
     int eta;        // reduction factor >= 2 [3]
     int grace;      // epochs of rung 0, 1..budget [1]
     uint64_t seed;  // configurations
+    dc_tune_sampler sampler; // [random]
+    int brackets;   // TPE: 1..n_trials [4 in the CLI]; random: 1 (0 reads as 1)
 } dc_tune_settings;
 
 typedef struct dc_tune_trial {
     int id;
-    double values[DC_TUNE_MAX_PARAMS]; // the space's parameters, sampled
+    double values[DC_TUNE_MAX_PARAMS]; // the space's parameters, sampled (when drawn)
+    bool drawn;      // values hold the configuration (TPE: false until its bracket is drawn)
     int epochs;      // trained so far
     double *curve;   // (budget) metric after each epoch; NaN where not trained
     double seconds;  // time spent in the objective
@@ -61,7 +79,7 @@ typedef struct dc_tune {
     char *meta;         // the caller's JSON object (kept in the journal), owned
     int n_rungs;
     int rung_epochs[DC_TUNE_MAX_RUNGS];
-    int rung_size[DC_TUNE_MAX_RUNGS];
+    int rung_size[DC_TUNE_MAX_RUNGS]; // trials in rung k, over all brackets
     dc_tune_trial *trials; // (s.n_trials), owned
     char *journal;      // path written after every finished unit, or NULL; owned
     long units_run;     // units this process finished (resume tests)
@@ -86,9 +104,11 @@ typedef struct dc_tune_event {
 } dc_tune_event;
 typedef void (*dc_tune_callback)(const dc_tune_event *ev, void *user);
 
-// The rungs and each rung's size for settings s (checks them).
+// The rungs and each rung's size (summed over the brackets) for settings s
+// (checks them).
 dc_status dc_tune_plan(const dc_tune_settings *s, int *n_rungs, int *epochs, int *size, dc_error *err);
-// A new search: the rungs, and every trial's configuration drawn.
+// A new search: the rungs, and every trial's configuration drawn (TPE:
+// bracket 0's; the others are drawn by dc_tune_run).
 // space_text and meta (a JSON object, may be NULL) are copied.
 dc_status dc_tune_init(dc_tune *tu, const dc_tune_settings *s, const dc_tune_space *sp, const char *space_text,
                        const char *meta, dc_error *err);
@@ -103,12 +123,16 @@ dc_status dc_tune_run(dc_tune *tu, dc_tune_objective obj, void *user, int parall
                       dc_tune_callback cb, void *cbuser, dc_error *err);
 
 // The journal: the settings, the space's text, the caller's meta object,
-// the rungs, and every trial's configuration (values and readable config),
-// curve, epochs, time, runs and error; the best trial. Written atomically.
+// the rungs, and every trial's configuration (values and readable config;
+// null for a TPE trial not drawn yet), curve, epochs, time, runs and error;
+// the best trial. With TPE the settings add "sampler" and "brackets" and
+// every trial its "bracket"; a random search's journal is as before (a
+// journal without "sampler" is a random one). Written atomically.
 char *dc_tune_journal_json(const dc_tune *tu);
 dc_status dc_tune_save(const dc_tune *tu, const char *path, dc_error *err);
 // Reads a journal (checked: format, version, settings, the space re-parsed,
-// every trial's values drawn from it, curves consistent with epochs).
+// every trial's values drawn from it, TPE brackets drawn again from the
+// journal's earlier brackets, curves consistent with epochs).
 dc_status dc_tune_load(dc_tune *tu, const char *path, dc_error *err);
 dc_status dc_tune_parse_journal(dc_tune *tu, const char *text, size_t len, const char *origin, dc_error *err);
 
@@ -119,6 +143,17 @@ int dc_tune_rung_of(const dc_tune *tu, const dc_tune_trial *t);
 // The best trial: the highest rung reached, then the best metric at that
 // rung's epochs, then the lower id. -1 when no trial finished a unit.
 int dc_tune_best(const dc_tune *tu);
+// The number of brackets (1 for the random sampler), the bracket of trial
+// id, and the ids [*first, *end) of bracket b.
+int dc_tune_n_brackets(const dc_tune *tu);
+int dc_tune_bracket_of(const dc_tune *tu, int id);
+void dc_tune_bracket_range(const dc_tune *tu, int b, int *first, int *end);
+// Whether every unit of bracket b's schedule is done.
+bool dc_tune_bracket_finished(const dc_tune *tu, int b);
+// Draws bracket b's configurations by TPE from brackets 0..b-1 (which must
+// be finished) into want[(end - first) * DC_TUNE_MAX_PARAMS] (NULL: into the
+// trials, marking them drawn).
+dc_status dc_tune_draw_bracket(dc_tune *tu, int b, double *want, dc_error *err);
 // Epochs trained over all trials.
 long dc_tune_total_epochs(const dc_tune *tu);
 // Whether every unit of the schedule is done.

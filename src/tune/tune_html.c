@@ -204,6 +204,28 @@ dc_status dc_tune_html(char **html, size_t *len, const dc_tune *tu, const char *
             "The metric is the validation accuracy (--val-split), never the test set.</p>\n",
         tu->s.n_trials, tu->s.budget, (unsigned long long)tu->s.seed, dc_tune_total_epochs(tu),
         (long)tu->s.n_trials * tu->s.budget);
+    const bool tpe = tu->s.sampler == DC_SAMPLER_TPE;
+    if (tpe) {
+        put(&b, "<p>Sampler: <b>TPE</b> over %d brackets (BOHB-style): each bracket is a complete search of its own "
+                "trials with the rungs below; bracket 0 is drawn at random, every later bracket by TPE fitted to the "
+                "finished brackets before it.</p>\n<table><tr><th>bracket</th><th>trials</th><th>drawn by</th>"
+                "<th>best (highest rung reached)</th></tr>", tu->s.brackets);
+        for (int k = 0; k < tu->s.brackets; k++) {
+            int first, end, bb = -1, bk = -1;
+            double bm = -INFINITY;
+            dc_tune_bracket_range(tu, k, &first, &end);
+            for (int i = first; i < end; i++) {
+                const int r = dc_tune_rung_of(tu, &tu->trials[i]);
+                const double m = r < 0 ? NAN : dc_tune_metric_at(&tu->trials[i], tu->rung_epochs[r]);
+                if (r >= 0 && isfinite(m) && (r > bk || (r == bk && m > bm))) bb = i, bk = r, bm = m;
+            }
+            put(&b, "<tr><td>%d</td><td>%d&ndash;%d</td><td>%s</td><td>", k, first, end - 1,
+                !tu->trials[first].drawn ? "not drawn yet" : k == 0 ? "random" : "TPE");
+            if (bb >= 0) put(&b, "trial %d: %.2f%% after %d epochs", bb, 100 * bm, tu->rung_epochs[bk]);
+            put(&b, "</td></tr>");
+        }
+        put(&b, "</table>\n");
+    }
     if (tu->meta) {
         put(&b, "<p><small>command: <code>");
         esc(&b, tu->meta);
@@ -246,6 +268,7 @@ dc_status dc_tune_html(char **html, size_t *len, const dc_tune *tu, const char *
     put(&b, "<h2>Validation accuracy against each hyperparameter</h2><p>Each trial at the highest rung it reached.</p>\n");
     for (int i = 0; i < tu->space.n; i++) scatter_svg(&b, tu, i, best);
     put(&b, "<h2>Trials</h2><table><tr><th>trial</th>");
+    if (tpe) put(&b, "<th>bracket</th>");
     for (int i = 0; i < tu->space.n; i++) put(&b, "<th>%s</th>", tu->space.p[i].opt->name);
     put(&b, "<th>epochs</th><th>rung</th><th>validation</th><th>seconds</th><th>note</th></tr>\n");
     // best first: by rung reached, then metric, then id
@@ -272,8 +295,10 @@ dc_status dc_tune_html(char **html, size_t *len, const dc_tune *tu, const char *
         const dc_tune_trial *t = &tu->trials[order[r]];
         int k = dc_tune_rung_of(tu, t);
         put(&b, "<tr><td>%d</td>", t->id);
+        if (tpe) put(&b, "<td>%d</td>", dc_tune_bracket_of(tu, t->id));
         for (int i = 0; i < tu->space.n; i++) {
-            dc_tune_value_text(&tu->space.p[i], t->values[i], txt, sizeof txt);
+            if (t->drawn) dc_tune_value_text(&tu->space.p[i], t->values[i], txt, sizeof txt);
+            else snprintf(txt, sizeof txt, "-");
             put(&b, "<td>");
             esc(&b, txt);
             put(&b, "</td>");
