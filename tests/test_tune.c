@@ -51,15 +51,21 @@ typedef struct fake {
     int crash_after;   // the call after this many returns DC_ERR_IO (a kill), -1: never
 } fake;
 
-static dc_status fake_obj(void *user, const dc_tune *tu, const dc_tune_trial *t, int from, int to, double *curve,
-                          double *seconds, dc_error *err) {
-    fake *f = user;
+// Records one objective call (trial, from, to) in log (4096 rows); returns its index.
+static int log_call(int *calls, int (*log)[3], const dc_tune_trial *t, int from, int to) {
     int k;
 #pragma omp critical(fake_log)
     {
-        k = f->calls++;
-        if (k < 4096) f->log[k][0] = t->id, f->log[k][1] = from, f->log[k][2] = to;
+        k = (*calls)++;
+        if (k < 4096) log[k][0] = t->id, log[k][1] = from, log[k][2] = to;
     }
+    return k;
+}
+
+static dc_status fake_obj(void *user, const dc_tune *tu, const dc_tune_trial *t, int from, int to, double *curve,
+                          double *seconds, dc_error *err) {
+    fake *f = user;
+    const int k = log_call(&f->calls, f->log, t, from, to);
     *seconds = 0;
     if (f->crash_after >= 0 && k >= f->crash_after) return dc_fail(err, DC_ERR_IO, "killed");
     if (t->id == f->fail_id) return dc_fail(err, DC_ERR_NUMERIC, "diverged (fake)");
@@ -526,12 +532,7 @@ typedef struct tpe_fake {
 static dc_status tpe_obj(void *user, const dc_tune *tu, const dc_tune_trial *t, int from, int to, double *curve,
                          double *seconds, dc_error *err) {
     tpe_fake *f = user;
-    int k;
-#pragma omp critical(fake_log)
-    {
-        k = f->calls++;
-        if (k < 4096) f->log[k][0] = t->id, f->log[k][1] = from, f->log[k][2] = to;
-    }
+    const int k = log_call(&f->calls, f->log, t, from, to);
     *seconds = 0;
     if (f->crash_after >= 0 && k >= f->crash_after) return dc_fail(err, DC_ERR_IO, "killed");
     (void)tu;
