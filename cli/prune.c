@@ -40,7 +40,8 @@ bool dc_finetune_config(dc_train_config *cfg, dc_finetune_opts *f, int epochs, c
     *cfg = dc_train_config_default();
     if (!learn_finish(&f->lo, verb)) return false;
     dc_error err;
-    if (dc_trainopts_check(&f->lo.o, epochs > 0 ? epochs : 1, &err)) {
+    // without fine-tuning only the ranges matter (a warmup cannot pass no epochs)
+    if (dc_trainopts_check(&f->lo.o, epochs > 0 ? epochs : 100000, &err)) {
         cli_fail(verb, &err);
         return false;
     }

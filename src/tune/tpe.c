@@ -161,28 +161,25 @@ double dc_parzen_log_pdf(const dc_parzen *pe, const dc_tune_param *p, double v) 
     return mx + log(s) - 0.9189385332046728; // - ln sqrt(2 pi)
 }
 
+// The index drawn from weights w (n >= 1, summing to 1) by u in [0, 1):
+// the first k whose running sum passes u (the last one for rounding).
+static int pick(const double *w, int n, double u) {
+    double c = 0;
+    int k = 0;
+    for (; k < n - 1; k++) {
+        c += w[k];
+        if (u < c) break;
+    }
+    return k;
+}
+
 double dc_parzen_sample(const dc_parzen *pe, const dc_tune_param *p, dc_rng *r) {
     double v;
-    if (pe->dist == DC_DIST_CHOICE) {
-        const double u = u01(r);
-        double c = 0;
-        int k = 0;
-        for (; k < pe->n_choices - 1; k++) {
-            c += pe->p[k];
-            if (u < c) break;
-        }
-        return p->choices[k];
-    }
+    if (pe->dist == DC_DIST_CHOICE) return p->choices[pick(pe->p, pe->n_choices, u01(r))];
     // a kernel by weight, then its truncated normal by rejection (every
     // kernel's mean is in the range and its bandwidth at most the range, so
     // a draw is accepted with probability > 0.3; after 200 misses, clamp)
-    const double u = u01(r);
-    double c = 0;
-    int k = 0;
-    for (; k < pe->n - 1; k++) {
-        c += pe->w[k];
-        if (u < c) break;
-    }
+    const int k = pick(pe->w, pe->n, u01(r));
     double t = pe->mu[k];
     for (int tries = 0; tries < 200; tries++) {
         t = pe->mu[k] + pe->sigma[k] * std_normal(r);
