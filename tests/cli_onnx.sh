@@ -88,6 +88,21 @@ m.metadata_props.extend(keep)
 onnx.save(m, sys.argv[2])
 PY
   expect_err "QDQ without deepc's metadata" "deepc.quant" "$BIN" import "$T/nometa.onnx" --out "$T/x.safetensors"
+  "$ONNX_PY" - "$T/l8.onnx" "$T/hugescale.onnx" <<'PY'
+import sys, onnx, numpy as np
+from onnx import numpy_helper
+m = onnx.load(sys.argv[1])
+inits = {t.name: t for t in m.graph.initializer}
+for n in m.graph.node:
+    if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].data_type == onnx.TensorProto.INT8:
+        s = inits[n.input[1]]
+        a = numpy_helper.to_array(s).copy()
+        a.flat[0] = 3e38  # finite, but 3e38 * 127 is not
+        s.CopyFrom(numpy_helper.from_array(a.astype(np.float32), s.name))
+        break
+onnx.save(m, sys.argv[2])
+PY
+  expect_err "a scale that overflows the weights" "overflows float" "$BIN" import "$T/hugescale.onnx" --out "$T/x.safetensors"
 fi
 expect_err "no norm for a foreign file" "--no-norm" "$BIN" import "$T/t-lenet5.onnx" --out "$T/x.safetensors"
 if "$ONNX_PY" -c "import onnx" 2>/dev/null; then

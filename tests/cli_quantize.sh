@@ -61,6 +61,26 @@ expect_err "--percentile without the method" "--method percentile" "$BIN" quanti
 expect_err "percentile out of range" "--percentile 40" "$BIN" quantize "$T/m.safetensors" --method percentile --percentile 40 --calibrate 8 --out "$T/x.safetensors"
 expect_err "already int8" "already quantised" "$BIN" quantize "$T/q-minmax.safetensors" --calibrate 8 --out "$T/x.safetensors"
 expect_err "train an int8 model" "int8 model does not train" "$BIN" train --resume "$T/q-minmax.safetensors" $SMALL --epochs 5 --out "$T/x.safetensors"
+# scales that are each finite but whose products are not: refused at load, naming the node
+if "$PY" -c "import numpy" 2>/dev/null; then
+  for case in "conv2.weight_scale:3e38:node conv2: input scale" "conv2.output_scale:1e-38:not below 2^31"; do
+    IFS=: read -r tname val want <<<"$case"
+    "$PY" - "$T/q-minmax.safetensors" "$T/scaled.safetensors" "$tname" "$val" <<'PY'
+import json, struct, sys
+import numpy as np
+src, dst, name, val = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+b = bytearray(open(src, "rb").read())
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+lo, hi = h[name]["data_offsets"]
+a = np.frombuffer(bytes(b[8 + n + lo:8 + n + hi]), dtype="<f4").copy()
+a[0] = val
+b[8 + n + lo:8 + n + hi] = a.tobytes()
+open(dst, "wb").write(b)
+PY
+    expect_err "$tname = $val" "$want" "$BIN" eval "$T/scaled.safetensors" --data fashion-mnist --limit 10
+  done
+fi
 expect_err "missing model" "nosuch.safetensors" "$BIN" quantize "$T/nosuch.safetensors" --out "$T/x.safetensors"
 [ -f "$T/x.safetensors" ] && bad "no output file after an error" || ok
 echo "$pass passed, $fail failed"

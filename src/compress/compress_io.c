@@ -295,7 +295,7 @@ static dc_status load_quant(dc_model *m, const dc_st_file *f, dc_error *err) {
         if ((st = dc_st_expect(f, name, DC_ST_I32, 1, oc, &t, err))) break;
         memcpy(q->bias[i], t->data, sizeof(int32_t) * (size_t)n->c);
     }
-    if (!st) dc_qmodel_dequantize_params(m, q);
+    if (!st) st = dc_qmodel_dequantize_params(m, q, f->path, err);
     if (st) {
         dc_qmodel_free(q);
         return st;

@@ -88,18 +88,41 @@ dc_status dc_qmodel_copy(dc_qmodel **dst, const dc_qmodel *src, const dc_model *
     return DC_OK;
 }
 
-void dc_qmodel_dequantize_params(dc_model *m, const dc_qmodel *q) {
+dc_status dc_qmodel_dequantize_params(dc_model *m, const dc_qmodel *q, const char *path, dc_error *err) {
+    // the requantisation multipliers (qplan.c) must be below 2^31, or their
+    // left shift would pass 31 bits: such scales saturate every output anyway
+    const double lim = 2147483648.0;
     for (int i = 1; i < m->n_nodes; i++) {
         const dc_node *n = &m->nodes[i];
+        if (!strcmp(n->op->kind, "add") || !strcmp(n->op->kind, "concat")) {
+            double mx = 0;
+            for (int k = 0; k < n->n_in; k++) mx = fmax(mx, q->act_scale[n->in[k]]);
+            if (!(2.0 * mx / ((double)(1 << 20) * q->act_scale[i]) < lim))
+                return dc_fail(err, DC_ERR_FORMAT, "%s: node %s: output scale %g is too small for its inputs' scales (up "
+                               "to %g)", path, n->name, q->act_scale[i], mx);
+        }
         if (!q->w[i]) continue;
         const size_t per = n->t[0].n / (size_t)n->c;
         const double s_in = q->act_scale[n->in[0]];
         for (int o = 0; o < n->c; o++) {
-            for (size_t k = 0; k < per; k++)
-                m->params[n->t[0].off + (size_t)o * per + k] = q->w_scale[i][o] * (float)q->w[i][(size_t)o * per + k];
-            m->params[n->t[1].off + o] = (float)(q->bias[i][o] * (s_in * q->w_scale[i][o]));
+            if (!(s_in * q->w_scale[i][o] / q->act_scale[i] < lim))
+                return dc_fail(err, DC_ERR_FORMAT, "%s: node %s: input scale %g times weight scale %g over output scale "
+                               "%g is not below 2^31", path, n->name, s_in, q->w_scale[i][o], q->act_scale[i]);
+            for (size_t k = 0; k < per; k++) {
+                float *w = &m->params[n->t[0].off + (size_t)o * per + k];
+                *w = q->w_scale[i][o] * (float)q->w[i][(size_t)o * per + k];
+                if (!isfinite(*w))
+                    return dc_fail(err, DC_ERR_FORMAT, "%s: node %s: weight scale %g times the int8 weight overflows float",
+                                   path, n->name, q->w_scale[i][o]);
+            }
+            float *b = &m->params[n->t[1].off + o];
+            *b = (float)(q->bias[i][o] * (s_in * q->w_scale[i][o]));
+            if (!isfinite(*b))
+                return dc_fail(err, DC_ERR_FORMAT, "%s: node %s: the int32 bias times input scale %g times weight scale "
+                               "%g overflows float", path, n->name, s_in, q->w_scale[i][o]);
         }
     }
+    return DC_OK;
 }
 
 // ---------------------------------------------------------------------------

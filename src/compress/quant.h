@@ -49,8 +49,10 @@ dc_status dc_qmodel_copy(dc_qmodel **dst, const dc_qmodel *src, const dc_model *
 
 // The fp32 view of a quantised model: m's conv2d/linear weights and biases
 // set to the dequantised values of q (w = s_w * q_w, b = q_b * s_in * s_w),
-// as a loaded int8 file has them.
-void dc_qmodel_dequantize_params(dc_model *m, const dc_qmodel *q);
+// as a loaded int8 file has them. Fails (naming the node and `path`) when a
+// product overflows float or a requantisation multiplier is not below 2^31:
+// a file's scales are each finite, their products need not be.
+dc_status dc_qmodel_dequantize_params(dc_model *m, const dc_qmodel *q, const char *path, dc_error *err);
 
 // The rules above. dc_q_fused_relu: the relu fused into node i, or -1.
 bool dc_q_weighted(const dc_node *n);     // conv2d or linear

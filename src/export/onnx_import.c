@@ -417,6 +417,8 @@ static dc_status qdq_node(imp *I, const Onnx__NodeProto *n) {
             const int32_t v = iv[c * per + j];
             if (i8 && v == -128) st = bad(I, n, "int8 weights must be in [-127, 127] (symmetric)");
             f[c * per + j] = (float)((double)sv[c] * v);
+            // a finite scale times an integer can still overflow float (scale 3e38 times 127)
+            if (!isfinite(f[c * per + j])) st = bad(I, n, "a dequantised value (scale times integer) overflows float");
         }
     }
     Onnx__TensorProto *t = NULL;
@@ -559,7 +561,10 @@ static dc_status build_quant(imp *I, const Onnx__ModelProto *mp, dc_model *m) {
         dc_qmodel_free(q);
         return st;
     }
-    dc_qmodel_dequantize_params(m, q);
+    if ((st = dc_qmodel_dequantize_params(m, q, I->path, I->err))) {
+        dc_qmodel_free(q);
+        return st;
+    }
     m->quant = q;
     return DC_OK;
 }
