@@ -17,7 +17,9 @@ pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libjpeg62-turbo-dev
 # python3-torch: the tests' PyTorch peer (tests/cli_interop.sh loads deepc's
 # models in PyTorch and PyTorch's in deepc; tests/cli_onnx.sh imports
 # torch.onnx.export's files); scripts/test.sh sets DEEPC_TEST=1
-if [ "${DEEPC_TEST:-0}" = 1 ]; then pkgs+=(python3-torch); fi
+# gcc-arm-none-eabi + libnewlib-arm-none-eabi + qemu-system-arm: tests/cli_c_export.sh
+# builds the exported C for a Cortex-M4 and runs it on QEMU's mps2-an386 board
+if [ "${DEEPC_TEST:-0}" = 1 ]; then pkgs+=(python3-torch gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm); fi
 # python3-torchvision: the image-folder test also checks against torchvision's ImageFolder + Resize
 if [ "${DEEPC_BENCH:-0}" = 1 ]; then pkgs+=(python3-torch python3-torchvision hyperfine python3-venv); fi
 # libclang-rt-dev holds libFuzzer and clang's sanitizer runtimes (only a
