@@ -91,7 +91,7 @@ static int gemm_case(int M, int N, int K, int lda, int nseg, int segstride, bool
         dc_quantize_multiplier(m, &mult[n], &shift[n]);
     }
     dc_qgemm_params p = {.N = N, .K = K, .bias = bias, .mult = mult, .shift = shift, .zo = (int32_t)(rnd() % 256),
-                         .lo = 0, .hi = 255, .out32 = out32, .a_max = a_max};
+                         .lo = 0, .hi = 255, .out32 = out32, .a_max = a_max, .lda = lda};
     if (out32) p.zo = 0, p.lo = INT32_MIN, p.hi = INT32_MAX;
     else if (rnd() % 2) p.lo = p.zo; // a fused ReLU
     dc_qgemm_ref(want, ldo, dense, K, 1, 0, M, w, &p);
@@ -138,7 +138,9 @@ static void test_gemm(void) {
             }
     // segmented rows (convolutions read in place): kernel rows of KW*C taps,
     // rows stride*C apart (overlapping), segments one padded image row apart
-    const int segs[][4] = {{3, 3, 16, 1}, {3, 3, 16, 2}, {3, 3, 4, 1}, {2, 2, 2, 1}, {5, 5, 4, 2}, {3, 3, 64, 1}};
+    // (the first five of lda <= 4 also run vnni512_pixels: 1-4 channel images, widened rows)
+    const int segs[][4] = {{5, 8, 1, 1}, {3, 4, 1, 2}, {3, 4, 3, 1}, {3, 2, 2, 2}, {3, 3, 4, 1}, {3, 3, 16, 1},
+                           {3, 3, 16, 2}, {2, 2, 2, 1}, {5, 5, 4, 2}, {3, 3, 64, 1}};
     for (size_t c = 0; c < sizeof segs / sizeof *segs; c++)
         for (size_t i = 0; i < sizeof Ms / sizeof *Ms; i++)
             for (size_t j = 0; j < sizeof Ns / sizeof *Ns; j++) {
@@ -181,6 +183,12 @@ static void test_gemm(void) {
     p.a_max = 127;
     CHECK(!strcmp(dc_qgemm_choose(&p, DC_CPU_LEVEL_AVX2, NULL)->name, "avx2_7bit"), "AVX2, 7-bit: avx2_7bit");
     CHECK(!strcmp(dc_qgemm_choose(&p, ~0u, NULL)->name, "vnni512"), "VNNI: vnni512");
+    p.lda = 1; // a grayscale image's first convolution: pixels in lanes where VBMI is there too
+    CHECK(!strcmp(dc_qgemm_choose(&p, ~0u, NULL)->name, "vnni512_pixels"), "VNNI + VBMI, 2 channels, lda 1: vnni512_pixels");
+    CHECK(!strcmp(dc_qgemm_choose(&p, ~0u & ~(unsigned)DC_CPU_AVX512VBMI, NULL)->name, "vnni512"), "no VBMI: vnni512");
+    p.lda = 5;
+    CHECK(!strcmp(dc_qgemm_choose(&p, ~0u, NULL)->name, "vnni512"), "lda 5: vnni512");
+    p.lda = 0;
     p.a_max = 255;
     CHECK(dc_qgemm_choose(&p, ~0u, "avx2_7bit") == NULL, "avx2_7bit refuses 8-bit activations");
     CHECK(dc_qgemm_choose(&p, DC_CPU_LEVEL_AVX2, "vnni512") == NULL, "vnni512 needs VNNI");
@@ -219,6 +227,14 @@ static void test_layout(void) {
             if (q1[i] != r) bad++;
         }
         CHECK(bad == 0 && q1[0] == 103 && q1[1] == 97, "quantize, one channel: %d values wrong", bad);
+        if (dc_cpu_has(dc_cpu_detected(), DC_CPU_LEVEL_AVX512 | DC_CPU_AVX512VBMI)) {
+            uint8_t q2[37];
+            for (int n = 1; n <= 37; n += 12) { // whole vectors and tails
+                memset(q2, 0xA5, sizeof q2);
+                dc_q_quantize_avx512(q2, x1, 1, 1, 1, n, 4.0f, 100, 255);
+                CHECK(!memcmp(q1, q2, (size_t)n) && (n == 37 || q2[n] == 0xA5), "quantize_avx512 of %d values", n);
+            }
+        }
     }
     dc_q_dequantize(back, q, 2, 3, 2, 2, 0.25f, 128);
     bad = 0;
@@ -226,8 +242,10 @@ static void test_layout(void) {
         if (fabsf(back[i] - xf[i]) > 0.125f + 1e-6f && fabsf(xf[i]) < 31.0f) bad++;
     CHECK(bad == 0, "dequantize: %d values more than half a step away", bad);
     // pools against the NCHW twins
+    const bool vbmi = dc_cpu_has(dc_cpu_detected(), DC_CPU_LEVEL_AVX512 | DC_CPU_AVX512VBMI);
     const int shapes[][5] = {{1, 1, 4, 4, 2},     {2, 3, 7, 5, 2},   {3, 17, 6, 9, 3}, {1, 300, 5, 5, 2},
-                             {1, 300, 5, 40, 2},  {2, 6, 28, 28, 2}, {1, 2100, 3, 3, 2}}; // chunked rows; wider than the row
+                             {1, 300, 5, 40, 2},  {2, 6, 28, 28, 2}, {1, 2100, 3, 3, 2}, // chunked rows; wider than the row
+                             {2, 16, 11, 13, 2},  {1, 6, 9, 70, 3},  {1, 40, 6, 6, 3},  {1, 64, 4, 6, 2}}; // vbmi: P = 4, 21, 1 (C*k > 128: fallback)
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         const int N = shapes[s][0], Cc = shapes[s][1], Hh = shapes[s][2], Ww = shapes[s][3], k = shapes[s][4];
         for (int stv = 1; stv <= k; stv++) {
@@ -238,6 +256,11 @@ static void test_layout(void) {
             dc_q_maxpool(y1, xi, N, Cc, Hh, Ww, k, stv);
             dc_q_maxpool_ref(y2, xi, N, Cc, Hh, Ww, k, stv);
             CHECK(!memcmp(y1, y2, out), "maxpool N=%d C=%d %dx%d k=%d s=%d", N, Cc, Hh, Ww, k, stv);
+            if (vbmi) {
+                memset(y1, 0xA5, out);
+                dc_q_maxpool_vbmi(y1, xi, N, Cc, Hh, Ww, k, stv);
+                CHECK(!memcmp(y1, y2, out), "maxpool_vbmi N=%d C=%d %dx%d k=%d s=%d", N, Cc, Hh, Ww, k, stv);
+            }
             dc_q_avgpool(y1, xi, N, Cc, Hh, Ww, k, stv);
             dc_q_avgpool_ref(y2, xi, N, Cc, Hh, Ww, k, stv);
             CHECK(!memcmp(y1, y2, out), "avgpool N=%d C=%d %dx%d k=%d s=%d", N, Cc, Hh, Ww, k, stv);

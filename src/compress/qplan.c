@@ -38,7 +38,13 @@ typedef struct qgemm_k {
 typedef struct qquant_k {
     float scale;
     int32_t zp, qmax;
+    // the quantisation kernel (the input node): dc_q_quantize or its AVX-512 form
+    void (*quantize)(uint8_t *q, const float *x, int N, int C, int H, int W, float inv_s, int32_t z, int32_t qmax);
 } qquant_k;
+
+typedef struct qpool_k {
+    void (*maxpool)(uint8_t *y, const uint8_t *x, int N, int C, int H, int W, int k, int st);
+} qpool_k;
 
 typedef struct qadd_k {
     dc_qadd_params p;
@@ -52,6 +58,9 @@ typedef struct qconcat_k {
     int cs[DC_NODE_MAX_IN];
 } qconcat_k;
 
+// the CPU features of the AVX-512 layout kernels (int8_layout_vbmi.c)
+#define VBMI (DC_CPU_LEVEL_AVX512 | DC_CPU_AVX512VBMI)
+
 #define U8(p) ((uint8_t *)(p))
 #define CU8(p) ((const uint8_t *)(p))
 
@@ -64,7 +73,7 @@ void dc_q_quantize_input(uint8_t *q, const float *x, int n, int C, int H, int W,
 
 static void quantize_fwd(const dc_node *n, dc_node_io *io) {
     const qquant_k *k = n->kdata;
-    dc_q_quantize_input(U8(io->y), io->x[0], io->N, n->c, n->h, n->w, k->scale, k->zp, k->qmax);
+    k->quantize(U8(io->y), io->x[0], io->N, n->c, n->h, n->w, 1.0f / k->scale, k->zp, k->qmax);
 }
 
 static void to_float(float *y, size_t cnt, float s) {
@@ -137,7 +146,8 @@ static void linear_fwd(const dc_node *n, dc_node_io *io) {
 }
 
 static void maxpool_fwd(const dc_node *n, dc_node_io *io) {
-    dc_q_maxpool(U8(io->y), CU8(io->x[0]), io->N, n->in_c, n->in_h, n->in_w, n->cfg.pool.k, n->cfg.pool.stride);
+    const qpool_k *k = n->kdata;
+    k->maxpool(U8(io->y), CU8(io->x[0]), io->N, n->in_c, n->in_h, n->in_w, n->cfg.pool.k, n->cfg.pool.stride);
 }
 
 static void avgpool_fwd(const dc_node *n, dc_node_io *io) {
@@ -291,6 +301,9 @@ static dc_status gemm_node(builder *b, const dc_model *m, int i, int src, bool f
     k->p = (dc_qgemm_params){.N = OC, .K = Kc, .bias = bias, .mult = mult, .shift = shift, .zo = q->act_zp[i],
                              .lo = fused ? q->act_zp[i] : 0, .hi = q->qmax, .out32 = last, .a_max = q->qmax};
     if (last) k->p.zo = 0, k->p.lo = INT32_MIN, k->p.hi = INT32_MAX;
+    // the row stride conv_fwd / linear_fwd pass (1x1 direct: one pixel; else stride pixels)
+    const dc_conv_cfg *cc = conv ? &n->cfg.conv : NULL;
+    k->p.lda = !conv ? Kc : cc->k == 1 && cc->stride == 1 && cc->pad == 0 ? n->in_c : cc->stride * n->in_c;
     k->to_float = last;
     k->out_scale = q->act_scale[i];
     k->impl = dc_qgemm_choose(&k->p, b->cpu, b->force);
@@ -342,7 +355,8 @@ static dc_status build(builder *b, const dc_model *m) {
     qquant_k *qk = blob(b, sizeof *qk);
     if (!qk) st = nomem(b);
     else {
-        *qk = (qquant_k){.scale = q->act_scale[0], .zp = q->act_zp[0], .qmax = q->qmax};
+        *qk = (qquant_k){.scale = q->act_scale[0], .zp = q->act_zp[0], .qmax = q->qmax,
+                         .quantize = dc_cpu_has(b->cpu, VBMI) ? dc_q_quantize_avx512 : dc_q_quantize};
         const int zero = 0;
         map[0] = add_node(b, &quantize_op, &m->nodes[0], 1, &zero, qk);
     }
@@ -366,7 +380,12 @@ static dc_status build(builder *b, const dc_model *m) {
         } else if (!strcmp(kind, "flatten") || !strcmp(kind, "dropout")) {
             map[i] = in[0];
         } else if (!strcmp(kind, "maxpool")) {
-            map[i] = add_node(b, &maxpool_op, n, 1, in, NULL);
+            qpool_k *pk = blob(b, sizeof *pk);
+            if (!pk) st = nomem(b);
+            else {
+                pk->maxpool = dc_cpu_has(b->cpu, VBMI) ? dc_q_maxpool_vbmi : dc_q_maxpool;
+                map[i] = add_node(b, &maxpool_op, n, 1, in, pk);
+            }
         } else if (!strcmp(kind, "avgpool")) {
             map[i] = add_node(b, &avgpool_op, n, 1, in, NULL);
         } else if (!strcmp(kind, "globalavgpool")) {

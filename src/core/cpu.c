@@ -19,6 +19,7 @@ unsigned dc_cpu_detected(void) {
     if (__builtin_cpu_supports("avx512vl")) f |= DC_CPU_AVX512VL;
     if (__builtin_cpu_supports("avx512dq")) f |= DC_CPU_AVX512DQ;
     if (__builtin_cpu_supports("avx512vnni")) f |= DC_CPU_AVX512VNNI;
+    if (__builtin_cpu_supports("avx512vbmi")) f |= DC_CPU_AVX512VBMI;
     // AVX-VNNI (CPUID.(EAX=7,ECX=1):EAX bit 4) from CPUID itself: clang 14's
     // __builtin_cpu_supports does not know the name. It uses YMM state only,
     // which the AVX2 check above already found saved by the OS.

@@ -24,6 +24,7 @@ enum {
     DC_CPU_AVX512DQ = 1u << 5,
     DC_CPU_AVX512VNNI = 1u << 6,
     DC_CPU_AVXVNNI = 1u << 7,
+    DC_CPU_AVX512VBMI = 1u << 8,
 };
 
 // The feature sets the kernels are written for.

@@ -90,6 +90,9 @@ typedef struct dc_qgemm_params {
     int a_max;              // largest activation value a can hold (255, or
                             // 127 for a reduce-range model): kernels whose
                             // intermediate sums saturate above it say so
+    int lda;                // the row stride of a that every call passes
+                            // (set when planned; 0: not known): kernels
+                            // specialised on it say so
 } dc_qgemm_params;
 
 typedef struct dc_qgemm_impl {
@@ -176,6 +179,12 @@ void dc_q_add2_lut_avx2(uint8_t *y, const uint8_t *x0, const uint8_t *x1, size_t
 // off_i + C_i) of y (P, sum C_i).
 void dc_q_concat(uint8_t *y, const uint8_t *const *x, const int *cs, int n_in, size_t P,
                  const dc_qadd_params *p);
+// Their AVX-512 forms (int8_layout_vbmi.c; the same bits): quantize needs
+// AVX-512 (F, BW; vectorised for C == 1), maxpool AVX-512 + VBMI (windows of
+// at most 128 bytes; wider ones fall back to dc_q_maxpool).
+void dc_q_quantize_avx512(uint8_t *q, const float *x, int N, int C, int H, int W, float inv_s, int32_t z,
+                          int32_t qmax);
+void dc_q_maxpool_vbmi(uint8_t *y, const uint8_t *x, int N, int C, int H, int W, int k, int st);
 // y[i] = table[x[i]] (ReLU with a change of scale, tanh, sigmoid).
 void dc_q_lut(uint8_t *y, const uint8_t *x, size_t n, const uint8_t *table);
 
@@ -195,6 +204,13 @@ size_t dc_qgemm_avx2_7bit_packed_bytes(int N, int K);
 void dc_qgemm_avx2_7bit_pack(void *packed, const int8_t *w, int N, int K);
 void dc_qgemm_avx2_7bit(void *out, int ldo, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, int M,
                         const void *packed, const dc_qgemm_params *p);
+// Pixels in lanes (int8_vnni_pixels.c): for few output channels (N <= 8)
+// over rows at most 4 bytes apart (the first convolution of a 1-4 channel
+// image): the 16 lanes are 16 output pixels, not channels.
+size_t dc_qgemm_pixels_packed_bytes(int N, int K);
+void dc_qgemm_pixels_pack(void *packed, const int8_t *w, int N, int K);
+void dc_qgemm_pixels(void *out, int ldo, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, int M,
+                     const void *packed, const dc_qgemm_params *p);
 size_t dc_qgemm_vnni_packed_bytes(int N, int K);
 void dc_qgemm_vnni_pack(void *packed, const int8_t *w, int N, int K);
 void dc_qgemm_vnni(void *out, int ldo, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, int M,

@@ -12,8 +12,13 @@ static bool seven_bit(const dc_qgemm_params *p) { return p->a_max <= 127; }
 
 #define CPU_VNNI (DC_CPU_LEVEL_AVX512 | DC_CPU_AVX512VNNI)
 
+// pixels in lanes: few channels over rows at most 4 bytes apart, uint8 outputs
+static bool few_channels(const dc_qgemm_params *p) { return !p->out32 && p->N <= 8 && p->lda >= 1 && p->lda <= 4; }
+
 // In order of preference.
 static const dc_qgemm_impl IMPLS[] = {
+    {"vnni512_pixels", "AVX-512 VNNI + VBMI, 16 output pixels per vector: N <= 8 channels over rows <= 4 bytes apart",
+     CPU_VNNI | DC_CPU_AVX512VBMI, few_channels, dc_qgemm_pixels_packed_bytes, dc_qgemm_pixels_pack, dc_qgemm_pixels},
     {"vnni512", "AVX-512 VNNI vpdpbusd, 4 uint8 x int8 products per int32 lane: 12x16 or 8x32 tiles",
      CPU_VNNI, NULL, dc_qgemm_vnni_packed_bytes, dc_qgemm_vnni_pack, dc_qgemm_vnni},
     {"avx2_7bit", "AVX2 vpmaddubsw + vpmaddwd: exact only for 7-bit activations (--reduce-range)",

@@ -17,6 +17,7 @@
 
 #define DC_TARGET_VNNI
 #include "kernels/target_avx512_begin.h"
+#include "kernels/int8_vnni_requant.h"
 
 size_t dc_qgemm_vnni_packed_bytes(int N, int K) {
     return (size_t)((N + 15) / 16) * (size_t)((K + 3) / 4) * 64;
@@ -34,31 +35,9 @@ void dc_qgemm_vnni_pack(void *packed, const int8_t *w, int N, int K) {
                 }
 }
 
-static inline __m512i srdhm16(__m512i a, __m512i b) {
-    const __m512i nudge = _mm512_set1_epi64(1ll << 30);
-    __m512i ev = _mm512_add_epi64(_mm512_mul_epi32(a, b), nudge);
-    __m512i od = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(b, 32)), nudge);
-    ev = _mm512_srli_epi64(ev, 31); // low half = bits 31..62 (see int8_avx2.c)
-    od = _mm512_slli_epi64(_mm512_srli_epi64(od, 31), 32);
-    return _mm512_mask_blend_epi32((__mmask16)0xAAAA, ev, od);
-}
-
 static inline __m512i requant16(__m512i acc, const dc_qgemm_params *p, int n0, __mmask16 m) {
-    const __m512i one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512();
-    const __m512i bias = _mm512_maskz_loadu_epi32(m, p->bias + n0);
-    const __m512i mult = _mm512_maskz_loadu_epi32(m, p->mult + n0);
-    const __m512i sh = _mm512_maskz_loadu_epi32(m, p->shift + n0);
-    const __m512i ls = _mm512_max_epi32(sh, zero), rs = _mm512_max_epi32(_mm512_sub_epi32(zero, sh), zero);
-    __m512i x = _mm512_sllv_epi32(_mm512_add_epi32(acc, bias), ls);
-    x = srdhm16(x, mult);
-    const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, rs), one);
-    const __m512i rem = _mm512_and_si512(x, mask);
-    const __m512i thr = _mm512_add_epi32(_mm512_srli_epi32(mask, 1), _mm512_srli_epi32(x, 31));
-    x = _mm512_srav_epi32(x, rs);
-    x = _mm512_mask_add_epi32(x, _mm512_cmpgt_epi32_mask(rem, thr), x, one);
-    x = _mm512_add_epi32(x, _mm512_set1_epi32(p->zo));
-    x = _mm512_max_epi32(x, _mm512_set1_epi32(p->lo));
-    return _mm512_min_epi32(x, _mm512_set1_epi32(p->hi));
+    return dc_vnni_requant(acc, _mm512_maskz_loadu_epi32(m, p->bias + n0), _mm512_maskz_loadu_epi32(m, p->mult + n0),
+                           _mm512_maskz_loadu_epi32(m, p->shift + n0), p);
 }
 
 static inline void store16(void *out, size_t idx, __m512i v, __mmask16 m, bool out32) {
