@@ -30,6 +30,8 @@ typedef struct qgemm_k {
     int C, H, W, K, stride, pad, OH, OW; // conv geometry (linear: C = I)
     int KWe;                  // kernel row width as packed (>= K: zero weights past K)
     bool direct;              // 1x1, stride 1, no padding: the input is the GEMM's A
+    bool pool;                // a 2x2 / 2 max pooling fused (dc_qgemm_pixels_pool2): output (PH, PW, OC)
+    int PH, PW;
     uint8_t za;               // the input's zero point (padding value)
     bool to_float;            // the output layer: int32 values -> float logits
     float out_scale;
@@ -107,12 +109,36 @@ static void pad_image(uint8_t *xp, const uint8_t *x, int C, int H, int W, int pa
     memset(xp + (H + pad) * prow, z, prow * pad);
 }
 
+// A convolution with its 2x2 / 2 max pooling fused: pooled row ph from conv
+// rows 2 ph and 2 ph + 1, read in place as conv_fwd reads them.
+static void pool_fwd(const qgemm_k *k, const uint8_t *x, uint8_t *y, int N, uint8_t *col) {
+    const size_t in = (size_t)k->H * k->W * k->C, out = (size_t)k->PH * k->PW * k->p.N;
+    const int extra = k->KWe - k->K;
+    const size_t prow = k->direct ? (size_t)k->W * k->C : (size_t)(k->W + 2 * k->pad + extra) * k->C;
+    const int nseg = k->direct ? 1 : k->K;
+    for (int s = 0; s < N; s++) {
+        const uint8_t *xp = x + (size_t)s * in;
+        if (!k->direct && (k->pad || extra)) {
+            pad_image(col, xp, k->C, k->H, k->W, k->pad, extra, k->za);
+            xp = col;
+        }
+        for (int ph = 0; ph < k->PH; ph++)
+            dc_qgemm_pixels_pool2(y + (size_t)s * out + (size_t)ph * k->PW * k->p.N, xp + (size_t)2 * ph * k->stride * prow,
+                                  k->stride * k->C, nseg, (ptrdiff_t)prow, (ptrdiff_t)(k->stride * prow), k->PW, k->packed,
+                                  &k->p);
+    }
+}
+
 static void conv_fwd(const dc_node *n, dc_node_io *io) {
     // x (N, H, W, C) uint8, y (N, OH, OW, OC) uint8 (int32 for the output layer)
     const qgemm_k *k = n->kdata;
     const size_t in = (size_t)k->H * k->W * k->C, P = (size_t)k->OH * k->OW, OC = (size_t)k->p.N;
     const size_t esz = k->p.out32 ? 4 : 1;
     uint8_t *col = (uint8_t *)io->scratch;
+    if (k->pool) {
+        pool_fwd(k, CU8(io->x[0]), U8(io->y), io->N, col);
+        return;
+    }
     for (int s = 0; s < io->N; s++) {
         const uint8_t *xs = CU8(io->x[0]) + (size_t)s * in;
         char *ys = (char *)io->y + (size_t)s * P * OC * esz;
@@ -250,7 +276,11 @@ static int add_node(builder *b, const dc_op *op, const dc_node *src, int n_in, c
 static dc_status nomem(builder *b) { return dc_fail(b->err, DC_ERR_NOMEM, "int8 plan: out of memory"); }
 
 // The GEMM of a conv2d or linear model node i reading plan node `src`.
-static dc_status gemm_node(builder *b, const dc_model *m, int i, int src, bool fused, bool last, int *out) {
+// pool: a 2x2 / 2 max pooling that alone reads this convolution (or its
+// fused relu), or -1; fused into it when the pixels kernel runs the layer
+// and the pooling commutes with its requantisation (*pooled set).
+static dc_status gemm_node(builder *b, const dc_model *m, int i, int src, bool fused, bool last, int pool, bool *pooled,
+                           int *out) {
     const dc_node *n = &m->nodes[i];
     const dc_qmodel *q = m->quant;
     const dc_node *in = &b->p->nodes[src];
@@ -321,7 +351,12 @@ static dc_status gemm_node(builder *b, const dc_model *m, int i, int src, bool f
         k->KWe = kwe;
         k->direct = c->k == 1 && c->stride == 1 && c->pad == 0;
     }
-    *out = add_node(b, conv ? &conv_op : &linear_op, n, 1, &src, k);
+    *pooled = conv && pool >= 0 && k->impl->run == dc_qgemm_pixels && dc_qgemm_pixels_pool_ok(&k->p);
+    if (*pooled) {
+        k->pool = true, k->PH = m->nodes[pool].h, k->PW = m->nodes[pool].w;
+        b->p->pooled++;
+    }
+    *out = add_node(b, conv ? &conv_op : &linear_op, *pooled ? &m->nodes[pool] : n, 1, &src, k);
     return DC_OK;
 }
 
@@ -338,6 +373,18 @@ static void add_params(dc_qadd_params *ap, const dc_qmodel *q, const dc_node *n,
     ap->zo = q->act_zp[i];
     ap->lo = fused ? q->act_zp[i] : 0;
     ap->hi = q->qmax;
+}
+
+// The 2x2 max pooling with stride 2 that alone reads node t (and is not
+// the output), or -1.
+static int pool_reader(const dc_model *m, int t) {
+    int reader = -1, count = 0;
+    for (int j = t + 1; j < m->n_nodes; j++)
+        for (int k = 0; k < m->nodes[j].n_in; k++)
+            if (m->nodes[j].in[k] == t) reader = j, count++;
+    if (count != 1 || reader == m->n_nodes - 1) return -1;
+    const dc_node *p = &m->nodes[reader];
+    return !strcmp(p->op->kind, "maxpool") && p->cfg.pool.k == 2 && p->cfg.pool.stride == 2 ? reader : -1;
 }
 
 static dc_status build(builder *b, const dc_model *m) {
@@ -376,7 +423,10 @@ static dc_status build(builder *b, const dc_model *m) {
             b->p->fused++;
         }
         if (dc_q_weighted(n)) {
-            st = gemm_node(b, m, i, in[0], r >= 0, last, &map[i]);
+            bool pooled = false;
+            const int pj = pool_reader(m, r >= 0 ? r : i);
+            st = gemm_node(b, m, i, in[0], r >= 0, last, pj, &pooled, &map[i]);
+            if (pooled) fused_into[pj] = true;
         } else if (!strcmp(kind, "flatten") || !strcmp(kind, "dropout")) {
             map[i] = in[0];
         } else if (!strcmp(kind, "maxpool")) {

@@ -144,6 +144,7 @@ typedef struct dc_qplan {
     dc_node *nodes;       // (n_nodes), owned (malloc)
     int n_nodes;
     int fused;            // ReLUs fused into a convolution, linear layer or add
+    int pooled;           // 2x2 max poolings fused into the convolution before them
     void **blobs;         // (n_blobs) kernel data, owned
     int n_blobs;
     const char *gemm;     // the GEMM kernel chosen (the same for every layer)

@@ -8,7 +8,7 @@
 // are lda <= 4 bytes apart, so the 16 x 4 bytes come from one masked
 // 64-byte load, laid out by one vpermb (byte r*4 + t <- r*lda + t); each
 // output channel has its own accumulator, and its 4 weights of the group
-// are broadcast into vpdpbusd. The epilogue requantises a channel's 16
+// are broadcast into vpdpbusd, once for two such vectors (32 pixels). The epilogue requantises a channel's 16
 // pixels at once and interleaves the channels into the pixels' NHWC bytes
 // with two vpermt2b. Packed: the 128 bytes of that interleaving's index,
 // then the weights [K4][N] int32 (a channel's 4 taps of a group as one
@@ -37,32 +37,25 @@ void dc_qgemm_pixels_pack(void *packed, const int8_t *w, int N, int K) {
             }
 }
 
+// The vpermb index that lays 16 rows lda bytes apart out as 4 bytes a lane:
+// byte r*4 + t <- r*lda + t.
+static inline __m512i gather_index(int lda) {
+    static const uint8_t R[64] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5,
+                                  6, 6, 6, 6, 7, 7, 7, 7, 8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11,
+                                  12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15};
+    const __m512i r = _mm512_loadu_si512(R);
+    __m512i g = _mm512_set1_epi32(0x03020100);
+    for (int k = 0; k < lda; k++) g = _mm512_add_epi8(g, r);
+    return g;
+}
+
 static inline __mmask64 first(int n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
 
-static inline __attribute__((always_inline)) void tile(uint8_t *out, int ldo, const uint8_t *a, int lda, int nseg,
-                                                       ptrdiff_t segstride, int rows, int N, const int32_t *w,
-                                                       int K, __m512i gather, __m512i inter0, __m512i inter1,
-                                                       const dc_qgemm_params *p) {
-    // rows [0, rows) of a (rows <= 16), channels [0, N) (N <= 8)
-    const int L = K / nseg, G = (L + 3) / 4; // groups of 4 taps per segment (the last may be short)
-    __m512i acc[8];
-    for (int n = 0; n < N; n++) acc[n] = _mm512_setzero_si512();
-    for (int sg = 0; sg < nseg; sg++) {
-        const uint8_t *as = a + (ptrdiff_t)sg * segstride;
-        const int32_t *ws = w + (size_t)sg * G * N;
-        for (int g = 0; g < G; g++) {
-            // the bytes rows [0, rows) read of this group, and no byte past them
-            const int taps = L - 4 * g < 4 ? L - 4 * g : 4;
-            const __m512i v = _mm512_maskz_loadu_epi8(first((rows - 1) * lda + taps), as + 4 * g);
-            // a short group (nseg = 1, K % 4 taps) reads bytes of the next
-            // row past K: their weights are packed as 0
-            const __m512i bv = _mm512_permutexvar_epi8(gather, v);
-            for (int n = 0; n < N; n++)
-                acc[n] = _mm512_dpbusd_epi32(acc[n], bv, _mm512_set1_epi32(ws[(size_t)g * N + n]));
-        }
-    }
-    // requantise each channel's 16 pixels, then bytes (channel n, pixel r)
-    // at n*16 + r of lo (n < 4) / hi (n >= 4) go to r*N + n
+// Requantises one half's accumulators (rows [0, rows) of 16, channels
+// [0, N)) and writes their NHWC bytes: channel n's pixel r, byte n*16 + r of
+// (lo for n < 4, hi for n >= 4), goes to r*N + n.
+static inline __attribute__((always_inline)) void finish(uint8_t *out, int ldo, int rows, int N, const __m512i *acc,
+                                                         __m512i inter0, __m512i inter1, const dc_qgemm_params *p) {
     __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
     for (int n = 0; n < N; n++) {
         const __m512i q = dc_vnni_requant(acc[n], _mm512_set1_epi32(p->bias[n]), _mm512_set1_epi32(p->mult[n]),
@@ -92,23 +85,120 @@ static inline __attribute__((always_inline)) void tile(uint8_t *out, int ldo, co
     for (int r = 0; r < rows; r++) memcpy(out + (size_t)r * ldo, buf + r * N, (size_t)N);
 }
 
-#define T(n_) tile(o, ldo, am, lda, nseg, segstride, rows, n_, w, p->K, gather, inter0, inter1, p)
+// Rows [0, r0 + r1) of a in two halves of r0 and r1 <= 16 rows (r1 may be
+// 0), channels [0, N) (N <= 8). The halves share each weight broadcast, and
+// their 2N accumulators are independent chains enough to keep vpdpbusd
+// (latency 4-5 cycles, 1-2 a cycle) busy.
+static inline __attribute__((always_inline)) void tile(uint8_t *out, int ldo, const uint8_t *a, int lda, int nseg,
+                                                       ptrdiff_t segstride, int r0, int r1, int N, const int32_t *w,
+                                                       int K, __m512i gather, __m512i inter0, __m512i inter1,
+                                                       const dc_qgemm_params *p) {
+    const int L = K / nseg, G = (L + 3) / 4; // groups of 4 taps per segment (the last may be short)
+    const uint8_t *a1 = a + (size_t)r0 * lda;
+    __m512i acc0[8], acc1[8];
+    for (int n = 0; n < N; n++) acc0[n] = acc1[n] = _mm512_setzero_si512();
+    for (int sg = 0; sg < nseg; sg++) {
+        const ptrdiff_t so = (ptrdiff_t)sg * segstride;
+        const int32_t *ws = w + (size_t)sg * G * N;
+        for (int g = 0; g < G; g++) {
+            // the bytes a half's rows read of this group, and no byte past
+            // them; a short group (nseg = 1, K % 4 taps) reads bytes of the
+            // next row past K, whose weights are packed as 0
+            const int taps = L - 4 * g < 4 ? L - 4 * g : 4;
+            const __m512i b0 = _mm512_permutexvar_epi8(
+                gather, _mm512_maskz_loadu_epi8(first((r0 - 1) * lda + taps), a + so + 4 * g));
+            const __m512i b1 = r1 ? _mm512_permutexvar_epi8(
+                                        gather, _mm512_maskz_loadu_epi8(first((r1 - 1) * lda + taps), a1 + so + 4 * g))
+                                  : b0;
+            for (int n = 0; n < N; n++) {
+                const __m512i wn = _mm512_set1_epi32(ws[(size_t)g * N + n]);
+                acc0[n] = _mm512_dpbusd_epi32(acc0[n], b0, wn);
+                if (r1) acc1[n] = _mm512_dpbusd_epi32(acc1[n], b1, wn);
+            }
+        }
+    }
+    finish(out, ldo, r0, N, acc0, inter0, inter1, p);
+    if (r1) finish(out + (size_t)r0 * ldo, ldo, r1, N, acc1, inter0, inter1, p);
+}
+
+// One pooled row of a convolution followed by 2x2 max pooling, stride 2:
+// conv rows A (at a) and B (at a + rowstep), conv pixels [0, 2 PW), in
+// halves of up to 16 pixels; the window's max is taken of the int32
+// accumulators (A and B lane by lane, then adjacent lanes), and only the
+// PW maxima are requantised. Exact because the requantisation is a
+// non-decreasing function of the accumulator when no channel shifts left
+// and no sum wraps (the plan fuses only then, dc_qgemm_pixels_pool_ok).
+static inline __attribute__((always_inline)) void pool_tile(uint8_t *out, const uint8_t *a, int lda, int nseg,
+                                                            ptrdiff_t segstride, ptrdiff_t rowstep, int rows, int N,
+                                                            const int32_t *w, int K, __m512i gather, __m512i inter0,
+                                                            __m512i inter1, const dc_qgemm_params *p) {
+    // rows (even, <= 16) conv pixels of rows A and B -> rows / 2 pooled pixels
+    const int L = K / nseg, G = (L + 3) / 4;
+    __m512i accA[8], accB[8];
+    for (int n = 0; n < N; n++) accA[n] = accB[n] = _mm512_setzero_si512();
+    for (int sg = 0; sg < nseg; sg++) {
+        const ptrdiff_t so = (ptrdiff_t)sg * segstride;
+        const int32_t *ws = w + (size_t)sg * G * N;
+        for (int g = 0; g < G; g++) {
+            const int taps = L - 4 * g < 4 ? L - 4 * g : 4;
+            const __mmask64 m = first((rows - 1) * lda + taps);
+            const __m512i bA = _mm512_permutexvar_epi8(gather, _mm512_maskz_loadu_epi8(m, a + so + 4 * g));
+            const __m512i bB = _mm512_permutexvar_epi8(gather, _mm512_maskz_loadu_epi8(m, a + rowstep + so + 4 * g));
+            for (int n = 0; n < N; n++) {
+                const __m512i wn = _mm512_set1_epi32(ws[(size_t)g * N + n]);
+                accA[n] = _mm512_dpbusd_epi32(accA[n], bA, wn);
+                accB[n] = _mm512_dpbusd_epi32(accB[n], bB, wn);
+            }
+        }
+    }
+    for (int n = 0; n < N; n++) {
+        const __m512i v = _mm512_max_epi32(accA[n], accB[n]);
+        const __m512i h = _mm512_max_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_CDAB)); // lanes 2j and 2j + 1
+        accA[n] = _mm512_maskz_compress_epi32((__mmask16)0x5555, h);                  // pooled pixel j in lane j
+    }
+    finish(out, N, rows / 2, N, accA, inter0, inter1, p);
+}
+
+#define PT(n_) pool_tile(o, am, lda, nseg, segstride, rowstep, rows, n_, w, p->K, gather, inter0, inter1, p)
+
+void dc_qgemm_pixels_pool2(uint8_t *out, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, ptrdiff_t rowstep,
+                           int PW, const void *packed, const dc_qgemm_params *p) {
+    const int32_t *w = (const int32_t *)((const uint8_t *)packed + 128);
+    const int N = p->N;
+    const __m512i gather = gather_index(lda);
+    const __m512i inter0 = _mm512_loadu_si512(packed), inter1 = _mm512_loadu_si512((const uint8_t *)packed + 64);
+    const int nt = (PW + 7) / 8; // tiles of up to 8 pooled pixels (16 conv pixels), as even as possible
+    for (int ti = 0, q0 = 0, pw; ti < nt; ti++, q0 += pw) {
+        pw = PW / nt + (ti < PW % nt);
+        const int rows = 2 * pw;
+        uint8_t *o = out + (size_t)q0 * N;
+        const uint8_t *am = a + (size_t)2 * q0 * lda;
+        switch (N) {
+        case 1: PT(1); break;
+        case 2: PT(2); break;
+        case 3: PT(3); break;
+        case 4: PT(4); break;
+        case 5: PT(5); break;
+        case 6: PT(6); break;
+        case 7: PT(7); break;
+        default: PT(8); break;
+        }
+    }
+}
+#undef PT
+
+#define T(n_) tile(o, ldo, am, lda, nseg, segstride, r0, rows - r0, n_, w, p->K, gather, inter0, inter1, p)
 
 void dc_qgemm_pixels(void *out, int ldo, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, int M,
                      const void *packed, const dc_qgemm_params *p) {
     const int32_t *w = (const int32_t *)((const uint8_t *)packed + 128);
     const int N = p->N;
-    // byte r*4 + t of the gather <- r*lda + t
-    static const uint8_t R[64] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5,
-                                  6, 6, 6, 6, 7, 7, 7, 7, 8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11,
-                                  12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15};
-    const __m512i r = _mm512_loadu_si512(R), t = _mm512_set1_epi32(0x03020100);
-    __m512i gather = t;
-    for (int k = 0; k < lda; k++) gather = _mm512_add_epi8(gather, r);
+    const __m512i gather = gather_index(lda);
     const __m512i inter0 = _mm512_loadu_si512(packed), inter1 = _mm512_loadu_si512((const uint8_t *)packed + 64);
-    const int nt = (M + 15) / 16; // tiles as even as possible
-    for (int t = 0, m0 = 0, rows; t < nt; t++, m0 += rows) {
-        rows = M / nt + (t < M % nt);
+    const int nt = (M + 31) / 32; // tiles of up to 32 rows (two halves), as even as possible
+    for (int ti = 0, m0 = 0, rows; ti < nt; ti++, m0 += rows) {
+        rows = M / nt + (ti < M % nt);
+        const int r0 = (rows + 1) / 2;
         uint8_t *o = (uint8_t *)out + (size_t)m0 * ldo;
         const uint8_t *am = a + (size_t)m0 * lda;
         switch (N) {

@@ -46,6 +46,7 @@ struct dc_runtime {
     int max_n, nthreads;
     dc_mode mode;
     unsigned flags;
+    int chunk;             // eval-mode forward: samples per pass through the nodes (0: the slice)
     const float *params;
     float *grads, *state;
     const bool *frozen;    // (n_nodes) nodes held fixed in training, or NULL
@@ -364,6 +365,7 @@ void dc_runtime_set_frozen(dc_runtime *rt, const bool *frozen) { rt->frozen = fr
 static bool is_frozen(const dc_runtime *rt, int i) { return rt->frozen && rt->frozen[i]; }
 int dc_runtime_max_batch(const dc_runtime *rt) { return rt->max_n; }
 int dc_runtime_fused(const dc_runtime *rt) { return rt->n_fused; }
+void dc_runtime_set_chunk(dc_runtime *rt, int chunk) { rt->chunk = chunk > 0 ? chunk : 0; }
 int dc_runtime_threads(const dc_runtime *rt) { return rt->nthreads; }
 float *dc_runtime_input(dc_runtime *rt) { return rt->acts[0]; }
 float *dc_runtime_input_at(dc_runtime *rt, int node) {
@@ -548,7 +550,8 @@ const float *dc_runtime_forward(dc_runtime *rt, int n, dc_rng *rng) {
         int t = omp_get_thread_num(), lo, hi;
         slice(n, t, T, &lo, &hi);
         dc_rng r = thread_rng(base, t);
-        forward_slice(rt, lo, hi, n, t, T, &r);
+        const int step = rt->chunk > 0 && rt->mode != DC_MODE_TRAIN ? rt->chunk : hi - lo;
+        for (int c = lo; c < hi; c += step) forward_slice(rt, c, c + step < hi ? c + step : hi, n, t, T, &r);
     }
     return rt->acts[rt->g.n_nodes - 1];
 }

@@ -139,6 +139,12 @@ void dc_runtime_set_mode(dc_runtime *rt, dc_mode mode);
 // for an input gradient, its weight gradient is still accumulated and the
 // caller ignores it), and DP-SGD's norms leave it out.
 void dc_runtime_set_frozen(dc_runtime *rt, const bool *frozen);
+// Eval-mode forward passes run each thread's slice through every node in
+// chunks of at most `chunk` samples (0: the whole slice at once), so a
+// chunk's activations stay in cache from node to node. For plans whose
+// nodes treat samples independently with the same bits at any batch size
+// (the int8 plan); the float plan's GEMMs block over the batch instead.
+void dc_runtime_set_chunk(dc_runtime *rt, int chunk);
 
 int dc_runtime_max_batch(const dc_runtime *rt);
 // ReLUs fused into the node before them (see exec.c).

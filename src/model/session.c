@@ -164,6 +164,10 @@ dc_status dc_session_new(dc_session **out, const dc_model *m, int max_batch, int
     if (!st) {
         dc_graph g = {s->nodes, s->n_nodes, s->n_params, m->n_state};
         st = dc_runtime_new(&s->rt, &g, max_batch, DC_MODE_EVAL, 0, nthreads, err);
+        // int8: 16 samples at a time through the whole plan, their bytes in
+        // L1/L2 (LeNet-5 at batch 256, 1 thread: +12% over the whole slice
+        // at once; 4 and 64 measured too, BENCHMARKS.md)
+        if (!st && m->quant) dc_runtime_set_chunk(s->rt, 16);
     }
     if (st) {
         dc_session_free(s);
