@@ -97,25 +97,25 @@ static inline __attribute__((always_inline)) void tile(uint8_t *out, int ldo, co
     const uint8_t *a1 = a + (size_t)r0 * lda;
     __m512i acc0[8], acc1[8];
     for (int n = 0; n < N; n++) acc0[n] = acc1[n] = _mm512_setzero_si512();
-    for (int sg = 0; sg < nseg; sg++) {
-        const ptrdiff_t so = (ptrdiff_t)sg * segstride;
-        const int32_t *ws = w + (size_t)sg * G * N;
-        for (int g = 0; g < G; g++) {
-            // the bytes a half's rows read of this group, and no byte past
-            // them; a short group (nseg = 1, K % 4 taps) reads bytes of the
-            // next row past K, whose weights are packed as 0
-            const int taps = L - 4 * g < 4 ? L - 4 * g : 4;
-            const __m512i b0 = _mm512_permutexvar_epi8(
-                gather, _mm512_maskz_loadu_epi8(first((r0 - 1) * lda + taps), a + so + 4 * g));
-            const __m512i b1 = r1 ? _mm512_permutexvar_epi8(
-                                        gather, _mm512_maskz_loadu_epi8(first((r1 - 1) * lda + taps), a1 + so + 4 * g))
-                                  : b0;
-            for (int n = 0; n < N; n++) {
-                const __m512i wn = _mm512_set1_epi32(ws[(size_t)g * N + n]);
-                acc0[n] = _mm512_dpbusd_epi32(acc0[n], b0, wn);
-                if (r1) acc1[n] = _mm512_dpbusd_epi32(acc1[n], b1, wn);
-            }
+    // one loop over every group (a single loop keeps the accumulators in
+    // registers); the rows read a group's 4 bytes and no byte past them.
+    // A short last group (nseg = 1, K % 4 taps) reads bytes of the next row
+    // past K, whose weights are packed as 0.
+    const int groups = nseg * G, full = nseg == 1 && K % 4 ? groups - 1 : groups;
+    const __mmask64 f0 = first((r0 - 1) * lda + 4), f1 = first((r1 - 1) * lda + 4);
+    ptrdiff_t so = 0;
+    for (int q = 0, g = 0; q < groups; q++) {
+        const __mmask64 m0 = q < full ? f0 : first((r0 - 1) * lda + K % 4);
+        const __mmask64 m1 = q < full ? f1 : first((r1 - 1) * lda + K % 4);
+        const __m512i b0 = _mm512_permutexvar_epi8(gather, _mm512_maskz_loadu_epi8(m0, a + so + 4 * g));
+        const __m512i b1 = r1 ? _mm512_permutexvar_epi8(gather, _mm512_maskz_loadu_epi8(m1, a1 + so + 4 * g)) : b0;
+        const int32_t *ws = w + (size_t)q * N;
+        for (int n = 0; n < N; n++) {
+            const __m512i wn = _mm512_set1_epi32(ws[n]);
+            acc0[n] = _mm512_dpbusd_epi32(acc0[n], b0, wn);
+            if (r1) acc1[n] = _mm512_dpbusd_epi32(acc1[n], b1, wn);
         }
+        if (++g == G) g = 0, so += segstride;
     }
     finish(out, ldo, r0, N, acc0, inter0, inter1, p);
     if (r1) finish(out + (size_t)r0 * ldo, ldo, r1, N, acc1, inter0, inter1, p);
@@ -136,20 +136,20 @@ static inline __attribute__((always_inline)) void pool_tile(uint8_t *out, const 
     const int L = K / nseg, G = (L + 3) / 4;
     __m512i accA[8], accB[8];
     for (int n = 0; n < N; n++) accA[n] = accB[n] = _mm512_setzero_si512();
-    for (int sg = 0; sg < nseg; sg++) {
-        const ptrdiff_t so = (ptrdiff_t)sg * segstride;
-        const int32_t *ws = w + (size_t)sg * G * N;
-        for (int g = 0; g < G; g++) {
-            const int taps = L - 4 * g < 4 ? L - 4 * g : 4;
-            const __mmask64 m = first((rows - 1) * lda + taps);
-            const __m512i bA = _mm512_permutexvar_epi8(gather, _mm512_maskz_loadu_epi8(m, a + so + 4 * g));
-            const __m512i bB = _mm512_permutexvar_epi8(gather, _mm512_maskz_loadu_epi8(m, a + rowstep + so + 4 * g));
-            for (int n = 0; n < N; n++) {
-                const __m512i wn = _mm512_set1_epi32(ws[(size_t)g * N + n]);
-                accA[n] = _mm512_dpbusd_epi32(accA[n], bA, wn);
-                accB[n] = _mm512_dpbusd_epi32(accB[n], bB, wn);
-            }
+    const int groups = nseg * G, full = nseg == 1 && K % 4 ? groups - 1 : groups; // as in tile()
+    const __mmask64 f = first((rows - 1) * lda + 4);
+    ptrdiff_t so = 0;
+    for (int q = 0, g = 0; q < groups; q++) {
+        const __mmask64 m = q < full ? f : first((rows - 1) * lda + K % 4);
+        const __m512i bA = _mm512_permutexvar_epi8(gather, _mm512_maskz_loadu_epi8(m, a + so + 4 * g));
+        const __m512i bB = _mm512_permutexvar_epi8(gather, _mm512_maskz_loadu_epi8(m, a + rowstep + so + 4 * g));
+        const int32_t *ws = w + (size_t)q * N;
+        for (int n = 0; n < N; n++) {
+            const __m512i wn = _mm512_set1_epi32(ws[n]);
+            accA[n] = _mm512_dpbusd_epi32(accA[n], bA, wn);
+            accB[n] = _mm512_dpbusd_epi32(accB[n], bB, wn);
         }
+        if (++g == G) g = 0, so += segstride;
     }
     for (int n = 0; n < N; n++) {
         const __m512i v = _mm512_max_epi32(accA[n], accB[n]);
