@@ -30,7 +30,9 @@ typedef struct qgemm_k {
     int C, H, W, K, stride, pad, OH, OW; // conv geometry (linear: C = I)
     int KWe;                  // kernel row width as packed (>= K: zero weights past K)
     bool direct;              // 1x1, stride 1, no padding: the input is the GEMM's A
-    bool pool;                // a 2x2 / 2 max pooling fused (dc_qgemm_pixels_pool2): output (PH, PW, OC)
+    bool pool;                // a 2x2 / 2 max pooling fused (pool2): output (PH, PW, OC)
+    void (*pool2)(uint8_t *out, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, ptrdiff_t rowstep, int PW,
+                  const void *packed, const dc_qgemm_params *p); // the impl's fused form, or NULL
     int PH, PW;
     uint8_t za;               // the input's zero point (padding value)
     bool to_float;            // the output layer: int32 values -> float logits
@@ -123,7 +125,7 @@ static void pool_fwd(const qgemm_k *k, const uint8_t *x, uint8_t *y, int N, uint
             xp = col;
         }
         for (int ph = 0; ph < k->PH; ph++)
-            dc_qgemm_pixels_pool2(y + (size_t)s * out + (size_t)ph * k->PW * k->p.N, xp + (size_t)2 * ph * k->stride * prow,
+            k->pool2(y + (size_t)s * out + (size_t)ph * k->PW * k->p.N, xp + (size_t)2 * ph * k->stride * prow,
                                   k->stride * k->C, nseg, (ptrdiff_t)prow, (ptrdiff_t)(k->stride * prow), k->PW, k->packed,
                                   &k->p);
     }
@@ -277,8 +279,8 @@ static dc_status nomem(builder *b) { return dc_fail(b->err, DC_ERR_NOMEM, "int8 
 
 // The GEMM of a conv2d or linear model node i reading plan node `src`.
 // pool: a 2x2 / 2 max pooling that alone reads this convolution (or its
-// fused relu), or -1; fused into it when the pixels kernel runs the layer
-// and the pooling commutes with its requantisation (*pooled set).
+// fused relu), or -1; fused into it when the layer's GEMM kernel has a
+// fused form and the pooling commutes with its requantisation (*pooled set).
 static dc_status gemm_node(builder *b, const dc_model *m, int i, int src, bool fused, bool last, int pool, bool *pooled,
                            int *out) {
     const dc_node *n = &m->nodes[i];
@@ -351,7 +353,8 @@ static dc_status gemm_node(builder *b, const dc_model *m, int i, int src, bool f
         k->KWe = kwe;
         k->direct = c->k == 1 && c->stride == 1 && c->pad == 0;
     }
-    *pooled = conv && pool >= 0 && k->impl->run == dc_qgemm_pixels && dc_qgemm_pixels_pool_ok(&k->p);
+    k->pool2 = k->impl->run == dc_qgemm_pixels ? dc_qgemm_pixels_pool2 : k->impl->run == dc_qgemm_vnni ? dc_qgemm_vnni_pool2 : NULL;
+    *pooled = conv && pool >= 0 && k->pool2 && dc_qgemm_pool_ok(&k->p);
     if (*pooled) {
         k->pool = true, k->PH = m->nodes[pool].h, k->PW = m->nodes[pool].w;
         b->p->pooled++;

@@ -214,10 +214,14 @@ void dc_qgemm_pixels(void *out, int ldo, const uint8_t *a, int lda, int nseg, pt
 // The same product followed by 2x2 max pooling with stride 2, fused: one
 // pooled output row (PW pixels of N contiguous bytes at out) from the conv
 // rows at a and a + rowstep, conv pixels [0, 2 PW) of each, with the
-// pixels' layout and packing of dc_qgemm_pixels. Exact (the same bytes as
-// the product, then dc_q_maxpool) where dc_qgemm_pixels_pool_ok(p): no
-// channel's requantisation shifts left and no accumulator can wrap.
-bool dc_qgemm_pixels_pool_ok(const dc_qgemm_params *p);
+// pixels' layout and packing of dc_qgemm_pixels (dc_qgemm_vnni_pool2: of
+// dc_qgemm_vnni). Exact (the same bytes as the product, then dc_q_maxpool)
+// where dc_qgemm_pool_ok(p): uint8 outputs, no channel's requantisation
+// shifts left and no accumulator can wrap, so the requantisation is a
+// non-decreasing function of the sum and commutes with the max.
+bool dc_qgemm_pool_ok(const dc_qgemm_params *p);
+void dc_qgemm_vnni_pool2(uint8_t *out, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, ptrdiff_t rowstep,
+                         int PW, const void *packed, const dc_qgemm_params *p);
 void dc_qgemm_pixels_pool2(uint8_t *out, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, ptrdiff_t rowstep,
                            int PW, const void *packed, const dc_qgemm_params *p);
 size_t dc_qgemm_vnni_packed_bytes(int N, int K);

@@ -16,8 +16,8 @@ static bool seven_bit(const dc_qgemm_params *p) { return p->a_max <= 127; }
 static bool few_channels(const dc_qgemm_params *p) { return !p->out32 && p->N <= 8 && p->lda >= 1 && p->lda <= 4; }
 
 // (portable C: the plan asks before it knows the CPU can run the kernel)
-bool dc_qgemm_pixels_pool_ok(const dc_qgemm_params *p) {
-    if (p->out32 || p->N > 8) return false;
+bool dc_qgemm_pool_ok(const dc_qgemm_params *p) {
+    if (p->out32) return false;
     for (int n = 0; n < p->N; n++) {
         // |acc + bias'| < 2^31 for any uint8 activations, and no left shift
         const int64_t most = (int64_t)p->K * 255 * 127 + (p->bias[n] < 0 ? -(int64_t)p->bias[n] : p->bias[n]);

@@ -148,4 +148,62 @@ void dc_qgemm_vnni(void *out, int ldo, const uint8_t *a, int lda, int nseg, ptrd
     }
 }
 
+// One pooled row of a convolution followed by 2x2 max pooling with stride
+// 2 (int8_kernels.h): conv rows A (at a) and B (at a + rowstep), up to 3
+// pooled pixels a tile (6 conv pixels of each row: 12 accumulators), one
+// 16-channel block at a time; the window's max is taken of the int32
+// accumulators and only the pooled pixels are requantised (exact where
+// dc_qgemm_pool_ok).
+static inline __attribute__((always_inline)) void pool_tile(uint8_t *out, int ldo, const uint8_t *a, int lda,
+                                                            int nseg, ptrdiff_t segstride, ptrdiff_t rowstep, int PP,
+                                                            const int8_t *w, int K, int n0, const dc_qgemm_params *p) {
+    const int K4 = (K + 3) / 4, L4 = K / nseg / 4, R = 2 * PP;
+    __m512i acc[12]; // conv pixels 0..R-1 of row A, then of row B
+    for (int r = 0; r < 2 * R; r++) acc[r] = _mm512_setzero_si512();
+    const int8_t *w0 = w + (size_t)(n0 / 16) * K4 * 64;
+    for (int sg = 0; sg < nseg; sg++) {
+        const uint8_t *as = a + (ptrdiff_t)sg * segstride;
+        const int8_t *ws0 = w0 + (size_t)sg * L4 * 64;
+        for (int j4 = 0; j4 < L4; j4++) {
+            const __m512i wv = _mm512_loadu_si512(ws0 + (size_t)j4 * 64);
+            for (int r = 0; r < 2 * R; r++) {
+                int32_t four;
+                memcpy(&four, as + (r < R ? 0 : rowstep) + (size_t)(r % R) * lda + 4 * j4, 4);
+                acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_set1_epi32(four), wv);
+            }
+        }
+    }
+    if (nseg == 1 && L4 < K4) { // the last 1-3 taps
+        const __m512i wv = _mm512_loadu_si512(w0 + (size_t)L4 * 64);
+        for (int r = 0; r < 2 * R; r++)
+            acc[r] = _mm512_dpbusd_epi32(
+                acc[r], _mm512_set1_epi32(load4(a + (r < R ? 0 : rowstep) + (size_t)(r % R) * lda + 4 * L4, K - 4 * L4)),
+                wv);
+    }
+    const int nv = p->N - n0 < 16 ? p->N - n0 : 16;
+    const __mmask16 m = (__mmask16)((1u << nv) - 1u);
+    for (int j = 0; j < PP; j++) {
+        const __m512i v = _mm512_max_epi32(_mm512_max_epi32(acc[2 * j], acc[2 * j + 1]),
+                                           _mm512_max_epi32(acc[R + 2 * j], acc[R + 2 * j + 1]));
+        store16(out, (size_t)j * ldo + n0, requant16(v, p, n0, m), m, false);
+    }
+}
+
+void dc_qgemm_vnni_pool2(uint8_t *out, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, ptrdiff_t rowstep,
+                         int PW, const void *packed, const dc_qgemm_params *p) {
+    const int8_t *w = packed;
+    const int N = p->N, nt = (PW + 2) / 3; // tiles of up to 3 pooled pixels, as even as possible
+    for (int n0 = 0; n0 < N; n0 += 16)
+        for (int t = 0, q0 = 0, pp; t < nt; t++, q0 += pp) {
+            pp = PW / nt + (t < PW % nt);
+            uint8_t *o = out + (size_t)q0 * N;
+            const uint8_t *am = a + (size_t)2 * q0 * lda;
+            switch (pp) {
+            case 3: pool_tile(o, N, am, lda, nseg, segstride, rowstep, 3, w, p->K, n0, p); break;
+            case 2: pool_tile(o, N, am, lda, nseg, segstride, rowstep, 2, w, p->K, n0, p); break;
+            default: pool_tile(o, N, am, lda, nseg, segstride, rowstep, 1, w, p->K, n0, p); break;
+            }
+        }
+}
+
 #include "kernels/target_end.h"

@@ -127,7 +127,7 @@ static inline __attribute__((always_inline)) void tile(uint8_t *out, int ldo, co
 // accumulators (A and B lane by lane, then adjacent lanes), and only the
 // PW maxima are requantised. Exact because the requantisation is a
 // non-decreasing function of the accumulator when no channel shifts left
-// and no sum wraps (the plan fuses only then, dc_qgemm_pixels_pool_ok).
+// and no sum wraps (the plan fuses only then, dc_qgemm_pool_ok).
 static inline __attribute__((always_inline)) void pool_tile(uint8_t *out, const uint8_t *a, int lda, int nseg,
                                                             ptrdiff_t segstride, ptrdiff_t rowstep, int rows, int N,
                                                             const int32_t *w, int K, __m512i gather, __m512i inter0,
