@@ -247,7 +247,8 @@ static int pool_case(const char *name, pool2_fn run, size_t (*bytes)(int, int), 
 static void test_pool_fused(void) {
     const unsigned cpu = dc_cpu_detected();
     const int geo[][4] = {{5, 8, 1, 1}, {3, 4, 1, 2}, {3, 4, 3, 1}, {3, 2, 2, 2}, {3, 3, 4, 1}, {1, 5, 1, 1}, // KH, KW, C, stride
-                          {5, 6, 6, 1}, {3, 3, 16, 1}, {3, 3, 8, 2}, {1, 1, 16, 1}, {1, 3, 5, 1}};
+                          {5, 6, 6, 1}, {3, 3, 16, 1}, {3, 3, 8, 2}, {1, 1, 16, 1}, {1, 3, 5, 1},
+                          {1, 275, 4, 1}}; // the last: 275 groups of taps (the pixels kernel's long path)
     const int Ns[] = {1, 3, 6, 8, 16, 17, 40}, PWs[] = {1, 2, 3, 5, 7, 8, 9, 14, 16, 23};
     int fails = 0, cases[2] = {0, 0};
     const bool vnni = dc_cpu_has(cpu, DC_CPU_LEVEL_AVX512 | DC_CPU_AVX512VNNI);

@@ -112,8 +112,8 @@ static inline __attribute__((always_inline)) void tile(uint8_t *out, int ldo, co
         const int32_t *ws = w + (size_t)q * N;
         for (int n = 0; n < N; n++) {
             const __m512i wn = _mm512_set1_epi32(ws[n]);
-            acc0[n] = _mm512_dpbusd_epi32(acc0[n], b0, wn);
-            if (r1) acc1[n] = _mm512_dpbusd_epi32(acc1[n], b1, wn);
+            acc0[n] = dc_dpbusd(acc0[n], b0, wn);
+            if (r1) acc1[n] = dc_dpbusd(acc1[n], b1, wn);
         }
         if (++g == G) g = 0, so += segstride;
     }
@@ -129,27 +129,29 @@ static inline __attribute__((always_inline)) void tile(uint8_t *out, int ldo, co
 // non-decreasing function of the accumulator when no channel shifts left
 // and no sum wraps (the plan fuses only then, dc_qgemm_pool_ok).
 static inline __attribute__((always_inline)) void pool_tile(uint8_t *out, const uint8_t *a, int lda, int nseg,
-                                                            ptrdiff_t segstride, ptrdiff_t rowstep, int rows, int N,
+                                                            const ptrdiff_t *offs, ptrdiff_t rowstep, int rows, int N,
                                                             const int32_t *w, int K, __m512i gather, __m512i inter0,
                                                             __m512i inter1, const dc_qgemm_params *p) {
     // rows (even, <= 16) conv pixels of rows A and B -> rows / 2 pooled pixels
     const int L = K / nseg, G = (L + 3) / 4;
     __m512i accA[8], accB[8];
     for (int n = 0; n < N; n++) accA[n] = accB[n] = _mm512_setzero_si512();
-    const int groups = nseg * G, full = nseg == 1 && K % 4 ? groups - 1 : groups; // as in tile()
+    // groups [0, full) have 4 taps (their byte offsets in offs: one
+    // straight loop keeps the accumulators in registers); a short last
+    // group (nseg = 1, K % 4 taps) reads bytes of the next row past K,
+    // whose weights are packed as 0
+    const int groups = nseg * G, full = nseg == 1 && K % 4 ? groups - 1 : groups;
     const __mmask64 f = first((rows - 1) * lda + 4);
-    ptrdiff_t so = 0;
-    for (int q = 0, g = 0; q < groups; q++) {
+    for (int q = 0; q < groups; q++) {
         const __mmask64 m = q < full ? f : first((rows - 1) * lda + K % 4);
-        const __m512i bA = _mm512_permutexvar_epi8(gather, _mm512_maskz_loadu_epi8(m, a + so + 4 * g));
-        const __m512i bB = _mm512_permutexvar_epi8(gather, _mm512_maskz_loadu_epi8(m, a + rowstep + so + 4 * g));
+        const __m512i bA = _mm512_permutexvar_epi8(gather, _mm512_maskz_loadu_epi8(m, a + offs[q]));
+        const __m512i bB = _mm512_permutexvar_epi8(gather, _mm512_maskz_loadu_epi8(m, a + rowstep + offs[q]));
         const int32_t *ws = w + (size_t)q * N;
         for (int n = 0; n < N; n++) {
             const __m512i wn = _mm512_set1_epi32(ws[n]);
-            accA[n] = _mm512_dpbusd_epi32(accA[n], bA, wn);
-            accB[n] = _mm512_dpbusd_epi32(accB[n], bB, wn);
+            accA[n] = dc_dpbusd(accA[n], bA, wn);
+            accB[n] = dc_dpbusd(accB[n], bB, wn);
         }
-        if (++g == G) g = 0, so += segstride;
     }
     for (int n = 0; n < N; n++) {
         const __m512i v = _mm512_max_epi32(accA[n], accB[n]);
@@ -159,7 +161,28 @@ static inline __attribute__((always_inline)) void pool_tile(uint8_t *out, const 
     finish(out, N, rows / 2, N, accA, inter0, inter1, p);
 }
 
-#define PT(n_) pool_tile(o, am, lda, nseg, segstride, rowstep, rows, n_, w, p->K, gather, inter0, inter1, p)
+// A kernel of more than 256 groups of taps: both conv rows by
+// dc_qgemm_pixels, 16 pooled pixels at a time, then the pooling.
+static void pool_rows_slow(uint8_t *out, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, ptrdiff_t rowstep,
+                           int PW, const void *packed, const dc_qgemm_params *p) {
+    uint8_t ra[32 * 8], rb[32 * 8];
+    const int N = p->N;
+    for (int q0 = 0; q0 < PW; q0 += 16) {
+        const int pw = PW - q0 < 16 ? PW - q0 : 16;
+        dc_qgemm_pixels(ra, N, a + (size_t)2 * q0 * lda, lda, nseg, segstride, 2 * pw, packed, p);
+        dc_qgemm_pixels(rb, N, a + rowstep + (size_t)2 * q0 * lda, lda, nseg, segstride, 2 * pw, packed, p);
+        for (int j = 0; j < pw; j++)
+            for (int n = 0; n < N; n++) {
+                uint8_t m = ra[2 * j * N + n];
+                m = ra[(2 * j + 1) * N + n] > m ? ra[(2 * j + 1) * N + n] : m;
+                m = rb[2 * j * N + n] > m ? rb[2 * j * N + n] : m;
+                m = rb[(2 * j + 1) * N + n] > m ? rb[(2 * j + 1) * N + n] : m;
+                out[(size_t)(q0 + j) * N + n] = m;
+            }
+    }
+}
+
+#define PT(n_) pool_tile(o, am, lda, nseg, offs, rowstep, rows, n_, w, p->K, gather, inter0, inter1, p)
 
 void dc_qgemm_pixels_pool2(uint8_t *out, const uint8_t *a, int lda, int nseg, ptrdiff_t segstride, ptrdiff_t rowstep,
                            int PW, const void *packed, const dc_qgemm_params *p) {
@@ -167,6 +190,16 @@ void dc_qgemm_pixels_pool2(uint8_t *out, const uint8_t *a, int lda, int nseg, pt
     const int N = p->N;
     const __m512i gather = gather_index(lda);
     const __m512i inter0 = _mm512_loadu_si512(packed), inter1 = _mm512_loadu_si512((const uint8_t *)packed + 64);
+    // each group's byte offset: segment sg's group g at sg * segstride + 4 g
+    enum { MAXG = 256 };
+    const int G = (p->K / nseg + 3) / 4;
+    ptrdiff_t offs[MAXG];
+    if (nseg * G > MAXG) { // a kernel this large: the product, then the pooling, row by row
+        pool_rows_slow(out, a, lda, nseg, segstride, rowstep, PW, packed, p);
+        return;
+    }
+    for (int sg = 0, q = 0; sg < nseg; sg++)
+        for (int g = 0; g < G; g++) offs[q++] = (ptrdiff_t)sg * segstride + 4 * g;
     const int nt = (PW + 7) / 8; // tiles of up to 8 pooled pixels (16 conv pixels), as even as possible
     for (int ti = 0, q0 = 0, pw; ti < nt; ti++, q0 += pw) {
         pw = PW / nt + (ti < PW % nt);

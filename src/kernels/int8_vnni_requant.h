@@ -6,6 +6,16 @@
 #include <immintrin.h>
 #include "kernels/int8_kernels.h"
 
+// acc + the dot products of 4 uint8 (a) by 4 int8 (b) per lane: vpdpbusd,
+// written in asm with the accumulator tied in place. With the intrinsic,
+// GCC 12 at -O3 copies every accumulator out of and back into its register
+// around each vpdpbusd in a loop (two moves per product, measured with
+// objdump/perf on the pixels kernel); the tied operand has no copies.
+static inline __m512i dc_dpbusd(__m512i acc, __m512i a, __m512i b) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+}
+
 static inline __m512i dc_vnni_srdhm(__m512i a, __m512i b) {
     const __m512i nudge = _mm512_set1_epi64(1ll << 30);
     __m512i ev = _mm512_add_epi64(_mm512_mul_epi32(a, b), nudge);
