@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/tune.sh — the hyperparameter-search benchmarks of BENCHMARKS.md
-# ("Learning from less"), on LeNet-5 and Fashion-MNIST, space bench/tune_space.json:
+# ("Learning from less"), on LeNet-5 and Fashion-MNIST, space bench/tune_space.json
+# (SPACE=bench/tune_space_aug.json adds random erasing and cropping):
 #
 #   bash bench/tune.sh compare   # ASHA (eta 3, grace 1) vs random search: 64 trials, budget 9, same space and seed
 #   bash bench/tune.sh recipe    # ASHA on all 60000 images, budget RECIPE_BUDGET (15); the winner retrained by deepc train
@@ -25,7 +26,7 @@ SAMPLER=${SAMPLER:-random}
 BRACKETS=${BRACKETS:-4}
 sampler=(--sampler "$SAMPLER")
 [ "$SAMPLER" = tpe ] && sampler+=(--brackets "$BRACKETS")
-SPACE=bench/tune_space.json
+SPACE=${SPACE:-bench/tune_space.json}
 mkdir -p "$OUT"
 load() { uptime | sed 's/.*load average: //'; }
 field() { grep '"event":"done"' "$1" | sed "s/.*\"$2\":\([0-9.e-]*\).*/\1/"; }
