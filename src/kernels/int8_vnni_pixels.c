@@ -49,7 +49,7 @@ static inline __m512i gather_index(int lda) {
     return g;
 }
 
-static inline __mmask64 first(int n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
+static inline __mmask64 first(int n) { return n >= 64 ? ~(__mmask64)0 : n <= 0 ? 0 : (((__mmask64)1 << n) - 1); }
 
 // Requantises one half's accumulators (rows [0, rows) of 16, channels
 // [0, N)) and writes their NHWC bytes: channel n's pixel r, byte n*16 + r of
