@@ -8,12 +8,14 @@
 // are lda <= 4 bytes apart, so the 16 x 4 bytes come from one masked
 // 64-byte load, laid out by one vpermb (byte r*4 + t <- r*lda + t); each
 // output channel has its own accumulator, and its 4 weights of the group
-// are broadcast into vpdpbusd, once for two such vectors (32 pixels). The epilogue requantises a channel's 16
-// pixels at once and interleaves the channels into the pixels' NHWC bytes
-// with two vpermt2b. Packed: the 128 bytes of that interleaving's index,
-// then the weights [K4][N] int32 (a channel's 4 taps of a group as one
-// int32; zero past K). Needs AVX-512 VNNI and VBMI; the same
-// bits as dc_qgemm_ref (its twin, tests/test_int8_kernels.c).
+// are broadcast into vpdpbusd, once for two such vectors (32 pixels). The
+// epilogue requantises a channel's 16 pixels at once and interleaves the
+// channels into the pixels' NHWC bytes with two vpermt2b. A 2x2 max
+// pooling after the layer can be fused (dc_qgemm_pixels_pool2). Packed:
+// the 128 bytes of that interleaving's index, then the weights [K4][N]
+// int32 (a channel's 4 taps of a group as one int32; zero past K). Needs
+// AVX-512 VNNI and VBMI; the same bits as dc_qgemm_ref (its twin,
+// tests/test_int8_kernels.c).
 #include <immintrin.h>
 #include <string.h>
 #include "kernels/int8_kernels.h"
