@@ -88,7 +88,7 @@ int cmd_prune(int argc, char **argv) {
     const char *out = NULL;
     bool structured = false, unstructured = false, per_layer = false;
     float sparsity = -1, macs = 0;
-    int norm = 1, steps = 1, finetune = 0;
+    int norm = 1, steps = 1, finetune = 0, multiple = 1;
     dc_finetune_opts ft;
     dc_finetune_defaults(&ft);
     cli_norm nrm = {0};
@@ -99,6 +99,7 @@ int cmd_prune(int argc, char **argv) {
         {"macs", OPT_FLOAT, &macs, "--structured: remove this share of the multiply-adds instead of --sparsity"},
         {"per-layer", OPT_FLAG, &per_layer, "--unstructured: the sparsity in every layer (else one global threshold)"},
         {"channel-norm", OPT_INT, &norm, "--structured: channel importance by the L1 (1) or L2 (2) norm of its filter [1]"},
+        {"multiple", OPT_INT, &multiple, "--structured: keep a multiple of N channels in each group (8 or 16 suit the vector kernels) [1]"},
         {"steps", OPT_INT, &steps, "prune in this many rounds, s_r = s (1 - (1 - r/steps)^3) [1]"},
         {"finetune", OPT_INT, &finetune, "epochs of fine-tuning, spread over the rounds [0]"},
         {"out", OPT_STR, &out, "the pruned model file to write (required)"},
@@ -126,6 +127,10 @@ int cmd_prune(int argc, char **argv) {
         fprintf(stderr, "deepc %s: give --sparsity S in [0, 1) (or, with --structured, --macs S instead)\n", VERB);
         return 2;
     }
+    if (multiple != 1 && !structured) {
+        fprintf(stderr, "deepc %s: --multiple is for --structured (it rounds the channels each group keeps)\n", VERB);
+        return 2;
+    }
     if (per_layer && structured) {
         fprintf(stderr, "deepc %s: --per-layer is for --unstructured (structured pruning is per channel group)\n", VERB);
         return 2;
@@ -150,6 +155,7 @@ int cmd_prune(int argc, char **argv) {
     pc.structured = structured;
     pc.per_layer = per_layer;
     pc.norm = norm;
+    pc.multiple = multiple;
     pc.sparsity = sparsity < 0 ? 0 : sparsity;
     pc.macs = macs;
     pc.steps = steps;

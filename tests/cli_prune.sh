@@ -35,6 +35,12 @@ echo "  LeNet-5 file: dense $s0 bytes, 90% sparse $s9 bytes"
 expect_ok "eval the sparse model" "$BIN" eval "$T/lj.safetensors" --data fashion-mnist --limit 100
 expect_err "no method" "--structured and --unstructured" "$BIN" prune "$T/l.safetensors" --sparsity 0.5 --out "$T/x.safetensors"
 expect_err "sparsity range" "--sparsity 1.5" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 1.5 --out "$T/x.safetensors"
+expect_ok "structured, channels in multiples of 8" "$BIN" prune "$T/r.safetensors" --structured --macs 0.5 --multiple 8 --out "$T/rp8.safetensors"
+expect_ok "summary of the multiple-of-8 model" "$BIN" summary "$T/rp8.safetensors"
+# every convolution's output channels (the shape column, CxHxW) a multiple of 8
+awk '$3 == "conv2d" { split($4, s, "x"); if (s[1] % 8) bad = 1 } END { exit bad }' "$T/out" && ok || bad "--multiple 8: $(grep conv2d "$T/out" | head -3)"
+expect_err "multiple needs structured" "--multiple" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.5 --multiple 8 --out "$T/x.safetensors"
+expect_err "multiple range" "--multiple 0" "$BIN" prune "$T/r.safetensors" --structured --sparsity 0.5 --multiple 0 --out "$T/x.safetensors"
 expect_err "macs needs structured" "--macs" "$BIN" prune "$T/l.safetensors" --unstructured --macs 0.5 --out "$T/x.safetensors"
 expect_err "structured after unstructured" "already pruned unstructured" "$BIN" prune "$T/lj.safetensors" --structured --sparsity 0.5 --out "$T/x.safetensors"
 [ -e "$T/x.safetensors" ] && bad "no output after an error" || ok

@@ -129,9 +129,9 @@ static void check_structured(const char *arch, const dc_dataset *ds) {
     dc_channel_groups g;
     CHECK(dc_channel_groups_make(&g, m, &err) == DC_OK, "%s", err.msg);
     bool **keep = NULL;
-    CHECK(dc_prune_keep(&keep, m, &g, 0.5, 1, &err) == DC_OK, "%s", err.msg);
+    CHECK(dc_prune_keep(&keep, m, &g, 0.5, 1, 1, &err) == DC_OK, "%s", err.msg);
     dc_model *p = NULL;
-    CHECK(dc_prune_structured(&p, m, 0.5, 1, &err) == DC_OK, "%s", err.msg);
+    CHECK(dc_prune_structured(&p, m, 0.5, 1, 1, &err) == DC_OK, "%s", err.msg);
     if (!p) return;
     dc_model *cut = make(arch, 5);
     for (int i = 1; i < cut->n_nodes; i++) {
@@ -174,13 +174,33 @@ static void check_structured(const char *arch, const dc_dataset *ds) {
     }
     if (!strcmp(arch, "resnet8")) {
         double ratio = 0;
-        CHECK(dc_prune_ratio_for_macs(&ratio, m, 0.5, &err) == DC_OK, "%s", err.msg);
+        CHECK(dc_prune_ratio_for_macs(&ratio, m, 0.5, 1, &err) == DC_OK, "%s", err.msg);
         dc_model *q = NULL;
-        dc_prune_structured(&q, m, ratio, 1, &err);
+        dc_prune_structured(&q, m, ratio, 1, 1, &err);
         const double removed = q ? 1.0 - (double)dc_model_macs(q) / (double)dc_model_macs(m) : 0;
         CHECK(removed >= 0.5 && removed < 0.55, "--macs 0.5 removes %.3f of the MACs (ratio %.3f)", removed, ratio);
         printf("  resnet8 --macs 0.5: channel ratio %.3f removes %.1f%% of the MACs\n", ratio, 100 * removed);
         dc_model_free(q);
+        // channels kept in multiples of 8: every convolution's count is one, the MAC share still reached
+        CHECK(dc_prune_ratio_for_macs(&ratio, m, 0.5, 8, &err) == DC_OK, "%s", err.msg);
+        q = NULL;
+        CHECK(dc_prune_structured(&q, m, ratio, 1, 8, &err) == DC_OK, "%s", err.msg);
+        int odd = 0, convs = 0;
+        for (int i = 1; q && i < q->n_nodes; i++)
+            if (!strcmp(q->nodes[i].op->kind, "conv2d")) convs++, odd += q->nodes[i].c % 8 != 0;
+        const double removed8 = q ? 1.0 - (double)dc_model_macs(q) / (double)dc_model_macs(m) : 0;
+        CHECK(q && convs > 0 && odd == 0, "--multiple 8: %d of %d convolutions keep a count that is not a multiple", odd, convs);
+        CHECK(removed8 >= 0.5, "--multiple 8 --macs 0.5 removes %.3f of the MACs", removed8);
+        printf("  resnet8 --macs 0.5 --multiple 8: channel ratio %.3f removes %.1f%% of the MACs\n", ratio, 100 * removed8);
+        dc_model_free(q);
+        q = NULL;
+        CHECK(dc_prune_structured(&q, m, 0.9, 1, 16, &err) == DC_OK && q, "%s", err.msg);
+        int below = 0;
+        for (int i = 1; q && i < q->n_nodes; i++)
+            if (!strcmp(q->nodes[i].op->kind, "conv2d") && q->nodes[i].c < 16) below++;
+        CHECK(below == 0, "--multiple 16 keeps at least 16 channels per group (%d below)", below);
+        dc_model_free(q);
+        CHECK(dc_prune_structured(&q, m, 0.5, 1, 0, &err) != DC_OK && strstr(err.msg, "--multiple"), "multiple checked");
     }
     for (int k = 0; k < g.n_groups; k++) free(keep[k]);
     free(keep);
@@ -199,7 +219,7 @@ int main(void) {
     {
         dc_error err;
         dc_model *m = make("lenet5", 1), *p = NULL;
-        CHECK(dc_prune_structured(&p, m, 1.5, 1, &err) != DC_OK && strstr(err.msg, "--sparsity"), "ratio checked: %s", err.msg);
+        CHECK(dc_prune_structured(&p, m, 1.5, 1, 1, &err) != DC_OK && strstr(err.msg, "--sparsity"), "ratio checked: %s", err.msg);
         CHECK(dc_prune_unstructured(m, -0.1, false, &err) != DC_OK && strstr(err.msg, "--sparsity"), "sparsity checked");
         dc_model_free(m);
     }

@@ -15,7 +15,7 @@ static bool kind_is(const dc_node *n, const char *k) { return !strcmp(n->op->kin
 static bool weighted(const dc_node *n) { return kind_is(n, "conv2d") || kind_is(n, "linear"); }
 
 dc_prune_config dc_prune_config_default(void) {
-    dc_prune_config c = {.structured = false, .per_layer = false, .norm = 1, .sparsity = 0.5, .macs = 0, .steps = 1,
+    dc_prune_config c = {.structured = false, .per_layer = false, .norm = 1, .multiple = 1, .sparsity = 0.5, .macs = 0, .steps = 1,
                          .finetune = 0};
     return c;
 }
@@ -181,7 +181,7 @@ dc_status dc_channel_groups_make(dc_channel_groups *g, const dc_model *m, dc_err
 
 // keep[g] (size[g] flags) for every group: the channels kept.
 static dc_status choose_channels(bool **keep, const dc_model *m, const dc_channel_groups *g, double ratio, int norm,
-                                 dc_error *err) {
+                                 int multiple, dc_error *err) {
     for (int k = 0; k < g->n_groups; k++) {
         const int S = g->size[k];
         if (!(keep[k] = malloc((size_t)(S ? S : 1)))) return dc_fail(err, DC_ERR_NOMEM, "prune: out of memory");
@@ -230,6 +230,11 @@ static dc_status choose_channels(bool **keep, const dc_model *m, const dc_channe
         }
         int drop = (int)llround(ratio * S);
         if (drop > S - 1) drop = S - 1;
+        if (multiple > 1 && S >= multiple) { // the nearest multiple, at least one
+            int kept = (int)llround((double)(S - drop) / multiple) * multiple;
+            kept = kept < multiple ? multiple : kept > S ? S : kept;
+            drop = S - kept;
+        }
         for (int o = 0; o < drop; o++) keep[k][ord[o]] = 0;
         free(imp), free(ord);
     }
@@ -328,16 +333,17 @@ static dc_status build_pruned(dc_model **out, const dc_model *m, const dc_channe
 }
 
 dc_status dc_prune_keep(bool ***keep, const dc_model *m, const dc_channel_groups *g, double ratio, int norm,
-                        dc_error *err) {
+                        int multiple, dc_error *err) {
     *keep = calloc((size_t)(g->n_groups ? g->n_groups : 1), sizeof(bool *));
     if (!*keep) return dc_fail(err, DC_ERR_NOMEM, "prune: out of memory");
-    return choose_channels(*keep, m, g, ratio, norm, err);
+    return choose_channels(*keep, m, g, ratio, norm, multiple, err);
 }
 
-dc_status dc_prune_structured(dc_model **out, const dc_model *m, double ratio, int norm, dc_error *err) {
+dc_status dc_prune_structured(dc_model **out, const dc_model *m, double ratio, int norm, int multiple, dc_error *err) {
     *out = NULL;
     if (!(ratio >= 0 && ratio < 1)) return dc_fail(err, DC_ERR_ARG, "--sparsity %g: expected a share of channels in [0, 1)", ratio);
     if (norm != 1 && norm != 2) return dc_fail(err, DC_ERR_ARG, "--channel-norm %d: expected 1 (L1) or 2 (L2)", norm);
+    if (multiple < 1 || multiple > 4096) return dc_fail(err, DC_ERR_ARG, "--multiple %d: expected 1 to 4096", multiple);
     if (m->quant) return dc_fail(err, DC_ERR_ARG, "prune: the model is int8; prune its fp32 model, then quantise");
     if (m->mask) return dc_fail(err, DC_ERR_ARG, "prune: the model is already pruned unstructured; structured pruning "
                                 "starts from a dense model");
@@ -345,7 +351,7 @@ dc_status dc_prune_structured(dc_model **out, const dc_model *m, double ratio, i
     dc_status st = dc_channel_groups_make(&g, m, err);
     if (st) return st;
     bool **keep = NULL;
-    st = dc_prune_keep(&keep, m, &g, ratio, norm, err);
+    st = dc_prune_keep(&keep, m, &g, ratio, norm, multiple, err);
     if (!st) st = build_pruned(out, m, &g, keep, err);
     for (int k = 0; keep && k < g.n_groups; k++) free(keep[k]);
     free(keep);
@@ -353,14 +359,14 @@ dc_status dc_prune_structured(dc_model **out, const dc_model *m, double ratio, i
     return st;
 }
 
-dc_status dc_prune_ratio_for_macs(double *ratio, const dc_model *m, double macs, dc_error *err) {
+dc_status dc_prune_ratio_for_macs(double *ratio, const dc_model *m, double macs, int multiple, dc_error *err) {
     if (!(macs > 0 && macs < 1)) return dc_fail(err, DC_ERR_ARG, "--macs %g: expected a share in (0, 1)", macs);
     const double full = (double)dc_model_macs(m);
     double lo = 0, hi = 0.97;
     for (int it = 0; it < 24; it++) {
         const double mid = 0.5 * (lo + hi);
         dc_model *p = NULL;
-        dc_status st = dc_prune_structured(&p, m, mid, 1, err);
+        dc_status st = dc_prune_structured(&p, m, mid, 1, multiple, err);
         if (st) return st;
         const double removed = 1.0 - (double)dc_model_macs(p) / full;
         dc_model_free(p);
@@ -453,7 +459,8 @@ dc_status dc_prune(dc_model **out, const dc_model *m, const dc_prune_config *cfg
     if (cfg->finetune > 0 && (!tc || !train)) return dc_fail(err, DC_ERR_ARG, "prune: fine-tuning needs data");
     double target = cfg->sparsity;
     dc_status st = DC_OK;
-    if (cfg->structured && cfg->macs > 0 && (st = dc_prune_ratio_for_macs(&target, m, cfg->macs, err))) return st;
+    if (cfg->structured && cfg->macs > 0 && (st = dc_prune_ratio_for_macs(&target, m, cfg->macs, cfg->multiple, err)))
+        return st;
     if (!(target >= 0 && target < 1)) return dc_fail(err, DC_ERR_ARG, "--sparsity %g: expected a share in [0, 1)", target);
     dc_model *cur = NULL;
     if ((st = dc_model_clone(&cur, m, err))) return st;
@@ -469,7 +476,7 @@ dc_status dc_prune(dc_model **out, const dc_model *m, const dc_prune_config *cfg
             // channels kept so far: 1 - done of the original; this round removes its share of what is left
             const double ratio = done < 1 ? 1.0 - (1.0 - s_r) / (1.0 - done) : 0;
             dc_model *next = NULL;
-            st = dc_prune_structured(&next, cur, ratio > 0 ? ratio : 0, cfg->norm, err);
+            st = dc_prune_structured(&next, cur, ratio > 0 ? ratio : 0, cfg->norm, cfg->multiple, err);
             if (!st) {
                 dc_model_free(cur);
                 cur = next;

@@ -29,6 +29,9 @@ typedef struct dc_prune_config {
     bool structured;      // remove channels (else zero single weights)
     bool per_layer;       // unstructured: the sparsity in each layer (else one global threshold)
     int norm;             // structured: 1 or 2, the channel norm [1]
+    int multiple;         // structured: each group keeps a multiple of this many channels
+                          // (the nearest to its share; groups smaller than it are left
+                          // as they are): 8 or 16 suit the vector kernels' lanes [1]
     double sparsity;      // unstructured: share of the conv/linear weights that are 0;
                           // structured: share of each group's channels removed
     double macs;          // structured, instead of sparsity (> 0): remove channels until
@@ -63,14 +66,18 @@ void dc_channel_groups_free(dc_channel_groups *g);
 
 // The channels structured pruning keeps: keep[g] (g->size[g] flags, malloc'd,
 // as is *keep; free each and the array) for every group of g, removing
-// round(ratio * size) of each prunable group by importance.
+// round(ratio * size) of each prunable group by importance; with multiple
+// > 1 a group of at least that many channels keeps the multiple of it
+// nearest to size - round(ratio * size) (at least one multiple).
 dc_status dc_prune_keep(bool ***keep, const dc_model *m, const dc_channel_groups *g, double ratio, int norm,
-                        dc_error *err);
+                        int multiple, dc_error *err);
 // Structured pruning: *out is the smaller model, each prunable group
-// keeping size - round(ratio * size) channels (at least 1) by importance.
-dc_status dc_prune_structured(dc_model **out, const dc_model *m, double ratio, int norm, dc_error *err);
-// The channel ratio that removes `macs` of m's multiply-adds (bisection).
-dc_status dc_prune_ratio_for_macs(double *ratio, const dc_model *m, double macs, dc_error *err);
+// keeping size - round(ratio * size) channels (at least 1; rounded as
+// dc_prune_keep rounds) by importance.
+dc_status dc_prune_structured(dc_model **out, const dc_model *m, double ratio, int norm, int multiple, dc_error *err);
+// The channel ratio that removes `macs` of m's multiply-adds (bisection),
+// channels kept in multiples of `multiple`.
+dc_status dc_prune_ratio_for_macs(double *ratio, const dc_model *m, double macs, int multiple, dc_error *err);
 
 // The whole job: rounds of pruning (structured or not) with fine-tuning on
 // train after each (tc: optimizer, lr, batch, ...; tc->epochs is ignored),
