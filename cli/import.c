@@ -64,11 +64,13 @@ static int import_onnx(const char *path, const char *out, const char *classes, b
         cJSON_AddNumberToObject(j, "params", (double)dc_model_num_params(m));
         cJSON_AddNumberToObject(j, "nodes", m->n_nodes);
         cJSON_AddNumberToObject(j, "classes", dc_model_num_classes(m));
+        cJSON_AddStringToObject(j, "dtype", m->quant ? "int8" : "fp32");
         cJSON_AddStringToObject(j, "out", out);
         if (!cli_json_print(j)) rc = 1;
     } else if (!rc) {
-        printf("imported %s (ONNX, %d nodes, %zu parameters, input %dx%dx%d, %d classes) into %s\n", path, m->n_nodes,
-               dc_model_num_params(m), m->in_c, m->in_h, m->in_w, dc_model_num_classes(m), out);
+        printf("imported %s (ONNX, %s, %d nodes, %zu parameters, input %dx%dx%d, %d classes) into %s\n", path,
+               m->quant ? "int8" : "fp32", m->n_nodes, dc_model_num_params(m), m->in_c, m->in_h, m->in_w,
+               dc_model_num_classes(m), out);
     }
     dc_model_free(m);
     return rc;

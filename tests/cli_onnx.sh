@@ -47,6 +47,20 @@ else
   echo "SKIP onnx.checker / ONNX Runtime checks: no python with onnx and onnxruntime at $ONNX_PY (scripts/test.sh installs them from PyPI; DEEPC_ONNX_PYTHON=... names another)"
 fi
 
+# a foreign QDQ graph: ONNX Runtime's own quantiser (pre-processing + quantize_static) over deepc's fp32
+# export, imported into deepc's int8 model; deepc's predictions against ONNX Runtime's on the same file
+if "$ONNX_PY" -c "import onnx, onnxruntime" 2>/dev/null; then
+  for v in l: l:--per-channel,--int8-act r:--per-channel r:--int8-act; do
+    m=${v%%:*}; o=${v#*:}; o=${o//,/ }; q="$T/ortq-$m${o// /}.onnx"
+    if "$ONNX_PY" "$SRC/tests/ort_quantize.py" "$T/$m.onnx" "$q" $o --calibrate 128 >"$T/qlog" 2>&1; then ok; else bad "ORT quantiser $m $o: $(tail -2 "$T/qlog")"; continue; fi
+    grep -v WARNING "$T/qlog"
+    "$BIN" import "$q" --out "$T/ortq.safetensors" >"$T/ilog" 2>&1 && grep -q "ONNX, int8" "$T/ilog" && ok || bad "ORT's QDQ $m $o: not imported as an int8 model: $(cat "$T/ilog")"
+    expect_ok "predict ORT's QDQ $m $o" "$BIN" predict "$T/ortq.safetensors" "$T/x.npy" --json --batch 250 --threads 2
+    if "$ONNX_PY" "$SRC/tests/onnx_check.py" "$q" "$T/x.npy" "$T/out" int8 >"$T/chk" 2>&1; then ok; else bad "ONNX Runtime vs deepc on ORT's QDQ, $m $o: $(tail -3 "$T/chk")"; fi
+    cat "$T/chk"
+  done
+fi
+
 # export -> import -> the same logits, bit for bit (int8 QDQ too: the same int8 model comes back)
 for m in l r l8 r8; do
   expect_ok "import $m.onnx" "$BIN" import "$T/$m.onnx" --out "$T/$m-imp.safetensors"
@@ -87,7 +101,7 @@ del m.metadata_props[:]
 m.metadata_props.extend(keep)
 onnx.save(m, sys.argv[2])
 PY
-  expect_err "QDQ without deepc's metadata" "deepc.quant" "$BIN" import "$T/nometa.onnx" --out "$T/x.safetensors"
+  expect_err "deepc's QDQ without its metadata" "without deepc's metadata needs a QuantizeLinear" "$BIN" import "$T/nometa.onnx" --out "$T/x.safetensors"
   "$ONNX_PY" - "$T/l8.onnx" "$T/hugescale.onnx" <<'PY'
 import sys, onnx, numpy as np
 from onnx import numpy_helper
@@ -103,6 +117,19 @@ for n in m.graph.node:
 onnx.save(m, sys.argv[2])
 PY
   expect_err "a scale that overflows the weights" "overflows float" "$BIN" import "$T/hugescale.onnx" --out "$T/x.safetensors"
+  "$ONNX_PY" - "$T/l8.onnx" "$T/biasscale.onnx" <<'PY'
+import sys, onnx, numpy as np
+from onnx import numpy_helper
+m = onnx.load(sys.argv[1])
+inits = {t.name: t for t in m.graph.initializer}
+for n in m.graph.node:
+    if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].data_type == onnx.TensorProto.INT32:
+        s = inits[n.input[1]]
+        s.CopyFrom(numpy_helper.from_array((numpy_helper.to_array(s) * 2).astype(np.float32), s.name))
+        break
+onnx.save(m, sys.argv[2])
+PY
+  expect_err "a bias scale that is not input times weight scale" "is not input scale" "$BIN" import "$T/biasscale.onnx" --out "$T/x.safetensors"
 fi
 expect_err "no norm for a foreign file" "--no-norm" "$BIN" import "$T/t-lenet5.onnx" --out "$T/x.safetensors"
 if "$ONNX_PY" -c "import onnx" 2>/dev/null; then

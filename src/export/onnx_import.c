@@ -28,6 +28,7 @@ typedef struct value {
     char node[DC_NODE_NAME_MAX]; // the deepc node that writes it
     int c, h, w;            // per-sample shape
     bool vec;               // (N, F): flattened (c = F, h = w = 1)
+    bool clampable;         // written by a conv2d, linear or add (a removed Relu may follow)
 } value;
 
 // A tensor to copy after the parse: deepc name <- initializer (transposed for Gemm transB=0).
@@ -90,6 +91,7 @@ typedef struct imp {
     int n_ql;
     Onnx__TensorProto **owned;  // the float constants made from DequantizeLinear, owned
     int n_owned;
+    bool foreign;               // a QDQ graph without deepc's metadata (ONNX Runtime's quantiser, ...)
     dc_error *err;
 } imp;
 
@@ -187,6 +189,7 @@ static value *add_value(imp *I, const char *onnx, const char *node_name, int c, 
     x->onnx = onnx;
     snprintf(x->node, sizeof x->node, "%s", node);
     x->c = c, x->h = h, x->w = w, x->vec = vec;
+    x->clampable = false;
     return x;
 }
 
@@ -289,7 +292,21 @@ static const Onnx__TensorProto *weight(imp *I, const char *name, int rank, const
 }
 
 // The deepc name a weight initializer suggests ("conv1.weight" -> "conv1").
+static const qconst *find_qconst(const imp *I, const char *name);
 static void name_from(imp *I, char *out, const Onnx__NodeProto *n, const char *init) {
+    // a dequantised weight: the name of the integers behind it, less ONNX
+    // Runtime's suffix ("conv1.weight_quantized" -> "conv1.weight")
+    char qn[256];
+    const qconst *qc = find_qconst(I, init);
+    if (qc && qc->q->name) {
+        const size_t L = strlen(qc->q->name), sl = strlen("_quantized");
+        if (L > sl && L - sl < sizeof qn && !strcmp(qc->q->name + L - sl, "_quantized")) {
+            const char *b = qc->q->name, *fused = "ConvBnFusion_W_"; // its optimiser's Conv + BatchNorm
+            size_t skip = strncmp(b, fused, strlen(fused)) ? 0 : strlen(fused);
+            snprintf(qn, sizeof qn, "%.*s", (int)(L - sl - skip), b + skip);
+            init = qn;
+        }
+    }
     const char *dot = init ? strrchr(init, '.') : NULL;
     char want[256];
     if (dot && (!strcmp(dot, ".weight") || !strcmp(dot, ".bias")) && dot - init < (long)sizeof want) {
@@ -323,11 +340,26 @@ static bool scalar_param(const imp *I, const Onnx__NodeProto *n, int k, int dtyp
         *v = f;
         return true;
     }
-    // uint8 (raw bytes, or int32_data as the format stores small types)
-    if (t->has_raw_data && t->raw_data.len == 1) *v = t->raw_data.data[0];
+    // uint8 / int8 (raw bytes, or int32_data as the format stores small types)
+    const bool s8 = dtype == ONNX__TENSOR_PROTO__DATA_TYPE__INT8;
+    if (t->has_raw_data && t->raw_data.len == 1) *v = s8 ? (int8_t)t->raw_data.data[0] : t->raw_data.data[0];
     else if (t->n_int32_data == 1) *v = t->int32_data[0];
     else return false;
-    return *v >= 0 && *v <= 255;
+    return s8 ? *v >= -128 && *v <= 127 : *v >= 0 && *v <= 255;
+}
+
+// An activation's zero point on deepc's unsigned grid [0, 255]: a uint8 one
+// as it is, an int8 one (ONNX Runtime's QuantType.QInt8 activations) plus
+// 128, which maps q in [-128, 127] onto q + 128 in [0, 255] with the same
+// scale: the same real values, the same rounding and the same clamps.
+static bool zero_point(const imp *I, const Onnx__NodeProto *n, double *z) {
+    const Onnx__TensorProto *t = (int)n->n_input > 2 && n->input[2] && *n->input[2] ? find_tensor(I, n->input[2]) : NULL;
+    if (t && t->has_data_type && t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT8) {
+        if (!scalar_param(I, n, 2, ONNX__TENSOR_PROTO__DATA_TYPE__INT8, z)) return false;
+        *z += 128;
+        return true;
+    }
+    return scalar_param(I, n, 2, ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, z);
 }
 
 // The integers of an INT8 / INT32 initializer as int32 (n values), or false.
@@ -356,8 +388,22 @@ static dc_status qdq_node(imp *I, const Onnx__NodeProto *n) {
         double s, z;
         if (!x) return bad(I, n, "quantises something that is not an earlier node's output");
         if (!scalar_param(I, n, 1, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, &s) || !(s > 0) || !isfinite(s) ||
-            !scalar_param(I, n, 2, ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, &z))
-            return bad(I, n, "expected a positive float scale and a uint8 zero point (per tensor)");
+            !zero_point(I, n, &z))
+            return bad(I, n, "expected a positive float scale and a uint8 or int8 zero point (per tensor)");
+        // ONNX Runtime's quantiser removes a Relu whose input is quantised with
+        // the zero point at the bottom of the grid (the clamp is the Relu). In a
+        // foreign graph that Relu comes back, so the fp32 view of the model
+        // computes what its int8 form does; it is exact: every value below 0
+        // quantises to the zero point either way.
+        if (I->foreign && x->clampable && z == 0) {
+            char name[DC_NODE_NAME_MAX], want[DC_NODE_NAME_MAX + 8];
+            snprintf(want, sizeof want, "%s_relu", x->node);
+            make_name(I, name, want);
+            const value v = *x; // add_value moves I->vals
+            if (!append(I, "relu from=%s name=%s\n", v.node, name) ||
+                !add_value(I, n->input[0], name, v.c, v.h, v.w, v.vec))
+                return dc_fail(I->err, DC_ERR_NOMEM, "%s: out of memory", I->path);
+        }
         if (!GROW(I->qp, I->n_qp)) return dc_fail(I->err, DC_ERR_NOMEM, "%s: out of memory", I->path);
         I->qp[I->n_qp++] = (qpend){.out = out, .from = n->input[0], .scale = (float)s, .zp = (int32_t)z};
         return DC_OK;
@@ -367,7 +413,7 @@ static dc_status qdq_node(imp *I, const Onnx__NodeProto *n) {
         if (strcmp(I->qp[k].out, n->input[0])) continue;
         double s, z;
         if (!scalar_param(I, n, 1, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, &s) ||
-            !scalar_param(I, n, 2, ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, &z) || (float)s != I->qp[k].scale ||
+            !zero_point(I, n, &z) || (float)s != I->qp[k].scale ||
             (int32_t)z != I->qp[k].zp)
             return bad(I, n, "dequantises with another scale or zero point than its QuantizeLinear");
         const value *x = find_value(I, I->qp[k].from);
@@ -473,6 +519,36 @@ static const qann *find_qann(const imp *I, const char *node) {
     return NULL;
 }
 
+// deepc's int32 bias of node i is on the accumulator's grid, scale
+// s_in * s_w[o]. Its DequantizeLinear scale must be that product (to float
+// rounding, 1e-5 relative), or, in a foreign graph, it is re-scaled onto
+// that grid (b' = round(b * s_b / (s_in * s_w[o])), within half a step of
+// the same real bias): deepc keeps average pooling on its input's grid
+// where ONNX Runtime gives it a grid of its own, so the next layer's input
+// scale differs from the one the quantiser used for its bias.
+static dc_status check_bias_scale(const imp *I, dc_qmodel *q, const dc_model *m, int i, const qconst *lb) {
+    const dc_node *n = &m->nodes[i];
+    const size_t OC = (size_t)n->c, ns = tensor_count(lb->scale);
+    float *bs = malloc(sizeof(float) * (ns ? ns : 1));
+    if (!bs) return dc_fail(I->err, DC_ERR_NOMEM, "%s: out of memory", I->path);
+    dc_status st = DC_OK;
+    if ((ns != 1 && ns != OC) || !tensor_floats(lb->scale, ns, bs))
+        st = dc_fail(I->err, DC_ERR_FORMAT, "%s: layer %s: the bias scale must be one float or one per output channel",
+                     I->path, n->name);
+    const double s_in = q->act_scale[n->in[0]];
+    for (size_t o = 0; !st && o < OC; o++) {
+        const double want = s_in * q->w_scale[i][o], have = bs[ns == 1 ? 0 : o];
+        if (fabs(have - want) <= 1e-5 * want) continue;
+        const double b = nearbyint((double)q->bias[i][o] * have / want);
+        if (!I->foreign || !isfinite(b) || fabs(b) > 2147483647.0)
+            st = dc_fail(I->err, DC_ERR_FORMAT, "%s: layer %s: bias scale %.9g of channel %zu is not input scale %.9g "
+                         "times weight scale %.9g", I->path, n->name, have, o, s_in, (double)q->w_scale[i][o]);
+        else q->bias[i][o] = (int32_t)b;
+    }
+    free(bs);
+    return st;
+}
+
 // The int8 model of an imported QDQ graph: deepc's rules (quant.h) decide
 // which QDQ pair gives each node its quantisation.
 static dc_status build_quant(imp *I, const Onnx__ModelProto *mp, dc_model *m) {
@@ -485,11 +561,28 @@ static dc_status build_quant(imp *I, const Onnx__ModelProto *mp, dc_model *m) {
     ls = cJSON_GetObjectItemCaseSensitive(j, "logits_scale");
     cal = cJSON_GetObjectItemCaseSensitive(j, "calibration");
     smp = cJSON_GetObjectItemCaseSensitive(j, "samples");
-    if (!cJSON_IsNumber(qm) || (qm->valueint != 255 && qm->valueint != 127) || !cJSON_IsNumber(ls) ||
-        !(ls->valuedouble > 0) || !isfinite(ls->valuedouble)) {
+    const int nn = m->n_nodes;
+    float logits_scale = 0;
+    if (I->foreign) {
+        // Another tool's QDQ graph: 8-bit activations, and the logits on the
+        // grid of the output's own QDQ pair (deepc keeps them in 32 bits and
+        // does not clamp them to its 256 levels: the same rounding where the
+        // quantiser's range holds them).
+        const qann *a = dc_q_weighted(&m->nodes[nn - 1]) ? find_qann(I, m->nodes[nn - 1].name) : NULL;
+        if (!a) {
+            cJSON_Delete(j);
+            return dc_fail(I->err, DC_ERR_UNSUPPORTED, "%s: a QDQ graph without deepc's metadata needs a "
+                           "QuantizeLinear/DequantizeLinear pair after its last Gemm or Conv (%s)", I->path,
+                           m->nodes[nn - 1].name);
+        }
+        logits_scale = a->scale;
+    } else if (!cJSON_IsNumber(qm) || (qm->valueint != 255 && qm->valueint != 127) || !cJSON_IsNumber(ls) ||
+               !(ls->valuedouble > 0) || !isfinite(ls->valuedouble)) {
         cJSON_Delete(j);
-        return dc_fail(I->err, DC_ERR_UNSUPPORTED, "%s: a QDQ graph is imported as deepc exports it: metadata "
-                       "deepc.quant with qmax (255 or 127) and logits_scale is missing or invalid", I->path);
+        return dc_fail(I->err, DC_ERR_UNSUPPORTED, "%s: metadata deepc.quant: qmax (255 or 127) or logits_scale is "
+                       "missing or invalid", I->path);
+    } else {
+        logits_scale = (float)ls->valuedouble;
     }
     dc_qmodel *q = NULL;
     dc_status st = dc_q_check_supported(m, I->err);
@@ -498,12 +591,11 @@ static dc_status build_quant(imp *I, const Onnx__ModelProto *mp, dc_model *m) {
         cJSON_Delete(j);
         return st;
     }
-    q->qmax = qm->valueint;
-    if (cJSON_IsString(cal)) snprintf(q->method, sizeof q->method, "%s", cal->valuestring);
-    if (cJSON_IsNumber(smp)) q->samples = smp->valueint;
-    const float logits_scale = (float)ls->valuedouble;
+    q->qmax = I->foreign ? 255 : qm->valueint;
+    if (I->foreign) snprintf(q->method, sizeof q->method, "onnx");
+    else if (cJSON_IsString(cal)) snprintf(q->method, sizeof q->method, "%s", cal->valuestring);
+    if (!I->foreign && cJSON_IsNumber(smp)) q->samples = smp->valueint;
     cJSON_Delete(j);
-    const int nn = m->n_nodes;
     for (int i = 0; !st && i < nn; i++) {
         const dc_node *n = &m->nodes[i];
         if (i > 0 && dc_q_passthrough(n)) {
@@ -556,6 +648,7 @@ static dc_status build_quant(imp *I, const Onnx__ModelProto *mp, dc_model *m) {
         for (size_t k = 0; k < cnt; k++) q->w[i][k] = (int8_t)w[k];
         for (size_t o = 0; o < OC; o++) q->w_scale[i][o] = sc[tensor_count(lw->scale) == 1 ? 0 : o];
         free(w), free(sc);
+        st = check_bias_scale(I, q, m, i, lb);
     }
     if (st) {
         dc_qmodel_free(q);
@@ -571,7 +664,7 @@ static dc_status build_quant(imp *I, const Onnx__ModelProto *mp, dc_model *m) {
 
 static const char *k_supported = "Conv, BatchNormalization, Relu, Tanh, Sigmoid, MaxPool, AveragePool, "
                                  "GlobalAveragePool, Flatten, Reshape (to N,-1), Gemm, Add, Sum, Concat, "
-                                 "Dropout, Identity, QuantizeLinear/DequantizeLinear as deepc writes them";
+                                 "Dropout, Identity, QuantizeLinear/DequantizeLinear (deepc's or ONNX Runtime's quantiser's QDQ)";
 
 static dc_status one_node(imp *I, const Onnx__NodeProto *n) {
     const char *op = n->op_type ? n->op_type : "";
@@ -630,6 +723,7 @@ static dc_status one_node(imp *I, const Onnx__NodeProto *n) {
                     (long long)K, (long long)s, (long long)p, b != NULL, x->node, name) &&
              add_copy(I, name, "weight", w, false) && (!b || add_copy(I, name, "bias", b, false)) &&
              add_value(I, out, name, (int)OC, (int)OH, (int)OW, false);
+        if (ok) I->vals[I->n_vals - 1].clampable = true;
     } else if (!strcmp(op, "BatchNormalization")) {
         if (x->vec || n->n_input < 5) return bad(I, n, "expected a (N, C, H, W) input, scale, B, mean and var");
         const int64_t cd[1] = {x->c};
@@ -702,6 +796,7 @@ static dc_status one_node(imp *I, const Onnx__NodeProto *n) {
         ok = append(I, "linear out=%lld bias=%d from=%s name=%s\n", (long long)O, b != NULL, x->node, name) &&
              add_copy(I, name, "weight", w, !tb) && (!b || add_copy(I, name, "bias", b, false)) &&
              add_value(I, out, name, (int)O, 1, 1, true);
+        if (ok) I->vals[I->n_vals - 1].clampable = true;
     } else if (!strcmp(op, "Add") || !strcmp(op, "Sum") || !strcmp(op, "Concat")) {
         if (n->n_input < 2 || n->n_input > DC_NODE_MAX_IN) return bad(I, n, "expected 2 to 8 inputs");
         if (op[0] == 'C' && attr_i(n, "axis", 0) != 1) return bad(I, n, "only axis=1 (channels)");
@@ -720,6 +815,7 @@ static dc_status one_node(imp *I, const Onnx__NodeProto *n) {
         make_name(I, name, out);
         ok = append(I, "%s from=%s name=%s\n", op[0] == 'C' ? "concat" : "add", from, name) &&
              add_value(I, out, name, op[0] == 'C' ? C : x->c, x->h, x->w, x->vec);
+        if (ok && op[0] != 'C') I->vals[I->n_vals - 1].clampable = true;
     } else if (!strcmp(op, "Dropout") || !strcmp(op, "Identity")) {
         if (n->n_output > 1 && n->output[1] && *n->output[1]) return bad(I, n, "Dropout's mask output is not supported");
         ok = add_value(I, out, x->node, x->c, x->h, x->w, x->vec) != NULL;
@@ -857,6 +953,9 @@ dc_status dc_import_onnx_bytes(dc_model **out, const uint8_t *data, size_t len, 
         st = dc_fail(err, DC_ERR_UNSUPPORTED, "%s: ONNX opset %lld: deepc imports opsets 7 to 21", path, (long long)opset);
     if (!st) {
         I.g = mp->graph;
+        I.foreign = true;
+        for (size_t i = 0; i < mp->n_metadata_props; i++)
+            if (mp->metadata_props[i]->key && !strcmp(mp->metadata_props[i]->key, "deepc.quant")) I.foreign = false;
         st = graph_input(&I, &C, &H, &W);
     }
     for (size_t i = 0; !st && i < I.g->n_node; i++) st = one_node(&I, I.g->node[i]);
