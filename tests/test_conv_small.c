@@ -96,6 +96,16 @@ static void check_shape(int N, int C, int H, int W, int OC, int K, int stride, i
     }
     CHECK(alone_ok, "a sample's output depends on its batch: %s", what);
 
+    // the ReLU applied as the outputs are stored: the bits of a separate pass
+    {
+        float *yr = falloc(N * ys);
+        memcpy(yr, y, sizeof(float) * N * ys);
+        dc_relu_inplace(yr, N * ys);
+        dc_conv_direct_forward_relu(y2, x, w, b, true, N, &s, sc);
+        CHECK(memcmp(yr, y2, sizeof(float) * N * ys) == 0, "direct relu != direct then relu: %s", what);
+        free(yr);
+    }
+
     // the AVX-512 build of the same kernel (16 lanes): the same bits, and
     // scratch of its own size function is enough (a NaN-filled guard stays)
     if (dc_cpu_has(dc_cpu_features(), DC_CPU_LEVEL_AVX512)) {

@@ -95,18 +95,32 @@ static size_t VN(dir_forward_floats)(const dc_conv_shape *s) {
 static void VN(dir_pad_input)(float *xq, const float *x, const dc_conv_shape *s, int wq) {
     const int C = s->C, H = s->H, W = s->W, S = s->stride, pad = s->pad;
     const int Hp = H + 2 * pad;
+    if (S == 1) { // each float written once: zeros around each row and above and below the image
+        for (int c = 0; c < C; c++) {
+            float *plane = xq + (size_t)c * Hp * wq;
+            memset(plane, 0, sizeof(float) * (size_t)pad * wq);
+            memset(plane + (size_t)(pad + H) * wq, 0, sizeof(float) * (size_t)pad * wq);
+            for (int ih = 0; ih < H; ih++) {
+                float *row = plane + (size_t)(ih + pad) * wq;
+                memset(row, 0, sizeof(float) * (size_t)pad);
+                memcpy(row + pad, x + ((size_t)c * H + ih) * W, sizeof(float) * W);
+                memset(row + pad + W, 0, sizeof(float) * (size_t)(wq - pad - W));
+            }
+        }
+        return;
+    }
     memset(xq, 0, sizeof(float) * VN(dir_xq_floats)(s));
     for (int c = 0; c < C; c++)
         for (int ih = 0; ih < H; ih++) {
             const float *src = x + ((size_t)c * H + ih) * W;
             float *row = xq + ((size_t)c * Hp + ih + pad) * S * wq;
-            if (S == 1) {
-                memcpy(row + pad, src, sizeof(float) * W);
-            } else {
-                for (int iw = 0; iw < W; iw++) {
-                    const int j = iw + pad;
-                    row[(size_t)(j % S) * wq + j / S] = src[iw];
-                }
+            // padded column j = iw + pad goes to phase j % S, index j / S,
+            // both stepped rather than divided (a division per value was
+            // most of a stride-2 layer's time at batch 1)
+            int ph = pad % S, at = pad / S;
+            for (int iw = 0; iw < W; iw++) {
+                row[(size_t)ph * wq + at] = src[iw];
+                if (++ph == S) ph = 0, at++;
             }
         }
 }
@@ -127,13 +141,20 @@ VEC_INLINE void VN(dir_store_lanes)(float *p, vf v, int valid) {
 #endif
 }
 
-// dst[i * ldd + j] = src[j * lds + i] (+ add[i] when add is not NULL) for
-// i < cols, j < rows: a (rows, cols) matrix transposed. 8x8 blocks through
-// registers (a scalar strided copy took a fifth of the kernel's time on
-// resnet20's 28x28 layers), the edges one value at a time. Only copies and
-// one rounded add per value: the same bits as the scalar loop.
+// dc_relu_inplace's formula on 8 lanes: x where x > 0 or NaN, else +0.
+VEC_INLINE __m256 VN(dir_relu8)(__m256 v) {
+    return _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ));
+}
+static float VN(dir_relu1)(float x) { return x > 0.0f ? x : (x != x ? x : 0.0f); }
+
+// dst[i * ldd + j] = src[j * lds + i] (+ add[i] when add is not NULL, then
+// the ReLU when relu) for i < cols, j < rows: a (rows, cols) matrix
+// transposed. 8x8 blocks through registers (a scalar strided copy took a
+// fifth of the kernel's time on resnet20's 28x28 layers), the edges one
+// value at a time. Only copies, one rounded add per value and the ReLU's
+// select: the same bits as the scalar loop and a separate ReLU pass.
 static void VN(dir_transpose)(float *dst, size_t ldd, const float *src, size_t lds, int rows,
-                              int cols, const float *add) {
+                              int cols, const float *add, bool relu) {
     const int R8 = rows & ~7, C8 = cols & ~7;
     for (int j0 = 0; j0 < R8; j0 += 8)
         for (int i0 = 0; i0 < C8; i0 += 8) {
@@ -142,14 +163,18 @@ static void VN(dir_transpose)(float *dst, size_t ldd, const float *src, size_t l
             for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(src + (size_t)(j0 + j) * lds + i0);
             VN(transpose8)(r);
             DIR_UNROLL
-            for (int i = 0; i < 8; i++)
-                _mm256_storeu_ps(dst + (size_t)(i0 + i) * ldd + j0,
-                                 add ? _mm256_add_ps(r[i], _mm256_set1_ps(add[i0 + i])) : r[i]);
+            for (int i = 0; i < 8; i++) {
+                __m256 v = add ? _mm256_add_ps(r[i], _mm256_set1_ps(add[i0 + i])) : r[i];
+                _mm256_storeu_ps(dst + (size_t)(i0 + i) * ldd + j0, relu ? VN(dir_relu8)(v) : v);
+            }
         }
     for (int i = 0; i < cols; i++) {
         float *d = dst + (size_t)i * ldd;
         const float a = add ? add[i] : 0.0f;
-        for (int j = i < C8 ? R8 : 0; j < rows; j++) d[j] = add ? src[(size_t)j * lds + i] + a : src[(size_t)j * lds + i];
+        for (int j = i < C8 ? R8 : 0; j < rows; j++) {
+            const float v = add ? src[(size_t)j * lds + i] + a : src[(size_t)j * lds + i];
+            d[j] = relu ? VN(dir_relu1)(v) : v;
+        }
     }
 }
 
@@ -157,8 +182,8 @@ static void VN(dir_transpose)(float *dst, size_t ldd, const float *src, size_t l
 // vector index v0 (nvr vectors per output row). NO and NV are constants at
 // every call, so the loops below unroll into registers.
 VEC_INLINE void VN(dir_block)(int NO, int NV, float *y, const float *xq, const float *w,
-                              const float *b, const int32_t *taps, int oc0, int v0, int nvr,
-                              const dc_conv_shape *s, int wq) {
+                              const float *b, bool relu, const int32_t *taps, int oc0, int v0,
+                              int nvr, const dc_conv_shape *s, int wq) {
     const int CKK = s->C * s->K * s->K, S = s->stride, OW = s->OW, P = s->OH * s->OW;
     const float *base[DIR_VB];
     int yoff[DIR_VB], valid[DIR_VB];
@@ -192,8 +217,10 @@ VEC_INLINE void VN(dir_block)(int NO, int NV, float *y, const float *xq, const f
         const vf bv = V_SET1(b ? b[oc0 + o] : 0.0f);
         float *yo = y + (size_t)(oc0 + o) * P;
         DIR_UNROLL
-        for (int j = 0; j < NV; j++)
-            VN(dir_store_lanes)(yo + yoff[j], b ? V_ADD(acc[o][j], bv) : acc[o][j], valid[j]);
+        for (int j = 0; j < NV; j++) {
+            const vf v = b ? V_ADD(acc[o][j], bv) : acc[o][j];
+            VN(dir_store_lanes)(yo + yoff[j], relu ? V_RELU(v) : v, valid[j]);
+        }
     }
 }
 
@@ -237,8 +264,8 @@ VEC_INLINE void VN(dir_block_ch)(int NC, int NP, float *out, const float *xq, co
 // The (NC, NP) instances: full blocks and the remainders, each a constant
 // pair so its loops unroll.
 VEC_INLINE void VN(dir_forward_channels)(float *yn, const float *xq, const float *wt,
-                                         const float *b, const int32_t *taps, float *out,
-                                         const dc_conv_shape *s, int wq) {
+                                         const float *b, bool relu, const int32_t *taps,
+                                         float *out, const dc_conv_shape *s, int wq) {
     const int OC = s->OC, P = s->OH * s->OW, ocp = VN(dir_roundv)(OC), ncv = ocp / VW;
     for (int cv0 = 0; cv0 < ncv; cv0 += DIR_CB) {
         const int nc = ncv - cv0 < DIR_CB ? ncv - cv0 : DIR_CB;
@@ -260,12 +287,13 @@ VEC_INLINE void VN(dir_forward_channels)(float *yn, const float *xq, const float
         }
     }
     // y = out^T (+ b): the same single rounding of acc + b as the rows way
-    VN(dir_transpose)(yn, P, out, ocp, P, OC, b);
+    VN(dir_transpose)(yn, P, out, ocp, P, OC, b, relu);
 }
 
 // The rows way for one image: every (NO, NV) block, the remainders included.
 VEC_INLINE void VN(dir_forward_rows)(float *yn, const float *xq, const float *w, const float *b,
-                                     const int32_t *taps, const dc_conv_shape *s, int wq) {
+                                     bool relu, const int32_t *taps, const dc_conv_shape *s,
+                                     int wq) {
     const int OC = s->OC, nvr = (s->OW + VW - 1) / VW, nv = s->OH * nvr; // vectors per row, per image
     for (int oc0 = 0; oc0 < OC; oc0 += DIR_OB) {
         const int no = OC - oc0 < DIR_OB ? OC - oc0 : DIR_OB;
@@ -273,9 +301,9 @@ VEC_INLINE void VN(dir_forward_rows)(float *yn, const float *xq, const float *w,
             const int nvb = nv - v0 < DIR_VB ? nv - v0 : DIR_VB;
 #define DIR_NV(NO)                                                                             \
     case NO:                                                                                   \
-        if (nvb == 3) VN(dir_block)(NO, 3, yn, xq, w, b, taps, oc0, v0, nvr, s, wq);           \
-        else if (nvb == 2) VN(dir_block)(NO, 2, yn, xq, w, b, taps, oc0, v0, nvr, s, wq);      \
-        else VN(dir_block)(NO, 1, yn, xq, w, b, taps, oc0, v0, nvr, s, wq);                    \
+        if (nvb == 3) VN(dir_block)(NO, 3, yn, xq, w, b, relu, taps, oc0, v0, nvr, s, wq);     \
+        else if (nvb == 2) VN(dir_block)(NO, 2, yn, xq, w, b, relu, taps, oc0, v0, nvr, s, wq);\
+        else VN(dir_block)(NO, 1, yn, xq, w, b, relu, taps, oc0, v0, nvr, s, wq);              \
         break;
             switch (no) {
                 DIR_NV(1) DIR_NV(2) DIR_NV(3) DIR_NV(4)
@@ -307,15 +335,15 @@ static void VN(dir_forward)(float *y, const float *x, const float *w, const floa
         const int CKK = C * K * K, ocp = VN(dir_roundv)(OC);
         wt = scratch + VN(dir_xq_floats)(s) + VN(dir_roundv)(CKK); // VW*4-byte aligned: all parts are xVW
         out = wt + (size_t)CKK * ocp;
-        VN(dir_transpose)(wt, (size_t)ocp, w, (size_t)CKK, OC, CKK, NULL);
+        VN(dir_transpose)(wt, (size_t)ocp, w, (size_t)CKK, OC, CKK, NULL, false);
         for (int t = 0; t < CKK; t++)
             for (int oc = OC; oc < ocp; oc++) wt[(size_t)t * ocp + oc] = 0.0f;
     }
     for (int n = 0; n < N; n++) {
         float *yn = y + (size_t)n * OC * s->OH * s->OW;
         VN(dir_pad_input)(xq, x + (size_t)n * C * H * W, s, wq);
-        if (chans) VN(dir_forward_channels)(yn, xq, wt, b, taps, out, s, wq);
-        else VN(dir_forward_rows)(yn, xq, w, b, taps, s, wq);
-        if (relu) dc_relu_inplace(yn, (size_t)OC * s->OH * s->OW);
+        // the ReLU (when fused) is applied as each output vector is stored
+        if (chans) VN(dir_forward_channels)(yn, xq, wt, b, relu, taps, out, s, wq);
+        else VN(dir_forward_rows)(yn, xq, w, b, relu, taps, s, wq);
     }
 }
