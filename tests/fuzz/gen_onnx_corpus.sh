@@ -14,3 +14,8 @@ printf 'conv2d out=2 k=3 stride=2 name=c1\nbatchnorm2d name=bn1\nrelu\nmaxpool k
 "$BIN" quantize "$T/t.safetensors" --calibrate 16 --out "$HERE/corpus/model_int8/tiny-int8" >/dev/null
 "$BIN" export "$HERE/corpus/model_int8/tiny-int8" --onnx "$HERE/corpus/onnx/tiny-int8.onnx" >/dev/null
 ls -la "$HERE/corpus/onnx" "$HERE/corpus/model_int8"
+# a foreign QDQ seed: ONNX Runtime's own quantiser over the fp32 file (needs onnxruntime)
+PY=${DEEPC_ONNX_PYTHON:-$(dirname "$BIN")/onnx-venv/bin/python}
+if "$PY" -c "import onnxruntime" 2>/dev/null; then
+  "$PY" "$HERE/../ort_quantize.py" "$HERE/corpus/onnx/tiny.onnx" "$HERE/corpus/onnx/tiny-ortq.onnx" --per-channel --calibrate 32 >/dev/null 2>&1
+fi
