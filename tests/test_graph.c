@@ -339,11 +339,51 @@ static void sessions_concurrently(void) {
     dc_model_free(m);
 }
 
+// Batches smaller than the team share each node (output channels of the
+// convolutions): batch 1 and 2 on 2 and 3 threads give one thread's bits.
+static void small_batch_shares_nodes(void) {
+    printf("sessions: batches under the thread count share each node, one thread's bits\n");
+    const char *models[] = {"resnet8", "resnet20", "lenet5"};
+    for (int k = 0; k < 3; k++) {
+        dc_error err;
+        dc_model *m = NULL;
+        CHECK(dc_model_builtin(&m, models[k], 1, 28, 28, 10, &err) == DC_OK, "%s", err.msg);
+        if (!m) continue;
+        dc_rng r;
+        dc_rng_seed(&r, 5 + (uint64_t)k);
+        dc_model_init_params(m, &r);
+        for (size_t j = 0; j < m->n_state; j++) m->state[j] += 0.01f * (float)(j % 7);
+        enum { N = 2 };
+        float x[N * 784], ref[N * 10], out[N * 10];
+        for (int i = 0; i < N * 784; i++) x[i] = dc_rng_normal(&r);
+        for (int n = 1; n <= N; n++) {
+            dc_session *s1 = NULL;
+            CHECK(dc_session_new(&s1, m, n, 1, &err) == DC_OK && dc_session_predict(s1, x, n, ref, &err) == DC_OK,
+                  "%s: %s", models[k], err.msg);
+            dc_session_free(s1);
+            for (int T = 2; T <= 3; T++) {
+                dc_session *s = NULL;
+                CHECK(dc_session_new(&s, m, n, T, &err) == DC_OK, "%s", err.msg);
+                if (!s) continue;
+                for (int rep = 0; rep < 3; rep++) {
+                    memset(out, 0, sizeof out);
+                    CHECK(dc_session_predict(s, x, n, out, &err) == DC_OK, "%s", err.msg);
+                    CHECK(!memcmp(out, ref, sizeof(float) * 10 * (size_t)n),
+                          "%s, batch %d, %d threads: not one thread's bits", models[k], n, T);
+                }
+                dc_session_free(s);
+            }
+        }
+        dc_model_free(m);
+    }
+}
+
 int main(int argc, char **argv) {
     // `test_graph sessions`: the concurrency part alone (for ThreadSanitizer,
     // which cannot see inside libgomp's own synchronisation)
     if (argc > 1 && !strcmp(argv[1], "sessions")) {
         sessions_concurrently();
+        small_batch_shares_nodes();
         return dc_test_finish();
     }
     resnet8_step_vs_torch(1);
@@ -354,5 +394,6 @@ int main(int argc, char **argv) {
     graph_text_checks();
     handwritten_equals_builtin();
     sessions_concurrently();
+    small_batch_shares_nodes();
     return dc_test_finish();
 }

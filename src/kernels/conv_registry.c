@@ -264,6 +264,40 @@ void dc_conv_run_forward(const dc_conv_plan *p, float *y, const float *x, const 
     p->fwd->forward(y, x, w, b, relu, N, &p->s, scratch);
 }
 
+// Output channels of share k of `parts`: blocks of 8 (a direct kernel's
+// register block) divided as evenly as slices of a batch are.
+static void share_channels(int OC, int k, int parts, int *lo, int *hi) {
+    const int units = (OC + 7) / 8;
+    *lo = 8 * (int)((long)units * k / parts);
+    *hi = 8 * (int)((long)units * (k + 1) / parts);
+    if (*hi > OC) *hi = OC;
+}
+
+bool dc_conv_run_forward_share(const dc_conv_plan *p, int part, int parts, float *y,
+                               const float *x, const float *w, const float *b, bool relu,
+                               int N, float *scratch) {
+    const dc_conv_impl *f = p->fwd;
+    if (!f || parts < 2 || part < 0 || part >= parts || (p->s.OC + 7) / 8 < parts ||
+        (strcmp(f->name, "direct") && strcmp(f->name, "direct16")))
+        return false;
+    const dc_conv_shape *s = &p->s;
+    const size_t room = dc_conv_plan_floats(p);
+    int lo = 0, hi = 0;
+    for (int k = 0; k < parts; k++) {
+        share_channels(s->OC, k, parts, &lo, &hi);
+        const dc_conv_shape sk = dc_conv_shape_make(s->C, s->H, s->W, hi - lo, s->K, s->stride, s->pad);
+        if (!dc_conv_impl_usable(f, &sk, DC_CONV_FWD, p->cpu) || f->scratch_floats(&sk, DC_CONV_FWD) > room)
+            return false;
+    }
+    share_channels(s->OC, part, parts, &lo, &hi);
+    const dc_conv_shape sk = dc_conv_shape_make(s->C, s->H, s->W, hi - lo, s->K, s->stride, s->pad);
+    const size_t P = (size_t)s->OH * s->OW, xs = (size_t)s->C * s->H * s->W, ckk = (size_t)s->C * s->K * s->K;
+    for (int n = 0; n < N; n++) // one sample at a time: the block is contiguous in each
+        f->forward(y + ((size_t)n * s->OC + lo) * P, x + n * xs, w + lo * ckk, b ? b + lo : NULL, relu, 1,
+                   &sk, scratch);
+    return true;
+}
+
 void dc_conv_run_backward(const dc_conv_plan *p, float *dx, float *dw, float *db,
                           const float *dy, const float *x, const float *w, int N,
                           float *scratch) {

@@ -122,6 +122,17 @@ size_t dc_conv_plan_floats(const dc_conv_plan *p);
 // of dc_conv_plan_floats(p) floats, 64-byte aligned.
 void dc_conv_run_forward(const dc_conv_plan *p, float *y, const float *x, const float *w,
                          const float *b, bool relu, int N, float *scratch);
+// Share `part` of `parts` of the planned forward: output channels
+// [lo, hi), blocks of 8 split evenly, for all N samples, written into y
+// (N, OC, OH, OW) as the whole forward writes them. Only where the plan's
+// kernel computes every output alone, with the same chain whatever OC (the
+// direct kernels, the batch < 4 choice), and every share's scratch fits
+// dc_conv_plan_floats(p): then the shares together give the whole
+// forward's bits. Otherwise false, nothing written; the answer depends on
+// (p, parts) only, so every thread of a team gets the same one.
+bool dc_conv_run_forward_share(const dc_conv_plan *p, int part, int parts, float *y,
+                               const float *x, const float *w, const float *b, bool relu,
+                               int N, float *scratch);
 // The planned backward: dx overwritten (NULL: not wanted, needs BWD_DATA
 // planned otherwise), dw and db accumulated (NULL: not wanted; need
 // BWD_WEIGHTS planned otherwise). Single-threaded, scratch as above.

@@ -44,6 +44,7 @@
 struct dc_runtime {
     dc_graph g;
     int max_n, nthreads;
+    bool shares;           // batches under nthreads run forward_shared (eval, forward-only, a node can share)
     dc_mode mode;
     unsigned flags;
     int chunk;             // eval-mode forward: samples per pass through the nodes (0: the slice)
@@ -211,7 +212,13 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
     rt->mode = mode;
     rt->flags = flags;
     if (nthreads <= 0) nthreads = dc_default_threads();
-    rt->nthreads = nthreads > max_n ? max_n : nthreads;
+    // more threads than samples only where they can share nodes instead
+    // (forward-only eval runtimes: forward_shared)
+    bool shares = false;
+    for (int i = 0; i < g->n_nodes; i++) shares = shares || g->nodes[i].op->forward_share;
+    shares = shares && mode == DC_MODE_EVAL && !(flags & DC_RT_BACKWARD);
+    rt->nthreads = nthreads > max_n && !shares ? max_n : nthreads;
+    rt->shares = shares;
     const int nn = g->n_nodes, T = rt->nthreads;
     const dc_node *last = &g->nodes[nn - 1];
     rt->n_classes = (int)dc_node_size(last);
@@ -537,14 +544,43 @@ static void backward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, 
     }
 }
 
+// A batch smaller than the team (batch-1 inference on 2 threads) in eval
+// mode: the threads share each node instead of the batch. A node with
+// forward_share (a convolution) gives each thread a share of its output
+// channels; every other node, and a convolution its kernel cannot split,
+// runs on thread 0; all meet after each node. Every output is computed by
+// the same kernel with the same chain as on one thread: the same bits.
+static void forward_shared(dc_runtime *rt, int n, int t, int T, dc_rng *rng) {
+    for (int i = 1; i < rt->g.n_nodes; i++) {
+        const dc_node *nd = &rt->g.nodes[i];
+        if ((nd->op->flags & DC_OP_INPUT) || rt->skip[i]) continue;
+        dc_node_io io = node_io(rt, i, 0, n, n, t, T, NULL, rng, 0);
+        io.relu = rt->fuse_into[i] >= 0;
+        io.share = t, io.shares = T;
+        const bool shared = nd->op->forward_share && nd->op->forward_share(nd, &io);
+        if (!shared && t == 0) nd->op->forward(nd, &io);
+#pragma omp barrier
+    }
+}
+
 static dc_rng thread_rng(uint64_t base, int t) { return dc_rng_stream(base, (uint64_t)t, 0x64726f70); }
 
 static int team(const dc_runtime *rt, int n) { return rt->nthreads < n ? rt->nthreads : n; }
 
 const float *dc_runtime_forward(dc_runtime *rt, int n, dc_rng *rng) {
     DC_ASSERT(n >= 1 && n <= rt->max_n && rt->params);
-    const int T = team(rt, n);
     const uint64_t base = rng ? dc_rng_u64(rng) : 0;
+    if (rt->mode != DC_MODE_TRAIN && n < rt->nthreads && rt->shares) {
+        const int T = rt->nthreads;
+#pragma omp parallel num_threads(T)
+        {
+            const int t = omp_get_thread_num();
+            dc_rng r = thread_rng(base, 0); // eval mode draws nothing; one stream as if one thread
+            forward_shared(rt, n, t, T, &r);
+        }
+        return rt->acts[rt->g.n_nodes - 1];
+    }
+    const int T = team(rt, n);
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         int t = omp_get_thread_num(), lo, hi;

@@ -206,6 +206,12 @@ static void conv_forward(const dc_node *n, dc_node_io *io) {
     dc_conv_run_forward(p, io->y, io->x[0], PARAMS(io, n, 0), BIAS(io, n), io->relu, io->N, io->scratch);
 }
 
+static bool conv_forward_share(const dc_node *n, dc_node_io *io) {
+    const dc_conv_plan *p = conv_plan(n, io, true, DC_CONV_FWD);
+    return dc_conv_run_forward_share(p, io->share, io->shares, io->y, io->x[0], PARAMS(io, n, 0), BIAS(io, n),
+                                     io->relu, io->N, io->scratch);
+}
+
 static void conv_backward(const dc_node *n, dc_node_io *io) {
     float *dw = GRADS(io, n, 0), *db = DBIAS(io, n);
     const unsigned passes = (io->dx[0] ? DC_CONV_BWD_DATA : 0u) | (dw || db ? DC_CONV_BWD_WEIGHTS : 0u);
@@ -231,8 +237,8 @@ static int64_t conv_macs(const dc_node *n) {
 static const dc_op conv_op = {.kind = "conv2d", .prefix = "conv", .help = "2-D convolution", .macs = conv_macs,
                               .keys = conv_keys, .min_in = 1, .max_in = 1, .flags = DC_OP_RELU_EPILOGUE,
                               .infer = conv_infer, .init = conv_init, .tcache_bytes = conv_tcache, .scratch_bytes = conv_scratch,
-                              .forward = conv_forward, .backward = conv_backward,
-                              .sample_sqnorm = conv_sqnorm, .backward_sqnorm = conv_backward_sqnorm};
+                              .forward = conv_forward, .forward_share = conv_forward_share,
+                              .backward = conv_backward, .sample_sqnorm = conv_sqnorm, .backward_sqnorm = conv_backward_sqnorm};
 
 // ---------------------------------------------------------------------------
 // pooling (no padding; floor of the output size)

@@ -168,6 +168,7 @@ typedef struct dc_node_io {
     const double *total;   // coupled ops: the partials summed over threads in order
     bool update_state;     // coupled ops: this thread updates the state (thread 0)
     bool relu;             // DC_OP_RELU_EPILOGUE ops: the relu after this node is fused into it
+    int share, shares;     // forward_share: this thread's share of the output, of shares
     dc_rng *rng;           // dropout draws
 } dc_node_io;
 
@@ -195,6 +196,12 @@ struct dc_op {
     size_t (*scratch_bytes)(const dc_node *n, int N);// per thread, any pass, slices up to N; NULL: none
     size_t (*part_doubles)(const dc_node *n);        // coupled ops
     void (*forward)(const dc_node *n, dc_node_io *io);
+    // Optional, eval mode: share io->share of io->shares of the forward over
+    // the whole batch (the executor's small-batch split, exec.c), the same
+    // bits as forward; false, nothing written, where this node cannot be
+    // split (the same answer for every share: the executor then runs
+    // forward on one thread).
+    bool (*forward_share)(const dc_node *n, dc_node_io *io);
     void (*backward)(const dc_node *n, dc_node_io *io);
     // Coupled ops in training mode: partial (writes io->part), then after
     // the executor's reduction finish (reads io->total). Forward and
