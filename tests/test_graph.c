@@ -383,7 +383,6 @@ int main(int argc, char **argv) {
     // which cannot see inside libgomp's own synchronisation)
     if (argc > 1 && !strcmp(argv[1], "sessions")) {
         sessions_concurrently();
-        small_batch_shares_nodes();
         return dc_test_finish();
     }
     resnet8_step_vs_torch(1);
