@@ -38,6 +38,11 @@ for m in l l8 r r8; do
   cp "$T/out" "$T/$m.jsonl"
 done
 ls "$T" | grep -q tmp && bad "temporary file left behind" || ok
+# batch 1 on 2 threads shares each node: one thread's bits, also when OpenMP grants fewer threads
+for v in "1:" "2:" "2:OMP_THREAD_LIMIT=1"; do
+  env ${v#*:} "$BIN" predict "$T/r.safetensors" "$T/x200.npy" --json --batch 1 --threads "${v%%:*}" >"$T/b1-${v%%:*}${v#*:}.jsonl" 2>/dev/null || bad "predict batch 1 ($v)"
+done
+cmp -s "$T/b1-1.jsonl" "$T/b1-2.jsonl" && cmp -s "$T/b1-1.jsonl" "$T/b1-2OMP_THREAD_LIMIT=1.jsonl" && ok || bad "batch 1: 1 thread, 2 threads and a 1-thread OpenMP limit differ"
 if "$ONNX_PY" -c "import onnx, onnxruntime" 2>/dev/null; then
   for m in l:fp32 l8:int8 r:fp32 r8:int8; do
     if "$ONNX_PY" "$SRC/tests/onnx_check.py" "$T/${m%%:*}.onnx" "$T/x.npy" "$T/${m%%:*}.jsonl" "${m##*:}" >"$T/chk" 2>&1; then ok; else bad "ONNX Runtime vs deepc, ${m}: $(tail -3 "$T/chk")"; fi

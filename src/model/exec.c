@@ -574,9 +574,11 @@ const float *dc_runtime_forward(dc_runtime *rt, int n, dc_rng *rng) {
         const int T = rt->nthreads;
 #pragma omp parallel num_threads(T)
         {
-            const int t = omp_get_thread_num();
+            // the team OpenMP gave (fewer than asked inside another parallel
+            // region, or under OMP_THREAD_LIMIT): the shares are cut for it
+            const int t = omp_get_thread_num(), got = omp_get_num_threads();
             dc_rng r = thread_rng(base, 0); // eval mode draws nothing; one stream as if one thread
-            forward_shared(rt, n, t, T, &r);
+            forward_shared(rt, n, t, got, &r);
         }
         return rt->acts[rt->g.n_nodes - 1];
     }
