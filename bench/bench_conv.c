@@ -17,6 +17,10 @@
 //   /tmp/bench_conv --samples 31  more samples (default 15)
 //   DEEPC_CPU=avx2 /tmp/bench_conv   the plan on an AVX2-only CPU
 //
+// Forwards run on weights prepared once where the kernel can (the Winograd
+// kernels' transformed U, dc_conv_pack), as an inference session runs them;
+// the chosen column is the plan with prepared weights.
+//
 // FLOPs: 2 x the multiply-adds of the direct algorithm, N*OC*C*K*K*OH*OW,
 // for every pass and every kernel (Winograd's are fewer; its GFLOP/s are
 // "direct-equivalent", which is what makes them comparable).
@@ -108,7 +112,7 @@ static const shape shapes[] = {
     {"lenet 6->16 5x5", 6, 14, 16, 5, 1, 0, 0, false},
 };
 
-static const char *const kernels[] = {"im2col", "direct", "direct16", "lanes8", "lanes16", "wino8", "wino16"};
+static const char *const kernels[] = {"im2col", "direct", "direct16", "lanes8", "lanes16", "wino8", "wino16", "winot8", "winot16"};
 #define NK (int)(sizeof kernels / sizeof kernels[0])
 #define MAXS 101
 
@@ -118,11 +122,14 @@ static const char *pass_name(unsigned pass) {
 
 typedef struct bufs {
     float *x, *w, *y, *dy, *dx, *dw, *sc;
+    float *pk; // the weights prepared once (dc_conv_pack), or NULL
 } bufs;
 
 static void run(const dc_conv_impl *k, unsigned pass, const dc_conv_shape *s, int N,
                 const bufs *b) {
-    if (pass == DC_CONV_FWD)
+    if (pass == DC_CONV_FWD && b->pk && k->forward_packed)
+        k->forward_packed(b->y, b->x, b->pk, s->OC, NULL, false, N, s, b->sc);
+    else if (pass == DC_CONV_FWD)
         k->forward(b->y, b->x, b->w, NULL, false, N, s, b->sc);
     else if (pass == DC_CONV_BWD_DATA)
         k->backward(b->dx, NULL, NULL, b->dy, b->x, b->w, N, s, b->sc);
@@ -215,11 +222,16 @@ int main(int argc, char **argv) {
             const size_t nx = (size_t)N * s.C * s.H * s.W, nw = (size_t)s.OC * s.C * s.K * s.K;
             const size_t ny = (size_t)N * s.OC * s.OH * s.OW;
             bufs b = {rand_buf(nx, &st), rand_buf(nw, &st), rand_buf(ny, &st), rand_buf(ny, &st),
-                      rand_buf(nx, &st), rand_buf(nw, &st), NULL};
+                      rand_buf(nx, &st), rand_buf(nw, &st), NULL, NULL};
+            const size_t npk = dc_conv_pack_floats(&s, cpu);
+            if (npk) {
+                b.pk = rand_buf(npk, &st);
+                dc_conv_pack(b.pk, b.w, &s, cpu);
+            }
             const double flop = 2.0 * N * s.OC * s.C * s.K * s.K * s.OH * s.OW;
             dc_conv_plan plan;
             dc_error err;
-            if (dc_conv_plan_make(&plan, &s, N, DC_CONV_ALL, &err) != DC_OK) {
+            if (dc_conv_plan_make_prepared(&plan, &s, N, DC_CONV_ALL, cpu, npk > 0, &err) != DC_OK) {
                 fprintf(stderr, "bench_conv: %s\n", err.msg);
                 return 1;
             }
@@ -273,7 +285,7 @@ int main(int argc, char **argv) {
                     step_flop += sh->count * flop;
                 }
             }
-            free(b.x); free(b.w); free(b.y); free(b.dy); free(b.dx); free(b.dw);
+            free(b.x); free(b.w); free(b.y); free(b.dy); free(b.dx); free(b.dw); free(b.pk);
         }
         printf("resnet20 training step, convolutions of one slice of N = %d (sum of medians): "
                "%.2f ms at %.1f GFLOP/s chosen, %.2f ms at %.1f GFLOP/s before: %.2fx\n\n",

@@ -8,6 +8,11 @@ deepc.norm), once as one batch and once per image (the batch dimension is
 symbolic). fp32: every logit within 1e-5 relative + 1e-5 absolute of
 deepc's (predict --json "logits"). int8 (QDQ): ONNX Runtime's kernels are not
 deepc's, so the predicted classes must agree on at least 99% of the images.
+On an x86 CPU without VNNI, ONNX Runtime's u8s8 int8 kernels multiply with
+vpmaddubsw, whose int16 pair sums saturate (its quantization docs: use
+reduce_range there), so its fused int8 results are not the QDQ graph's; there
+it runs with graph optimizations off, which executes each QDQ group as its
+definition (DequantizeLinear, the float op, QuantizeLinear), and says so.
 Prints the figures; exit 1 on failure."""
 import json
 import sys
@@ -33,6 +38,14 @@ x = (px.astype(np.float32) * scale - shift).astype(np.float32)
 want = np.array([json.loads(l)["logits"] for l in open(pred)], np.float32)
 so = ort.SessionOptions()
 so.intra_op_num_threads = 1
+if mode == "int8":
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        flags = ""
+    if "avx2" in flags and "vnni" not in flags:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        print("int8: this CPU has no VNNI (ONNX Runtime's AVX2 int8 kernels saturate): QDQ run unfused")
 s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 got = s.run(None, {"input": x})[0]
 one = np.concatenate([s.run(None, {"input": x[i:i + 1]})[0] for i in range(min(len(x), 16))])

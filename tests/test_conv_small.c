@@ -17,6 +17,14 @@
 // it, nothing outside y is written, and the layer (dc_conv2d_forward) gives
 // the same bits for N < 4 (it runs this kernel, or im2col + GEMM whose
 // per-output FMA chain is the same).
+//
+// The batch-1 Winograd kernels (winot8, winot16: tiles of one image in the
+// lanes) are held to the sample-lanes Winograd kernels' bits (wino8,
+// wino16: the same operations per tile), with the weights transformed per
+// call or prepared once (dc_conv_pack), whole or in output-channel shares
+// (dc_conv_run_forward_share), on awkward shapes (OW and OH odd, tile rows
+// shorter and longer than a vector, pad 0 and 2, channel counts that leave
+// remainder register blocks), and checked not to write past their scratch.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +32,7 @@
 #include "harness.h"
 #include "core/cpu.h"
 #include "kernels/conv_kernels.h"
+#include "kernels/conv_registry.h"
 #include "layers/layers.h"
 
 static float *falloc(size_t n) {
@@ -142,6 +151,70 @@ static void check_shape(int N, int C, int H, int W, int OC, int K, int stride, i
     free(x), free(w), free(b), free(want), free(sr), free(y), free(sc), free(y2);
 }
 
+// Plans `name` for shape s at batch N (false: the CPU cannot run it).
+static bool forced_plan(dc_conv_plan *p, const dc_conv_shape *s, int N, const char *name) {
+    dc_error err;
+    return dc_conv_plan_make_with(p, s, N, DC_CONV_FWD, dc_cpu_features(), name, NULL, NULL, &err) == DC_OK;
+}
+
+static void check_winot(int N, int C, int H, int W, int OC, int pad) {
+    const dc_conv_shape s = dc_conv_shape_make(C, H, W, OC, 3, 1, pad);
+    char what[120];
+    snprintf(what, sizeof what, "N=%d C=%d H=%d W=%d OC=%d pad=%d", N, C, H, W, OC, pad);
+    const size_t xs = (size_t)C * H * W, ys = (size_t)OC * s.OH * s.OW, nw = (size_t)OC * C * 9;
+    uint64_t seed = 0x51ed2701ull ^ (uint64_t)(N * 131 + C * 17 + OC * 7 + W * 3 + H + pad);
+    float *x = falloc(N * xs), *w = falloc(nw), *b = falloc(OC);
+    for (size_t i = 0; i < N * xs; i++) x[i] = urand(&seed);
+    for (size_t i = 0; i < nw; i++) w[i] = urand(&seed);
+    for (int i = 0; i < OC; i++) b[i] = urand(&seed);
+    const size_t npk = dc_conv_pack_floats(&s, dc_cpu_features());
+    CHECK(npk > 0, "no prepared weights for a 3x3 stride-1 convolution: %s", what);
+    float *U = falloc(npk ? npk : 1);
+    if (npk) dc_conv_pack(U, w, &s, dc_cpu_features());
+    static const char *const pairs[2][2] = {{"wino8", "winot8"}, {"wino16", "winot16"}};
+    for (int k = 0; k < 2; k++) {
+        dc_conv_plan pl, pt;
+        if (!forced_plan(&pl, &s, 4, pairs[k][0]) || !forced_plan(&pt, &s, 1, pairs[k][1])) continue;
+        const size_t nl = dc_conv_plan_floats(&pl), nt = dc_conv_plan_floats(&pt), guard = 16;
+        float *scl = falloc(nl), *sct = falloc(nt + guard);
+        float *want = falloc(N * ys), *got = falloc(N * ys);
+        for (int relu = 0; relu < 2; relu++) {
+            dc_conv_run_forward(&pl, want, x, w, b, relu, N, scl);
+            for (size_t i = 0; i < nt + guard; i++) sct[i] = (float)NAN; // scratch contents do not matter
+            dc_conv_run_forward(&pt, got, x, w, b, relu, N, sct);
+            CHECK(memcmp(want, got, sizeof(float) * N * ys) == 0, "%s != %s (relu %d): %s", pairs[k][1],
+                  pairs[k][0], relu, what);
+            bool intact = true;
+            for (size_t i = nt; i < nt + guard; i++) intact &= isnan(sct[i]);
+            CHECK(intact, "%s wrote past its scratch: %s", pairs[k][1], what);
+            memset(got, 0, sizeof(float) * N * ys);
+            dc_conv_run_forward_packed(&pt, got, x, w, U, b, relu, N, sct);
+            CHECK(memcmp(want, got, sizeof(float) * N * ys) == 0, "%s prepared != per call (relu %d): %s",
+                  pairs[k][1], relu, what);
+            memset(got, 0, sizeof(float) * N * ys);
+            dc_conv_run_forward_packed(&pl, got, x, w, U, b, relu, N, scl);
+            CHECK(memcmp(want, got, sizeof(float) * N * ys) == 0, "%s prepared != per call (relu %d): %s",
+                  pairs[k][0], relu, what);
+            for (int parts = 2; parts <= 3; parts++)
+                for (int packed = 0; packed < 2; packed++) {
+                    memset(got, 0, sizeof(float) * N * ys);
+                    bool ran = true;
+                    for (int part = 0; part < parts; part++)
+                        ran &= dc_conv_run_forward_share(&pt, part, parts, got, x, w, packed ? U : NULL, b, relu, N,
+                                                         sct);
+                    if (ran)
+                        CHECK(memcmp(want, got, sizeof(float) * N * ys) == 0,
+                              "%s in %d shares (prepared %d) != whole: %s", pairs[k][1], parts, packed, what);
+                    else
+                        CHECK((OC + 7) / 8 < parts, "%s refused %d shares of %d channels: %s", pairs[k][1], parts,
+                              OC, what);
+                }
+        }
+        free(scl), free(sct), free(want), free(got);
+    }
+    free(x), free(w), free(b), free(U);
+}
+
 int main(void) {
     if (!dc_conv_lanes_available()) {
         printf("AVX2+FMA not available: the direct kernel is not used here, skipped\n");
@@ -163,6 +236,15 @@ int main(void) {
         check_shape(N, 32, 14, 14, 32, 3, 1, 1); // stage 2 (one 14-of-16 vector a row)
         check_shape(N, 64, 7, 7, 64, 3, 1, 1);   // stage 3 (by channels at 16 lanes)
         check_shape(N, 5, 9, 37, 40, 3, 1, 1);   // rows of 37: 2 full vectors + 5 lanes; OC 40 (8 + remainders)
+        check_winot(N, 16, 28, 28, 16, 1);       // resnet20's stages: 14, 7 and 4 tiles a row
+        check_winot(N, 32, 14, 14, 32, 1);
+        check_winot(N, 64, 7, 7, 64, 1);         // OH, OW odd: the last tile half outside
+        check_winot(N, 8, 5, 5, 8, 0);           // pad 0: OW 3, 2 tiles a row
+        check_winot(N, 9, 13, 11, 17, 1);        // odd everything, OC 17: remainder blocks
+        check_winot(N, 12, 30, 31, 10, 2);       // pad 2, tile rows of 16.5 (over two vectors)
+        check_winot(N, 3, 1, 1, 5, 1);           // a 1x1 image
+        check_winot(N, 8, 40, 9, 24, 1);         // tall and narrow
+        check_winot(N, 4, 9, 70, 3, 0);          // rows of 34 tiles: several vectors and a spill
     }
     return dc_test_finish();
 }

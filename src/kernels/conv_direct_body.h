@@ -125,22 +125,6 @@ static void VN(dir_pad_input)(float *xq, const float *x, const dc_conv_shape *s,
         }
 }
 
-// Stores the first `valid` lanes of v at p (1..VW).
-VEC_INLINE void VN(dir_store_lanes)(float *p, vf v, int valid) {
-#if DC_VW == 8
-    if (valid >= 8) {
-        _mm256_storeu_ps(p, v);
-    } else {
-        const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), idx);
-        _mm256_maskstore_ps(p, m, v);
-    }
-#else
-    if (valid >= 16) _mm512_storeu_ps(p, v);
-    else _mm512_mask_storeu_ps(p, (__mmask16)((1u << valid) - 1u), v);
-#endif
-}
-
 // dc_relu_inplace's formula on 8 lanes: x where x > 0 or NaN, else +0.
 VEC_INLINE __m256 VN(dir_relu8)(__m256 v) {
     return _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ));
@@ -219,7 +203,7 @@ VEC_INLINE void VN(dir_block)(int NO, int NV, float *y, const float *xq, const f
         DIR_UNROLL
         for (int j = 0; j < NV; j++) {
             const vf v = b ? V_ADD(acc[o][j], bv) : acc[o][j];
-            VN(dir_store_lanes)(yo + yoff[j], relu ? V_RELU(v) : v, valid[j]);
+            VN(store_lanes)(yo + yoff[j], relu ? V_RELU(v) : v, valid[j]);
         }
     }
 }

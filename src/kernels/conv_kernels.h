@@ -115,6 +115,36 @@ void dc_conv_wino16_forward(float *y, const float *x, const float *w, const floa
 void dc_conv_wino16_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                              const float *w, int N, const dc_conv_shape *s, float *scratch);
 
+// Winograd F(2x2, 3x3) one image at a time with VW consecutive tiles of the
+// image in the lanes ("winot", same files): the forward of batches under 4,
+// 3x3 stride 1 pad 0..2, the bits of wino8 / wino16 for every sample.
+bool dc_conv_winot8_supports(const dc_conv_shape *s, unsigned pass);
+size_t dc_conv_winot8_floats(const dc_conv_shape *s, unsigned passes);
+void dc_conv_winot8_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                            int N, const dc_conv_shape *s, float *scratch);
+// The forwards on prepared weights U (16, C, pack_oc) at output channel 0
+// of this call's (dc_conv_forward_packed_fn); wino8/16 need pack_oc == OC.
+// dc_conv_wino_pack fills U (dc_conv_wino_u_floats floats) as every one of
+// them transforms w itself; it is compiled for AVX2 (call it only there).
+size_t dc_conv_wino_u_floats(const dc_conv_shape *s);
+void dc_conv_wino_pack(float *U, const float *w, const dc_conv_shape *s);
+void dc_conv_wino8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
+                                  const float *b, bool relu, int N, const dc_conv_shape *s,
+                                  float *scratch);
+void dc_conv_wino16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
+                                   const float *b, bool relu, int N, const dc_conv_shape *s,
+                                   float *scratch);
+void dc_conv_winot8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
+                                   const float *b, bool relu, int N, const dc_conv_shape *s,
+                                   float *scratch);
+void dc_conv_winot16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
+                                    const float *b, bool relu, int N, const dc_conv_shape *s,
+                                    float *scratch);
+bool dc_conv_winot16_supports(const dc_conv_shape *s, unsigned pass);
+size_t dc_conv_winot16_floats(const dc_conv_shape *s, unsigned passes);
+void dc_conv_winot16_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                             int N, const dc_conv_shape *s, float *scratch);
+
 // The definition, summed in double (conv_ref.c): the reference twin of every
 // kernel above and in the registry. No scratch (pass NULL). Forward applies
 // the bias, then the ReLU when relu is true; backward as above.

@@ -80,10 +80,16 @@ static const dc_conv_impl IMPLS[] = {
      dc_conv_lanes16_backward},
     {"wino8", "Winograd F(2x2,3x3), 8 samples in the lanes of a ymm: 3x3 stride 1",
      DC_CPU_LEVEL_AVX2, FWD | BWD, dc_conv_wino8_supports, dc_conv_wino8_floats,
-     dc_conv_wino8_forward, dc_conv_wino8_backward},
+     dc_conv_wino8_forward, dc_conv_wino8_backward, dc_conv_wino8_forward_packed},
     {"wino16", "Winograd F(2x2,3x3), 16 samples in the lanes of a zmm: 3x3 stride 1",
      DC_CPU_LEVEL_AVX512, FWD | BWD, dc_conv_wino16_supports, dc_conv_wino16_floats,
-     dc_conv_wino16_forward, dc_conv_wino16_backward},
+     dc_conv_wino16_forward, dc_conv_wino16_backward, dc_conv_wino16_forward_packed},
+    {"winot8", "Winograd F(2x2,3x3), 8 tiles of one image in the lanes of a ymm: batches under 4",
+     DC_CPU_LEVEL_AVX2, FWD, dc_conv_winot8_supports, dc_conv_winot8_floats,
+     dc_conv_winot8_forward, NULL, dc_conv_winot8_forward_packed},
+    {"winot16", "Winograd F(2x2,3x3), 16 tiles of one image in the lanes of a zmm: batches under 4",
+     DC_CPU_LEVEL_AVX512, FWD, dc_conv_winot16_supports, dc_conv_winot16_floats,
+     dc_conv_winot16_forward, NULL, dc_conv_winot16_forward_packed},
 };
 
 #undef FWD
@@ -123,6 +129,15 @@ bool dc_conv_impl_usable(const dc_conv_impl *impl, const dc_conv_shape *s, unsig
 //    direct 54-60; the stem 71 vs im2col 41-45; 3x3 stride 2 43-54 vs 38-43;
 //    LeNet-5 conv1 90 vs 43), im2col for 1x1 (37-51 vs 8-14). Backward:
 //    im2col (33-47 vs lanes8 8-9);
+//  - but N < 4 forward with weights prepared once (a session's; see
+//    dc_conv_pack) on an AVX2 CPU without AVX-512: "winot8" (Winograd with
+//    tiles in the lanes) for 3x3 stride 1 with at least 16 channels on both
+//    sides (a noisy AMD EPYC Zen 3 guest, 95 GFLOP/s ymm peak, N = 1, best
+//    of 60 x 100 calls: 16->16 at 28x28 66 vs direct 77, 32->32 at 14x14 74
+//    vs 71, 64->64 at 7x7 85 vs 63; whole ResNet-20 at batch 1 faster, see
+//    BENCHMARKS.md). Without prepared weights its per-call weight transform
+//    (in double) costs as much as the convolution (64->64: 9 vs 39). With
+//    AVX-512 direct16 stays: winot16 is not measured against it yet;
 //  - forward and backward-data of 3x3 stride-1 convolutions with at least 8
 //    channels on both sides: Winograd F(2,3) (16->16 at 28x28: wino16 170
 //    vs lanes16 160, 32->32 at 14x14: 230 vs 185; AVX2: wino8 125-150 vs
@@ -138,7 +153,7 @@ bool dc_conv_impl_usable(const dc_conv_impl *impl, const dc_conv_shape *s, unsig
 //  - else im2col + GEMM.
 // The first usable name in the pass's list wins.
 
-enum { LANES_MIN_N = 4, LANES16_MIN_N = 9, WINO_MIN_C = 8, DIRECT_MIN_TAPS = 16 };
+enum { LANES_MIN_N = 4, LANES16_MIN_N = 9, WINO_MIN_C = 8, WINOT_MIN_C = 16, DIRECT_MIN_TAPS = 16 };
 #define LANE_SUMS_MAX ((size_t)8 << 20) // bytes of lanes-kernel dw lane sums
 
 static bool wino_pays(const dc_conv_shape *s, int N) {
@@ -154,15 +169,20 @@ static const dc_conv_impl *first_usable(const char *const *list, const dc_conv_s
     return NULL;
 }
 
-static const dc_conv_impl *choose(const dc_conv_shape *s, int N, unsigned pass, unsigned cpu) {
+static const dc_conv_impl *choose(const dc_conv_shape *s, int N, unsigned pass, unsigned cpu,
+                                  bool prepared) {
     static const char *const direct16[] = {"direct16", NULL};
     static const char *const direct[] = {"direct", NULL};
     static const char *const im2col[] = {"im2col", NULL};
     static const char *const wino[] = {"wino16", "wino8", NULL};
     static const char *const lanes[] = {"lanes16", "lanes8", "im2col", NULL};
     static const char *const lanes8[] = {"lanes8", "im2col", NULL};
+    static const char *const winot[] = {"winot8", NULL};
     const dc_conv_impl *impl = NULL;
-    if (N < LANES_MIN_N && pass == DC_CONV_FWD && s->K > 1) impl = first_usable(direct16, s, pass, cpu);
+    if (N < LANES_MIN_N && pass == DC_CONV_FWD && prepared && !dc_cpu_has(cpu, DC_CPU_LEVEL_AVX512) &&
+        s->C >= WINOT_MIN_C && s->OC >= WINOT_MIN_C)
+        impl = first_usable(winot, s, pass, cpu);
+    if (!impl && N < LANES_MIN_N && pass == DC_CONV_FWD && s->K > 1) impl = first_usable(direct16, s, pass, cpu);
     if (!impl && N < LANES_MIN_N) {
         const bool dir = pass == DC_CONV_FWD && s->stride == 1 &&
                          s->C * s->K * s->K >= DIRECT_MIN_TAPS;
@@ -197,10 +217,9 @@ static const dc_conv_impl *forced(const char *name, const dc_conv_shape *s, unsi
     return impl;
 }
 
-dc_status dc_conv_plan_make_with(dc_conv_plan *p, const dc_conv_shape *s0, int N,
-                                 unsigned passes, unsigned cpu, const char *force_fwd,
-                                 const char *force_data, const char *force_weights,
-                                 dc_error *err) {
+static dc_status plan_make(dc_conv_plan *p, const dc_conv_shape *s0, int N, unsigned passes,
+                           unsigned cpu, bool prepared, const char *force_fwd,
+                           const char *force_data, const char *force_weights, dc_error *err) {
     memset(p, 0, sizeof *p);
     const dc_conv_shape s = dc_conv_shape_make(s0->C, s0->H, s0->W, s0->OC, s0->K, s0->stride,
                                                s0->pad);
@@ -220,14 +239,14 @@ dc_status dc_conv_plan_make_with(dc_conv_plan *p, const dc_conv_shape *s0, int N
     dc_status st = DC_OK;
     if (passes & DC_CONV_FWD)
         p->fwd = force_fwd ? forced(force_fwd, &s, DC_CONV_FWD, cpu, err, &st)
-                           : choose(&s, N, DC_CONV_FWD, cpu);
+                           : choose(&s, N, DC_CONV_FWD, cpu, prepared);
     if (st == DC_OK && (passes & DC_CONV_BWD_DATA))
         p->bwd_data = force_data ? forced(force_data, &s, DC_CONV_BWD_DATA, cpu, err, &st)
-                                 : choose(&s, N, DC_CONV_BWD_DATA, cpu);
+                                 : choose(&s, N, DC_CONV_BWD_DATA, cpu, false);
     if (st == DC_OK && (passes & DC_CONV_BWD_WEIGHTS))
         p->bwd_weights = force_weights
                              ? forced(force_weights, &s, DC_CONV_BWD_WEIGHTS, cpu, err, &st)
-                             : choose(&s, N, DC_CONV_BWD_WEIGHTS, cpu);
+                             : choose(&s, N, DC_CONV_BWD_WEIGHTS, cpu, false);
     if (st != DC_OK) {
         memset(p, 0, sizeof *p);
         return st;
@@ -245,9 +264,21 @@ dc_status dc_conv_plan_make_with(dc_conv_plan *p, const dc_conv_shape *s0, int N
     return DC_OK;
 }
 
+dc_status dc_conv_plan_make_with(dc_conv_plan *p, const dc_conv_shape *s, int N,
+                                 unsigned passes, unsigned cpu, const char *force_fwd,
+                                 const char *force_data, const char *force_weights,
+                                 dc_error *err) {
+    return plan_make(p, s, N, passes, cpu, false, force_fwd, force_data, force_weights, err);
+}
+
 dc_status dc_conv_plan_make(dc_conv_plan *p, const dc_conv_shape *s, int N, unsigned passes,
                             dc_error *err) {
-    return dc_conv_plan_make_with(p, s, N, passes, dc_cpu_features(), NULL, NULL, NULL, err);
+    return plan_make(p, s, N, passes, dc_cpu_features(), false, NULL, NULL, NULL, err);
+}
+
+dc_status dc_conv_plan_make_prepared(dc_conv_plan *p, const dc_conv_shape *s, int N,
+                                     unsigned passes, unsigned cpu, bool prepared, dc_error *err) {
+    return plan_make(p, s, N, passes, cpu, prepared, NULL, NULL, NULL, err);
 }
 
 size_t dc_conv_plan_floats(const dc_conv_plan *p) {
@@ -273,12 +304,39 @@ static void share_channels(int OC, int k, int parts, int *lo, int *hi) {
     if (*hi > OC) *hi = OC;
 }
 
+size_t dc_conv_pack_floats(const dc_conv_shape *s, unsigned cpu) {
+    if (!dc_cpu_has(cpu, DC_CPU_LEVEL_AVX2) || !dc_conv_wino8_supports(s, DC_CONV_FWD)) return 0;
+    return dc_conv_wino_u_floats(s);
+}
+
+void dc_conv_pack(float *packed, const float *w, const dc_conv_shape *s, unsigned cpu) {
+    DC_ASSERT(dc_conv_pack_floats(s, cpu) > 0);
+    dc_conv_wino_pack(packed, w, s);
+}
+
+void dc_conv_run_forward_packed(const dc_conv_plan *p, float *y, const float *x, const float *w,
+                                const float *packed, const float *b, bool relu, int N,
+                                float *scratch) {
+    DC_ASSERT(p->fwd);
+    if (N < 1) return;
+    if (packed && p->fwd->forward_packed)
+        p->fwd->forward_packed(y, x, packed, p->s.OC, b, relu, N, &p->s, scratch);
+    else
+        p->fwd->forward(y, x, w, b, relu, N, &p->s, scratch);
+}
+
+static bool shares_channels(const dc_conv_impl *f) {
+    static const char *const names[] = {"direct", "direct16", "winot8", "winot16"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(f->name, names[i])) return true;
+    return false;
+}
+
 bool dc_conv_run_forward_share(const dc_conv_plan *p, int part, int parts, float *y,
-                               const float *x, const float *w, const float *b, bool relu,
-                               int N, float *scratch) {
+                               const float *x, const float *w, const float *packed,
+                               const float *b, bool relu, int N, float *scratch) {
     const dc_conv_impl *f = p->fwd;
-    if (!f || parts < 2 || part < 0 || part >= parts || (p->s.OC + 7) / 8 < parts ||
-        (strcmp(f->name, "direct") && strcmp(f->name, "direct16")))
+    if (!f || parts < 2 || part < 0 || part >= parts || (p->s.OC + 7) / 8 < parts || !shares_channels(f))
         return false;
     const dc_conv_shape *s = &p->s;
     const size_t room = dc_conv_plan_floats(p);
@@ -292,9 +350,13 @@ bool dc_conv_run_forward_share(const dc_conv_plan *p, int part, int parts, float
     share_channels(s->OC, part, parts, &lo, &hi);
     const dc_conv_shape sk = dc_conv_shape_make(s->C, s->H, s->W, hi - lo, s->K, s->stride, s->pad);
     const size_t P = (size_t)s->OH * s->OW, xs = (size_t)s->C * s->H * s->W, ckk = (size_t)s->C * s->K * s->K;
-    for (int n = 0; n < N; n++) // one sample at a time: the block is contiguous in each
-        f->forward(y + ((size_t)n * s->OC + lo) * P, x + n * xs, w + lo * ckk, b ? b + lo : NULL, relu, 1,
-                   &sk, scratch);
+    for (int n = 0; n < N; n++) { // one sample at a time: the block is contiguous in each
+        float *yn = y + ((size_t)n * s->OC + lo) * P;
+        if (packed && f->forward_packed)
+            f->forward_packed(yn, x + n * xs, packed + lo, s->OC, b ? b + lo : NULL, relu, 1, &sk, scratch);
+        else
+            f->forward(yn, x + n * xs, w + lo * ckk, b ? b + lo : NULL, relu, 1, &sk, scratch);
+    }
     return true;
 }
 

@@ -60,6 +60,13 @@ typedef void (*dc_conv_backward_fn)(float *dx, float *dw, float *db, const float
                                     const float *x, const float *w, int N,
                                     const dc_conv_shape *s, float *scratch);
 
+// The forward with prepared weights (see dc_conv_pack below) in place of w:
+// `packed` is at output channel 0 of this call's OC channels in a layout
+// made for pack_oc >= OC output channels (a share of a wider convolution's).
+typedef void (*dc_conv_forward_packed_fn)(float *y, const float *x, const float *packed,
+                                          int pack_oc, const float *b, bool relu, int N,
+                                          const dc_conv_shape *s, float *scratch);
+
 typedef struct dc_conv_impl {
     const char *name;      // unique: "lanes8", "wino16", ...
     const char *algorithm; // one line: what it does and when it wins
@@ -73,6 +80,10 @@ typedef struct dc_conv_impl {
     size_t (*scratch_floats)(const dc_conv_shape *s, unsigned passes);
     dc_conv_forward_fn forward;   // when passes has DC_CONV_FWD
     dc_conv_backward_fn backward; // when passes has BWD_DATA or BWD_WEIGHTS
+    // The forward on Winograd-transformed weights (dc_conv_pack), or NULL:
+    // the kernels that transform w on every call, so that weights that do not
+    // change (an inference session's) are transformed once.
+    dc_conv_forward_packed_fn forward_packed;
 } dc_conv_impl;
 
 // The table: dc_conv_impl_count() rows, in no particular order.
@@ -112,6 +123,12 @@ dc_status dc_conv_plan_make_with(dc_conv_plan *p, const dc_conv_shape *s, int N,
                                  unsigned passes, unsigned cpu, const char *force_fwd,
                                  const char *force_data, const char *force_weights,
                                  dc_error *err);
+// The plan for a caller that runs the forward with prepared weights
+// (dc_conv_run_forward_packed with packed not NULL) when `prepared`: the
+// choice may then take a kernel that is only fast without its per-call
+// weight transform (winot8 at batch < 4).
+dc_status dc_conv_plan_make_prepared(dc_conv_plan *p, const dc_conv_shape *s, int N,
+                                     unsigned passes, unsigned cpu, bool prepared, dc_error *err);
 // Scratch floats for every planned pass (forward and backward run in turn,
 // sharing it): max(fwd_floats, bwd_floats), at least 16.
 size_t dc_conv_plan_floats(const dc_conv_plan *p);
@@ -122,17 +139,34 @@ size_t dc_conv_plan_floats(const dc_conv_plan *p);
 // of dc_conv_plan_floats(p) floats, 64-byte aligned.
 void dc_conv_run_forward(const dc_conv_plan *p, float *y, const float *x, const float *w,
                          const float *b, bool relu, int N, float *scratch);
-// Share `part` of `parts` of the planned forward: output channels
+// Share `part` of `parts` of the planned forward (packed: prepared weights
+// or NULL, as dc_conv_run_forward_packed): output channels
 // [lo, hi), blocks of 8 split evenly, for all N samples, written into y
 // (N, OC, OH, OW) as the whole forward writes them. Only where the plan's
 // kernel computes every output alone, with the same chain whatever OC (the
-// direct kernels, the batch < 4 choice), and every share's scratch fits
+// direct and winot kernels, the batch < 4 choices), and every share's scratch fits
 // dc_conv_plan_floats(p): then the shares together give the whole
 // forward's bits. Otherwise false, nothing written; the answer depends on
 // (p, parts) only, so every thread of a team gets the same one.
 bool dc_conv_run_forward_share(const dc_conv_plan *p, int part, int parts, float *y,
-                               const float *x, const float *w, const float *b, bool relu,
-                               int N, float *scratch);
+                               const float *x, const float *w, const float *packed,
+                               const float *b, bool relu, int N, float *scratch);
+// Prepared weights. The Winograd kernels transform w (OC,C,3,3) into U (16,
+// C, OC) on every forward call (in double, rounded once: tens of microseconds
+// for 64 channels, as long as the whole batch-1 convolution), so a caller
+// whose weights stay fixed can transform them once: dc_conv_pack_floats(s)
+// floats (0: no kernel the registry may choose for s on `cpu` reads prepared
+// weights, nothing to do), filled by dc_conv_pack, then given to
+// dc_conv_run_forward_packed. Every such kernel reads the same U and gives
+// the bits of its own forward on w.
+size_t dc_conv_pack_floats(const dc_conv_shape *s, unsigned cpu);
+void dc_conv_pack(float *packed, const float *w, const dc_conv_shape *s, unsigned cpu);
+// dc_conv_run_forward with the prepared weights when packed is not NULL and
+// the plan's kernel reads them, with w otherwise (the same bits either way).
+void dc_conv_run_forward_packed(const dc_conv_plan *p, float *y, const float *x, const float *w,
+                                const float *packed, const float *b, bool relu, int N,
+                                float *scratch);
+
 // The planned backward: dx overwritten (NULL: not wanted, needs BWD_DATA
 // planned otherwise), dw and db accumulated (NULL: not wanted; need
 // BWD_WEIGHTS planned otherwise). Single-threaded, scratch as above.

@@ -182,6 +182,22 @@ VEC_INLINE void VN(lanes_to_plane)(float *dst, size_t ns, const float *src, ptrd
     VN(lanes_to_rows)(dst, ns, tmp, nv, H * W);
 }
 
+// Stores the first `valid` lanes of v at p (1..VW).
+VEC_INLINE void VN(store_lanes)(float *p, vf v, int valid) {
+#if DC_VW == 8
+    if (valid >= 8) {
+        _mm256_storeu_ps(p, v);
+    } else {
+        const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), idx);
+        _mm256_maskstore_ps(p, m, v);
+    }
+#else
+    if (valid >= 16) _mm512_storeu_ps(p, v);
+    else _mm512_mask_storeu_ps(p, (__mmask16)((1u << valid) - 1u), v);
+#endif
+}
+
 // Sum of the VW lanes of v[0..VW-1] by a fixed tree: pairs, then pairs of
 // pairs, ... (((0+1)+(2+3))+((4+5)+(6+7))) for 8, the same for each half
 // and then half + half for 16.

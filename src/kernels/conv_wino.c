@@ -8,6 +8,7 @@
 #include <string.h>
 #include "kernels/conv_kernels.h"
 #include "kernels/conv_registry.h"
+#include "core/core.h"
 #include "kernels/target_avx2_begin.h"
 #define DC_VW 8
 #include "kernels/conv_wino_body.h"
@@ -35,4 +36,36 @@ void dc_conv_wino8_forward(float *y, const float *x, const float *w, const float
 void dc_conv_wino8_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                              const float *w, int N, const dc_conv_shape *s, float *scratch) {
     wino_backward_v8(dx, dw, db, dy, x, w, N, s, scratch);
+}
+
+bool dc_conv_winot8_supports(const dc_conv_shape *s, unsigned pass) {
+    return pass == DC_CONV_FWD && s->K == 3 && s->stride == 1 && s->pad <= 2;
+}
+
+size_t dc_conv_winot8_floats(const dc_conv_shape *s, unsigned passes) {
+    (void)passes;
+    return wint_floats_v8(s);
+}
+
+void dc_conv_winot8_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                            int N, const dc_conv_shape *s, float *scratch) {
+    wint_forward_v8(y, x, w, b, relu, N, s, scratch);
+}
+
+void dc_conv_wino8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
+                                  const float *b, bool relu, int N, const dc_conv_shape *s,
+                                  float *scratch) {
+    wino_forward_packed_v8(y, x, U, pack_oc, b, relu, N, s, scratch);
+}
+
+void dc_conv_winot8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
+                                   const float *b, bool relu, int N, const dc_conv_shape *s,
+                                   float *scratch) {
+    wint_forward_packed_v8(y, x, U, pack_oc, b, relu, N, s, scratch);
+}
+
+size_t dc_conv_wino_u_floats(const dc_conv_shape *s) { return wino_u_floats_v8(s->C, s->OC); }
+
+void dc_conv_wino_pack(float *U, const float *w, const dc_conv_shape *s) {
+    wino_weights_fwd_v8(U, w, s->C, s->OC);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "kernels/conv_kernels.h"
 #include "kernels/conv_registry.h"
+#include "core/core.h"
 #include "kernels/target_avx512_begin.h"
 #define DC_VW 16
 #include "kernels/conv_wino_body.h"
@@ -35,4 +36,30 @@ void dc_conv_wino16_forward(float *y, const float *x, const float *w, const floa
 void dc_conv_wino16_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                              const float *w, int N, const dc_conv_shape *s, float *scratch) {
     wino_backward_v16(dx, dw, db, dy, x, w, N, s, scratch);
+}
+
+bool dc_conv_winot16_supports(const dc_conv_shape *s, unsigned pass) {
+    return pass == DC_CONV_FWD && s->K == 3 && s->stride == 1 && s->pad <= 2;
+}
+
+size_t dc_conv_winot16_floats(const dc_conv_shape *s, unsigned passes) {
+    (void)passes;
+    return wint_floats_v16(s);
+}
+
+void dc_conv_winot16_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                            int N, const dc_conv_shape *s, float *scratch) {
+    wint_forward_v16(y, x, w, b, relu, N, s, scratch);
+}
+
+void dc_conv_wino16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
+                                  const float *b, bool relu, int N, const dc_conv_shape *s,
+                                  float *scratch) {
+    wino_forward_packed_v16(y, x, U, pack_oc, b, relu, N, s, scratch);
+}
+
+void dc_conv_winot16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
+                                   const float *b, bool relu, int N, const dc_conv_shape *s,
+                                   float *scratch) {
+    wint_forward_packed_v16(y, x, U, pack_oc, b, relu, N, s, scratch);
 }

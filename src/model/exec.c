@@ -76,6 +76,8 @@ struct dc_runtime {
     float *scratch;        // (max_n, biggest) where accumulating consumers write first
     bool *wants;           // (n_nodes) this backward needs node i's output gradient
     float **din;           // (n_nodes) gradient buffers of input nodes > 0 (NULL: not wanted)
+    float **pre;           // (n_nodes) what node i derived from the bound parameters
+                           // (dc_runtime_prepare), or NULL
     float *probs;          // (max_n, n_classes)
     float *dlogits;        // (max_n, n_classes)
     float *tscratch;       // (nthreads, scratch_per) kernel scratch, each thread its own
@@ -320,8 +322,16 @@ nomem:
     return dc_fail(err, DC_ERR_NOMEM, "out of memory for activations of batch %d", max_n);
 }
 
+static void drop_prepared(dc_runtime *rt) {
+    if (!rt->pre) return;
+    for (int i = 0; i < rt->g.n_nodes; i++) dc_free(rt->pre[i]);
+    free(rt->pre);
+    rt->pre = NULL;
+}
+
 void dc_runtime_free(dc_runtime *rt) {
     if (!rt) return;
+    drop_prepared(rt);
     for (int i = 0; i < rt->g.n_nodes; i++) {
         if (rt->acts && rt->aown && rt->aown[i]) dc_free(rt->acts[i]);
         if (rt->caches) dc_free(rt->caches[i]);
@@ -360,9 +370,28 @@ void dc_runtime_free(dc_runtime *rt) {
 }
 
 void dc_runtime_bind(dc_runtime *rt, const float *params, float *grads, float *state) {
+    drop_prepared(rt); // made from the parameters bound before
     rt->params = params;
     rt->grads = grads;
     rt->state = state;
+}
+
+dc_status dc_runtime_prepare(dc_runtime *rt, dc_error *err) {
+    drop_prepared(rt);
+    if (!rt->params || (rt->flags & DC_RT_BACKWARD)) return DC_OK;
+    rt->pre = calloc((size_t)rt->g.n_nodes, sizeof(float *));
+    if (!rt->pre) return dc_fail(err, DC_ERR_NOMEM, "out of memory for prepared weights");
+    for (int i = 0; i < rt->g.n_nodes; i++) {
+        const dc_node *nd = &rt->g.nodes[i];
+        const size_t n = nd->op->pre_floats ? nd->op->pre_floats(nd) : 0;
+        if (!n) continue;
+        if (!(rt->pre[i] = dc_alloc(sizeof(float) * n))) {
+            drop_prepared(rt);
+            return dc_fail(err, DC_ERR_NOMEM, "out of memory for the prepared weights of node %s", nd->name);
+        }
+        nd->op->pre_make(nd, rt->params, rt->pre[i]);
+    }
+    return DC_OK;
 }
 
 void dc_runtime_bind_model(dc_runtime *rt, dc_model *m) { dc_runtime_bind(rt, m->params, m->grads, m->state); }
@@ -411,6 +440,7 @@ static dc_node_io node_io(dc_runtime *rt, int i, int lo, int hi, int n, int t, i
                      .state = rt->state, .update_state = t == 0, .rng = rng};
     for (int k = 0; k < nd->n_in; k++) io.x[k] = rt->acts[nd->in[k]] + (size_t)lo * rt->astride[nd->in[k]];
     io.cache = rt->caches[i] ? (char *)rt->caches[i] + cache_bytes(nd, lo) : NULL;
+    io.pre = rt->pre ? rt->pre[i] : NULL;
     if (rt->tcaches[i]) io.tcache = rt->tcaches[i] + nd->op->tcache_bytes(nd) * (size_t)t;
     if (rt->tscratch) io.scratch = rt->tscratch + rt->scratch_per * (size_t)t;
     if (rt->parts[i]) {

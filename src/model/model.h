@@ -128,6 +128,12 @@ void dc_runtime_free(dc_runtime *rt);
 // training-mode forward passes). Must be called before the first pass.
 void dc_runtime_bind(dc_runtime *rt, const float *params, float *grads,
                      float *state);
+// The bound parameters will not change until the next bind (an inference
+// session's): each node makes once what its forward derives from them (the
+// Winograd-transformed convolution weights), read-only for every thread.
+// A bind drops it. Nothing for runtimes with DC_RT_BACKWARD (training
+// changes the parameters). The same bits as without.
+dc_status dc_runtime_prepare(dc_runtime *rt, dc_error *err);
 // Binds a model's own buffers.
 void dc_runtime_bind_model(dc_runtime *rt, dc_model *m);
 void dc_runtime_set_mode(dc_runtime *rt, dc_mode mode);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 #include "core/core.h"
+#include "core/cpu.h"
 #include "layers/layers.h"
 #include "layers/merge.h"
 #include "layers/norm.h"
@@ -177,7 +178,7 @@ static const dc_conv_plan *conv_plan(const dc_node *n, dc_node_io *io, bool fwd,
     if (*pn != io->N || (!fwd && cp->bwd_passes != passes)) {
         const dc_conv_shape s = conv_shape(n);
         dc_error err;
-        dc_status st = dc_conv_plan_make(p, &s, io->N, passes, &err);
+        dc_status st = dc_conv_plan_make_prepared(p, &s, io->N, passes, dc_cpu_features(), fwd && io->pre, &err);
         DC_ASSERT(st == DC_OK); // the shape was checked when the model was built
         *pn = io->N;
         if (!fwd) cp->bwd_passes = passes;
@@ -192,10 +193,11 @@ static size_t conv_scratch(const dc_node *n, int N) {
     const dc_conv_shape s = conv_shape(n);
     size_t most = 0;
     const int ns[2] = {1, N > 4 ? N : 4};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 4; i++) { // and with prepared weights or without
         dc_conv_plan p;
         dc_error err;
-        if (dc_conv_plan_make(&p, &s, ns[i], DC_CONV_ALL, &err) == DC_OK && dc_conv_plan_floats(&p) > most)
+        if (dc_conv_plan_make_prepared(&p, &s, ns[i / 2], DC_CONV_ALL, dc_cpu_features(), i % 2, &err) == DC_OK &&
+            dc_conv_plan_floats(&p) > most)
             most = dc_conv_plan_floats(&p);
     }
     return sizeof(float) * most;
@@ -203,13 +205,26 @@ static size_t conv_scratch(const dc_node *n, int N) {
 
 static void conv_forward(const dc_node *n, dc_node_io *io) {
     const dc_conv_plan *p = conv_plan(n, io, true, DC_CONV_FWD);
-    dc_conv_run_forward(p, io->y, io->x[0], PARAMS(io, n, 0), BIAS(io, n), io->relu, io->N, io->scratch);
+    dc_conv_run_forward_packed(p, io->y, io->x[0], PARAMS(io, n, 0), io->pre, BIAS(io, n), io->relu, io->N,
+                               io->scratch);
 }
 
 static bool conv_forward_share(const dc_node *n, dc_node_io *io) {
     const dc_conv_plan *p = conv_plan(n, io, true, DC_CONV_FWD);
-    return dc_conv_run_forward_share(p, io->share, io->shares, io->y, io->x[0], PARAMS(io, n, 0), BIAS(io, n),
-                                     io->relu, io->N, io->scratch);
+    return dc_conv_run_forward_share(p, io->share, io->shares, io->y, io->x[0], PARAMS(io, n, 0), io->pre,
+                                     BIAS(io, n), io->relu, io->N, io->scratch);
+}
+
+// Prepared weights: the Winograd transform of a 3x3 stride-1 convolution's
+// weights, made once for a session's fixed parameters.
+static size_t conv_pre_floats(const dc_node *n) {
+    const dc_conv_shape s = conv_shape(n);
+    return dc_conv_pack_floats(&s, dc_cpu_features());
+}
+
+static void conv_pre_make(const dc_node *n, const float *params, float *pre) {
+    const dc_conv_shape s = conv_shape(n);
+    dc_conv_pack(pre, params + n->t[0].off, &s, dc_cpu_features());
 }
 
 static void conv_backward(const dc_node *n, dc_node_io *io) {
@@ -238,6 +253,7 @@ static const dc_op conv_op = {.kind = "conv2d", .prefix = "conv", .help = "2-D c
                               .keys = conv_keys, .min_in = 1, .max_in = 1, .flags = DC_OP_RELU_EPILOGUE,
                               .infer = conv_infer, .init = conv_init, .tcache_bytes = conv_tcache, .scratch_bytes = conv_scratch,
                               .forward = conv_forward, .forward_share = conv_forward_share,
+                              .pre_floats = conv_pre_floats, .pre_make = conv_pre_make,
                               .backward = conv_backward, .sample_sqnorm = conv_sqnorm, .backward_sqnorm = conv_backward_sqnorm};
 
 // ---------------------------------------------------------------------------

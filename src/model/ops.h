@@ -169,6 +169,7 @@ typedef struct dc_node_io {
     bool update_state;     // coupled ops: this thread updates the state (thread 0)
     bool relu;             // DC_OP_RELU_EPILOGUE ops: the relu after this node is fused into it
     int share, shares;     // forward_share: this thread's share of the output, of shares
+    const float *pre;      // pre_make's output for the bound parameters, or NULL
     dc_rng *rng;           // dropout draws
 } dc_node_io;
 
@@ -202,6 +203,12 @@ struct dc_op {
     // split (the same answer for every share: the executor then runs
     // forward on one thread).
     bool (*forward_share)(const dc_node *n, dc_node_io *io);
+    // Optional: what forward derives from the parameters alone, made once
+    // for parameters that will not change (dc_runtime_prepare): pre_floats
+    // floats (0: nothing for this node), filled by pre_make, then io->pre.
+    // forward gives the same bits with io->pre as without.
+    size_t (*pre_floats)(const dc_node *n);
+    void (*pre_make)(const dc_node *n, const float *params, float *pre);
     void (*backward)(const dc_node *n, dc_node_io *io);
     // Coupled ops in training mode: partial (writes io->part), then after
     // the executor's reduction finish (reads io->total). Forward and

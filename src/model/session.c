@@ -178,6 +178,11 @@ dc_status dc_session_new(dc_session **out, const dc_model *m, int max_batch, int
     s->tab_f = m->tab_f;
     // state is only read in eval mode (BatchNorms that were not folded)
     dc_runtime_bind(s->rt, s->params, NULL, (float *)m->state);
+    st = dc_runtime_prepare(s->rt, err); // the session's parameters never change
+    if (st) {
+        dc_session_free(s);
+        return st;
+    }
     *out = s;
     return DC_OK;
 }
