@@ -205,7 +205,10 @@ static void check_winot(int N, int C, int H, int W, int OC, int pad) {
                     if (ran)
                         CHECK(memcmp(want, got, sizeof(float) * N * ys) == 0,
                               "%s in %d shares (prepared %d) != whole: %s", pairs[k][1], parts, packed, what);
-                    else
+                    else if (packed) // by tile rows
+                        CHECK((s.OH + 1) / 2 < parts, "%s refused %d shares of %d tile rows: %s", pairs[k][1],
+                              parts, (s.OH + 1) / 2, what);
+                    else // by output channels
                         CHECK((OC + 7) / 8 < parts, "%s refused %d shares of %d channels: %s", pairs[k][1], parts,
                               OC, what);
                 }

@@ -336,8 +336,14 @@ bool dc_conv_run_forward_share(const dc_conv_plan *p, int part, int parts, float
                                const float *x, const float *w, const float *packed,
                                const float *b, bool relu, int N, float *scratch) {
     const dc_conv_impl *f = p->fwd;
-    if (!f || parts < 2 || part < 0 || part >= parts || (p->s.OC + 7) / 8 < parts || !shares_channels(f))
-        return false;
+    if (!f || parts < 2 || part < 0 || part >= parts) return false;
+    // winot on prepared weights: by tile rows (its input transform is the
+    // same for every output channel, so a channel split would repeat it)
+    if (packed && !strcmp(f->name, "winot8"))
+        return dc_conv_winot8_forward_rows(y, x, packed, part, parts, b, relu, N, &p->s, scratch);
+    if (packed && !strcmp(f->name, "winot16"))
+        return dc_conv_winot16_forward_rows(y, x, packed, part, parts, b, relu, N, &p->s, scratch);
+    if ((p->s.OC + 7) / 8 < parts || !shares_channels(f)) return false;
     const dc_conv_shape *s = &p->s;
     const size_t room = dc_conv_plan_floats(p);
     int lo = 0, hi = 0;

@@ -140,7 +140,9 @@ size_t dc_conv_plan_floats(const dc_conv_plan *p);
 void dc_conv_run_forward(const dc_conv_plan *p, float *y, const float *x, const float *w,
                          const float *b, bool relu, int N, float *scratch);
 // Share `part` of `parts` of the planned forward (packed: prepared weights
-// or NULL, as dc_conv_run_forward_packed): output channels
+// or NULL, as dc_conv_run_forward_packed): the winot kernels on prepared
+// weights take the tile rows of each image divided evenly (false with fewer
+// tile rows than parts); otherwise output channels
 // [lo, hi), blocks of 8 split evenly, for all N samples, written into y
 // (N, OC, OH, OW) as the whole forward writes them. Only where the plan's
 // kernel computes every output alone, with the same chain whatever OC (the

@@ -69,3 +69,9 @@ size_t dc_conv_wino_u_floats(const dc_conv_shape *s) { return wino_u_floats_v8(s
 void dc_conv_wino_pack(float *U, const float *w, const dc_conv_shape *s) {
     wino_weights_fwd_v8(U, w, s->C, s->OC);
 }
+
+bool dc_conv_winot8_forward_rows(float *y, const float *x, const float *U, int part, int parts,
+                                  const float *b, bool relu, int N, const dc_conv_shape *s,
+                                  float *scratch) {
+    return wint_forward_rows_v8(y, x, U, part, parts, b, relu, N, s, scratch);
+}

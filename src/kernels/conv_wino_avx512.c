@@ -63,3 +63,9 @@ void dc_conv_winot16_forward_packed(float *y, const float *x, const float *U, in
                                    float *scratch) {
     wint_forward_packed_v16(y, x, U, pack_oc, b, relu, N, s, scratch);
 }
+
+bool dc_conv_winot16_forward_rows(float *y, const float *x, const float *U, int part, int parts,
+                                  const float *b, bool relu, int N, const dc_conv_shape *s,
+                                  float *scratch) {
+    return wint_forward_rows_v16(y, x, U, part, parts, b, relu, N, s, scratch);
+}

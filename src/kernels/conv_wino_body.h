@@ -564,20 +564,23 @@ VEC_INLINE void VN(merge2)(vf e, vf o, vf *lo, vf *hi) {
 #define V_LOADU_W(p) _mm512_loadu_ps(p)
 #endif
 
-// xp (Ci, Hq, Wq): the image x (Ci, H, W) with `pad` zero rows and columns
-// before it and zeros after it up to Hq x Wq.
-static void VN(wint_pad)(float *xp, const VN(tgeo) *g, const float *x) {
-    const int H = g->H, W = g->W, pad = g->pad, Hq = g->Hq, Wq = g->Wq;
+// Rows pr0 .. pr1 - 1 of xp (Ci, Hq, Wq): the image x (Ci, H, W) with `pad`
+// zero rows and columns before it and zeros after it up to Hq x Wq.
+static void VN(wint_pad)(float *xp, const VN(tgeo) *g, const float *x, int pr0, int pr1) {
+    const int H = g->H, W = g->W, pad = g->pad, Wq = g->Wq;
     for (int c = 0; c < g->Ci; c++) {
-        float *xc = xp + (size_t)c * Hq * Wq;
-        memset(xc, 0, sizeof(float) * (size_t)pad * Wq);
-        for (int h = 0; h < H; h++) {
-            float *row = xc + (size_t)(pad + h) * Wq;
+        float *xc = xp + (size_t)c * g->Hq * Wq;
+        for (int pr = pr0; pr < pr1; pr++) {
+            float *row = xc + (size_t)pr * Wq;
+            const int h = pr - pad;
+            if (h < 0 || h >= H) {
+                memset(row, 0, sizeof(float) * Wq);
+                continue;
+            }
             memset(row, 0, sizeof(float) * pad);
             memcpy(row + pad, x + ((size_t)c * H + h) * W, sizeof(float) * W);
             memset(row + pad + W, 0, sizeof(float) * (Wq - pad - W));
         }
-        memset(xc + (size_t)(pad + H) * Wq, 0, sizeof(float) * (size_t)(Hq - pad - H) * Wq);
     }
 }
 
@@ -656,18 +659,20 @@ static void VN(wint_out_band)(float *y, const VN(tgeo) *g, const float *M, int c
     }
 }
 
-// One image: y (Co, OH, OW) = x (Ci, H, W) (*) the weights whose transform
-// U holds, + b, ReLU'd when relu. U is at U[0][0][co_first]: Ci uco floats
-// per tile element, uco per input channel (uco >= Co: the image's output
-// channels may be a share of a wider convolution's). scratch:
-// wint_conv_floats(g).
+// One image, tile rows th_lo .. th_hi - 1 (output rows 2 th_lo .. 2 th_hi
+// - 1): y (Co, OH, OW) = x (Ci, H, W) (*) the weights whose transform U
+// holds, + b, ReLU'd when relu. U is at U[0][0][co_first]: Ci uco floats per
+// tile element, uco per input channel (uco >= Co: the output channels may
+// be a share of a wider convolution's). scratch: wint_conv_floats(g). A
+// tile's arithmetic does not depend on the band it falls in, so any split of
+// the tile rows gives the whole image's bits.
 static void VN(wint_conv)(float *y, const float *x, const float *U, int uco, const float *b,
-                          bool relu, const VN(tgeo) *g, float *scratch) {
+                          bool relu, const VN(tgeo) *g, float *scratch, int th_lo, int th_hi) {
     const int Ci = g->Ci, Co = g->Co, RF = g->RF, TF = g->TF;
     float *xp = scratch, *V = xp + VN(wint_xp_floats)(g), *M = V + 16 * g->vxs;
-    VN(wint_pad)(xp, g, x);
-    for (int th0 = 0; th0 < g->TH; th0 += g->TBR) {
-        const int rows = g->TH - th0 < g->TBR ? g->TH - th0 : g->TBR;
+    VN(wint_pad)(xp, g, x, 2 * th_lo, 2 * th_hi + 2);
+    for (int th0 = th_lo; th0 < th_hi; th0 += g->TBR) {
+        const int rows = th_hi - th0 < g->TBR ? th_hi - th0 : g->TBR;
         const int nvec = (rows * g->TW + VW - 1) / VW;
         VN(wint_in_band)(V, g, xp, th0, rows);
         for (int co0 = 0; co0 < Co; co0 += RF) {
@@ -734,7 +739,22 @@ static void VN(wint_forward_packed)(float *y, const float *x, const float *U, in
     // x is (N,C,H,W), U is (16,C,uco) at output channel 0, y is (N,OC,OH,OW)
     const VN(tgeo) g = VN(wint_geo)(s->C, s->OC, s->H, s->W, s->pad);
     const size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->OC * s->OH * s->OW;
-    for (int n = 0; n < N; n++) VN(wint_conv)(y + n * ys, x + n * xs, U, uco, b, relu, &g, scratch);
+    for (int n = 0; n < N; n++) VN(wint_conv)(y + n * ys, x + n * xs, U, uco, b, relu, &g, scratch, 0, g.TH);
+}
+
+// Share `part` of `parts`: the tile rows of every image divided evenly (the
+// input transform is then done once over the shares, not once per share as
+// an output-channel split would). false where there are fewer tile rows
+// than shares.
+static bool VN(wint_forward_rows)(float *y, const float *x, const float *U, int part, int parts,
+                                  const float *b, bool relu, int N, const dc_conv_shape *s,
+                                  float *scratch) {
+    const VN(tgeo) g = VN(wint_geo)(s->C, s->OC, s->H, s->W, s->pad);
+    if (g.TH < parts) return false;
+    const int lo = (int)((long)g.TH * part / parts), hi = (int)((long)g.TH * (part + 1) / parts);
+    const size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->OC * s->OH * s->OW;
+    for (int n = 0; n < N; n++) VN(wint_conv)(y + n * ys, x + n * xs, U, s->OC, b, relu, &g, scratch, lo, hi);
+    return true;
 }
 
 static void VN(wint_forward)(float *y, const float *x, const float *w, const float *b, bool relu,
