@@ -132,12 +132,12 @@ bool dc_conv_impl_usable(const dc_conv_impl *impl, const dc_conv_shape *s, unsig
 //  - but N < 4 forward with weights prepared once (a session's; see
 //    dc_conv_pack) on an AVX2 CPU without AVX-512: "winot8" (Winograd with
 //    tiles in the lanes) for 3x3 stride 1 with at least 16 channels on both
-//    sides (a noisy AMD EPYC Zen 3 guest, 95 GFLOP/s ymm peak, N = 1, best
-//    of 60 x 100 calls: 16->16 at 28x28 66 vs direct 77, 32->32 at 14x14 74
-//    vs 71, 64->64 at 7x7 85 vs 63; whole ResNet-20 at batch 1 faster, see
-//    BENCHMARKS.md). Without prepared weights its per-call weight transform
-//    (in double) costs as much as the convolution (64->64: 9 vs 39). With
-//    AVX-512 direct16 stays: winot16 is not measured against it yet;
+//    sides (`bench_conv 1` on an AMD EPYC Zen 3 guest without AVX-512, 93
+//    GFLOP/s ymm peak, medians: 16->16 at 28x28 59 vs direct 47, 32->32 at
+//    14x14 62 vs 47, 64->64 at 7x7 62 vs 44). Without prepared weights its
+//    per-call weight transform (in double) costs as much as the convolution
+//    (64->64: 9 vs 39). With AVX-512 direct16 stays: winot16 is not
+//    measured against it yet;
 //  - forward and backward-data of 3x3 stride-1 convolutions with at least 8
 //    channels on both sides: Winograd F(2,3) (16->16 at 28x28: wino16 170
 //    vs lanes16 160, 32->32 at 14x14: 230 vs 185; AVX2: wino8 125-150 vs
