@@ -584,21 +584,32 @@ static void VN(wint_pad)(float *xp, const VN(tgeo) *g, const float *x, int pr0, 
     }
 }
 
+// Input row p's columns 2 tw + q (q < 4, tw = tw0 + lane) as four vectors.
+VEC_INLINE void VN(split_row)(vf d[4], const float *p) {
+    VN(split2)(p, &d[0], &d[1]);
+    VN(split2)(p + 2, &d[2], &d[3]);
+}
+
 // V[xi][c][r TW + tw] for the tiles of tile rows th0 .. th0 + rows - 1.
+// Down the tile rows of one column of VW tiles at a time, so the two input
+// rows a tile row shares with the next are split once; the columns go last
+// to first, so a row's partial last vector, which spills into the next
+// row's first tiles, is written before that row's first vector overwrites
+// it.
 static void VN(wint_in_band)(float *V, const VN(tgeo) *g, const float *xp, int th0, int rows) {
-    const ptrdiff_t vxs = g->vxs;
+    const ptrdiff_t vxs = g->vxs, Wq = g->Wq;
+    const int last = (g->TW - 1) / VW * VW;
     for (int c = 0; c < g->Ci; c++) {
-        const float *xc = xp + (size_t)c * g->Hq * g->Wq;
-        for (int r = 0; r < rows; r++) {
-            const float *x0 = xc + (size_t)(2 * (th0 + r)) * g->Wq;
-            float *vr = V + (size_t)c * g->Tbp + (size_t)r * g->TW;
-            for (int tw0 = 0; tw0 < g->TW; tw0 += VW) {
-                vf d[4][4]; // d[i][q]: input row 2 th + i, column 2 tw + q, tw = tw0 + lane
-                UNROLL for (int i = 0; i < 4; i++) {
-                    const float *p = x0 + (size_t)i * g->Wq + 2 * tw0;
-                    VN(split2)(p, &d[i][0], &d[i][1]);
-                    VN(split2)(p + 2, &d[i][2], &d[i][3]);
-                }
+        const float *xc = xp + (size_t)c * g->Hq * Wq + (size_t)(2 * th0) * Wq;
+        for (int tw0 = last; tw0 >= 0; tw0 -= VW) {
+            vf d[4][4]; // d[i][q]: input row 2 th + i, column 2 tw + q, tw = tw0 + lane
+            VN(split_row)(d[0], xc + 2 * tw0);
+            VN(split_row)(d[1], xc + Wq + 2 * tw0);
+            for (int r = 0; r < rows; r++) {
+                const float *x2 = xc + (size_t)(2 * r + 2) * Wq + 2 * tw0;
+                VN(split_row)(d[2], x2);
+                VN(split_row)(d[3], x2 + Wq);
+                float *vr = V + (size_t)c * g->Tbp + (size_t)r * g->TW;
                 vf t[4][4]; // B^T d, then (B^T d) B: wino_in_tile's operations
                 UNROLL for (int q = 0; q < 4; q++) {
                     t[0][q] = V_SUB(d[0][q], d[2][q]);
@@ -612,6 +623,10 @@ static void VN(wint_in_band)(float *V, const VN(tgeo) *g, const float *xp, int t
                     V_STOREU(v + (i * 4 + 1) * vxs, V_ADD(t[i][1], t[i][2]));
                     V_STOREU(v + (i * 4 + 2) * vxs, V_SUB(t[i][2], t[i][1]));
                     V_STOREU(v + (i * 4 + 3) * vxs, V_SUB(t[i][1], t[i][3]));
+                }
+                UNROLL for (int q = 0; q < 4; q++) {
+                    d[0][q] = d[2][q];
+                    d[1][q] = d[3][q];
                 }
             }
         }
