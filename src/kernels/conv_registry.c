@@ -305,7 +305,10 @@ static void share_channels(int OC, int k, int parts, int *lo, int *hi) {
 }
 
 size_t dc_conv_pack_floats(const dc_conv_shape *s, unsigned cpu) {
-    if (!dc_cpu_has(cpu, DC_CPU_LEVEL_AVX2) || !dc_conv_wino8_supports(s, DC_CONV_FWD)) return 0;
+    // the readers of U: winot8 (>= WINOT_MIN_C channels) and wino (wino_pays)
+    if (!dc_cpu_has(cpu, DC_CPU_LEVEL_AVX2) || !dc_conv_wino8_supports(s, DC_CONV_FWD) ||
+        s->C < WINO_MIN_C || s->OC < WINO_MIN_C)
+        return 0;
     return dc_conv_wino_u_floats(s);
 }
 
