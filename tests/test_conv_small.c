@@ -210,9 +210,10 @@ static void check_winot(int N, int C, int H, int W, int OC, int pad) {
                     if (ran)
                         CHECK(memcmp(want, got, sizeof(float) * N * ys) == 0,
                               "%s in %d shares (prepared %d) != whole: %s", pairs[k][1], parts, packed, what);
-                    else if (packed && U) // by tile rows
-                        CHECK((s.OH + 1) / 2 < parts, "%s refused %d shares of %d tile rows: %s", pairs[k][1],
-                              parts, (s.OH + 1) / 2, what);
+                    else if (packed && U) // by tile rows, else by output channels
+                        CHECK((s.OH + 1) / 2 < parts && (OC + 7) / 8 < parts,
+                              "%s refused %d shares of %d tile rows and %d channels: %s", pairs[k][1], parts,
+                              (s.OH + 1) / 2, OC, what);
                     else // by output channels
                         CHECK((OC + 7) / 8 < parts, "%s refused %d shares of %d channels: %s", pairs[k][1], parts,
                               OC, what);

@@ -130,14 +130,17 @@ bool dc_conv_impl_usable(const dc_conv_impl *impl, const dc_conv_shape *s, unsig
 //    LeNet-5 conv1 90 vs 43), im2col for 1x1 (37-51 vs 8-14). Backward:
 //    im2col (33-47 vs lanes8 8-9);
 //  - but N < 4 forward with weights prepared once (a session's; see
-//    dc_conv_pack) on an AVX2 CPU without AVX-512: "winot8" (Winograd with
+//    dc_conv_pack): "winot16" with AVX-512, else "winot8" (Winograd with
 //    tiles in the lanes) for 3x3 stride 1 with at least 16 channels on both
 //    sides (`bench_conv 1` on an AMD EPYC Zen 3 guest without AVX-512, 93
-//    GFLOP/s ymm peak, medians: 16->16 at 28x28 59 vs direct 47, 32->32 at
-//    14x14 62 vs 47, 64->64 at 7x7 62 vs 44). Without prepared weights its
-//    per-call weight transform (in double) costs as much as the convolution
-//    (64->64: 9 vs 39). With AVX-512 direct16 stays: winot16 is not
-//    measured against it yet;
+//    GFLOP/s ymm peak, medians: 16->16 at 28x28 winot8 59 vs direct 47,
+//    32->32 at 14x14 62 vs 47, 64->64 at 7x7 62 vs 44; on an AMD EPYC Zen 4
+//    guest, 116 GFLOP/s ymm and zmm peak, three runs: 16->16 winot16
+//    99-118 vs winot8 86-110 vs direct16 83-88, 32->32 109-115 vs 105-115
+//    vs 86-89, 64->64 97-115 vs 84-114 vs 70-80; not measured on a CPU with
+//    two 512-bit FMA ports). Without prepared weights its per-call weight
+//    transform (in double) costs as much as the convolution (64->64: 9 vs
+//    39);
 //  - forward and backward-data of 3x3 stride-1 convolutions with at least 8
 //    channels on both sides: Winograd F(2,3) (16->16 at 28x28: wino16 170
 //    vs lanes16 160, 32->32 at 14x14: 230 vs 185; AVX2: wino8 125-150 vs
@@ -177,10 +180,10 @@ static const dc_conv_impl *choose(const dc_conv_shape *s, int N, unsigned pass, 
     static const char *const wino[] = {"wino16", "wino8", NULL};
     static const char *const lanes[] = {"lanes16", "lanes8", "im2col", NULL};
     static const char *const lanes8[] = {"lanes8", "im2col", NULL};
-    static const char *const winot[] = {"winot8", NULL};
+    static const char *const winot[] = {"winot16", "winot8", NULL};
     const dc_conv_impl *impl = NULL;
-    if (N < LANES_MIN_N && pass == DC_CONV_FWD && prepared && !dc_cpu_has(cpu, DC_CPU_LEVEL_AVX512) &&
-        s->C >= WINOT_MIN_C && s->OC >= WINOT_MIN_C)
+    if (N < LANES_MIN_N && pass == DC_CONV_FWD && prepared && s->C >= WINOT_MIN_C &&
+        s->OC >= WINOT_MIN_C)
         impl = first_usable(winot, s, pass, cpu);
     if (!impl && N < LANES_MIN_N && pass == DC_CONV_FWD && s->K > 1) impl = first_usable(direct16, s, pass, cpu);
     if (!impl && N < LANES_MIN_N) {
@@ -305,7 +308,7 @@ static void share_channels(int OC, int k, int parts, int *lo, int *hi) {
 }
 
 size_t dc_conv_pack_floats(const dc_conv_shape *s, unsigned cpu) {
-    // the readers of U: winot8 (>= WINOT_MIN_C channels) and wino (wino_pays)
+    // the readers of U: winot8/16 (>= WINOT_MIN_C channels) and wino (wino_pays)
     if (!dc_cpu_has(cpu, DC_CPU_LEVEL_AVX2) || !dc_conv_wino8_supports(s, DC_CONV_FWD) ||
         s->C < WINO_MIN_C || s->OC < WINO_MIN_C)
         return 0;
@@ -335,16 +338,42 @@ static bool shares_channels(const dc_conv_impl *f) {
     return false;
 }
 
+// Whether the winot forward on prepared weights is better shared by tile
+// rows than by output channels. A share's cost, in units of one output
+// channel's products over one vector of VW tiles: vectors x (channels + the
+// input transform, about 2.5 channels' worth, which a channel split repeats
+// in every share). Tiles are counted flat (a share's rows, then whole
+// vectors), as wint_conv packs them. resnet20 at batch 1 on 2 threads, 16
+// lanes: 28x28 by rows (7 x 18.5 vs 13 x 10.5), 14x14 by rows (2 x 34.5 vs
+// 4 x 18.5), 7x7 by channels (1 x 66.5 vs 1 x 34.5: its 16 tiles are one
+// vector, which a split by rows would leave half empty in each share).
+static bool winot_rows_pay(const dc_conv_shape *s, int vw, int parts) {
+    const int TH = (s->OH + 1) / 2, TW = (s->OW + 1) / 2, units = (s->OC + 7) / 8;
+    if (TH < parts) return false;
+    if (units < parts) return true;
+    long vrows = 0; // the largest share's vectors, by rows
+    for (int k = 0; k < parts; k++) {
+        const long rows = (long)TH * (k + 1) / parts - (long)TH * k / parts;
+        const long v = (rows * TW + vw - 1) / vw;
+        if (v > vrows) vrows = v;
+    }
+    const long vall = ((long)TH * TW + vw - 1) / vw;
+    const long cmax = 8 * (((long)units + parts - 1) / parts); // the largest share's channels
+    // 2 * (channels + 2.5), to stay in integers
+    return vrows * (2L * s->OC + 5) <= vall * (2 * cmax + 5);
+}
+
 bool dc_conv_run_forward_share(const dc_conv_plan *p, int part, int parts, float *y,
                                const float *x, const float *w, const float *packed,
                                const float *b, bool relu, int N, float *scratch) {
     const dc_conv_impl *f = p->fwd;
     if (!f || parts < 2 || part < 0 || part >= parts) return false;
-    // winot on prepared weights: by tile rows (its input transform is the
-    // same for every output channel, so a channel split would repeat it)
-    if (packed && !strcmp(f->name, "winot8"))
+    // winot on prepared weights: by tile rows where that pays (its input
+    // transform is the same for every output channel, so a channel split
+    // repeats it), else by output channels below
+    if (packed && !strcmp(f->name, "winot8") && winot_rows_pay(&p->s, 8, parts))
         return dc_conv_winot8_forward_rows(y, x, packed, part, parts, b, relu, N, &p->s, scratch);
-    if (packed && !strcmp(f->name, "winot16"))
+    if (packed && !strcmp(f->name, "winot16") && winot_rows_pay(&p->s, 16, parts))
         return dc_conv_winot16_forward_rows(y, x, packed, part, parts, b, relu, N, &p->s, scratch);
     if ((p->s.OC + 7) / 8 < parts || !shares_channels(f)) return false;
     const dc_conv_shape *s = &p->s;

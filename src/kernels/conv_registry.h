@@ -126,7 +126,7 @@ dc_status dc_conv_plan_make_with(dc_conv_plan *p, const dc_conv_shape *s, int N,
 // The plan for a caller that runs the forward with prepared weights
 // (dc_conv_run_forward_packed with packed not NULL) when `prepared`: the
 // choice may then take a kernel that is only fast without its per-call
-// weight transform (winot8 at batch < 4).
+// weight transform (winot8 / winot16 at batch < 4).
 dc_status dc_conv_plan_make_prepared(dc_conv_plan *p, const dc_conv_shape *s, int N,
                                      unsigned passes, unsigned cpu, bool prepared, dc_error *err);
 // Scratch floats for every planned pass (forward and backward run in turn,
@@ -141,8 +141,10 @@ void dc_conv_run_forward(const dc_conv_plan *p, float *y, const float *x, const 
                          const float *b, bool relu, int N, float *scratch);
 // Share `part` of `parts` of the planned forward (packed: prepared weights
 // or NULL, as dc_conv_run_forward_packed): the winot kernels on prepared
-// weights take the tile rows of each image divided evenly (false with fewer
-// tile rows than parts); otherwise output channels
+// weights take the tile rows of each image divided evenly where that costs
+// less than a split by channels (not with fewer tile rows than parts, nor
+// where a share's tiles would leave its vectors emptier: a 7x7 image's 16
+// tiles in one zmm); otherwise output channels
 // [lo, hi), blocks of 8 split evenly, for all N samples, written into y
 // (N, OC, OH, OW) as the whole forward writes them. Only where the plan's
 // kernel computes every output alone, with the same chain whatever OC (the

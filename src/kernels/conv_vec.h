@@ -198,6 +198,22 @@ VEC_INLINE void VN(store_lanes)(float *p, vf v, int valid) {
 #endif
 }
 
+// n (0 <= n <= VW - s) contiguous floats from p into lanes [s, s + n), the
+// other lanes 0; only those n floats are read.
+VEC_INLINE vf VN(load_at)(const float *p, int s, int n) {
+#if DC_VW == 8
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 v = _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx));
+    const __m256i from = _mm256_sub_epi32(idx, _mm256_set1_epi32(s)); // lane l takes loaded lane l - s
+    const __m256i keep = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(s), idx),
+                                             _mm256_cmpgt_epi32(_mm256_set1_epi32(s + n), idx));
+    return _mm256_and_ps(_mm256_permutevar8x32_ps(v, from), _mm256_castsi256_ps(keep));
+#else
+    const __mmask16 m = (__mmask16)(((1u << n) - 1u) << s);
+    return _mm512_maskz_expandloadu_ps(m, p);
+#endif
+}
+
 // Sum of the VW lanes of v[0..VW-1] by a fixed tree: pairs, then pairs of
 // pairs, ... (((0+1)+(2+3))+((4+5)+(6+7))) for 8, the same for each half
 // and then half + half for 16.

@@ -565,7 +565,10 @@ VEC_INLINE void VN(merge2)(vf e, vf o, vf *lo, vf *hi) {
 #endif
 
 // Rows pr0 .. pr1 - 1 of xp (Ci, Hq, Wq): the image x (Ci, H, W) with `pad`
-// zero rows and columns before it and zeros after it up to Hq x Wq.
+// zero rows and columns before it and zeros after it up to Hq x Wq. A row is
+// Wq / VW whole vectors (Wq is a multiple of VW), each a masked load of the
+// image's columns that fall in it: a library memset and memcpy per row of 7
+// to 28 floats cost 7% of resnet20's batch-1 time in calls.
 static void VN(wint_pad)(float *xp, const VN(tgeo) *g, const float *x, int pr0, int pr1) {
     const int H = g->H, W = g->W, pad = g->pad, Wq = g->Wq;
     for (int c = 0; c < g->Ci; c++) {
@@ -574,12 +577,16 @@ static void VN(wint_pad)(float *xp, const VN(tgeo) *g, const float *x, int pr0, 
             float *row = xc + (size_t)pr * Wq;
             const int h = pr - pad;
             if (h < 0 || h >= H) {
-                memset(row, 0, sizeof(float) * Wq);
+                for (int j = 0; j < Wq; j += VW) V_STOREU(row + j, V_ZERO());
                 continue;
             }
-            memset(row, 0, sizeof(float) * pad);
-            memcpy(row + pad, x + ((size_t)c * H + h) * W, sizeof(float) * W);
-            memset(row + pad + W, 0, sizeof(float) * (Wq - pad - W));
+            const float *src = x + ((size_t)c * H + h) * W;
+            for (int j = 0; j < Wq; j += VW) {
+                // lanes [s, e) of this vector hold columns j + s - pad .. of the image
+                const int s = pad > j ? pad - j : 0;
+                const int e = pad + W - j < VW ? pad + W - j : VW;
+                V_STOREU(row + j, e > s ? VN(load_at)(src + (j + s - pad), s, e - s) : V_ZERO());
+            }
         }
     }
 }
