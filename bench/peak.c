@@ -1,5 +1,6 @@
 // peak.c — measures the fp32 FMA peak of this machine, per core and for all
-// cores, with 256-bit (AVX2+FMA) and 512-bit (AVX-512F) FMAs, so GEMM and
+// cores, with 256-bit (AVX2+FMA) and 512-bit (AVX-512F) FMAs, and the int8
+// multiply-accumulate peak (AVX2, AVX-512 VNNI), so GEMM and
 // training numbers can be stated as a fraction of what the hardware can do.
 // A standalone bench tool, not part of the library.
 //
@@ -107,6 +108,69 @@ __attribute__((target("avx512f"))) static float fma_chains_avx512(long iters) {
 }
 #define FLOPS_PER_ITER_AVX512 (16.0 * 16 * 2)
 
+// int8 products, in multiply-accumulates (MACs) of uint8 x int8 pairs, the
+// int8 kernels' unit: 16 independent vpdpbusd zmm chains (AVX-512 VNNI, 64
+// MACs each), and AVX2's three-instruction sequence without VNNI
+// (vpmaddubsw to int16 pairs, vpmaddwd by ones to int32, vpaddd: 32 MACs
+// per sequence; 8 independent chains). Reported as GMAC/s.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static float dpbusd_chains(long iters) {
+    // named variables, not an array: an array of vectors is kept in memory
+    // and the chains then run at the store-to-load forwarding latency
+    __m512i a0 = _mm512_set1_epi32(0), a1 = _mm512_set1_epi32(1), a2 = _mm512_set1_epi32(2), a3 = _mm512_set1_epi32(3), a4 = _mm512_set1_epi32(4), a5 = _mm512_set1_epi32(5), a6 = _mm512_set1_epi32(6), a7 = _mm512_set1_epi32(7), a8 = _mm512_set1_epi32(8), a9 = _mm512_set1_epi32(9), a10 = _mm512_set1_epi32(10), a11 = _mm512_set1_epi32(11), a12 = _mm512_set1_epi32(12), a13 = _mm512_set1_epi32(13), a14 = _mm512_set1_epi32(14), a15 = _mm512_set1_epi32(15);
+    const __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-2);
+    for (long i = 0; i < iters; i++) {
+        a0 = _mm512_dpbusd_epi32(a0, x, y);
+        a1 = _mm512_dpbusd_epi32(a1, x, y);
+        a2 = _mm512_dpbusd_epi32(a2, x, y);
+        a3 = _mm512_dpbusd_epi32(a3, x, y);
+        a4 = _mm512_dpbusd_epi32(a4, x, y);
+        a5 = _mm512_dpbusd_epi32(a5, x, y);
+        a6 = _mm512_dpbusd_epi32(a6, x, y);
+        a7 = _mm512_dpbusd_epi32(a7, x, y);
+        a8 = _mm512_dpbusd_epi32(a8, x, y);
+        a9 = _mm512_dpbusd_epi32(a9, x, y);
+        a10 = _mm512_dpbusd_epi32(a10, x, y);
+        a11 = _mm512_dpbusd_epi32(a11, x, y);
+        a12 = _mm512_dpbusd_epi32(a12, x, y);
+        a13 = _mm512_dpbusd_epi32(a13, x, y);
+        a14 = _mm512_dpbusd_epi32(a14, x, y);
+        a15 = _mm512_dpbusd_epi32(a15, x, y);
+    }
+    __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+                                 _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+    s = _mm512_add_epi32(s, _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)));
+    s = _mm512_add_epi32(s, _mm512_add_epi32(_mm512_add_epi32(a12, a13), _mm512_add_epi32(a14, a15)));
+    return (float)_mm512_reduce_add_epi32(s);
+}
+#define MACS_PER_ITER_VNNI (16.0 * 64)
+
+__attribute__((target("avx2"))) static float maddubs_chains(long iters) {
+    __m256i a0 = _mm256_set1_epi32(0), a1 = _mm256_set1_epi32(1), a2 = _mm256_set1_epi32(2), a3 = _mm256_set1_epi32(3), a4 = _mm256_set1_epi32(4), a5 = _mm256_set1_epi32(5), a6 = _mm256_set1_epi32(6), a7 = _mm256_set1_epi32(7);
+    __m256i x0 = _mm256_set1_epi8(3), x1 = _mm256_set1_epi8(5), x2 = _mm256_set1_epi8(7), x3 = _mm256_set1_epi8(9);
+    __m256i x4 = _mm256_set1_epi8(11), x5 = _mm256_set1_epi8(13), x6 = _mm256_set1_epi8(15), x7 = _mm256_set1_epi8(17);
+    const __m256i y = _mm256_set1_epi8(-2);
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (long i = 0; i < iters; i++) {
+        // opaque, one multiplicand per chain: the products are neither hoisted
+        // out of the loop nor shared between chains
+        __asm__ volatile("" : "+x"(x0), "+x"(x1), "+x"(x2), "+x"(x3), "+x"(x4), "+x"(x5), "+x"(x6), "+x"(x7));
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_maddubs_epi16(x0, y), ones));
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_maddubs_epi16(x1, y), ones));
+        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_maddubs_epi16(x2, y), ones));
+        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_maddubs_epi16(x3, y), ones));
+        a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(_mm256_maddubs_epi16(x4, y), ones));
+        a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(_mm256_maddubs_epi16(x5, y), ones));
+        a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(_mm256_maddubs_epi16(x6, y), ones));
+        a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(_mm256_maddubs_epi16(x7, y), ones));
+    }
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),
+                                 _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
+    int out[8];
+    _mm256_storeu_si256((__m256i *)out, s);
+    return (float)(out[0] + out[7]);
+}
+#define MACS_PER_ITER_AVX2_INT8 (8.0 * 32)
+
 #define REPS 100
 
 typedef float (*chains_fn)(long iters);
@@ -175,6 +239,10 @@ int main(int argc, char **argv) {
         avx2 = run_isa(fma_chains_avx2, FLOPS_PER_ITER_AVX2, ncores);
     if (__builtin_cpu_supports("avx512f"))
         avx512 = run_isa(fma_chains_avx512, FLOPS_PER_ITER_AVX512, ncores);
+    struct peak vnni = {0, 0, 0}, i8avx2 = {0, 0, 0};
+    if (__builtin_cpu_supports("avx2")) i8avx2 = run_isa(maddubs_chains, MACS_PER_ITER_AVX2_INT8, ncores);
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw"))
+        vnni = run_isa(dpbusd_chains, MACS_PER_ITER_VNNI, ncores);
     struct peak best = avx512.ok && avx512.one > avx2.one ? avx512 : avx2;
     const char *best_isa = avx512.ok && avx512.one > avx2.one ? "avx512" : "avx2";
     if (!best.ok) {
@@ -185,6 +253,8 @@ int main(int argc, char **argv) {
         printf("{");
         json_peak("avx2", avx2, ncores);
         json_peak("avx512", avx512, ncores);
+        json_peak("int8_avx2_gmacs", i8avx2, ncores);
+        json_peak("int8_vnni512_gmacs", vnni, ncores);
         printf("\"best\": {\"isa\": \"%s\", \"1\": %.1f, \"%d\": %.1f}, \"cores\": %d}\n", best_isa,
                best.one, ncores, best.all, ncores);
         return 0;
@@ -204,6 +274,14 @@ int main(int argc, char **argv) {
     } else {
         printf("AVX-512F: not supported by this CPU, skipped\n");
     }
+    if (i8avx2.ok)
+        printf("int8 peak AVX2 (vpmaddubsw+vpmaddwd+vpaddd): 1 core %.1f GMAC/s, %d cores %.1f\n", i8avx2.one,
+               ncores, i8avx2.all);
+    if (vnni.ok)
+        printf("int8 peak AVX-512 VNNI (vpdpbusd zmm): 1 core %.1f GMAC/s, %d cores %.1f\n", vnni.one, ncores,
+               vnni.all);
+    else
+        printf("AVX-512 VNNI: not supported by this CPU, skipped\n");
     printf("best: %s, 1 core %.1f GFLOP/s, %d cores %.1f GFLOP/s\n", best_isa, best.one, ncores,
            best.all);
     return 0;
