@@ -89,6 +89,8 @@ int cmd_prune(int argc, char **argv) {
     bool structured = false, unstructured = false, per_layer = false;
     float sparsity = -1, macs = 0;
     int norm = 1, steps = 1, finetune = 0, multiple = 1;
+    bool distill = false;
+    float alpha = -1, temp = -1; // -1: not given
     dc_finetune_opts ft;
     dc_finetune_defaults(&ft);
     cli_norm nrm = {0};
@@ -102,6 +104,9 @@ int cmd_prune(int argc, char **argv) {
         {"multiple", OPT_INT, &multiple, "--structured: keep a multiple of N channels in each group (8 or 16 suit the vector kernels) [1]"},
         {"steps", OPT_INT, &steps, "prune in this many rounds, s_r = s (1 - (1 - r/steps)^3) [1]"},
         {"finetune", OPT_INT, &finetune, "epochs of fine-tuning, spread over the rounds [0]"},
+        {"distill", OPT_FLAG, &distill, "fine-tune with knowledge distillation: the unpruned model is the teacher"},
+        {"distill-alpha", OPT_FLOAT, &alpha, "--distill: weight of the teacher's soft targets in the loss, 0..1 [0.5]"},
+        {"distill-t", OPT_FLOAT, &temp, "--distill: softmax temperature of the soft targets [4]"},
         {"out", OPT_STR, &out, "the pruned model file to write (required)"},
         CLI_NORM_OPTIONS(&nrm),
     };
@@ -135,8 +140,18 @@ int cmd_prune(int argc, char **argv) {
         fprintf(stderr, "deepc %s: --per-layer is for --unstructured (structured pruning is per channel group)\n", VERB);
         return 2;
     }
+    if ((alpha != -1 || temp != -1) && !distill) {
+        fprintf(stderr, "deepc %s: --distill-alpha and --distill-t are for --distill\n", VERB);
+        return 2;
+    }
+    if (distill && finetune < 1) {
+        fprintf(stderr, "deepc %s: --distill teaches the fine-tuning: give --finetune E as well\n", VERB);
+        return 2;
+    }
     dc_train_config tc;
     if (!dc_finetune_config(&tc, &ft, finetune, VERB)) return 2;
+    if (alpha != -1) tc.distill_alpha = alpha;
+    if (temp != -1) tc.distill_temp = temp;
     dc_model *m = NULL;
     int rc = cli_model_load(VERB, pos[0], &nrm, &m);
     if (rc) return rc;
@@ -151,6 +166,7 @@ int cmd_prune(int argc, char **argv) {
         have_data = true;
     }
     if (dc_check_output(out, &err)) rc = cli_fail(VERB, &err);
+    if (distill) tc.teacher = m; // the dense model, read only: dc_prune builds the pruned one beside it
     dc_prune_config pc = dc_prune_config_default();
     pc.structured = structured;
     pc.per_layer = per_layer;

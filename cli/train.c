@@ -184,6 +184,9 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
                     .gamma = 0.1f, .seed = 1, .delta = 1e-5f};
     const char *reweight = NULL; // --reweight FILE: groups of the training samples
     const char *tab_path = NULL, *test_tab_path = NULL, *tab_id = NULL; // multimodal models
+    const char *teacher_path = NULL; // --teacher: knowledge distillation
+    float distill_alpha = 0.5f, distill_temp = 4.0f;
+    dc_model *teacher = NULL;
     float mpi_timeout = (float)DC_MPI_TIMEOUT_DEFAULT;
     cli_data_opts dopt = {0};
     o.dopt = &dopt;
@@ -224,6 +227,9 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         {"hflip", OPT_FLAG, &o.hflip, "augmentation: random horizontal flips"},
         {"crop", OPT_INT, &o.crop, "augmentation: random crop with this much zero padding, pixels [0]"},
         {"erase", OPT_FLOAT, &o.erase, "augmentation: random erasing (cutout) with this probability [0]"},
+        {"teacher", OPT_STR, &teacher_path, "knowledge distillation from this trained model (soft targets of each augmented batch; give it again with --resume)"},
+        {"distill-alpha", OPT_FLOAT, &distill_alpha, "--teacher: weight of the soft targets in the loss, 0..1 [0.5]"},
+        {"distill-t", OPT_FLOAT, &distill_temp, "--teacher: softmax temperature of the soft targets [4]"},
         {"reweight", OPT_STR, &reweight, "reweighing for fairness (Kamiran & Calders): CSV of \"index,group\" per training sample, or builtin:brightness"},
         {"tabular", OPT_STR, &tab_path, "multimodal models: CSV of numbers, a header of column names and one row per training sample"},
         {"test-tabular", OPT_STR, &test_tab_path, "multimodal models: the test samples' rows (same columns)"},
@@ -334,6 +340,10 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     else if (o.dp && !(o.delta > 0 && o.delta < 1)) BAD("--delta %g: expected (0, 1)", o.delta);
     else if (o.dp && cli_find(opts, "clip")->seen && !(o.clip > 0) && !o.resume)
         BAD("--clip %g: DP-SGD needs a per-sample clip norm > 0", o.clip);
+    else if (!teacher_path && (cli_find(opts, "distill-alpha")->seen || cli_find(opts, "distill-t")->seen))
+        BAD("--distill-alpha and --distill-t need --teacher MODEL");
+    else if (teacher_path && o.dp)
+        BAD("--teacher is not supported with --dp (the teacher's outputs would need their own privacy accounting)");
     else if (o.resume && dc_model_epochs_done(m) >= o.epochs)
         BAD("%s has already trained %d epochs; pass --epochs N with N > %d to continue", o.resume,
             dc_model_epochs_done(m), dc_model_epochs_done(m));
@@ -545,6 +555,15 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         dc_groups_free(&g);
         cfg.sample_weights = rw;
     }
+    if (teacher_path) {
+        if (dc_model_load(&teacher, teacher_path, &err)) {
+            rc = cli_fail("train", &err);
+            goto out;
+        }
+        cfg.teacher = teacher;
+        cfg.distill_alpha = distill_alpha;
+        cfg.distill_temp = distill_temp;
+    }
     cb_state cbs = {.json = o.json, .quiet = o.quiet, .heldout = heldout};
     progress_init(&cbs.bar, "batches", !o.json && !o.quiet);
     double t0 = dc_now_seconds();
@@ -585,6 +604,7 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
     dc_eval_result_free(&r);
 out:
     free(rw);
+    dc_model_free(teacher);
     dc_tabular_free(&tab);
     dc_tabular_free(&test_tab);
     dc_tabular_free(&val_tab);

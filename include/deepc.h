@@ -530,6 +530,17 @@ typedef struct dc_train_config {
     // deviation dp.sigma*dp.clip is added to the sum, which is divided by the
     // expected lot size. Noise and sampling come from ChaCha20 keyed by the OS,
     // or by dp.seed when dp.seeded (reproducible; recorded in the model).
+    // Knowledge distillation (Hinton et al. 2015) when teacher is set: every
+    // batch, as augmented, also runs through the teacher (an inference
+    // session, eval mode), and the loss is (1 - distill_alpha) CE(labels) +
+    // distill_alpha T^2 KL(softmax(teacher / T) || softmax(student / T)),
+    // T = distill_temp. The teacher needs the student's input shape and
+    // class count (its own input normalisation is applied); not with DP-SGD
+    // or tabular inputs. E.g. a pruned model's fine-tuning taught by the
+    // dense model it came from (deepc prune --distill).
+    const dc_model *teacher;
+    float distill_alpha;   // weight of the soft term, [0, 1] [0.5]
+    float distill_temp;    // temperature T > 0 [4]
     struct {
         bool enabled;
         float clip;      // per-sample clipping norm C

@@ -47,6 +47,16 @@ st "
 import st_py; t, _ = st_py.load('$T/nh.safetensors')
 assert t['fc3.weight'].shape == (5, 84) and t['fc3.bias'].shape == (5,), t['fc3.weight'].shape
 " && ok || bad "new head shape"
+# knowledge distillation in deepc train: --teacher; a student with the teacher's shapes only
+expect_ok "train with --teacher" "$BIN" train --model lenet5 $SMALL --epochs 1 --lr 0.02 --seed 2 --teacher "$T/p.safetensors" \
+  --distill-alpha 0.8 --distill-t 2 --quiet --out "$T/kd.safetensors"
+expect_ok "the same without" "$BIN" train --model lenet5 $SMALL --epochs 1 --lr 0.02 --seed 2 --quiet --out "$T/nokd.safetensors"
+cmp -s "$T/kd.safetensors" "$T/nokd.safetensors" && bad "--teacher changed nothing" || ok
+expect_err "a teacher with other classes" "5 classes" "$BIN" train --model lenet5 $SMALL --epochs 1 --teacher "$T/nh.safetensors" --out "$T/x.safetensors"
+expect_err "a missing teacher" "$T/none.safetensors" "$BIN" train --model lenet5 $SMALL --epochs 1 --teacher "$T/none.safetensors" --out "$T/x.safetensors"
+expect_err "--distill-t without --teacher" "--teacher" "$BIN" train --model lenet5 $SMALL --epochs 1 --distill-t 2 --out "$T/x.safetensors"
+expect_err "--teacher with --dp" "--dp" "$BIN" train --model lenet5 $SMALL --epochs 1 --dp --noise 1 --teacher "$T/p.safetensors" --out "$T/x.safetensors"
+[ ! -e "$T/x.safetensors" ] && ok || bad "a refused train wrote its --out"
 expect_ok "finetune --json" "$BIN" finetune "$T/p.safetensors" $SMALL --epochs 1 --freeze 'conv*' --json --out "$T/j.safetensors"
 grep -q '"event":"epoch"' "$T/out" && grep -q '"event":"done","split":"test","n":500,"accuracy":0\.' "$T/out" \
   && grep -q '"val_accuracy":null,"test_accuracy":0\.' "$T/out" && ok || bad "finetune --json lines: $(cat "$T/out")"

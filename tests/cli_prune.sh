@@ -24,6 +24,16 @@ grep -q "fine-tune epoch 2" "$T/out" && grep -q "weight sparsity 90.0%" "$T/out"
 expect_ok "fine-tune with train's options" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.8 --finetune 2 $SMALL \
   --optim adamw --lr 0.002 --sched cosine --warmup 1 --hflip --crop 2 --out "$T/la.safetensors"
 grep -q "weight sparsity 80.0%" "$T/out" && ok || bad "augmented fine-tune: $(tail -2 "$T/out")"
+# knowledge distillation: the unpruned model teaches the fine-tuning
+expect_ok "fine-tune with --distill" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.9 --finetune 2 --steps 1 $SMALL \
+  --distill --distill-alpha 0.7 --distill-t 3 --out "$T/ld.safetensors"
+grep -q "weight sparsity 90.0%" "$T/out" && ok || bad "distilled fine-tune: $(tail -2 "$T/out")"
+cmp -s "$T/ld.safetensors" "$T/lu.safetensors" && bad "--distill changed nothing" || ok
+expect_err "--distill-alpha without --distill" "--distill" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.5 --finetune 1 --distill-alpha 0.3 --out "$T/x.safetensors"
+expect_err "--distill without fine-tuning" "--finetune" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.5 --distill --out "$T/x.safetensors"
+expect_err "--distill-alpha out of range" "--distill-alpha 1.5" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.5 --finetune 1 $SMALL --distill --distill-alpha 1.5 --out "$T/x.safetensors"
+expect_err "--distill-t 0" "--distill-t 0" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.5 --finetune 1 $SMALL --distill --distill-t 0 --out "$T/x.safetensors"
+[ ! -e "$T/x.safetensors" ] && ok || bad "a refused prune wrote its --out"
 expect_err "a bad schedule" "--sched 'bogus'" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.5 --finetune 1 --sched bogus --out "$T/x.safetensors"
 expect_err "warmup past the epochs" "--warmup" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.5 --finetune 1 --warmup 5 --out "$T/x.safetensors"
 expect_ok "prune --json" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.9 --per-layer --json --out "$T/lj.safetensors"

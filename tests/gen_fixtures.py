@@ -161,6 +161,32 @@ def linear_case(name, seed, N, I, O):
         ("dx", dx), ("dw", dw), ("db", db)])
 
 
+def distill_case(name, seed, N, C, alpha, temp, weighted):
+    # Hinton et al.'s distillation loss as PyTorch users write it:
+    # (1 - a) CE + a T^2 KL(softmax(t/T) || softmax(z/T)), kl_div on log-probs
+    torch.manual_seed(seed)
+    logits = torch.randn(N, C) * 3
+    logits[0, 3] = 50.0
+    logits[3, 5] = 120.0
+    teacher = torch.randn(N, C) * 4
+    teacher[1, 2] = 80.0              # a confident teacher: soft targets near one-hot
+    teacher[2, :] = 0.0               # a uniform teacher
+    labels = torch.randint(0, C, (N,))
+    logits.requires_grad_()
+    wts = torch.rand(N) * 2 if weighted else None
+    ce = F.cross_entropy(logits, labels, reduction="none")
+    kl = F.kl_div(F.log_softmax(logits / temp, dim=1), F.log_softmax(teacher / temp, dim=1),
+                  reduction="none", log_target=True).sum(dim=1)
+    per = (1 - alpha) * ce + alpha * temp * temp * kl
+    loss = (per * wts).sum() / N if weighted else per.mean()
+    loss.backward()
+    t = [("cfg", [N, C, alpha, temp]), ("logits", logits), ("teacher", teacher), ("labels", labels)]
+    if weighted:
+        t.append(("weights", wts))
+    t += [("loss", loss.detach().reshape(1)), ("dlogits", logits.grad)]
+    return write_dcfx(name, t)
+
+
 def xent_case(name, seed, N, C, weighted):
     torch.manual_seed(seed)
     logits = torch.randn(N, C) * 3
@@ -387,6 +413,8 @@ def main():
     add("linear_1x1x1", linear_case, 42, 1, 1, 1)
     add("xent", xent_case, 50, 8, 10, False)
     add("xent_weighted", xent_case, 51, 8, 10, True)
+    add("distill", distill_case, 52, 8, 10, 0.5, 4.0, False)
+    add("distill_weighted_t2", distill_case, 53, 8, 10, 0.9, 2.0, True)
     add("optim_sgd_momentum", optim_case, 60, SGD, 0.1, momentum=0.9)
     add("optim_sgd_nesterov_wd", optim_case, 61, SGD, 0.1, momentum=0.9,
         nesterov=True, wd=1e-2)

@@ -346,6 +346,67 @@ out:
 }
 
 // ---------------------------------------------------------------------------
+// knowledge distillation: torch's (1 - a) CE + a T^2 kl_div(log_softmax(z/T),
+// log_softmax(t/T)), loss and dlogits, then finite differences of our own
+// loss and the two limits that must hold exactly
+
+static void test_distill(const char *name, int weighted) {
+    dcfx fx;
+    if (!load(&fx, name)) return;
+    const float *cfg = need(&fx, name, "cfg", 4);
+    if (!cfg) goto out;
+    const int N = (int)cfg[0], C = (int)cfg[1];
+    const float alpha = cfg[2], temp = cfg[3];
+    const size_t nl = (size_t)N * C;
+    const float *z = need(&fx, name, "logits", nl), *t = need(&fx, name, "teacher", nl),
+                *lab = need(&fx, name, "labels", N), *loss = need(&fx, name, "loss", 1),
+                *dz = need(&fx, name, "dlogits", nl);
+    const float *wt = weighted ? need(&fx, name, "weights", N) : NULL;
+    if (!z || !t || !lab || !loss || !dz || (weighted && !wt) || N > 64) goto out;
+    int32_t labels[64];
+    for (int i = 0; i < N; i++) labels[i] = (int32_t)lab[i];
+    const double l = dc_distill_loss(z, t, labels, wt, N, C, alpha, temp);
+    const float lf = (float)l;
+    check_close(name, "loss", 1, &lf, loss, 1, ATOL);
+    float *d = falloc(nl), *d0 = falloc(nl), *p = falloc(nl), *zz = falloc(nl);
+    fill(d, nl, NAN);
+    dc_distill_backward(d, z, t, labels, wt, N, C, alpha, temp, 1.0f / (float)N);
+    check_close(name, "dlogits", 1, d, dz, nl, ATOL);
+    // central differences of the loss (double) on a few logits of moderate size
+    memcpy(zz, z, sizeof(float) * nl);
+    for (int i = 4; i < N; i++)
+        for (int k = 0; k < C; k += 3) {
+            const size_t j = (size_t)i * C + k;
+            const float h = 1e-2f;
+            zz[j] = z[j] + h;
+            const double lp = dc_distill_loss(zz, t, labels, wt, N, C, alpha, temp);
+            zz[j] = z[j] - h;
+            const double lm = dc_distill_loss(zz, t, labels, wt, N, C, alpha, temp);
+            zz[j] = z[j];
+            const double fd = (lp - lm) / (2.0 * ((double)(z[j] + h) - (double)z[j]));
+            CHECK(fabs(fd - d[j]) <= 2e-4 * (1 + fabs(fd)), "%s: dlogits[%zu] %g, finite differences %g", name, j,
+                  (double)d[j], fd);
+        }
+    // alpha 0 is the plain cross-entropy; a student equal to its teacher at
+    // alpha 1 has loss 0 and gradient exactly 0
+    dc_distill_backward(d0, z, t, labels, wt, N, C, 0.0f, temp, 1.0f / (float)N);
+    dc_softmax_xent_forward(p, z, labels, wt, N, C);
+    dc_softmax_xent_backward(d, p, labels, wt, N, C);
+    check_close(name, "dlogits at alpha 0 against softmax_xent", 1, d0, d, nl, ATOL);
+    const double lx = dc_softmax_xent_forward(p, z, labels, wt, N, C);
+    CHECK(fabs(dc_distill_loss(z, t, labels, wt, N, C, 0.0f, temp) - lx) <= 1e-6 * (1 + lx),
+          "%s: loss at alpha 0 is not the cross-entropy", name);
+    dc_distill_backward(d0, z, z, labels, wt, N, C, 1.0f, temp, 1.0f / (float)N);
+    bool zero = true;
+    for (size_t j = 0; j < nl; j++) zero &= d0[j] == 0.0f;
+    CHECK(zero, "%s: a student equal to its teacher at alpha 1 has a gradient", name);
+    CHECK(fabs(dc_distill_loss(z, z, labels, wt, N, C, 1.0f, temp)) < 1e-12, "%s: KL(p || p) != 0", name);
+    free(d), free(d0), free(p), free(zz);
+out:
+    dcfx_free(&fx);
+}
+
+// ---------------------------------------------------------------------------
 // dropout (no torch fixture: the mask comes from our own RNG)
 
 static void test_dropout(void) {
@@ -424,6 +485,8 @@ int main(void) {
     test_linear("linear_1x1x1");
     test_xent("xent", 0);
     test_xent("xent_weighted", 1);
+    test_distill("distill", 0);
+    test_distill("distill_weighted_t2", 1);
     test_dropout();
     return dc_test_finish();
 }

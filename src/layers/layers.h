@@ -76,6 +76,22 @@ void dc_softmax_xent_backward(float *dlogits, const float *probs,
                               const int32_t *labels, const float *weights,
                               int N, int C);
 
+// Knowledge distillation (Hinton et al. 2015, as torch's usual KD loss):
+// per sample, with q_T(v) = softmax(v / T),
+//   l = (1 - a) CE(softmax(z), label) + a T^2 KL(q_T(t) || q_T(z))
+// for the student's logits z and the teacher's t (both (N,C)); the T^2 keeps
+// the soft term's gradient on the scale of the hard one's. dc_distill_loss
+// returns the mean over N (weighted as dc_softmax_xent_forward);
+// dc_distill_backward writes dlogits (N,C) = w_n scale dl/dz, that is
+//   w_n scale [(1 - a)(softmax(z) - onehot) + a T (q_T(z) - q_T(t))],
+// computed in double per sample and rounded once. a in [0, 1], T > 0, C <=
+// DC_DISTILL_MAX_C.
+#define DC_DISTILL_MAX_C 1024
+double dc_distill_loss(const float *logits, const float *teacher, const int32_t *labels, const float *weights,
+                       int N, int C, float alpha, float temp);
+void dc_distill_backward(float *dlogits, const float *logits, const float *teacher, const int32_t *labels,
+                         const float *weights, int N, int C, float alpha, float temp, float scale);
+
 // Per-sample squared L2 norms of the parameter gradients (DP-SGD clipping):
 // sq[n] += ||dW_n||^2 (+ ||db_n||^2 when bias) for each sample n, where dW_n
 // is what sample n alone would contribute to backward's dw. Inputs as in the

@@ -677,8 +677,14 @@ static double batch_loss(const dc_runtime *rt, int n, const int32_t *labels, con
     return loss / n;
 }
 
-double dc_runtime_train_step(dc_runtime *rt, int n, const int32_t *labels, const float *weights, dc_rng *rng,
-                             float *dinput) {
+// The teacher's side of a distillation step.
+typedef struct {
+    const float *logits; // (n, n_classes)
+    float alpha, temp;
+} distill_targets;
+
+static double train_step(dc_runtime *rt, int n, const int32_t *labels, const float *weights, dc_rng *rng,
+                         float *dinput, const distill_targets *kd) {
     DC_ASSERT((rt->flags & DC_RT_BACKWARD) && rt->grads && n >= 1 && n <= rt->max_n);
     const int T = team(rt, n);
     const int C = rt->n_classes;
@@ -695,18 +701,37 @@ double dc_runtime_train_step(dc_runtime *rt, int n, const int32_t *labels, const
         float *probs = rt->probs + (size_t)lo * C;
         dc_softmax_xent_forward(probs, logits, labels + lo, weights ? weights + lo : NULL, hi - lo, C);
         const float invn = 1.0f / (float)n;
-        for (int i = lo; i < hi; i++) {
-            float s = (weights ? weights[i] : 1.0f) * invn;
-            const float *p = rt->probs + (size_t)i * C;
-            float *d = rt->dlogits + (size_t)i * C;
-            for (int k = 0; k < C; k++) d[k] = p[k] * s;
-            d[labels[i]] -= s;
+        if (kd) {
+            dc_distill_backward(rt->dlogits + (size_t)lo * C, logits, kd->logits + (size_t)lo * C, labels + lo,
+                                weights ? weights + lo : NULL, hi - lo, C, kd->alpha, kd->temp, invn);
+        } else {
+            for (int i = lo; i < hi; i++) {
+                float s = (weights ? weights[i] : 1.0f) * invn;
+                const float *p = rt->probs + (size_t)i * C;
+                float *d = rt->dlogits + (size_t)i * C;
+                for (int k = 0; k < C; k++) d[k] = p[k] * s;
+                d[labels[i]] -= s;
+            }
         }
         backward_slice(rt, lo, hi, n, t, T, rt->dlogits, dinput, grads_of(rt, t), -1, NULL, PASS_GRADS, NULL);
 #pragma omp barrier
         reduce_grads(rt, t, T);
     }
+    if (kd)
+        return dc_distill_loss(rt->acts[rt->g.n_nodes - 1], kd->logits, labels, weights, n, C, kd->alpha, kd->temp);
     return batch_loss(rt, n, labels, weights);
+}
+
+double dc_runtime_train_step(dc_runtime *rt, int n, const int32_t *labels, const float *weights, dc_rng *rng,
+                             float *dinput) {
+    return train_step(rt, n, labels, weights, rng, dinput, NULL);
+}
+
+double dc_runtime_distill_step(dc_runtime *rt, int n, const int32_t *labels, const float *weights,
+                               const float *teacher_logits, float alpha, float temp, dc_rng *rng) {
+    DC_ASSERT(teacher_logits && alpha >= 0 && alpha <= 1 && temp > 0 && rt->n_classes <= DC_DISTILL_MAX_C);
+    const distill_targets kd = {.logits = teacher_logits, .alpha = alpha, .temp = temp};
+    return train_step(rt, n, labels, weights, rng, NULL, &kd);
 }
 
 double dc_runtime_dp_step(dc_runtime *rt, int n, const int32_t *labels, float clip, double *sq_out,

@@ -189,6 +189,12 @@ void dc_runtime_backward(dc_runtime *rt, int n, const float *dlogits,
 // mean loss.
 double dc_runtime_train_step(dc_runtime *rt, int n, const int32_t *labels,
                              const float *weights, dc_rng *rng, float *dinput);
+// The same step with knowledge distillation: the loss is dc_distill_loss's
+// (layers.h) against the teacher's logits (n, n_classes) for the same
+// inputs, with weight alpha on the soft term and temperature temp. Returns
+// that mean loss.
+double dc_runtime_distill_step(dc_runtime *rt, int n, const int32_t *labels, const float *weights,
+                               const float *teacher_logits, float alpha, float temp, dc_rng *rng);
 // DP-SGD's clipped step over n samples (Abadi et al. 2016): forward, each
 // sample's gradient norm (first backward pass, sq_out (n) receives the
 // squared norms if not NULL), then the batched backward of the loss

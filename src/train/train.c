@@ -39,6 +39,8 @@ dc_train_config dc_train_config_default(void) {
     c.gamma = 0.1f;
     c.seed = 1;
     c.eval_batch = 1000;
+    c.distill_alpha = 0.5f;
+    c.distill_temp = 4.0f;
     return c;
 }
 
@@ -207,6 +209,49 @@ static dc_status check_finite_model(dc_model *m, const dc_dataset *train, const 
                    "noise)", epoch, what);
 }
 
+// Distillation's teacher: what it must share with the student.
+static dc_status check_teacher(const dc_model *m, const dc_model *t, const dc_train_config *cfg, bool dp, int n_tab,
+                               dc_error *err) {
+    if (t->in_c != m->in_c || t->in_h != m->in_h || t->in_w != m->in_w)
+        return dc_fail(err, DC_ERR_SHAPE, "distillation: the teacher takes %dx%dx%d images but the student %dx%dx%d",
+                       t->in_c, t->in_h, t->in_w, m->in_c, m->in_h, m->in_w);
+    if (t->n_classes != m->n_classes)
+        return dc_fail(err, DC_ERR_SHAPE, "distillation: the teacher has %d classes but the student %d", t->n_classes,
+                       m->n_classes);
+    if (m->n_classes > DC_DISTILL_MAX_C)
+        return dc_fail(err, DC_ERR_UNSUPPORTED, "distillation: %d classes; at most %d are supported", m->n_classes,
+                       DC_DISTILL_MAX_C);
+    if (dp)
+        return dc_fail(err, DC_ERR_ARG, "distillation is not supported with DP-SGD (--dp): the teacher's outputs "
+                       "would need their own privacy accounting");
+    if (n_tab > 0 || dc_model_tabular_features(t) > 0)
+        return dc_fail(err, DC_ERR_UNSUPPORTED, "distillation: models with tabular inputs are not supported");
+    if (!(cfg->distill_alpha >= 0 && cfg->distill_alpha <= 1))
+        return dc_fail(err, DC_ERR_ARG, "--distill-alpha %g: expected a weight in [0, 1]", cfg->distill_alpha);
+    if (!(cfg->distill_temp > 0) || !isfinite(cfg->distill_temp) || cfg->distill_temp > 1000)
+        return dc_fail(err, DC_ERR_ARG, "--distill-t %g: expected a temperature in (0, 1000]", cfg->distill_temp);
+    return DC_OK;
+}
+
+// The student's normalised batch x (n, C, H, W) in the teacher's
+// normalisation: the pixel value v = x std_s + mean_s, then (v - mean_t) /
+// std_t; a copy where the two agree.
+static void teacher_input(float *xt, const float *x, int n, const dc_model *s, const dc_model *t) {
+    const size_t plane = (size_t)s->in_h * s->in_w;
+    bool same = true;
+    for (int c = 0; c < s->in_c; c++) same &= s->norm_mean[c] == t->norm_mean[c] && s->norm_std[c] == t->norm_std[c];
+    if (same) {
+        memcpy(xt, x, sizeof(float) * (size_t)n * s->in_c * plane);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < s->in_c; c++) {
+            const float a = s->norm_std[c] / t->norm_std[c], b = (s->norm_mean[c] - t->norm_mean[c]) / t->norm_std[c];
+            const size_t o = ((size_t)i * s->in_c + c) * plane;
+            for (size_t j = 0; j < plane; j++) xt[o + j] = x[o + j] * a + b;
+        }
+}
+
 dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldout,
                    const dc_train_config *cfg, dc_train_callback cb, void *user,
                    dc_error *err) {
@@ -293,6 +338,12 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                     for (size_t j = 0; j < n->t[k].n; j++) lr_mult[n->t[k].off + j] = cfg->node_lr[i];
         }
     }
+    const dc_model *teacher = cfg->teacher;
+    if (teacher && (st = check_teacher(m, teacher, cfg, dp, n_tab, err))) {
+        free(lr_mult);
+        free(frozen);
+        return st;
+    }
     const int until = cfg->stop_after > 0 && cfg->stop_after < cfg->epochs ? cfg->stop_after : cfg->epochs;
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)train->n);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)chunk);
@@ -305,6 +356,8 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
     dc_csprng noise;
     memset(&noise, 0, sizeof noise);
     if (!perm || !y || !fill || (cfg->sample_weights && !wts)) st = dc_fail(err, DC_ERR_NOMEM, "train: out of memory");
+    dc_session *ts = NULL; // the teacher's
+    if (!st && teacher) st = dc_session_new(&ts, teacher, chunk, nthreads, err);
     if (!st) st = dc_runtime_new(&rt, &g, chunk, DC_MODE_TRAIN, DC_RT_BACKWARD, nthreads, err);
     if (!st) dc_runtime_bind_model(rt, m);
     if (!st) dc_runtime_set_frozen(rt, frozen);
@@ -376,7 +429,13 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
                 } else {
                     if (wts)
                         for (int i = 0; i < n; i++) wts[i] = cfg->sample_weights[idx[i]];
-                    l = dc_runtime_train_step(rt, n, y, wts, &drop, NULL);
+                    if (ts) {
+                        teacher_input(dc_session_input(ts), x, n, m, teacher);
+                        l = dc_runtime_distill_step(rt, n, y, wts, dc_session_run(ts, n), cfg->distill_alpha,
+                                                    cfg->distill_temp, &drop);
+                    } else {
+                        l = dc_runtime_train_step(rt, n, y, wts, &drop, NULL);
+                    }
                 }
                 for (int i = 0; i < n; i++) {
                     const float *p = dc_runtime_probs(rt) + (size_t)i * C;
@@ -491,6 +550,7 @@ dc_status dc_train(dc_model *m, const dc_dataset *train, const dc_dataset *heldo
         if (cfg->checkpoint && (!comm || comm->rank == 0)) st = dc_model_save(m, cfg->checkpoint, err);
     }
     dc_runtime_free(rt);
+    dc_session_free(ts);
     dc_csprng_wipe(&noise);
     free(lr_mult);
     free(frozen);
