@@ -128,7 +128,7 @@ typedef struct bufs {
 static void run(const dc_conv_impl *k, unsigned pass, const dc_conv_shape *s, int N,
                 const bufs *b) {
     if (pass == DC_CONV_FWD && b->pk && k->forward_packed)
-        k->forward_packed(b->y, b->x, b->pk, s->OC, NULL, false, N, s, b->sc);
+        k->forward_packed(b->y, b->x, b->pk, s->OC, NULL, false, NULL, N, s, b->sc);
     else if (pass == DC_CONV_FWD)
         k->forward(b->y, b->x, b->w, NULL, false, N, s, b->sc);
     else if (pass == DC_CONV_BWD_DATA)

@@ -193,11 +193,11 @@ static void check_winot(int N, int C, int H, int W, int OC, int pad) {
             for (size_t i = nt; i < nt + guard; i++) intact &= isnan(sct[i]);
             CHECK(intact, "%s wrote past its scratch: %s", pairs[k][1], what);
             memset(got, 0, sizeof(float) * N * ys);
-            dc_conv_run_forward_packed(&pt, got, x, w, U, b, relu, N, sct);
+            dc_conv_run_forward_packed(&pt, got, x, w, U, b, relu, NULL, N, sct);
             CHECK(memcmp(want, got, sizeof(float) * N * ys) == 0, "%s prepared != per call (relu %d): %s",
                   pairs[k][1], relu, what);
             memset(got, 0, sizeof(float) * N * ys);
-            dc_conv_run_forward_packed(&pl, got, x, w, U, b, relu, N, scl);
+            dc_conv_run_forward_packed(&pl, got, x, w, U, b, relu, NULL, N, scl);
             CHECK(memcmp(want, got, sizeof(float) * N * ys) == 0, "%s prepared != per call (relu %d): %s",
                   pairs[k][0], relu, what);
             for (int parts = 2; parts <= 3; parts++)
@@ -205,8 +205,8 @@ static void check_winot(int N, int C, int H, int W, int OC, int pad) {
                     memset(got, 0, sizeof(float) * N * ys);
                     bool ran = true;
                     for (int part = 0; part < parts; part++)
-                        ran &= dc_conv_run_forward_share(&pt, part, parts, got, x, w, packed ? U : NULL, b, relu, N,
-                                                         sct);
+                        ran &= dc_conv_run_forward_share(&pt, part, parts, got, x, w, packed ? U : NULL, b, relu,
+                                                         NULL, N, sct);
                     if (ran)
                         CHECK(memcmp(want, got, sizeof(float) * N * ys) == 0,
                               "%s in %d shares (prepared %d) != whole: %s", pairs[k][1], parts, packed, what);
@@ -218,6 +218,40 @@ static void check_winot(int N, int C, int H, int W, int OC, int pad) {
                         CHECK((OC + 7) / 8 < parts, "%s refused %d shares of %d channels: %s", pairs[k][1], parts,
                               OC, what);
                 }
+        }
+        // a residual added before the relu (an add node fused into the
+        // convolution): the bits of the convolution, then dc_add_relu_forward
+        if (U) {
+            float *res = falloc(N * ys), *wantr = falloc(N * ys);
+            for (size_t i = 0; i < N * ys; i++) res[i] = urand(&seed);
+            dc_conv_run_forward(&pl, want, x, w, b, false, N, scl);
+            for (int relu = 0; relu < 2; relu++) {
+                for (size_t i = 0; i < N * ys; i++) {
+                    const float v = want[i] + res[i];
+                    wantr[i] = !relu || v > 0.0f || v != v ? v : 0.0f;
+                }
+                const dc_conv_plan *both[2] = {&pl, &pt};
+                for (int q = 0; q < 2; q++) {
+                    CHECK(dc_conv_plan_takes_res(both[q], U) && !dc_conv_plan_takes_res(both[q], NULL),
+                          "%s takes a residual exactly on prepared weights", pairs[k][q]);
+                    memset(got, 0, sizeof(float) * N * ys);
+                    dc_conv_run_forward_packed(both[q], got, x, w, U, b, relu, res, N, q ? sct : scl);
+                    CHECK(memcmp(wantr, got, sizeof(float) * N * ys) == 0, "%s + residual (relu %d) != conv, add: %s",
+                          pairs[k][q], relu, what);
+                }
+                for (int parts = 2; parts <= 3; parts++) {
+                    memset(got, 0, sizeof(float) * N * ys);
+                    bool ran = true;
+                    for (int part = 0; part < parts; part++)
+                        ran &= dc_conv_run_forward_share(&pt, part, parts, got, x, w, U, b, relu, res, N, sct);
+                    if (ran)
+                        CHECK(memcmp(wantr, got, sizeof(float) * N * ys) == 0,
+                              "%s + residual in %d shares != conv, add: %s", pairs[k][1], parts, what);
+                    CHECK(!dc_conv_run_forward_share(&pt, 0, parts, got, x, w, NULL, b, relu, res, N, sct),
+                          "%s took a residual on weights not prepared", pairs[k][1]);
+                }
+            }
+            free(res), free(wantr);
         }
         free(scl), free(sct), free(want), free(got);
     }

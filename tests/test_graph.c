@@ -210,6 +210,62 @@ static void graph_text_checks(void) {
     }
 }
 
+// Add fusion: an add folded into the convolution before it (forward-only
+// plans) gives the unfused plan's bits, on prepared weights (the Winograd
+// kernels add the residual themselves: winot at N < 4, wino at 5) and not
+// (a 1x1 convolution adds it in a pass after), at 1 and 2 threads (batch 1
+// on 2 threads shares each node); an add whose convolution input runs
+// before its other input takes the later input; one without a relu writes
+// its own buffer.
+static void add_fusion_is_exact(void) {
+    printf("add fusion: the unfused plan's bits\n");
+    const char *text = "conv2d out=16 k=3 pad=1 name=stem\nrelu name=r0\n"
+                       "conv2d out=16 k=3 pad=1 name=c1\nadd from=c1,r0 name=a1\nrelu name=r1\n"
+                       "conv2d out=16 k=3 pad=1 name=c2\nconv2d out=16 k=1 from=r1 name=proj\n"
+                       "add from=c2,proj name=a2\nrelu name=r2\n"
+                       "conv2d out=16 k=3 pad=1 name=c3\nadd from=r2,c3 name=a3\n"
+                       "flatten from=a3\nlinear out=5\n";
+    dc_error err;
+    dc_model *m = NULL;
+    CHECK(dc_model_parse(&m, text, "fuse.arch", 1, 8, 8, 0, &err) == DC_OK, "%s", err.msg);
+    if (!m) return;
+    dc_rng r;
+    dc_rng_seed(&r, 33);
+    dc_model_init_params(m, &r);
+    for (size_t j = 0; j < m->n_params; j++) m->params[j] += 0.05f * dc_rng_normal(&r); // biases not 0
+    enum { NMAX = 5 };
+    float *x = malloc(sizeof(float) * NMAX * 64);
+    for (int i = 0; i < NMAX * 64; i++) x[i] = dc_rng_normal(&r);
+    const int ns[3] = {1, 3, 5};
+    for (int T = 1; T <= 2; T++)
+        for (int q = 0; q < 3; q++) {
+            float out[2][NMAX * 5];
+            for (int f = 0; f < 2; f++) {
+                dc_graph gr = dc_model_graph(m);
+                dc_runtime *rt = NULL;
+                CHECK(dc_runtime_new(&rt, &gr, NMAX, DC_MODE_EVAL, f ? DC_RT_NO_FUSE : 0, T, &err) == DC_OK, "%s",
+                      err.msg);
+                if (!rt) continue;
+                dc_runtime_bind_model(rt, m);
+                CHECK(dc_runtime_prepare(rt, &err) == DC_OK, "%s", err.msg);
+                CHECK(dc_runtime_fused_adds(rt) == (f ? 0 : 3), "fused adds %d", dc_runtime_fused_adds(rt));
+                memcpy(dc_runtime_input(rt), x, sizeof(float) * ns[q] * 64);
+                memcpy(out[f], dc_runtime_forward(rt, ns[q], NULL), sizeof(float) * ns[q] * 5);
+                dc_runtime_free(rt);
+            }
+            CHECK(!memcmp(out[0], out[1], sizeof(float) * ns[q] * 5), "fused != unfused logits, N=%d, %d threads",
+                  ns[q], T);
+        }
+    // plans that keep outputs (training, explanations) fuse no add
+    dc_graph gr = dc_model_graph(m);
+    dc_runtime *rt = NULL;
+    CHECK(dc_runtime_new(&rt, &gr, 2, DC_MODE_TRAIN, DC_RT_BACKWARD, 1, &err) == DC_OK, "%s", err.msg);
+    CHECK(rt && dc_runtime_fused_adds(rt) == 0, "a training plan fused an add");
+    dc_runtime_free(rt);
+    free(x);
+    dc_model_free(m);
+}
+
 static void handwritten_equals_builtin(void) {
     printf("examples/resnet8.arch equals the built-in resnet8\n");
     dc_error err;
@@ -388,6 +444,7 @@ int main(int argc, char **argv) {
     resnet8_step_vs_torch(1);
     resnet8_step_vs_torch(2);
     fusion_is_exact();
+    add_fusion_is_exact();
     dp_with_groupnorm(1);
     dp_with_groupnorm(2);
     graph_text_checks();

@@ -129,25 +129,25 @@ void dc_conv_winot8_forward(float *y, const float *x, const float *w, const floa
 size_t dc_conv_wino_u_floats(const dc_conv_shape *s);
 void dc_conv_wino_pack(float *U, const float *w, const dc_conv_shape *s);
 void dc_conv_wino8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
-                                  const float *b, bool relu, int N, const dc_conv_shape *s,
+                                  const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                   float *scratch);
 void dc_conv_wino16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
-                                   const float *b, bool relu, int N, const dc_conv_shape *s,
+                                   const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                    float *scratch);
 void dc_conv_winot8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
-                                   const float *b, bool relu, int N, const dc_conv_shape *s,
+                                   const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                    float *scratch);
 void dc_conv_winot16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
-                                    const float *b, bool relu, int N, const dc_conv_shape *s,
+                                    const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                     float *scratch);
 // Share `part` of `parts` of the winot forward on prepared weights U (16, C,
 // OC): the tile rows divided evenly, the whole forward's bits together;
 // false (nothing written) with fewer tile rows than parts.
 bool dc_conv_winot8_forward_rows(float *y, const float *x, const float *U, int part, int parts,
-                                 const float *b, bool relu, int N, const dc_conv_shape *s,
+                                 const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                  float *scratch);
 bool dc_conv_winot16_forward_rows(float *y, const float *x, const float *U, int part, int parts,
-                                  const float *b, bool relu, int N, const dc_conv_shape *s,
+                                  const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                   float *scratch);
 bool dc_conv_winot16_supports(const dc_conv_shape *s, unsigned pass);
 size_t dc_conv_winot16_floats(const dc_conv_shape *s, unsigned passes);

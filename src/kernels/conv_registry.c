@@ -320,13 +320,18 @@ void dc_conv_pack(float *packed, const float *w, const dc_conv_shape *s, unsigne
     dc_conv_wino_pack(packed, w, s);
 }
 
+bool dc_conv_plan_takes_res(const dc_conv_plan *p, const float *packed) {
+    return p->fwd && packed && p->fwd->forward_packed;
+}
+
 void dc_conv_run_forward_packed(const dc_conv_plan *p, float *y, const float *x, const float *w,
-                                const float *packed, const float *b, bool relu, int N,
-                                float *scratch) {
+                                const float *packed, const float *b, bool relu, const float *res,
+                                int N, float *scratch) {
     DC_ASSERT(p->fwd);
+    DC_ASSERT(!res || dc_conv_plan_takes_res(p, packed));
     if (N < 1) return;
     if (packed && p->fwd->forward_packed)
-        p->fwd->forward_packed(y, x, packed, p->s.OC, b, relu, N, &p->s, scratch);
+        p->fwd->forward_packed(y, x, packed, p->s.OC, b, relu, res, N, &p->s, scratch);
     else
         p->fwd->forward(y, x, w, b, relu, N, &p->s, scratch);
 }
@@ -365,16 +370,17 @@ static bool winot_rows_pay(const dc_conv_shape *s, int vw, int parts) {
 
 bool dc_conv_run_forward_share(const dc_conv_plan *p, int part, int parts, float *y,
                                const float *x, const float *w, const float *packed,
-                               const float *b, bool relu, int N, float *scratch) {
+                               const float *b, bool relu, const float *res, int N, float *scratch) {
     const dc_conv_impl *f = p->fwd;
     if (!f || parts < 2 || part < 0 || part >= parts) return false;
+    if (res && !dc_conv_plan_takes_res(p, packed)) return false;
     // winot on prepared weights: by tile rows where that pays (its input
     // transform is the same for every output channel, so a channel split
     // repeats it), else by output channels below
     if (packed && !strcmp(f->name, "winot8") && winot_rows_pay(&p->s, 8, parts))
-        return dc_conv_winot8_forward_rows(y, x, packed, part, parts, b, relu, N, &p->s, scratch);
+        return dc_conv_winot8_forward_rows(y, x, packed, part, parts, b, relu, res, N, &p->s, scratch);
     if (packed && !strcmp(f->name, "winot16") && winot_rows_pay(&p->s, 16, parts))
-        return dc_conv_winot16_forward_rows(y, x, packed, part, parts, b, relu, N, &p->s, scratch);
+        return dc_conv_winot16_forward_rows(y, x, packed, part, parts, b, relu, res, N, &p->s, scratch);
     if ((p->s.OC + 7) / 8 < parts || !shares_channels(f)) return false;
     const dc_conv_shape *s = &p->s;
     const size_t room = dc_conv_plan_floats(p);
@@ -390,8 +396,9 @@ bool dc_conv_run_forward_share(const dc_conv_plan *p, int part, int parts, float
     const size_t P = (size_t)s->OH * s->OW, xs = (size_t)s->C * s->H * s->W, ckk = (size_t)s->C * s->K * s->K;
     for (int n = 0; n < N; n++) { // one sample at a time: the block is contiguous in each
         float *yn = y + ((size_t)n * s->OC + lo) * P;
+        const float *rn = res ? res + ((size_t)n * s->OC + lo) * P : NULL;
         if (packed && f->forward_packed)
-            f->forward_packed(yn, x + n * xs, packed + lo, s->OC, b ? b + lo : NULL, relu, 1, &sk, scratch);
+            f->forward_packed(yn, x + n * xs, packed + lo, s->OC, b ? b + lo : NULL, relu, rn, 1, &sk, scratch);
         else
             f->forward(yn, x + n * xs, w + lo * ckk, b ? b + lo : NULL, relu, 1, &sk, scratch);
     }

@@ -63,9 +63,11 @@ typedef void (*dc_conv_backward_fn)(float *dx, float *dw, float *db, const float
 // The forward with prepared weights (see dc_conv_pack below) in place of w:
 // `packed` is at output channel 0 of this call's OC channels in a layout
 // made for pack_oc >= OC output channels (a share of a wider convolution's).
+// res (laid out as y) or NULL: a residual added after the bias, before the
+// relu, with one rounded add: the bits of an add node after the convolution.
 typedef void (*dc_conv_forward_packed_fn)(float *y, const float *x, const float *packed,
-                                          int pack_oc, const float *b, bool relu, int N,
-                                          const dc_conv_shape *s, float *scratch);
+                                          int pack_oc, const float *b, bool relu, const float *res,
+                                          int N, const dc_conv_shape *s, float *scratch);
 
 typedef struct dc_conv_impl {
     const char *name;      // unique: "lanes8", "wino16", ...
@@ -152,9 +154,11 @@ void dc_conv_run_forward(const dc_conv_plan *p, float *y, const float *x, const 
 // dc_conv_plan_floats(p): then the shares together give the whole
 // forward's bits. Otherwise false, nothing written; the answer depends on
 // (p, parts) only, so every thread of a team gets the same one.
+// res: as dc_conv_run_forward_packed's (false where the plan does not take
+// it with these weights).
 bool dc_conv_run_forward_share(const dc_conv_plan *p, int part, int parts, float *y,
                                const float *x, const float *w, const float *packed,
-                               const float *b, bool relu, int N, float *scratch);
+                               const float *b, bool relu, const float *res, int N, float *scratch);
 // Prepared weights. The Winograd kernels transform w (OC,C,3,3) into U (16,
 // C, OC) on every forward call (in double, rounded once: tens of microseconds
 // for 64 channels, as long as the whole batch-1 convolution), so a caller
@@ -167,9 +171,14 @@ size_t dc_conv_pack_floats(const dc_conv_shape *s, unsigned cpu);
 void dc_conv_pack(float *packed, const float *w, const dc_conv_shape *s, unsigned cpu);
 // dc_conv_run_forward with the prepared weights when packed is not NULL and
 // the plan's kernel reads them, with w otherwise (the same bits either way).
+// res (N,OC,OH,OW) or NULL: a residual added to the output before the relu
+// (one rounded add: an add node's bits), only where
+// dc_conv_plan_takes_res(p, packed): the Winograd kernels on prepared
+// weights add it as the outputs leave their transform, in cache.
 void dc_conv_run_forward_packed(const dc_conv_plan *p, float *y, const float *x, const float *w,
-                                const float *packed, const float *b, bool relu, int N,
-                                float *scratch);
+                                const float *packed, const float *b, bool relu, const float *res,
+                                int N, float *scratch);
+bool dc_conv_plan_takes_res(const dc_conv_plan *p, const float *packed);
 
 // The planned backward: dx overwritten (NULL: not wanted, needs BWD_DATA
 // planned otherwise), dw and db accumulated (NULL: not wanted; need

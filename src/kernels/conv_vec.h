@@ -113,12 +113,22 @@ VEC_INLINE void VN(rows_to_lanes)(float *dst, const float *src, size_t ns, int n
         VN(rows_to_lanes_k)(false, dst, src, ns, nv, len);
 }
 
-// dst[n * ns + j] = src[j][n] for j < len, n < nv: the inverse.
+// dst[n * ns + j] = src[j][n] for j < len, n < nv: the inverse. With res
+// (laid out as dst; NULL: none): dst = relu?(src[j][n] + res[n * ns + j]),
+// one rounded add and dc_relu_forward's rule (x > 0 or NaN, else +0), the
+// bits of a residual add after the transpose.
 VEC_INLINE void VN(lanes_to_rows_k)(const bool full, float *dst, size_t ns, const float *src,
-                                    int nv, int len) {
+                                    int nv, int len, const float *res, bool relu) {
     if (len < 8) {
         for (int n = 0; n < (full ? VW : nv); n++)
-            for (int j = 0; j < len; j++) dst[n * ns + j] = src[j * VW + n];
+            for (int j = 0; j < len; j++) {
+                float v = src[j * VW + n];
+                if (res) {
+                    v += res[n * ns + j];
+                    if (relu && !(v > 0.0f || v != v)) v = 0.0f;
+                }
+                dst[n * ns + j] = v;
+            }
         return;
     }
     for (int j0 = 0;;) {
@@ -128,8 +138,15 @@ VEC_INLINE void VN(lanes_to_rows_k)(const bool full, float *dst, size_t ns, cons
             UNROLL for (int j = 0; j < 8; j++)
                 r[j] = _mm256_load_ps(src + (size_t)(j0 + j) * VW + g * 8);
             VN(transpose8)(r);
-            UNROLL for (int n = 0; n < 8; n++)
-                if (full || g * 8 + n < nv) _mm256_storeu_ps(dst + (g * 8 + n) * ns + j0, r[n]);
+            UNROLL for (int n = 0; n < 8; n++) {
+                if (!full && g * 8 + n >= nv) continue;
+                __m256 v = r[n];
+                if (res) {
+                    v = _mm256_add_ps(v, _mm256_loadu_ps(res + (g * 8 + n) * ns + j0));
+                    if (relu) v = _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ));
+                }
+                _mm256_storeu_ps(dst + (g * 8 + n) * ns + j0, v);
+            }
         }
         if (j0 + 8 >= len) break;
         j0 = j0 + 16 <= len ? j0 + 8 : len - 8;
@@ -138,9 +155,18 @@ VEC_INLINE void VN(lanes_to_rows_k)(const bool full, float *dst, size_t ns, cons
 
 VEC_INLINE void VN(lanes_to_rows)(float *dst, size_t ns, const float *src, int nv, int len) {
     if (nv == VW)
-        VN(lanes_to_rows_k)(true, dst, ns, src, nv, len);
+        VN(lanes_to_rows_k)(true, dst, ns, src, nv, len, NULL, false);
     else
-        VN(lanes_to_rows_k)(false, dst, ns, src, nv, len);
+        VN(lanes_to_rows_k)(false, dst, ns, src, nv, len, NULL, false);
+}
+
+// The same with a residual added (and the relu after it).
+VEC_INLINE void VN(lanes_to_rows_res)(float *dst, size_t ns, const float *src, int nv, int len,
+                                      const float *res, bool relu) {
+    if (nv == VW)
+        VN(lanes_to_rows_k)(true, dst, ns, src, nv, len, res, relu);
+    else
+        VN(lanes_to_rows_k)(false, dst, ns, src, nv, len, res, relu);
 }
 
 // A whole (H, W) plane of samples n0 .. n0+nv-1 (src + n*ns, rows

@@ -53,15 +53,15 @@ void dc_conv_winot8_forward(float *y, const float *x, const float *w, const floa
 }
 
 void dc_conv_wino8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
-                                  const float *b, bool relu, int N, const dc_conv_shape *s,
+                                  const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                   float *scratch) {
-    wino_forward_packed_v8(y, x, U, pack_oc, b, relu, N, s, scratch);
+    wino_forward_packed_v8(y, x, U, pack_oc, b, relu, res, N, s, scratch);
 }
 
 void dc_conv_winot8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
-                                   const float *b, bool relu, int N, const dc_conv_shape *s,
+                                   const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                    float *scratch) {
-    wint_forward_packed_v8(y, x, U, pack_oc, b, relu, N, s, scratch);
+    wint_forward_packed_v8(y, x, U, pack_oc, b, relu, res, N, s, scratch);
 }
 
 size_t dc_conv_wino_u_floats(const dc_conv_shape *s) { return wino_u_floats_v8(s->C, s->OC); }
@@ -71,7 +71,7 @@ void dc_conv_wino_pack(float *U, const float *w, const dc_conv_shape *s) {
 }
 
 bool dc_conv_winot8_forward_rows(float *y, const float *x, const float *U, int part, int parts,
-                                  const float *b, bool relu, int N, const dc_conv_shape *s,
+                                  const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                   float *scratch) {
-    return wint_forward_rows_v8(y, x, U, part, parts, b, relu, N, s, scratch);
+    return wint_forward_rows_v8(y, x, U, part, parts, b, relu, res, N, s, scratch);
 }

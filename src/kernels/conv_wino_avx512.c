@@ -53,19 +53,19 @@ void dc_conv_winot16_forward(float *y, const float *x, const float *w, const flo
 }
 
 void dc_conv_wino16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
-                                  const float *b, bool relu, int N, const dc_conv_shape *s,
+                                  const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                   float *scratch) {
-    wino_forward_packed_v16(y, x, U, pack_oc, b, relu, N, s, scratch);
+    wino_forward_packed_v16(y, x, U, pack_oc, b, relu, res, N, s, scratch);
 }
 
 void dc_conv_winot16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
-                                   const float *b, bool relu, int N, const dc_conv_shape *s,
+                                   const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                    float *scratch) {
-    wint_forward_packed_v16(y, x, U, pack_oc, b, relu, N, s, scratch);
+    wint_forward_packed_v16(y, x, U, pack_oc, b, relu, res, N, s, scratch);
 }
 
 bool dc_conv_winot16_forward_rows(float *y, const float *x, const float *U, int part, int parts,
-                                  const float *b, bool relu, int N, const dc_conv_shape *s,
+                                  const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                   float *scratch) {
-    return wint_forward_rows_v16(y, x, U, part, parts, b, relu, N, s, scratch);
+    return wint_forward_rows_v16(y, x, U, part, parts, b, relu, res, N, s, scratch);
 }

@@ -406,7 +406,7 @@ static void VN(wino_in_block)(float *V, ptrdiff_t vxs, int tb, const float *xb,
 // tiles: input transform (all Ci), then per block of RF output channels the
 // 16 products and the output transform, straight into the band's output.
 static void VN(wino_conv)(float *y, const float *x, const float *U, const float *b, bool relu,
-                          int N, const VN(wgeo) *g, float *scratch) {
+                          const float *res, int N, const VN(wgeo) *g, float *scratch) {
     const int Ci = g->Ci, Co = g->Co, TF = g->TF, RF = g->RF, OH = g->OH, OW = g->OW;
     const int TW = g->TW, YR = 2 * g->TBR; // output rows of a band
     float *xb = scratch, *yb = xb + VN(wino_xb_floats)(g);
@@ -439,16 +439,20 @@ static void VN(wino_conv)(float *y, const float *x, const float *U, const float 
                         float *yc = yb + (size_t)(co0 + r) * YR * OW * VW;
                         for (int i = 0; i < nb; i++)
                             VN(wino_out_tile)(yc + off[i], orow, mb + (r * nb + i) * VW,
-                                              (ptrdiff_t)R * nb * VW, bias, relu, rows[i],
+                                              (ptrdiff_t)R * nb * VW, bias, relu && !res, rows[i],
                                               cols[i]);
                     }
                 }
             }
             // the band's output rows are contiguous in y: one long row per channel
             const int oh0 = 2 * th0, nr = OH - oh0 < YR ? OH - oh0 : YR;
-            for (int co = 0; co < Co; co++)
-                VN(lanes_to_rows)(y + (size_t)n0 * ys + ((size_t)co * OH + oh0) * OW, ys,
-                                  yb + (size_t)co * YR * OW * VW, nv, nr * OW);
+            for (int co = 0; co < Co; co++) {
+                const size_t at = (size_t)n0 * ys + ((size_t)co * OH + oh0) * OW;
+                if (res) // the residual add (and its relu) as the band leaves the lanes
+                    VN(lanes_to_rows_res)(y + at, ys, yb + (size_t)co * YR * OW * VW, nv, nr * OW, res + at, relu);
+                else
+                    VN(lanes_to_rows)(y + at, ys, yb + (size_t)co * YR * OW * VW, nv, nr * OW);
+            }
         }
     }
 }
@@ -643,12 +647,13 @@ static void VN(wint_in_band)(float *V, const VN(tgeo) *g, const float *xp, int t
 // Output channels co0 .. co0 + R - 1 of tile rows th0 .. th0 + rows - 1 from
 // M[xi][r][tile] (wino_out_tile's operations), into y (Co, OH, OW).
 static void VN(wint_out_band)(float *y, const VN(tgeo) *g, const float *M, int co0, int R,
-                              const float *b, bool relu, int th0, int rows) {
+                              const float *b, bool relu, const float *res, int th0, int rows) {
     const ptrdiff_t mxs = g->mxs;
     const int OH = g->OH, OW = g->OW;
     for (int r = 0; r < R; r++) {
         const vf bias = b ? V_SET1(b[co0 + r]) : V_ZERO();
         float *yc = y + (size_t)(co0 + r) * OH * OW;
+        const float *rc = res ? res + (size_t)(co0 + r) * OH * OW : NULL;
         for (int tr = 0; tr < rows; tr++) {
             const int oh = 2 * (th0 + tr);
             const float *mr = M + (size_t)r * g->Tbp + (size_t)tr * g->TW;
@@ -666,13 +671,22 @@ static void VN(wint_out_band)(float *y, const VN(tgeo) *g, const float *M, int c
                     if (oh + i >= OH) break;
                     vf o0 = V_ADD(V_ADD(V_ADD(s2[i][0], s2[i][1]), s2[i][2]), bias);
                     vf o1 = V_ADD(V_SUB(V_SUB(s2[i][1], s2[i][2]), s2[i][3]), bias);
-                    if (relu) {
+                    if (relu && !rc) {
                         o0 = V_RELU(o0);
                         o1 = V_RELU(o1);
                     }
                     vf lo, hi;
                     VN(merge2)(o0, o1, &lo, &hi);
-                    float *out = yc + (size_t)(oh + i) * OW + 2 * tw0;
+                    const size_t at = (size_t)(oh + i) * OW + 2 * tw0;
+                    if (rc) { // the residual add, then its relu (an add node's bits)
+                        lo = V_ADD(lo, VN(load_at)(rc + at, 0, cols < VW ? cols : VW));
+                        if (cols > VW) hi = V_ADD(hi, VN(load_at)(rc + at + VW, 0, cols - VW));
+                        if (relu) {
+                            lo = V_RELU(lo);
+                            hi = V_RELU(hi);
+                        }
+                    }
+                    float *out = yc + at;
                     VN(store_lanes)(out, lo, cols < VW ? cols : VW);
                     if (cols > VW) VN(store_lanes)(out + VW, hi, cols - VW);
                 }
@@ -689,7 +703,8 @@ static void VN(wint_out_band)(float *y, const VN(tgeo) *g, const float *M, int c
 // tile's arithmetic does not depend on the band it falls in, so any split of
 // the tile rows gives the whole image's bits.
 static void VN(wint_conv)(float *y, const float *x, const float *U, int uco, const float *b,
-                          bool relu, const VN(tgeo) *g, float *scratch, int th_lo, int th_hi) {
+                          bool relu, const float *res, const VN(tgeo) *g, float *scratch, int th_lo,
+                          int th_hi) {
     const int Ci = g->Ci, Co = g->Co, RF = g->RF, TF = g->TF;
     float *xp = scratch, *V = xp + VN(wint_xp_floats)(g), *M = V + 16 * g->vxs;
     VN(wint_pad)(xp, g, x, 2 * th_lo, 2 * th_hi + 2);
@@ -704,7 +719,7 @@ static void VN(wint_conv)(float *y, const float *x, const float *U, int uco, con
                 VN(wino_mmf_dispatch)(R, S, U + co0, Ci, uco, V + (size_t)v0 * VW, g->vxs,
                                       g->Tbp, M + (size_t)v0 * VW, g->mxs, g->Tbp);
             }
-            VN(wint_out_band)(y, g, M, co0, R, b, relu, th0, rows);
+            VN(wint_out_band)(y, g, M, co0, R, b, relu, res, th0, rows);
         }
     }
 }
@@ -756,12 +771,13 @@ static size_t VN(wint_floats)(const dc_conv_shape *s) {
 }
 
 static void VN(wint_forward_packed)(float *y, const float *x, const float *U, int uco,
-                                    const float *b, bool relu, int N, const dc_conv_shape *s,
-                                    float *scratch) {
-    // x is (N,C,H,W), U is (16,C,uco) at output channel 0, y is (N,OC,OH,OW)
+                                    const float *b, bool relu, const float *res, int N,
+                                    const dc_conv_shape *s, float *scratch) {
+    // x is (N,C,H,W), U is (16,C,uco) at output channel 0, y and res are (N,OC,OH,OW)
     const VN(tgeo) g = VN(wint_geo)(s->C, s->OC, s->H, s->W, s->pad);
     const size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->OC * s->OH * s->OW;
-    for (int n = 0; n < N; n++) VN(wint_conv)(y + n * ys, x + n * xs, U, uco, b, relu, &g, scratch, 0, g.TH);
+    for (int n = 0; n < N; n++)
+        VN(wint_conv)(y + n * ys, x + n * xs, U, uco, b, relu, res ? res + n * ys : NULL, &g, scratch, 0, g.TH);
 }
 
 // Share `part` of `parts`: the tile rows of every image divided evenly (the
@@ -769,13 +785,14 @@ static void VN(wint_forward_packed)(float *y, const float *x, const float *U, in
 // an output-channel split would). false where there are fewer tile rows
 // than shares.
 static bool VN(wint_forward_rows)(float *y, const float *x, const float *U, int part, int parts,
-                                  const float *b, bool relu, int N, const dc_conv_shape *s,
-                                  float *scratch) {
+                                  const float *b, bool relu, const float *res, int N,
+                                  const dc_conv_shape *s, float *scratch) {
     const VN(tgeo) g = VN(wint_geo)(s->C, s->OC, s->H, s->W, s->pad);
     if (g.TH < parts) return false;
     const int lo = (int)((long)g.TH * part / parts), hi = (int)((long)g.TH * (part + 1) / parts);
     const size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->OC * s->OH * s->OW;
-    for (int n = 0; n < N; n++) VN(wint_conv)(y + n * ys, x + n * xs, U, s->OC, b, relu, &g, scratch, lo, hi);
+    for (int n = 0; n < N; n++)
+        VN(wint_conv)(y + n * ys, x + n * xs, U, s->OC, b, relu, res ? res + n * ys : NULL, &g, scratch, lo, hi);
     return true;
 }
 
@@ -783,7 +800,7 @@ static void VN(wint_forward)(float *y, const float *x, const float *w, const flo
                              int N, const dc_conv_shape *s, float *scratch) {
     // x is (N,C,H,W), w is (OC,C,3,3), b is (OC) or NULL, y is (N,OC,OH,OW)
     VN(wino_weights_fwd)(scratch, w, s->C, s->OC);
-    VN(wint_forward_packed)(y, x, scratch, s->OC, b, relu, N, s,
+    VN(wint_forward_packed)(y, x, scratch, s->OC, b, relu, NULL, N, s,
                             scratch + VN(wino_u_floats)(s->C, s->OC));
 }
 
@@ -792,16 +809,16 @@ static void VN(wino_forward)(float *y, const float *x, const float *w, const flo
     // x is (N,C,H,W), w is (OC,C,3,3), b is (OC) or NULL, y is (N,OC,OH,OW)
     const VN(wgeo) g = VN(geo_fwd)(s);
     VN(wino_weights_fwd)(scratch, w, s->C, s->OC);
-    VN(wino_conv)(y, x, scratch, b, relu, N, &g, scratch + VN(wino_u_floats)(g.Ci, g.Co));
+    VN(wino_conv)(y, x, scratch, b, relu, NULL, N, &g, scratch + VN(wino_u_floats)(g.Ci, g.Co));
 }
 
 // The same on U made once (the scratch's room for U stays unused).
 static void VN(wino_forward_packed)(float *y, const float *x, const float *U, int uco,
-                                    const float *b, bool relu, int N, const dc_conv_shape *s,
-                                    float *scratch) {
+                                    const float *b, bool relu, const float *res, int N,
+                                    const dc_conv_shape *s, float *scratch) {
     const VN(wgeo) g = VN(geo_fwd)(s);
     DC_ASSERT(uco == s->OC); // no shares of the sample-lanes kernel
-    VN(wino_conv)(y, x, U, b, relu, N, &g, scratch + VN(wino_u_floats)(g.Ci, g.Co));
+    VN(wino_conv)(y, x, U, b, relu, res, N, &g, scratch + VN(wino_u_floats)(g.Ci, g.Co));
 }
 
 // dw (OC, C, 3, 3) += G^T [sum over tiles and samples of Y . V] G, db += sum dy.
@@ -913,7 +930,7 @@ static void VN(wino_backward)(float *dx, float *dw, float *db, const float *dy, 
     if (dx) {
         const VN(wgeo) g = VN(geo_data)(s);
         VN(wino_weights_data)(scratch, w, s->C, s->OC);
-        VN(wino_conv)(dx, dy, scratch, NULL, false, N, &g,
+        VN(wino_conv)(dx, dy, scratch, NULL, false, NULL, N, &g,
                       scratch + VN(wino_u_floats)(g.Ci, g.Co));
     }
     if (dw || db) VN(wino_weights_grad)(dw, db, dy, x, N, s, scratch);

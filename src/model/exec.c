@@ -28,6 +28,16 @@
 // nodes' backward never reads their own output. One pass over memory and
 // one activation buffer less per pair, the same bits.
 //
+// Add fusion (forward-only plans that keep no node's output, unless
+// DC_RT_NO_FUSE): a two-input add, one of whose inputs is a convolution that
+// feeds nothing else and runs after the other input is ready, is folded
+// into that convolution: it writes conv + bias + the other input (and the
+// add's fused relu) into the add's buffer, one rounded add, the add node's
+// bits. A folded resnet's block then ends in its second convolution: the
+// shortcut is read while the output is still in cache, and at batch 1 on
+// several threads the add is shared with the convolution instead of running
+// on one thread.
+//
 // Gradients with several consumers: consumers run backward in reverse
 // topological order; the first to reach a producer overwrites its gradient
 // buffer, the later ones write into a per-thread scratch slice and add it
@@ -58,9 +68,12 @@ struct dc_runtime {
     float **acts;          // (n_nodes) outputs; slice [lo,hi) at acts[i] + lo*astride[i]
     size_t *astride;       // (n_nodes) per-sample stride of node i's slices
     bool *aown;            // (n_nodes) acts[i] is its own allocation (else in apool or aliased)
-    int *fuse_into;        // (n_nodes) the relu fused into node i, or -1
-    bool *skip;            // (n_nodes) a relu fused into its input: not run forward
-    int n_fused;
+    int *fuse_into;        // (n_nodes) the node whose buffer node i writes (a relu, or an add
+                           // and its relu, fused into it), or -1
+    bool *relu_out;        // (n_nodes) node i applies the relu fused into it
+    int *res_of;           // (n_nodes) conv i adds node res_of[i]'s output (the add fused into it), or -1
+    bool *skip;            // (n_nodes) a relu or add fused into its input: not run forward
+    int n_fused, n_res_fused;
     float **apool;         // (n_apool) shared output buffers (forward-only plans)
     int n_apool;
     void **caches;         // (n_nodes) per-sample caches, linear in samples
@@ -102,6 +115,14 @@ static int pool_take(size_t *cap, int *busy, int *n_slots, size_t need, int hold
     return best;
 }
 
+// The add fused into node i, or -1: the node i writes for (its holder), or
+// the holder's input when the holder is the relu fused into that add.
+static int fused_add(const dc_runtime *rt, int i) {
+    if (rt->res_of[i] < 0) return -1;
+    const int h = rt->fuse_into[i];
+    return (rt->g.nodes[h].op->flags & DC_OP_SUM) ? h : rt->g.nodes[h].in[0];
+}
+
 // Forward-only plans: node outputs share buffers by liveness. The input and
 // the logits keep their own (callers fill and read them contiguously).
 static dc_status plan_activations(dc_runtime *rt, dc_error *err) {
@@ -121,14 +142,17 @@ static dc_status plan_activations(dc_runtime *rt, dc_error *err) {
         if (holder == nn - 1) continue;                      // the logits keep their own buffer
         slot[i] = pool_take(cap, busy, &rt->n_apool, rt->size[i], holder);
         if (holder != i) slot[holder] = slot[i];
-        // inputs read for the last time here are free after this node; a fused
-        // node's input is its relu, whose buffer it holds
-        const int reader = rt->fuse_into[i] >= 0 ? rt->fuse_into[i] : i;
-        for (int k = 0; k < rt->g.nodes[i].n_in; k++) {
-            int p = rt->g.nodes[i].in[k];
-            if (slot[p] >= 0 && last_use[p] == reader) busy[slot[p]] = -1;
+        // inputs read for the last time here are free after this node, and so
+        // are those of an add fused into it (the relu fused after either reads
+        // only what they wrote)
+        for (int j = 0; j < 2; j++) {
+            const int a = j == 0 ? i : fused_add(rt, i);
+            if (a < 0) break;
+            for (int k = 0; k < rt->g.nodes[a].n_in; k++) {
+                int p = rt->g.nodes[a].in[k];
+                if (p != i && slot[p] >= 0 && last_use[p] == a) busy[slot[p]] = -1;
+            }
         }
-        // and the inputs of the relu itself (only i) need no freeing
     }
     if (!st && !(rt->apool = calloc((size_t)(rt->n_apool ? rt->n_apool : 1), sizeof(float *))))
         st = dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
@@ -228,6 +252,8 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
     rt->size = calloc((size_t)nn, sizeof(size_t));
     rt->acts = calloc((size_t)nn, sizeof(float *));
     rt->fuse_into = malloc(sizeof(int) * (size_t)nn);
+    rt->res_of = malloc(sizeof(int) * (size_t)nn);
+    rt->relu_out = calloc((size_t)nn, sizeof(bool));
     rt->skip = calloc((size_t)nn, sizeof(bool));
     rt->astride = calloc((size_t)nn, sizeof(size_t));
     rt->aown = calloc((size_t)nn, sizeof(bool));
@@ -238,7 +264,7 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
     rt->totals = calloc((size_t)nn, sizeof(double *));
     rt->in_sizes = calloc((size_t)nn * DC_NODE_MAX_IN, sizeof(int));
     dc_status st = DC_OK;
-    if (!rt->size || !rt->fuse_into || !rt->skip || !rt->din || !rt->acts || !rt->astride || !rt->aown || !rt->caches || !rt->tcaches || !rt->parts || !rt->totals || !rt->in_sizes)
+    if (!rt->size || !rt->fuse_into || !rt->res_of || !rt->relu_out || !rt->skip || !rt->din || !rt->acts || !rt->astride || !rt->aown || !rt->caches || !rt->tcaches || !rt->parts || !rt->totals || !rt->in_sizes)
         st = dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
     // activations: max_n x size must not overflow (sizes are bounded at build time)
     double bytes = 0;
@@ -250,7 +276,7 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
         bytes += 4.0 * (double)max_n * (double)rt->size[i] + (double)cache_bytes(n, max_n);
     }
     // relu fusion: the relu must be its input's only reader
-    for (int i = 0; !st && i < nn; i++) rt->fuse_into[i] = -1;
+    for (int i = 0; !st && i < nn; i++) rt->fuse_into[i] = rt->res_of[i] = -1;
     if (!st && !(flags & DC_RT_NO_FUSE)) {
         int *readers = calloc((size_t)nn, sizeof(int));
         if (!readers) st = dc_fail(err, DC_ERR_NOMEM, "runtime: out of memory");
@@ -263,8 +289,29 @@ dc_status dc_runtime_new(dc_runtime **out, const dc_graph *g, int max_n, dc_mode
             if (x < 1 || !(g->nodes[x].op->flags & DC_OP_RELU_EPILOGUE) || readers[x] != 1 || rt->fuse_into[x] >= 0)
                 continue;
             rt->fuse_into[x] = i;
+            rt->relu_out[x] = true;
             rt->skip[i] = true;
             rt->n_fused++;
+        }
+        // add fusion: an add's convolution input, the later of two, runs the add
+        const bool keeps = flags & (DC_RT_BACKWARD | DC_RT_KEEP_ALL);
+        for (int a = 1; !st && !keeps && a < nn; a++) {
+            const dc_node *r = &g->nodes[a];
+            if (!(r->op->flags & DC_OP_SUM) || r->n_in != 2 || r->in[0] == r->in[1]) continue;
+            int c = -1, o = -1;
+            for (int k = 0; k < 2; k++) {
+                const int x = r->in[k], other = r->in[1 - k];
+                if (x < 1 || !(g->nodes[x].op->flags & DC_OP_RES_EPILOGUE) || readers[x] != 1 ||
+                    rt->fuse_into[x] >= 0 || other >= x || x <= c)
+                    continue;
+                c = x, o = other;
+            }
+            if (c < 0) continue;
+            rt->res_of[c] = o;
+            rt->relu_out[c] = rt->relu_out[a];
+            rt->fuse_into[c] = rt->fuse_into[a] >= 0 ? rt->fuse_into[a] : a;
+            rt->skip[a] = true;
+            rt->n_res_fused++;
         }
         free(readers);
     }
@@ -351,6 +398,8 @@ void dc_runtime_free(dc_runtime *rt) {
     free(rt->wants);
     free(rt->din);
     free(rt->fuse_into);
+    free(rt->res_of);
+    free(rt->relu_out);
     free(rt->skip);
     dc_free(rt->scratch);
     free(rt->size);
@@ -401,6 +450,7 @@ void dc_runtime_set_frozen(dc_runtime *rt, const bool *frozen) { rt->frozen = fr
 static bool is_frozen(const dc_runtime *rt, int i) { return rt->frozen && rt->frozen[i]; }
 int dc_runtime_max_batch(const dc_runtime *rt) { return rt->max_n; }
 int dc_runtime_fused(const dc_runtime *rt) { return rt->n_fused; }
+int dc_runtime_fused_adds(const dc_runtime *rt) { return rt->n_res_fused; }
 void dc_runtime_set_chunk(dc_runtime *rt, int chunk) { rt->chunk = chunk > 0 ? chunk : 0; }
 int dc_runtime_threads(const dc_runtime *rt) { return rt->nthreads; }
 float *dc_runtime_input(dc_runtime *rt) { return rt->acts[0]; }
@@ -439,6 +489,7 @@ static dc_node_io node_io(dc_runtime *rt, int i, int lo, int hi, int n, int t, i
                      .y = rt->acts[i] + (size_t)lo * rt->astride[i], .params = rt->params, .grads = grads,
                      .state = rt->state, .update_state = t == 0, .rng = rng};
     for (int k = 0; k < nd->n_in; k++) io.x[k] = rt->acts[nd->in[k]] + (size_t)lo * rt->astride[nd->in[k]];
+    if (rt->res_of[i] >= 0) io.res = rt->acts[rt->res_of[i]] + (size_t)lo * rt->astride[rt->res_of[i]];
     io.cache = rt->caches[i] ? (char *)rt->caches[i] + cache_bytes(nd, lo) : NULL;
     io.pre = rt->pre ? rt->pre[i] : NULL;
     if (rt->tcaches[i]) io.tcache = rt->tcaches[i] + nd->op->tcache_bytes(nd) * (size_t)t;
@@ -482,7 +533,7 @@ static void forward_slice(dc_runtime *rt, int lo, int hi, int n, int t, int T, d
         const dc_node *nd = &rt->g.nodes[i];
         if ((nd->op->flags & DC_OP_INPUT) || rt->skip[i]) continue;
         dc_node_io io = node_io(rt, i, lo, hi, n, t, T, NULL, rng, 0);
-        io.relu = rt->fuse_into[i] >= 0;
+        io.relu = rt->relu_out[i];
         if (coupled(rt, nd)) {
             nd->op->forward_partial(nd, &io);
 #pragma omp barrier
@@ -585,7 +636,7 @@ static void forward_shared(dc_runtime *rt, int n, int t, int T, dc_rng *rng) {
         const dc_node *nd = &rt->g.nodes[i];
         if ((nd->op->flags & DC_OP_INPUT) || rt->skip[i]) continue;
         dc_node_io io = node_io(rt, i, 0, n, n, t, T, NULL, rng, 0);
-        io.relu = rt->fuse_into[i] >= 0;
+        io.relu = rt->relu_out[i];
         io.share = t, io.shares = T;
         const bool shared = nd->op->forward_share && nd->op->forward_share(nd, &io);
         if (!shared && t == 0) nd->op->forward(nd, &io);

@@ -155,6 +155,8 @@ void dc_runtime_set_chunk(dc_runtime *rt, int chunk);
 int dc_runtime_max_batch(const dc_runtime *rt);
 // ReLUs fused into the node before them (see exec.c).
 int dc_runtime_fused(const dc_runtime *rt);
+// How many adds it fused into the convolution before them (forward-only plans).
+int dc_runtime_fused_adds(const dc_runtime *rt);
 int dc_runtime_threads(const dc_runtime *rt);
 // The input batch to fill: (max_n, in size) floats.
 float *dc_runtime_input(dc_runtime *rt);

@@ -205,14 +205,20 @@ static size_t conv_scratch(const dc_node *n, int N) {
 
 static void conv_forward(const dc_node *n, dc_node_io *io) {
     const dc_conv_plan *p = conv_plan(n, io, true, DC_CONV_FWD);
-    dc_conv_run_forward_packed(p, io->y, io->x[0], PARAMS(io, n, 0), io->pre, BIAS(io, n), io->relu, io->N,
-                               io->scratch);
+    if (io->res && !dc_conv_plan_takes_res(p, io->pre)) { // the add as its own pass, its own bits
+        dc_conv_run_forward_packed(p, io->y, io->x[0], PARAMS(io, n, 0), io->pre, BIAS(io, n), false, NULL,
+                                   io->N, io->scratch);
+        dc_add_relu_forward(io->y, io->y, io->res, (size_t)io->N * dc_node_size(n), io->relu);
+        return;
+    }
+    dc_conv_run_forward_packed(p, io->y, io->x[0], PARAMS(io, n, 0), io->pre, BIAS(io, n), io->relu, io->res,
+                               io->N, io->scratch);
 }
 
 static bool conv_forward_share(const dc_node *n, dc_node_io *io) {
     const dc_conv_plan *p = conv_plan(n, io, true, DC_CONV_FWD);
     return dc_conv_run_forward_share(p, io->share, io->shares, io->y, io->x[0], PARAMS(io, n, 0), io->pre,
-                                     BIAS(io, n), io->relu, io->N, io->scratch);
+                                     BIAS(io, n), io->relu, io->res, io->N, io->scratch);
 }
 
 // Prepared weights: the Winograd transform of a 3x3 stride-1 convolution's
@@ -250,7 +256,8 @@ static int64_t conv_macs(const dc_node *n) {
 }
 
 static const dc_op conv_op = {.kind = "conv2d", .prefix = "conv", .help = "2-D convolution", .macs = conv_macs,
-                              .keys = conv_keys, .min_in = 1, .max_in = 1, .flags = DC_OP_RELU_EPILOGUE,
+                              .keys = conv_keys, .min_in = 1, .max_in = 1,
+                              .flags = DC_OP_RELU_EPILOGUE | DC_OP_RES_EPILOGUE,
                               .infer = conv_infer, .init = conv_init, .tcache_bytes = conv_tcache, .scratch_bytes = conv_scratch,
                               .forward = conv_forward, .forward_share = conv_forward_share,
                               .pre_floats = conv_pre_floats, .pre_make = conv_pre_make,
@@ -519,7 +526,8 @@ static void add_backward(const dc_node *n, dc_node_io *io) {
 }
 
 static const dc_op add_op = {.kind = "add", .prefix = "add", .help = "elementwise sum (residual)",
-                             .keys = no_keys, .min_in = 2, .max_in = DC_NODE_MAX_IN, .flags = DC_OP_RELU_EPILOGUE,
+                             .keys = no_keys, .min_in = 2, .max_in = DC_NODE_MAX_IN,
+                             .flags = DC_OP_RELU_EPILOGUE | DC_OP_SUM,
                              .infer = add_infer,
                              .forward = add_forward, .backward = add_backward};
 

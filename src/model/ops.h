@@ -168,6 +168,8 @@ typedef struct dc_node_io {
     const double *total;   // coupled ops: the partials summed over threads in order
     bool update_state;     // coupled ops: this thread updates the state (thread 0)
     bool relu;             // DC_OP_RELU_EPILOGUE ops: the relu after this node is fused into it
+    const float *res;      // DC_OP_RES_EPILOGUE ops: (N, size) added to the output before the relu
+                           // (the add after this node, fused into it), or NULL
     int share, shares;     // forward_share: this thread's share of the output, of shares
     const float *pre;      // pre_make's output for the bound parameters, or NULL
     dc_rng *rng;           // dropout draws
@@ -179,6 +181,9 @@ enum {
     DC_OP_INPUT = 4u,      // a model input: no kernels, its buffer is filled by the caller
     DC_OP_RELU = 8u,       // max(0, x): the executor may fuse it into the node before it
     DC_OP_RELU_EPILOGUE = 16u, // forward honours io->relu: writes max(0, output) (same bits as a relu node)
+    DC_OP_SUM = 32u,       // forward is the elementwise sum of the inputs (add): the executor may fuse a
+                           // two-input one into a DC_OP_RES_EPILOGUE input
+    DC_OP_RES_EPILOGUE = 64u, // forward honours io->res: adds it before the relu (same bits as an add node)
 };
 
 struct dc_op {
