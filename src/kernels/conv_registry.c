@@ -320,8 +320,12 @@ void dc_conv_pack(float *packed, const float *w, const dc_conv_shape *s, unsigne
     dc_conv_wino_pack(packed, w, s);
 }
 
+// The winot kernels add a residual as their outputs leave the transform
+// (contiguous rows, in cache); the sample-lanes wino kernels do not (see
+// wino_forward_packed: the add's own pass costs less there).
 bool dc_conv_plan_takes_res(const dc_conv_plan *p, const float *packed) {
-    return p->fwd && packed && p->fwd->forward_packed;
+    return p->fwd && packed && p->fwd->forward_packed &&
+           (!strcmp(p->fwd->name, "winot8") || !strcmp(p->fwd->name, "winot16"));
 }
 
 void dc_conv_run_forward_packed(const dc_conv_plan *p, float *y, const float *x, const float *w,

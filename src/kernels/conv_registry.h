@@ -173,8 +173,8 @@ void dc_conv_pack(float *packed, const float *w, const dc_conv_shape *s, unsigne
 // the plan's kernel reads them, with w otherwise (the same bits either way).
 // res (N,OC,OH,OW) or NULL: a residual added to the output before the relu
 // (one rounded add: an add node's bits), only where
-// dc_conv_plan_takes_res(p, packed): the Winograd kernels on prepared
-// weights add it as the outputs leave their transform, in cache.
+// dc_conv_plan_takes_res(p, packed): the batch-1 Winograd kernels (winot)
+// on prepared weights add it as the outputs leave their transform, in cache.
 void dc_conv_run_forward_packed(const dc_conv_plan *p, float *y, const float *x, const float *w,
                                 const float *packed, const float *b, bool relu, const float *res,
                                 int N, float *scratch);

@@ -113,22 +113,12 @@ VEC_INLINE void VN(rows_to_lanes)(float *dst, const float *src, size_t ns, int n
         VN(rows_to_lanes_k)(false, dst, src, ns, nv, len);
 }
 
-// dst[n * ns + j] = src[j][n] for j < len, n < nv: the inverse. With res
-// (laid out as dst; NULL: none): dst = relu?(src[j][n] + res[n * ns + j]),
-// one rounded add and dc_relu_forward's rule (x > 0 or NaN, else +0), the
-// bits of a residual add after the transpose.
+// dst[n * ns + j] = src[j][n] for j < len, n < nv: the inverse.
 VEC_INLINE void VN(lanes_to_rows_k)(const bool full, float *dst, size_t ns, const float *src,
-                                    int nv, int len, const float *res, bool relu) {
+                                    int nv, int len) {
     if (len < 8) {
         for (int n = 0; n < (full ? VW : nv); n++)
-            for (int j = 0; j < len; j++) {
-                float v = src[j * VW + n];
-                if (res) {
-                    v += res[n * ns + j];
-                    if (relu && !(v > 0.0f || v != v)) v = 0.0f;
-                }
-                dst[n * ns + j] = v;
-            }
+            for (int j = 0; j < len; j++) dst[n * ns + j] = src[j * VW + n];
         return;
     }
     for (int j0 = 0;;) {
@@ -138,15 +128,8 @@ VEC_INLINE void VN(lanes_to_rows_k)(const bool full, float *dst, size_t ns, cons
             UNROLL for (int j = 0; j < 8; j++)
                 r[j] = _mm256_load_ps(src + (size_t)(j0 + j) * VW + g * 8);
             VN(transpose8)(r);
-            UNROLL for (int n = 0; n < 8; n++) {
-                if (!full && g * 8 + n >= nv) continue;
-                __m256 v = r[n];
-                if (res) {
-                    v = _mm256_add_ps(v, _mm256_loadu_ps(res + (g * 8 + n) * ns + j0));
-                    if (relu) v = _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ));
-                }
-                _mm256_storeu_ps(dst + (g * 8 + n) * ns + j0, v);
-            }
+            UNROLL for (int n = 0; n < 8; n++)
+                if (full || g * 8 + n < nv) _mm256_storeu_ps(dst + (g * 8 + n) * ns + j0, r[n]);
         }
         if (j0 + 8 >= len) break;
         j0 = j0 + 16 <= len ? j0 + 8 : len - 8;
@@ -155,18 +138,9 @@ VEC_INLINE void VN(lanes_to_rows_k)(const bool full, float *dst, size_t ns, cons
 
 VEC_INLINE void VN(lanes_to_rows)(float *dst, size_t ns, const float *src, int nv, int len) {
     if (nv == VW)
-        VN(lanes_to_rows_k)(true, dst, ns, src, nv, len, NULL, false);
+        VN(lanes_to_rows_k)(true, dst, ns, src, nv, len);
     else
-        VN(lanes_to_rows_k)(false, dst, ns, src, nv, len, NULL, false);
-}
-
-// The same with a residual added (and the relu after it).
-VEC_INLINE void VN(lanes_to_rows_res)(float *dst, size_t ns, const float *src, int nv, int len,
-                                      const float *res, bool relu) {
-    if (nv == VW)
-        VN(lanes_to_rows_k)(true, dst, ns, src, nv, len, res, relu);
-    else
-        VN(lanes_to_rows_k)(false, dst, ns, src, nv, len, res, relu);
+        VN(lanes_to_rows_k)(false, dst, ns, src, nv, len);
 }
 
 // A whole (H, W) plane of samples n0 .. n0+nv-1 (src + n*ns, rows
@@ -230,11 +204,15 @@ VEC_INLINE vf VN(load_at)(const float *p, int s, int n) {
 #if DC_VW == 8
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256 v = _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx));
+    if (s == 0) return v;
     const __m256i from = _mm256_sub_epi32(idx, _mm256_set1_epi32(s)); // lane l takes loaded lane l - s
     const __m256i keep = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(s), idx),
                                              _mm256_cmpgt_epi32(_mm256_set1_epi32(s + n), idx));
     return _mm256_and_ps(_mm256_permutevar8x32_ps(v, from), _mm256_castsi256_ps(keep));
 #else
+    // a masked load where nothing moves (vexpandps from memory is several
+    // times slower on Zen 4: it cost a fused residual add more than the add)
+    if (s == 0) return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p);
     const __mmask16 m = (__mmask16)(((1u << n) - 1u) << s);
     return _mm512_maskz_expandloadu_ps(m, p);
 #endif

@@ -406,7 +406,7 @@ static void VN(wino_in_block)(float *V, ptrdiff_t vxs, int tb, const float *xb,
 // tiles: input transform (all Ci), then per block of RF output channels the
 // 16 products and the output transform, straight into the band's output.
 static void VN(wino_conv)(float *y, const float *x, const float *U, const float *b, bool relu,
-                          const float *res, int N, const VN(wgeo) *g, float *scratch) {
+                          int N, const VN(wgeo) *g, float *scratch) {
     const int Ci = g->Ci, Co = g->Co, TF = g->TF, RF = g->RF, OH = g->OH, OW = g->OW;
     const int TW = g->TW, YR = 2 * g->TBR; // output rows of a band
     float *xb = scratch, *yb = xb + VN(wino_xb_floats)(g);
@@ -439,20 +439,16 @@ static void VN(wino_conv)(float *y, const float *x, const float *U, const float 
                         float *yc = yb + (size_t)(co0 + r) * YR * OW * VW;
                         for (int i = 0; i < nb; i++)
                             VN(wino_out_tile)(yc + off[i], orow, mb + (r * nb + i) * VW,
-                                              (ptrdiff_t)R * nb * VW, bias, relu && !res, rows[i],
+                                              (ptrdiff_t)R * nb * VW, bias, relu, rows[i],
                                               cols[i]);
                     }
                 }
             }
             // the band's output rows are contiguous in y: one long row per channel
             const int oh0 = 2 * th0, nr = OH - oh0 < YR ? OH - oh0 : YR;
-            for (int co = 0; co < Co; co++) {
-                const size_t at = (size_t)n0 * ys + ((size_t)co * OH + oh0) * OW;
-                if (res) // the residual add (and its relu) as the band leaves the lanes
-                    VN(lanes_to_rows_res)(y + at, ys, yb + (size_t)co * YR * OW * VW, nv, nr * OW, res + at, relu);
-                else
-                    VN(lanes_to_rows)(y + at, ys, yb + (size_t)co * YR * OW * VW, nv, nr * OW);
-            }
+            for (int co = 0; co < Co; co++)
+                VN(lanes_to_rows)(y + (size_t)n0 * ys + ((size_t)co * OH + oh0) * OW, ys,
+                                  yb + (size_t)co * YR * OW * VW, nv, nr * OW);
         }
     }
 }
@@ -809,7 +805,7 @@ static void VN(wino_forward)(float *y, const float *x, const float *w, const flo
     // x is (N,C,H,W), w is (OC,C,3,3), b is (OC) or NULL, y is (N,OC,OH,OW)
     const VN(wgeo) g = VN(geo_fwd)(s);
     VN(wino_weights_fwd)(scratch, w, s->C, s->OC);
-    VN(wino_conv)(y, x, scratch, b, relu, NULL, N, &g, scratch + VN(wino_u_floats)(g.Ci, g.Co));
+    VN(wino_conv)(y, x, scratch, b, relu, N, &g, scratch + VN(wino_u_floats)(g.Ci, g.Co));
 }
 
 // The same on U made once (the scratch's room for U stays unused).
@@ -818,7 +814,11 @@ static void VN(wino_forward_packed)(float *y, const float *x, const float *U, in
                                     const dc_conv_shape *s, float *scratch) {
     const VN(wgeo) g = VN(geo_fwd)(s);
     DC_ASSERT(uco == s->OC); // no shares of the sample-lanes kernel
-    VN(wino_conv)(y, x, U, b, relu, res, N, &g, scratch + VN(wino_u_floats)(g.Ci, g.Co));
+    // no residual: added in the transpose out of the sample lanes, its reads
+    // strided over 16 samples, it cost more than the add's own pass (resnet20
+    // at batch 256, Zen 4: wino_conv 11.6 -> 18.0% of the time, add 5.3 -> 0)
+    DC_ASSERT(!res);
+    VN(wino_conv)(y, x, U, b, relu, N, &g, scratch + VN(wino_u_floats)(g.Ci, g.Co));
 }
 
 // dw (OC, C, 3, 3) += G^T [sum over tiles and samples of Y . V] G, db += sum dy.
@@ -930,7 +930,7 @@ static void VN(wino_backward)(float *dx, float *dw, float *db, const float *dy, 
     if (dx) {
         const VN(wgeo) g = VN(geo_data)(s);
         VN(wino_weights_data)(scratch, w, s->C, s->OC);
-        VN(wino_conv)(dx, dy, scratch, NULL, false, NULL, N, &g,
+        VN(wino_conv)(dx, dy, scratch, NULL, false, N, &g,
                       scratch + VN(wino_u_floats)(g.Ci, g.Co));
     }
     if (dw || db) VN(wino_weights_grad)(dw, db, dy, x, N, s, scratch);
