@@ -227,15 +227,17 @@ static void add_fusion_is_exact(void) {
                        "flatten from=a3\nlinear out=5\n";
     dc_error err;
     dc_model *m = NULL;
-    CHECK(dc_model_parse(&m, text, "fuse.arch", 1, 8, 8, 0, &err) == DC_OK, "%s", err.msg);
+    // 40x40: enough multiply-adds (11 M) that batch 1 on 2 threads shares the nodes
+    CHECK(dc_model_parse(&m, text, "fuse.arch", 1, 40, 40, 0, &err) == DC_OK, "%s", err.msg);
     if (!m) return;
     dc_rng r;
     dc_rng_seed(&r, 33);
     dc_model_init_params(m, &r);
     for (size_t j = 0; j < m->n_params; j++) m->params[j] += 0.05f * dc_rng_normal(&r); // biases not 0
     enum { NMAX = 5 };
-    float *x = malloc(sizeof(float) * NMAX * 64);
-    for (int i = 0; i < NMAX * 64; i++) x[i] = dc_rng_normal(&r);
+    enum { PIX = 40 * 40 };
+    float *x = malloc(sizeof(float) * NMAX * PIX);
+    for (int i = 0; i < NMAX * PIX; i++) x[i] = dc_rng_normal(&r);
     const int ns[3] = {1, 3, 5};
     for (int T = 1; T <= 2; T++)
         for (int q = 0; q < 3; q++) {
@@ -249,7 +251,8 @@ static void add_fusion_is_exact(void) {
                 dc_runtime_bind_model(rt, m);
                 CHECK(dc_runtime_prepare(rt, &err) == DC_OK, "%s", err.msg);
                 CHECK(dc_runtime_fused_adds(rt) == (f ? 0 : 3), "fused adds %d", dc_runtime_fused_adds(rt));
-                memcpy(dc_runtime_input(rt), x, sizeof(float) * ns[q] * 64);
+                CHECK(dc_runtime_shares_nodes(rt), "an 11 M-MAC network does not share its nodes at batch 1");
+                memcpy(dc_runtime_input(rt), x, sizeof(float) * ns[q] * PIX);
                 memcpy(out[f], dc_runtime_forward(rt, ns[q], NULL), sizeof(float) * ns[q] * 5);
                 dc_runtime_free(rt);
             }
@@ -396,7 +399,8 @@ static void sessions_concurrently(void) {
 }
 
 // Batches smaller than the team share each node (output channels of the
-// convolutions): batch 1 and 2 on 2 and 3 threads give one thread's bits.
+// convolutions) in networks of 4 M multiply-adds or more (the resnets; LeNet-5
+// runs on one thread): batch 1 and 2 on 2 and 3 threads give one thread's bits.
 static void small_batch_shares_nodes(void) {
     printf("sessions: batches under the thread count share each node, one thread's bits\n");
     const char *models[] = {"resnet8", "resnet20", "lenet5"};
@@ -417,6 +421,12 @@ static void small_batch_shares_nodes(void) {
             CHECK(dc_session_new(&s1, m, n, 1, &err) == DC_OK && dc_session_predict(s1, x, n, ref, &err) == DC_OK,
                   "%s: %s", models[k], err.msg);
             dc_session_free(s1);
+            dc_graph gr = dc_model_graph(m);
+            dc_runtime *rt = NULL;
+            CHECK(dc_runtime_new(&rt, &gr, n, DC_MODE_EVAL, 0, 2, &err) == DC_OK, "%s", err.msg);
+            CHECK(rt && dc_runtime_shares_nodes(rt) == (k < 2), "%s: sharing nodes %d", models[k],
+                  rt && dc_runtime_shares_nodes(rt));
+            dc_runtime_free(rt);
             for (int T = 2; T <= 3; T++) {
                 dc_session *s = NULL;
                 CHECK(dc_session_new(&s, m, n, T, &err) == DC_OK, "%s", err.msg);

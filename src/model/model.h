@@ -157,6 +157,9 @@ int dc_runtime_max_batch(const dc_runtime *rt);
 int dc_runtime_fused(const dc_runtime *rt);
 // How many adds it fused into the convolution before them (forward-only plans).
 int dc_runtime_fused_adds(const dc_runtime *rt);
+// Whether a batch under the thread count shares each node among the threads
+// (eval, forward-only, at least 4 M multiply-adds a sample) or runs on fewer.
+bool dc_runtime_shares_nodes(const dc_runtime *rt);
 int dc_runtime_threads(const dc_runtime *rt);
 // The input batch to fill: (max_n, in size) floats.
 float *dc_runtime_input(dc_runtime *rt);
