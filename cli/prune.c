@@ -166,7 +166,12 @@ int cmd_prune(int argc, char **argv) {
         have_data = true;
     }
     if (dc_check_output(out, &err)) rc = cli_fail(VERB, &err);
-    if (distill) tc.teacher = m; // the dense model, read only: dc_prune builds the pruned one beside it
+    if (distill) {
+        tc.teacher = m; // the dense model, read only: dc_prune builds the pruned one beside it
+        if (!ft.json && !ft.quiet)
+            printf("distillation: %s teaches the fine-tuning (alpha %g, T %g)\n", pos[0], tc.distill_alpha,
+                   tc.distill_temp);
+    }
     dc_prune_config pc = dc_prune_config_default();
     pc.structured = structured;
     pc.per_layer = per_layer;

@@ -563,6 +563,8 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         cfg.teacher = teacher;
         cfg.distill_alpha = distill_alpha;
         cfg.distill_temp = distill_temp;
+        if (!o.json && !o.quiet)
+            printf("distillation: teacher %s (alpha %g, T %g)\n", teacher_path, distill_alpha, distill_temp);
     }
     cb_state cbs = {.json = o.json, .quiet = o.quiet, .heldout = heldout};
     progress_init(&cbs.bar, "batches", !o.json && !o.quiet);

@@ -27,7 +27,8 @@ grep -q "weight sparsity 80.0%" "$T/out" && ok || bad "augmented fine-tune: $(ta
 # knowledge distillation: the unpruned model teaches the fine-tuning
 expect_ok "fine-tune with --distill" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.9 --finetune 2 --steps 1 $SMALL \
   --distill --distill-alpha 0.7 --distill-t 3 --out "$T/ld.safetensors"
-grep -q "weight sparsity 90.0%" "$T/out" && ok || bad "distilled fine-tune: $(tail -2 "$T/out")"
+grep -q "weight sparsity 90.0%" "$T/out" && grep -q "distillation: .* teaches the fine-tuning (alpha 0.7, T 3)" "$T/out" \
+  && ok || bad "distilled fine-tune: $(grep distillation "$T/out"; tail -2 "$T/out")"
 cmp -s "$T/ld.safetensors" "$T/lu.safetensors" && bad "--distill changed nothing" || ok
 expect_err "--distill-alpha without --distill" "--distill" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.5 --finetune 1 --distill-alpha 0.3 --out "$T/x.safetensors"
 expect_err "--distill without fine-tuning" "--finetune" "$BIN" prune "$T/l.safetensors" --unstructured --sparsity 0.5 --distill --out "$T/x.safetensors"
