@@ -144,6 +144,14 @@ int cmd_prune(int argc, char **argv) {
         fprintf(stderr, "deepc %s: --distill-alpha and --distill-t are for --distill\n", VERB);
         return 2;
     }
+    if (alpha != -1 && !(alpha >= 0 && alpha <= 1)) {
+        fprintf(stderr, "deepc %s: --distill-alpha %g: expected a weight in [0, 1]\n", VERB, alpha);
+        return 2;
+    }
+    if (temp != -1 && !(temp > 0 && temp <= 1000)) {
+        fprintf(stderr, "deepc %s: --distill-t %g: expected a temperature in (0, 1000]\n", VERB, temp);
+        return 2;
+    }
     if (distill && finetune < 1) {
         fprintf(stderr, "deepc %s: --distill teaches the fine-tuning: give --finetune E as well\n", VERB);
         return 2;

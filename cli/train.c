@@ -342,6 +342,10 @@ static int train_main(int argc, char **argv, const dc_comm *comm) {
         BAD("--clip %g: DP-SGD needs a per-sample clip norm > 0", o.clip);
     else if (!teacher_path && (cli_find(opts, "distill-alpha")->seen || cli_find(opts, "distill-t")->seen))
         BAD("--distill-alpha and --distill-t need --teacher MODEL");
+    else if (teacher_path && !(distill_alpha >= 0 && distill_alpha <= 1))
+        BAD("--distill-alpha %g: expected a weight in [0, 1]", distill_alpha);
+    else if (teacher_path && !(distill_temp > 0 && distill_temp <= 1000))
+        BAD("--distill-t %g: expected a temperature in (0, 1000]", distill_temp);
     else if (teacher_path && o.dp)
         BAD("--teacher is not supported with --dp (the teacher's outputs would need their own privacy accounting)");
     else if (o.resume && dc_model_epochs_done(m) >= o.epochs)

@@ -55,6 +55,7 @@ cmp -s "$T/kd.safetensors" "$T/nokd.safetensors" && bad "--teacher changed nothi
 expect_err "a teacher with other classes" "5 classes" "$BIN" train --model lenet5 $SMALL --epochs 1 --teacher "$T/nh.safetensors" --out "$T/x.safetensors"
 expect_err "a missing teacher" "$T/none.safetensors" "$BIN" train --model lenet5 $SMALL --epochs 1 --teacher "$T/none.safetensors" --out "$T/x.safetensors"
 expect_err "--distill-t without --teacher" "--teacher" "$BIN" train --model lenet5 $SMALL --epochs 1 --distill-t 2 --out "$T/x.safetensors"
+expect_err "--distill-alpha out of range" "--distill-alpha -0.5" "$BIN" train --model lenet5 $SMALL --epochs 1 --teacher "$T/p.safetensors" --distill-alpha -0.5 --out "$T/x.safetensors"
 expect_err "--teacher with --dp" "--dp" "$BIN" train --model lenet5 $SMALL --epochs 1 --dp --noise 1 --teacher "$T/p.safetensors" --out "$T/x.safetensors"
 [ ! -e "$T/x.safetensors" ] && ok || bad "a refused train wrote its --out"
 expect_ok "finetune --json" "$BIN" finetune "$T/p.safetensors" $SMALL --epochs 1 --freeze 'conv*' --json --out "$T/j.safetensors"

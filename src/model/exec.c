@@ -34,9 +34,10 @@
 // into that convolution: it writes conv + bias + the other input (and the
 // add's fused relu) into the add's buffer, one rounded add, the add node's
 // bits. A folded resnet's block then ends in its second convolution: the
-// shortcut is read while the output is still in cache, and at batch 1 on
-// several threads the add is shared with the convolution instead of running
-// on one thread.
+// batch-1 Winograd kernel adds the shortcut as its outputs leave the
+// transform (in cache, and shared among threads with the convolution instead
+// of an add node on one thread); any other kernel adds it in a pass right
+// after, in the same node (dc_conv_plan_takes_res).
 //
 // Gradients with several consumers: consumers run backward in reverse
 // topological order; the first to reach a producer overwrites its gradient
