@@ -112,7 +112,7 @@ static const shape shapes[] = {
     {"lenet 6->16 5x5", 6, 14, 16, 5, 1, 0, 0, false},
 };
 
-static const char *const kernels[] = {"im2col", "direct", "direct16", "lanes8", "lanes16", "wino8", "wino16", "winot8", "winot16"};
+static const char *const kernels[] = {"im2col", "direct", "direct16", "lanes8", "lanes16", "wino8", "wino16", "winot8", "winot16", "wino4t8", "wino4t16"};
 #define NK (int)(sizeof kernels / sizeof kernels[0])
 #define MAXS 101
 

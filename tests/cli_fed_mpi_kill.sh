@@ -26,7 +26,11 @@ fi
 # DEEPC_TEST_SLOW=K (scripts/sanitize.sh sets 5) stretches every time limit K
 # times: under ASan a round's local training takes longer than 6 s
 S=${DEEPC_TEST_SLOW:-1}
-FED="--data fashion-mnist --limit 3000 --test-limit 300 --clients 6 --fraction 1 --rounds 3 --local-epochs 2 --partition iid --seed 4 --secure-agg --round-timeout $((6 * S)) --json"
+# 8 local epochs: a round's training (about 0.6 s on a 2-core guest) must
+# outlast the time from rank 0's round-1 line to the signal (polled every
+# 50 ms, then pgrep); with 2 (0.17 s a round, a Zen 5 guest) the signal
+# sometimes came after rank 2 had sent its round-2 inputs
+FED="--data fashion-mnist --limit 3000 --test-limit 300 --clients 6 --fraction 1 --rounds 3 --local-epochs 8 --partition iid --seed 4 --secure-agg --round-timeout $((6 * S)) --json"
 
 # start NAME MPIRUN-FLAGS EXTRA: runs the job in the background ($job: the timeout's pid)
 start() {

@@ -103,7 +103,12 @@ static void check_tol(const char *impl, const char *label, const float *got, con
 }
 
 static double tol_factor(const char *name) {
-    (void)name; // every kernel so far, Winograd F(2,3) included, measures under 1.1 u
+    // every kernel, Winograd F(2,3) included, measures under 1.1 u; F(4,3)
+    // (wino4t8/16, batch-1 inference) multiplies by up to 8 in its output
+    // transform and 5 in its input one, and measures 25.9 u (the summary
+    // printed at the end; u is about 1e-6 of the output's rms, so about
+    // 2.6e-5 of it), bounded at 32 u
+    if (!strncmp(name, "wino4t", 6)) return 32.0;
     return 2.0;
 }
 

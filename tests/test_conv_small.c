@@ -25,6 +25,14 @@
 // (dc_conv_run_forward_share), on awkward shapes (OW and OH odd, tile rows
 // shorter and longer than a vector, pad 0 and 2, channel counts that leave
 // remainder register blocks), and checked not to write past their scratch.
+//
+// The batch-1 F(4x4,3x3) kernels (wino4t8, wino4t16, the choice on prepared
+// weights where 4x4 tiles fill the vectors) do other arithmetic: they are
+// held to the reference within 32 u (u as above; test_conv_registry.c
+// measures 25.9 u), and exactly to themselves: prepared weights against the
+// per-call transform, shares by tile rows or channels against the whole,
+// the fused residual against the convolution followed by the add, and the
+// two vector widths against each other.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +165,34 @@ static bool forced_plan(dc_conv_plan *p, const dc_conv_shape *s, int N, const ch
     return dc_conv_plan_make_with(p, s, N, DC_CONV_FWD, dc_cpu_features(), name, NULL, NULL, &err) == DC_OK;
 }
 
+// The forward of plan pt in 2 and 3 shares, on w and on the pack U, against
+// the whole forward's bits `want`; a share may be refused only where the
+// split cannot be made: by tile rows (of `tile` output rows, where the
+// pack holds this kernel's weights: packed_rows) or by output channels.
+static void check_shares(const dc_conv_plan *pt, const char *name, int tile, bool packed_rows,
+                         const float *want, float *got, const float *x, const float *w, const float *U,
+                         const float *b, bool relu, int N, float *sct, const char *what) {
+    const dc_conv_shape *s = &pt->s;
+    const size_t n = (size_t)N * s->OC * s->OH * s->OW;
+    const int th = (s->OH + tile - 1) / tile;
+    for (int parts = 2; parts <= 3; parts++)
+        for (int packed = 0; packed < 2; packed++) {
+            memset(got, 0, sizeof(float) * n);
+            bool ran = true;
+            for (int part = 0; part < parts; part++)
+                ran &= dc_conv_run_forward_share(pt, part, parts, got, x, w, packed ? U : NULL, b, relu, NULL, N,
+                                                 sct);
+            if (ran)
+                CHECK(memcmp(want, got, sizeof(float) * n) == 0, "%s in %d shares (prepared %d) != whole: %s",
+                      name, parts, packed, what);
+            else if (packed && packed_rows)
+                CHECK(th < parts && (s->OC + 7) / 8 < parts, "%s refused %d shares of %d tile rows and %d channels: %s",
+                      name, parts, th, s->OC, what);
+            else
+                CHECK((s->OC + 7) / 8 < parts, "%s refused %d shares of %d channels: %s", name, parts, s->OC, what);
+        }
+}
+
 static void check_winot(int N, int C, int H, int W, int OC, int pad) {
     const dc_conv_shape s = dc_conv_shape_make(C, H, W, OC, 3, 1, pad);
     char what[120];
@@ -200,24 +236,7 @@ static void check_winot(int N, int C, int H, int W, int OC, int pad) {
             dc_conv_run_forward_packed(&pl, got, x, w, U, b, relu, NULL, N, scl);
             CHECK(memcmp(want, got, sizeof(float) * N * ys) == 0, "%s prepared != per call (relu %d): %s",
                   pairs[k][0], relu, what);
-            for (int parts = 2; parts <= 3; parts++)
-                for (int packed = 0; packed < 2; packed++) {
-                    memset(got, 0, sizeof(float) * N * ys);
-                    bool ran = true;
-                    for (int part = 0; part < parts; part++)
-                        ran &= dc_conv_run_forward_share(&pt, part, parts, got, x, w, packed ? U : NULL, b, relu,
-                                                         NULL, N, sct);
-                    if (ran)
-                        CHECK(memcmp(want, got, sizeof(float) * N * ys) == 0,
-                              "%s in %d shares (prepared %d) != whole: %s", pairs[k][1], parts, packed, what);
-                    else if (packed && U) // by tile rows, else by output channels
-                        CHECK((s.OH + 1) / 2 < parts && (OC + 7) / 8 < parts,
-                              "%s refused %d shares of %d tile rows and %d channels: %s", pairs[k][1], parts,
-                              (s.OH + 1) / 2, OC, what);
-                    else // by output channels
-                        CHECK((OC + 7) / 8 < parts, "%s refused %d shares of %d channels: %s", pairs[k][1], parts,
-                              OC, what);
-                }
+            check_shares(&pt, pairs[k][1], 2, U != NULL, want, got, x, w, U, b, relu, N, sct, what);
         }
         // a residual added before the relu (an add node fused into the
         // convolution): the bits of the convolution, then dc_add_relu_forward
@@ -256,6 +275,97 @@ static void check_winot(int N, int C, int H, int W, int OC, int pad) {
     free(x), free(w), free(b), free(U);
 }
 
+// The choice at batch 1 on prepared weights: F(4,3) where its 4x4 tiles
+// fill the vectors, F(2,3) on the 7x7 stage.
+static void check_wino4_choice(void) {
+    const unsigned cpu = dc_cpu_features();
+    const bool z = dc_cpu_has(cpu, DC_CPU_LEVEL_AVX512);
+    const struct { int C, H; const char *want; } cases[] = {
+        {16, 28, z ? "wino4t16" : "wino4t8"}, {32, 14, z ? "wino4t16" : "wino4t8"},
+        {64, 7, z ? "winot16" : "winot8"}, {8, 28, z ? "direct16" : "direct"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const dc_conv_shape s = dc_conv_shape_make(cases[i].C, cases[i].H, cases[i].H, cases[i].C, 3, 1, 1);
+        dc_conv_plan p;
+        dc_error err;
+        CHECK(dc_conv_plan_make_prepared(&p, &s, 1, DC_CONV_FWD, cpu, true, &err) == DC_OK &&
+                  !strcmp(p.fwd->name, cases[i].want),
+              "batch-1 prepared plan for %d channels at %dx%d: %s, want %s", cases[i].C, cases[i].H, cases[i].H,
+              p.fwd->name, cases[i].want);
+    }
+}
+
+static void check_wino4t(int N, int C, int H, int W, int OC, int pad) {
+    const dc_conv_shape s = dc_conv_shape_make(C, H, W, OC, 3, 1, pad);
+    char what[120];
+    snprintf(what, sizeof what, "N=%d C=%d H=%d W=%d OC=%d pad=%d", N, C, H, W, OC, pad);
+    const size_t xs = (size_t)C * H * W, ys = (size_t)OC * s.OH * s.OW, nw = (size_t)OC * C * 9;
+    uint64_t seed = 0x4a3b2c1dull ^ (uint64_t)(N * 131 + C * 17 + OC * 7 + W * 3 + H + pad);
+    float *x = falloc(N * xs), *w = falloc(nw), *b = falloc(OC), *res = falloc(N * ys);
+    for (size_t i = 0; i < N * xs; i++) x[i] = urand(&seed);
+    for (size_t i = 0; i < nw; i++) w[i] = urand(&seed);
+    for (int i = 0; i < OC; i++) b[i] = urand(&seed);
+    for (size_t i = 0; i < N * ys; i++) res[i] = urand(&seed);
+    const size_t npk = dc_conv_pack_floats(&s, dc_cpu_features());
+    float *U = npk ? falloc(npk) : NULL;
+    if (U) dc_conv_pack(U, w, &s, dc_cpu_features());
+    float *ref = falloc(N * ys), *first = NULL;
+    const double atol = 32.0 * 1e-6 * rms(x, N * xs) * rms(w, nw) * sqrt(9.0 * C);
+    static const char *const names[2] = {"wino4t8", "wino4t16"};
+    for (int k = 0; k < 2; k++) {
+        dc_conv_plan pt;
+        if (!forced_plan(&pt, &s, 1, names[k])) continue;
+        const size_t nt = dc_conv_plan_floats(&pt), guard = 16;
+        float *sct = falloc(nt + guard), *want = falloc(N * ys), *got = falloc(N * ys), *wantr = falloc(N * ys);
+        for (int relu = 0; relu < 2; relu++) {
+            char label[200];
+            dc_conv_ref_forward(ref, x, w, b, relu, N, &s, NULL);
+            for (size_t i = 0; i < nt + guard; i++) sct[i] = (float)NAN; // scratch contents do not matter
+            dc_conv_run_forward(&pt, want, x, w, b, relu, N, sct);
+            snprintf(label, sizeof label, "%s (relu %d) against the reference: %s", names[k], relu, what);
+            dc_check_close(label, want, ref, N * ys, 1e-5, atol);
+            bool intact = true;
+            for (size_t i = nt; i < nt + guard; i++) intact &= isnan(sct[i]);
+            CHECK(intact, "%s wrote past its scratch: %s", names[k], what);
+            if (relu && !first) { // the other vector width gives these bits
+                first = falloc(N * ys);
+                memcpy(first, want, sizeof(float) * N * ys);
+            } else if (relu) {
+                CHECK(memcmp(first, want, sizeof(float) * N * ys) == 0, "wino4t16 != wino4t8: %s", what);
+            }
+            memset(got, 0, sizeof(float) * N * ys);
+            dc_conv_run_forward_packed(&pt, got, x, w, U, b, relu, NULL, N, sct);
+            CHECK(memcmp(want, got, sizeof(float) * N * ys) == 0, "%s prepared != per call (relu %d): %s",
+                  names[k], relu, what);
+            check_shares(&pt, names[k], 4, dc_conv_plan_takes_res(&pt, U), want, got, x, w, U, b, relu, N, sct,
+                         what);
+            // the fused residual: the convolution's bits, then the add and its relu
+            const bool takes = dc_conv_plan_takes_res(&pt, U);
+            CHECK(!dc_conv_plan_takes_res(&pt, NULL), "%s takes a residual on weights not prepared", names[k]);
+            if (!takes) continue; // a pack without F(4,3)'s U: this shape's choice is not wino4t
+            dc_conv_run_forward(&pt, want, x, w, b, false, N, sct);
+            for (size_t i = 0; i < N * ys; i++) {
+                const float v = want[i] + res[i];
+                wantr[i] = !relu || v > 0.0f || v != v ? v : 0.0f;
+            }
+            memset(got, 0, sizeof(float) * N * ys);
+            dc_conv_run_forward_packed(&pt, got, x, w, U, b, relu, res, N, sct);
+            CHECK(memcmp(wantr, got, sizeof(float) * N * ys) == 0, "%s + residual (relu %d) != conv, add: %s",
+                  names[k], relu, what);
+            for (int parts = 2; parts <= 3; parts++) {
+                memset(got, 0, sizeof(float) * N * ys);
+                bool ran = true;
+                for (int part = 0; part < parts; part++)
+                    ran &= dc_conv_run_forward_share(&pt, part, parts, got, x, w, U, b, relu, res, N, sct);
+                if (ran)
+                    CHECK(memcmp(wantr, got, sizeof(float) * N * ys) == 0,
+                          "%s + residual in %d shares != conv, add: %s", names[k], parts, what);
+            }
+        }
+        free(sct), free(want), free(got), free(wantr);
+    }
+    free(x), free(w), free(b), free(res), free(U), free(ref), free(first);
+}
+
 int main(void) {
     if (!dc_conv_lanes_available()) {
         printf("AVX2+FMA not available: the direct kernel is not used here, skipped\n");
@@ -286,6 +396,16 @@ int main(void) {
         check_winot(N, 3, 1, 1, 5, 1);           // a 1x1 image
         check_winot(N, 8, 40, 9, 24, 1);         // tall and narrow
         check_winot(N, 4, 9, 70, 3, 0);          // rows of 34 tiles: several vectors and a spill
+        check_wino4t(N, 16, 28, 28, 16, 1);      // resnet20's stages: 7 tiles a row (vectors over rows)
+        check_wino4t(N, 32, 14, 14, 32, 1);      // 4 a row, 16 in all: one vector
+        check_wino4t(N, 64, 7, 7, 64, 1);        // 2 a row, the last tile 3/4 outside (not chosen)
+        check_wino4t(N, 16, 5, 5, 16, 0);        // pad 0: OW 3, one tile
+        check_wino4t(N, 17, 13, 11, 18, 1);      // odd everything, OC 18: remainder blocks
+        check_wino4t(N, 16, 30, 31, 16, 2);      // pad 2, 8 tiles a row
+        check_wino4t(N, 16, 1, 1, 16, 1);        // a 1x1 image
+        check_wino4t(N, 16, 40, 9, 24, 1);       // tall and narrow: 3 tiles a row
+        check_wino4t(N, 3, 9, 150, 5, 0);        // rows of 37 tiles: vectors inside rows and across
     }
+    check_wino4_choice();
     return dc_test_finish();
 }

@@ -19,6 +19,9 @@
 //    on which other samples share its batch.
 //  - wino (conv_wino.c / conv_wino_avx512.c, body conv_wino_body.h):
 //    Winograd F(2x2, 3x3) in sample lanes for 3x3 stride-1 kernels.
+//  - winot, wino4t (the same files, body conv_winot_body.h): Winograd
+//    F(2x2, 3x3) and F(4x4, 3x3) forwards with one image's tiles in the
+//    lanes, for batches under 4.
 //  - direct (conv_direct.c, AVX2+FMA): forward for small batches, one image
 //    at a time along the output row.
 //  - im2col (conv_im2col.c, portable): one sample at a time, unfold with
@@ -116,8 +119,9 @@ void dc_conv_wino16_backward(float *dx, float *dw, float *db, const float *dy, c
                              const float *w, int N, const dc_conv_shape *s, float *scratch);
 
 // Winograd F(2x2, 3x3) one image at a time with VW consecutive tiles of the
-// image in the lanes ("winot", same files): the forward of batches under 4,
-// 3x3 stride 1 pad 0..2, the bits of wino8 / wino16 for every sample.
+// image in the lanes ("winot", conv_winot_body.h, same files): the forward
+// of batches under 4, 3x3 stride 1 pad 0..2, the bits of wino8 / wino16 for
+// every sample.
 bool dc_conv_winot8_supports(const dc_conv_shape *s, unsigned pass);
 size_t dc_conv_winot8_floats(const dc_conv_shape *s, unsigned passes);
 void dc_conv_winot8_forward(float *y, const float *x, const float *w, const float *b, bool relu,
@@ -153,6 +157,34 @@ bool dc_conv_winot16_supports(const dc_conv_shape *s, unsigned pass);
 size_t dc_conv_winot16_floats(const dc_conv_shape *s, unsigned passes);
 void dc_conv_winot16_forward(float *y, const float *x, const float *w, const float *b, bool relu,
                              int N, const dc_conv_shape *s, float *scratch);
+
+// Winograd F(4x4, 3x3) one image at a time with VW consecutive 4x4 tiles in
+// the lanes ("wino4t", conv_winot_body.h, same files): the forward of
+// batches under 4 on prepared weights where 4x4 tiles still fill the
+// vectors; 3x3 stride 1 pad 0..2. Its own U (36, C, pack_oc), made by
+// dc_conv_wino4_pack (dc_conv_wino4_u_floats floats, compiled for AVX2).
+size_t dc_conv_wino4_u_floats(const dc_conv_shape *s);
+void dc_conv_wino4_pack(float *U, const float *w, const dc_conv_shape *s);
+bool dc_conv_wino4t8_supports(const dc_conv_shape *s, unsigned pass);
+size_t dc_conv_wino4t8_floats(const dc_conv_shape *s, unsigned passes);
+void dc_conv_wino4t8_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                             int N, const dc_conv_shape *s, float *scratch);
+void dc_conv_wino4t8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
+                                    const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
+                                    float *scratch);
+bool dc_conv_wino4t8_forward_rows(float *y, const float *x, const float *U, int part, int parts,
+                                  const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
+                                  float *scratch);
+bool dc_conv_wino4t16_supports(const dc_conv_shape *s, unsigned pass);
+size_t dc_conv_wino4t16_floats(const dc_conv_shape *s, unsigned passes);
+void dc_conv_wino4t16_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                             int N, const dc_conv_shape *s, float *scratch);
+void dc_conv_wino4t16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
+                                    const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
+                                    float *scratch);
+bool dc_conv_wino4t16_forward_rows(float *y, const float *x, const float *U, int part, int parts,
+                                  const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
+                                  float *scratch);
 
 // The definition, summed in double (conv_ref.c): the reference twin of every
 // kernel above and in the registry. No scratch (pass NULL). Forward applies

@@ -90,6 +90,12 @@ static const dc_conv_impl IMPLS[] = {
     {"winot16", "Winograd F(2x2,3x3), 16 tiles of one image in the lanes of a zmm: batches under 4",
      DC_CPU_LEVEL_AVX512, FWD, dc_conv_winot16_supports, dc_conv_winot16_floats,
      dc_conv_winot16_forward, NULL, dc_conv_winot16_forward_packed},
+    {"wino4t8", "Winograd F(4x4,3x3), 8 4x4 tiles of one image in the lanes of a ymm: batches under 4",
+     DC_CPU_LEVEL_AVX2, FWD, dc_conv_wino4t8_supports, dc_conv_wino4t8_floats,
+     dc_conv_wino4t8_forward, NULL, dc_conv_wino4t8_forward_packed},
+    {"wino4t16", "Winograd F(4x4,3x3), 16 4x4 tiles of one image in the lanes of a zmm: batches under 4",
+     DC_CPU_LEVEL_AVX512, FWD, dc_conv_wino4t16_supports, dc_conv_wino4t16_floats,
+     dc_conv_wino4t16_forward, NULL, dc_conv_wino4t16_forward_packed},
 };
 
 #undef FWD
@@ -140,7 +146,11 @@ bool dc_conv_impl_usable(const dc_conv_impl *impl, const dc_conv_shape *s, unsig
 //    vs 86-89, 64->64 97-115 vs 84-114 vs 70-80; not measured on a CPU with
 //    two 512-bit FMA ports). Without prepared weights its per-call weight
 //    transform (in double) costs as much as the convolution (64->64: 9 vs
-//    39);
+//    39). And where wino4_pays, F(4x4,3x3) instead: "wino4t16" / "wino4t8"
+//    (its own U in the same pack; AMD EPYC Zen 5 guest, 118 ymm / 236 zmm
+//    peak, batch 1, best of 7 x 3000 calls: 16->16 at 28x28 15.4 us vs
+//    winot16 16.5, 32->32 at 14x14 11.7 vs 16.9; winot8 24.7 and 24.9 vs
+//    wino4t8 22.5 and 18.1; 64->64 at 7x7 stays winot);
 //  - forward and backward-data of 3x3 stride-1 convolutions with at least 8
 //    channels on both sides: Winograd F(2,3) (16->16 at 28x28: wino16 170
 //    vs lanes16 160, 32->32 at 14x14: 230 vs 185; AVX2: wino8 125-150 vs
@@ -158,6 +168,23 @@ bool dc_conv_impl_usable(const dc_conv_impl *impl, const dc_conv_shape *s, unsig
 
 enum { LANES_MIN_N = 4, LANES16_MIN_N = 9, WINO_MIN_C = 8, WINOT_MIN_C = 16, DIRECT_MIN_TAPS = 16 };
 #define LANE_SUMS_MAX ((size_t)8 << 20) // bytes of lanes-kernel dw lane sums
+
+// Whether F(4x4,3x3) with tiles in the lanes (wino4t) beats F(2x2,3x3)
+// (winot) for a 3x3 stride-1 forward at vw lanes: the products of whole
+// vectors of tiles, 36 per 4x4 tile against 16 per 2x2 one (the transforms,
+// which cost about as much per output either way, are left out). resnet20 at
+// 16 lanes: 28x28 4 x 36 against 13 x 16 (wino4t), 14x14 1 x 36 against
+// 4 x 16 (wino4t), 7x7 1 x 36 against 1 x 16 (winot: the 4 tiles of 4x4
+// would leave 12 lanes empty).
+static bool wino4_pays(const dc_conv_shape *s, int vw) {
+    if (s->K != 3 || s->stride != 1 || s->pad > 2 || s->C < WINOT_MIN_C || s->OC < WINOT_MIN_C) return false;
+    const long t2 = (long)((s->OH + 1) / 2) * ((s->OW + 1) / 2), t4 = (long)((s->OH + 3) / 4) * ((s->OW + 3) / 4);
+    return (t4 + vw - 1) / vw * 36 < (t2 + vw - 1) / vw * 16;
+}
+
+static bool is_wino4t(const dc_conv_impl *f) {
+    return f && (!strcmp(f->name, "wino4t8") || !strcmp(f->name, "wino4t16"));
+}
 
 static bool wino_pays(const dc_conv_shape *s, int N) {
     return N >= LANES_MIN_N && s->C >= WINO_MIN_C && s->OC >= WINO_MIN_C;
@@ -185,6 +212,8 @@ static const dc_conv_impl *choose(const dc_conv_shape *s, int N, unsigned pass, 
     if (N < LANES_MIN_N && pass == DC_CONV_FWD && prepared && s->C >= WINOT_MIN_C &&
         s->OC >= WINOT_MIN_C)
         impl = first_usable(winot, s, pass, cpu);
+    if (impl && !strcmp(impl->name, "winot16") && wino4_pays(s, 16)) impl = dc_conv_impl_find("wino4t16");
+    else if (impl && !strcmp(impl->name, "winot8") && wino4_pays(s, 8)) impl = dc_conv_impl_find("wino4t8");
     if (!impl && N < LANES_MIN_N && pass == DC_CONV_FWD && s->K > 1) impl = first_usable(direct16, s, pass, cpu);
     if (!impl && N < LANES_MIN_N) {
         const bool dir = pass == DC_CONV_FWD && s->stride == 1 &&
@@ -307,25 +336,41 @@ static void share_channels(int OC, int k, int parts, int *lo, int *hi) {
     if (*hi > OC) *hi = OC;
 }
 
+// Prepared weights: U of F(2,3) (16, C, OC), which winot8/16 (>= WINOT_MIN_C
+// channels) and wino (wino_pays) read, then, where the batch-1 choice on
+// this CPU is wino4t, U of F(4,3) (36, C, OC).
+static bool pack_has_wino4(const dc_conv_shape *s, unsigned cpu) {
+    return wino4_pays(s, dc_cpu_has(cpu, DC_CPU_LEVEL_AVX512) ? 16 : 8);
+}
+
 size_t dc_conv_pack_floats(const dc_conv_shape *s, unsigned cpu) {
-    // the readers of U: winot8/16 (>= WINOT_MIN_C channels) and wino (wino_pays)
     if (!dc_cpu_has(cpu, DC_CPU_LEVEL_AVX2) || !dc_conv_wino8_supports(s, DC_CONV_FWD) ||
         s->C < WINO_MIN_C || s->OC < WINO_MIN_C)
         return 0;
-    return dc_conv_wino_u_floats(s);
+    return dc_conv_wino_u_floats(s) + (pack_has_wino4(s, cpu) ? dc_conv_wino4_u_floats(s) : 0);
 }
 
 void dc_conv_pack(float *packed, const float *w, const dc_conv_shape *s, unsigned cpu) {
     DC_ASSERT(dc_conv_pack_floats(s, cpu) > 0);
     dc_conv_wino_pack(packed, w, s);
+    if (pack_has_wino4(s, cpu)) dc_conv_wino4_pack(packed + dc_conv_wino_u_floats(s), w, s);
+}
+
+// The part of a pack the plan's forward reads: wino4t's U after F(2,3)'s,
+// NULL where the pack has none (a forced wino4t on a shape the choice does
+// not give it: it then transforms w itself).
+static const float *pack_for(const dc_conv_plan *p, const float *packed) {
+    if (!packed || !is_wino4t(p->fwd)) return packed;
+    return pack_has_wino4(&p->s, p->cpu) ? packed + dc_conv_wino_u_floats(&p->s) : NULL;
 }
 
 // The winot kernels add a residual as their outputs leave the transform
 // (contiguous rows, in cache); the sample-lanes wino kernels do not (see
 // wino_forward_packed: the add's own pass costs less there).
 bool dc_conv_plan_takes_res(const dc_conv_plan *p, const float *packed) {
+    packed = pack_for(p, packed);
     return p->fwd && packed && p->fwd->forward_packed &&
-           (!strcmp(p->fwd->name, "winot8") || !strcmp(p->fwd->name, "winot16"));
+           (!strcmp(p->fwd->name, "winot8") || !strcmp(p->fwd->name, "winot16") || is_wino4t(p->fwd));
 }
 
 void dc_conv_run_forward_packed(const dc_conv_plan *p, float *y, const float *x, const float *w,
@@ -334,6 +379,7 @@ void dc_conv_run_forward_packed(const dc_conv_plan *p, float *y, const float *x,
     DC_ASSERT(p->fwd);
     DC_ASSERT(!res || dc_conv_plan_takes_res(p, packed));
     if (N < 1) return;
+    packed = pack_for(p, packed);
     if (packed && p->fwd->forward_packed)
         p->fwd->forward_packed(y, x, packed, p->s.OC, b, relu, res, N, &p->s, scratch);
     else
@@ -341,7 +387,7 @@ void dc_conv_run_forward_packed(const dc_conv_plan *p, float *y, const float *x,
 }
 
 static bool shares_channels(const dc_conv_impl *f) {
-    static const char *const names[] = {"direct", "direct16", "winot8", "winot16"};
+    static const char *const names[] = {"direct", "direct16", "winot8", "winot16", "wino4t8", "wino4t16"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(f->name, names[i])) return true;
     return false;
@@ -356,8 +402,9 @@ static bool shares_channels(const dc_conv_impl *f) {
 // lanes: 28x28 by rows (7 x 18.5 vs 13 x 10.5), 14x14 by rows (2 x 34.5 vs
 // 4 x 18.5), 7x7 by channels (1 x 66.5 vs 1 x 34.5: its 16 tiles are one
 // vector, which a split by rows would leave half empty in each share).
-static bool winot_rows_pay(const dc_conv_shape *s, int vw, int parts) {
-    const int TH = (s->OH + 1) / 2, TW = (s->OW + 1) / 2, units = (s->OC + 7) / 8;
+// The same for wino4t with tile = 4.
+static bool winot_rows_pay(const dc_conv_shape *s, int vw, int tile, int parts) {
+    const int TH = (s->OH + tile - 1) / tile, TW = (s->OW + tile - 1) / tile, units = (s->OC + 7) / 8;
     if (TH < parts) return false;
     if (units < parts) return true;
     long vrows = 0; // the largest share's vectors, by rows
@@ -378,13 +425,18 @@ bool dc_conv_run_forward_share(const dc_conv_plan *p, int part, int parts, float
     const dc_conv_impl *f = p->fwd;
     if (!f || parts < 2 || part < 0 || part >= parts) return false;
     if (res && !dc_conv_plan_takes_res(p, packed)) return false;
+    packed = pack_for(p, packed);
     // winot on prepared weights: by tile rows where that pays (its input
     // transform is the same for every output channel, so a channel split
     // repeats it), else by output channels below
-    if (packed && !strcmp(f->name, "winot8") && winot_rows_pay(&p->s, 8, parts))
+    if (packed && !strcmp(f->name, "winot8") && winot_rows_pay(&p->s, 8, 2, parts))
         return dc_conv_winot8_forward_rows(y, x, packed, part, parts, b, relu, res, N, &p->s, scratch);
-    if (packed && !strcmp(f->name, "winot16") && winot_rows_pay(&p->s, 16, parts))
+    if (packed && !strcmp(f->name, "winot16") && winot_rows_pay(&p->s, 16, 2, parts))
         return dc_conv_winot16_forward_rows(y, x, packed, part, parts, b, relu, res, N, &p->s, scratch);
+    if (packed && !strcmp(f->name, "wino4t8") && winot_rows_pay(&p->s, 8, 4, parts))
+        return dc_conv_wino4t8_forward_rows(y, x, packed, part, parts, b, relu, res, N, &p->s, scratch);
+    if (packed && !strcmp(f->name, "wino4t16") && winot_rows_pay(&p->s, 16, 4, parts))
+        return dc_conv_wino4t16_forward_rows(y, x, packed, part, parts, b, relu, res, N, &p->s, scratch);
     if ((p->s.OC + 7) / 8 < parts || !shares_channels(f)) return false;
     const dc_conv_shape *s = &p->s;
     const size_t room = dc_conv_plan_floats(p);

@@ -1,5 +1,6 @@
-// conv_wino.c — the Winograd F(2x2, 3x3) convolution (conv_wino_body.h)
-// compiled for AVX2+FMA: eight samples in the lanes of a ymm register.
+// conv_wino.c — the Winograd convolutions (conv_wino_body.h: F(2x2, 3x3),
+// samples in the lanes; conv_winot_body.h: F(2x2, 3x3) and F(4x4, 3x3), one
+// image's tiles in the lanes) compiled for AVX2+FMA: eight lanes of a ymm.
 // Everything the body includes comes first, outside the target region, so
 // only the kernel is compiled for the wider instruction set.
 #include <immintrin.h>
@@ -12,6 +13,7 @@
 #include "kernels/target_avx2_begin.h"
 #define DC_VW 8
 #include "kernels/conv_wino_body.h"
+#include "kernels/conv_winot_body.h"
 #include "kernels/target_end.h"
 
 // The lane sums of the weights pass, 16 OC C VW floats, must stay in L2.
@@ -44,12 +46,12 @@ bool dc_conv_winot8_supports(const dc_conv_shape *s, unsigned pass) {
 
 size_t dc_conv_winot8_floats(const dc_conv_shape *s, unsigned passes) {
     (void)passes;
-    return wint_floats_v8(s);
+    return tiles_floats_v8(2, s);
 }
 
 void dc_conv_winot8_forward(float *y, const float *x, const float *w, const float *b, bool relu,
                             int N, const dc_conv_shape *s, float *scratch) {
-    wint_forward_v8(y, x, w, b, relu, N, s, scratch);
+    tiles_forward_v8(2, y, x, w, b, relu, N, s, scratch);
 }
 
 void dc_conv_wino8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
@@ -61,7 +63,7 @@ void dc_conv_wino8_forward_packed(float *y, const float *x, const float *U, int 
 void dc_conv_winot8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
                                    const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                    float *scratch) {
-    wint_forward_packed_v8(y, x, U, pack_oc, b, relu, res, N, s, scratch);
+    tiles_forward_packed_v8(2, y, x, U, pack_oc, b, relu, res, N, s, scratch);
 }
 
 size_t dc_conv_wino_u_floats(const dc_conv_shape *s) { return wino_u_floats_v8(s->C, s->OC); }
@@ -73,5 +75,37 @@ void dc_conv_wino_pack(float *U, const float *w, const dc_conv_shape *s) {
 bool dc_conv_winot8_forward_rows(float *y, const float *x, const float *U, int part, int parts,
                                   const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                   float *scratch) {
-    return wint_forward_rows_v8(y, x, U, part, parts, b, relu, res, N, s, scratch);
+    return tiles_forward_rows_v8(2, y, x, U, part, parts, b, relu, res, N, s, scratch);
+}
+
+bool dc_conv_wino4t8_supports(const dc_conv_shape *s, unsigned pass) {
+    return pass == DC_CONV_FWD && s->K == 3 && s->stride == 1 && s->pad <= 2;
+}
+
+size_t dc_conv_wino4t8_floats(const dc_conv_shape *s, unsigned passes) {
+    (void)passes;
+    return tiles_floats_v8(4, s);
+}
+
+void dc_conv_wino4t8_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                             int N, const dc_conv_shape *s, float *scratch) {
+    tiles_forward_v8(4, y, x, w, b, relu, N, s, scratch);
+}
+
+void dc_conv_wino4t8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
+                                    const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
+                                    float *scratch) {
+    tiles_forward_packed_v8(4, y, x, U, pack_oc, b, relu, res, N, s, scratch);
+}
+
+bool dc_conv_wino4t8_forward_rows(float *y, const float *x, const float *U, int part, int parts,
+                                  const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
+                                  float *scratch) {
+    return tiles_forward_rows_v8(4, y, x, U, part, parts, b, relu, res, N, s, scratch);
+}
+
+size_t dc_conv_wino4_u_floats(const dc_conv_shape *s) { return wint4_u_floats_v8(s->C, s->OC); }
+
+void dc_conv_wino4_pack(float *U, const float *w, const dc_conv_shape *s) {
+    wino4_weights_v8(U, w, s->C, s->OC);
 }

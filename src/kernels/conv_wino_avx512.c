@@ -1,5 +1,6 @@
-// conv_wino_avx512.c — the Winograd F(2x2, 3x3) convolution (conv_wino_body.h)
-// compiled for AVX-512F: sixteen samples in the lanes of a zmm register.
+// conv_wino_avx512.c — the Winograd convolutions (conv_wino_body.h,
+// conv_winot_body.h; see conv_wino.c) compiled for AVX-512F: sixteen lanes
+// of a zmm register.
 // Everything the body includes comes first, outside the target region, so
 // only the kernel is compiled for the wider instruction set.
 #include <immintrin.h>
@@ -12,6 +13,7 @@
 #include "kernels/target_avx512_begin.h"
 #define DC_VW 16
 #include "kernels/conv_wino_body.h"
+#include "kernels/conv_winot_body.h"
 #include "kernels/target_end.h"
 
 // The lane sums of the weights pass, 16 OC C VW floats, must stay in L2.
@@ -44,12 +46,12 @@ bool dc_conv_winot16_supports(const dc_conv_shape *s, unsigned pass) {
 
 size_t dc_conv_winot16_floats(const dc_conv_shape *s, unsigned passes) {
     (void)passes;
-    return wint_floats_v16(s);
+    return tiles_floats_v16(2, s);
 }
 
 void dc_conv_winot16_forward(float *y, const float *x, const float *w, const float *b, bool relu,
                             int N, const dc_conv_shape *s, float *scratch) {
-    wint_forward_v16(y, x, w, b, relu, N, s, scratch);
+    tiles_forward_v16(2, y, x, w, b, relu, N, s, scratch);
 }
 
 void dc_conv_wino16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
@@ -61,11 +63,37 @@ void dc_conv_wino16_forward_packed(float *y, const float *x, const float *U, int
 void dc_conv_winot16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
                                    const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                    float *scratch) {
-    wint_forward_packed_v16(y, x, U, pack_oc, b, relu, res, N, s, scratch);
+    tiles_forward_packed_v16(2, y, x, U, pack_oc, b, relu, res, N, s, scratch);
 }
 
 bool dc_conv_winot16_forward_rows(float *y, const float *x, const float *U, int part, int parts,
                                   const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                   float *scratch) {
-    return wint_forward_rows_v16(y, x, U, part, parts, b, relu, res, N, s, scratch);
+    return tiles_forward_rows_v16(2, y, x, U, part, parts, b, relu, res, N, s, scratch);
+}
+
+bool dc_conv_wino4t16_supports(const dc_conv_shape *s, unsigned pass) {
+    return pass == DC_CONV_FWD && s->K == 3 && s->stride == 1 && s->pad <= 2;
+}
+
+size_t dc_conv_wino4t16_floats(const dc_conv_shape *s, unsigned passes) {
+    (void)passes;
+    return tiles_floats_v16(4, s);
+}
+
+void dc_conv_wino4t16_forward(float *y, const float *x, const float *w, const float *b, bool relu,
+                             int N, const dc_conv_shape *s, float *scratch) {
+    tiles_forward_v16(4, y, x, w, b, relu, N, s, scratch);
+}
+
+void dc_conv_wino4t16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
+                                    const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
+                                    float *scratch) {
+    tiles_forward_packed_v16(4, y, x, U, pack_oc, b, relu, res, N, s, scratch);
+}
+
+bool dc_conv_wino4t16_forward_rows(float *y, const float *x, const float *U, int part, int parts,
+                                  const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
+                                  float *scratch) {
+    return tiles_forward_rows_v16(4, y, x, U, part, parts, b, relu, res, N, s, scratch);
 }

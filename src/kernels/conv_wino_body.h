@@ -280,7 +280,7 @@ VEC_INLINE void VN(wino_dy_tile)(float *y, ptrdiff_t yxs, const float *g, ptrdif
 // ----------------------------------------------------------------------------
 // Products, one tile element xi at a time
 
-// The forward's products for one register block, all 16 tile elements:
+// The forward's products for one register block, all nxi tile elements:
 // mb[xi][r][s] = sum over c of U[xi][c][co0 + r] * V[xi][c][s] (u at
 // U[0][0][co0], Ci*Co floats per xi, Co per c; v at V[0][0][0], vxs floats
 // per xi, vcs per c; vector s of row r of element xi stored at mb + xi mxi +
@@ -289,10 +289,10 @@ VEC_INLINE void VN(wino_dy_tile)(float *y, ptrdiff_t yxs, const float *g, ptrdif
 // no transformed value goes through L2 (at 16 channels every transformed
 // input takes part in only 16 FMAs, and the round trip through L2 made the
 // earlier unfused version bandwidth-bound).
-VEC_INLINE void VN(wino_mmf_block)(const int R, const int S, const float *u, int Ci, int Co,
+VEC_INLINE void VN(wino_mmf_block)(const int nxi, const int R, const int S, const float *u, int Ci, int Co,
                                    const float *v, ptrdiff_t vxs, ptrdiff_t vcs, float *mb,
                                    ptrdiff_t mxi, ptrdiff_t mr) {
-    for (int xi = 0; xi < 16; xi++, u += (size_t)Ci * Co, v += vxs, mb += mxi) {
+    for (int xi = 0; xi < nxi; xi++, u += (size_t)Ci * Co, v += vxs, mb += mxi) {
         vf acc[LMAX_RS];
         UNROLL for (int i = 0; i < R * S; i++) acc[i] = V_ZERO();
         const float *uc = u, *vc = v;
@@ -324,9 +324,10 @@ VEC_INLINE void VN(wino_mmf_block)(const int R, const int S, const float *u, int
     }
 }
 
-#define MMF_CALL(RV, SV) VN(wino_mmf_block)(RV, SV, u, Ci, Co, v, vxs, vcs, mb, mxi, mr);
+#define MMF_CALL(RV, SV) VN(wino_mmf_block)(nxi, RV, SV, u, Ci, Co, v, vxs, vcs, mb, mxi, mr);
 
-static void VN(wino_mmf_dispatch)(int R, int S, const float *u, int Ci, int Co, const float *v,
+// nxi: 16 tile elements (F(2,3)) or 36 (F(4,3), conv_wino4_body.h)
+static void VN(wino_mmf_dispatch)(int nxi, int R, int S, const float *u, int Ci, int Co, const float *v,
                                   ptrdiff_t vxs, ptrdiff_t vcs, float *mb, ptrdiff_t mxi,
                                   ptrdiff_t mr) {
     RS_SWITCH(MMF_CALL)
@@ -432,7 +433,7 @@ static void VN(wino_conv)(float *y, const float *x, const float *U, const float 
                 }
                 for (int co0 = 0; co0 < Co; co0 += RF) {
                     const int R = Co - co0 < RF ? Co - co0 : RF;
-                    VN(wino_mmf_dispatch)(R, nb, U + co0, Ci, Co, V, g->fxs, vcs, mb,
+                    VN(wino_mmf_dispatch)(16, R, nb, U + co0, Ci, Co, V, g->fxs, vcs, mb,
                                           (ptrdiff_t)R * nb * VW, (ptrdiff_t)nb * VW);
                     for (int r = 0; r < R; r++) {
                         const vf bias = b ? V_SET1(b[co0 + r]) : V_ZERO();
@@ -453,275 +454,6 @@ static void VN(wino_conv)(float *y, const float *x, const float *U, const float 
     }
 }
 
-// ----------------------------------------------------------------------------
-// One image at a time, tiles in the lanes ("winot": batches under 4)
-//
-// With one image there are no samples to fill the lanes, so a vector holds
-// VW consecutive tiles of one image instead (tile t = th TW + tw, row-major
-// over the image's tiles) and the products are the same register blocks,
-// over tiles. The transforms go a tile row at a time: VW tiles of a row read
-// the input columns 2 tw .. 2 tw + 3 of 4 padded rows, which an even/odd
-// split of the row at column 2 tw0 and at 2 tw0 + 2 gives as four vectors;
-// the output transform interleaves its even and odd columns back into the
-// output row. A tile row's vectors start wherever the row starts in the flat
-// order (unaligned), so its last vector spills into the next row's first
-// tiles, which that row then overwrites (rows go in order).
-//
-// Each tile goes through exactly the operations of wino_in_tile,
-// wino_mmf_block and wino_out_tile, in the same order, with the same U: the
-// outputs are the sample-lanes kernel's bits (tests/test_conv_small.c holds
-// them to it), so a sample's y does not depend on the batch it came in.
-typedef struct {
-    int Ci, Co, H, W, pad, OH, OW, TH, TW;
-    int TWv;            // TW rounded up to whole vectors
-    int Wq, Hq;         // the padded input plane: Hq rows of Wq floats per channel
-    int TBR;            // tile rows per band
-    int Tbp;            // floats per channel in V and M: a band's tiles, the spill, whole vectors
-    int RF, TF;         // register block: RF output channels x TF vectors of tiles
-    ptrdiff_t vxs, mxs; // floats from one tile element to the next in V (Ci Tbp), M (RF Tbp)
-} VN(tgeo);
-
-// n floats rounded up to an odd number of 64-byte lines: the transforms
-// touch all 16 tile elements at once, and 16 streams an even number of lines
-// apart share L1 sets (measured: M 512 floats apart made the 16-channel
-// 28x28 forward 2x slower).
-static ptrdiff_t VN(odd_lines)(size_t n) {
-    const size_t lines = (n + 15) / 16;
-    return (ptrdiff_t)(16 * (lines | 1));
-}
-
-static VN(tgeo) VN(wint_geo)(int Ci, int Co, int H, int W, int pad) {
-    VN(tgeo) g = {.Ci = Ci, .Co = Co, .H = H, .W = W, .pad = pad};
-    g.OH = H + 2 * pad - 2;
-    g.OW = W + 2 * pad - 2;
-    g.TH = (g.OH + 1) / 2;
-    g.TW = (g.OW + 1) / 2;
-    g.TWv = (g.TW + VW - 1) / VW * VW;
-    g.Wq = 2 * g.TWv + VW; // the split at 2 (TWv - VW) + 2 reads up to column 2 TWv + 2
-    g.Hq = 2 * g.TH + 2;
-    // a band's V and M, 16 (Ci + RF) Tbp floats, in about 192 KiB (L2)
-    const size_t per_tile = (size_t)16 * (Ci + LMAX_R) * sizeof(float);
-    int tbr = (int)((size_t)192 * 1024 / per_tile / (size_t)g.TW);
-    g.TBR = tbr < 1 ? 1 : tbr > g.TH ? g.TH : tbr;
-    g.Tbp = ((g.TBR - 1) * g.TW + g.TWv + VW - 1) / VW * VW;
-    // register block: as many output channels as fit, because each loaded V
-    // vector (a band's V is in L2) is used by RF FMAs, while U (16 Ci Co
-    // floats, broadcast) stays in L1; pick_rs, which counts every load the
-    // same, chose 2 x 6 for 16 channels and the products ran at the L2's pace
-    const int nv = (g.TBR * g.TW + VW - 1) / VW;
-    g.RF = Co < LMAX_R ? Co : LMAX_R;
-    g.TF = LMAX_RS / g.RF < nv ? LMAX_RS / g.RF : nv;
-    if (g.TF > VN(max_s)(g.RF)) g.TF = VN(max_s)(g.RF);
-    g.vxs = VN(odd_lines)((size_t)Ci * g.Tbp);
-    g.mxs = VN(odd_lines)((size_t)g.RF * g.Tbp);
-    return g;
-}
-
-static size_t VN(wint_xp_floats)(const VN(tgeo) *g) {
-    return VN(pad16)((size_t)g->Ci * g->Hq * g->Wq);
-}
-
-// Scratch of wint_conv: xp, V, M.
-static size_t VN(wint_conv_floats)(const VN(tgeo) *g) {
-    return VN(wint_xp_floats)(g) + 16 * (size_t)g->vxs + 16 * (size_t)g->mxs;
-}
-
-// e[k] = p[2k], o[k] = p[2k + 1], k < VW.
-VEC_INLINE void VN(split2)(const float *p, vf *e, vf *o) {
-#if DC_VW == 8
-    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
-    const __m256 ev = _mm256_shuffle_ps(a, b, 0x88), od = _mm256_shuffle_ps(a, b, 0xDD);
-    *e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8));
-    *o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8));
-#else
-    const __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
-    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    *e = _mm512_permutex2var_ps(a, ie, b);
-    *o = _mm512_permutex2var_ps(a, io, b);
-#endif
-}
-
-// The inverse: lo, hi = e[0] o[0] e[1] o[1] ... (2 VW floats).
-VEC_INLINE void VN(merge2)(vf e, vf o, vf *lo, vf *hi) {
-#if DC_VW == 8
-    const __m256 u = _mm256_unpacklo_ps(e, o), v = _mm256_unpackhi_ps(e, o);
-    *lo = _mm256_permute2f128_ps(u, v, 0x20);
-    *hi = _mm256_permute2f128_ps(u, v, 0x31);
-#else
-    const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    *lo = _mm512_permutex2var_ps(e, il, o);
-    *hi = _mm512_permutex2var_ps(e, ih, o);
-#endif
-}
-
-#if DC_VW == 8
-#define V_STOREU(p, v) _mm256_storeu_ps(p, v)
-#define V_LOADU_W(p) _mm256_loadu_ps(p)
-#else
-#define V_STOREU(p, v) _mm512_storeu_ps(p, v)
-#define V_LOADU_W(p) _mm512_loadu_ps(p)
-#endif
-
-// Rows pr0 .. pr1 - 1 of xp (Ci, Hq, Wq): the image x (Ci, H, W) with `pad`
-// zero rows and columns before it and zeros after it up to Hq x Wq. A row is
-// Wq / VW whole vectors (Wq is a multiple of VW), each a masked load of the
-// image's columns that fall in it: a library memset and memcpy per row of 7
-// to 28 floats cost 7% of resnet20's batch-1 time in calls.
-static void VN(wint_pad)(float *xp, const VN(tgeo) *g, const float *x, int pr0, int pr1) {
-    const int H = g->H, W = g->W, pad = g->pad, Wq = g->Wq;
-    for (int c = 0; c < g->Ci; c++) {
-        float *xc = xp + (size_t)c * g->Hq * Wq;
-        for (int pr = pr0; pr < pr1; pr++) {
-            float *row = xc + (size_t)pr * Wq;
-            const int h = pr - pad;
-            if (h < 0 || h >= H) {
-                for (int j = 0; j < Wq; j += VW) V_STOREU(row + j, V_ZERO());
-                continue;
-            }
-            const float *src = x + ((size_t)c * H + h) * W;
-            for (int j = 0; j < Wq; j += VW) {
-                // lanes [s, e) of this vector hold columns j + s - pad .. of the image
-                const int s = pad > j ? pad - j : 0;
-                const int e = pad + W - j < VW ? pad + W - j : VW;
-                V_STOREU(row + j, e > s ? VN(load_at)(src + (j + s - pad), s, e - s) : V_ZERO());
-            }
-        }
-    }
-}
-
-// Input row p's columns 2 tw + q (q < 4, tw = tw0 + lane) as four vectors.
-VEC_INLINE void VN(split_row)(vf d[4], const float *p) {
-    VN(split2)(p, &d[0], &d[1]);
-    VN(split2)(p + 2, &d[2], &d[3]);
-}
-
-// V[xi][c][r TW + tw] for the tiles of tile rows th0 .. th0 + rows - 1.
-// Down the tile rows of one column of VW tiles at a time, so the two input
-// rows a tile row shares with the next are split once; the columns go last
-// to first, so a row's partial last vector, which spills into the next
-// row's first tiles, is written before that row's first vector overwrites
-// it.
-static void VN(wint_in_band)(float *V, const VN(tgeo) *g, const float *xp, int th0, int rows) {
-    const ptrdiff_t vxs = g->vxs, Wq = g->Wq;
-    const int last = (g->TW - 1) / VW * VW;
-    for (int c = 0; c < g->Ci; c++) {
-        const float *xc = xp + (size_t)c * g->Hq * Wq + (size_t)(2 * th0) * Wq;
-        for (int tw0 = last; tw0 >= 0; tw0 -= VW) {
-            vf d[4][4]; // d[i][q]: input row 2 th + i, column 2 tw + q, tw = tw0 + lane
-            VN(split_row)(d[0], xc + 2 * tw0);
-            VN(split_row)(d[1], xc + Wq + 2 * tw0);
-            for (int r = 0; r < rows; r++) {
-                const float *x2 = xc + (size_t)(2 * r + 2) * Wq + 2 * tw0;
-                VN(split_row)(d[2], x2);
-                VN(split_row)(d[3], x2 + Wq);
-                float *vr = V + (size_t)c * g->Tbp + (size_t)r * g->TW;
-                vf t[4][4]; // B^T d, then (B^T d) B: wino_in_tile's operations
-                UNROLL for (int q = 0; q < 4; q++) {
-                    t[0][q] = V_SUB(d[0][q], d[2][q]);
-                    t[1][q] = V_ADD(d[1][q], d[2][q]);
-                    t[2][q] = V_SUB(d[2][q], d[1][q]);
-                    t[3][q] = V_SUB(d[1][q], d[3][q]);
-                }
-                float *v = vr + tw0;
-                UNROLL for (int i = 0; i < 4; i++) {
-                    V_STOREU(v + (i * 4 + 0) * vxs, V_SUB(t[i][0], t[i][2]));
-                    V_STOREU(v + (i * 4 + 1) * vxs, V_ADD(t[i][1], t[i][2]));
-                    V_STOREU(v + (i * 4 + 2) * vxs, V_SUB(t[i][2], t[i][1]));
-                    V_STOREU(v + (i * 4 + 3) * vxs, V_SUB(t[i][1], t[i][3]));
-                }
-                UNROLL for (int q = 0; q < 4; q++) {
-                    d[0][q] = d[2][q];
-                    d[1][q] = d[3][q];
-                }
-            }
-        }
-    }
-}
-
-// Output channels co0 .. co0 + R - 1 of tile rows th0 .. th0 + rows - 1 from
-// M[xi][r][tile] (wino_out_tile's operations), into y (Co, OH, OW).
-static void VN(wint_out_band)(float *y, const VN(tgeo) *g, const float *M, int co0, int R,
-                              const float *b, bool relu, const float *res, int th0, int rows) {
-    const ptrdiff_t mxs = g->mxs;
-    const int OH = g->OH, OW = g->OW;
-    for (int r = 0; r < R; r++) {
-        const vf bias = b ? V_SET1(b[co0 + r]) : V_ZERO();
-        float *yc = y + (size_t)(co0 + r) * OH * OW;
-        const float *rc = res ? res + (size_t)(co0 + r) * OH * OW : NULL;
-        for (int tr = 0; tr < rows; tr++) {
-            const int oh = 2 * (th0 + tr);
-            const float *mr = M + (size_t)r * g->Tbp + (size_t)tr * g->TW;
-            for (int tw0 = 0; tw0 < g->TW; tw0 += VW) {
-                const float *m = mr + tw0;
-                vf s2[2][4]; // A^T m
-                UNROLL for (int q = 0; q < 4; q++) {
-                    const vf m0 = V_LOADU_W(m + (0 * 4 + q) * mxs), m1 = V_LOADU_W(m + (1 * 4 + q) * mxs);
-                    const vf m2 = V_LOADU_W(m + (2 * 4 + q) * mxs), m3 = V_LOADU_W(m + (3 * 4 + q) * mxs);
-                    s2[0][q] = V_ADD(V_ADD(m0, m1), m2);
-                    s2[1][q] = V_SUB(V_SUB(m1, m2), m3);
-                }
-                const int cols = OW - 2 * tw0 < 2 * VW ? OW - 2 * tw0 : 2 * VW;
-                UNROLL for (int i = 0; i < 2; i++) { // (A^T m) A, output row oh + i
-                    if (oh + i >= OH) break;
-                    vf o0 = V_ADD(V_ADD(V_ADD(s2[i][0], s2[i][1]), s2[i][2]), bias);
-                    vf o1 = V_ADD(V_SUB(V_SUB(s2[i][1], s2[i][2]), s2[i][3]), bias);
-                    if (relu && !rc) {
-                        o0 = V_RELU(o0);
-                        o1 = V_RELU(o1);
-                    }
-                    vf lo, hi;
-                    VN(merge2)(o0, o1, &lo, &hi);
-                    const size_t at = (size_t)(oh + i) * OW + 2 * tw0;
-                    if (rc) { // the residual add, then its relu (an add node's bits)
-                        lo = V_ADD(lo, VN(load_at)(rc + at, 0, cols < VW ? cols : VW));
-                        if (cols > VW) hi = V_ADD(hi, VN(load_at)(rc + at + VW, 0, cols - VW));
-                        if (relu) {
-                            lo = V_RELU(lo);
-                            hi = V_RELU(hi);
-                        }
-                    }
-                    float *out = yc + at;
-                    VN(store_lanes)(out, lo, cols < VW ? cols : VW);
-                    if (cols > VW) VN(store_lanes)(out + VW, hi, cols - VW);
-                }
-            }
-        }
-    }
-}
-
-// One image, tile rows th_lo .. th_hi - 1 (output rows 2 th_lo .. 2 th_hi
-// - 1): y (Co, OH, OW) = x (Ci, H, W) (*) the weights whose transform U
-// holds, + b, ReLU'd when relu. U is at U[0][0][co_first]: Ci uco floats per
-// tile element, uco per input channel (uco >= Co: the output channels may
-// be a share of a wider convolution's). scratch: wint_conv_floats(g). A
-// tile's arithmetic does not depend on the band it falls in, so any split of
-// the tile rows gives the whole image's bits.
-static void VN(wint_conv)(float *y, const float *x, const float *U, int uco, const float *b,
-                          bool relu, const float *res, const VN(tgeo) *g, float *scratch, int th_lo,
-                          int th_hi) {
-    const int Ci = g->Ci, Co = g->Co, RF = g->RF, TF = g->TF;
-    float *xp = scratch, *V = xp + VN(wint_xp_floats)(g), *M = V + 16 * g->vxs;
-    VN(wint_pad)(xp, g, x, 2 * th_lo, 2 * th_hi + 2);
-    for (int th0 = th_lo; th0 < th_hi; th0 += g->TBR) {
-        const int rows = th_hi - th0 < g->TBR ? th_hi - th0 : g->TBR;
-        const int nvec = (rows * g->TW + VW - 1) / VW;
-        VN(wint_in_band)(V, g, xp, th0, rows);
-        for (int co0 = 0; co0 < Co; co0 += RF) {
-            const int R = Co - co0 < RF ? Co - co0 : RF;
-            for (int v0 = 0; v0 < nvec; v0 += TF) {
-                const int S = nvec - v0 < TF ? nvec - v0 : TF;
-                VN(wino_mmf_dispatch)(R, S, U + co0, Ci, uco, V + (size_t)v0 * VW, g->vxs,
-                                      g->Tbp, M + (size_t)v0 * VW, g->mxs, g->Tbp);
-            }
-            VN(wint_out_band)(y, g, M, co0, R, b, relu, res, th0, rows);
-        }
-    }
-}
-
-#undef V_STOREU
-#undef V_LOADU_W
 
 // ----------------------------------------------------------------------------
 // Entry points (3x3, stride 1, see conv_wino.c for what is supported)
@@ -758,46 +490,6 @@ static size_t VN(wino_floats)(const dc_conv_shape *s, unsigned passes) {
         if (d > n) n = d;
     }
     return n;
-}
-
-// Tiles in lanes: U (16 Ci OC, rounded to 16 floats), then wint_conv's scratch.
-static size_t VN(wint_floats)(const dc_conv_shape *s) {
-    const VN(tgeo) g = VN(wint_geo)(s->C, s->OC, s->H, s->W, s->pad);
-    return VN(wino_u_floats)(s->C, s->OC) + VN(wint_conv_floats)(&g);
-}
-
-static void VN(wint_forward_packed)(float *y, const float *x, const float *U, int uco,
-                                    const float *b, bool relu, const float *res, int N,
-                                    const dc_conv_shape *s, float *scratch) {
-    // x is (N,C,H,W), U is (16,C,uco) at output channel 0, y and res are (N,OC,OH,OW)
-    const VN(tgeo) g = VN(wint_geo)(s->C, s->OC, s->H, s->W, s->pad);
-    const size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->OC * s->OH * s->OW;
-    for (int n = 0; n < N; n++)
-        VN(wint_conv)(y + n * ys, x + n * xs, U, uco, b, relu, res ? res + n * ys : NULL, &g, scratch, 0, g.TH);
-}
-
-// Share `part` of `parts`: the tile rows of every image divided evenly (the
-// input transform is then done once over the shares, not once per share as
-// an output-channel split would). false where there are fewer tile rows
-// than shares.
-static bool VN(wint_forward_rows)(float *y, const float *x, const float *U, int part, int parts,
-                                  const float *b, bool relu, const float *res, int N,
-                                  const dc_conv_shape *s, float *scratch) {
-    const VN(tgeo) g = VN(wint_geo)(s->C, s->OC, s->H, s->W, s->pad);
-    if (g.TH < parts) return false;
-    const int lo = (int)((long)g.TH * part / parts), hi = (int)((long)g.TH * (part + 1) / parts);
-    const size_t xs = (size_t)s->C * s->H * s->W, ys = (size_t)s->OC * s->OH * s->OW;
-    for (int n = 0; n < N; n++)
-        VN(wint_conv)(y + n * ys, x + n * xs, U, s->OC, b, relu, res ? res + n * ys : NULL, &g, scratch, lo, hi);
-    return true;
-}
-
-static void VN(wint_forward)(float *y, const float *x, const float *w, const float *b, bool relu,
-                             int N, const dc_conv_shape *s, float *scratch) {
-    // x is (N,C,H,W), w is (OC,C,3,3), b is (OC) or NULL, y is (N,OC,OH,OW)
-    VN(wino_weights_fwd)(scratch, w, s->C, s->OC);
-    VN(wint_forward_packed)(y, x, scratch, s->OC, b, relu, NULL, N, s,
-                            scratch + VN(wino_u_floats)(s->C, s->OC));
 }
 
 static void VN(wino_forward)(float *y, const float *x, const float *w, const float *b, bool relu,
