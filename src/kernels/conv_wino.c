@@ -40,30 +40,10 @@ void dc_conv_wino8_backward(float *dx, float *dw, float *db, const float *dy, co
     wino_backward_v8(dx, dw, db, dy, x, w, N, s, scratch);
 }
 
-bool dc_conv_winot8_supports(const dc_conv_shape *s, unsigned pass) {
-    return pass == DC_CONV_FWD && s->K == 3 && s->stride == 1 && s->pad <= 2;
-}
-
-size_t dc_conv_winot8_floats(const dc_conv_shape *s, unsigned passes) {
-    (void)passes;
-    return tiles_floats_v8(2, s);
-}
-
-void dc_conv_winot8_forward(float *y, const float *x, const float *w, const float *b, bool relu,
-                            int N, const dc_conv_shape *s, float *scratch) {
-    tiles_forward_v8(2, y, x, w, b, relu, N, s, scratch);
-}
-
 void dc_conv_wino8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
                                   const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                   float *scratch) {
     wino_forward_packed_v8(y, x, U, pack_oc, b, relu, res, N, s, scratch);
-}
-
-void dc_conv_winot8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
-                                   const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
-                                   float *scratch) {
-    tiles_forward_packed_v8(2, y, x, U, pack_oc, b, relu, res, N, s, scratch);
 }
 
 size_t dc_conv_wino_u_floats(const dc_conv_shape *s) { return wino_u_floats_v8(s->C, s->OC); }
@@ -72,40 +52,12 @@ void dc_conv_wino_pack(float *U, const float *w, const dc_conv_shape *s) {
     wino_weights_fwd_v8(U, w, s->C, s->OC);
 }
 
-bool dc_conv_winot8_forward_rows(float *y, const float *x, const float *U, int part, int parts,
-                                  const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
-                                  float *scratch) {
-    return tiles_forward_rows_v8(2, y, x, U, part, parts, b, relu, res, N, s, scratch);
-}
-
-bool dc_conv_wino4t8_supports(const dc_conv_shape *s, unsigned pass) {
-    return pass == DC_CONV_FWD && s->K == 3 && s->stride == 1 && s->pad <= 2;
-}
-
-size_t dc_conv_wino4t8_floats(const dc_conv_shape *s, unsigned passes) {
-    (void)passes;
-    return tiles_floats_v8(4, s);
-}
-
-void dc_conv_wino4t8_forward(float *y, const float *x, const float *w, const float *b, bool relu,
-                             int N, const dc_conv_shape *s, float *scratch) {
-    tiles_forward_v8(4, y, x, w, b, relu, N, s, scratch);
-}
-
-void dc_conv_wino4t8_forward_packed(float *y, const float *x, const float *U, int pack_oc,
-                                    const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
-                                    float *scratch) {
-    tiles_forward_packed_v8(4, y, x, U, pack_oc, b, relu, res, N, s, scratch);
-}
-
-bool dc_conv_wino4t8_forward_rows(float *y, const float *x, const float *U, int part, int parts,
-                                  const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
-                                  float *scratch) {
-    return tiles_forward_rows_v8(4, y, x, U, part, parts, b, relu, res, N, s, scratch);
-}
-
 size_t dc_conv_wino4_u_floats(const dc_conv_shape *s) { return wint4_u_floats_v8(s->C, s->OC); }
 
 void dc_conv_wino4_pack(float *U, const float *w, const dc_conv_shape *s) {
     wino4_weights_v8(U, w, s->C, s->OC);
 }
+
+// winot8 (F(2x2,3x3)) and wino4t8 (F(4x4,3x3)), conv_winot_body.h
+DC_TILES_ENTRIES(winot8, 2)
+DC_TILES_ENTRIES(wino4t8, 4)

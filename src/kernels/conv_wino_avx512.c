@@ -40,60 +40,12 @@ void dc_conv_wino16_backward(float *dx, float *dw, float *db, const float *dy, c
     wino_backward_v16(dx, dw, db, dy, x, w, N, s, scratch);
 }
 
-bool dc_conv_winot16_supports(const dc_conv_shape *s, unsigned pass) {
-    return pass == DC_CONV_FWD && s->K == 3 && s->stride == 1 && s->pad <= 2;
-}
-
-size_t dc_conv_winot16_floats(const dc_conv_shape *s, unsigned passes) {
-    (void)passes;
-    return tiles_floats_v16(2, s);
-}
-
-void dc_conv_winot16_forward(float *y, const float *x, const float *w, const float *b, bool relu,
-                            int N, const dc_conv_shape *s, float *scratch) {
-    tiles_forward_v16(2, y, x, w, b, relu, N, s, scratch);
-}
-
 void dc_conv_wino16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
                                   const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
                                   float *scratch) {
     wino_forward_packed_v16(y, x, U, pack_oc, b, relu, res, N, s, scratch);
 }
 
-void dc_conv_winot16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
-                                   const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
-                                   float *scratch) {
-    tiles_forward_packed_v16(2, y, x, U, pack_oc, b, relu, res, N, s, scratch);
-}
-
-bool dc_conv_winot16_forward_rows(float *y, const float *x, const float *U, int part, int parts,
-                                  const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
-                                  float *scratch) {
-    return tiles_forward_rows_v16(2, y, x, U, part, parts, b, relu, res, N, s, scratch);
-}
-
-bool dc_conv_wino4t16_supports(const dc_conv_shape *s, unsigned pass) {
-    return pass == DC_CONV_FWD && s->K == 3 && s->stride == 1 && s->pad <= 2;
-}
-
-size_t dc_conv_wino4t16_floats(const dc_conv_shape *s, unsigned passes) {
-    (void)passes;
-    return tiles_floats_v16(4, s);
-}
-
-void dc_conv_wino4t16_forward(float *y, const float *x, const float *w, const float *b, bool relu,
-                             int N, const dc_conv_shape *s, float *scratch) {
-    tiles_forward_v16(4, y, x, w, b, relu, N, s, scratch);
-}
-
-void dc_conv_wino4t16_forward_packed(float *y, const float *x, const float *U, int pack_oc,
-                                    const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
-                                    float *scratch) {
-    tiles_forward_packed_v16(4, y, x, U, pack_oc, b, relu, res, N, s, scratch);
-}
-
-bool dc_conv_wino4t16_forward_rows(float *y, const float *x, const float *U, int part, int parts,
-                                  const float *b, bool relu, const float *res, int N, const dc_conv_shape *s,
-                                  float *scratch) {
-    return tiles_forward_rows_v16(4, y, x, U, part, parts, b, relu, res, N, s, scratch);
-}
+// winot16 (F(2x2,3x3)) and wino4t16 (F(4x4,3x3)), conv_winot_body.h
+DC_TILES_ENTRIES(winot16, 2)
+DC_TILES_ENTRIES(wino4t16, 4)

@@ -593,3 +593,29 @@ static void VN(tiles_forward)(int m, float *y, const float *x, const float *w, c
     }
     VN(tiles_forward_packed)(m, y, x, scratch, s->OC, b, relu, NULL, N, s, scratch + u);
 }
+
+// The public entry points of one tiles-in-lanes kernel (conv_kernels.h):
+// DC_TILES_ENTRIES(winot8, 2) in conv_wino.c defines dc_conv_winot8_supports,
+// _floats, _forward, _forward_packed and _forward_rows over tiles_* with m = 2.
+#define DC_TILES_ENTRIES(NAME, M)                                                                 \
+    bool dc_conv_##NAME##_supports(const dc_conv_shape *s, unsigned pass) {                      \
+        return pass == DC_CONV_FWD && s->K == 3 && s->stride == 1 && s->pad <= 2;                \
+    }                                                                                             \
+    size_t dc_conv_##NAME##_floats(const dc_conv_shape *s, unsigned passes) {                    \
+        (void)passes;                                                                             \
+        return VN(tiles_floats)(M, s);                                                            \
+    }                                                                                             \
+    void dc_conv_##NAME##_forward(float *y, const float *x, const float *w, const float *b,      \
+                                  bool relu, int N, const dc_conv_shape *s, float *scratch) {    \
+        VN(tiles_forward)(M, y, x, w, b, relu, N, s, scratch);                                    \
+    }                                                                                             \
+    void dc_conv_##NAME##_forward_packed(float *y, const float *x, const float *U, int pack_oc,  \
+                                         const float *b, bool relu, const float *res, int N,     \
+                                         const dc_conv_shape *s, float *scratch) {               \
+        VN(tiles_forward_packed)(M, y, x, U, pack_oc, b, relu, res, N, s, scratch);               \
+    }                                                                                             \
+    bool dc_conv_##NAME##_forward_rows(float *y, const float *x, const float *U, int part,       \
+                                       int parts, const float *b, bool relu, const float *res,   \
+                                       int N, const dc_conv_shape *s, float *scratch) {          \
+        return VN(tiles_forward_rows)(M, y, x, U, part, parts, b, relu, res, N, s, scratch);      \
+    }
