@@ -68,6 +68,65 @@ static double rms(const float *p, size_t n) {
     return sqrt(s / (double)(n ? n : 1));
 }
 
+// Whether `name` can run every share's shape (blocks of 8 output channels
+// divided as slices of a batch are: conv_registry.c's share_channels) in
+// the whole convolution's scratch.
+static bool shares_plannable(const dc_conv_shape *s, int N, const char *name, int parts) {
+    const int units = (s->OC + 7) / 8;
+    dc_conv_plan whole;
+    dc_error e0;
+    if (dc_conv_plan_make_with(&whole, s, N, DC_CONV_FWD, dc_cpu_features(), name, NULL, NULL, &e0) != DC_OK)
+        return false;
+    for (int k = 0; k < parts; k++) {
+        const int lo = 8 * (int)((long)units * k / parts);
+        int hi = 8 * (int)((long)units * (k + 1) / parts);
+        if (hi > s->OC) hi = s->OC;
+        const dc_conv_shape sk = dc_conv_shape_make(s->C, s->H, s->W, hi - lo, s->K, s->stride, s->pad);
+        dc_conv_plan p;
+        dc_error err;
+        if (dc_conv_plan_make_with(&p, &sk, N, DC_CONV_FWD, dc_cpu_features(), name, NULL, NULL, &err) != DC_OK ||
+            dc_conv_plan_floats(&p) > dc_conv_plan_floats(&whole))
+            return false;
+    }
+    return true;
+}
+
+// The kernels a batch-1 session shares by output channels on 2 or more
+// threads (direct, direct16, im2col + GEMM: the 1x1 stride-2 projection
+// shortcuts take im2col): each share's outputs have the whole forward's
+// bits, and a split is refused only where there are fewer blocks of 8
+// channels than shares.
+static void check_channel_shares(const dc_conv_shape *s, int N, const float *x, const float *w,
+                                 const float *b, const char *what) {
+    static const char *const names[] = {"direct", "direct16", "im2col"};
+    const size_t n = (size_t)N * s->OC * s->OH * s->OW;
+    float *want = falloc(n), *got = falloc(n);
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        dc_conv_plan p;
+        dc_error err;
+        if (dc_conv_plan_make_with(&p, s, N, DC_CONV_FWD, dc_cpu_features(), names[k], NULL, NULL, &err) != DC_OK)
+            continue;
+        float *sc = falloc(dc_conv_plan_floats(&p));
+        for (int relu = 0; relu <= 1; relu++) {
+            dc_conv_run_forward_packed(&p, want, x, w, NULL, b, relu, NULL, N, sc);
+            for (int parts = 2; parts <= 3; parts++) {
+                memset(got, 0, sizeof(float) * n);
+                bool ran = true;
+                for (int part = 0; part < parts; part++)
+                    ran &= dc_conv_run_forward_share(&p, part, parts, got, x, w, NULL, b, relu, NULL, N, sc);
+                if (ran)
+                    CHECK(memcmp(want, got, sizeof(float) * n) == 0, "%s in %d shares (relu %d) != whole: %s",
+                          names[k], parts, relu, what);
+                else
+                    CHECK((s->OC + 7) / 8 < parts || !shares_plannable(s, N, names[k], parts),
+                          "%s refused %d shares of %d channels: %s", names[k], parts, s->OC, what);
+            }
+        }
+        free(sc);
+    }
+    free(want), free(got);
+}
+
 static void check_shape(int N, int C, int H, int W, int OC, int K, int stride, int pad) {
     const dc_conv_shape s = {.C = C, .H = H, .W = W, .OC = OC, .K = K, .stride = stride,
                              .pad = pad, .OH = dc_conv_out(H, K, stride, pad),
@@ -156,6 +215,7 @@ static void check_shape(int N, int C, int H, int W, int OC, int K, int stride, i
         CHECK(memcmp(y, y2, sizeof(float) * N * ys) == 0, "layer (%d threads) != direct: %s", T,
               what);
     }
+    check_channel_shares(&s, N, x, w, b, what);
     free(x), free(w), free(b), free(want), free(sr), free(y), free(sc), free(y2);
 }
 
@@ -386,6 +446,9 @@ int main(void) {
         check_shape(N, 16, 28, 28, 16, 3, 1, 1); // resnet20 stage 1 (rows; 16 lanes: 2 vectors a row)
         check_shape(N, 32, 14, 14, 32, 3, 1, 1); // stage 2 (one 14-of-16 vector a row)
         check_shape(N, 64, 7, 7, 64, 3, 1, 1);   // stage 3 (by channels at 16 lanes)
+        check_shape(N, 16, 28, 28, 32, 1, 2, 0); // resnet20's projection shortcuts (1x1 stride 2)
+        check_shape(N, 32, 14, 14, 64, 1, 2, 0);
+        check_shape(N, 16, 28, 28, 32, 3, 2, 1); // and the stride-2 3x3 convolutions beside them
         check_shape(N, 5, 9, 37, 40, 3, 1, 1);   // rows of 37: 2 full vectors + 5 lanes; OC 40 (8 + remainders)
         check_winot(N, 16, 28, 28, 16, 1);       // resnet20's stages: 14, 7 and 4 tiles a row
         check_winot(N, 32, 14, 14, 32, 1);

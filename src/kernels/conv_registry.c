@@ -329,7 +329,7 @@ void dc_conv_run_forward(const dc_conv_plan *p, float *y, const float *x, const 
 
 // Output channels of share k of `parts`: blocks of 8 (a direct kernel's
 // register block) divided as evenly as slices of a batch are.
-static void share_channels(int OC, int k, int parts, int *lo, int *hi) {
+void dc_conv_share_channels(int OC, int k, int parts, int *lo, int *hi) {
     const int units = (OC + 7) / 8;
     *lo = 8 * (int)((long)units * k / parts);
     *hi = 8 * (int)((long)units * (k + 1) / parts);
@@ -387,7 +387,7 @@ void dc_conv_run_forward_packed(const dc_conv_plan *p, float *y, const float *x,
 }
 
 static bool shares_channels(const dc_conv_impl *f) {
-    static const char *const names[] = {"direct", "direct16", "winot8", "winot16", "wino4t8", "wino4t16"};
+    static const char *const names[] = {"direct", "direct16", "im2col", "winot8", "winot16", "wino4t8", "wino4t16"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(f->name, names[i])) return true;
     return false;
@@ -442,12 +442,12 @@ bool dc_conv_run_forward_share(const dc_conv_plan *p, int part, int parts, float
     const size_t room = dc_conv_plan_floats(p);
     int lo = 0, hi = 0;
     for (int k = 0; k < parts; k++) {
-        share_channels(s->OC, k, parts, &lo, &hi);
+        dc_conv_share_channels(s->OC, k, parts, &lo, &hi);
         const dc_conv_shape sk = dc_conv_shape_make(s->C, s->H, s->W, hi - lo, s->K, s->stride, s->pad);
         if (!dc_conv_impl_usable(f, &sk, DC_CONV_FWD, p->cpu) || f->scratch_floats(&sk, DC_CONV_FWD) > room)
             return false;
     }
-    share_channels(s->OC, part, parts, &lo, &hi);
+    dc_conv_share_channels(s->OC, part, parts, &lo, &hi);
     const dc_conv_shape sk = dc_conv_shape_make(s->C, s->H, s->W, hi - lo, s->K, s->stride, s->pad);
     const size_t P = (size_t)s->OH * s->OW, xs = (size_t)s->C * s->H * s->W, ckk = (size_t)s->C * s->K * s->K;
     for (int n = 0; n < N; n++) { // one sample at a time: the block is contiguous in each

@@ -150,7 +150,7 @@ void dc_conv_run_forward(const dc_conv_plan *p, float *y, const float *x, const 
 // [lo, hi), blocks of 8 split evenly, for all N samples, written into y
 // (N, OC, OH, OW) as the whole forward writes them. Only where the plan's
 // kernel computes every output alone, with the same chain whatever OC (the
-// direct and winot kernels, the batch < 4 choices), and every share's scratch fits
+// direct, im2col and winot kernels, the batch < 4 choices), and every share's scratch fits
 // dc_conv_plan_floats(p): then the shares together give the whole
 // forward's bits. Otherwise false, nothing written; the answer depends on
 // (p, parts) only, so every thread of a team gets the same one.
@@ -159,6 +159,10 @@ void dc_conv_run_forward(const dc_conv_plan *p, float *y, const float *x, const 
 bool dc_conv_run_forward_share(const dc_conv_plan *p, int part, int parts, float *y,
                                const float *x, const float *w, const float *packed,
                                const float *b, bool relu, const float *res, int N, float *scratch);
+// The output channels [lo, hi) of share `part` of `parts` where
+// dc_conv_run_forward_share splits by channels (every plan that does not
+// take a residual: a caller adds it to its share itself).
+void dc_conv_share_channels(int OC, int part, int parts, int *lo, int *hi);
 // Prepared weights. The Winograd kernels transform w (OC,C,3,3) into U (16,
 // C, OC) on every forward call (in double, rounded once: tens of microseconds
 // for 64 channels, as long as the whole batch-1 convolution), so a caller

@@ -217,6 +217,22 @@ static void conv_forward(const dc_node *n, dc_node_io *io) {
 
 static bool conv_forward_share(const dc_node *n, dc_node_io *io) {
     const dc_conv_plan *p = conv_plan(n, io, true, DC_CONV_FWD);
+    if (io->res && !dc_conv_plan_takes_res(p, io->pre)) {
+        // conv_forward's separate add, over this share's channels (such a
+        // plan shares by channels): a projection shortcut after the block's
+        // second convolution carries the block's add (resnet20's 1x1 stride 2)
+        if (!dc_conv_run_forward_share(p, io->share, io->shares, io->y, io->x[0], PARAMS(io, n, 0), io->pre,
+                                       BIAS(io, n), false, NULL, io->N, io->scratch))
+            return false;
+        int lo, hi;
+        dc_conv_share_channels(n->c, io->share, io->shares, &lo, &hi);
+        const size_t P = (size_t)n->h * n->w;
+        for (int s = 0; s < io->N; s++) {
+            const size_t at = ((size_t)s * n->c + lo) * P;
+            dc_add_relu_forward(io->y + at, io->y + at, io->res + at, (size_t)(hi - lo) * P, io->relu);
+        }
+        return true;
+    }
     return dc_conv_run_forward_share(p, io->share, io->shares, io->y, io->x[0], PARAMS(io, n, 0), io->pre,
                                      BIAS(io, n), io->relu, io->res, io->N, io->scratch);
 }
