@@ -113,7 +113,7 @@ static void check_channel_shares(const dc_conv_shape *s, int N, const float *x, 
                 memset(got, 0, sizeof(float) * n);
                 bool ran = true;
                 for (int part = 0; part < parts; part++)
-                    ran &= dc_conv_run_forward_share(&p, part, parts, got, x, w, NULL, b, relu, NULL, N, sc);
+                    ran &= dc_conv_run_forward_share(&p, part, parts, got, x, w, NULL, 1, b, relu, NULL, N, sc);
                 if (ran)
                     CHECK(memcmp(want, got, sizeof(float) * n) == 0, "%s in %d shares (relu %d) != whole: %s",
                           names[k], parts, relu, what);
@@ -225,7 +225,8 @@ static bool forced_plan(dc_conv_plan *p, const dc_conv_shape *s, int N, const ch
     return dc_conv_plan_make_with(p, s, N, DC_CONV_FWD, dc_cpu_features(), name, NULL, NULL, &err) == DC_OK;
 }
 
-// The forward of plan pt in 2 and 3 shares, on w and on the pack U, against
+// The forward of plan pt in 2 and 3 shares, on w, on the pack U and on a
+// pack laid out for the shares (dc_conv_pack_shared), against
 // the whole forward's bits `want`; a share may be refused only where the
 // split cannot be made: by tile rows (of `tile` output rows, where the
 // pack holds this kernel's weights: packed_rows) or by output channels.
@@ -235,13 +236,19 @@ static void check_shares(const dc_conv_plan *pt, const char *name, int tile, boo
     const dc_conv_shape *s = &pt->s;
     const size_t n = (size_t)N * s->OC * s->OH * s->OW;
     const int th = (s->OH + tile - 1) / tile;
-    for (int parts = 2; parts <= 3; parts++)
-        for (int packed = 0; packed < 2; packed++) {
+    for (int parts = 2; parts <= 3; parts++) {
+        // packed 2: a pack laid out for these shares (each share's U apart
+        // where the split is by channels)
+        const size_t nsh = U ? dc_conv_pack_floats_shared(s, dc_cpu_features(), parts) : 0;
+        float *Ush = nsh ? falloc(nsh) : NULL;
+        if (Ush) dc_conv_pack_shared(Ush, w, s, dc_cpu_features(), parts);
+        for (int packed = 0; packed < 3; packed++) {
+            if (packed == 2 && !Ush) continue;
             memset(got, 0, sizeof(float) * n);
             bool ran = true;
             for (int part = 0; part < parts; part++)
-                ran &= dc_conv_run_forward_share(pt, part, parts, got, x, w, packed ? U : NULL, b, relu, NULL, N,
-                                                 sct);
+                ran &= dc_conv_run_forward_share(pt, part, parts, got, x, w, packed == 2 ? Ush : packed ? U : NULL,
+                                                 packed == 2 ? parts : 1, b, relu, NULL, N, sct);
             if (ran)
                 CHECK(memcmp(want, got, sizeof(float) * n) == 0, "%s in %d shares (prepared %d) != whole: %s",
                       name, parts, packed, what);
@@ -251,6 +258,8 @@ static void check_shares(const dc_conv_plan *pt, const char *name, int tile, boo
             else
                 CHECK((s->OC + 7) / 8 < parts, "%s refused %d shares of %d channels: %s", name, parts, s->OC, what);
         }
+        free(Ush);
+    }
 }
 
 static void check_winot(int N, int C, int H, int W, int OC, int pad) {
@@ -320,11 +329,11 @@ static void check_winot(int N, int C, int H, int W, int OC, int pad) {
                     memset(got, 0, sizeof(float) * N * ys);
                     bool ran = true;
                     for (int part = 0; part < parts; part++)
-                        ran &= dc_conv_run_forward_share(&pt, part, parts, got, x, w, U, b, relu, res, N, sct);
+                        ran &= dc_conv_run_forward_share(&pt, part, parts, got, x, w, U, 1, b, relu, res, N, sct);
                     if (ran)
                         CHECK(memcmp(wantr, got, sizeof(float) * N * ys) == 0,
                               "%s + residual in %d shares != conv, add: %s", pairs[k][1], parts, what);
-                    CHECK(!dc_conv_run_forward_share(&pt, 0, parts, got, x, w, NULL, b, relu, res, N, sct),
+                    CHECK(!dc_conv_run_forward_share(&pt, 0, parts, got, x, w, NULL, 1, b, relu, res, N, sct),
                           "%s took a residual on weights not prepared", pairs[k][1]);
                 }
             }
@@ -415,7 +424,7 @@ static void check_wino4t(int N, int C, int H, int W, int OC, int pad) {
                 memset(got, 0, sizeof(float) * N * ys);
                 bool ran = true;
                 for (int part = 0; part < parts; part++)
-                    ran &= dc_conv_run_forward_share(&pt, part, parts, got, x, w, U, b, relu, res, N, sct);
+                    ran &= dc_conv_run_forward_share(&pt, part, parts, got, x, w, U, 1, b, relu, res, N, sct);
                 if (ran)
                     CHECK(memcmp(wantr, got, sizeof(float) * N * ys) == 0,
                           "%s + residual in %d shares != conv, add: %s", names[k], parts, what);

@@ -156,8 +156,11 @@ void dc_conv_run_forward(const dc_conv_plan *p, float *y, const float *x, const 
 // (p, parts) only, so every thread of a team gets the same one.
 // res: as dc_conv_run_forward_packed's (false where the plan does not take
 // it with these weights).
+// pack_parts: the shares the pack was made for (dc_conv_pack_shared; 1 for
+// dc_conv_pack): where it equals parts, a channel share of winot or wino4t
+// reads its own U (the same bits).
 bool dc_conv_run_forward_share(const dc_conv_plan *p, int part, int parts, float *y,
-                               const float *x, const float *w, const float *packed,
+                               const float *x, const float *w, const float *packed, int pack_parts,
                                const float *b, bool relu, const float *res, int N, float *scratch);
 // The output channels [lo, hi) of share `part` of `parts` where
 // dc_conv_run_forward_share splits by channels (every plan that does not
@@ -173,6 +176,16 @@ void dc_conv_share_channels(int OC, int part, int parts, int *lo, int *hi);
 // the bits of its own forward on w.
 size_t dc_conv_pack_floats(const dc_conv_shape *s, unsigned cpu);
 void dc_conv_pack(float *packed, const float *w, const dc_conv_shape *s, unsigned cpu);
+// The same for a caller that runs batch-1 forwards in `parts` shares
+// (dc_conv_run_forward_share with pack_parts = parts): where the batch-1
+// kernel (winot, wino4t) splits by output channels, dc_conv_pack's floats
+// are followed by a copy of its U laid out share by share, so that each
+// share reads its weights contiguously (U is 16/9 or 36/9 of the weights,
+// beyond a core's L2 over a whole network: a share reading parts of the
+// whole U's rows streams them at a fraction of the rate). parts = 1: as
+// dc_conv_pack.
+size_t dc_conv_pack_floats_shared(const dc_conv_shape *s, unsigned cpu, int parts);
+void dc_conv_pack_shared(float *packed, const float *w, const dc_conv_shape *s, unsigned cpu, int parts);
 // dc_conv_run_forward with the prepared weights when packed is not NULL and
 // the plan's kernel reads them, with w otherwise (the same bits either way).
 // res (N,OC,OH,OW) or NULL: a residual added to the output before the relu

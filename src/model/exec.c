@@ -437,6 +437,9 @@ void dc_runtime_bind(dc_runtime *rt, const float *params, float *grads, float *s
     rt->state = state;
 }
 
+// The shares forward_shared splits nodes into: the whole team (1: none).
+static int pre_shares(const dc_runtime *rt) { return rt->shares ? rt->nthreads : 1; }
+
 dc_status dc_runtime_prepare(dc_runtime *rt, dc_error *err) {
     drop_prepared(rt);
     if (!rt->params || (rt->flags & DC_RT_BACKWARD)) return DC_OK;
@@ -444,13 +447,13 @@ dc_status dc_runtime_prepare(dc_runtime *rt, dc_error *err) {
     if (!rt->pre) return dc_fail(err, DC_ERR_NOMEM, "out of memory for prepared weights");
     for (int i = 0; i < rt->g.n_nodes; i++) {
         const dc_node *nd = &rt->g.nodes[i];
-        const size_t n = nd->op->pre_floats ? nd->op->pre_floats(nd) : 0;
+        const size_t n = nd->op->pre_floats ? nd->op->pre_floats(nd, pre_shares(rt)) : 0;
         if (!n) continue;
         if (!(rt->pre[i] = dc_alloc(sizeof(float) * n))) {
             drop_prepared(rt);
             return dc_fail(err, DC_ERR_NOMEM, "out of memory for the prepared weights of node %s", nd->name);
         }
-        nd->op->pre_make(nd, rt->params, rt->pre[i]);
+        nd->op->pre_make(nd, rt->params, rt->pre[i], pre_shares(rt));
     }
     return DC_OK;
 }
@@ -505,6 +508,7 @@ static dc_node_io node_io(dc_runtime *rt, int i, int lo, int hi, int n, int t, i
     if (rt->res_of[i] >= 0) io.res = rt->acts[rt->res_of[i]] + (size_t)lo * rt->astride[rt->res_of[i]];
     io.cache = rt->caches[i] ? (char *)rt->caches[i] + cache_bytes(nd, lo) : NULL;
     io.pre = rt->pre ? rt->pre[i] : NULL;
+    io.pre_shares = pre_shares(rt);
     if (rt->tcaches[i]) io.tcache = rt->tcaches[i] + nd->op->tcache_bytes(nd) * (size_t)t;
     if (rt->tscratch) io.scratch = rt->tscratch + rt->scratch_per * (size_t)t;
     if (rt->parts[i]) {

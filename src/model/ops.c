@@ -222,7 +222,7 @@ static bool conv_forward_share(const dc_node *n, dc_node_io *io) {
         // plan shares by channels): a projection shortcut after the block's
         // second convolution carries the block's add (resnet20's 1x1 stride 2)
         if (!dc_conv_run_forward_share(p, io->share, io->shares, io->y, io->x[0], PARAMS(io, n, 0), io->pre,
-                                       BIAS(io, n), false, NULL, io->N, io->scratch))
+                                       io->pre_shares, BIAS(io, n), false, NULL, io->N, io->scratch))
             return false;
         int lo, hi;
         dc_conv_share_channels(n->c, io->share, io->shares, &lo, &hi);
@@ -234,19 +234,19 @@ static bool conv_forward_share(const dc_node *n, dc_node_io *io) {
         return true;
     }
     return dc_conv_run_forward_share(p, io->share, io->shares, io->y, io->x[0], PARAMS(io, n, 0), io->pre,
-                                     BIAS(io, n), io->relu, io->res, io->N, io->scratch);
+                                     io->pre_shares, BIAS(io, n), io->relu, io->res, io->N, io->scratch);
 }
 
 // Prepared weights: the Winograd transform of a 3x3 stride-1 convolution's
 // weights, made once for a session's fixed parameters.
-static size_t conv_pre_floats(const dc_node *n) {
+static size_t conv_pre_floats(const dc_node *n, int shares) {
     const dc_conv_shape s = conv_shape(n);
-    return dc_conv_pack_floats(&s, dc_cpu_features());
+    return dc_conv_pack_floats_shared(&s, dc_cpu_features(), shares);
 }
 
-static void conv_pre_make(const dc_node *n, const float *params, float *pre) {
+static void conv_pre_make(const dc_node *n, const float *params, float *pre, int shares) {
     const dc_conv_shape s = conv_shape(n);
-    dc_conv_pack(pre, params + n->t[0].off, &s, dc_cpu_features());
+    dc_conv_pack_shared(pre, params + n->t[0].off, &s, dc_cpu_features(), shares);
 }
 
 static void conv_backward(const dc_node *n, dc_node_io *io) {

@@ -172,6 +172,7 @@ typedef struct dc_node_io {
                            // (the add after this node, fused into it), or NULL
     int share, shares;     // forward_share: this thread's share of the output, of shares
     const float *pre;      // pre_make's output for the bound parameters, or NULL
+    int pre_shares;        // the shares pre_make laid pre out for
     dc_rng *rng;           // dropout draws
 } dc_node_io;
 
@@ -211,9 +212,11 @@ struct dc_op {
     // Optional: what forward derives from the parameters alone, made once
     // for parameters that will not change (dc_runtime_prepare): pre_floats
     // floats (0: nothing for this node), filled by pre_make, then io->pre.
-    // forward gives the same bits with io->pre as without.
-    size_t (*pre_floats)(const dc_node *n);
-    void (*pre_make)(const dc_node *n, const float *params, float *pre);
+    // forward gives the same bits with io->pre as without. shares: the
+    // threads forward_share will split the node into (1: none), which may
+    // lay the prepared data out share by share (io->pre_shares).
+    size_t (*pre_floats)(const dc_node *n, int shares);
+    void (*pre_make)(const dc_node *n, const float *params, float *pre, int shares);
     void (*backward)(const dc_node *n, dc_node_io *io);
     // Coupled ops in training mode: partial (writes io->part), then after
     // the executor's reduction finish (reads io->total). Forward and
