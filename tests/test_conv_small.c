@@ -458,6 +458,7 @@ int main(void) {
         check_shape(N, 16, 28, 28, 32, 1, 2, 0); // resnet20's projection shortcuts (1x1 stride 2)
         check_shape(N, 32, 14, 14, 64, 1, 2, 0);
         check_shape(N, 16, 28, 28, 32, 3, 2, 1); // and the stride-2 3x3 convolutions beside them
+        check_shape(N, 3, 9, 37, 10, 5, 2, 2);   // stride 2, pad 2, rows of 41 padded columns (vectors of pairs)
         check_shape(N, 5, 9, 37, 40, 3, 1, 1);   // rows of 37: 2 full vectors + 5 lanes; OC 40 (8 + remainders)
         check_winot(N, 16, 28, 28, 16, 1);       // resnet20's stages: 14, 7 and 4 tiles a row
         check_winot(N, 32, 14, 14, 32, 1);

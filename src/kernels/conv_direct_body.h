@@ -42,12 +42,14 @@
 #define DIR_CB 2
 #define DIR_PB 6
 #define V_LOADU(p) _mm256_loadu_ps(p)
+#define V_STOREU_D(p, v) _mm256_storeu_ps(p, v)
 #else
 #define DIR_VB 3
 #define DIR_OB 8
 #define DIR_CB 2
 #define DIR_PB 12
 #define V_LOADU(p) _mm512_loadu_ps(p)
+#define V_STOREU_D(p, v) _mm512_storeu_ps(p, v)
 #endif
 
 // Full unrolling of the block loops keeps the accumulators in registers at
@@ -105,6 +107,32 @@ static void VN(dir_pad_input)(float *xq, const float *x, const dc_conv_shape *s,
                 memset(row, 0, sizeof(float) * (size_t)pad);
                 memcpy(row + pad, x + ((size_t)c * H + ih) * W, sizeof(float) * W);
                 memset(row + pad + W, 0, sizeof(float) * (size_t)(wq - pad - W));
+            }
+        }
+        return;
+    }
+    if (S == 2) { // whole vectors: padded columns j0 .. j0 + 2 VW - 1 split into even and odd
+        const size_t rs = (size_t)2 * wq; // floats per padded row (2 phases)
+        for (int c = 0; c < C; c++) {
+            float *plane = xq + (size_t)c * Hp * rs;
+            memset(plane, 0, sizeof(float) * (size_t)pad * rs);
+            memset(plane + (size_t)(pad + H) * rs, 0, sizeof(float) * (size_t)pad * rs);
+            for (int ih = 0; ih < H; ih++) {
+                const float *src = x + ((size_t)c * H + ih) * W;
+                float *row = plane + (size_t)(ih + pad) * rs;
+                for (int j0 = 0; j0 < 2 * wq; j0 += 2 * VW) {
+                    vf h[2];
+                    for (int k = 0; k < 2; k++) {
+                        // lanes [a, e) of this vector hold image columns j - pad
+                        const int j = j0 + k * VW, a = pad > j ? pad - j : 0;
+                        const int e = pad + W - j < VW ? pad + W - j : VW;
+                        h[k] = e > a ? VN(load_at)(src + (j + a - pad), a, e - a) : V_ZERO();
+                    }
+                    vf ev, od;
+                    VN(split2r)(h[0], h[1], &ev, &od);
+                    V_STOREU_D(row + j0 / 2, ev);
+                    V_STOREU_D(row + wq + j0 / 2, od);
+                }
             }
         }
         return;

@@ -218,6 +218,20 @@ VEC_INLINE vf VN(load_at)(const float *p, int s, int n) {
 #endif
 }
 
+// e, o: the even and odd lanes of the 2 VW floats a, b (a first).
+VEC_INLINE void VN(split2r)(vf a, vf b, vf *e, vf *o) {
+#if DC_VW == 8
+    const __m256 ev = _mm256_shuffle_ps(a, b, 0x88), od = _mm256_shuffle_ps(a, b, 0xDD);
+    *e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8));
+    *o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8));
+#else
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    *e = _mm512_permutex2var_ps(a, ie, b);
+    *o = _mm512_permutex2var_ps(a, io, b);
+#endif
+}
+
 // Sum of the VW lanes of v[0..VW-1] by a fixed tree: pairs, then pairs of
 // pairs, ... (((0+1)+(2+3))+((4+5)+(6+7))) for 8, the same for each half
 // and then half + half for 16.
