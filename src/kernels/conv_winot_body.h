@@ -133,32 +133,57 @@ VEC_INLINE vf VN(row_end_blend)(vf shifted, const float *e, const int *tab) {
 #endif
 }
 
-// Output row k of the tiles t0 .. t1 - 1 (t1 - t0 <= VW): buf holds m
-// floats per tile (its row k, tile-major, as the output transform merged
-// them); copied into y (OH, OW) a tile row at a time, clipped to the
-// image, + res (then the relu: an add node's bits).
-static void VN(tile_rows_out)(float *y, const float *res, bool relu, const float *buf, int t0,
-                              int t1, int TW, int m, int k, int OH, int OW) {
-    for (int ta = t0; ta < t1;) { // the tiles of one tile row
-        const int th = ta / TW, tw = ta - th * TW;
-        const int tb = (th + 1) * TW < t1 ? (th + 1) * TW : t1;
-        const int oh = m * th + k, col = m * tw;
-        const int n = m * (tb - ta) < OW - col ? m * (tb - ta) : OW - col;
-        if (oh < OH) {
-            const float *src = buf + m * (ta - t0);
-            float *dst = y + (size_t)oh * OW + col;
-            const float *rs = res ? res + (size_t)oh * OW + col : NULL;
-            for (int j = 0; j < n; j += VW) {
-                const int nn = n - j < VW ? n - j : VW;
-                vf o = VN(load_at)(src + j, 0, nn);
-                if (rs) {
-                    o = V_ADD(o, VN(load_at)(rs + j, 0, nn));
-                    if (relu) o = V_RELU(o);
-                }
-                VN(store_lanes)(dst + j, o, nn);
-            }
+// Where a vector of tiles' outputs go: per tile row it covers, a run of
+// the buffer the output transform fills (m floats per tile, tile-major) to
+// copy into a row of y. Made once per band (run_tables), so the copy below
+// divides nothing (the division by TW for each run of each output row and
+// channel cost as much as the copies on resnet20's 28x28 layers).
+enum { RUN_INTS = 4 };                                  // src, col, n, m th
+#define VN_RUNS_PER_VEC (1 + RUN_INTS * (VW + 1))       // a count, then at most VW + 1 runs
+
+// The runs of vectors v < nvec of the band's tiles tb0 .. tb0 + nt - 1:
+// the tiles t0 .. t1 - 1 of a vector, a tile row at a time, clipped to OW.
+static void VN(run_tables)(int *runs, int nvec, int tb0, int nt, int TW, int m, int OW) {
+    for (int v = 0; v < nvec; v++) {
+        int *rv = runs + (size_t)v * VN_RUNS_PER_VEC, cnt = 0;
+        const int t0 = tb0 + v * VW, t1 = tb0 + (v * VW + VW < nt ? v * VW + VW : nt);
+        for (int ta = t0; ta < t1; cnt++) {
+            const int th = ta / TW, tw = ta - th * TW;
+            const int tb = (th + 1) * TW < t1 ? (th + 1) * TW : t1;
+            const int col = m * tw;
+            int *r = rv + 1 + RUN_INTS * cnt;
+            r[0] = m * (ta - t0);
+            r[1] = col;
+            r[2] = m * (tb - ta) < OW - col ? m * (tb - ta) : OW - col;
+            r[3] = m * th;
+            ta = tb;
         }
-        ta = tb;
+        rv[0] = cnt;
+    }
+}
+
+// Output row k of a vector of tiles: buf holds m floats per tile (its row
+// k, tile-major, as the output transform merged them); copied into y (OH,
+// OW) along the vector's runs, clipped to the image, + res (then the relu:
+// an add node's bits).
+static void VN(tile_rows_out)(float *y, const float *res, bool relu, const float *buf, const int *rv,
+                              int k, int OH, int OW) {
+    for (int i = 0; i < rv[0]; i++) {
+        const int *r = rv + 1 + RUN_INTS * i;
+        const int oh = r[3] + k, n = r[2];
+        if (oh >= OH) continue;
+        const float *src = buf + r[0];
+        float *dst = y + (size_t)oh * OW + r[1];
+        const float *rs = res ? res + (size_t)oh * OW + r[1] : NULL;
+        for (int j = 0; j < n; j += VW) {
+            const int nn = n - j < VW ? n - j : VW;
+            vf o = VN(load_at)(src + j, 0, nn);
+            if (rs) {
+                o = V_ADD(o, VN(load_at)(rs + j, 0, nn));
+                if (relu) o = V_RELU(o);
+            }
+            VN(store_lanes)(dst + j, o, nn);
+        }
     }
 }
 
@@ -208,9 +233,10 @@ static VN(tgeo) VN(tiles_geo)(int m, int Ci, int Co, int H, int W, int pad) {
 }
 
 // Scratch of wint_conv / wint4_conv: the planes, V, M (nxi tile elements
-// each), a band's lane tables (2 Tbp ints).
+// each), a band's lane tables (2 Tbp ints) and run tables.
 static size_t VN(tiles_conv_floats)(const VN(tgeo) *g, int nxi) {
-    return VN(planes_floats)(&g->pl, g->Ci) + (size_t)nxi * (size_t)(g->vxs + g->mxs) + 2 * (size_t)g->Tbp;
+    return VN(planes_floats)(&g->pl, g->Ci) + (size_t)nxi * (size_t)(g->vxs + g->mxs) + 2 * (size_t)g->Tbp +
+           (size_t)(g->Tbp / VW) * VN_RUNS_PER_VEC;
 }
 
 // e[k] = p[2k], o[k] = p[2k + 1], k < VW.
@@ -275,7 +301,7 @@ static void VN(wint_in_band)(float *V, const VN(tgeo) *g, const float *xp, int t
 // its plane yc (OH, OW), + bias, + its residual rc (then the relu: an add
 // node's bits), relu.
 static void VN(wint_out_vec)(float *yc, const float *rc, const float *m, ptrdiff_t mxs, vf bias,
-                             bool relu, int t0, int t1, const VN(tgeo) *g) {
+                             bool relu, const int *rv, const VN(tgeo) *g) {
     _Alignas(64) float buf[2 * VW];
     vf s2[2][4]; // A^T m
     UNROLL for (int q = 0; q < 4; q++) {
@@ -295,7 +321,7 @@ static void VN(wint_out_vec)(float *yc, const float *rc, const float *m, ptrdiff
         VN(merge2)(o0, o1, &lo, &hi);
         V_STORE(buf, lo);
         V_STORE(buf + VW, hi);
-        VN(tile_rows_out)(yc, rc, relu, buf, t0, t1, g->TW, 2, i, g->OH, g->OW);
+        VN(tile_rows_out)(yc, rc, relu, buf, rv, i, g->OH, g->OW);
     }
 }
 
@@ -445,7 +471,7 @@ static void VN(wint4_in_band)(float *V, const VN(tgeo) *g, const float *xp, int 
 // The same for F(4,3): after the 4-way merge a vector's output row k is 4
 // VW floats, 4 TW columns of each tile row it covers.
 static void VN(wint4_out_vec)(float *yc, const float *rc, const float *m, ptrdiff_t mxs, vf bias,
-                              bool relu, int t0, int t1, const VN(tgeo) *g) {
+                              bool relu, const int *rv, const VN(tgeo) *g) {
     _Alignas(64) float buf[4 * VW];
     vf s[4][6]; // A^T m
     UNROLL for (int q = 0; q < 6; q++) {
@@ -463,7 +489,7 @@ static void VN(wint4_out_vec)(float *yc, const float *rc, const float *m, ptrdif
         }
         VN(merge4)(o, out);
         UNROLL for (int q = 0; q < 4; q++) V_STORE(buf + q * VW, out[q]);
-        VN(tile_rows_out)(yc, rc, relu, buf, t0, t1, g->TW, 4, k, g->OH, g->OW);
+        VN(tile_rows_out)(yc, rc, relu, buf, rv, k, g->OH, g->OW);
     }
 }
 
@@ -471,7 +497,7 @@ static void VN(wint4_out_vec)(float *yc, const float *rc, const float *m, ptrdif
 // 1 from M[xi][r][t - tb0], into y (Co, OH, OW), + b, + res, relu: m x m
 // output tiles.
 static void VN(tiles_out_band)(int m, float *y, const VN(tgeo) *g, const float *M, int co0, int R,
-                               const float *b, bool relu, const float *res, int tb0, int nt) {
+                               const float *b, bool relu, const float *res, const int *runs, int nt) {
     const size_t P = (size_t)g->OH * g->OW;
     const int nvec = (nt + VW - 1) / VW;
     for (int r = 0; r < R; r++) {
@@ -480,9 +506,9 @@ static void VN(tiles_out_band)(int m, float *y, const VN(tgeo) *g, const float *
         const float *rc = res ? res + (size_t)(co0 + r) * P : NULL;
         for (int v = 0; v < nvec; v++) {
             const float *mv = M + (size_t)r * g->Tbp + (size_t)v * VW;
-            const int t0 = tb0 + v * VW, t1 = tb0 + (v * VW + VW < nt ? v * VW + VW : nt);
-            if (m == 2) VN(wint_out_vec)(yc, rc, mv, g->mxs, bias, relu, t0, t1, g);
-            else VN(wint4_out_vec)(yc, rc, mv, g->mxs, bias, relu, t0, t1, g);
+            const int *rv = runs + (size_t)v * VN_RUNS_PER_VEC;
+            if (m == 2) VN(wint_out_vec)(yc, rc, mv, g->mxs, bias, relu, rv, g);
+            else VN(wint4_out_vec)(yc, rc, mv, g->mxs, bias, relu, rv, g);
         }
     }
 }
@@ -505,13 +531,14 @@ static void VN(tiles_conv)(int m, float *y, const float *x, const float *U, int 
                            float *scratch, int th_lo, int th_hi) {
     const int Ci = g->Ci, Co = g->Co, RF = g->RF, TF = g->TF, nxi = (m + 2) * (m + 2);
     float *xp = scratch, *V = xp + VN(planes_floats)(&g->pl, Ci), *M = V + nxi * g->vxs;
-    int *tab = (int *)(M + nxi * g->mxs);
+    int *tab = (int *)(M + nxi * g->mxs), *runs = tab + 2 * (size_t)g->Tbp;
     VN(tile_planes)(xp, &g->pl, Ci, g->H, g->W, g->pad, x, th_lo, th_hi);
     for (int th0 = th_lo; th0 < th_hi; th0 += g->TBR) {
         const int rows = th_hi - th0 < g->TBR ? th_hi - th0 : g->TBR;
         const int tb0 = th0 * g->TW, nt = rows * g->TW, nvec = (nt + VW - 1) / VW;
         if (m == 2) VN(wint_in_band)(V, g, xp, tb0, nt, tab);
         else VN(wint4_in_band)(V, g, xp, tb0, nt, tab);
+        VN(run_tables)(runs, nvec, tb0, nt, g->TW, m, g->OW);
         for (int co0 = 0; co0 < Co; co0 += RF) {
             const int R = Co - co0 < RF ? Co - co0 : RF;
             for (int v0 = 0; v0 < nvec; v0 += TF) {
@@ -519,7 +546,7 @@ static void VN(tiles_conv)(int m, float *y, const float *x, const float *U, int 
                 VN(wino_mmf_dispatch)(nxi, R, S, U + co0, Ci, uco, V + (size_t)v0 * VW, g->vxs,
                                       g->Tbp, M + (size_t)v0 * VW, g->mxs, g->Tbp);
             }
-            VN(tiles_out_band)(m, y, g, M, co0, R, b, relu, res, tb0, nt);
+            VN(tiles_out_band)(m, y, g, M, co0, R, b, relu, res, runs, nt);
         }
     }
 }
